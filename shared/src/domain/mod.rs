@@ -1,0 +1,10 @@
+//! The rules of ocpp-bulk, free of any transport or storage.
+
+pub mod access;
+pub mod cursor;
+pub mod fleet;
+pub mod run;
+
+pub use access::{Charger, Identity};
+pub use cursor::Cursor;
+pub use run::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run, RunStatus};

@@ -1,0 +1,300 @@
+//! Runs and their per-charger results: the state machine and the counting rules.
+//!
+//! A result starts `pending` (or `skipped_forbidden`, decided at creation) and leaves `pending`
+//! exactly once, for `sent`, `offline` or `error`. Each departure adds one to exactly one counter;
+//! a run is `completed` exactly when `sent + offline + error + skipped == total`.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use uuid::Uuid;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ResultStatus {
+    Pending,
+    Sent,
+    Offline,
+    Error,
+    SkippedForbidden,
+}
+
+impl ResultStatus {
+    pub const ALL: [ResultStatus; 5] = [
+        ResultStatus::Pending,
+        ResultStatus::Sent,
+        ResultStatus::Offline,
+        ResultStatus::Error,
+        ResultStatus::SkippedForbidden,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ResultStatus::Pending => "pending",
+            ResultStatus::Sent => "sent",
+            ResultStatus::Offline => "offline",
+            ResultStatus::Error => "error",
+            ResultStatus::SkippedForbidden => "skipped_forbidden",
+        }
+    }
+
+    pub fn parse(text: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|s| s.as_str() == text)
+    }
+
+    pub fn is_terminal(self) -> bool {
+        self != ResultStatus::Pending
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum RunStatus {
+    Running,
+    Completed,
+}
+
+impl RunStatus {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunStatus::Running => "running",
+            RunStatus::Completed => "completed",
+        }
+    }
+}
+
+/// The run's terminal counters. `skipped` is fixed at creation.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Counters {
+    pub sent: u64,
+    pub offline: u64,
+    pub error: u64,
+    pub skipped: u64,
+}
+
+impl Counters {
+    /// Counts one result that reached `status`. Pending counts nowhere.
+    pub fn count(&mut self, status: ResultStatus) {
+        match status {
+            ResultStatus::Pending => {}
+            ResultStatus::Sent => self.sent += 1,
+            ResultStatus::Offline => self.offline += 1,
+            ResultStatus::Error => self.error += 1,
+            ResultStatus::SkippedForbidden => self.skipped += 1,
+        }
+    }
+
+    pub fn terminal(&self) -> u64 {
+        self.sent + self.offline + self.error + self.skipped
+    }
+
+    pub fn merge(&mut self, other: &Counters) {
+        self.sent += other.sent;
+        self.offline += other.offline;
+        self.error += other.error;
+        self.skipped += other.skipped;
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Run {
+    pub id: Uuid,
+    /// The user who created it; nobody else ever sees it.
+    pub owner: String,
+    pub command: String,
+    pub data: Value,
+    pub total_count: u64,
+    pub counters: Counters,
+    pub created_at: DateTime<Utc>,
+    pub completed_at: Option<DateTime<Utc>>,
+    /// How long a charger has to answer a CALL.
+    pub timeout_seconds: u32,
+    /// Rollout rate; `None` = as fast as possible.
+    pub max_per_second: Option<u32>,
+}
+
+impl Run {
+    pub fn status(&self) -> RunStatus {
+        if self.completed_at.is_some() {
+            RunStatus::Completed
+        } else {
+            RunStatus::Running
+        }
+    }
+
+    pub fn is_complete(&self) -> bool {
+        self.counters.terminal() >= self.total_count
+    }
+}
+
+/// The charger as a result embeds it (only for chargers the caller can access).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargerRef {
+    pub uuid: Uuid,
+    pub identity: String,
+    pub reference: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ResultRecord {
+    /// Position in the run, in request order: the results' sort key and cursor.
+    pub seq: u64,
+    /// The id as the caller sent it (it may not even be a UUID when skipped).
+    pub charger_uuid: String,
+    pub status: ResultStatus,
+    pub message: Option<String>,
+    pub executed_at: Option<DateTime<Utc>>,
+    pub response: Option<Value>,
+    pub charger: Option<ChargerRef>,
+    /// The message id of the CALL posted for this result, once one was.
+    pub call_id: Option<String>,
+}
+
+impl ResultRecord {
+    pub fn pending(seq: u64, charger: ChargerRef) -> Self {
+        ResultRecord {
+            seq,
+            charger_uuid: charger.uuid.to_string(),
+            status: ResultStatus::Pending,
+            message: None,
+            executed_at: None,
+            response: None,
+            charger: Some(charger),
+            call_id: None,
+        }
+    }
+
+    pub fn skipped(seq: u64, charger_uuid: String) -> Self {
+        ResultRecord {
+            seq,
+            charger_uuid,
+            status: ResultStatus::SkippedForbidden,
+            message: None,
+            executed_at: None,
+            response: None,
+            charger: None,
+            call_id: None,
+        }
+    }
+
+    /// Whether a transition guarded by `expect` may leave this result's current state.
+    pub fn admits(&self, expect: &Expect) -> bool {
+        self.status == ResultStatus::Pending
+            && match expect {
+                Expect::Uncalled => self.call_id.is_none(),
+                Expect::Call(id) => self.call_id.as_deref() == Some(id.as_str()),
+                Expect::AnyPending => true,
+            }
+    }
+
+    pub fn apply(&mut self, outcome: Outcome) {
+        self.status = outcome.status;
+        self.message = outcome.message;
+        self.response = outcome.response;
+        if outcome.executed_at.is_some() {
+            self.executed_at = outcome.executed_at;
+        }
+    }
+}
+
+/// The condition a transition out of `pending` requires: what makes every write conditional.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Expect {
+    /// No CALL was posted yet (offline at dispatch, cancelled before dispatch).
+    Uncalled,
+    /// The CALL with this message id is the one in flight (its answer, its timeout, its failure).
+    Call(String),
+    /// Still pending, whatever happened (a message that keeps failing).
+    AnyPending,
+}
+
+/// Where a result goes when it leaves `pending`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outcome {
+    pub status: ResultStatus,
+    pub message: Option<String>,
+    pub response: Option<Value>,
+    pub executed_at: Option<DateTime<Utc>>,
+}
+
+impl Outcome {
+    pub fn sent(response: Value) -> Self {
+        let message = response
+            .get("status")
+            .and_then(Value::as_str)
+            .map(str::to_owned);
+        Outcome {
+            status: ResultStatus::Sent,
+            message,
+            response: Some(response),
+            executed_at: None,
+        }
+    }
+
+    pub fn offline(message: &str, at: DateTime<Utc>) -> Self {
+        Outcome {
+            status: ResultStatus::Offline,
+            message: Some(message.to_owned()),
+            response: None,
+            executed_at: Some(at),
+        }
+    }
+
+    pub fn error(message: impl Into<String>) -> Self {
+        Outcome {
+            status: ResultStatus::Error,
+            message: Some(message.into()),
+            response: None,
+            executed_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn charger() -> ChargerRef {
+        ChargerRef {
+            uuid: Uuid::new_v4(),
+            identity: "CP1".into(),
+            reference: None,
+        }
+    }
+
+    #[test]
+    fn statuses_round_trip_their_names() {
+        for status in ResultStatus::ALL {
+            assert_eq!(ResultStatus::parse(status.as_str()), Some(status));
+            assert_eq!(serde_json::to_value(status).unwrap(), status.as_str());
+        }
+        assert_eq!(ResultStatus::parse("done"), None);
+    }
+
+    #[test]
+    fn transitions_are_guarded() {
+        let mut result = ResultRecord::pending(0, charger());
+        assert!(result.admits(&Expect::Uncalled));
+        assert!(!result.admits(&Expect::Call("a".into())));
+        result.call_id = Some("a".into());
+        assert!(!result.admits(&Expect::Uncalled));
+        assert!(result.admits(&Expect::Call("a".into())));
+        assert!(!result.admits(&Expect::Call("b".into())));
+        result.apply(Outcome::sent(serde_json::json!({"status": "Accepted"})));
+        assert_eq!(result.message.as_deref(), Some("Accepted"));
+        assert!(!result.admits(&Expect::AnyPending));
+        assert!(!ResultRecord::skipped(1, "x".into()).admits(&Expect::AnyPending));
+    }
+
+    #[test]
+    fn counters_add_up_to_completion() {
+        let mut counters = Counters::default();
+        for status in ResultStatus::ALL {
+            counters.count(status);
+        }
+        assert_eq!(counters.terminal(), 4);
+        let mut other = Counters::default();
+        other.merge(&counters);
+        assert_eq!(other, counters);
+    }
+}

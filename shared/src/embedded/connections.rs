@@ -1,0 +1,76 @@
+//! The local connection gateway: what API Gateway's management API is on AWS. Each live
+//! WebSocket registers an outbound channel under its connection id; posting a frame is a map
+//! lookup and a channel send, so no lock is held while a frame travels.
+
+use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
+
+use async_trait::async_trait;
+use tokio::sync::mpsc;
+
+use crate::error::Result;
+use crate::ports::{ConnectionGateway, PostError};
+
+/// What a connection's writer task receives.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outbound {
+    Frame(String),
+    Close,
+}
+
+#[derive(Clone, Default)]
+pub struct LocalConnections {
+    senders: Arc<RwLock<HashMap<String, mpsc::UnboundedSender<Outbound>>>>,
+}
+
+impl LocalConnections {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Opens the outbound side of a new connection.
+    pub fn attach(&self, connection_id: &str) -> mpsc::UnboundedReceiver<Outbound> {
+        let (sender, receiver) = mpsc::unbounded_channel();
+        self.senders
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(connection_id.to_owned(), sender);
+        receiver
+    }
+
+    pub fn detach(&self, connection_id: &str) {
+        self.senders
+            .write()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(connection_id);
+    }
+
+    pub fn is_live(&self, connection_id: &str) -> bool {
+        self.sender(connection_id).is_some_and(|s| !s.is_closed())
+    }
+
+    fn sender(&self, connection_id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
+        self.senders
+            .read()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(connection_id)
+            .cloned()
+    }
+}
+
+#[async_trait]
+impl ConnectionGateway for LocalConnections {
+    async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
+        let sender = self.sender(connection_id).ok_or(PostError::Gone)?;
+        sender
+            .send(Outbound::Frame(frame.to_owned()))
+            .map_err(|_| PostError::Gone)
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<()> {
+        if let Some(sender) = self.sender(connection_id) {
+            let _ = sender.send(Outbound::Close);
+        }
+        Ok(())
+    }
+}

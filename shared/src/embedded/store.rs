@@ -1,0 +1,319 @@
+//! The in-process store: tokens, chargers, runs with their results, in-flight CALLs, connections.
+//! Locks are std locks held only for a few map operations, never across an await. Each run has
+//! its own lock, so runs never contend with each other.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use crate::domain::fleet::Provisioned;
+use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
+use crate::error::{Error, Result};
+use crate::ports::{
+    ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore,
+};
+
+struct RunEntry {
+    run: Run,
+    results: Vec<ResultRecord>,
+    /// charger_uuid → index in `results`
+    index: HashMap<String, usize>,
+}
+
+#[derive(Default)]
+struct Connections {
+    by_identity: HashMap<String, String>,
+    by_connection: HashMap<String, String>,
+}
+
+#[derive(Default)]
+pub struct MemoryStore {
+    tokens: RwLock<HashMap<String, Identity>>,
+    chargers: RwLock<HashMap<Uuid, Charger>>,
+    charger_ids: RwLock<HashMap<String, Uuid>>,
+    runs: RwLock<HashMap<Uuid, Arc<Mutex<RunEntry>>>>,
+    runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
+    inflight: Mutex<HashMap<String, InflightCall>>,
+    connections: Mutex<Connections>,
+}
+
+/// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
+fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
+    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
+    lock.write()
+        .unwrap_or_else(|poisoned| poisoned.into_inner())
+}
+
+impl MemoryStore {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Loads a provisioned fleet (tokens and chargers), replacing entries with the same keys.
+    pub fn import(&self, fleet: &Provisioned) {
+        let mut tokens = write(&self.tokens);
+        for (hash, identity) in &fleet.tokens {
+            tokens.insert(hash.clone(), identity.clone());
+        }
+        let mut chargers = write(&self.chargers);
+        let mut ids = write(&self.charger_ids);
+        for charger in &fleet.chargers {
+            ids.insert(charger.identity.clone(), charger.uuid);
+            chargers.insert(charger.uuid, charger.clone());
+        }
+    }
+
+    fn entry(&self, run: Uuid) -> Option<Arc<Mutex<RunEntry>>> {
+        read(&self.runs).get(&run).cloned()
+    }
+}
+
+#[async_trait]
+impl TokenStore for MemoryStore {
+    async fn identity_for_token_hash(&self, hash: &str) -> Result<Option<Identity>> {
+        Ok(read(&self.tokens).get(hash).cloned())
+    }
+}
+
+#[async_trait]
+impl ChargerDirectory for MemoryStore {
+    async fn chargers_by_uuid(&self, ids: &[Uuid]) -> Result<Vec<Charger>> {
+        let chargers = read(&self.chargers);
+        Ok(ids
+            .iter()
+            .filter_map(|id| chargers.get(id).cloned())
+            .collect())
+    }
+
+    async fn charger_by_identity(&self, identity: &str) -> Result<Option<Charger>> {
+        let Some(id) = read(&self.charger_ids).get(identity).copied() else {
+            return Ok(None);
+        };
+        Ok(read(&self.chargers).get(&id).cloned())
+    }
+}
+
+#[async_trait]
+impl RunStore for MemoryStore {
+    async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
+        let index = results
+            .iter()
+            .enumerate()
+            .map(|(i, r)| (r.charger_uuid.clone(), i))
+            .collect();
+        let entry = Arc::new(Mutex::new(RunEntry {
+            run: run.clone(),
+            results,
+            index,
+        }));
+        {
+            let mut runs = write(&self.runs);
+            if runs.contains_key(&run.id) {
+                return Err(Error::internal(
+                    "memory store",
+                    format!("run {} already exists", run.id),
+                ));
+            }
+            runs.insert(run.id, entry);
+        }
+        write(&self.runs_by_owner)
+            .entry(run.owner.clone())
+            .or_default()
+            .push(run.id);
+        Ok(())
+    }
+
+    async fn run(&self, id: Uuid) -> Result<Option<Run>> {
+        Ok(self.entry(id).map(|entry| locked(&entry).run.clone()))
+    }
+
+    async fn results(
+        &self,
+        run: Uuid,
+        status: Option<ResultStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(Vec::new());
+        };
+        let entry = locked(&entry);
+        let start = after.map_or(0, |seq| entry.results.partition_point(|r| r.seq <= seq));
+        Ok(entry.results[start..]
+            .iter()
+            .filter(|r| status.is_none_or(|s| r.status == s))
+            .take(limit)
+            .cloned()
+            .collect())
+    }
+
+    async fn runs_of(
+        &self,
+        owner: &str,
+        before: Option<&RunKey>,
+        limit: usize,
+    ) -> Result<Vec<Run>> {
+        let ids = read(&self.runs_by_owner)
+            .get(owner)
+            .cloned()
+            .unwrap_or_default();
+        let mut runs: Vec<Run> = ids
+            .iter()
+            .filter_map(|id| self.entry(*id))
+            .map(|e| locked(&e).run.clone())
+            .collect();
+        runs.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        Ok(runs
+            .into_iter()
+            .filter(|r| before.is_none_or(|k| (r.created_at, r.id) < (k.created_at, k.id)))
+            .take(limit)
+            .collect())
+    }
+
+    async fn result(&self, run: Uuid, charger_uuid: &str) -> Result<Option<ResultRecord>> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(None);
+        };
+        let entry = locked(&entry);
+        Ok(entry
+            .index
+            .get(charger_uuid)
+            .map(|&i| entry.results[i].clone()))
+    }
+
+    async fn mark_called(
+        &self,
+        run: Uuid,
+        charger_uuid: &str,
+        call_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        let Some(&i) = entry.index.get(charger_uuid) else {
+            return Ok(false);
+        };
+        let result = &mut entry.results[i];
+        if !result.admits(&Expect::Uncalled) {
+            return Ok(false);
+        }
+        result.call_id = Some(call_id.to_owned());
+        result.executed_at = Some(at);
+        Ok(true)
+    }
+
+    async fn finish(
+        &self,
+        run: Uuid,
+        charger_uuid: &str,
+        expect: &Expect,
+        outcome: Outcome,
+    ) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        let entry = &mut *entry;
+        let Some(&i) = entry.index.get(charger_uuid) else {
+            return Ok(false);
+        };
+        let result = &mut entry.results[i];
+        if !result.admits(expect) {
+            return Ok(false);
+        }
+        let status = outcome.status;
+        result.apply(outcome);
+        entry.run.counters.count(status);
+        if entry.run.completed_at.is_none() && entry.run.is_complete() {
+            entry.run.completed_at = Some(Utc::now());
+        }
+        Ok(true)
+    }
+}
+
+#[async_trait]
+impl InflightCalls for MemoryStore {
+    async fn acquire(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut inflight = locked(&self.inflight);
+        match inflight.get(identity) {
+            Some(held) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
+            _ => {
+                inflight.insert(identity.to_owned(), call.clone());
+                Ok(true)
+            }
+        }
+    }
+
+    async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
+        Ok(locked(&self.inflight).get(identity).cloned())
+    }
+
+    async fn release(&self, identity: &str, call_id: &str) -> Result<()> {
+        let mut inflight = locked(&self.inflight);
+        if inflight
+            .get(identity)
+            .is_some_and(|held| held.call_id == call_id)
+        {
+            inflight.remove(identity);
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl ConnectionRegistry for MemoryStore {
+    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>> {
+        let mut connections = locked(&self.connections);
+        let replaced = connections
+            .by_identity
+            .insert(identity.to_owned(), connection_id.to_owned());
+        connections
+            .by_connection
+            .insert(connection_id.to_owned(), identity.to_owned());
+        Ok(replaced.filter(|old| old != connection_id))
+    }
+
+    async fn connection_of(&self, identity: &str) -> Result<Option<String>> {
+        Ok(locked(&self.connections).by_identity.get(identity).cloned())
+    }
+
+    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
+        Ok(locked(&self.connections)
+            .by_connection
+            .get(connection_id)
+            .cloned())
+    }
+
+    async fn unregister(&self, connection_id: &str) -> Result<()> {
+        let mut connections = locked(&self.connections);
+        if let Some(identity) = connections.by_connection.remove(connection_id) {
+            if connections
+                .by_identity
+                .get(&identity)
+                .is_some_and(|c| c == connection_id)
+            {
+                connections.by_identity.remove(&identity);
+            }
+        }
+        Ok(())
+    }
+}

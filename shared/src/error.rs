@@ -1,0 +1,141 @@
+//! The one error type of ocpp-bulk, and its single mapping to what each side sees:
+//! an HTTP status and JSON body for API clients, a retry decision for the dispatch queue.
+//! Details stay in logs; bodies carry only what the client may know.
+
+use std::collections::BTreeMap;
+
+/// Per-field validation messages, keyed by dotted path (`data.type`, `charger_ids`).
+pub type FieldErrors = BTreeMap<String, Vec<String>>;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("Unauthenticated.")]
+    Unauthenticated,
+    #[error("This action is unauthorized.")]
+    Forbidden,
+    #[error("Not found.")]
+    NotFound,
+    /// 422: the first message is the summary, `errors` carries every field's messages.
+    #[error("{message}")]
+    Validation {
+        message: String,
+        errors: FieldErrors,
+    },
+    #[error("The request body is too large.")]
+    PayloadTooLarge,
+    #[error("Too Many Attempts.")]
+    TooManyAttempts { retry_after_seconds: u64 },
+    /// A backing service failed in a way that may pass (throttling, a network fault): retry.
+    #[error("transient failure in {service}: {detail}")]
+    Transient {
+        service: &'static str,
+        detail: String,
+    },
+    /// A backing service failed for good, or an invariant broke: do not retry.
+    #[error("internal failure in {service}: {detail}")]
+    Internal {
+        service: &'static str,
+        detail: String,
+    },
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl Error {
+    /// A 422 for one field.
+    pub fn invalid(field: impl Into<String>, message: impl Into<String>) -> Self {
+        let message = message.into();
+        let mut errors = FieldErrors::new();
+        errors.insert(field.into(), vec![message.clone()]);
+        Error::Validation { message, errors }
+    }
+
+    /// A 422 from many field errors; `None` when there are none.
+    pub fn from_fields(errors: FieldErrors) -> Option<Self> {
+        let message = errors.values().flatten().next()?.clone();
+        let extra = errors.values().map(Vec::len).sum::<usize>() - 1;
+        let message = match extra {
+            0 => message,
+            1 => format!("{message} (and 1 more error)"),
+            n => format!("{message} (and {n} more errors)"),
+        };
+        Some(Error::Validation { message, errors })
+    }
+
+    pub fn internal(service: &'static str, detail: impl std::fmt::Display) -> Self {
+        Error::Internal {
+            service,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn transient(service: &'static str, detail: impl std::fmt::Display) -> Self {
+        Error::Transient {
+            service,
+            detail: detail.to_string(),
+        }
+    }
+
+    pub fn status_code(&self) -> u16 {
+        match self {
+            Error::Unauthenticated => 401,
+            Error::Forbidden => 403,
+            Error::NotFound => 404,
+            Error::Validation { .. } => 422,
+            Error::PayloadTooLarge => 413,
+            Error::TooManyAttempts { .. } => 429,
+            Error::Transient { .. } | Error::Internal { .. } => 500,
+        }
+    }
+
+    /// Whether the queue should deliver the message again.
+    pub fn is_retryable(&self) -> bool {
+        matches!(self, Error::Transient { .. })
+    }
+
+    /// The JSON body a client sees. Server-side failures never show their detail.
+    pub fn body(&self) -> serde_json::Value {
+        match self {
+            Error::Validation { message, errors } => {
+                serde_json::json!({ "message": message, "errors": errors })
+            }
+            Error::Transient { .. } | Error::Internal { .. } => {
+                serde_json::json!({ "message": "Server Error." })
+            }
+            other => serde_json::json!({ "message": other.to_string() }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_errors_hide_their_detail() {
+        let err = Error::internal("dynamodb", "table arn:aws:secret missing");
+        assert_eq!(err.status_code(), 500);
+        assert_eq!(err.body(), serde_json::json!({"message": "Server Error."}));
+        assert!(!err.is_retryable());
+        assert!(Error::transient("sqs", "throttled").is_retryable());
+    }
+
+    #[test]
+    fn validation_summarises_the_first_error() {
+        let mut fields = FieldErrors::new();
+        fields.insert(
+            "command".into(),
+            vec!["The command field is required.".into()],
+        );
+        fields.insert("charger_ids".into(), vec!["a".into(), "b".into()]);
+        let err = Error::from_fields(fields).expect("has errors");
+        assert_eq!(err.status_code(), 422);
+        let body = err.body();
+        assert_eq!(body["message"], "a (and 2 more errors)");
+        assert_eq!(
+            body["errors"]["command"][0],
+            "The command field is required."
+        );
+        assert!(Error::from_fields(FieldErrors::new()).is_none());
+    }
+}

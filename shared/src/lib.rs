@@ -1,0 +1,13 @@
+//! ocpp-bulk's core: the domain rules, OCPP-J frames and the official 1.6 schemas, the ports the
+//! handlers talk through, and the embedded adapters. The AWS adapters live beside them.
+
+pub mod clock;
+pub mod dispatch;
+pub mod domain;
+pub mod embedded;
+pub mod error;
+pub mod ocpp;
+pub mod ports;
+pub mod telemetry;
+
+pub use error::{Error, Result};

@@ -1,0 +1,225 @@
+//! The 19 OCPP 1.6 actions a central system sends to a charge point, each with the Open Charge
+//! Alliance's request and response schemas (`shared/schemas/v16`, see ORIGIN.md there). The schemas
+//! are the only statement of what a payload may hold: nothing here restates a field or an enum.
+
+use std::sync::LazyLock;
+
+use jsonschema::error::ValidationErrorKind;
+use jsonschema::Validator;
+use serde_json::Value;
+
+use crate::error::FieldErrors;
+
+/// One command of the catalogue.
+pub struct Command {
+    pub action: &'static str,
+    request_schema: &'static str,
+    response_schema: &'static str,
+}
+
+macro_rules! catalogue {
+    ($($action:literal),* $(,)?) => {
+        [$(Command {
+            action: $action,
+            request_schema: include_str!(concat!("../../schemas/v16/", $action, ".json")),
+            response_schema: include_str!(concat!("../../schemas/v16/", $action, "Response.json")),
+        }),*]
+    };
+}
+
+pub static COMMANDS: [Command; 19] = catalogue![
+    "CancelReservation",
+    "ChangeAvailability",
+    "ChangeConfiguration",
+    "ClearCache",
+    "ClearChargingProfile",
+    "DataTransfer",
+    "GetCompositeSchedule",
+    "GetConfiguration",
+    "GetDiagnostics",
+    "GetLocalListVersion",
+    "RemoteStartTransaction",
+    "RemoteStopTransaction",
+    "ReserveNow",
+    "Reset",
+    "SendLocalList",
+    "SetChargingProfile",
+    "TriggerMessage",
+    "UnlockConnector",
+    "UpdateFirmware",
+];
+
+struct Compiled {
+    request: Validator,
+    response: Validator,
+}
+
+/// Compiled once, on first use; the schema files are checked by a test, so compiling cannot fail
+/// at run time. A schema that would not compile is reported as a validation failure, not a panic.
+static VALIDATORS: LazyLock<Vec<Option<Compiled>>> = LazyLock::new(|| {
+    COMMANDS
+        .iter()
+        .map(|c| {
+            let compile = |text: &str| {
+                let schema: Value = serde_json::from_str(text).ok()?;
+                jsonschema::validator_for(&schema).ok()
+            };
+            Some(Compiled {
+                request: compile(c.request_schema)?,
+                response: compile(c.response_schema)?,
+            })
+        })
+        .collect()
+});
+
+impl Command {
+    pub fn find(action: &str) -> Option<&'static Command> {
+        COMMANDS.iter().find(|c| c.action == action)
+    }
+
+    fn compiled(&self) -> Option<&'static Compiled> {
+        let index = COMMANDS.iter().position(|c| c.action == self.action)?;
+        VALIDATORS.get(index)?.as_ref()
+    }
+
+    /// Checks a request payload; errors are keyed by `prefix.path.to.field` (prefix: `data`).
+    pub fn check_request(&self, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
+        let Some(compiled) = self.compiled() else {
+            return Err(schema_unavailable(prefix));
+        };
+        collect(&compiled.request, payload, prefix)
+    }
+
+    /// Checks a charger's CALLRESULT payload against the response schema.
+    pub fn check_response(&self, payload: &Value) -> Result<(), FieldErrors> {
+        let Some(compiled) = self.compiled() else {
+            return Err(schema_unavailable("response"));
+        };
+        collect(&compiled.response, payload, "response")
+    }
+}
+
+fn schema_unavailable(prefix: &str) -> FieldErrors {
+    FieldErrors::from([(
+        prefix.to_owned(),
+        vec!["The schema for this command is unavailable.".to_owned()],
+    )])
+}
+
+fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
+    let mut errors = FieldErrors::new();
+    for error in validator.iter_errors(payload) {
+        let mut path = prefix.to_owned();
+        for segment in error.instance_path().as_str().split('/').skip(1) {
+            path.push('.');
+            path.push_str(&segment.replace("~1", "/").replace("~0", "~"));
+        }
+        match error.kind() {
+            ValidationErrorKind::Required { property } => {
+                let name = property
+                    .as_str()
+                    .map_or_else(|| property.to_string(), str::to_owned);
+                let field = format!("{path}.{name}");
+                errors
+                    .entry(field.clone())
+                    .or_default()
+                    .push(format!("The {field} field is required."));
+            }
+            ValidationErrorKind::AdditionalProperties { unexpected } => {
+                for name in unexpected {
+                    let field = format!("{path}.{name}");
+                    errors
+                        .entry(field.clone())
+                        .or_default()
+                        .push(format!("The {field} field is not allowed."));
+                }
+            }
+            _ => {
+                let message = format!("The {path} field is invalid: {error}.");
+                errors.entry(path).or_default().push(message);
+            }
+        }
+    }
+    if errors.is_empty() {
+        Ok(())
+    } else {
+        Err(errors)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn every_schema_compiles() {
+        assert_eq!(VALIDATORS.len(), 19);
+        for (command, compiled) in COMMANDS.iter().zip(VALIDATORS.iter()) {
+            assert!(
+                compiled.is_some(),
+                "{} schemas do not compile",
+                command.action
+            );
+        }
+    }
+
+    #[test]
+    fn unknown_actions_are_not_in_the_catalogue() {
+        assert!(Command::find("Reset").is_some());
+        assert!(Command::find("BootNotification").is_none());
+        assert!(Command::find("reset").is_none());
+    }
+
+    #[test]
+    fn request_errors_name_the_field_path() {
+        let reset = Command::find("Reset").unwrap();
+        assert!(reset
+            .check_request(&json!({"type": "Soft"}), "data")
+            .is_ok());
+        let errors = reset.check_request(&json!({}), "data").unwrap_err();
+        assert_eq!(
+            errors["data.type"],
+            vec!["The data.type field is required."]
+        );
+        let errors = reset
+            .check_request(&json!({"type": "Warm", "extra": 1}), "data")
+            .unwrap_err();
+        assert!(
+            errors["data.type"][0].starts_with("The data.type field is invalid"),
+            "{errors:?}"
+        );
+        assert_eq!(
+            errors["data.extra"],
+            vec!["The data.extra field is not allowed."]
+        );
+
+        let profile = Command::find("SetChargingProfile").unwrap();
+        let payload = json!({"connectorId": 1, "csChargingProfiles": {
+            "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile",
+            "chargingProfileKind": "Absolute",
+            "chargingSchedule": {"duration": "long", "chargingRateUnit": "W",
+                                 "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}]}}});
+        let errors = profile.check_request(&payload, "data").unwrap_err();
+        assert!(
+            errors.contains_key("data.csChargingProfiles.chargingSchedule.duration"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
+    fn max_length_comes_from_the_schema() {
+        let change = Command::find("ChangeConfiguration").unwrap();
+        let errors = change
+            .check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data")
+            .unwrap_err();
+        assert!(errors.contains_key("data.key"), "{errors:?}");
+    }
+
+    #[test]
+    fn responses_are_checked_too() {
+        let reset = Command::find("Reset").unwrap();
+        assert!(reset.check_response(&json!({"status": "Accepted"})).is_ok());
+        assert!(reset.check_response(&json!({"status": "Maybe"})).is_err());
+    }
+}

@@ -1,0 +1,134 @@
+//! The ports every handler talks through. Each trait is one capability, so a handler asks only for
+//! what it uses. Two adapter sets implement them: embedded (in-process) and AWS (SDK clients).
+//!
+//! Every method that changes a result or a run is a conditional write: it reports whether the
+//! change happened, and a duplicate or late caller gets `false` and changes nothing.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
+use crate::error::{Error, Result};
+
+#[async_trait]
+pub trait TokenStore: Send + Sync {
+    /// The identity behind a token, looked up by the token's SHA-256 (see `access::token_hash`).
+    async fn identity_for_token_hash(&self, hash: &str) -> Result<Option<Identity>>;
+}
+
+#[async_trait]
+pub trait ChargerDirectory: Send + Sync {
+    /// The known chargers among `ids`; unknown ids are simply absent from the answer.
+    async fn chargers_by_uuid(&self, ids: &[Uuid]) -> Result<Vec<Charger>>;
+    async fn charger_by_identity(&self, identity: &str) -> Result<Option<Charger>>;
+}
+
+/// Where a listing of a user's runs resumes: the last run seen, newest first.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RunKey {
+    pub created_at: DateTime<Utc>,
+    pub id: Uuid,
+}
+
+#[async_trait]
+pub trait RunStore: Send + Sync {
+    /// Stores a new run with all its results (pending and skipped).
+    async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()>;
+    async fn run(&self, id: Uuid) -> Result<Option<Run>>;
+    /// Up to `limit` results in request order after position `after`, optionally of one status.
+    async fn results(
+        &self,
+        run: Uuid,
+        status: Option<ResultStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>>;
+    /// Up to `limit` of an owner's runs, newest first, older than `before`.
+    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize)
+        -> Result<Vec<Run>>;
+    async fn result(&self, run: Uuid, charger_uuid: &str) -> Result<Option<ResultRecord>>;
+    /// Records that CALL `call_id` is being posted for a pending, not yet called result.
+    /// `false`: it was already called or is no longer pending (a duplicate delivery).
+    async fn mark_called(
+        &self,
+        run: Uuid,
+        charger_uuid: &str,
+        call_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool>;
+    /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
+    /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
+    async fn finish(
+        &self,
+        run: Uuid,
+        charger_uuid: &str,
+        expect: &Expect,
+        outcome: Outcome,
+    ) -> Result<bool>;
+}
+
+/// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InflightCall {
+    pub call_id: String,
+    pub run: Uuid,
+    pub charger: Uuid,
+    /// The slot is free again after this, answered or not.
+    pub expires_at: DateTime<Utc>,
+}
+
+#[async_trait]
+pub trait InflightCalls: Send + Sync {
+    /// Takes the charger's slot if it is free or expired. `false`: another CALL holds it.
+    async fn acquire(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        now: DateTime<Utc>,
+    ) -> Result<bool>;
+    async fn current(&self, identity: &str) -> Result<Option<InflightCall>>;
+    /// Frees the slot if `call_id` still holds it.
+    async fn release(&self, identity: &str, call_id: &str) -> Result<()>;
+}
+
+#[async_trait]
+pub trait ConnectionRegistry: Send + Sync {
+    /// Makes `connection_id` the charger's live connection; returns the one it replaces.
+    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>>;
+    async fn connection_of(&self, identity: &str) -> Result<Option<String>>;
+    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>>;
+    /// Forgets a connection; the charger's mapping goes only if it still points to it.
+    async fn unregister(&self, connection_id: &str) -> Result<()>;
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum PostError {
+    /// The connection is closed (API Gateway's GoneException / 410).
+    #[error("connection gone")]
+    Gone,
+    #[error(transparent)]
+    Failed(#[from] Error),
+}
+
+/// Sends frames to live charger connections: API Gateway's management API on AWS.
+#[async_trait]
+pub trait ConnectionGateway: Send + Sync {
+    async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError>;
+    /// Closes a connection (a newer one replaced it). Closing a gone connection is not an error.
+    async fn close(&self, connection_id: &str) -> Result<()>;
+}
+
+/// A message for the dispatch queue, with the delay before it may be received.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Outgoing<M> {
+    pub message: M,
+    pub delay_seconds: u32,
+}
+
+#[async_trait]
+pub trait DispatchQueue: Send + Sync {
+    /// Sends every message (the adapter batches); an error means some may not have been sent.
+    async fn send(&self, messages: Vec<Outgoing<crate::dispatch::DispatchMessage>>) -> Result<()>;
+}
