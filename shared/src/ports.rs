@@ -73,6 +73,8 @@ pub trait RunStore: Send + Sync {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct InflightCall {
     pub call_id: String,
+    /// The OCPP action of the CALL, to check the answer against its response schema.
+    pub action: String,
     pub run: Uuid,
     pub charger: Uuid,
     /// The slot is free again after this, answered or not.

@@ -1,0 +1,112 @@
+//! `ocpp-bulk demo`: the whole flow on a generated fleet, in one process, so a newcomer sees every
+//! status: 100 chargers of the caller's team (80 accept, 5 reject, 5 answer CALLERROR, 5 never
+//! answer, 5 are offline), 5 chargers of another team and 2 unresolvable ids (skipped).
+
+use std::time::Duration;
+
+use serde_json::json;
+use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
+use shared::embedded::QueueOptions;
+use tokio::net::TcpListener;
+use uuid::Uuid;
+
+use crate::send::{send, SendOptions, Summary};
+use crate::sim::{self, Behaviour, SimCharger};
+use crate::stack::EmbeddedStack;
+
+pub const DEMO_TOKEN: &str = "demo-token-0123456789";
+/// A silent charger's CALL fails after this long.
+const DEMO_TIMEOUT_SECONDS: u32 = 5;
+
+fn demo_uuid(name: &str) -> Uuid {
+    Uuid::new_v5(
+        &Uuid::NAMESPACE_URL,
+        format!("ocpp-bulk-demo/{name}").as_bytes(),
+    )
+}
+
+/// The demo fleet, and the behaviour of each simulated charger (offline ones are absent).
+pub fn fleet() -> (Fleet, Vec<SimCharger>) {
+    let mut fleet = Fleet {
+        tokens: vec![FleetToken {
+            token: DEMO_TOKEN.into(),
+            user: "demo".into(),
+            teams: vec!["demo".into()],
+        }],
+        chargers: Vec::new(),
+    };
+    let mut simulated = Vec::new();
+    for i in 1..=100 {
+        let identity = format!("DEMO{i:03}");
+        let password = (i % 10 == 0).then(|| format!("pw-{identity}-secret"));
+        fleet.chargers.push(FleetCharger {
+            uuid: demo_uuid(&identity),
+            identity: identity.clone(),
+            reference: Some(format!("Demo site, bay {i}")),
+            team: "demo".into(),
+            password: password.clone(),
+        });
+        let behaviour = match i {
+            1..=80 => Behaviour::Accept,
+            81..=85 => Behaviour::Reject,
+            86..=90 => Behaviour::Error,
+            91..=95 => Behaviour::Silent,
+            _ => continue,
+        };
+        simulated.push(SimCharger {
+            identity,
+            password,
+            behaviour,
+        });
+    }
+    for i in 1..=5 {
+        let identity = format!("OTHER{i:03}");
+        fleet.chargers.push(FleetCharger {
+            uuid: demo_uuid(&identity),
+            identity,
+            reference: Some(format!("Someone else's bay {i}")),
+            team: "elsewhere".into(),
+            password: None,
+        });
+    }
+    (fleet, simulated)
+}
+
+pub async fn run(listen: &str) -> Result<Summary, String> {
+    let (fleet, simulated) = fleet();
+    let provisioned = fleet.provision().map_err(|e| e.to_string())?;
+    let stack = EmbeddedStack::start(&provisioned, QueueOptions::default());
+    let listener = TcpListener::bind(listen)
+        .await
+        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let address = listener.local_addr().map_err(|e| e.to_string())?;
+    tokio::spawn(crate::server::serve(listener, stack));
+    println!("ocpp-bulk demo: embedded stack on http://{address} (API) and ws://{address}/ocpp/{{identity}} (chargers)");
+
+    let sims = sim::start(&format!("ws://{address}/ocpp"), simulated, 50).await?;
+    println!(
+        "connected {} simulated chargers (80 accept, 5 reject, 5 CALLERROR, 5 silent); 5 more stay offline",
+        sims.stats.connected.load(std::sync::atomic::Ordering::Relaxed)
+    );
+    let mut chargers: Vec<String> = fleet.chargers.iter().map(|c| c.uuid.to_string()).collect();
+    chargers.push("not-a-uuid".into());
+    chargers.push(Uuid::new_v4().to_string());
+    println!(
+        "sending Reset {{\"type\":\"Soft\"}} to {} ids (5 of another team, 2 unresolvable), timeout {DEMO_TIMEOUT_SECONDS} s\n",
+        chargers.len()
+    );
+    let summary = send(&SendOptions {
+        api: format!("http://{address}"),
+        token: DEMO_TOKEN.into(),
+        command: "Reset".into(),
+        data: json!({"type": "Soft"}),
+        chargers,
+        timeout_seconds: Some(DEMO_TIMEOUT_SECONDS),
+        max_per_second: None,
+        poll_every: Duration::from_millis(200),
+        progress: true,
+    })
+    .await;
+    sims.stop();
+    summary
+}

@@ -1,0 +1,187 @@
+//! `ocpp-bulk`: the embedded local stack, simulated chargers, a run follower, and the demo.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+use ocpp_bulk::sim::Mix;
+use shared::domain::fleet::Fleet;
+
+#[derive(Parser)]
+#[command(
+    name = "ocpp-bulk",
+    version,
+    about = "Send one OCPP 1.6 command to many chargers and track every answer"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the embedded stack: HTTP API at http://LISTEN/v3/…, chargers at ws://LISTEN/ocpp/{identity}.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[arg(long, env = "OCPP_BULK_FLEET")]
+        fleet: PathBuf,
+    },
+    /// Connect simulated chargers for every charger of a fleet file.
+    Sim {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/ocpp")]
+        url: String,
+        #[arg(long)]
+        fleet: PathBuf,
+        /// How the chargers answer, as weights: accept=90,reject=4,error=3,silent=3.
+        #[arg(long, default_value = "accept=1")]
+        mix: Mix,
+        /// Simulate only the first N chargers of the fleet.
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Handshakes under way at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
+    /// Submit one bulk command and follow the run to its end.
+    Send {
+        #[arg(long, default_value = "http://127.0.0.1:8080")]
+        api: String,
+        #[arg(long, env = "OCPP_BULK_TOKEN", hide_env_values = true)]
+        token: String,
+        #[arg(long)]
+        command: String,
+        /// The OCPP payload, as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Charger UUIDs, comma-separated.
+        #[arg(long, value_delimiter = ',', required_unless_present = "fleet")]
+        chargers: Vec<String>,
+        /// Target every charger of this fleet file instead.
+        #[arg(long, conflicts_with = "chargers")]
+        fleet: Option<PathBuf>,
+        #[arg(long)]
+        timeout_seconds: Option<u32>,
+        #[arg(long)]
+        max_per_second: Option<u32>,
+    },
+    /// Everything at once on a generated fleet of 100 chargers: start here.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let verbose = matches!(cli.command, Command::Serve { .. });
+    shared::telemetry::init(false, if verbose { "info" } else { "warn" });
+    match run(cli.command).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("ocpp-bulk: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: &PathBuf) -> Result<Fleet, String> {
+    Fleet::load(path).map_err(|e| e.to_string())
+}
+
+async fn run(command: Command) -> Result<(), String> {
+    match command {
+        Command::Serve { listen, fleet } => {
+            let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
+            let stack = ocpp_bulk::stack::EmbeddedStack::start(&provisioned, Default::default());
+            let listener = tokio::net::TcpListener::bind(&listen)
+                .await
+                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let address = listener.local_addr().map_err(|e| e.to_string())?;
+            eprintln!(
+                "ocpp-bulk serve: API http://{address}/v3/chargers/commands/bulk · chargers ws://{address}/ocpp/{{identity}} · {} chargers, {} tokens",
+                provisioned.chargers.len(),
+                provisioned.tokens.len()
+            );
+            ocpp_bulk::server::serve(listener, stack)
+                .await
+                .map_err(|e| e.to_string())
+        }
+        Command::Sim {
+            url,
+            fleet,
+            mix,
+            limit,
+            concurrency,
+        } => {
+            let fleet = load(&fleet)?;
+            let chargers: Vec<_> = fleet
+                .chargers
+                .iter()
+                .take(limit.unwrap_or(usize::MAX))
+                .enumerate()
+                .map(|(i, c)| ocpp_bulk::sim::SimCharger {
+                    identity: c.identity.clone(),
+                    password: c.password.clone(),
+                    behaviour: mix.behaviour(i),
+                })
+                .collect();
+            let sims = ocpp_bulk::sim::start(&url, chargers, concurrency).await?;
+            println!(
+                "connected {}",
+                sims.stats
+                    .connected
+                    .load(std::sync::atomic::Ordering::Relaxed)
+            );
+            let _ = tokio::signal::ctrl_c().await;
+            println!(
+                "calls {}",
+                sims.stats.calls.load(std::sync::atomic::Ordering::Relaxed)
+            );
+            sims.stop();
+            Ok(())
+        }
+        Command::Send {
+            api,
+            token,
+            command,
+            data,
+            chargers,
+            fleet,
+            timeout_seconds,
+            max_per_second,
+        } => {
+            let data =
+                serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
+            let chargers = match fleet {
+                Some(path) => load(&path)?
+                    .chargers
+                    .iter()
+                    .map(|c| c.uuid.to_string())
+                    .collect(),
+                None => chargers,
+            };
+            let summary = ocpp_bulk::send::send(&ocpp_bulk::send::SendOptions {
+                api,
+                token,
+                command,
+                data,
+                chargers,
+                timeout_seconds,
+                max_per_second,
+                poll_every: Duration::from_millis(250),
+                progress: true,
+            })
+            .await?;
+            print!("{}", summary.table());
+            Ok(())
+        }
+        Command::Demo { listen } => {
+            let summary = ocpp_bulk::demo::run(&listen).await?;
+            print!("{}", summary.table());
+            Ok(())
+        }
+    }
+}

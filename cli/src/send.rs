@@ -1,0 +1,230 @@
+//! `ocpp-bulk send`: submit one bulk command, follow the run with a live progress bar, then
+//! summarise every result by status and message.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{json, Value};
+
+pub struct SendOptions {
+    pub api: String,
+    pub token: String,
+    pub command: String,
+    pub data: Value,
+    pub chargers: Vec<String>,
+    pub timeout_seconds: Option<u32>,
+    pub max_per_second: Option<u32>,
+    pub poll_every: Duration,
+    pub progress: bool,
+}
+
+/// The finished run and its results counted by status, then by message.
+pub struct Summary {
+    pub run: Value,
+    pub by_status: BTreeMap<String, BTreeMap<String, u64>>,
+}
+
+pub struct ApiClient {
+    http: reqwest::Client,
+    base: String,
+    token: String,
+}
+
+impl ApiClient {
+    pub fn new(base: &str, token: &str) -> ApiClient {
+        ApiClient {
+            http: reqwest::Client::new(),
+            base: base.trim_end_matches('/').to_owned(),
+            token: token.to_owned(),
+        }
+    }
+
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<(u16, Value), String> {
+        let mut request = self
+            .http
+            .request(method, format!("{}{path}", self.base))
+            .bearer_auth(&self.token);
+        if let Some(body) = body {
+            request = request.json(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach the API at {}: {e}", self.base))?;
+        let status = response.status().as_u16();
+        let body = response
+            .json::<Value>()
+            .await
+            .map_err(|e| format!("the API answered {status} without JSON: {e}"))?;
+        Ok((status, body))
+    }
+
+    async fn expect(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+        want: u16,
+    ) -> Result<Value, String> {
+        let (status, body) = self.call(method, path, body).await?;
+        if status != want {
+            let message = body["message"].as_str().unwrap_or("no message");
+            let errors = body
+                .get("errors")
+                .map(|e| format!(" {e}"))
+                .unwrap_or_default();
+            return Err(format!("the API answered {status}: {message}{errors}"));
+        }
+        Ok(body)
+    }
+
+    pub async fn create(&self, body: &Value) -> Result<Value, String> {
+        Ok(self
+            .expect(
+                reqwest::Method::POST,
+                "/v3/chargers/commands/bulk",
+                Some(body),
+                202,
+            )
+            .await?["data"]
+            .take())
+    }
+
+    pub async fn run(&self, id: &str) -> Result<Value, String> {
+        Ok(self
+            .expect(
+                reqwest::Method::GET,
+                &format!("/v3/chargers/commands/bulk/{id}"),
+                None,
+                200,
+            )
+            .await?["data"]
+            .take())
+    }
+
+    /// Every result of a run, following the cursor.
+    pub async fn all_results(&self, id: &str) -> Result<Vec<Value>, String> {
+        let mut results = Vec::new();
+        let mut cursor: Option<String> = None;
+        loop {
+            let mut path = format!("/v3/chargers/commands/bulk/{id}/results?per_page=1000");
+            if let Some(cursor) = &cursor {
+                path.push_str(&format!("&cursor={cursor}"));
+            }
+            let mut page = self.expect(reqwest::Method::GET, &path, None, 200).await?;
+            if let Value::Array(data) = page["data"].take() {
+                results.extend(data);
+            }
+            match page["meta"]["next_cursor"].as_str() {
+                Some(next) => cursor = Some(next.to_owned()),
+                None => return Ok(results),
+            }
+        }
+    }
+}
+
+fn terminal(run: &Value) -> u64 {
+    [
+        "sent_count",
+        "offline_count",
+        "error_count",
+        "skipped_count",
+    ]
+    .iter()
+    .map(|k| run[k].as_u64().unwrap_or(0))
+    .sum()
+}
+
+pub async fn send(options: &SendOptions) -> Result<Summary, String> {
+    let client = ApiClient::new(&options.api, &options.token);
+    let mut body =
+        json!({"command": options.command, "data": options.data, "charger_ids": options.chargers});
+    if let Some(t) = options.timeout_seconds {
+        body["timeout_seconds"] = json!(t);
+    }
+    if let Some(r) = options.max_per_second {
+        body["max_per_second"] = json!(r);
+    }
+    let mut run = client.create(&body).await?;
+    let id = run["uuid"].as_str().unwrap_or_default().to_owned();
+    let bar = if options.progress {
+        ProgressBar::new(run["total_count"].as_u64().unwrap_or(0))
+    } else {
+        ProgressBar::hidden()
+    };
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.println(format!(
+        "run {id}: {} to {} chargers",
+        options.command, run["total_count"]
+    ));
+    while run["status"] != "completed" {
+        bar.set_position(terminal(&run));
+        bar.set_message(format!(
+            "sent {} · offline {} · error {} · skipped {}",
+            run["sent_count"], run["offline_count"], run["error_count"], run["skipped_count"]
+        ));
+        tokio::time::sleep(options.poll_every).await;
+        run = client.run(&id).await?;
+    }
+    bar.set_position(terminal(&run));
+    bar.finish_and_clear();
+    let mut by_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
+    for result in client.all_results(&id).await? {
+        let status = result["status"].as_str().unwrap_or("?").to_owned();
+        let message = result["message"].as_str().unwrap_or("").to_owned();
+        *by_status
+            .entry(status)
+            .or_default()
+            .entry(message)
+            .or_default() += 1;
+    }
+    Ok(Summary { run, by_status })
+}
+
+impl Summary {
+    pub fn table(&self) -> String {
+        let run = &self.run;
+        let mut out = format!(
+            "run {} {} · {} chargers · created {} · completed {}\n",
+            run["uuid"].as_str().unwrap_or("?"),
+            run["command"].as_str().unwrap_or("?"),
+            run["total_count"],
+            run["created_at"].as_str().unwrap_or("?"),
+            run["completed_at"].as_str().unwrap_or("-"),
+        );
+        out.push_str(&format!(
+            "{:<18} {:>7}  {}\n",
+            "STATUS", "COUNT", "MESSAGES"
+        ));
+        for (status, messages) in &self.by_status {
+            let count: u64 = messages.values().sum();
+            let detail: Vec<String> = messages
+                .iter()
+                .map(|(m, n)| {
+                    if m.is_empty() {
+                        format!("{n} without message")
+                    } else {
+                        format!("{n} {m}")
+                    }
+                })
+                .collect();
+            out.push_str(&format!("{status:<18} {count:>7}  {}\n", detail.join(", ")));
+        }
+        out
+    }
+
+    pub fn count(&self, status: &str) -> u64 {
+        self.by_status.get(status).map_or(0, |m| m.values().sum())
+    }
+}

@@ -1,0 +1,167 @@
+//! The local front door of the embedded stack: the HTTP API and `ws://…/ocpp/{identity}` on one
+//! port. Each request or frame becomes the event API Gateway would deliver, and the same handler
+//! functions as on Lambda answer it.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::encodings::Body as LambdaBody;
+use axum::body::Body;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, Request, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::any;
+use axum::Router;
+use futures::{SinkExt, StreamExt};
+use shared::embedded::Outbound;
+use shared::ocpp::SUBPROTOCOL;
+use shared::ports::ConnectionGateway;
+use tokio::net::TcpListener;
+
+use crate::stack::EmbeddedStack;
+
+pub fn router(stack: EmbeddedStack) -> Router {
+    Router::new()
+        .route("/ocpp/{identity}", any(charger_with_path))
+        .route("/ocpp", any(charger_with_query))
+        .fallback(api)
+        .with_state(stack)
+}
+
+/// Serves until the process ends. The listener is bound by the caller, so port 0 works.
+pub async fn serve(listener: TcpListener, stack: EmbeddedStack) -> std::io::Result<()> {
+    axum::serve(
+        listener,
+        router(stack).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .await
+}
+
+async fn api(State(stack): State<EmbeddedStack>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let bytes = match axum::body::to_bytes(body, api::request::MAX_BODY_BYTES).await {
+        Ok(bytes) => bytes,
+        Err(_) => return api::respond::error(&shared::Error::PayloadTooLarge).map(lambda_to_axum),
+    };
+    let request = lambda_http::Request::from_parts(parts, LambdaBody::Binary(bytes.to_vec()));
+    api::handle(&stack.api, request).await.map(lambda_to_axum)
+}
+
+fn lambda_to_axum(body: LambdaBody) -> Body {
+    match body {
+        LambdaBody::Text(text) => Body::from(text),
+        LambdaBody::Binary(bytes) => Body::from(bytes),
+        _ => Body::empty(),
+    }
+}
+
+async fn charger_with_path(
+    State(stack): State<EmbeddedStack>,
+    Path(identity): Path<String>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    connect(stack, identity, headers, upgrade).await
+}
+
+async fn charger_with_query(
+    State(stack): State<EmbeddedStack>,
+    Query(query): Query<HashMap<String, String>>,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let identity = query.get("identity").cloned().unwrap_or_default();
+    connect(stack, identity, headers, upgrade).await
+}
+
+fn event(
+    connection_id: &str,
+    event_type: &str,
+    route_key: &str,
+) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context.connection_id = Some(connection_id.to_owned());
+    event.request_context.event_type = Some(event_type.to_owned());
+    event.request_context.route_key = Some(route_key.to_owned());
+    event.request_context.stage = Some("local".to_owned());
+    event
+}
+
+/// `$connect`: the handler decides; the upgrade happens only when it answers 200.
+async fn connect(
+    stack: EmbeddedStack,
+    identity: String,
+    headers: HeaderMap,
+    upgrade: WebSocketUpgrade,
+) -> Response {
+    let connection_id = uuid::Uuid::new_v4().simple().to_string();
+    let outbound = stack.connections.attach(&connection_id);
+    let mut connect = event(&connection_id, "CONNECT", "$connect");
+    connect.headers = headers;
+    connect.path = Some(format!("/ocpp/{identity}"));
+    connect.query_string_parameters = HashMap::from([("identity".to_owned(), identity)]).into();
+    let answer = websocket::handle(&stack.websocket, connect).await;
+    if answer.status_code != 200 {
+        stack.connections.detach(&connection_id);
+        let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, answer.headers).into_response();
+        *response.body_mut() = Body::empty();
+        return response;
+    }
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .on_upgrade(move |socket| run_connection(stack, connection_id, socket, outbound))
+}
+
+async fn run_connection(
+    stack: EmbeddedStack,
+    connection_id: String,
+    socket: WebSocket,
+    mut outbound: tokio::sync::mpsc::UnboundedReceiver<Outbound>,
+) {
+    let (mut sink, mut stream) = socket.split();
+    let writer = tokio::spawn(async move {
+        while let Some(item) = outbound.recv().await {
+            let sent = match item {
+                Outbound::Frame(text) => sink.send(Message::Text(text.into())).await,
+                Outbound::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+    while let Some(Ok(message)) = stream.next().await {
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let mut frame = event(&connection_id, "MESSAGE", "$default");
+        frame.body = Some(text.to_string());
+        let answer = websocket::handle(&stack.websocket, frame).await;
+        if let Some(LambdaBody::Text(reply)) = answer.body {
+            if stack
+                .connections
+                .post(&connection_id, &reply)
+                .await
+                .is_err()
+            {
+                break;
+            }
+        }
+    }
+    websocket::handle(
+        &stack.websocket,
+        event(&connection_id, "DISCONNECT", "$disconnect"),
+    )
+    .await;
+    stack.connections.detach(&connection_id);
+    writer.abort();
+}

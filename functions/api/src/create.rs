@@ -1,0 +1,348 @@
+//! POST /v3/chargers/commands/bulk: validate, resolve chargers, store the run, queue one message
+//! per accessible charger.
+
+use std::collections::{HashMap, HashSet};
+
+use chrono::{DateTime, Duration, Utc};
+use serde_json::{Map, Value};
+use shared::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
+use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
+use shared::error::FieldErrors;
+use shared::ocpp::Command;
+use shared::ports::Outgoing;
+use shared::{Error, Result};
+use uuid::Uuid;
+
+use crate::views::EMBEDDED_RESULTS;
+use crate::ApiContext;
+
+pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
+pub const MAX_TIMEOUT_SECONDS: u32 = 900;
+/// Chargers resolved per directory call (DynamoDB BatchGetItem takes 100 keys).
+const RESOLVE_CHUNK: usize = 100;
+
+/// A validated request.
+pub struct BulkRequest {
+    pub command: &'static Command,
+    pub data: Value,
+    /// Distinct ids in request order; UUIDs in canonical form.
+    pub charger_ids: Vec<String>,
+    pub timeout_seconds: u32,
+    pub max_per_second: Option<u32>,
+}
+
+impl BulkRequest {
+    pub fn parse(body: Value) -> Result<BulkRequest> {
+        let Value::Object(mut body) = body else {
+            return Err(Error::invalid(
+                "body",
+                "The request body must be a JSON object.",
+            ));
+        };
+        let mut errors = FieldErrors::new();
+        let mut fail = |field: &str, message: String| {
+            errors.entry(field.to_owned()).or_default().push(message)
+        };
+
+        let command = match body.remove("command") {
+            None | Some(Value::Null) => {
+                fail("command", "The command field is required.".into());
+                None
+            }
+            Some(Value::String(name)) => {
+                let found = Command::find(&name);
+                if found.is_none() {
+                    fail("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 command a central system sends."));
+                }
+                found
+            }
+            Some(_) => {
+                fail("command", "The command field must be a string.".into());
+                None
+            }
+        };
+
+        let data = match body.remove("data") {
+            None | Some(Value::Null) => Value::Object(Map::new()),
+            Some(data @ Value::Object(_)) => data,
+            Some(_) => {
+                fail("data", "The data field must be an object.".into());
+                Value::Object(Map::new())
+            }
+        };
+        if let Some(command) = command {
+            if let Err(field_errors) = command.check_request(&data, "data") {
+                for (field, messages) in field_errors {
+                    for message in messages {
+                        fail(&field, message);
+                    }
+                }
+            }
+        }
+
+        let mut charger_ids = Vec::new();
+        match body.remove("charger_ids") {
+            None | Some(Value::Null) => {
+                fail("charger_ids", "The charger ids field is required.".into())
+            }
+            Some(Value::Array(ids)) if ids.is_empty() => fail(
+                "charger_ids",
+                "The charger ids field must have at least 1 item.".into(),
+            ),
+            Some(Value::Array(ids)) => {
+                let mut seen = HashSet::with_capacity(ids.len());
+                for (i, id) in ids.into_iter().enumerate() {
+                    let Value::String(id) = id else {
+                        fail(
+                            &format!("charger_ids.{i}"),
+                            format!("The charger_ids.{i} field must be a string."),
+                        );
+                        continue;
+                    };
+                    let id = Uuid::try_parse(&id).map_or(id, |uuid| uuid.to_string());
+                    if seen.insert(id.clone()) {
+                        charger_ids.push(id);
+                    }
+                }
+            }
+            Some(_) => fail(
+                "charger_ids",
+                "The charger ids field must be an array.".into(),
+            ),
+        }
+
+        let timeout_seconds = integer(
+            &mut body,
+            "timeout_seconds",
+            1,
+            MAX_TIMEOUT_SECONDS,
+            &mut fail,
+        )
+        .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+        let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut fail);
+
+        if let Some(err) = Error::from_fields(errors) {
+            return Err(err);
+        }
+        let command =
+            command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
+        Ok(BulkRequest {
+            command,
+            data,
+            charger_ids,
+            timeout_seconds,
+            max_per_second,
+        })
+    }
+}
+
+fn integer(
+    body: &mut Map<String, Value>,
+    field: &str,
+    min: u32,
+    max: u32,
+    fail: &mut impl FnMut(&str, String),
+) -> Option<u32> {
+    let value = body.remove(field)?;
+    if value.is_null() {
+        return None;
+    }
+    match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
+        Some(v) if (min..=max).contains(&v) => Some(v),
+        _ if max == u32::MAX => {
+            fail(
+                field,
+                format!("The {field} field must be an integer of at least {min}."),
+            );
+            None
+        }
+        _ => {
+            fail(
+                field,
+                format!("The {field} field must be an integer between {min} and {max}."),
+            );
+            None
+        }
+    }
+}
+
+pub async fn create(
+    ctx: &ApiContext,
+    caller: &Identity,
+    request: BulkRequest,
+    now: DateTime<Utc>,
+) -> Result<(Run, Vec<ResultRecord>)> {
+    let uuids: Vec<Uuid> = request
+        .charger_ids
+        .iter()
+        .filter_map(|id| Uuid::try_parse(id).ok())
+        .collect();
+    let lookups = uuids
+        .chunks(RESOLVE_CHUNK)
+        .map(|chunk| ctx.chargers.chargers_by_uuid(chunk));
+    let mut accessible = HashMap::new();
+    for found in futures::future::try_join_all(lookups).await? {
+        for charger in found.into_iter().filter(|c| caller.can_access(c)) {
+            accessible.insert(charger.uuid.to_string(), charger);
+        }
+    }
+
+    let mut counters = Counters::default();
+    let mut messages = Vec::with_capacity(accessible.len());
+    let results: Vec<ResultRecord> = request
+        .charger_ids
+        .into_iter()
+        .enumerate()
+        .map(|(seq, id)| match accessible.get(&id) {
+            Some(charger) => {
+                let slot = messages.len() as u64;
+                let (delay_seconds, not_before) = rollout_slot(request.max_per_second, slot, now);
+                messages.push(Outgoing {
+                    message: DispatchMessage::Dispatch {
+                        run: Uuid::nil(),
+                        charger: charger.uuid,
+                        identity: charger.identity.clone(),
+                        not_before,
+                    },
+                    delay_seconds,
+                });
+                ResultRecord::pending(seq as u64, charger.as_ref())
+            }
+            None => {
+                counters.skipped += 1;
+                ResultRecord::skipped(seq as u64, id)
+            }
+        })
+        .collect();
+
+    let mut run = Run {
+        id: Uuid::new_v4(),
+        owner: caller.user.clone(),
+        command: request.command.action.to_owned(),
+        data: request.data,
+        total_count: results.len() as u64,
+        counters,
+        created_at: now,
+        completed_at: None,
+        timeout_seconds: request.timeout_seconds,
+        max_per_second: request.max_per_second,
+    };
+    if run.is_complete() {
+        run.completed_at = Some(now);
+    }
+    for outgoing in &mut messages {
+        if let DispatchMessage::Dispatch { run: id, .. } = &mut outgoing.message {
+            *id = run.id;
+        }
+    }
+    let first_results: Vec<ResultRecord> = results.iter().take(EMBEDDED_RESULTS).cloned().collect();
+    let dispatched: Vec<Uuid> = messages.iter().map(|m| m.message.charger()).collect();
+    ctx.runs.create_run(&run, results).await?;
+    tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count,
+        skipped = run.counters.skipped, "run created");
+
+    if let Err(err) = ctx.queue.send(messages).await {
+        tracing::error!(run = %run.id, error = %err, "queueing failed; failing the run's undispatched results");
+        fail_undispatched(ctx, run.id, &dispatched).await?;
+        let run = ctx.runs.run(run.id).await?.unwrap_or(run);
+        let first_results = ctx
+            .runs
+            .results(run.id, None, None, EMBEDDED_RESULTS)
+            .await?;
+        return Ok((run, first_results));
+    }
+    Ok((run, first_results))
+}
+
+/// Where a message sits in a rate-limited rollout: its queue delay and the time it may go.
+fn rollout_slot(
+    max_per_second: Option<u32>,
+    slot: u64,
+    now: DateTime<Utc>,
+) -> (u32, Option<DateTime<Utc>>) {
+    let Some(rate) = max_per_second else {
+        return (0, None);
+    };
+    let millis = slot.saturating_mul(1000) / u64::from(rate);
+    let at = now + Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX / 2));
+    let delay = u32::try_from(millis / 1000)
+        .unwrap_or(u32::MAX)
+        .min(MAX_DELAY_SECONDS);
+    (delay, Some(at))
+}
+
+/// Results whose message may not have been queued become `error`; any the worker already
+/// called are left to finish (the write is conditional on no CALL yet).
+async fn fail_undispatched(ctx: &ApiContext, run: Uuid, chargers: &[Uuid]) -> Result<()> {
+    let outcome = Outcome::error("dispatch failed: the queue refused the message");
+    for charger in chargers {
+        ctx.runs
+            .finish(
+                run,
+                &charger.to_string(),
+                &Expect::Uncalled,
+                outcome.clone(),
+            )
+            .await?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn errors(body: Value) -> Value {
+        match BulkRequest::parse(body) {
+            Err(err) => err.body()["errors"].clone(),
+            Ok(_) => panic!("expected a validation error"),
+        }
+    }
+
+    #[test]
+    fn rollout_slots_spread_messages() {
+        let now = Utc::now();
+        assert_eq!(rollout_slot(None, 5, now), (0, None));
+        let (delay, at) = rollout_slot(Some(10), 25, now);
+        assert_eq!(delay, 2);
+        assert_eq!(at, Some(now + Duration::milliseconds(2500)));
+        assert_eq!(rollout_slot(Some(1), 100_000, now).0, MAX_DELAY_SECONDS);
+    }
+
+    #[test]
+    fn ids_are_deduplicated_and_canonical() {
+        let upper = "6F1C1F9E-3A53-4C55-9B1E-2D1F2C3B4A5D";
+        let request = BulkRequest::parse(json!({"command": "ClearCache", "charger_ids": [upper, upper.to_lowercase(), "x", "x"]})).unwrap();
+        assert_eq!(
+            request.charger_ids,
+            vec![upper.to_lowercase(), "x".to_owned()]
+        );
+        assert_eq!(request.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
+    }
+
+    #[test]
+    fn every_problem_is_reported_by_field() {
+        let e = errors(json!({}));
+        assert!(e["command"].is_array() && e["charger_ids"].is_array());
+        let e = errors(
+            json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": [], "timeout_seconds": 0}),
+        );
+        assert!(
+            e["data.type"].is_array()
+                && e["charger_ids"].is_array()
+                && e["timeout_seconds"].is_array(),
+            "{e}"
+        );
+        let e = errors(json!({"command": "Launch", "charger_ids": [1], "max_per_second": 0}));
+        assert!(
+            e["command"].is_array()
+                && e["charger_ids.0"].is_array()
+                && e["max_per_second"].is_array(),
+            "{e}"
+        );
+        assert!(BulkRequest::parse(json!([1])).is_err());
+        let e = errors(json!({"command": "Reset", "data": [], "charger_ids": ["a"]}));
+        assert!(e["data"].is_array());
+    }
+}

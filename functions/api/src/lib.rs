@@ -1,0 +1,154 @@
+//! The HTTP API handler (SPEC section 2), written once over the ports: `main.rs` runs it under
+//! `lambda_http`, `ocpp-bulk serve` runs it behind a local HTTP server.
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use lambda_http::http::Method;
+use lambda_http::{Body, Request, Response};
+use serde_json::json;
+use shared::domain::Identity;
+use shared::ports::{ChargerDirectory, DispatchQueue, RunStore, TokenStore};
+use shared::{Error, Result};
+
+pub mod cancel;
+pub mod create;
+pub mod read;
+pub mod request;
+pub mod respond;
+pub mod views;
+
+/// The capabilities the API uses, built once at start-up.
+#[derive(Clone)]
+pub struct ApiContext {
+    pub tokens: Arc<dyn TokenStore>,
+    pub chargers: Arc<dyn ChargerDirectory>,
+    pub runs: Arc<dyn RunStore>,
+    pub queue: Arc<dyn DispatchQueue>,
+}
+
+const BULK: &str = "/v3/chargers/commands/bulk";
+
+/// Answers one request. Never fails: every error becomes its JSON response.
+pub async fn handle(ctx: &ApiContext, request: Request) -> Response<Body> {
+    match route(ctx, &request).await {
+        Ok(response) => response,
+        Err(err) => respond::error(&err),
+    }
+}
+
+/// The routes, after any stage prefix API Gateway puts before `/v3`.
+enum Route<'a> {
+    Bulk,
+    Run(&'a str),
+    Results(&'a str),
+    Cancel(&'a str),
+}
+
+fn parse_route(path: &str) -> Option<Route<'_>> {
+    let path = path
+        .find("/v3/")
+        .map_or(path, |i| &path[i..])
+        .trim_end_matches('/');
+    let rest = path.strip_prefix(BULK)?;
+    if rest.is_empty() {
+        return Some(Route::Bulk);
+    }
+    let mut parts = rest.strip_prefix('/')?.split('/');
+    let run = parts.next().filter(|id| !id.is_empty())?;
+    let route = match parts.next() {
+        None => Route::Run(run),
+        Some("results") => Route::Results(run),
+        Some("cancel") => Route::Cancel(run),
+        Some(_) => return None,
+    };
+    parts.next().is_none().then_some(route)
+}
+
+async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
+    let route = parse_route(request.uri().path()).ok_or(Error::NotFound)?;
+    let method = request.method();
+    let allowed = match route {
+        Route::Bulk => *method == Method::GET || *method == Method::POST,
+        Route::Run(_) | Route::Results(_) => *method == Method::GET,
+        Route::Cancel(_) => *method == Method::POST,
+    };
+    if !allowed {
+        return Ok(respond::json(
+            405,
+            &json!({"message": format!("The {method} method is not supported for this route.")}),
+        ));
+    }
+    let caller: Identity = request::authenticate(ctx.tokens.as_ref(), request).await?;
+    let query = request::query(request);
+    match route {
+        Route::Bulk if *method == Method::POST => {
+            let bulk = create::BulkRequest::parse(request::json_body(request)?)?;
+            let (run, results) = create::create(ctx, &caller, bulk, Utc::now()).await?;
+            Ok(respond::json(
+                202,
+                &json!({ "data": views::run(&run, Some(&results)) }),
+            ))
+        }
+        Route::Bulk => {
+            let page = read::list(ctx, &caller, &query, request::url_of(request, BULK)).await?;
+            Ok(respond::json(200, &page))
+        }
+        Route::Run(id) => {
+            let run = read::owned_run(ctx, &caller, id).await?;
+            Ok(respond::json(
+                200,
+                &json!({ "data": read::show(ctx, &run).await? }),
+            ))
+        }
+        Route::Results(id) => {
+            let run = read::owned_run(ctx, &caller, id).await?;
+            let path = request::url_of(request, &format!("{BULK}/{}/results", run.id));
+            Ok(respond::json(
+                200,
+                &read::results_page(ctx, &run, &query, path).await?,
+            ))
+        }
+        Route::Cancel(id) => {
+            let run = read::owned_run(ctx, &caller, id).await?;
+            let run = cancel::cancel(ctx, &run).await?;
+            Ok(respond::json(
+                200,
+                &json!({ "data": read::show(ctx, &run).await? }),
+            ))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn routes_parse_with_or_without_a_stage() {
+        assert!(matches!(
+            parse_route("/v3/chargers/commands/bulk"),
+            Some(Route::Bulk)
+        ));
+        assert!(matches!(
+            parse_route("/prod/v3/chargers/commands/bulk/"),
+            Some(Route::Bulk)
+        ));
+        assert!(matches!(
+            parse_route("/v3/chargers/commands/bulk/abc"),
+            Some(Route::Run("abc"))
+        ));
+        assert!(matches!(
+            parse_route("/v3/chargers/commands/bulk/abc/results"),
+            Some(Route::Results("abc"))
+        ));
+        assert!(matches!(
+            parse_route("/v3/chargers/commands/bulk/abc/cancel"),
+            Some(Route::Cancel("abc"))
+        ));
+        assert!(parse_route("/v3/chargers/commands/bulk/abc/other").is_none());
+        assert!(parse_route("/v3/chargers/commands/bulkx").is_none());
+        assert!(parse_route("/v3/chargers/commands/bulk/a/results/x").is_none());
+        assert!(parse_route("/").is_none());
+    }
+}

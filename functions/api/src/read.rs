@@ -1,0 +1,157 @@
+//! Reading runs: one run with its first results, its results paged, the caller's runs paged.
+//! A run belongs to its creator: for anyone else it does not exist (404).
+
+use std::collections::HashMap;
+
+use chrono::DateTime;
+use serde_json::Value;
+use shared::domain::{Cursor, Identity, ResultStatus, Run};
+use shared::ports::RunKey;
+use shared::{Error, Result};
+use uuid::Uuid;
+
+use crate::views::{self, Page, EMBEDDED_RESULTS};
+use crate::ApiContext;
+
+pub const DEFAULT_PER_PAGE: usize = 25;
+pub const MAX_PER_PAGE: usize = 1000;
+
+pub async fn owned_run(ctx: &ApiContext, caller: &Identity, id: &str) -> Result<Run> {
+    let id = Uuid::try_parse(id).map_err(|_| Error::NotFound)?;
+    match ctx.runs.run(id).await? {
+        Some(run) if run.owner == caller.user => Ok(run),
+        _ => Err(Error::NotFound),
+    }
+}
+
+pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
+    let results = ctx
+        .runs
+        .results(run.id, None, None, EMBEDDED_RESULTS)
+        .await?;
+    Ok(views::run(run, Some(&results)))
+}
+
+fn per_page(query: &HashMap<String, String>) -> Result<usize> {
+    let Some(text) = query.get("per_page") else {
+        return Ok(DEFAULT_PER_PAGE);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
+        _ => Err(Error::invalid(
+            "per_page",
+            format!("The per page field must be an integer between 1 and {MAX_PER_PAGE}."),
+        )),
+    }
+}
+
+pub async fn results_page(
+    ctx: &ApiContext,
+    run: &Run,
+    query: &HashMap<String, String>,
+    path: String,
+) -> Result<Value> {
+    let per_page = per_page(query)?;
+    let status = match query.get("status") {
+        None => None,
+        Some(text) => Some(ResultStatus::parse(text).ok_or_else(|| {
+            Error::invalid("status", "The selected status is invalid: use pending, sent, offline, error or skipped_forbidden.")
+        })?),
+    };
+    let scope = format!(
+        "results:{}:{}",
+        run.id,
+        status.map_or("all", ResultStatus::as_str)
+    );
+    let after = match query.get("cursor") {
+        None => None,
+        Some(text) => {
+            let cursor = Cursor::decode(text, &scope)?;
+            Some(
+                cursor
+                    .after
+                    .parse::<u64>()
+                    .map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?,
+            )
+        }
+    };
+    let mut results = ctx
+        .runs
+        .results(run.id, status, after, per_page + 1)
+        .await?;
+    let next_cursor = if results.len() > per_page {
+        results.truncate(per_page);
+        results.last().map(|last| {
+            Cursor {
+                scope,
+                after: last.seq.to_string(),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    let mut kept = Vec::new();
+    if let Some(status) = status {
+        kept.push(("status".to_owned(), status.as_str().to_owned()));
+    }
+    Ok(Page {
+        data: results.iter().map(views::result).collect(),
+        path,
+        per_page,
+        next_cursor,
+        prev_cursor: None,
+        query: kept,
+    }
+    .to_json())
+}
+
+pub async fn list(
+    ctx: &ApiContext,
+    caller: &Identity,
+    query: &HashMap<String, String>,
+    path: String,
+) -> Result<Value> {
+    let per_page = per_page(query)?;
+    let scope = format!("runs:{}", caller.user);
+    let before = match query.get("cursor") {
+        None => None,
+        Some(text) => Some(run_key(&Cursor::decode(text, &scope)?.after)?),
+    };
+    let mut runs = ctx
+        .runs
+        .runs_of(&caller.user, before.as_ref(), per_page + 1)
+        .await?;
+    let next_cursor = if runs.len() > per_page {
+        runs.truncate(per_page);
+        runs.last().map(|last| {
+            Cursor {
+                scope,
+                after: format!("{}:{}", last.created_at.timestamp_micros(), last.id),
+            }
+            .encode()
+        })
+    } else {
+        None
+    };
+    Ok(Page {
+        data: runs.iter().map(|run| views::run(run, None)).collect(),
+        path,
+        per_page,
+        next_cursor,
+        prev_cursor: None,
+        query: Vec::new(),
+    }
+    .to_json())
+}
+
+fn run_key(text: &str) -> Result<RunKey> {
+    let invalid = || Error::invalid("cursor", "The cursor is invalid.");
+    let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
+    let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
+        .ok_or_else(invalid)?;
+    Ok(RunKey {
+        created_at,
+        id: Uuid::try_parse(id).map_err(|_| invalid())?,
+    })
+}

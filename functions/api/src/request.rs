@@ -1,0 +1,59 @@
+//! What the handlers read from an HTTP request: the bearer token, query parameters, the JSON body,
+//! and the URL paginator links are built from.
+
+use std::collections::HashMap;
+
+use lambda_http::Request;
+use serde_json::Value;
+use shared::domain::access::token_hash;
+use shared::domain::Identity;
+use shared::ports::TokenStore;
+use shared::{Error, Result};
+
+/// API Gateway's payload limit: a larger body is refused before parsing.
+pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
+
+pub async fn authenticate(tokens: &dyn TokenStore, request: &Request) -> Result<Identity> {
+    let header = request
+        .headers()
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or_default();
+    let (scheme, token) = header.trim().split_once(' ').unwrap_or_default();
+    let token = token.trim();
+    if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+        return Err(Error::Unauthenticated);
+    }
+    tokens
+        .identity_for_token_hash(&token_hash(token))
+        .await?
+        .ok_or(Error::Unauthenticated)
+}
+
+pub fn query(request: &Request) -> HashMap<String, String> {
+    request
+        .uri()
+        .query()
+        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
+        .unwrap_or_default()
+}
+
+pub fn json_body(request: &Request) -> Result<Value> {
+    let bytes: &[u8] = request.body().as_ref();
+    if bytes.len() > MAX_BODY_BYTES {
+        return Err(Error::PayloadTooLarge);
+    }
+    serde_json::from_slice(bytes)
+        .map_err(|e| Error::invalid("body", format!("The request body is not valid JSON: {e}.")))
+}
+
+/// `scheme://host/path` of this request, for pagination links.
+pub fn url_of(request: &Request, path: &str) -> String {
+    let headers = request.headers();
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    let scheme = header("x-forwarded-proto").unwrap_or("http");
+    let host = header("host")
+        .or_else(|| request.uri().host())
+        .unwrap_or("localhost");
+    format!("{scheme}://{host}{path}")
+}

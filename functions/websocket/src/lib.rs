@@ -1,0 +1,122 @@
+//! The WebSocket handler (SPEC section 3), written once over the ports. Events have API Gateway's
+//! WebSocket proxy shape; as with a two-way `$default` route, the response body is the frame sent
+//! back to the charger, so answers to a charger's CALLs cost no management-API call.
+
+use std::sync::Arc;
+
+use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
+use aws_lambda_events::encodings::Body;
+use http::HeaderValue;
+use shared::ocpp::SUBPROTOCOL;
+use shared::ports::{
+    ChargerDirectory, ConnectionGateway, ConnectionRegistry, InflightCalls, RunStore,
+};
+use shared::Result;
+
+pub mod connect;
+pub mod frames;
+
+use connect::Refusal;
+
+/// The capabilities the WebSocket handler uses, built once at start-up.
+#[derive(Clone)]
+pub struct WebsocketContext {
+    pub chargers: Arc<dyn ChargerDirectory>,
+    pub connections: Arc<dyn ConnectionRegistry>,
+    pub gateway: Arc<dyn ConnectionGateway>,
+    pub inflight: Arc<dyn InflightCalls>,
+    pub runs: Arc<dyn RunStore>,
+}
+
+pub async fn handle(
+    ctx: &WebsocketContext,
+    event: ApiGatewayWebsocketProxyRequest,
+) -> ApiGatewayProxyResponse {
+    let connection_id = event
+        .request_context
+        .connection_id
+        .clone()
+        .unwrap_or_default();
+    let outcome = match event.request_context.event_type.as_deref() {
+        Some("CONNECT") => on_connect(ctx, &connection_id, &event).await,
+        Some("DISCONNECT") => ctx
+            .connections
+            .unregister(&connection_id)
+            .await
+            .map(|()| reply(200, None)),
+        _ => {
+            on_message(
+                ctx,
+                &connection_id,
+                event.body.as_deref().unwrap_or_default(),
+            )
+            .await
+        }
+    };
+    outcome.unwrap_or_else(|err| {
+        tracing::error!(connection = %connection_id, error = %err, "websocket event failed");
+        reply(500, None)
+    })
+}
+
+fn reply(status: i64, body: Option<String>) -> ApiGatewayProxyResponse {
+    let mut response = ApiGatewayProxyResponse::default();
+    response.status_code = status;
+    response.body = body.map(Body::Text);
+    response
+}
+
+async fn on_connect(
+    ctx: &WebsocketContext,
+    connection_id: &str,
+    event: &ApiGatewayWebsocketProxyRequest,
+) -> Result<ApiGatewayProxyResponse> {
+    let refuse = |identity: &str, refusal: Refusal| {
+        tracing::warn!(identity, reason = ?refusal, "charger refused");
+        let mut response = reply(refusal.status(), None);
+        if refusal == Refusal::BadCredentials {
+            response.headers.insert(
+                "www-authenticate",
+                HeaderValue::from_static("Basic realm=\"ocpp-bulk\""),
+            );
+        }
+        Ok(response)
+    };
+    let identity = match connect::identity(event) {
+        Ok(identity) => identity,
+        Err(refusal) => return refuse("", refusal),
+    };
+    if !connect::offers_ocpp16(event) {
+        return refuse(&identity, Refusal::NoSubprotocol);
+    }
+    let Some(charger) = ctx.chargers.charger_by_identity(&identity).await? else {
+        return refuse(&identity, Refusal::UnknownCharger);
+    };
+    if let Err(refusal) = connect::check_password(event, &charger) {
+        return refuse(&identity, refusal);
+    }
+    if let Some(replaced) = ctx.connections.register(&identity, connection_id).await? {
+        tracing::info!(identity, replaced = %replaced, "newer connection replaces the old one");
+        ctx.gateway.close(&replaced).await?;
+    }
+    tracing::info!(identity, charger = %charger.uuid, connection = %connection_id, "charger connected");
+    let mut response = reply(200, None);
+    response.headers.insert(
+        "sec-websocket-protocol",
+        HeaderValue::from_static(SUBPROTOCOL),
+    );
+    Ok(response)
+}
+
+async fn on_message(
+    ctx: &WebsocketContext,
+    connection_id: &str,
+    body: &str,
+) -> Result<ApiGatewayProxyResponse> {
+    let Some(identity) = ctx.connections.identity_of(connection_id).await? else {
+        tracing::warn!(connection = %connection_id, "frame from an unregistered connection dropped");
+        return Ok(reply(200, None));
+    };
+    let answer = frames::handle_frame(ctx, &identity, body).await?;
+    Ok(reply(200, answer))
+}
