@@ -87,7 +87,7 @@ async fn main() -> ExitCode {
     }
 }
 
-fn load(path: &PathBuf) -> Result<Fleet, String> {
+fn load(path: &std::path::Path) -> Result<Fleet, String> {
     Fleet::load(path).map_err(|e| e.to_string())
 }
 

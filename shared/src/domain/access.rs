@@ -16,7 +16,7 @@ pub struct Identity {
 
 impl Identity {
     pub fn can_access(&self, charger: &Charger) -> bool {
-        self.teams.iter().any(|team| *team == charger.team)
+        self.teams.contains(&charger.team)
     }
 }
 

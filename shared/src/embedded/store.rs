@@ -174,7 +174,7 @@ impl RunStore for MemoryStore {
             .filter_map(|id| self.entry(*id))
             .map(|e| locked(&e).run.clone())
             .collect();
-        runs.sort_by(|a, b| (b.created_at, b.id).cmp(&(a.created_at, a.id)));
+        runs.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         Ok(runs
             .into_iter()
             .filter(|r| before.is_none_or(|k| (r.created_at, r.id) < (k.created_at, k.id)))

@@ -131,7 +131,7 @@ impl Frame {
                     details,
                 })
             }
-            (Some(2 | 3 | 4), n) => malformed(&format!(
+            (Some(2..=4), n) => malformed(&format!(
                 "wrong number of elements ({n}) for its message type"
             )),
             _ => malformed("unknown message type id"),
