@@ -1,0 +1,315 @@
+//! Starts the embedded stack behind the real local server on 127.0.0.1:0 and talks to it the way
+//! clients and chargers do: HTTP and WebSocket.
+
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use ocpp_bulk::sim::{self, Behaviour, SimCharger, SimFleet};
+use ocpp_bulk::stack::EmbeddedStack;
+use serde_json::{json, Value};
+use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
+use shared::embedded::QueueOptions;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message;
+use uuid::Uuid;
+
+pub const ALICE: &str = "token-alice-0001";
+pub const BOB: &str = "token-bob-0002";
+
+pub fn charger_uuid(identity: &str) -> Uuid {
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("e2e/{identity}").as_bytes())
+}
+
+/// `count` chargers `CP00000…` of team `acme` (alice's), plus `FOREIGN1` of team `other` (bob's)
+/// and `LOCKED1` of team `acme` with password `locked-secret`.
+pub fn fleet(count: usize) -> Fleet {
+    let mut chargers: Vec<FleetCharger> = (0..count)
+        .map(|i| {
+            let identity = format!("CP{i:05}");
+            FleetCharger {
+                uuid: charger_uuid(&identity),
+                identity,
+                reference: Some(format!("bay {i}")),
+                team: "acme".into(),
+                password: None,
+            }
+        })
+        .collect();
+    chargers.push(FleetCharger {
+        uuid: charger_uuid("FOREIGN1"),
+        identity: "FOREIGN1".into(),
+        reference: None,
+        team: "other".into(),
+        password: None,
+    });
+    chargers.push(FleetCharger {
+        uuid: charger_uuid("LOCKED1"),
+        identity: "LOCKED1".into(),
+        reference: None,
+        team: "acme".into(),
+        password: Some("locked-secret".into()),
+    });
+    Fleet {
+        tokens: vec![
+            FleetToken {
+                token: ALICE.into(),
+                user: "alice".into(),
+                teams: vec!["acme".into()],
+            },
+            FleetToken {
+                token: BOB.into(),
+                user: "bob".into(),
+                teams: vec!["other".into()],
+            },
+        ],
+        chargers,
+    }
+}
+
+pub struct TestStack {
+    pub stack: EmbeddedStack,
+    pub base: String,
+    pub ws: String,
+    http: reqwest::Client,
+}
+
+impl TestStack {
+    pub async fn start(fleet: &Fleet, options: QueueOptions) -> TestStack {
+        let provisioned = fleet.provision().expect("test fleet is valid");
+        let stack = EmbeddedStack::start(&provisioned, options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind");
+        let address = listener.local_addr().expect("address");
+        tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
+        TestStack {
+            stack,
+            base: format!("http://{address}"),
+            ws: format!("ws://{address}/ocpp"),
+            http: reqwest::Client::new(),
+        }
+    }
+
+    /// Any request; returns status, headers and JSON body (Null when the body is not JSON).
+    pub async fn request(
+        &self,
+        method: &str,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (u16, Value) {
+        let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
+        let mut request = self.http.request(method, format!("{}{path}", self.base));
+        if let Some(token) = token {
+            request = request.bearer_auth(token);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        let response = request.send().await.expect("request sent");
+        let status = response.status().as_u16();
+        let content_type = response
+            .headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("")
+            .to_owned();
+        let text = response.text().await.expect("body");
+        assert!(
+            content_type.starts_with("application/json"),
+            "{status} answered {content_type:?}: {text}"
+        );
+        (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+    }
+
+    /// POSTs a bulk command as alice and returns the run (asserting 202).
+    pub async fn create(&self, command: &str, data: Value, ids: &[String], extra: Value) -> Value {
+        let mut body = json!({"command": command, "data": data, "charger_ids": ids});
+        if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
+            body.extend(extra);
+        }
+        let (status, body) = self
+            .request(
+                "POST",
+                "/v3/chargers/commands/bulk",
+                Some(ALICE),
+                Some(body),
+            )
+            .await;
+        assert_eq!(status, 202, "{body}");
+        body["data"].clone()
+    }
+
+    pub async fn run(&self, id: &str) -> Value {
+        let (status, body) = self
+            .request(
+                "GET",
+                &format!("/v3/chargers/commands/bulk/{id}"),
+                Some(ALICE),
+                None,
+            )
+            .await;
+        assert_eq!(status, 200, "{body}");
+        body["data"].clone()
+    }
+
+    /// Polls until the run completes (at most `within`), then returns it.
+    pub async fn completed(&self, id: &str, within: Duration) -> Value {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            let run = self.run(id).await;
+            if run["status"] == "completed" {
+                return run;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "run did not complete in {within:?}: {run}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
+    pub async fn all_results(&self, id: &str) -> Vec<Value> {
+        ocpp_bulk::send::ApiClient::new(&self.base, ALICE)
+            .all_results(id)
+            .await
+            .expect("results")
+    }
+
+    pub async fn sims(
+        &self,
+        identities: impl IntoIterator<Item = (String, Behaviour)>,
+    ) -> SimFleet {
+        let chargers = identities
+            .into_iter()
+            .map(|(identity, behaviour)| SimCharger {
+                identity,
+                password: None,
+                behaviour,
+            })
+            .collect();
+        sim::start(&self.ws, chargers, 100)
+            .await
+            .expect("simulated chargers connect")
+    }
+}
+
+pub fn ids(identities: &[&str]) -> Vec<String> {
+    identities
+        .iter()
+        .map(|i| charger_uuid(i).to_string())
+        .collect()
+}
+
+pub fn cp(i: usize) -> String {
+    format!("CP{i:05}")
+}
+
+/// Counters add up and match the results.
+pub fn assert_consistent(run: &Value, results: &[Value]) {
+    let count = |status: &str| results.iter().filter(|r| r["status"] == status).count() as u64;
+    assert_eq!(run["status"], "completed");
+    assert_eq!(results.len() as u64, run["total_count"].as_u64().unwrap());
+    assert_eq!(count("sent"), run["sent_count"].as_u64().unwrap(), "{run}");
+    assert_eq!(
+        count("offline"),
+        run["offline_count"].as_u64().unwrap(),
+        "{run}"
+    );
+    assert_eq!(
+        count("error"),
+        run["error_count"].as_u64().unwrap(),
+        "{run}"
+    );
+    assert_eq!(
+        count("skipped_forbidden"),
+        run["skipped_count"].as_u64().unwrap(),
+        "{run}"
+    );
+    assert_eq!(count("pending"), 0);
+}
+
+/// A charger driven by hand: raw OCPP-J frames over a real WebSocket.
+pub struct RawCharger {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+pub enum Handshake {
+    Ok(RawCharger, Option<String>),
+    Refused(u16),
+}
+
+impl RawCharger {
+    /// Connects with the given subprotocol offer and `Authorization` header.
+    pub async fn handshake(
+        url: &str,
+        protocols: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Handshake {
+        let mut request = url.into_client_request().expect("url");
+        if let Some(protocols) = protocols {
+            request.headers_mut().insert(
+                "sec-websocket-protocol",
+                HeaderValue::from_str(protocols).expect("header"),
+            );
+        }
+        if let Some(authorization) = authorization {
+            request.headers_mut().insert(
+                "authorization",
+                HeaderValue::from_str(authorization).expect("header"),
+            );
+        }
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, response)) => {
+                let protocol = response
+                    .headers()
+                    .get("sec-websocket-protocol")
+                    .and_then(|v| v.to_str().ok())
+                    .map(str::to_owned);
+                Handshake::Ok(RawCharger { socket }, protocol)
+            }
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
+                Handshake::Refused(response.status().as_u16())
+            }
+            Err(err) => panic!("handshake failed unexpectedly: {err}"),
+        }
+    }
+
+    pub async fn connect(base: &str, identity: &str) -> RawCharger {
+        match Self::handshake(&format!("{base}/{identity}"), Some("ocpp1.6"), None).await {
+            Handshake::Ok(charger, _) => charger,
+            Handshake::Refused(status) => panic!("{identity} refused with {status}"),
+        }
+    }
+
+    pub async fn send(&mut self, text: &str) {
+        self.socket
+            .send(Message::Text(text.into()))
+            .await
+            .expect("send");
+    }
+
+    /// The next text frame, or None when the connection closes or nothing comes within `wait`.
+    pub async fn next(&mut self, wait: Duration) -> Option<Value> {
+        loop {
+            match tokio::time::timeout(wait, self.socket.next()).await {
+                Ok(Some(Ok(Message::Text(text)))) => {
+                    return Some(serde_json::from_str(&text).expect("server frames are JSON"))
+                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => {
+                    return None
+                }
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Sends a frame and returns the server's answer.
+    pub async fn ask(&mut self, text: &str) -> Value {
+        self.send(text).await;
+        self.next(Duration::from_secs(5)).await.expect("an answer")
+    }
+}
