@@ -238,7 +238,7 @@ pub struct RawCharger {
 }
 
 pub enum Handshake {
-    Ok(RawCharger, Option<String>),
+    Ok(Box<RawCharger>, Option<String>),
     Refused(u16),
 }
 
@@ -269,7 +269,7 @@ impl RawCharger {
                     .get("sec-websocket-protocol")
                     .and_then(|v| v.to_str().ok())
                     .map(str::to_owned);
-                Handshake::Ok(RawCharger { socket }, protocol)
+                Handshake::Ok(Box::new(RawCharger { socket }), protocol)
             }
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
                 Handshake::Refused(response.status().as_u16())
@@ -280,7 +280,7 @@ impl RawCharger {
 
     pub async fn connect(base: &str, identity: &str) -> RawCharger {
         match Self::handshake(&format!("{base}/{identity}"), Some("ocpp1.6"), None).await {
-            Handshake::Ok(charger, _) => charger,
+            Handshake::Ok(charger, _) => *charger,
             Handshake::Refused(status) => panic!("{identity} refused with {status}"),
         }
     }
