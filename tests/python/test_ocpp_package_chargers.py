@@ -1,0 +1,224 @@
+"""Chargers built on the Python `ocpp` package against `ocpp-bulk serve`.
+
+The package's ChargePoint checks every payload it receives against the official OCPP 1.6 JSON
+schemas: a CALL from ocpp-bulk with an invalid payload would be answered with a CALLERROR, and an
+invalid answer to the charger's own CALLs raises. So every command here must end `sent`.
+"""
+
+import asyncio
+import base64
+import json
+import os
+import socket
+import subprocess
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+from datetime import datetime, timedelta, timezone
+
+import pytest
+import websockets
+from ocpp.routing import on
+from ocpp.v16 import ChargePoint, call, call_result
+from ocpp.v16.enums import Action
+
+ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+BINARY = os.environ.get("OCPP_BULK_BIN", os.path.join(ROOT, "target", "debug", "ocpp-bulk"))
+TOKEN = "py-token-0123456789"
+CHARGERS = ["PY001", "PY002", "PY003"]
+LOCKED = ("PYLOCK", "py-lock-secret")
+
+
+def charger_uuid(identity):
+    return str(uuid.uuid5(uuid.NAMESPACE_URL, "py/" + identity))
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="module")
+def server():
+    fleet = {
+        "tokens": [{"token": TOKEN, "user": "py", "teams": ["py"]}],
+        "chargers": [{"uuid": charger_uuid(i), "identity": i, "reference": i, "team": "py"} for i in CHARGERS]
+        + [{"uuid": charger_uuid(LOCKED[0]), "identity": LOCKED[0], "team": "py", "password": LOCKED[1]}],
+    }
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(fleet, f)
+    port = free_port()
+    proc = subprocess.Popen([BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    for _ in range(100):
+        try:
+            urllib.request.urlopen(base + "/v3/chargers/commands/bulk", timeout=1)
+        except urllib.error.HTTPError:
+            break
+        except OSError:
+            time.sleep(0.1)
+    yield base, f"ws://127.0.0.1:{port}/ocpp"
+    proc.terminate()
+    proc.wait(timeout=10)
+    os.unlink(f.name)
+
+
+def api(base, method, path, body=None):
+    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
+                                 headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status, json.loads(r.read())
+    except urllib.error.HTTPError as e:
+        return e.code, json.loads(e.read())
+
+
+class Charger(ChargePoint):
+    """Answers every command positively, as a well-behaved charger would."""
+
+    @on(Action.reset)
+    def reset(self, **_):
+        return call_result.Reset(status="Accepted")
+
+    @on(Action.change_configuration)
+    def change_configuration(self, **_):
+        return call_result.ChangeConfiguration(status="Accepted")
+
+    @on(Action.get_configuration)
+    def get_configuration(self, **_):
+        return call_result.GetConfiguration(configuration_key=[{"key": "HeartbeatInterval", "readonly": False, "value": "300"}])
+
+    @on(Action.trigger_message)
+    def trigger_message(self, **_):
+        return call_result.TriggerMessage(status="Accepted")
+
+    @on(Action.unlock_connector)
+    def unlock_connector(self, **_):
+        return call_result.UnlockConnector(status="Unlocked")
+
+    @on(Action.set_charging_profile)
+    def set_charging_profile(self, **_):
+        return call_result.SetChargingProfile(status="Accepted")
+
+    @on(Action.send_local_list)
+    def send_local_list(self, **_):
+        return call_result.SendLocalList(status="Accepted")
+
+    @on(Action.reserve_now)
+    def reserve_now(self, **_):
+        return call_result.ReserveNow(status="Accepted")
+
+    @on(Action.update_firmware)
+    def update_firmware(self, **_):
+        return call_result.UpdateFirmware()
+
+    @on(Action.get_local_list_version)
+    def get_local_list_version(self, **_):
+        return call_result.GetLocalListVersion(list_version=3)
+
+
+async def connect(ws_base, identity, password=None):
+    headers = {}
+    if password:
+        headers["Authorization"] = "Basic " + base64.b64encode(f"{identity}:{password}".encode()).decode()
+    ws = await websockets.connect(f"{ws_base}/{identity}", subprotocols=["ocpp1.6"], additional_headers=headers)
+    assert ws.subprotocol == "ocpp1.6"
+    cp = Charger(identity, ws)
+    task = asyncio.create_task(cp.start())
+    boot = await cp.call(call.BootNotification(charge_point_model="py", charge_point_vendor="ocpp"))
+    assert boot.status == "Accepted" and boot.interval == 300
+    return cp, ws, task
+
+
+async def run_command(base, command, data):
+    status, body = api(base, "POST", "/v3/chargers/commands/bulk",
+                       {"command": command, "data": data, "charger_ids": [charger_uuid(i) for i in CHARGERS]})
+    assert status == 202, body
+    run_id = body["data"]["uuid"]
+    for _ in range(200):
+        status, body = await asyncio.to_thread(api, base, "GET", f"/v3/chargers/commands/bulk/{run_id}")
+        if body["data"]["status"] == "completed":
+            return body["data"]
+        await asyncio.sleep(0.05)
+    raise AssertionError(f"run {run_id} did not complete: {body}")
+
+
+NOW = datetime.now(timezone.utc)
+COMMANDS = [
+    ("Reset", {"type": "Soft"}, "Accepted"),
+    ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}, "Accepted"),
+    ("GetConfiguration", {"key": ["HeartbeatInterval"]}, None),
+    ("TriggerMessage", {"requestedMessage": "StatusNotification", "connectorId": 1}, "Accepted"),
+    ("UnlockConnector", {"connectorId": 1}, "Unlocked"),
+    ("SetChargingProfile", {"connectorId": 0, "csChargingProfiles": {
+        "chargingProfileId": 7, "stackLevel": 1, "chargingProfilePurpose": "TxDefaultProfile",
+        "chargingProfileKind": "Recurring", "recurrencyKind": "Daily",
+        "chargingSchedule": {"duration": 86400, "chargingRateUnit": "A",
+                             "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 16.0, "numberPhases": 3},
+                                                        {"startPeriod": 3600, "limit": 8.0}]}}}, "Accepted"),
+    ("SendLocalList", {"listVersion": 4, "updateType": "Full", "localAuthorizationList": [
+        {"idTag": "TAG1", "idTagInfo": {"status": "Accepted", "expiryDate": (NOW + timedelta(days=30)).isoformat()}}]}, "Accepted"),
+    ("ReserveNow", {"connectorId": 1, "expiryDate": (NOW + timedelta(hours=1)).isoformat(), "idTag": "TAG1", "reservationId": 9}, "Accepted"),
+    ("UpdateFirmware", {"location": "https://firmware.example/v2.bin", "retrieveDate": NOW.isoformat(), "retries": 2}, None),
+    ("GetLocalListVersion", {}, None),
+]
+
+
+def test_every_call_passes_the_official_schemas(server):
+    base, ws_base = server
+
+    async def scenario():
+        chargers = [await connect(ws_base, identity) for identity in CHARGERS]
+        try:
+            for command, data, message in COMMANDS:
+                run = await run_command(base, command, data)
+                assert run["sent_count"] == len(CHARGERS), (command, run)
+                for result in run["results"]:
+                    assert result["message"] == message, (command, result)
+            run = await run_command(base, "GetConfiguration", {})
+            assert run["results"][0]["response"]["configurationKey"][0]["key"] == "HeartbeatInterval"
+        finally:
+            for _, ws, task in chargers:
+                task.cancel()
+                await ws.close()
+
+    asyncio.run(scenario())
+
+
+def test_answers_to_charger_calls_pass_the_official_schemas(server):
+    _, ws_base = server
+
+    async def scenario():
+        cp, ws, task = await connect(ws_base, LOCKED[0], LOCKED[1])
+        try:
+            beat = await cp.call(call.Heartbeat())
+            assert datetime.fromisoformat(beat.current_time.replace("Z", "+00:00"))
+            await cp.call(call.StatusNotification(connector_id=1, error_code="NoError", status="Available"))
+            await cp.call(call.MeterValues(connector_id=1, meter_value=[
+                {"timestamp": NOW.isoformat(), "sampledValue": [{"value": "12.5", "measurand": "Energy.Active.Import.Register"}]}]))
+            await cp.call(call.FirmwareStatusNotification(status="Installed"))
+            await cp.call(call.DiagnosticsStatusNotification(status="Idle"))
+            transfer = await cp.call(call.DataTransfer(vendor_id="acme", message_id="x", data="y"))
+            assert transfer.status == "UnknownVendorId"
+            refused = await cp.call(call.Authorize(id_tag="TAG1"), suppress=True)
+            assert refused is None  # a CALLERROR (NotSupported), which the package reports as None
+        finally:
+            task.cancel()
+            await ws.close()
+
+    asyncio.run(scenario())
+
+
+def test_wrong_password_is_refused(server):
+    _, ws_base = server
+
+    async def scenario():
+        with pytest.raises(websockets.exceptions.InvalidStatus) as refused:
+            await connect(ws_base, LOCKED[0], "not-the-password")
+        assert refused.value.response.status_code == 401
+
+    asyncio.run(scenario())
