@@ -18,6 +18,8 @@ pub enum DispatchMessage {
     /// Post the run's CALL to this charger.
     Dispatch {
         run: Uuid,
+        /// The result's position in the run.
+        seq: u64,
         charger: Uuid,
         identity: String,
         /// Rollout slot (`max_per_second`): not before this time.
@@ -27,6 +29,7 @@ pub enum DispatchMessage {
     /// The CALL `call_id` had its time: if still unanswered, it failed.
     Timeout {
         run: Uuid,
+        seq: u64,
         charger: Uuid,
         identity: String,
         call_id: String,
@@ -37,6 +40,12 @@ impl DispatchMessage {
     pub fn run(&self) -> Uuid {
         match self {
             DispatchMessage::Dispatch { run, .. } | DispatchMessage::Timeout { run, .. } => *run,
+        }
+    }
+
+    pub fn seq(&self) -> u64 {
+        match self {
+            DispatchMessage::Dispatch { seq, .. } | DispatchMessage::Timeout { seq, .. } => *seq,
         }
     }
 
@@ -63,6 +72,7 @@ mod tests {
     fn messages_round_trip_as_json() {
         let message = DispatchMessage::Timeout {
             run: Uuid::new_v4(),
+            seq: 7,
             charger: Uuid::new_v4(),
             identity: "CP1".into(),
             call_id: "c".into(),

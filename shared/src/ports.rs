@@ -38,6 +38,7 @@ pub trait RunStore: Send + Sync {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()>;
     async fn run(&self, id: Uuid) -> Result<Option<Run>>;
     /// Up to `limit` results in request order after position `after`, optionally of one status.
+    /// A result is keyed by `(run, seq)`: its position in the request.
     async fn results(
         &self,
         run: Uuid,
@@ -48,25 +49,19 @@ pub trait RunStore: Send + Sync {
     /// Up to `limit` of an owner's runs, newest first, older than `before`.
     async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize)
         -> Result<Vec<Run>>;
-    async fn result(&self, run: Uuid, charger_uuid: &str) -> Result<Option<ResultRecord>>;
+    async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>>;
     /// Records that CALL `call_id` is being posted for a pending, not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
     async fn mark_called(
         &self,
         run: Uuid,
-        charger_uuid: &str,
+        seq: u64,
         call_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool>;
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
-    async fn finish(
-        &self,
-        run: Uuid,
-        charger_uuid: &str,
-        expect: &Expect,
-        outcome: Outcome,
-    ) -> Result<bool>;
+    async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
 }
 
 /// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).
@@ -77,6 +72,8 @@ pub struct InflightCall {
     pub action: String,
     pub run: Uuid,
     pub charger: Uuid,
+    /// The result's position in its run (its key).
+    pub seq: u64,
     /// The slot is free again after this, answered or not.
     pub expires_at: DateTime<Utc>,
 }

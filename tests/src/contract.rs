@@ -155,22 +155,17 @@ pub async fn runs_and_results_round_trip(ports: &Ports) {
     );
     let one = ports
         .runs
-        .result(run.id, &results[2].charger_uuid)
+        .result(run.id, results[2].seq)
         .await
         .unwrap()
         .expect("result");
     assert_eq!(one, results[2]);
-    assert!(ports
-        .runs
-        .result(run.id, "missing")
-        .await
-        .unwrap()
-        .is_none());
+    assert!(ports.runs.result(run.id, 999).await.unwrap().is_none());
 }
 
 pub async fn mark_called_is_conditional(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
-    let key = &results[0].charger_uuid;
+    let key = results[0].seq;
     let now = Utc::now();
     assert!(ports
         .runs
@@ -197,19 +192,19 @@ pub async fn mark_called_is_conditional(ports: &Ports) {
 
 pub async fn finish_counts_once_and_completes(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 3, 1).await;
-    let [a, b, c] = [0, 1, 2].map(|i| results[i].charger_uuid.clone());
+    let [a, b, c] = [0u64, 1, 2];
     let now = Utc::now();
     // b is called; an offline verdict that expects no CALL cannot touch it.
     assert!(ports
         .runs
-        .mark_called(run.id, &b, "call-b", now)
+        .mark_called(run.id, b, "call-b", now)
         .await
         .unwrap());
     assert!(!ports
         .runs
         .finish(
             run.id,
-            &b,
+            b,
             &Expect::Uncalled,
             Outcome::offline("no live connection", now)
         )
@@ -219,18 +214,18 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
     let sent = Outcome::sent(serde_json::json!({"status": "Accepted"}));
     assert!(!ports
         .runs
-        .finish(run.id, &b, &Expect::Call("call-x".into()), sent.clone())
+        .finish(run.id, b, &Expect::Call("call-x".into()), sent.clone())
         .await
         .unwrap());
     assert!(ports
         .runs
-        .finish(run.id, &b, &Expect::Call("call-b".into()), sent.clone())
+        .finish(run.id, b, &Expect::Call("call-b".into()), sent.clone())
         .await
         .unwrap());
     assert!(
         !ports
             .runs
-            .finish(run.id, &b, &Expect::Call("call-b".into()), sent.clone())
+            .finish(run.id, b, &Expect::Call("call-b".into()), sent.clone())
             .await
             .unwrap(),
         "a duplicate answer"
@@ -240,7 +235,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
             .runs
             .finish(
                 run.id,
-                &b,
+                b,
                 &Expect::Call("call-b".into()),
                 Outcome::error("timeout")
             )
@@ -248,7 +243,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
             .unwrap(),
         "a late timeout"
     );
-    let stored = ports.runs.result(run.id, &b).await.unwrap().unwrap();
+    let stored = ports.runs.result(run.id, b).await.unwrap().unwrap();
     assert_eq!(stored.status, ResultStatus::Sent);
     assert_eq!(stored.message.as_deref(), Some("Accepted"));
     assert_eq!(
@@ -260,7 +255,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
         .runs
         .finish(
             run.id,
-            &a,
+            a,
             &Expect::Uncalled,
             Outcome::offline("no live connection", now)
         )
@@ -281,7 +276,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
         .runs
         .finish(
             run.id,
-            &results[3].charger_uuid,
+            results[3].seq,
             &Expect::AnyPending,
             Outcome::error("x")
         )
@@ -292,7 +287,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
         .runs
         .finish(
             run.id,
-            &c,
+            c,
             &Expect::AnyPending,
             Outcome::error("dispatch failed")
         )
@@ -312,7 +307,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
         done.completed_at.is_some(),
         "complete when every result is terminal"
     );
-    let stored = ports.runs.result(run.id, &a).await.unwrap().unwrap();
+    let stored = ports.runs.result(run.id, a).await.unwrap().unwrap();
     assert!(
         stored.executed_at.is_some(),
         "offline records when it was decided"
@@ -321,22 +316,21 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
 
 pub async fn racing_finishes_make_one_transition(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
-    let key = results[0].charger_uuid.clone();
+    let key = results[0].seq;
     assert!(ports
         .runs
-        .mark_called(run.id, &key, "call-r", Utc::now())
+        .mark_called(run.id, key, "call-r", Utc::now())
         .await
         .unwrap());
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
-        let key = key.clone();
         tokio::spawn(async move {
             let outcome = if i % 2 == 0 {
                 Outcome::sent(serde_json::json!({"status": "Accepted"}))
             } else {
                 Outcome::error("timeout")
             };
-            runs.finish(run.id, &key, &Expect::Call("call-r".into()), outcome)
+            runs.finish(run.id, key, &Expect::Call("call-r".into()), outcome)
                 .await
                 .unwrap()
         })
@@ -354,12 +348,11 @@ pub async fn racing_finishes_make_one_transition(ports: &Ports) {
 
 pub async fn racing_dispatches_mark_one_call(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
-    let key = results[0].charger_uuid.clone();
+    let key = results[0].seq;
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
-        let key = key.clone();
         tokio::spawn(async move {
-            runs.mark_called(run.id, &key, &format!("call-{i}"), Utc::now())
+            runs.mark_called(run.id, key, &format!("call-{i}"), Utc::now())
                 .await
                 .unwrap()
         })
@@ -380,7 +373,7 @@ pub async fn big_run_completes_exactly(ports: &Ports) {
         .filter(|r| r.status == ResultStatus::Pending)
         .map(|r| {
             let runs = ports.runs.clone();
-            let key = r.charger_uuid.clone();
+            let key = r.seq;
             let seq = r.seq;
             async move {
                 let outcome = match seq % 3 {
@@ -390,11 +383,11 @@ pub async fn big_run_completes_exactly(ports: &Ports) {
                 };
                 // Every transition is attempted twice, as a duplicated delivery would.
                 let first = runs
-                    .finish(run.id, &key, &Expect::Uncalled, outcome.clone())
+                    .finish(run.id, key, &Expect::Uncalled, outcome.clone())
                     .await
                     .unwrap();
                 let second = runs
-                    .finish(run.id, &key, &Expect::Uncalled, outcome)
+                    .finish(run.id, key, &Expect::Uncalled, outcome)
                     .await
                     .unwrap();
                 assert!(first && !second);
@@ -466,6 +459,7 @@ pub async fn inflight_slot_is_exclusive(ports: &Ports) {
         action: "Reset".into(),
         run: Uuid::new_v4(),
         charger: Uuid::new_v4(),
+        seq: 0,
         expires_at: now + Duration::seconds(expires_in),
     };
     assert!(ports

@@ -21,12 +21,7 @@ pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
         for result in page.iter().filter(|r| r.call_id.is_none()) {
             if ctx
                 .runs
-                .finish(
-                    run.id,
-                    &result.charger_uuid,
-                    &Expect::Uncalled,
-                    outcome.clone(),
-                )
+                .finish(run.id, result.seq, &Expect::Uncalled, outcome.clone())
                 .await?
             {
                 cancelled += 1;

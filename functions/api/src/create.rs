@@ -187,6 +187,7 @@ pub async fn create(
         }
     }
 
+    let run_id = Uuid::new_v4();
     let mut counters = Counters::default();
     let mut messages = Vec::with_capacity(accessible.len());
     let results: Vec<ResultRecord> = request
@@ -199,7 +200,8 @@ pub async fn create(
                 let (delay_seconds, not_before) = rollout_slot(request.max_per_second, slot, now);
                 messages.push(Outgoing {
                     message: DispatchMessage::Dispatch {
-                        run: Uuid::nil(),
+                        run: run_id,
+                        seq: seq as u64,
                         charger: charger.uuid,
                         identity: charger.identity.clone(),
                         not_before,
@@ -216,7 +218,7 @@ pub async fn create(
         .collect();
 
     let mut run = Run {
-        id: Uuid::new_v4(),
+        id: run_id,
         owner: caller.user.clone(),
         command: request.command.action.to_owned(),
         data: request.data,
@@ -230,13 +232,8 @@ pub async fn create(
     if run.is_complete() {
         run.completed_at = Some(now);
     }
-    for outgoing in &mut messages {
-        if let DispatchMessage::Dispatch { run: id, .. } = &mut outgoing.message {
-            *id = run.id;
-        }
-    }
     let first_results: Vec<ResultRecord> = results.iter().take(EMBEDDED_RESULTS).cloned().collect();
-    let dispatched: Vec<Uuid> = messages.iter().map(|m| m.message.charger()).collect();
+    let dispatched: Vec<u64> = messages.iter().map(|m| m.message.seq()).collect();
     ctx.runs.create_run(&run, results).await?;
     tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count,
         skipped = run.counters.skipped, "run created");
@@ -273,16 +270,11 @@ fn rollout_slot(
 
 /// Results whose message may not have been queued become `error`; any the worker already
 /// called are left to finish (the write is conditional on no CALL yet).
-async fn fail_undispatched(ctx: &ApiContext, run: Uuid, chargers: &[Uuid]) -> Result<()> {
+async fn fail_undispatched(ctx: &ApiContext, run: Uuid, seqs: &[u64]) -> Result<()> {
     let outcome = Outcome::error("dispatch failed: the queue refused the message");
-    for charger in chargers {
+    for &seq in seqs {
         ctx.runs
-            .finish(
-                run,
-                &charger.to_string(),
-                &Expect::Uncalled,
-                outcome.clone(),
-            )
+            .finish(run, seq, &Expect::Uncalled, outcome.clone())
             .await?;
     }
     Ok(())

@@ -104,7 +104,7 @@ async fn answer(
         .runs
         .finish(
             call.run,
-            &call.charger.to_string(),
+            call.seq,
             &Expect::Call(call.call_id.clone()),
             outcome,
         )

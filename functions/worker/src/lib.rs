@@ -115,12 +115,7 @@ async fn give_up(ctx: &WorkerContext, message: &DispatchMessage, receives: u32) 
         ),
     };
     ctx.runs
-        .finish(
-            message.run(),
-            &message.charger().to_string(),
-            &expect,
-            outcome,
-        )
+        .finish(message.run(), message.seq(), &expect, outcome)
         .await?;
     Ok(())
 }
@@ -130,15 +125,16 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
         tracing::warn!("message for an unknown run dropped");
         return Ok(());
     };
-    let charger_key = message.charger().to_string();
+    let seq = message.seq();
     match message {
         DispatchMessage::Dispatch {
             run,
+            seq: _,
             charger,
             identity,
             not_before,
         } => {
-            let Some(result) = ctx.runs.result(*run, &charger_key).await? else {
+            let Some(result) = ctx.runs.result(*run, seq).await? else {
                 tracing::warn!("message for an unknown result dropped");
                 return Ok(());
             };
@@ -172,7 +168,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                     .runs
                     .finish(
                         *run,
-                        &charger_key,
+                        seq,
                         &Expect::Uncalled,
                         Outcome::offline("no live connection", now),
                     )
@@ -188,6 +184,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                 action: plan.action.clone(),
                 run: *run,
                 charger: *charger,
+                seq,
                 expires_at: now + Duration::seconds(plan.timeout_seconds.into()),
             };
             if !ctx.inflight.acquire(identity, &call, now).await? {
@@ -200,6 +197,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
             }
             let timeout = DispatchMessage::Timeout {
                 run: *run,
+                seq,
                 charger: *charger,
                 identity: identity.clone(),
                 call_id: call.call_id.clone(),
@@ -215,11 +213,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                 ctx.inflight.release(identity, &call.call_id).await?;
                 return Err(err);
             }
-            if !ctx
-                .runs
-                .mark_called(*run, &charger_key, &call.call_id, now)
-                .await?
-            {
+            if !ctx.runs.mark_called(*run, seq, &call.call_id, now).await? {
                 ctx.inflight.release(identity, &call.call_id).await?;
                 tracing::debug!("lost the race to dispatch this result");
                 return Ok(());
@@ -240,12 +234,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                 }
             };
             ctx.runs
-                .finish(
-                    *run,
-                    &charger_key,
-                    &Expect::Call(call.call_id.clone()),
-                    failure,
-                )
+                .finish(*run, seq, &Expect::Call(call.call_id.clone()), failure)
                 .await?;
             ctx.inflight.release(identity, &call.call_id).await
         }
@@ -261,7 +250,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
             ));
             if ctx
                 .runs
-                .finish(*run, &charger_key, &Expect::Call(call_id.clone()), outcome)
+                .finish(*run, seq, &Expect::Call(call_id.clone()), outcome)
                 .await?
             {
                 tracing::info!(call = %call_id, "CALL timed out");

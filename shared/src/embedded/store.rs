@@ -18,9 +18,15 @@ use crate::ports::{
 
 struct RunEntry {
     run: Run,
+    /// Indexed by `seq`.
     results: Vec<ResultRecord>,
-    /// charger_uuid → index in `results`
-    index: HashMap<String, usize>,
+}
+
+impl RunEntry {
+    fn result_mut(&mut self, seq: u64) -> Option<&mut ResultRecord> {
+        let result = self.results.get_mut(usize::try_from(seq).ok()?)?;
+        (result.seq == seq).then_some(result)
+    }
 }
 
 #[derive(Default)]
@@ -108,15 +114,15 @@ impl ChargerDirectory for MemoryStore {
 #[async_trait]
 impl RunStore for MemoryStore {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
-        let index = results
-            .iter()
-            .enumerate()
-            .map(|(i, r)| (r.charger_uuid.clone(), i))
-            .collect();
+        if results.iter().enumerate().any(|(i, r)| r.seq != i as u64) {
+            return Err(Error::internal(
+                "memory store",
+                "results must be numbered 0..n in order",
+            ));
+        }
         let entry = Arc::new(Mutex::new(RunEntry {
             run: run.clone(),
             results,
-            index,
         }));
         {
             let mut runs = write(&self.runs);
@@ -182,21 +188,18 @@ impl RunStore for MemoryStore {
             .collect())
     }
 
-    async fn result(&self, run: Uuid, charger_uuid: &str) -> Result<Option<ResultRecord>> {
+    async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
         let Some(entry) = self.entry(run) else {
             return Ok(None);
         };
-        let entry = locked(&entry);
-        Ok(entry
-            .index
-            .get(charger_uuid)
-            .map(|&i| entry.results[i].clone()))
+        let mut entry = locked(&entry);
+        Ok(entry.result_mut(seq).map(|r| r.clone()))
     }
 
     async fn mark_called(
         &self,
         run: Uuid,
-        charger_uuid: &str,
+        seq: u64,
         call_id: &str,
         at: DateTime<Utc>,
     ) -> Result<bool> {
@@ -204,10 +207,9 @@ impl RunStore for MemoryStore {
             return Ok(false);
         };
         let mut entry = locked(&entry);
-        let Some(&i) = entry.index.get(charger_uuid) else {
+        let Some(result) = entry.result_mut(seq) else {
             return Ok(false);
         };
-        let result = &mut entry.results[i];
         if !result.admits(&Expect::Uncalled) {
             return Ok(false);
         }
@@ -216,22 +218,14 @@ impl RunStore for MemoryStore {
         Ok(true)
     }
 
-    async fn finish(
-        &self,
-        run: Uuid,
-        charger_uuid: &str,
-        expect: &Expect,
-        outcome: Outcome,
-    ) -> Result<bool> {
+    async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
         let Some(entry) = self.entry(run) else {
             return Ok(false);
         };
         let mut entry = locked(&entry);
-        let entry = &mut *entry;
-        let Some(&i) = entry.index.get(charger_uuid) else {
+        let Some(result) = entry.result_mut(seq) else {
             return Ok(false);
         };
-        let result = &mut entry.results[i];
         if !result.admits(expect) {
             return Ok(false);
         }
