@@ -1,6 +1,7 @@
 //! ocpp-bulk's core: the domain rules, OCPP-J frames and the official 1.6 schemas, the ports the
 //! handlers talk through, and the embedded adapters. The AWS adapters live beside them.
 
+pub mod aws;
 pub mod clock;
 pub mod dispatch;
 pub mod domain;

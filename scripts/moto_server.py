@@ -1,0 +1,100 @@
+"""moto's server, with each request handled atomically and transactions that scale.
+
+DynamoDB applies a conditional write atomically; moto's threaded server does not lock around its
+condition checks, so two racing conditional writes can both succeed there. The contract tests race
+writes on purpose, so this runs moto's own WSGI application behind one lock: requests still arrive
+on many connections (keep-alive, threads) but are applied one at a time, as DynamoDB's per-item
+atomicity promises.
+
+moto's TransactWriteItems also backs up every table it touches with a deep copy of the whole
+table, so one transaction costs O(table size): a 2,000-charger run would take minutes. Here the
+backup holds only the items the transaction addresses (the only ones it can change), and a failed
+transaction restores exactly those; conditions, cancellation reasons and all-or-nothing stay moto's.
+
+Usage: python moto_server.py PORT
+"""
+
+import copy
+import gc
+import sys
+import threading
+
+import moto.dynamodb.models as dynamodb_models
+
+from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from werkzeug.serving import run_simple
+
+
+class Serialized:
+    """One request at a time. moto's TransactWriteItems deep-copies each table it touches (its
+    rollback backup); the copies hold reference cycles, so a full collection runs every few
+    hundred requests to keep memory flat."""
+
+    def __init__(self, app):
+        self.app = app
+        self.lock = threading.Lock()
+        self.handled = 0
+
+    def __call__(self, environ, start_response):
+        with self.lock:
+            body = list(self.app(environ, start_response))
+            self.handled += 1
+            if self.handled % 500 == 0:
+                gc.collect()
+            return body
+
+
+class _TableBackupIsLive:
+    """Stands in for the `copy` module inside moto's DynamoDB models: a Table is "copied" as
+    itself (the per-item backup below replaces the whole-table one); everything else is copied."""
+
+    @staticmethod
+    def deepcopy(value, memo=None):
+        if isinstance(value, dynamodb_models.Table):
+            return value
+        return copy.deepcopy(value, memo)
+
+
+def _item_keys(backend, transact_items):
+    for entry in transact_items:
+        _, op = next(iter(entry.items()))
+        table = backend.get_table(op["TableName"])
+        if "Key" in op:
+            yield op["TableName"], op["Key"]
+        else:
+            attrs = op["Item"]
+            key = {table.hash_key_attr: attrs[table.hash_key_attr]}
+            if table.range_key_attr is not None:
+                key[table.range_key_attr] = attrs[table.range_key_attr]
+            yield op["TableName"], key
+
+
+def _transact_write_items(original):
+    def transact(self, transact_items):
+        try:
+            before = [(name, key, copy.deepcopy(self.get_item(name, key))) for name, key in _item_keys(self, transact_items)]
+        except Exception:
+            before = []  # a malformed request: moto raises its own error before writing anything
+        try:
+            return original(self, transact_items)
+        except Exception:
+            for name, key, item in reversed(before):
+                if item is None:
+                    self.delete_item(name, key)
+                else:
+                    self.put_item(name, item.to_json()["Attributes"], overwrite=True)
+            raise
+
+    return transact
+
+
+dynamodb_models.copy = _TableBackupIsLive
+dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items(
+    dynamodb_models.DynamoDBBackend.transact_write_items
+)
+
+
+if __name__ == "__main__":
+    port = int(sys.argv[1])
+    app = DomainDispatcherApplication(create_backend_app)
+    run_simple("127.0.0.1", port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)

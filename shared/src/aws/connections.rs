@@ -1,0 +1,207 @@
+//! Live connections and in-flight CALLs on DynamoDB (the connections table, TTL on `expires`):
+//! `CONN#{connection id}` → identity, `CHARGER#{identity}` → its live connection id,
+//! `INFLIGHT#{identity}` → the one CALL it may have in flight. Every change is conditional.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Duration, Utc};
+use uuid::Uuid;
+
+use super::errors::{is_condition_failure, sdk_error};
+use super::item::{get_n, get_s, n, opt_s, parse_time, s, Item};
+use crate::clock::rfc3339;
+use crate::error::{Error, Result};
+use crate::ports::{ConnectionRegistry, InflightCall, InflightCalls};
+
+/// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
+const CONNECTION_TTL_HOURS: i64 = 3;
+
+fn key(pk: String) -> Item {
+    Item::from([("pk".to_owned(), s(pk))])
+}
+
+fn ttl(from: DateTime<Utc>, hours: i64) -> aws_sdk_dynamodb::types::AttributeValue {
+    n((from + Duration::hours(hours)).timestamp())
+}
+
+pub struct DynamoConnections {
+    client: Client,
+    table: String,
+}
+
+impl DynamoConnections {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoConnections {
+            client,
+            table: table.into(),
+        }
+    }
+
+    async fn get(&self, pk: String) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(pk)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(output.item)
+    }
+}
+
+#[async_trait]
+impl ConnectionRegistry for DynamoConnections {
+    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>> {
+        let now = Utc::now();
+        let mut item = key(format!("CONN#{connection_id}"));
+        item.insert("identity".into(), s(identity));
+        item.insert("expires".into(), ttl(now, CONNECTION_TTL_HOURS));
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let old = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CHARGER#{identity}"))))
+            .update_expression("SET connection_id = :c, expires = :e")
+            .expression_attribute_values(":c", s(connection_id))
+            .expression_attribute_values(":e", ttl(now, CONNECTION_TTL_HOURS))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(old
+            .attributes
+            .as_ref()
+            .and_then(|a| opt_s(a, "connection_id"))
+            .filter(|old| *old != connection_id)
+            .map(str::to_owned))
+    }
+
+    async fn connection_of(&self, identity: &str) -> Result<Option<String>> {
+        Ok(self
+            .get(format!("CHARGER#{identity}"))
+            .await?
+            .as_ref()
+            .and_then(|i| opt_s(i, "connection_id"))
+            .map(str::to_owned))
+    }
+
+    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
+        Ok(self
+            .get(format!("CONN#{connection_id}"))
+            .await?
+            .as_ref()
+            .and_then(|i| opt_s(i, "identity"))
+            .map(str::to_owned))
+    }
+
+    async fn unregister(&self, connection_id: &str) -> Result<()> {
+        let old = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CONN#{connection_id}"))))
+            .return_values(ReturnValue::AllOld)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(identity) = old.attributes.as_ref().and_then(|a| opt_s(a, "identity")) else {
+            return Ok(());
+        };
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("CHARGER#{identity}"))))
+            .condition_expression("connection_id = :c")
+            .expression_attribute_values(":c", s(connection_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+}
+
+#[async_trait]
+impl InflightCalls for DynamoConnections {
+    async fn acquire(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        now: DateTime<Utc>,
+    ) -> Result<bool> {
+        let mut item = key(format!("INFLIGHT#{identity}"));
+        item.insert("call_id".into(), s(&call.call_id));
+        item.insert("action".into(), s(&call.action));
+        item.insert("run".into(), s(call.run.to_string()));
+        item.insert("charger".into(), s(call.charger.to_string()));
+        item.insert("seq".into(), n(call.seq));
+        item.insert("expires_at".into(), s(rfc3339(call.expires_at)));
+        item.insert("expires_ms".into(), n(call.expires_at.timestamp_millis()));
+        item.insert("expires".into(), ttl(call.expires_at, 24));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression(
+                "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call",
+            )
+            .expression_attribute_values(":now", n(now.timestamp_millis()))
+            .expression_attribute_values(":call", s(&call.call_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+
+    async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
+        let Some(item) = self.get(format!("INFLIGHT#{identity}")).await? else {
+            return Ok(None);
+        };
+        let uuid = |name: &str| -> Result<Uuid> {
+            Uuid::try_parse(get_s(&item, name)?).map_err(|e| Error::internal("dynamodb", e))
+        };
+        Ok(Some(InflightCall {
+            call_id: get_s(&item, "call_id")?.to_owned(),
+            action: get_s(&item, "action")?.to_owned(),
+            run: uuid("run")?,
+            charger: uuid("charger")?,
+            seq: get_n(&item, "seq")?,
+            expires_at: parse_time(&item, "expires_at")?
+                .ok_or_else(|| Error::internal("dynamodb", "in-flight CALL without expiry"))?,
+        }))
+    }
+
+    async fn release(&self, identity: &str, call_id: &str) -> Result<()> {
+        let result = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("INFLIGHT#{identity}"))))
+            .condition_expression("call_id = :call")
+            .expression_attribute_values(":call", s(call_id))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+}

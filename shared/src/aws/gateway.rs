@@ -1,0 +1,63 @@
+//! `ConnectionGateway` on API Gateway's management API: PostToConnection and DeleteConnection.
+//! A `GoneException` (or a bare HTTP 410) means the charger is gone.
+
+use async_trait::async_trait;
+use aws_sdk_apigatewaymanagement::error::SdkError;
+use aws_sdk_apigatewaymanagement::primitives::Blob;
+use aws_sdk_apigatewaymanagement::Client;
+
+use super::errors::sdk_error;
+use crate::error::Result;
+use crate::ports::{ConnectionGateway, PostError};
+
+pub struct ApiGatewayConnections {
+    client: Client,
+}
+
+impl ApiGatewayConnections {
+    pub fn new(client: Client) -> Self {
+        ApiGatewayConnections { client }
+    }
+}
+
+fn is_gone<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+    err.code() == Some("GoneException")
+        || err
+            .raw_response()
+            .is_some_and(|r| r.status().as_u16() == 410)
+}
+
+#[async_trait]
+impl ConnectionGateway for ApiGatewayConnections {
+    async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
+        let sent = self
+            .client
+            .post_to_connection()
+            .connection_id(connection_id)
+            .data(Blob::new(frame.as_bytes()))
+            .send()
+            .await;
+        match sent {
+            Ok(_) => Ok(()),
+            Err(err) if is_gone(&err) => Err(PostError::Gone),
+            Err(err) => Err(PostError::Failed(sdk_error("apigatewaymanagement", err))),
+        }
+    }
+
+    async fn close(&self, connection_id: &str) -> Result<()> {
+        match self
+            .client
+            .delete_connection()
+            .connection_id(connection_id)
+            .send()
+            .await
+        {
+            Ok(_) => Ok(()),
+            Err(err) if is_gone(&err) => Ok(()),
+            Err(err) => Err(sdk_error("apigatewaymanagement", err)),
+        }
+    }
+}

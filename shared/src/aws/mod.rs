@@ -1,0 +1,93 @@
+//! AWS adapters: DynamoDB for runs, the directory and connections; SQS for dispatch; API Gateway's
+//! management API for frames to chargers. Settings are read once from the environment, at start-up,
+//! and a missing variable fails there with its name. `AWS_ENDPOINT_URL` points the SDK clients at a
+//! local DynamoDB/SQS-compatible server.
+
+pub mod batch;
+pub mod connections;
+pub mod directory;
+pub mod errors;
+pub mod gateway;
+pub mod item;
+pub mod metrics;
+pub mod queue;
+pub mod runs;
+pub mod tables;
+
+use aws_config::BehaviorVersion;
+
+pub use connections::DynamoConnections;
+pub use directory::DynamoDirectory;
+pub use gateway::ApiGatewayConnections;
+pub use metrics::RequestCounter;
+pub use queue::SqsDispatchQueue;
+pub use runs::DynamoRunStore;
+
+/// A required environment variable, or an error that names it.
+pub fn required_env(name: &str) -> Result<String, String> {
+    match std::env::var(name) {
+        Ok(value) if !value.trim().is_empty() => Ok(value),
+        _ => Err(format!("missing environment variable {name}")),
+    }
+}
+
+/// The SDK clients, built once per process, each counting its requests.
+#[derive(Clone)]
+pub struct AwsClients {
+    pub config: aws_config::SdkConfig,
+    pub dynamodb: aws_sdk_dynamodb::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub requests: RequestCounter,
+}
+
+impl AwsClients {
+    pub async fn from_env() -> AwsClients {
+        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let requests = RequestCounter::default();
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config)
+                .interceptor(requests.clone())
+                .build(),
+        );
+        AwsClients {
+            config,
+            dynamodb,
+            sqs,
+            requests,
+        }
+    }
+
+    /// The management API client for one WebSocket API stage. `endpoint` is
+    /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` (see `management_endpoint`).
+    pub fn management(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
+        aws_sdk_apigatewaymanagement::Client::from_conf(
+            aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
+                .endpoint_url(endpoint)
+                .interceptor(self.requests.clone())
+                .build(),
+        )
+    }
+
+    /// The management endpoint from `WEBSOCKET_MANAGEMENT_ENDPOINT`, else from `WEBSOCKET_API_ID`,
+    /// `WEBSOCKET_STAGE` and the region (never a custom domain: PostToConnection needs the API's own).
+    pub fn management_endpoint(&self) -> Result<String, String> {
+        if let Ok(endpoint) = required_env("WEBSOCKET_MANAGEMENT_ENDPOINT") {
+            return Ok(endpoint);
+        }
+        let api = required_env("WEBSOCKET_API_ID")?;
+        let stage = required_env("WEBSOCKET_STAGE")?;
+        let region = self
+            .config
+            .region()
+            .map(|r| r.to_string())
+            .ok_or("missing AWS_REGION")?;
+        Ok(format!(
+            "https://{api}.execute-api.{region}.amazonaws.com/{stage}"
+        ))
+    }
+}

@@ -1,0 +1,567 @@
+//! `RunStore` on DynamoDB. The layout and its arithmetic are in docs/data-model.md:
+//! a run's results are spread over S shard partitions (`RUN#id#R{k}`, k = seq mod S) and its
+//! counters over S shard items (`RUN#id#C{k}`), summed on read. A result leaves `pending` in the
+//! same TransactWriteItems as its shard's counter moves; the run flips to completed by a
+//! conditional update once every shard has no pending result left.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::batch;
+use super::errors::{is_condition_failure, sdk_error};
+use super::item::{get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
+use crate::clock::rfc3339;
+use crate::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
+use crate::error::{Error, Result};
+use crate::ports::{RunKey, RunStore};
+
+/// Results per shard partition a run is sized for (see docs/data-model.md).
+pub const RESULTS_PER_SHARD: u64 = 5_000;
+pub const MAX_SHARDS: u32 = 64;
+/// The owner index: a user's runs, newest first.
+pub const OWNER_INDEX: &str = "by-owner";
+
+pub fn shard_count(results: u64) -> u32 {
+    u32::try_from(results.div_ceil(RESULTS_PER_SHARD))
+        .unwrap_or(MAX_SHARDS)
+        .clamp(1, MAX_SHARDS)
+}
+
+pub fn meta_key(run: Uuid) -> Item {
+    Item::from([
+        ("pk".into(), s(format!("RUN#{run}"))),
+        ("sk".into(), s("META")),
+    ])
+}
+
+pub fn counter_key(run: Uuid, shard: u32) -> Item {
+    Item::from([
+        ("pk".into(), s(format!("RUN#{run}#C{shard}"))),
+        ("sk".into(), s("C")),
+    ])
+}
+
+pub fn result_key(run: Uuid, shards: u32, seq: u64) -> Item {
+    let shard = seq % u64::from(shards.max(1));
+    Item::from([
+        ("pk".into(), s(format!("RUN#{run}#R{shard}"))),
+        ("sk".into(), s(format!("{seq:012}"))),
+    ])
+}
+
+fn owner_sort_key(created_at: DateTime<Utc>, id: Uuid) -> String {
+    format!("{:020}#{id}", created_at.timestamp_micros())
+}
+
+/// Every item a new run writes: its results, its counter shards, then its META.
+pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
+    let shards = shard_count(results.len() as u64);
+    let mut pending = vec![0u64; shards as usize];
+    let mut items = Vec::with_capacity(results.len() + shards as usize);
+    for result in results {
+        if result.status == ResultStatus::Pending {
+            pending[(result.seq % u64::from(shards)) as usize] += 1;
+        }
+        items.push(result_item(run.id, shards, result));
+    }
+    for (shard, pending) in pending.iter().enumerate() {
+        let mut item = counter_key(run.id, shard as u32);
+        for field in ["sent", "offline", "error"] {
+            item.insert(field.into(), n(0));
+        }
+        item.insert("pending".into(), n(pending));
+        items.push(item);
+    }
+    let mut meta = meta_key(run.id);
+    meta.insert("owner".into(), s(&run.owner));
+    meta.insert("created".into(), s(owner_sort_key(run.created_at, run.id)));
+    meta.insert("created_at".into(), s(rfc3339(run.created_at)));
+    meta.insert("command".into(), s(&run.command));
+    meta.insert("data".into(), s(run.data.to_string()));
+    meta.insert("total".into(), n(run.total_count));
+    meta.insert("skipped".into(), n(run.counters.skipped));
+    meta.insert("shards".into(), n(shards));
+    meta.insert("timeout".into(), n(run.timeout_seconds));
+    if let Some(rate) = run.max_per_second {
+        meta.insert("max_per_second".into(), n(rate));
+    }
+    if let Some(at) = run.completed_at {
+        meta.insert("completed_at".into(), s(rfc3339(at)));
+        for (field, value) in [
+            ("sent", run.counters.sent),
+            ("offline", run.counters.offline),
+            ("error", run.counters.error),
+        ] {
+            meta.insert(field.into(), n(value));
+        }
+    }
+    (items, meta)
+}
+
+fn result_item(run: Uuid, shards: u32, result: &ResultRecord) -> Item {
+    let mut item = result_key(run, shards, result.seq);
+    item.insert("seq".into(), n(result.seq));
+    item.insert("charger_uuid".into(), s(&result.charger_uuid));
+    item.insert("status".into(), s(result.status.as_str()));
+    if let Some(charger) = &result.charger {
+        item.insert("charger_id".into(), s(charger.uuid.to_string()));
+        item.insert("identity".into(), s(&charger.identity));
+        if let Some(reference) = &charger.reference {
+            item.insert("reference".into(), s(reference));
+        }
+    }
+    item
+}
+
+fn parse_result(item: &Item) -> Result<ResultRecord> {
+    let status = ResultStatus::parse(get_s(item, "status")?)
+        .ok_or_else(|| Error::internal("dynamodb", "result has an unknown status"))?;
+    let charger = match opt_s(item, "charger_id") {
+        Some(id) => Some(ChargerRef {
+            uuid: Uuid::try_parse(id).map_err(|e| Error::internal("dynamodb", e))?,
+            identity: get_s(item, "identity")?.to_owned(),
+            reference: opt_s(item, "reference").map(str::to_owned),
+        }),
+        None => None,
+    };
+    Ok(ResultRecord {
+        seq: get_n(item, "seq")?,
+        charger_uuid: get_s(item, "charger_uuid")?.to_owned(),
+        status,
+        message: opt_s(item, "message").map(str::to_owned),
+        executed_at: parse_time(item, "executed_at")?,
+        response: parse_json(item, "response")?,
+        charger,
+        call_id: opt_s(item, "call_id").map(str::to_owned),
+    })
+}
+
+fn parse_meta(item: &Item) -> Result<(Run, u32)> {
+    let id = get_s(item, "pk")?.trim_start_matches("RUN#");
+    let run = Run {
+        id: Uuid::try_parse(id).map_err(|e| Error::internal("dynamodb", e))?,
+        owner: get_s(item, "owner")?.to_owned(),
+        command: get_s(item, "command")?.to_owned(),
+        data: parse_json(item, "data")?.unwrap_or_default(),
+        total_count: get_n(item, "total")?,
+        counters: Counters {
+            sent: opt_n(item, "sent").unwrap_or(0),
+            offline: opt_n(item, "offline").unwrap_or(0),
+            error: opt_n(item, "error").unwrap_or(0),
+            skipped: get_n(item, "skipped")?,
+        },
+        created_at: parse_time(item, "created_at")?
+            .ok_or_else(|| Error::internal("dynamodb", "run without created_at"))?,
+        completed_at: parse_time(item, "completed_at")?,
+        timeout_seconds: get_n(item, "timeout")?,
+        max_per_second: opt_n(item, "max_per_second"),
+    };
+    Ok((run, get_n(item, "shards")?))
+}
+
+pub struct DynamoRunStore {
+    client: Client,
+    table: String,
+    /// Shard counts never change after creation; cached per warm process.
+    shards: Mutex<HashMap<Uuid, u32>>,
+}
+
+impl DynamoRunStore {
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoRunStore {
+            client,
+            table: table.into(),
+            shards: Mutex::default(),
+        }
+    }
+
+    async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(run)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(output.item)
+    }
+
+    async fn shards(&self, run: Uuid) -> Result<Option<u32>> {
+        if let Some(shards) = self
+            .shards
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(&run)
+        {
+            return Ok(Some(*shards));
+        }
+        let Some(meta) = self.meta(run).await? else {
+            return Ok(None);
+        };
+        let shards: u32 = get_n(&meta, "shards")?;
+        self.remember(run, shards);
+        Ok(Some(shards))
+    }
+
+    fn remember(&self, run: Uuid, shards: u32) {
+        let mut cache = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+        if cache.len() > 10_000 {
+            cache.clear();
+        }
+        cache.insert(run, shards);
+    }
+
+    /// A run with its counters summed over the shards; flips it to completed when they add up.
+    async fn assemble(&self, meta: Item) -> Result<Run> {
+        let (mut run, shards) = parse_meta(&meta)?;
+        self.remember(run.id, shards);
+        if run.completed_at.is_some() {
+            return Ok(run);
+        }
+        let keys = (0..shards).map(|k| counter_key(run.id, k)).collect();
+        for shard in batch::get_all(&self.client, &self.table, keys, true).await? {
+            run.counters.sent += opt_n::<u64>(&shard, "sent").unwrap_or(0);
+            run.counters.offline += opt_n::<u64>(&shard, "offline").unwrap_or(0);
+            run.counters.error += opt_n::<u64>(&shard, "error").unwrap_or(0);
+        }
+        if run.is_complete() {
+            run.completed_at = Some(self.complete(&run).await?);
+        }
+        Ok(run)
+    }
+
+    /// The conditional flip to completed; returns the completion time that holds.
+    async fn complete(&self, run: &Run) -> Result<DateTime<Utc>> {
+        let now = Utc::now();
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(run.id)))
+            .update_expression(
+                "SET #completed_at = :at, #sent = :sent, #offline = :offline, #error = :error",
+            )
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
+            .expression_attribute_names("#completed_at", "completed_at")
+            .expression_attribute_names("#sent", "sent")
+            .expression_attribute_names("#offline", "offline")
+            .expression_attribute_names("#error", "error")
+            .expression_attribute_values(":at", s(rfc3339(now)))
+            .expression_attribute_values(":sent", n(run.counters.sent))
+            .expression_attribute_values(":offline", n(run.counters.offline))
+            .expression_attribute_values(":error", n(run.counters.error))
+            .send()
+            .await;
+        match result {
+            Ok(_) => {
+                tracing::info!(run = %run.id, "run completed");
+                Ok(now)
+            }
+            Err(err) if is_condition_failure(&err) => {
+                let meta = self.meta(run.id).await?.ok_or(Error::NotFound)?;
+                parse_time(&meta, "completed_at")?
+                    .ok_or_else(|| Error::internal("dynamodb", "completion lost"))
+            }
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+
+    async fn query_shard(
+        &self,
+        pk: String,
+        status: Option<ResultStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<Item>> {
+        let mut found = Vec::new();
+        let mut start = None;
+        loop {
+            let mut query = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .consistent_read(true)
+                .expression_attribute_values(":pk", s(&pk))
+                .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+                .set_exclusive_start_key(start);
+            query = match after {
+                Some(seq) => query
+                    .key_condition_expression("pk = :pk AND sk > :after")
+                    .expression_attribute_values(":after", s(format!("{seq:012}"))),
+                None => query.key_condition_expression("pk = :pk"),
+            };
+            if let Some(status) = status {
+                query = query
+                    .filter_expression("#status = :status")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_values(":status", s(status.as_str()));
+            }
+            let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+            found.extend(output.items.unwrap_or_default());
+            start = output.last_evaluated_key;
+            if found.len() >= limit || start.is_none() {
+                found.truncate(limit);
+                return Ok(found);
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl RunStore for DynamoRunStore {
+    async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
+        let (items, meta) = run_items(run, &results);
+        batch::put_all(&self.client, &self.table, items).await?;
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(meta))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        self.remember(run.id, shard_count(results.len() as u64));
+        Ok(())
+    }
+
+    async fn run(&self, id: Uuid) -> Result<Option<Run>> {
+        match self.meta(id).await? {
+            Some(meta) => Ok(Some(self.assemble(meta).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn results(
+        &self,
+        run: Uuid,
+        status: Option<ResultStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>> {
+        let Some(shards) = self.shards(run).await? else {
+            return Ok(Vec::new());
+        };
+        let queries =
+            (0..shards).map(|k| self.query_shard(format!("RUN#{run}#R{k}"), status, after, limit));
+        let mut results: Vec<ResultRecord> = futures::future::try_join_all(queries)
+            .await?
+            .iter()
+            .flatten()
+            .map(parse_result)
+            .collect::<Result<_>>()?;
+        results.sort_by_key(|r| r.seq);
+        results.truncate(limit);
+        Ok(results)
+    }
+
+    async fn runs_of(
+        &self,
+        owner: &str,
+        before: Option<&RunKey>,
+        limit: usize,
+    ) -> Result<Vec<Run>> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .index_name(OWNER_INDEX)
+            .scan_index_forward(false)
+            .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
+            .expression_attribute_names("#owner", "owner")
+            .expression_attribute_values(":owner", s(owner));
+        query = match before {
+            Some(key) => query
+                .key_condition_expression("#owner = :owner AND created < :before")
+                .expression_attribute_values(":before", s(owner_sort_key(key.created_at, key.id))),
+            None => query.key_condition_expression("#owner = :owner"),
+        };
+        let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        let runs = output
+            .items
+            .unwrap_or_default()
+            .into_iter()
+            .map(|meta| self.assemble(meta));
+        futures::future::try_join_all(runs).await
+    }
+
+    async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
+        let Some(shards) = self.shards(run).await? else {
+            return Ok(None);
+        };
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(result_key(run, shards, seq)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        output.item.as_ref().map(parse_result).transpose()
+    }
+
+    async fn mark_called(
+        &self,
+        run: Uuid,
+        seq: u64,
+        call_id: &str,
+        at: DateTime<Utc>,
+    ) -> Result<bool> {
+        let Some(shards) = self.shards(run).await? else {
+            return Ok(false);
+        };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(result_key(run, shards, seq)))
+            .update_expression("SET #call_id = :call, #executed_at = :at")
+            .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#call_id", "call_id")
+            .expression_attribute_names("#executed_at", "executed_at")
+            .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
+            .expression_attribute_values(":call", s(call_id))
+            .expression_attribute_values(":at", s(rfc3339(at)))
+            .return_values(ReturnValue::None)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(err) if is_condition_failure(&err) => Ok(false),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+
+    async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
+        let Some(shards) = self.shards(run).await? else {
+            return Ok(false);
+        };
+        let shard = (seq % u64::from(shards)) as u32;
+        let field = match outcome.status {
+            ResultStatus::Sent => "sent",
+            ResultStatus::Offline => "offline",
+            ResultStatus::Error => "error",
+            other => {
+                return Err(Error::internal(
+                    "dynamodb",
+                    format!("cannot finish a result as {}", other.as_str()),
+                ))
+            }
+        };
+        let mut sets = vec!["#status = :status"];
+        let mut condition = "#status = :pending".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(result_key(run, shards, seq)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", s(outcome.status.as_str()))
+            .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()));
+        if let Some(message) = &outcome.message {
+            sets.push("#message = :message");
+            update = update
+                .expression_attribute_names("#message", "message")
+                .expression_attribute_values(":message", s(message));
+        }
+        if let Some(response) = &outcome.response {
+            sets.push("#response = :response");
+            update = update
+                .expression_attribute_names("#response", "response")
+                .expression_attribute_values(":response", s(response.to_string()));
+        }
+        if let Some(at) = outcome.executed_at {
+            sets.push("#executed_at = :at");
+            update = update
+                .expression_attribute_names("#executed_at", "executed_at")
+                .expression_attribute_values(":at", s(rfc3339(at)));
+        }
+        match expect {
+            Expect::Uncalled => {
+                condition.push_str(" AND attribute_not_exists(#call_id)");
+                update = update.expression_attribute_names("#call_id", "call_id");
+            }
+            Expect::Call(id) => {
+                condition.push_str(" AND #call_id = :call");
+                update = update
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_values(":call", s(id));
+            }
+            Expect::AnyPending => {}
+        }
+        let update = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(run, shard)))
+            .update_expression("ADD #field :one, #pending :minus")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_names("#pending", "pending")
+            .expression_attribute_values(":one", n(1))
+            .expression_attribute_values(":minus", n(-1))
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let written = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().update(update).build())
+            .transact_items(TransactWriteItem::builder().update(count).build())
+            .send()
+            .await;
+        if let Err(err) = written {
+            let lost_condition = matches!(
+                err.as_service_error(),
+                Some(TransactWriteItemsError::TransactionCanceledException(e))
+                    if e.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
+            );
+            return if lost_condition {
+                Ok(false)
+            } else {
+                Err(sdk_error("dynamodb", err))
+            };
+        }
+        let shard_item = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(run, shard)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?
+            .item;
+        if shard_item
+            .as_ref()
+            .and_then(|i| opt_n::<i64>(i, "pending"))
+            .is_some_and(|p| p <= 0)
+        {
+            self.run(run).await?;
+        }
+        Ok(true)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn shards_grow_with_the_run() {
+        assert_eq!(shard_count(0), 1);
+        assert_eq!(shard_count(5_000), 1);
+        assert_eq!(shard_count(5_001), 2);
+        assert_eq!(shard_count(150_000), 30);
+        assert_eq!(shard_count(10_000_000), MAX_SHARDS);
+    }
+}

@@ -1,0 +1,179 @@
+//! The tables and queues ocpp-bulk needs, defined once: `ocpp-bulk init` creates them from these
+//! definitions, and a test checks template.yaml declares the same keys, indexes and TTLs.
+
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
+    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+};
+use aws_sdk_sqs::types::QueueAttributeName;
+
+use super::errors::sdk_error;
+use crate::dispatch::MAX_RECEIVES;
+use crate::error::{Error, Result};
+
+pub struct IndexDef {
+    pub name: &'static str,
+    pub hash: &'static str,
+    pub range: &'static str,
+}
+
+pub struct TableDef {
+    /// The template's logical id.
+    pub logical_id: &'static str,
+    /// The environment variable that names it.
+    pub env: &'static str,
+    pub hash: &'static str,
+    pub range: Option<&'static str>,
+    pub index: Option<IndexDef>,
+    pub ttl: Option<&'static str>,
+}
+
+pub const RUNS: TableDef = TableDef {
+    logical_id: "RunsTable",
+    env: "RUNS_TABLE",
+    hash: "pk",
+    range: Some("sk"),
+    index: Some(IndexDef {
+        name: super::runs::OWNER_INDEX,
+        hash: "owner",
+        range: "created",
+    }),
+    ttl: Some("expires"),
+};
+pub const DIRECTORY: TableDef = TableDef {
+    logical_id: "DirectoryTable",
+    env: "DIRECTORY_TABLE",
+    hash: "pk",
+    range: None,
+    index: None,
+    ttl: None,
+};
+pub const CONNECTIONS: TableDef = TableDef {
+    logical_id: "ConnectionsTable",
+    env: "CONNECTIONS_TABLE",
+    hash: "pk",
+    range: None,
+    index: None,
+    ttl: Some("expires"),
+};
+pub const TABLES: [&TableDef; 3] = [&RUNS, &DIRECTORY, &CONNECTIONS];
+
+fn string_attribute(name: &str) -> Result<AttributeDefinition> {
+    AttributeDefinition::builder()
+        .attribute_name(name)
+        .attribute_type(ScalarAttributeType::S)
+        .build()
+        .map_err(|e| Error::internal("dynamodb", e))
+}
+
+fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
+    KeySchemaElement::builder()
+        .attribute_name(name)
+        .key_type(kind)
+        .build()
+        .map_err(|e| Error::internal("dynamodb", e))
+}
+
+/// Creates the table if it does not exist (on-demand billing), and turns its TTL on.
+pub async fn create_table(
+    client: &aws_sdk_dynamodb::Client,
+    def: &TableDef,
+    name: &str,
+) -> Result<()> {
+    let mut request = client
+        .create_table()
+        .table_name(name)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(string_attribute(def.hash)?)
+        .key_schema(key(def.hash, KeyType::Hash)?);
+    if let Some(range) = def.range {
+        request = request
+            .attribute_definitions(string_attribute(range)?)
+            .key_schema(key(range, KeyType::Range)?);
+    }
+    if let Some(index) = &def.index {
+        let gsi = GlobalSecondaryIndex::builder()
+            .index_name(index.name)
+            .key_schema(key(index.hash, KeyType::Hash)?)
+            .key_schema(key(index.range, KeyType::Range)?)
+            .projection(
+                Projection::builder()
+                    .projection_type(ProjectionType::All)
+                    .build(),
+            )
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        request = request
+            .attribute_definitions(string_attribute(index.hash)?)
+            .attribute_definitions(string_attribute(index.range)?)
+            .global_secondary_indexes(gsi);
+    }
+    match request.send().await {
+        Ok(_) => {}
+        Err(err)
+            if err
+                .as_service_error()
+                .is_some_and(|e| e.is_resource_in_use_exception()) =>
+        {
+            return Ok(())
+        }
+        Err(err) => return Err(sdk_error("dynamodb", err)),
+    }
+    if let Some(attribute) = def.ttl {
+        let spec = TimeToLiveSpecification::builder()
+            .attribute_name(attribute)
+            .enabled(true)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        client
+            .update_time_to_live()
+            .table_name(name)
+            .time_to_live_specification(spec)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+    }
+    Ok(())
+}
+
+/// Creates the dispatch queue and its dead-letter queue (redrive after `MAX_RECEIVES`);
+/// returns the dispatch queue's URL.
+pub async fn create_queues(
+    client: &aws_sdk_sqs::Client,
+    name: &str,
+    visibility_seconds: u32,
+) -> Result<String> {
+    let dlq = client
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .map_err(|e| sdk_error("sqs", e))?;
+    let dlq_url = dlq.queue_url.unwrap_or_default();
+    let arn = client
+        .get_queue_attributes()
+        .queue_url(&dlq_url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .map_err(|e| sdk_error("sqs", e))?
+        .attributes
+        .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
+        .ok_or_else(|| Error::internal("sqs", "the dead-letter queue has no ARN"))?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES})
+        .to_string();
+    let queue = client
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive)
+        .attributes(
+            QueueAttributeName::VisibilityTimeout,
+            visibility_seconds.to_string(),
+        )
+        .send()
+        .await
+        .map_err(|e| sdk_error("sqs", e))?;
+    queue
+        .queue_url
+        .ok_or_else(|| Error::internal("sqs", "the dispatch queue has no URL"))
+}

@@ -1,0 +1,78 @@
+//! The AWS adapters against a DynamoDB/SQS-compatible server on loopback (moto's server, started
+//! by scripts/test.sh, which exports AWS_ENDPOINT_URL and dummy credentials). Each suite gets its
+//! own tables and queue, named after the suite with a unique suffix, so suites never share state
+//! (and moto's per-transaction copy of a table stays small).
+
+use std::sync::Arc;
+
+use shared::aws::tables::{self, TABLES};
+use shared::aws::{AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore};
+use shared::domain::fleet::Fleet;
+
+use crate::contract::Ports;
+
+/// The table names and queue URL of one suite.
+#[derive(Clone, Debug)]
+pub struct Resources {
+    pub runs: String,
+    pub directory: String,
+    pub connections: String,
+    pub queue_url: String,
+}
+
+pub async fn clients() -> AwsClients {
+    assert!(
+        std::env::var("AWS_ENDPOINT_URL").is_ok_and(|url| url.starts_with("http://127.")),
+        "AWS_ENDPOINT_URL must point at moto's server on loopback: run scripts/test.sh, which starts it"
+    );
+    AwsClients::from_env().await
+}
+
+/// Creates (idempotently) the suite's tables and queue, and imports `fleet` into its directory.
+pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Resources {
+    let prefix = format!("ocpp-bulk-{suite}-{}", uuid::Uuid::new_v4().simple());
+    let name = |def: &tables::TableDef| format!("{prefix}-{}", def.logical_id);
+    for def in TABLES {
+        tables::create_table(&clients.dynamodb, def, &name(def))
+            .await
+            .expect("create table");
+    }
+    let queue_url = tables::create_queues(&clients.sqs, &format!("{prefix}-dispatch"), 2)
+        .await
+        .expect("create queues");
+    let resources = Resources {
+        runs: name(&tables::RUNS),
+        directory: name(&tables::DIRECTORY),
+        connections: name(&tables::CONNECTIONS),
+        queue_url,
+    };
+    let directory = DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory);
+    directory
+        .import(&fleet.provision().expect("fleet"))
+        .await
+        .expect("import fleet");
+    resources
+}
+
+pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
+    let clients = clients().await;
+    let resources = provision(&clients, suite, fleet).await;
+    let directory = Arc::new(DynamoDirectory::new(
+        clients.dynamodb.clone(),
+        &resources.directory,
+    ));
+    let connections = Arc::new(DynamoConnections::new(
+        clients.dynamodb.clone(),
+        &resources.connections,
+    ));
+    Ports {
+        tokens: directory.clone(),
+        chargers: directory,
+        runs: Arc::new(DynamoRunStore::new(
+            clients.dynamodb.clone(),
+            &resources.runs,
+        )),
+        inflight: connections.clone(),
+        connections,
+    }
+}
