@@ -26,7 +26,7 @@ from werkzeug.serving import run_simple
 
 
 class Serialized:
-    """One request at a time. moto's TransactWriteItems deep-copies each table it touches (its
+    """One DynamoDB request at a time. moto's TransactWriteItems deep-copies each table it touches (its
     rollback backup); the copies hold reference cycles, so a full collection runs every few
     hundred requests to keep memory flat."""
 
@@ -36,6 +36,9 @@ class Serialized:
         self.handled = 0
 
     def __call__(self, environ, start_response):
+        # Only DynamoDB needs atomic conditional writes; SQS long polls must not hold the lock.
+        if not environ.get("HTTP_X_AMZ_TARGET", "").startswith("DynamoDB_"):
+            return self.app(environ, start_response)
         with self.lock:
             body = list(self.app(environ, start_response))
             self.handled += 1

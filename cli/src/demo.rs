@@ -12,27 +12,20 @@ use uuid::Uuid;
 
 use crate::send::{send, SendOptions, Summary};
 use crate::sim::{self, Behaviour, SimCharger};
-use crate::stack::EmbeddedStack;
+use crate::stack::Stack;
 
 pub const DEMO_TOKEN: &str = "demo-token-0123456789";
 /// A silent charger's CALL fails after this long.
 const DEMO_TIMEOUT_SECONDS: u32 = 5;
 
 fn demo_uuid(name: &str) -> Uuid {
-    Uuid::new_v5(
-        &Uuid::NAMESPACE_URL,
-        format!("ocpp-bulk-demo/{name}").as_bytes(),
-    )
+    Uuid::new_v5(&Uuid::NAMESPACE_URL, format!("ocpp-bulk-demo/{name}").as_bytes())
 }
 
 /// The demo fleet, and the behaviour of each simulated charger (offline ones are absent).
 pub fn fleet() -> (Fleet, Vec<SimCharger>) {
     let mut fleet = Fleet {
-        tokens: vec![FleetToken {
-            token: DEMO_TOKEN.into(),
-            user: "demo".into(),
-            teams: vec!["demo".into()],
-        }],
+        tokens: vec![FleetToken { token: DEMO_TOKEN.into(), user: "demo".into(), teams: vec!["demo".into()] }],
         chargers: Vec::new(),
     };
     let mut simulated = Vec::new();
@@ -53,11 +46,7 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
             91..=95 => Behaviour::Silent,
             _ => continue,
         };
-        simulated.push(SimCharger {
-            identity,
-            password,
-            behaviour,
-        });
+        simulated.push(SimCharger { identity, password, behaviour });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");
@@ -75,13 +64,13 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
 pub async fn run(listen: &str) -> Result<Summary, String> {
     let (fleet, simulated) = fleet();
     let provisioned = fleet.provision().map_err(|e| e.to_string())?;
-    let stack = EmbeddedStack::start(&provisioned, QueueOptions::default());
-    let listener = TcpListener::bind(listen)
-        .await
-        .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+    let stack = Stack::embedded(&provisioned, QueueOptions::default());
+    let listener = TcpListener::bind(listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(crate::server::serve(listener, stack));
-    println!("ocpp-bulk demo: embedded stack on http://{address} (API) and ws://{address}/ocpp/{{identity}} (chargers)");
+    println!(
+        "ocpp-bulk demo: embedded stack on http://{address} (API) and ws://{address}/ocpp/{{identity}} (chargers)"
+    );
 
     let sims = sim::start(&format!("ws://{address}/ocpp"), simulated, 50).await?;
     println!(

@@ -6,14 +6,12 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 use ocpp_bulk::sim::Mix;
+use shared::aws::tables::Resources;
+use shared::aws::{AwsClients, DynamoDirectory};
 use shared::domain::fleet::Fleet;
 
 #[derive(Parser)]
-#[command(
-    name = "ocpp-bulk",
-    version,
-    about = "Send one OCPP 1.6 command to many chargers and track every answer"
-)]
+#[command(name = "ocpp-bulk", version, about = "Send one OCPP 1.6 command to many chargers and track every answer")]
 struct Cli {
     #[command(subcommand)]
     command: Command,
@@ -27,6 +25,29 @@ enum Command {
         listen: String,
         #[arg(long, env = "OCPP_BULK_FLEET")]
         fleet: PathBuf,
+        /// embedded: everything in this process. aws: DynamoDB and SQS through the SDK
+        /// (AWS_ENDPOINT_URL for a local server), tables and queue created under --prefix.
+        #[arg(long, value_enum, default_value = "embedded")]
+        backend: Backend,
+        /// Name prefix of the tables and queue (aws backend).
+        #[arg(long, default_value = "ocpp-bulk-local")]
+        prefix: String,
+    },
+    /// Create the tables and queues under a prefix (same definitions as template.yaml) and print
+    /// the environment variables that name them.
+    Init {
+        #[arg(long, default_value = "ocpp-bulk-local")]
+        prefix: String,
+    },
+    /// Load a fleet's chargers and tokens (secrets hashed) into the directory table named by
+    /// DIRECTORY_TABLE (a deployed stack's output), or the one under --prefix.
+    Import {
+        #[arg(long)]
+        fleet: PathBuf,
+        #[arg(long, conflicts_with = "table")]
+        prefix: Option<String>,
+        #[arg(long, env = "DIRECTORY_TABLE")]
+        table: Option<String>,
     },
     /// Connect simulated chargers for every charger of a fleet file.
     Sim {
@@ -73,6 +94,12 @@ enum Command {
     },
 }
 
+#[derive(Clone, Copy, clap::ValueEnum)]
+enum Backend {
+    Embedded,
+    Aws,
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -93,29 +120,62 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { listen, fleet } => {
+        Command::Serve { listen, fleet, backend, prefix } => {
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
-            let stack = ocpp_bulk::stack::EmbeddedStack::start(&provisioned, Default::default());
-            let listener = tokio::net::TcpListener::bind(&listen)
-                .await
-                .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
+            let listener =
+                tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
+            let stack = match backend {
+                Backend::Embedded => ocpp_bulk::stack::Stack::embedded(&provisioned, Default::default()),
+                Backend::Aws => {
+                    let clients = AwsClients::from_env().await;
+                    let resources = Resources::create(&clients, &prefix, 30).await.map_err(|e| e.to_string())?;
+                    DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory)
+                        .import(&provisioned)
+                        .await
+                        .map_err(|e| e.to_string())?;
+                    eprint!("ocpp-bulk serve: AWS backend\n{}", resources.exports());
+                    ocpp_bulk::stack::Stack::aws(
+                        &clients,
+                        &resources,
+                        &format!("http://{address}"),
+                        &Default::default(),
+                    )
+                }
+            };
             eprintln!(
                 "ocpp-bulk serve: API http://{address}/v3/chargers/commands/bulk · chargers ws://{address}/ocpp/{{identity}} · {} chargers, {} tokens",
                 provisioned.chargers.len(),
                 provisioned.tokens.len()
             );
-            ocpp_bulk::server::serve(listener, stack)
-                .await
-                .map_err(|e| e.to_string())
+            ocpp_bulk::server::serve(listener, stack).await.map_err(|e| e.to_string())
         }
-        Command::Sim {
-            url,
-            fleet,
-            mix,
-            limit,
-            concurrency,
-        } => {
+        Command::Init { prefix } => {
+            let clients = AwsClients::from_env().await;
+            let resources = Resources::create(&clients, &prefix, 30).await.map_err(|e| e.to_string())?;
+            print!("{}", resources.exports());
+            Ok(())
+        }
+        Command::Import { fleet, prefix, table } => {
+            let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
+            let table = match (table, prefix) {
+                (Some(table), _) => table,
+                (None, Some(prefix)) => format!("{prefix}-{}", shared::aws::tables::DIRECTORY.logical_id),
+                (None, None) => return Err("give --table (or DIRECTORY_TABLE) or --prefix".into()),
+            };
+            let clients = AwsClients::from_env().await;
+            DynamoDirectory::new(clients.dynamodb.clone(), &table)
+                .import(&provisioned)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!(
+                "imported {} chargers and {} tokens into {table}",
+                provisioned.chargers.len(),
+                provisioned.tokens.len()
+            );
+            Ok(())
+        }
+        Command::Sim { url, fleet, mix, limit, concurrency } => {
             let fleet = load(&fleet)?;
             let chargers: Vec<_> = fleet
                 .chargers
@@ -129,38 +189,16 @@ async fn run(command: Command) -> Result<(), String> {
                 })
                 .collect();
             let sims = ocpp_bulk::sim::start(&url, chargers, concurrency).await?;
-            println!(
-                "connected {}",
-                sims.stats
-                    .connected
-                    .load(std::sync::atomic::Ordering::Relaxed)
-            );
+            println!("connected {}", sims.stats.connected.load(std::sync::atomic::Ordering::Relaxed));
             let _ = tokio::signal::ctrl_c().await;
-            println!(
-                "calls {}",
-                sims.stats.calls.load(std::sync::atomic::Ordering::Relaxed)
-            );
+            println!("calls {}", sims.stats.calls.load(std::sync::atomic::Ordering::Relaxed));
             sims.stop();
             Ok(())
         }
-        Command::Send {
-            api,
-            token,
-            command,
-            data,
-            chargers,
-            fleet,
-            timeout_seconds,
-            max_per_second,
-        } => {
-            let data =
-                serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
+        Command::Send { api, token, command, data, chargers, fleet, timeout_seconds, max_per_second } => {
+            let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
             let chargers = match fleet {
-                Some(path) => load(&path)?
-                    .chargers
-                    .iter()
-                    .map(|c| c.uuid.to_string())
-                    .collect(),
+                Some(path) => load(&path)?.chargers.iter().map(|c| c.uuid.to_string()).collect(),
                 None => chargers,
             };
             let summary = ocpp_bulk::send::send(&ocpp_bulk::send::SendOptions {

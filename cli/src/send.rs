@@ -33,35 +33,18 @@ pub struct ApiClient {
 
 impl ApiClient {
     pub fn new(base: &str, token: &str) -> ApiClient {
-        ApiClient {
-            http: reqwest::Client::new(),
-            base: base.trim_end_matches('/').to_owned(),
-            token: token.to_owned(),
-        }
+        ApiClient { http: reqwest::Client::new(), base: base.trim_end_matches('/').to_owned(), token: token.to_owned() }
     }
 
-    async fn call(
-        &self,
-        method: reqwest::Method,
-        path: &str,
-        body: Option<&Value>,
-    ) -> Result<(u16, Value), String> {
-        let mut request = self
-            .http
-            .request(method, format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
+    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<(u16, Value), String> {
+        let mut request = self.http.request(method, format!("{}{path}", self.base)).bearer_auth(&self.token);
         if let Some(body) = body {
             request = request.json(body);
         }
-        let response = request
-            .send()
-            .await
-            .map_err(|e| format!("cannot reach the API at {}: {e}", self.base))?;
+        let response = request.send().await.map_err(|e| format!("cannot reach the API at {}: {e}", self.base))?;
         let status = response.status().as_u16();
-        let body = response
-            .json::<Value>()
-            .await
-            .map_err(|e| format!("the API answered {status} without JSON: {e}"))?;
+        let body =
+            response.json::<Value>().await.map_err(|e| format!("the API answered {status} without JSON: {e}"))?;
         Ok((status, body))
     }
 
@@ -75,36 +58,18 @@ impl ApiClient {
         let (status, body) = self.call(method, path, body).await?;
         if status != want {
             let message = body["message"].as_str().unwrap_or("no message");
-            let errors = body
-                .get("errors")
-                .map(|e| format!(" {e}"))
-                .unwrap_or_default();
+            let errors = body.get("errors").map(|e| format!(" {e}")).unwrap_or_default();
             return Err(format!("the API answered {status}: {message}{errors}"));
         }
         Ok(body)
     }
 
     pub async fn create(&self, body: &Value) -> Result<Value, String> {
-        Ok(self
-            .expect(
-                reqwest::Method::POST,
-                "/v3/chargers/commands/bulk",
-                Some(body),
-                202,
-            )
-            .await?["data"]
-            .take())
+        Ok(self.expect(reqwest::Method::POST, "/v3/chargers/commands/bulk", Some(body), 202).await?["data"].take())
     }
 
     pub async fn run(&self, id: &str) -> Result<Value, String> {
-        Ok(self
-            .expect(
-                reqwest::Method::GET,
-                &format!("/v3/chargers/commands/bulk/{id}"),
-                None,
-                200,
-            )
-            .await?["data"]
+        Ok(self.expect(reqwest::Method::GET, &format!("/v3/chargers/commands/bulk/{id}"), None, 200).await?["data"]
             .take())
     }
 
@@ -130,21 +95,12 @@ impl ApiClient {
 }
 
 fn terminal(run: &Value) -> u64 {
-    [
-        "sent_count",
-        "offline_count",
-        "error_count",
-        "skipped_count",
-    ]
-    .iter()
-    .map(|k| run[k].as_u64().unwrap_or(0))
-    .sum()
+    ["sent_count", "offline_count", "error_count", "skipped_count"].iter().map(|k| run[k].as_u64().unwrap_or(0)).sum()
 }
 
 pub async fn send(options: &SendOptions) -> Result<Summary, String> {
     let client = ApiClient::new(&options.api, &options.token);
-    let mut body =
-        json!({"command": options.command, "data": options.data, "charger_ids": options.chargers});
+    let mut body = json!({"command": options.command, "data": options.data, "charger_ids": options.chargers});
     if let Some(t) = options.timeout_seconds {
         body["timeout_seconds"] = json!(t);
     }
@@ -159,15 +115,10 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
         ProgressBar::hidden()
     };
     bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} {msg}")
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.println(format!(
-        "run {id}: {} to {} chargers",
-        options.command, run["total_count"]
-    ));
+    bar.println(format!("run {id}: {} to {} chargers", options.command, run["total_count"]));
     while run["status"] != "completed" {
         bar.set_position(terminal(&run));
         bar.set_message(format!(
@@ -183,11 +134,7 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
     for result in client.all_results(&id).await? {
         let status = result["status"].as_str().unwrap_or("?").to_owned();
         let message = result["message"].as_str().unwrap_or("").to_owned();
-        *by_status
-            .entry(status)
-            .or_default()
-            .entry(message)
-            .or_default() += 1;
+        *by_status.entry(status).or_default().entry(message).or_default() += 1;
     }
     Ok(Summary { run, by_status })
 }
@@ -203,21 +150,12 @@ impl Summary {
             run["created_at"].as_str().unwrap_or("?"),
             run["completed_at"].as_str().unwrap_or("-"),
         );
-        out.push_str(&format!(
-            "{:<18} {:>7}  {}\n",
-            "STATUS", "COUNT", "MESSAGES"
-        ));
+        out.push_str(&format!("{:<18} {:>7}  {}\n", "STATUS", "COUNT", "MESSAGES"));
         for (status, messages) in &self.by_status {
             let count: u64 = messages.values().sum();
             let detail: Vec<String> = messages
                 .iter()
-                .map(|(m, n)| {
-                    if m.is_empty() {
-                        format!("{n} without message")
-                    } else {
-                        format!("{n} {m}")
-                    }
-                })
+                .map(|(m, n)| if m.is_empty() { format!("{n} without message") } else { format!("{n} {m}") })
                 .collect();
             out.push_str(&format!("{status:<18} {count:>7}  {}\n", detail.join(", ")));
         }

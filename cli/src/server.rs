@@ -12,7 +12,7 @@ use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::any;
+use axum::routing::{any, post};
 use axum::Router;
 use futures::{SinkExt, StreamExt};
 use shared::embedded::Outbound;
@@ -20,26 +20,23 @@ use shared::ocpp::SUBPROTOCOL;
 use shared::ports::ConnectionGateway;
 use tokio::net::TcpListener;
 
-use crate::stack::EmbeddedStack;
+use crate::stack::Stack;
 
-pub fn router(stack: EmbeddedStack) -> Router {
+pub fn router(stack: Stack) -> Router {
     Router::new()
         .route("/ocpp/{identity}", any(charger_with_path))
         .route("/ocpp", any(charger_with_query))
+        .route("/@connections/{connection_id}", post(management_post).get(management_get).delete(management_delete))
         .fallback(api)
         .with_state(stack)
 }
 
 /// Serves until the process ends. The listener is bound by the caller, so port 0 works.
-pub async fn serve(listener: TcpListener, stack: EmbeddedStack) -> std::io::Result<()> {
-    axum::serve(
-        listener,
-        router(stack).into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .await
+pub async fn serve(listener: TcpListener, stack: Stack) -> std::io::Result<()> {
+    axum::serve(listener, router(stack).into_make_service_with_connect_info::<SocketAddr>()).await
 }
 
-async fn api(State(stack): State<EmbeddedStack>, request: Request) -> Response {
+async fn api(State(stack): State<Stack>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     let bytes = match axum::body::to_bytes(body, api::request::MAX_BODY_BYTES).await {
         Ok(bytes) => bytes,
@@ -58,7 +55,7 @@ fn lambda_to_axum(body: LambdaBody) -> Body {
 }
 
 async fn charger_with_path(
-    State(stack): State<EmbeddedStack>,
+    State(stack): State<Stack>,
     Path(identity): Path<String>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -67,7 +64,7 @@ async fn charger_with_path(
 }
 
 async fn charger_with_query(
-    State(stack): State<EmbeddedStack>,
+    State(stack): State<Stack>,
     Query(query): Query<HashMap<String, String>>,
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
@@ -76,11 +73,7 @@ async fn charger_with_query(
     connect(stack, identity, headers, upgrade).await
 }
 
-fn event(
-    connection_id: &str,
-    event_type: &str,
-    route_key: &str,
-) -> ApiGatewayWebsocketProxyRequest {
+fn event(connection_id: &str, event_type: &str, route_key: &str) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
     event.request_context.connection_id = Some(connection_id.to_owned());
     event.request_context.event_type = Some(event_type.to_owned());
@@ -90,12 +83,7 @@ fn event(
 }
 
 /// `$connect`: the handler decides; the upgrade happens only when it answers 200.
-async fn connect(
-    stack: EmbeddedStack,
-    identity: String,
-    headers: HeaderMap,
-    upgrade: WebSocketUpgrade,
-) -> Response {
+async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     let connection_id = uuid::Uuid::new_v4().simple().to_string();
     let outbound = stack.connections.attach(&connection_id);
     let mut connect = event(&connection_id, "CONNECT", "$connect");
@@ -111,13 +99,11 @@ async fn connect(
         *response.body_mut() = Body::empty();
         return response;
     }
-    upgrade
-        .protocols([SUBPROTOCOL])
-        .on_upgrade(move |socket| run_connection(stack, connection_id, socket, outbound))
+    upgrade.protocols([SUBPROTOCOL]).on_upgrade(move |socket| run_connection(stack, connection_id, socket, outbound))
 }
 
 async fn run_connection(
-    stack: EmbeddedStack,
+    stack: Stack,
     connection_id: String,
     socket: WebSocket,
     mut outbound: tokio::sync::mpsc::UnboundedReceiver<Outbound>,
@@ -147,21 +133,51 @@ async fn run_connection(
         frame.body = Some(text.to_string());
         let answer = websocket::handle(&stack.websocket, frame).await;
         if let Some(LambdaBody::Text(reply)) = answer.body {
-            if stack
-                .connections
-                .post(&connection_id, &reply)
-                .await
-                .is_err()
-            {
+            if stack.connections.post(&connection_id, &reply).await.is_err() {
                 break;
             }
         }
     }
-    websocket::handle(
-        &stack.websocket,
-        event(&connection_id, "DISCONNECT", "$disconnect"),
-    )
-    .await;
+    websocket::handle(&stack.websocket, event(&connection_id, "DISCONNECT", "$disconnect")).await;
     stack.connections.detach(&connection_id);
     writer.abort();
+}
+
+/// API Gateway's management API for this process's connections, so the real
+/// aws-sdk-apigatewaymanagement client can be pointed here (`serve --backend aws`).
+/// A closed connection answers 410 with `x-amzn-ErrorType: GoneException`, as API Gateway does.
+fn gone() -> Response {
+    let body = r#"{"message":"The connection is gone."}"#;
+    (StatusCode::GONE, [("x-amzn-errortype", "GoneException"), ("content-type", "application/json")], body)
+        .into_response()
+}
+
+async fn management_post(
+    State(stack): State<Stack>,
+    Path(connection_id): Path<String>,
+    body: axum::body::Bytes,
+) -> Response {
+    let Ok(frame) = std::str::from_utf8(&body) else {
+        return (StatusCode::BAD_REQUEST, [("x-amzn-errortype", "BadRequestException")], "").into_response();
+    };
+    match stack.connections.post(&connection_id, frame).await {
+        Ok(()) => StatusCode::OK.into_response(),
+        Err(_) => gone(),
+    }
+}
+
+async fn management_get(State(stack): State<Stack>, Path(connection_id): Path<String>) -> Response {
+    if !stack.connections.is_live(&connection_id) {
+        return gone();
+    }
+    let body = serde_json::json!({"identity": {"sourceIp": "127.0.0.1"}}).to_string();
+    (StatusCode::OK, [("content-type", "application/json")], body).into_response()
+}
+
+async fn management_delete(State(stack): State<Stack>, Path(connection_id): Path<String>) -> Response {
+    if !stack.connections.is_live(&connection_id) {
+        return gone();
+    }
+    let _ = stack.connections.close(&connection_id).await;
+    StatusCode::NO_CONTENT.into_response()
 }

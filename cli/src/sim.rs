@@ -45,13 +45,8 @@ impl FromStr for Mix {
     fn from_str(text: &str) -> Result<Self, String> {
         let mut weights = Vec::new();
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
-            let (name, weight) = part
-                .split_once('=')
-                .ok_or_else(|| format!("{part:?} is not behaviour=weight"))?;
-            let weight: u32 = weight
-                .trim()
-                .parse()
-                .map_err(|_| format!("{weight:?} is not a whole number"))?;
+            let (name, weight) = part.split_once('=').ok_or_else(|| format!("{part:?} is not behaviour=weight"))?;
+            let weight: u32 = weight.trim().parse().map_err(|_| format!("{weight:?} is not a whole number"))?;
             weights.push((name.trim().parse()?, weight));
         }
         if weights.iter().map(|(_, w)| w).sum::<u32>() == 0 {
@@ -108,11 +103,7 @@ impl SimFleet {
 
 /// Connects and boots every charger (`concurrency` handshakes at a time) and returns once all
 /// are up, or the first error.
-pub async fn start(
-    url: &str,
-    chargers: Vec<SimCharger>,
-    concurrency: usize,
-) -> Result<SimFleet, String> {
+pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> Result<SimFleet, String> {
     let stats = Arc::new(SimStats::default());
     let permits = Arc::new(Semaphore::new(concurrency.max(1)));
     let mut tasks = Vec::with_capacity(chargers.len());
@@ -140,10 +131,7 @@ pub async fn start(
     }
     let fleet = SimFleet { stats, tasks };
     for rx in ready {
-        if let Err(err) = rx
-            .await
-            .unwrap_or_else(|_| Err("charger task ended".into()))
-        {
+        if let Err(err) = rx.await.unwrap_or_else(|_| Err("charger task ended".into())) {
             fleet.stop();
             return Err(err);
         }
@@ -151,42 +139,30 @@ pub async fn start(
     Ok(fleet)
 }
 
-type Socket =
-    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
+type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    request.headers_mut().insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
+    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     if let Some(password) = &charger.password {
         let credentials = STANDARD.encode(format!("{}:{password}", charger.identity));
-        let value =
-            HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|e| e.to_string())?;
+        let value = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|e| e.to_string())?;
         request.headers_mut().insert("authorization", value);
     }
-    let (mut socket, _) = tokio_tungstenite::connect_async(request)
-        .await
-        .map_err(|e| e.to_string())?;
+    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
     let boot = Frame::Call {
         id: "boot".into(),
         action: "BootNotification".into(),
         payload: json!({"chargePointVendor": "ocpp-bulk", "chargePointModel": "sim"}),
     };
-    socket
-        .send(Message::Text(boot.to_text().into()))
-        .await
-        .map_err(|e| e.to_string())?;
+    socket.send(Message::Text(boot.to_text().into())).await.map_err(|e| e.to_string())?;
     while let Some(message) = socket.next().await {
         let message = message.map_err(|e| e.to_string())?;
         let Message::Text(text) = message else {
             continue;
         };
         match Frame::parse(&text) {
-            Ok(Frame::CallResult { id, payload })
-                if id == "boot" && payload["status"] == "Accepted" =>
-            {
+            Ok(Frame::CallResult { id, payload }) if id == "boot" && payload["status"] == "Accepted" => {
                 return Ok(socket)
             }
             Ok(Frame::CallResult { id, .. } | Frame::CallError { id, .. }) if id == "boot" => {
@@ -210,21 +186,13 @@ async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats
         stats.calls.fetch_add(1, Ordering::Relaxed);
         let reply = match behaviour {
             Behaviour::Silent => continue,
-            Behaviour::Error => {
-                Frame::call_error(&id, ErrorCode::InternalError, "simulated failure")
-            }
-            Behaviour::Accept | Behaviour::Reject => {
-                match answer_payload(&action, behaviour == Behaviour::Accept) {
-                    Some(payload) => Frame::CallResult { id, payload },
-                    None => Frame::call_error(&id, ErrorCode::NotImplemented, "unknown action"),
-                }
-            }
+            Behaviour::Error => Frame::call_error(&id, ErrorCode::InternalError, "simulated failure"),
+            Behaviour::Accept | Behaviour::Reject => match answer_payload(&action, behaviour == Behaviour::Accept) {
+                Some(payload) => Frame::CallResult { id, payload },
+                None => Frame::call_error(&id, ErrorCode::NotImplemented, "unknown action"),
+            },
         };
-        if socket
-            .send(Message::Text(reply.to_text().into()))
-            .await
-            .is_err()
-        {
+        if socket.send(Message::Text(reply.to_text().into())).await.is_err() {
             break;
         }
     }
@@ -234,15 +202,11 @@ async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats
 pub fn answer_payload(action: &str, positive: bool) -> Option<Value> {
     let status = |yes: &str, no: &str| Some(json!({"status": if positive { yes } else { no }}));
     match action {
-        "GetConfiguration" => Some(
-            json!({"configurationKey": [{"key": "HeartbeatInterval", "readonly": false, "value": "300"}]}),
-        ),
+        "GetConfiguration" => {
+            Some(json!({"configurationKey": [{"key": "HeartbeatInterval", "readonly": false, "value": "300"}]}))
+        }
         "GetLocalListVersion" => Some(json!({"listVersion": if positive { 1 } else { -1 }})),
-        "GetDiagnostics" => Some(if positive {
-            json!({"fileName": "diagnostics.log"})
-        } else {
-            json!({})
-        }),
+        "GetDiagnostics" => Some(if positive { json!({"fileName": "diagnostics.log"}) } else { json!({}) }),
         "UpdateFirmware" => Some(json!({})),
         "UnlockConnector" => status("Unlocked", "UnlockFailed"),
         "ClearChargingProfile" => status("Accepted", "Unknown"),
@@ -273,11 +237,7 @@ mod tests {
         for command in &COMMANDS {
             for positive in [true, false] {
                 let payload = answer_payload(command.action, positive).expect(command.action);
-                assert!(
-                    command.check_response(&payload).is_ok(),
-                    "{} {positive}: {payload}",
-                    command.action
-                );
+                assert!(command.check_response(&payload).is_ok(), "{} {positive}: {payload}", command.action);
             }
         }
     }

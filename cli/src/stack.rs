@@ -1,63 +1,114 @@
-//! The embedded stack: every port in-process, the three handlers wired to them, the queue
-//! consumer running the worker. `ocpp-bulk serve`, the demo and the tests all start it here.
+//! The local stack: the three handlers wired to one adapter set, with the worker fed by the
+//! dispatch queue. Embedded: every port in-process (`serve`, the demo, tests). AWS: DynamoDB and
+//! SQS through the SDK (moto's server locally), frames through the real management-API client
+//! pointed at this process's own `/@connections` endpoint.
 
 use std::sync::Arc;
 
 use api::ApiContext;
+use shared::aws::tables::Resources;
+use shared::aws::{
+    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore, SqsDispatchQueue,
+};
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{LocalConnections, LocalQueue, MemoryStore, QueueOptions};
 use websocket::WebsocketContext;
 use worker::WorkerContext;
 
+/// Queue pollers feeding the worker in AWS mode.
+const POLLERS: usize = 8;
+
 #[derive(Clone)]
-pub struct EmbeddedStack {
-    pub store: Arc<MemoryStore>,
-    pub queue: LocalQueue,
+pub struct Stack {
+    /// The live WebSockets of this process (the management API's stand-in, and its backend).
     pub connections: LocalConnections,
     pub api: ApiContext,
     pub worker: WorkerContext,
     pub websocket: WebsocketContext,
 }
 
-impl EmbeddedStack {
-    /// Builds the stack and starts its queue consumer on the current runtime.
-    pub fn start(fleet: &Provisioned, options: QueueOptions) -> EmbeddedStack {
+#[derive(Debug, Clone, Default)]
+pub struct AwsOptions {
+    /// Send every dispatch message twice (tests).
+    pub duplicate_deliveries: bool,
+}
+
+impl Stack {
+    /// Builds the embedded stack and starts its queue consumer on the current runtime.
+    pub fn embedded(fleet: &Provisioned, options: QueueOptions) -> Stack {
         let store = Arc::new(MemoryStore::new());
         store.import(fleet);
         let (queue, consumer) = LocalQueue::new(options);
         let connections = LocalConnections::new();
-        let api = ApiContext {
-            tokens: store.clone(),
-            chargers: store.clone(),
-            runs: store.clone(),
-            queue: Arc::new(queue.clone()),
+        let queue = Arc::new(queue);
+        let stack = Stack {
+            api: ApiContext {
+                tokens: store.clone(),
+                chargers: store.clone(),
+                runs: store.clone(),
+                queue: queue.clone(),
+            },
+            worker: WorkerContext::new(
+                store.clone(),
+                store.clone(),
+                Arc::new(connections.clone()),
+                store.clone(),
+                queue,
+            ),
+            websocket: WebsocketContext {
+                chargers: store.clone(),
+                connections: store.clone(),
+                gateway: Arc::new(connections.clone()),
+                inflight: store.clone(),
+                runs: store,
+            },
+            connections,
         };
-        let worker = WorkerContext::new(
-            store.clone(),
-            store.clone(),
-            Arc::new(connections.clone()),
-            store.clone(),
-            Arc::new(queue.clone()),
-        );
-        let websocket = WebsocketContext {
-            chargers: store.clone(),
-            connections: store.clone(),
-            gateway: Arc::new(connections.clone()),
-            inflight: store.clone(),
-            runs: store.clone(),
-        };
-        let ctx = worker.clone();
+        let ctx = stack.worker.clone();
         tokio::spawn(consumer.run(move |event| {
             let ctx = ctx.clone();
             async move { worker::handle(&ctx, event).await }
         }));
-        EmbeddedStack {
-            store,
-            queue,
-            connections,
-            api,
-            worker,
-            websocket,
+        stack
+    }
+
+    /// Builds the stack on the AWS adapters and starts the queue pollers. `management_endpoint`
+    /// is this process's own base URL, which serves `/@connections/{id}`.
+    pub fn aws(clients: &AwsClients, resources: &Resources, management_endpoint: &str, options: &AwsOptions) -> Stack {
+        let dynamodb = clients.dynamodb.clone();
+        let directory = Arc::new(DynamoDirectory::new(dynamodb.clone(), &resources.directory));
+        let runs = Arc::new(DynamoRunStore::new(dynamodb.clone(), &resources.runs));
+        let registry = Arc::new(DynamoConnections::new(dynamodb, &resources.connections));
+        let mut queue = SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url);
+        if options.duplicate_deliveries {
+            queue = queue.duplicating();
         }
+        let queue = Arc::new(queue);
+        let gateway = Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint)));
+        let stack = Stack {
+            connections: LocalConnections::new(),
+            api: ApiContext {
+                tokens: directory.clone(),
+                chargers: directory.clone(),
+                runs: runs.clone(),
+                queue: queue.clone(),
+            },
+            worker: WorkerContext::new(runs.clone(), registry.clone(), gateway.clone(), registry.clone(), queue),
+            websocket: WebsocketContext {
+                chargers: directory,
+                connections: registry.clone(),
+                gateway,
+                inflight: registry,
+                runs,
+            },
+        };
+        for _ in 0..POLLERS {
+            let ctx = stack.worker.clone();
+            tokio::spawn(shared::aws::queue::poll(clients.sqs.clone(), resources.queue_url.clone(), move |event| {
+                let ctx = ctx.clone();
+                async move { worker::handle(&ctx, event).await }
+            }));
+        }
+        stack
     }
 }

@@ -27,13 +27,7 @@ pub enum DispatchMessage {
         not_before: Option<DateTime<Utc>>,
     },
     /// The CALL `call_id` had its time: if still unanswered, it failed.
-    Timeout {
-        run: Uuid,
-        seq: u64,
-        charger: Uuid,
-        identity: String,
-        call_id: String,
-    },
+    Timeout { run: Uuid, seq: u64, charger: Uuid, identity: String, call_id: String },
 }
 
 impl DispatchMessage {
@@ -51,15 +45,13 @@ impl DispatchMessage {
 
     pub fn charger(&self) -> Uuid {
         match self {
-            DispatchMessage::Dispatch { charger, .. }
-            | DispatchMessage::Timeout { charger, .. } => *charger,
+            DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => *charger,
         }
     }
 
     pub fn identity(&self) -> &str {
         match self {
-            DispatchMessage::Dispatch { identity, .. }
-            | DispatchMessage::Timeout { identity, .. } => identity,
+            DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => identity,
         }
     }
 }
@@ -79,9 +71,6 @@ mod tests {
         };
         let text = serde_json::to_string(&message).unwrap();
         assert!(text.contains("\"kind\":\"timeout\""));
-        assert_eq!(
-            serde_json::from_str::<DispatchMessage>(&text).unwrap(),
-            message
-        );
+        assert_eq!(serde_json::from_str::<DispatchMessage>(&text).unwrap(), message);
     }
 }

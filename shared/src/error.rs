@@ -17,26 +17,17 @@ pub enum Error {
     NotFound,
     /// 422: the first message is the summary, `errors` carries every field's messages.
     #[error("{message}")]
-    Validation {
-        message: String,
-        errors: FieldErrors,
-    },
+    Validation { message: String, errors: FieldErrors },
     #[error("The request body is too large.")]
     PayloadTooLarge,
     #[error("Too Many Attempts.")]
     TooManyAttempts { retry_after_seconds: u64 },
     /// A backing service failed in a way that may pass (throttling, a network fault): retry.
     #[error("transient failure in {service}: {detail}")]
-    Transient {
-        service: &'static str,
-        detail: String,
-    },
+    Transient { service: &'static str, detail: String },
     /// A backing service failed for good, or an invariant broke: do not retry.
     #[error("internal failure in {service}: {detail}")]
-    Internal {
-        service: &'static str,
-        detail: String,
-    },
+    Internal { service: &'static str, detail: String },
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
@@ -63,17 +54,11 @@ impl Error {
     }
 
     pub fn internal(service: &'static str, detail: impl std::fmt::Display) -> Self {
-        Error::Internal {
-            service,
-            detail: detail.to_string(),
-        }
+        Error::Internal { service, detail: detail.to_string() }
     }
 
     pub fn transient(service: &'static str, detail: impl std::fmt::Display) -> Self {
-        Error::Transient {
-            service,
-            detail: detail.to_string(),
-        }
+        Error::Transient { service, detail: detail.to_string() }
     }
 
     pub fn status_code(&self) -> u16 {
@@ -123,19 +108,13 @@ mod tests {
     #[test]
     fn validation_summarises_the_first_error() {
         let mut fields = FieldErrors::new();
-        fields.insert(
-            "command".into(),
-            vec!["The command field is required.".into()],
-        );
+        fields.insert("command".into(), vec!["The command field is required.".into()]);
         fields.insert("charger_ids".into(), vec!["a".into(), "b".into()]);
         let err = Error::from_fields(fields).expect("has errors");
         assert_eq!(err.status_code(), 422);
         let body = err.body();
         assert_eq!(body["message"], "a (and 2 more errors)");
-        assert_eq!(
-            body["errors"]["command"][0],
-            "The command field is required."
-        );
+        assert_eq!(body["errors"]["command"][0], "The command field is required.");
         assert!(Error::from_fields(FieldErrors::new()).is_none());
     }
 }

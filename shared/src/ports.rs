@@ -47,18 +47,11 @@ pub trait RunStore: Send + Sync {
         limit: usize,
     ) -> Result<Vec<ResultRecord>>;
     /// Up to `limit` of an owner's runs, newest first, older than `before`.
-    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize)
-        -> Result<Vec<Run>>;
+    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>>;
     async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>>;
     /// Records that CALL `call_id` is being posted for a pending, not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
-    async fn mark_called(
-        &self,
-        run: Uuid,
-        seq: u64,
-        call_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool>;
+    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool>;
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
@@ -81,12 +74,7 @@ pub struct InflightCall {
 #[async_trait]
 pub trait InflightCalls: Send + Sync {
     /// Takes the charger's slot if it is free or expired. `false`: another CALL holds it.
-    async fn acquire(
-        &self,
-        identity: &str,
-        call: &InflightCall,
-        now: DateTime<Utc>,
-    ) -> Result<bool>;
+    async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool>;
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>>;
     /// Frees the slot if `call_id` still holds it.
     async fn release(&self, identity: &str, call_id: &str) -> Result<()>;

@@ -33,13 +33,9 @@ pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Reso
     let prefix = format!("ocpp-bulk-{suite}-{}", uuid::Uuid::new_v4().simple());
     let name = |def: &tables::TableDef| format!("{prefix}-{}", def.logical_id);
     for def in TABLES {
-        tables::create_table(&clients.dynamodb, def, &name(def))
-            .await
-            .expect("create table");
+        tables::create_table(&clients.dynamodb, def, &name(def)).await.expect("create table");
     }
-    let queue_url = tables::create_queues(&clients.sqs, &format!("{prefix}-dispatch"), 2)
-        .await
-        .expect("create queues");
+    let queue_url = tables::create_queues(&clients.sqs, &format!("{prefix}-dispatch"), 2).await.expect("create queues");
     let resources = Resources {
         runs: name(&tables::RUNS),
         directory: name(&tables::DIRECTORY),
@@ -47,31 +43,19 @@ pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Reso
         queue_url,
     };
     let directory = DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory);
-    directory
-        .import(&fleet.provision().expect("fleet"))
-        .await
-        .expect("import fleet");
+    directory.import(&fleet.provision().expect("fleet")).await.expect("import fleet");
     resources
 }
 
 pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
     let clients = clients().await;
     let resources = provision(&clients, suite, fleet).await;
-    let directory = Arc::new(DynamoDirectory::new(
-        clients.dynamodb.clone(),
-        &resources.directory,
-    ));
-    let connections = Arc::new(DynamoConnections::new(
-        clients.dynamodb.clone(),
-        &resources.connections,
-    ));
+    let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory));
+    let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), &resources.connections));
     Ports {
         tokens: directory.clone(),
         chargers: directory,
-        runs: Arc::new(DynamoRunStore::new(
-            clients.dynamodb.clone(),
-            &resources.runs,
-        )),
+        runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
         inflight: connections.clone(),
         connections,
     }

@@ -8,9 +8,7 @@ use chrono::{Duration, Utc};
 use futures::StreamExt;
 use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
-use shared::ports::{
-    ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore,
-};
+use shared::ports::{ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore};
 use uuid::Uuid;
 
 use crate::harness::{charger_uuid, cp, ALICE};
@@ -26,96 +24,47 @@ pub struct Ports {
 }
 
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
-pub async fn new_run(
-    ports: &Ports,
-    owner: &str,
-    pending: usize,
-    skipped: usize,
-) -> (Run, Vec<ResultRecord>) {
+pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize) -> (Run, Vec<ResultRecord>) {
     let mut results: Vec<ResultRecord> = (0..pending)
         .map(|i| {
             let identity = format!("X{}", Uuid::new_v4().simple());
             ResultRecord::pending(
                 i as u64,
-                ChargerRef {
-                    uuid: Uuid::new_v4(),
-                    identity,
-                    reference: Some(format!("bay {i}")),
-                },
+                ChargerRef { uuid: Uuid::new_v4(), identity, reference: Some(format!("bay {i}")) },
             )
         })
         .collect();
-    results.extend(
-        (0..skipped)
-            .map(|i| ResultRecord::skipped((pending + i) as u64, format!("not-a-uuid-{i}"))),
-    );
+    results.extend((0..skipped).map(|i| ResultRecord::skipped((pending + i) as u64, format!("not-a-uuid-{i}"))));
     let run = Run {
         id: Uuid::new_v4(),
         owner: owner.to_owned(),
         command: "Reset".into(),
         data: serde_json::json!({"type": "Soft"}),
         total_count: results.len() as u64,
-        counters: Counters {
-            skipped: skipped as u64,
-            ..Counters::default()
-        },
+        counters: Counters { skipped: skipped as u64, ..Counters::default() },
         created_at: Utc::now(),
         completed_at: None,
         timeout_seconds: 30,
         max_per_second: None,
     };
-    ports
-        .runs
-        .create_run(&run, results.clone())
-        .await
-        .expect("create_run");
+    ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)
 }
 
 pub async fn tokens_and_chargers_resolve(ports: &Ports) {
-    let alice = ports
-        .tokens
-        .identity_for_token_hash(&token_hash(ALICE))
-        .await
-        .unwrap()
-        .expect("alice");
+    let alice = ports.tokens.identity_for_token_hash(&token_hash(ALICE)).await.unwrap().expect("alice");
     assert_eq!(alice.user, "alice");
     assert_eq!(alice.teams, vec!["acme".to_owned()]);
-    assert!(ports
-        .tokens
-        .identity_for_token_hash(&token_hash("nobody-token"))
-        .await
-        .unwrap()
-        .is_none());
+    assert!(ports.tokens.identity_for_token_hash(&token_hash("nobody-token")).await.unwrap().is_none());
     let wanted = [charger_uuid(&cp(0)), Uuid::new_v4(), charger_uuid(&cp(2))];
-    let mut found: Vec<Uuid> = ports
-        .chargers
-        .chargers_by_uuid(&wanted)
-        .await
-        .unwrap()
-        .iter()
-        .map(|c| c.uuid)
-        .collect();
+    let mut found: Vec<Uuid> = ports.chargers.chargers_by_uuid(&wanted).await.unwrap().iter().map(|c| c.uuid).collect();
     found.sort();
     let mut expected = vec![wanted[0], wanted[2]];
     expected.sort();
     assert_eq!(found, expected);
-    let locked = ports
-        .chargers
-        .charger_by_identity("LOCKED1")
-        .await
-        .unwrap()
-        .expect("LOCKED1");
-    assert!(locked
-        .password_hash
-        .as_deref()
-        .is_some_and(|h| !h.contains("locked-secret")));
-    assert!(ports
-        .chargers
-        .charger_by_identity("NOPE")
-        .await
-        .unwrap()
-        .is_none());
+    let locked = ports.chargers.charger_by_identity("LOCKED1").await.unwrap().expect("LOCKED1");
+    assert!(locked.password_hash.as_deref().is_some_and(|h| !h.contains("locked-secret")));
+    assert!(ports.chargers.charger_by_identity("NOPE").await.unwrap().is_none());
 }
 
 pub async fn runs_and_results_round_trip(ports: &Ports) {
@@ -128,37 +77,15 @@ pub async fn runs_and_results_round_trip(ports: &Ports) {
     assert!(ports.runs.run(Uuid::new_v4()).await.unwrap().is_none());
 
     let all = ports.runs.results(run.id, None, None, 100).await.unwrap();
-    assert_eq!(
-        all.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        (0..10).collect::<Vec<_>>()
-    );
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
     assert_eq!(all[0].charger, results[0].charger);
     let page = ports.runs.results(run.id, None, Some(3), 4).await.unwrap();
-    assert_eq!(
-        page.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        vec![4, 5, 6, 7]
-    );
-    let skipped = ports
-        .runs
-        .results(run.id, Some(ResultStatus::SkippedForbidden), None, 100)
-        .await
-        .unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+    let skipped = ports.runs.results(run.id, Some(ResultStatus::SkippedForbidden), None, 100).await.unwrap();
     assert_eq!(skipped.len(), 3);
-    let pending_after = ports
-        .runs
-        .results(run.id, Some(ResultStatus::Pending), Some(5), 100)
-        .await
-        .unwrap();
-    assert_eq!(
-        pending_after.iter().map(|r| r.seq).collect::<Vec<_>>(),
-        vec![6]
-    );
-    let one = ports
-        .runs
-        .result(run.id, results[2].seq)
-        .await
-        .unwrap()
-        .expect("result");
+    let pending_after = ports.runs.results(run.id, Some(ResultStatus::Pending), Some(5), 100).await.unwrap();
+    assert_eq!(pending_after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![6]);
+    let one = ports.runs.result(run.id, results[2].seq).await.unwrap().expect("result");
     assert_eq!(one, results[2]);
     assert!(ports.runs.result(run.id, 999).await.unwrap().is_none());
 }
@@ -167,27 +94,12 @@ pub async fn mark_called_is_conditional(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
     let key = results[0].seq;
     let now = Utc::now();
-    assert!(ports
-        .runs
-        .mark_called(run.id, key, "call-1", now)
-        .await
-        .unwrap());
-    assert!(
-        !ports
-            .runs
-            .mark_called(run.id, key, "call-2", now)
-            .await
-            .unwrap(),
-        "a second CALL for one result"
-    );
+    assert!(ports.runs.mark_called(run.id, key, "call-1", now).await.unwrap());
+    assert!(!ports.runs.mark_called(run.id, key, "call-2", now).await.unwrap(), "a second CALL for one result");
     let stored = ports.runs.result(run.id, key).await.unwrap().unwrap();
     assert_eq!(stored.call_id.as_deref(), Some("call-1"));
     assert!(stored.executed_at.is_some());
-    assert!(!ports
-        .runs
-        .mark_called(Uuid::new_v4(), key, "call-3", now)
-        .await
-        .unwrap());
+    assert!(!ports.runs.mark_called(Uuid::new_v4(), key, "call-3", now).await.unwrap());
 }
 
 pub async fn finish_counts_once_and_completes(ports: &Ports) {
@@ -195,133 +107,52 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
     let [a, b, c] = [0u64, 1, 2];
     let now = Utc::now();
     // b is called; an offline verdict that expects no CALL cannot touch it.
-    assert!(ports
-        .runs
-        .mark_called(run.id, b, "call-b", now)
-        .await
-        .unwrap());
+    assert!(ports.runs.mark_called(run.id, b, "call-b", now).await.unwrap());
     assert!(!ports
         .runs
-        .finish(
-            run.id,
-            b,
-            &Expect::Uncalled,
-            Outcome::offline("no live connection", now)
-        )
+        .finish(run.id, b, &Expect::Uncalled, Outcome::offline("no live connection", now))
         .await
         .unwrap());
     // The wrong CALL id changes nothing; the right one does, once.
     let sent = Outcome::sent(serde_json::json!({"status": "Accepted"}));
-    assert!(!ports
-        .runs
-        .finish(run.id, b, &Expect::Call("call-x".into()), sent.clone())
-        .await
-        .unwrap());
-    assert!(ports
-        .runs
-        .finish(run.id, b, &Expect::Call("call-b".into()), sent.clone())
-        .await
-        .unwrap());
+    assert!(!ports.runs.finish(run.id, b, &Expect::Call("call-x".into()), sent.clone()).await.unwrap());
+    assert!(ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), sent.clone()).await.unwrap());
     assert!(
-        !ports
-            .runs
-            .finish(run.id, b, &Expect::Call("call-b".into()), sent.clone())
-            .await
-            .unwrap(),
+        !ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), sent.clone()).await.unwrap(),
         "a duplicate answer"
     );
     assert!(
-        !ports
-            .runs
-            .finish(
-                run.id,
-                b,
-                &Expect::Call("call-b".into()),
-                Outcome::error("timeout")
-            )
-            .await
-            .unwrap(),
+        !ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), Outcome::error("timeout")).await.unwrap(),
         "a late timeout"
     );
     let stored = ports.runs.result(run.id, b).await.unwrap().unwrap();
     assert_eq!(stored.status, ResultStatus::Sent);
     assert_eq!(stored.message.as_deref(), Some("Accepted"));
-    assert_eq!(
-        stored.response,
-        Some(serde_json::json!({"status": "Accepted"}))
-    );
+    assert_eq!(stored.response, Some(serde_json::json!({"status": "Accepted"})));
 
     assert!(ports
         .runs
-        .finish(
-            run.id,
-            a,
-            &Expect::Uncalled,
-            Outcome::offline("no live connection", now)
-        )
+        .finish(run.id, a, &Expect::Uncalled, Outcome::offline("no live connection", now))
         .await
         .unwrap());
     let mid = ports.runs.run(run.id).await.unwrap().unwrap();
-    assert_eq!(
-        (
-            mid.counters.sent,
-            mid.counters.offline,
-            mid.counters.skipped
-        ),
-        (1, 1, 1)
-    );
+    assert_eq!((mid.counters.sent, mid.counters.offline, mid.counters.skipped), (1, 1, 1));
     assert!(mid.completed_at.is_none());
     // The skipped result never leaves its state.
-    assert!(!ports
-        .runs
-        .finish(
-            run.id,
-            results[3].seq,
-            &Expect::AnyPending,
-            Outcome::error("x")
-        )
-        .await
-        .unwrap());
+    assert!(!ports.runs.finish(run.id, results[3].seq, &Expect::AnyPending, Outcome::error("x")).await.unwrap());
 
-    assert!(ports
-        .runs
-        .finish(
-            run.id,
-            c,
-            &Expect::AnyPending,
-            Outcome::error("dispatch failed")
-        )
-        .await
-        .unwrap());
+    assert!(ports.runs.finish(run.id, c, &Expect::AnyPending, Outcome::error("dispatch failed")).await.unwrap());
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
-    assert_eq!(
-        done.counters,
-        Counters {
-            sent: 1,
-            offline: 1,
-            error: 1,
-            skipped: 1
-        }
-    );
-    assert!(
-        done.completed_at.is_some(),
-        "complete when every result is terminal"
-    );
+    assert_eq!(done.counters, Counters { sent: 1, offline: 1, error: 1, skipped: 1 });
+    assert!(done.completed_at.is_some(), "complete when every result is terminal");
     let stored = ports.runs.result(run.id, a).await.unwrap().unwrap();
-    assert!(
-        stored.executed_at.is_some(),
-        "offline records when it was decided"
-    );
+    assert!(stored.executed_at.is_some(), "offline records when it was decided");
 }
 
 pub async fn racing_finishes_make_one_transition(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
     let key = results[0].seq;
-    assert!(ports
-        .runs
-        .mark_called(run.id, key, "call-r", Utc::now())
-        .await
-        .unwrap());
+    assert!(ports.runs.mark_called(run.id, key, "call-r", Utc::now()).await.unwrap());
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
         tokio::spawn(async move {
@@ -330,16 +161,10 @@ pub async fn racing_finishes_make_one_transition(ports: &Ports) {
             } else {
                 Outcome::error("timeout")
             };
-            runs.finish(run.id, key, &Expect::Call("call-r".into()), outcome)
-                .await
-                .unwrap()
+            runs.finish(run.id, key, &Expect::Call("call-r".into()), outcome).await.unwrap()
         })
     });
-    let won = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .filter(|r| *r.as_ref().unwrap())
-        .count();
+    let won = futures::future::join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
     assert_eq!(won, 1);
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
     assert_eq!(done.counters.terminal(), 1);
@@ -351,66 +176,35 @@ pub async fn racing_dispatches_mark_one_call(ports: &Ports) {
     let key = results[0].seq;
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
-        tokio::spawn(async move {
-            runs.mark_called(run.id, key, &format!("call-{i}"), Utc::now())
-                .await
-                .unwrap()
-        })
+        tokio::spawn(async move { runs.mark_called(run.id, key, &format!("call-{i}"), Utc::now()).await.unwrap() })
     });
-    let won = futures::future::join_all(attempts)
-        .await
-        .into_iter()
-        .filter(|r| *r.as_ref().unwrap())
-        .count();
+    let won = futures::future::join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
     assert_eq!(won, 1, "exactly one worker may post the CALL");
 }
 
 pub async fn big_run_completes_exactly(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 2000, 50).await;
     let now = Utc::now();
-    let finishes = results
-        .iter()
-        .filter(|r| r.status == ResultStatus::Pending)
-        .map(|r| {
-            let runs = ports.runs.clone();
-            let key = r.seq;
-            let seq = r.seq;
-            async move {
-                let outcome = match seq % 3 {
-                    0 => Outcome::sent(serde_json::json!({"status": "Accepted"})),
-                    1 => Outcome::offline("no live connection", now),
-                    _ => Outcome::error("InternalError: x"),
-                };
-                // Every transition is attempted twice, as a duplicated delivery would.
-                let first = runs
-                    .finish(run.id, key, &Expect::Uncalled, outcome.clone())
-                    .await
-                    .unwrap();
-                let second = runs
-                    .finish(run.id, key, &Expect::Uncalled, outcome)
-                    .await
-                    .unwrap();
-                assert!(first && !second);
-            }
-        });
-    futures::stream::iter(finishes)
-        .buffer_unordered(64)
-        .collect::<Vec<()>>()
-        .await;
-    let done = ports.runs.run(run.id).await.unwrap().unwrap();
-    assert_eq!(
-        done.counters.sent + done.counters.offline + done.counters.error + done.counters.skipped,
-        2050
-    );
-    assert_eq!(
-        done.counters,
-        Counters {
-            sent: 667,
-            offline: 667,
-            error: 666,
-            skipped: 50
+    let finishes = results.iter().filter(|r| r.status == ResultStatus::Pending).map(|r| {
+        let runs = ports.runs.clone();
+        let key = r.seq;
+        let seq = r.seq;
+        async move {
+            let outcome = match seq % 3 {
+                0 => Outcome::sent(serde_json::json!({"status": "Accepted"})),
+                1 => Outcome::offline("no live connection", now),
+                _ => Outcome::error("InternalError: x"),
+            };
+            // Every transition is attempted twice, as a duplicated delivery would.
+            let first = runs.finish(run.id, key, &Expect::Uncalled, outcome.clone()).await.unwrap();
+            let second = runs.finish(run.id, key, &Expect::Uncalled, outcome).await.unwrap();
+            assert!(first && !second);
         }
-    );
+    });
+    futures::stream::iter(finishes).buffer_unordered(64).collect::<Vec<()>>().await;
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters.sent + done.counters.offline + done.counters.error + done.counters.skipped, 2050);
+    assert_eq!(done.counters, Counters { sent: 667, offline: 667, error: 666, skipped: 50 });
     assert!(done.completed_at.is_some());
     let mut after = None;
     let mut seen = 0;
@@ -437,18 +231,10 @@ pub async fn runs_listed_newest_first(ports: &Ports) {
     let first = ports.runs.runs_of(&owner, None, 3).await.unwrap();
     assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..3]);
     let last = first.last().unwrap();
-    let key = RunKey {
-        created_at: last.created_at,
-        id: last.id,
-    };
+    let key = RunKey { created_at: last.created_at, id: last.id };
     let rest = ports.runs.runs_of(&owner, Some(&key), 3).await.unwrap();
     assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), ids[3..]);
-    assert!(ports
-        .runs
-        .runs_of("nobody-at-all", None, 3)
-        .await
-        .unwrap()
-        .is_empty());
+    assert!(ports.runs.runs_of("nobody-at-all", None, 3).await.unwrap().is_empty());
 }
 
 pub async fn inflight_slot_is_exclusive(ports: &Ports) {
@@ -462,87 +248,28 @@ pub async fn inflight_slot_is_exclusive(ports: &Ports) {
         seq: 0,
         expires_at: now + Duration::seconds(expires_in),
     };
-    assert!(ports
-        .inflight
-        .acquire(&identity, &call("a", 30), now)
-        .await
-        .unwrap());
+    assert!(ports.inflight.acquire(&identity, &call("a", 30), now).await.unwrap());
     assert!(
-        !ports
-            .inflight
-            .acquire(&identity, &call("b", 30), now)
-            .await
-            .unwrap(),
+        !ports.inflight.acquire(&identity, &call("b", 30), now).await.unwrap(),
         "second CALL while the first is in flight"
     );
-    assert_eq!(
-        ports
-            .inflight
-            .current(&identity)
-            .await
-            .unwrap()
-            .unwrap()
-            .call_id,
-        "a"
-    );
+    assert_eq!(ports.inflight.current(&identity).await.unwrap().unwrap().call_id, "a");
     ports.inflight.release(&identity, "b").await.unwrap();
-    assert_eq!(
-        ports
-            .inflight
-            .current(&identity)
-            .await
-            .unwrap()
-            .unwrap()
-            .call_id,
-        "a",
-        "only the holder releases"
-    );
+    assert_eq!(ports.inflight.current(&identity).await.unwrap().unwrap().call_id, "a", "only the holder releases");
     ports.inflight.release(&identity, "a").await.unwrap();
     assert!(ports.inflight.current(&identity).await.unwrap().is_none());
-    assert!(ports
-        .inflight
-        .acquire(&identity, &call("c", -1), now)
-        .await
-        .unwrap());
-    assert!(
-        ports
-            .inflight
-            .acquire(&identity, &call("d", 30), now)
-            .await
-            .unwrap(),
-        "an expired slot is free"
-    );
-    assert_eq!(
-        ports
-            .inflight
-            .current(&identity)
-            .await
-            .unwrap()
-            .unwrap()
-            .call_id,
-        "d"
-    );
+    assert!(ports.inflight.acquire(&identity, &call("c", -1), now).await.unwrap());
+    assert!(ports.inflight.acquire(&identity, &call("d", 30), now).await.unwrap(), "an expired slot is free");
+    assert_eq!(ports.inflight.current(&identity).await.unwrap().unwrap().call_id, "d");
 }
 
 pub async fn connections_newest_wins(ports: &Ports) {
     let identity = format!("CONN{}", Uuid::new_v4().simple());
     let (one, two) = (format!("c1-{identity}"), format!("c2-{identity}"));
-    assert_eq!(
-        ports.connections.register(&identity, &one).await.unwrap(),
-        None
-    );
-    assert_eq!(
-        ports.connections.register(&identity, &two).await.unwrap(),
-        Some(one.clone())
-    );
-    assert_eq!(
-        ports.connections.connection_of(&identity).await.unwrap(),
-        Some(two.clone())
-    );
-    assert_eq!(
-        ports.connections.identity_of(&two).await.unwrap(),
-        Some(identity.clone())
-    );
+    assert_eq!(ports.connections.register(&identity, &one).await.unwrap(), None);
+    assert_eq!(ports.connections.register(&identity, &two).await.unwrap(), Some(one.clone()));
+    assert_eq!(ports.connections.connection_of(&identity).await.unwrap(), Some(two.clone()));
+    assert_eq!(ports.connections.identity_of(&two).await.unwrap(), Some(identity.clone()));
     ports.connections.unregister(&one).await.unwrap();
     assert_eq!(
         ports.connections.connection_of(&identity).await.unwrap(),
@@ -550,10 +277,7 @@ pub async fn connections_newest_wins(ports: &Ports) {
         "the old one's disconnect keeps the new"
     );
     ports.connections.unregister(&two).await.unwrap();
-    assert_eq!(
-        ports.connections.connection_of(&identity).await.unwrap(),
-        None
-    );
+    assert_eq!(ports.connections.connection_of(&identity).await.unwrap(), None);
     assert_eq!(ports.connections.identity_of(&two).await.unwrap(), None);
 }
 

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use ocpp_bulk::sim::{self, Behaviour, SimCharger, SimFleet};
-use ocpp_bulk::stack::EmbeddedStack;
+use ocpp_bulk::stack::Stack;
 use serde_json::{json, Value};
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
 use shared::embedded::QueueOptions;
@@ -52,23 +52,15 @@ pub fn fleet(count: usize) -> Fleet {
     });
     Fleet {
         tokens: vec![
-            FleetToken {
-                token: ALICE.into(),
-                user: "alice".into(),
-                teams: vec!["acme".into()],
-            },
-            FleetToken {
-                token: BOB.into(),
-                user: "bob".into(),
-                teams: vec!["other".into()],
-            },
+            FleetToken { token: ALICE.into(), user: "alice".into(), teams: vec!["acme".into()] },
+            FleetToken { token: BOB.into(), user: "bob".into(), teams: vec!["other".into()] },
         ],
         chargers,
     }
 }
 
 pub struct TestStack {
-    pub stack: EmbeddedStack,
+    pub stack: Stack,
     pub base: String,
     pub ws: String,
     http: reqwest::Client,
@@ -77,10 +69,8 @@ pub struct TestStack {
 impl TestStack {
     pub async fn start(fleet: &Fleet, options: QueueOptions) -> TestStack {
         let provisioned = fleet.provision().expect("test fleet is valid");
-        let stack = EmbeddedStack::start(&provisioned, options);
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
+        let stack = Stack::embedded(&provisioned, options);
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
         tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
         TestStack {
@@ -92,13 +82,7 @@ impl TestStack {
     }
 
     /// Any request; returns status, headers and JSON body (Null when the body is not JSON).
-    pub async fn request(
-        &self,
-        method: &str,
-        path: &str,
-        token: Option<&str>,
-        body: Option<Value>,
-    ) -> (u16, Value) {
+    pub async fn request(&self, method: &str, path: &str, token: Option<&str>, body: Option<Value>) -> (u16, Value) {
         let method = reqwest::Method::from_bytes(method.as_bytes()).expect("method");
         let mut request = self.http.request(method, format!("{}{path}", self.base));
         if let Some(token) = token {
@@ -109,17 +93,10 @@ impl TestStack {
         }
         let response = request.send().await.expect("request sent");
         let status = response.status().as_u16();
-        let content_type = response
-            .headers()
-            .get("content-type")
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("")
-            .to_owned();
+        let content_type =
+            response.headers().get("content-type").and_then(|v| v.to_str().ok()).unwrap_or("").to_owned();
         let text = response.text().await.expect("body");
-        assert!(
-            content_type.starts_with("application/json"),
-            "{status} answered {content_type:?}: {text}"
-        );
+        assert!(content_type.starts_with("application/json"), "{status} answered {content_type:?}: {text}");
         (status, serde_json::from_str(&text).unwrap_or(Value::Null))
     }
 
@@ -129,27 +106,13 @@ impl TestStack {
         if let (Some(body), Value::Object(extra)) = (body.as_object_mut(), extra) {
             body.extend(extra);
         }
-        let (status, body) = self
-            .request(
-                "POST",
-                "/v3/chargers/commands/bulk",
-                Some(ALICE),
-                Some(body),
-            )
-            .await;
+        let (status, body) = self.request("POST", "/v3/chargers/commands/bulk", Some(ALICE), Some(body)).await;
         assert_eq!(status, 202, "{body}");
         body["data"].clone()
     }
 
     pub async fn run(&self, id: &str) -> Value {
-        let (status, body) = self
-            .request(
-                "GET",
-                &format!("/v3/chargers/commands/bulk/{id}"),
-                Some(ALICE),
-                None,
-            )
-            .await;
+        let (status, body) = self.request("GET", &format!("/v3/chargers/commands/bulk/{id}"), Some(ALICE), None).await;
         assert_eq!(status, 200, "{body}");
         body["data"].clone()
     }
@@ -162,44 +125,26 @@ impl TestStack {
             if run["status"] == "completed" {
                 return run;
             }
-            assert!(
-                tokio::time::Instant::now() < deadline,
-                "run did not complete in {within:?}: {run}"
-            );
+            assert!(tokio::time::Instant::now() < deadline, "run did not complete in {within:?}: {run}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
 
     pub async fn all_results(&self, id: &str) -> Vec<Value> {
-        ocpp_bulk::send::ApiClient::new(&self.base, ALICE)
-            .all_results(id)
-            .await
-            .expect("results")
+        ocpp_bulk::send::ApiClient::new(&self.base, ALICE).all_results(id).await.expect("results")
     }
 
-    pub async fn sims(
-        &self,
-        identities: impl IntoIterator<Item = (String, Behaviour)>,
-    ) -> SimFleet {
+    pub async fn sims(&self, identities: impl IntoIterator<Item = (String, Behaviour)>) -> SimFleet {
         let chargers = identities
             .into_iter()
-            .map(|(identity, behaviour)| SimCharger {
-                identity,
-                password: None,
-                behaviour,
-            })
+            .map(|(identity, behaviour)| SimCharger { identity, password: None, behaviour })
             .collect();
-        sim::start(&self.ws, chargers, 100)
-            .await
-            .expect("simulated chargers connect")
+        sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")
     }
 }
 
 pub fn ids(identities: &[&str]) -> Vec<String> {
-    identities
-        .iter()
-        .map(|i| charger_uuid(i).to_string())
-        .collect()
+    identities.iter().map(|i| charger_uuid(i).to_string()).collect()
 }
 
 pub fn cp(i: usize) -> String {
@@ -212,29 +157,15 @@ pub fn assert_consistent(run: &Value, results: &[Value]) {
     assert_eq!(run["status"], "completed");
     assert_eq!(results.len() as u64, run["total_count"].as_u64().unwrap());
     assert_eq!(count("sent"), run["sent_count"].as_u64().unwrap(), "{run}");
-    assert_eq!(
-        count("offline"),
-        run["offline_count"].as_u64().unwrap(),
-        "{run}"
-    );
-    assert_eq!(
-        count("error"),
-        run["error_count"].as_u64().unwrap(),
-        "{run}"
-    );
-    assert_eq!(
-        count("skipped_forbidden"),
-        run["skipped_count"].as_u64().unwrap(),
-        "{run}"
-    );
+    assert_eq!(count("offline"), run["offline_count"].as_u64().unwrap(), "{run}");
+    assert_eq!(count("error"), run["error_count"].as_u64().unwrap(), "{run}");
+    assert_eq!(count("skipped_forbidden"), run["skipped_count"].as_u64().unwrap(), "{run}");
     assert_eq!(count("pending"), 0);
 }
 
 /// A charger driven by hand: raw OCPP-J frames over a real WebSocket.
 pub struct RawCharger {
-    socket: tokio_tungstenite::WebSocketStream<
-        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
-    >,
+    socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
 }
 
 pub enum Handshake {
@@ -244,31 +175,18 @@ pub enum Handshake {
 
 impl RawCharger {
     /// Connects with the given subprotocol offer and `Authorization` header.
-    pub async fn handshake(
-        url: &str,
-        protocols: Option<&str>,
-        authorization: Option<&str>,
-    ) -> Handshake {
+    pub async fn handshake(url: &str, protocols: Option<&str>, authorization: Option<&str>) -> Handshake {
         let mut request = url.into_client_request().expect("url");
         if let Some(protocols) = protocols {
-            request.headers_mut().insert(
-                "sec-websocket-protocol",
-                HeaderValue::from_str(protocols).expect("header"),
-            );
+            request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_str(protocols).expect("header"));
         }
         if let Some(authorization) = authorization {
-            request.headers_mut().insert(
-                "authorization",
-                HeaderValue::from_str(authorization).expect("header"),
-            );
+            request.headers_mut().insert("authorization", HeaderValue::from_str(authorization).expect("header"));
         }
         match tokio_tungstenite::connect_async(request).await {
             Ok((socket, response)) => {
-                let protocol = response
-                    .headers()
-                    .get("sec-websocket-protocol")
-                    .and_then(|v| v.to_str().ok())
-                    .map(str::to_owned);
+                let protocol =
+                    response.headers().get("sec-websocket-protocol").and_then(|v| v.to_str().ok()).map(str::to_owned);
                 Handshake::Ok(Box::new(RawCharger { socket }), protocol)
             }
             Err(tokio_tungstenite::tungstenite::Error::Http(response)) => {
@@ -286,10 +204,7 @@ impl RawCharger {
     }
 
     pub async fn send(&mut self, text: &str) {
-        self.socket
-            .send(Message::Text(text.into()))
-            .await
-            .expect("send");
+        self.socket.send(Message::Text(text.into())).await.expect("send");
     }
 
     /// The next text frame, or None when the connection closes or nothing comes within `wait`.
@@ -299,9 +214,7 @@ impl RawCharger {
                 Ok(Some(Ok(Message::Text(text)))) => {
                     return Some(serde_json::from_str(&text).expect("server frames are JSON"))
                 }
-                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => {
-                    return None
-                }
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
                 Ok(Some(Ok(_))) => continue,
             }
         }

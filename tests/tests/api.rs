@@ -14,28 +14,16 @@ async fn tokens_are_required_and_checked() {
     let body = json!({"command": "ClearCache", "charger_ids": ids(&[&cp(0)])});
     for token in [None, Some("wrong-token-123")] {
         let (status, answer) = stack.request("POST", BULK, token, Some(body.clone())).await;
-        assert_eq!(
-            (status, answer),
-            (401, json!({"message": "Unauthenticated."}))
-        );
+        assert_eq!((status, answer), (401, json!({"message": "Unauthenticated."})));
     }
-    let (status, _) = stack
-        .request(
-            "GET",
-            &format!("{BULK}/{}", uuid::Uuid::new_v4()),
-            None,
-            None,
-        )
-        .await;
+    let (status, _) = stack.request("GET", &format!("{BULK}/{}", uuid::Uuid::new_v4()), None, None).await;
     assert_eq!(status, 401);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn another_users_run_does_not_exist_for_you() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
-    let run = stack
-        .create("ClearCache", json!({}), &ids(&[&cp(0)]), json!({}))
-        .await;
+    let run = stack.create("ClearCache", json!({}), &ids(&[&cp(0)]), json!({})).await;
     let id = run["uuid"].as_str().unwrap();
     let not_found = json!({"message": "Not found."});
     for path in [
@@ -47,66 +35,32 @@ async fn another_users_run_does_not_exist_for_you() {
         let (status, body) = stack.request("GET", &path, Some(BOB), None).await;
         assert_eq!((status, body), (404, not_found.clone()), "{path}");
     }
-    let (status, _) = stack
-        .request("POST", &format!("{BULK}/{id}/cancel"), Some(BOB), None)
-        .await;
+    let (status, _) = stack.request("POST", &format!("{BULK}/{id}/cancel"), Some(BOB), None).await;
     assert_eq!(status, 404);
     let (status, page) = stack.request("GET", BULK, Some(BOB), None).await;
-    assert_eq!(
-        (status, page["data"].as_array().map(Vec::len)),
-        (200, Some(0))
-    );
+    assert_eq!((status, page["data"].as_array().map(Vec::len)), (200, Some(0)));
     // Bob sending to alice's charger learns nothing about it.
     let (status, body) = stack
-        .request(
-            "POST",
-            BULK,
-            Some(BOB),
-            Some(json!({"command": "ClearCache", "charger_ids": ids(&[&cp(0)])})),
-        )
+        .request("POST", BULK, Some(BOB), Some(json!({"command": "ClearCache", "charger_ids": ids(&[&cp(0)])})))
         .await;
     assert_eq!(status, 202);
     assert_eq!(body["data"]["results"][0]["status"], "skipped_forbidden");
     assert!(body["data"]["results"][0].get("charger").is_none());
-    assert_eq!(
-        body["data"]["status"], "completed",
-        "a run of only skipped chargers is complete at once"
-    );
+    assert_eq!(body["data"]["status"], "completed", "a run of only skipped chargers is complete at once");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn validation_names_every_offending_field() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let cases = [
-        (
-            json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": ["x"]}),
-            "data.type",
-        ),
-        (
-            json!({"command": "Reset", "data": {}, "charger_ids": ["x"]}),
-            "data.type",
-        ),
-        (
-            json!({"command": "Reset", "data": {"type": "Soft", "force": true}, "charger_ids": ["x"]}),
-            "data.force",
-        ),
-        (
-            json!({"command": "BootNotification", "charger_ids": ["x"]}),
-            "command",
-        ),
-        (
-            json!({"command": "ClearCache", "charger_ids": []}),
-            "charger_ids",
-        ),
+        (json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": ["x"]}), "data.type"),
+        (json!({"command": "Reset", "data": {}, "charger_ids": ["x"]}), "data.type"),
+        (json!({"command": "Reset", "data": {"type": "Soft", "force": true}, "charger_ids": ["x"]}), "data.force"),
+        (json!({"command": "BootNotification", "charger_ids": ["x"]}), "command"),
+        (json!({"command": "ClearCache", "charger_ids": []}), "charger_ids"),
         (json!({"command": "ClearCache"}), "charger_ids"),
-        (
-            json!({"command": "ClearCache", "charger_ids": ["x"], "timeout_seconds": 901}),
-            "timeout_seconds",
-        ),
-        (
-            json!({"command": "ClearCache", "charger_ids": ["x"], "max_per_second": 0}),
-            "max_per_second",
-        ),
+        (json!({"command": "ClearCache", "charger_ids": ["x"], "timeout_seconds": 901}), "timeout_seconds"),
+        (json!({"command": "ClearCache", "charger_ids": ["x"], "max_per_second": 0}), "max_per_second"),
         (
             json!({"command": "SetChargingProfile", "charger_ids": ["x"], "data": {"connectorId": 1, "csChargingProfiles": {
             "chargingProfileId": 1, "stackLevel": 0, "chargingProfilePurpose": "TxDefaultProfile", "chargingProfileKind": "Absolute",
@@ -115,51 +69,28 @@ async fn validation_names_every_offending_field() {
         ),
     ];
     for (body, field) in cases {
-        let (status, answer) = stack
-            .request("POST", BULK, Some(ALICE), Some(body.clone()))
-            .await;
+        let (status, answer) = stack.request("POST", BULK, Some(ALICE), Some(body.clone())).await;
         assert_eq!(status, 422, "{body} → {answer}");
-        assert!(
-            answer["errors"][field].is_array(),
-            "{field} missing in {answer}"
-        );
+        assert!(answer["errors"][field].is_array(), "{field} missing in {answer}");
         assert!(answer["message"].is_string());
     }
-    let (status, answer) = stack
-        .request("GET", &format!("{BULK}?per_page=0"), Some(ALICE), None)
-        .await;
-    assert_eq!(
-        (status, answer["errors"]["per_page"].is_array()),
-        (422, true)
-    );
+    let (status, answer) = stack.request("GET", &format!("{BULK}?per_page=0"), Some(ALICE), None).await;
+    assert_eq!((status, answer["errors"]["per_page"].is_array()), (422, true));
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn malformed_bodies_and_routes_answer_json() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let client = reqwest::Client::new();
-    let response = client
-        .post(format!("{}{BULK}", stack.base))
-        .bearer_auth(ALICE)
-        .body("{not json")
-        .send()
-        .await
-        .unwrap();
+    let response =
+        client.post(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).body("{not json").send().await.unwrap();
     assert_eq!(response.status().as_u16(), 422);
     let body: serde_json::Value = response.json().await.unwrap();
     assert!(body["errors"]["body"].is_array());
     let huge = vec![b' '; api::request::MAX_BODY_BYTES + 10];
-    let response = client
-        .post(format!("{}{BULK}", stack.base))
-        .bearer_auth(ALICE)
-        .body(huge)
-        .send()
-        .await
-        .unwrap();
+    let response = client.post(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).body(huge).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 413);
-    let (status, _) = stack
-        .request("GET", "/v3/elsewhere", Some(ALICE), None)
-        .await;
+    let (status, _) = stack.request("GET", "/v3/elsewhere", Some(ALICE), None).await;
     assert_eq!(status, 404);
     let (status, _) = stack.request("DELETE", BULK, Some(ALICE), None).await;
     assert_eq!(status, 405);
@@ -170,14 +101,8 @@ async fn results_and_runs_page_with_opaque_cursors() {
     let stack = TestStack::start(&fleet(3), QueueOptions::default()).await;
     let mut targets: Vec<String> = (0..3).map(|i| charger_uuid(&cp(i)).to_string()).collect();
     targets.extend((0..250).map(|i| format!("missing-{i}")));
-    let run = stack
-        .create("ClearCache", json!({}), &targets, json!({}))
-        .await;
-    assert_eq!(
-        run["results"].as_array().unwrap().len(),
-        100,
-        "a run embeds its first 100 results"
-    );
+    let run = stack.create("ClearCache", json!({}), &targets, json!({})).await;
+    assert_eq!(run["results"].as_array().unwrap().len(), 100, "a run embeds its first 100 results");
     let id = run["uuid"].as_str().unwrap().to_owned();
     stack.completed(&id, Duration::from_secs(5)).await;
 
@@ -188,13 +113,7 @@ async fn results_and_runs_page_with_opaque_cursors() {
         assert_eq!(status, 200, "{page}");
         assert_eq!(page["meta"]["per_page"], 100);
         assert_eq!(page["links"]["first"], serde_json::Value::Null);
-        seen.extend(
-            page["data"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .map(|r| r["charger_uuid"].as_str().unwrap().to_owned()),
-        );
+        seen.extend(page["data"].as_array().unwrap().iter().map(|r| r["charger_uuid"].as_str().unwrap().to_owned()));
         match page["links"]["next"].as_str() {
             Some(next) => path = next.trim_start_matches(&stack.base).to_owned(),
             None => break,
@@ -202,63 +121,23 @@ async fn results_and_runs_page_with_opaque_cursors() {
     }
     assert_eq!(seen, targets, "every result once, in request order");
 
-    let (_, offline) = stack
-        .request(
-            "GET",
-            &format!("{BULK}/{id}/results?status=offline&per_page=2"),
-            Some(ALICE),
-            None,
-        )
-        .await;
+    let (_, offline) =
+        stack.request("GET", &format!("{BULK}/{id}/results?status=offline&per_page=2"), Some(ALICE), None).await;
     assert_eq!(offline["data"].as_array().unwrap().len(), 2);
-    let cursor = offline["meta"]["next_cursor"]
-        .as_str()
-        .expect("a third offline result")
-        .to_owned();
-    let (status, _) = stack
-        .request(
-            "GET",
-            &format!("{BULK}/{id}/results?status=sent&cursor={cursor}"),
-            Some(ALICE),
-            None,
-        )
-        .await;
+    let cursor = offline["meta"]["next_cursor"].as_str().expect("a third offline result").to_owned();
+    let (status, _) =
+        stack.request("GET", &format!("{BULK}/{id}/results?status=sent&cursor={cursor}"), Some(ALICE), None).await;
     assert_eq!(status, 422, "a cursor of another listing is refused");
-    let (status, _) = stack
-        .request(
-            "GET",
-            &format!("{BULK}/{id}/results?cursor=forged"),
-            Some(ALICE),
-            None,
-        )
-        .await;
+    let (status, _) = stack.request("GET", &format!("{BULK}/{id}/results?cursor=forged"), Some(ALICE), None).await;
     assert_eq!(status, 422);
-    let (status, _) = stack
-        .request(
-            "GET",
-            &format!("{BULK}/{id}/results?status=done"),
-            Some(ALICE),
-            None,
-        )
-        .await;
+    let (status, _) = stack.request("GET", &format!("{BULK}/{id}/results?status=done"), Some(ALICE), None).await;
     assert_eq!(status, 422);
 
-    let second = stack
-        .create("ClearCache", json!({}), &targets[..1], json!({}))
-        .await;
-    let (_, list) = stack
-        .request("GET", &format!("{BULK}?per_page=1"), Some(ALICE), None)
-        .await;
+    let second = stack.create("ClearCache", json!({}), &targets[..1], json!({})).await;
+    let (_, list) = stack.request("GET", &format!("{BULK}?per_page=1"), Some(ALICE), None).await;
     assert_eq!(list["data"][0]["uuid"], second["uuid"], "newest first");
-    assert!(
-        list["data"][0].get("results").is_none(),
-        "listings carry no results"
-    );
-    let next = list["links"]["next"]
-        .as_str()
-        .unwrap()
-        .trim_start_matches(&stack.base)
-        .to_owned();
+    assert!(list["data"][0].get("results").is_none(), "listings carry no results");
+    let next = list["links"]["next"].as_str().unwrap().trim_start_matches(&stack.base).to_owned();
     let (_, rest) = stack.request("GET", &next, Some(ALICE), None).await;
     assert_eq!(rest["data"][0]["uuid"], id);
     assert_eq!(rest["meta"]["next_cursor"], serde_json::Value::Null);

@@ -8,10 +8,7 @@ use serde_json::json;
 use shared::embedded::QueueOptions;
 
 fn basic(user: &str, password: &str) -> String {
-    format!(
-        "Basic {}",
-        base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"))
-    )
+    format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -23,59 +20,25 @@ async fn handshakes_select_ocpp16_and_refuse_strangers() {
         Handshake::Refused(status) => panic!("refused with {status}"),
     }
     let query_url = format!("{}?identity={}", stack.ws, cp(0));
-    assert!(matches!(
-        RawCharger::handshake(&query_url, Some("ocpp1.6"), None).await,
-        Handshake::Ok(..)
-    ));
+    assert!(matches!(RawCharger::handshake(&query_url, Some("ocpp1.6"), None).await, Handshake::Ok(..)));
     let refused = |h: Handshake| match h {
         Handshake::Refused(status) => status,
         Handshake::Ok(..) => 0,
     };
-    assert_eq!(
-        refused(RawCharger::handshake(&url, Some("ocpp2.0.1"), None).await),
-        400
-    );
+    assert_eq!(refused(RawCharger::handshake(&url, Some("ocpp2.0.1"), None).await), 400);
     assert_eq!(refused(RawCharger::handshake(&url, None, None).await), 400);
-    assert_eq!(
-        refused(
-            RawCharger::handshake(&format!("{}/UNKNOWN", stack.ws), Some("ocpp1.6"), None).await
-        ),
-        404
-    );
+    assert_eq!(refused(RawCharger::handshake(&format!("{}/UNKNOWN", stack.ws), Some("ocpp1.6"), None).await), 404);
 
     let locked = format!("{}/LOCKED1", stack.ws);
+    assert_eq!(refused(RawCharger::handshake(&locked, Some("ocpp1.6"), None).await), 401);
+    assert_eq!(refused(RawCharger::handshake(&locked, Some("ocpp1.6"), Some(&basic("LOCKED1", "nope"))).await), 401);
     assert_eq!(
-        refused(RawCharger::handshake(&locked, Some("ocpp1.6"), None).await),
+        refused(RawCharger::handshake(&locked, Some("ocpp1.6"), Some(&basic("CP00000", "locked-secret"))).await),
         401
     );
-    assert_eq!(
-        refused(
-            RawCharger::handshake(&locked, Some("ocpp1.6"), Some(&basic("LOCKED1", "nope"))).await
-        ),
-        401
-    );
-    assert_eq!(
-        refused(
-            RawCharger::handshake(
-                &locked,
-                Some("ocpp1.6"),
-                Some(&basic("CP00000", "locked-secret"))
-            )
-            .await
-        ),
-        401
-    );
-    assert_eq!(
-        refused(RawCharger::handshake(&locked, Some("ocpp1.6"), Some("Basic %%%")).await),
-        401
-    );
+    assert_eq!(refused(RawCharger::handshake(&locked, Some("ocpp1.6"), Some("Basic %%%")).await), 401);
     assert!(matches!(
-        RawCharger::handshake(
-            &locked,
-            Some("ocpp1.6"),
-            Some(&basic("LOCKED1", "locked-secret"))
-        )
-        .await,
+        RawCharger::handshake(&locked, Some("ocpp1.6"), Some(&basic("LOCKED1", "locked-secret"))).await,
         Handshake::Ok(..)
     ));
 }
@@ -84,63 +47,24 @@ async fn handshakes_select_ocpp16_and_refuse_strangers() {
 async fn charger_calls_get_valid_answers() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
-    let boot = charger
-        .ask(r#"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#)
-        .await;
+    let boot = charger.ask(r#"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#).await;
     assert_eq!(
-        (
-            boot[0].clone(),
-            boot[1].clone(),
-            boot[2]["status"].clone(),
-            boot[2]["interval"].clone()
-        ),
+        (boot[0].clone(), boot[1].clone(), boot[2]["status"].clone(), boot[2]["interval"].clone()),
         (json!(3), json!("1"), json!("Accepted"), json!(300))
     );
-    assert!(boot[2]["currentTime"]
-        .as_str()
-        .unwrap()
-        .parse::<chrono::DateTime<chrono::Utc>>()
-        .is_ok());
+    assert!(boot[2]["currentTime"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().is_ok());
     assert!(charger.ask(r#"[2,"2","Heartbeat",{}]"#).await[2]["currentTime"].is_string());
-    for action in [
-        "StatusNotification",
-        "MeterValues",
-        "DiagnosticsStatusNotification",
-        "FirmwareStatusNotification",
-    ] {
-        assert_eq!(
-            charger.ask(&format!(r#"[2,"3","{action}",{{}}]"#)).await,
-            json!([3, "3", {}])
-        );
+    for action in ["StatusNotification", "MeterValues", "DiagnosticsStatusNotification", "FirmwareStatusNotification"] {
+        assert_eq!(charger.ask(&format!(r#"[2,"3","{action}",{{}}]"#)).await, json!([3, "3", {}]));
     }
-    assert_eq!(
-        charger
-            .ask(r#"[2,"4","DataTransfer",{"vendorId":"x"}]"#)
-            .await[2]["status"],
-        "UnknownVendorId"
-    );
-    assert_eq!(
-        charger.ask(r#"[2,"5","Authorize",{"idTag":"x"}]"#).await[2],
-        "NotSupported"
-    );
-    assert_eq!(
-        charger.ask(r#"[2,"6","Teleport",{}]"#).await[2],
-        "NotImplemented"
-    );
+    assert_eq!(charger.ask(r#"[2,"4","DataTransfer",{"vendorId":"x"}]"#).await[2]["status"], "UnknownVendorId");
+    assert_eq!(charger.ask(r#"[2,"5","Authorize",{"idTag":"x"}]"#).await[2], "NotSupported");
+    assert_eq!(charger.ask(r#"[2,"6","Teleport",{}]"#).await[2], "NotImplemented");
     assert_eq!(
         charger.ask(r#"[2,"7","Heartbeat"]"#).await,
-        json!([
-            4,
-            "7",
-            "FormationViolation",
-            "wrong number of elements (3) for its message type",
-            {}
-        ])
+        json!([4, "7", "FormationViolation", "wrong number of elements (3) for its message type", {}])
     );
-    assert_eq!(
-        charger.ask(r#"[2,"8","Heartbeat",[]]"#).await[2],
-        "FormationViolation"
-    );
+    assert_eq!(charger.ask(r#"[2,"8","Heartbeat",[]]"#).await[2], "FormationViolation");
     // Unreadable frames are dropped; the connection lives on.
     charger.send("not json").await;
     charger.send("[]").await;
@@ -153,40 +77,15 @@ async fn the_newest_connection_wins() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let mut old = RawCharger::connect(&stack.ws, &cp(0)).await;
     let mut new = RawCharger::connect(&stack.ws, &cp(0)).await;
-    assert!(
-        old.next(Duration::from_secs(2)).await.is_none(),
-        "the old connection is closed"
-    );
-    let run = stack
-        .create(
-            "ClearCache",
-            json!({}),
-            &e2e::harness::ids(&[&cp(0)]),
-            json!({}),
-        )
-        .await;
-    let call = new
-        .next(Duration::from_secs(5))
-        .await
-        .expect("the CALL reaches the new connection");
-    new.send(&json!([3, call[1], {"status": "Accepted"}]).to_string())
-        .await;
-    let run = stack
-        .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5))
-        .await;
+    assert!(old.next(Duration::from_secs(2)).await.is_none(), "the old connection is closed");
+    let run = stack.create("ClearCache", json!({}), &e2e::harness::ids(&[&cp(0)]), json!({})).await;
+    let call = new.next(Duration::from_secs(5)).await.expect("the CALL reaches the new connection");
+    new.send(&json!([3, call[1], {"status": "Accepted"}]).to_string()).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!(run["sent_count"], 1);
     drop(new);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let run = stack
-        .create(
-            "ClearCache",
-            json!({}),
-            &e2e::harness::ids(&[&cp(0)]),
-            json!({}),
-        )
-        .await;
-    let run = stack
-        .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5))
-        .await;
+    let run = stack.create("ClearCache", json!({}), &e2e::harness::ids(&[&cp(0)]), json!({})).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!(run["offline_count"], 1, "a closed connection means offline");
 }

@@ -27,126 +27,56 @@ async fn every_status_is_reached_and_counted() {
     targets.push("not-a-uuid".into());
     targets.push(uuid::Uuid::new_v4().to_string());
     targets.push(targets[0].to_uppercase());
-    let run = stack
-        .create(
-            "Reset",
-            json!({"type": "Hard"}),
-            &targets,
-            json!({"timeout_seconds": 1}),
-        )
-        .await;
+    let run = stack.create("Reset", json!({"type": "Hard"}), &targets, json!({"timeout_seconds": 1})).await;
     assert_eq!(run["total_count"], 23, "duplicates collapse: {run}");
     assert_eq!(run["skipped_count"], 3);
-    let run = stack
-        .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(10))
-        .await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(10)).await;
     assert_eq!(
-        (
-            run["sent_count"].as_u64(),
-            run["offline_count"].as_u64(),
-            run["error_count"].as_u64()
-        ),
+        (run["sent_count"].as_u64(), run["offline_count"].as_u64(), run["error_count"].as_u64()),
         (Some(12), Some(4), Some(4)),
         "{run}"
     );
     let results = stack.all_results(run["uuid"].as_str().unwrap()).await;
     assert_consistent(&run, &results);
 
-    let by_id = |id: &str| {
-        results
-            .iter()
-            .find(|r| r["charger_uuid"] == id)
-            .expect("result")
-            .clone()
-    };
+    let by_id = |id: &str| results.iter().find(|r| r["charger_uuid"] == id).expect("result").clone();
     let accepted = by_id(&charger_uuid(&cp(0)).to_string());
     assert_eq!(accepted["message"], "Accepted");
     assert_eq!(accepted["response"], json!({"status": "Accepted"}));
     assert_eq!(accepted["charger"]["identity"], cp(0));
     assert_eq!(accepted["charger"]["reference"], "bay 0");
-    assert!(accepted["executed_at"]
-        .as_str()
-        .is_some_and(|t| t.ends_with('Z')));
-    assert_eq!(
-        by_id(&charger_uuid(&cp(10)).to_string())["message"],
-        "Rejected"
-    );
-    assert_eq!(
-        by_id(&charger_uuid(&cp(12)).to_string())["message"],
-        "InternalError: simulated failure"
-    );
-    assert!(by_id(&charger_uuid(&cp(14)).to_string())["message"]
-        .as_str()
-        .unwrap()
-        .starts_with("timeout"));
+    assert!(accepted["executed_at"].as_str().is_some_and(|t| t.ends_with('Z')));
+    assert_eq!(by_id(&charger_uuid(&cp(10)).to_string())["message"], "Rejected");
+    assert_eq!(by_id(&charger_uuid(&cp(12)).to_string())["message"], "InternalError: simulated failure");
+    assert!(by_id(&charger_uuid(&cp(14)).to_string())["message"].as_str().unwrap().starts_with("timeout"));
     let offline = by_id(&charger_uuid(&cp(16)).to_string());
     assert_eq!(offline["status"], "offline");
     assert!(offline["executed_at"].is_string());
     let foreign = by_id(&charger_uuid("FOREIGN1").to_string());
     assert_eq!(foreign["status"], "skipped_forbidden");
-    assert!(
-        foreign.get("charger").is_none(),
-        "a forbidden charger is never described: {foreign}"
-    );
+    assert!(foreign.get("charger").is_none(), "a forbidden charger is never described: {foreign}");
     assert_eq!(by_id("not-a-uuid")["status"], "skipped_forbidden");
-    assert_eq!(
-        sims.stats.calls.load(Ordering::Relaxed),
-        16,
-        "one CALL per connected charger"
-    );
+    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 16, "one CALL per connected charger");
     assert_eq!(sims.stats.protocol_errors.load(Ordering::Relaxed), 0);
     sims.stop();
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn duplicated_deliveries_send_one_call_and_count_once() {
-    let options = QueueOptions {
-        duplicate_deliveries: true,
-        ..QueueOptions::default()
-    };
+    let options = QueueOptions { duplicate_deliveries: true, ..QueueOptions::default() };
     let stack = TestStack::start(&fleet(200), options).await;
-    let sims = stack
-        .sims((0..180).map(|i| {
-            (
-                cp(i),
-                if i % 10 == 9 {
-                    Behaviour::Silent
-                } else {
-                    Behaviour::Accept
-                },
-            )
-        }))
-        .await;
+    let sims =
+        stack.sims((0..180).map(|i| (cp(i), if i % 10 == 9 { Behaviour::Silent } else { Behaviour::Accept }))).await;
     let targets: Vec<String> = (0..200).map(|i| charger_uuid(&cp(i)).to_string()).collect();
-    let run = stack
-        .create(
-            "ClearCache",
-            json!({}),
-            &targets,
-            json!({"timeout_seconds": 1}),
-        )
-        .await;
-    let run = stack
-        .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(15))
-        .await;
+    let run = stack.create("ClearCache", json!({}), &targets, json!({"timeout_seconds": 1})).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(15)).await;
     assert_eq!(
-        (
-            run["sent_count"].as_u64(),
-            run["offline_count"].as_u64(),
-            run["error_count"].as_u64()
-        ),
+        (run["sent_count"].as_u64(), run["offline_count"].as_u64(), run["error_count"].as_u64()),
         (Some(162), Some(20), Some(18)),
         "{run}"
     );
-    assert_consistent(
-        &run,
-        &stack.all_results(run["uuid"].as_str().unwrap()).await,
-    );
-    assert_eq!(
-        sims.stats.calls.load(Ordering::Relaxed),
-        180,
-        "every message was delivered twice, yet one CALL each"
-    );
+    assert_consistent(&run, &stack.all_results(run["uuid"].as_str().unwrap()).await);
+    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 180, "every message was delivered twice, yet one CALL each");
     sims.stop();
 }
 
@@ -155,14 +85,8 @@ async fn duplicate_and_late_answers_change_nothing() {
     let stack = TestStack::start(&fleet(2), QueueOptions::default()).await;
     let mut quick = RawCharger::connect(&stack.ws, &cp(0)).await;
     let mut slow = RawCharger::connect(&stack.ws, &cp(1)).await;
-    let run = stack
-        .create(
-            "Reset",
-            json!({"type": "Soft"}),
-            &ids(&[&cp(0), &cp(1)]),
-            json!({"timeout_seconds": 1}),
-        )
-        .await;
+    let run =
+        stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0), &cp(1)]), json!({"timeout_seconds": 1})).await;
     let id = run["uuid"].as_str().unwrap();
 
     let call = quick.next(Duration::from_secs(5)).await.expect("a CALL");
@@ -172,25 +96,17 @@ async fn duplicate_and_late_answers_change_nothing() {
     let answer = json!([3, call[1], {"status": "Accepted"}]).to_string();
     quick.send(&answer).await;
     quick.send(&answer).await;
-    quick
-        .send(&json!([4, call[1], "InternalError", "changed my mind", {}]).to_string())
-        .await;
-    quick
-        .send(&json!([3, "never-sent", {"status": "Rejected"}]).to_string())
-        .await;
+    quick.send(&json!([4, call[1], "InternalError", "changed my mind", {}]).to_string()).await;
+    quick.send(&json!([3, "never-sent", {"status": "Rejected"}]).to_string()).await;
 
     let late_call = slow.next(Duration::from_secs(5)).await.expect("a CALL");
     let run = stack.completed(id, Duration::from_secs(10)).await;
-    slow.send(&json!([3, late_call[1], {"status": "Accepted"}]).to_string())
-        .await;
+    slow.send(&json!([3, late_call[1], {"status": "Accepted"}]).to_string()).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
 
     let after = stack.run(id).await;
     assert_eq!(after, run, "nothing changed after completion");
-    assert_eq!(
-        (after["sent_count"].as_u64(), after["error_count"].as_u64()),
-        (Some(1), Some(1))
-    );
+    assert_eq!((after["sent_count"].as_u64(), after["error_count"].as_u64()), (Some(1), Some(1)));
     let results = stack.all_results(id).await;
     assert_eq!(results[0]["message"], "Accepted");
     assert_eq!(results[1]["message"], "timeout: no answer within 1 s");
@@ -200,23 +116,14 @@ async fn duplicate_and_late_answers_change_nothing() {
 async fn invalid_answers_are_errors_with_the_reason() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
-    let run = stack
-        .create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({}))
-        .await;
+    let run = stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({})).await;
     let call = charger.next(Duration::from_secs(5)).await.expect("a CALL");
-    charger
-        .send(&json!([3, call[1], {"status": "Maybe"}]).to_string())
-        .await;
-    let run = stack
-        .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5))
-        .await;
+    charger.send(&json!([3, call[1], {"status": "Maybe"}]).to_string()).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     let results = stack.all_results(run["uuid"].as_str().unwrap()).await;
     assert_eq!(results[0]["status"], "error");
     assert!(
-        results[0]["message"]
-            .as_str()
-            .unwrap()
-            .starts_with("invalid response: The response.status field is invalid"),
+        results[0]["message"].as_str().unwrap().starts_with("invalid response: The response.status field is invalid"),
         "{}",
         results[0]
     );
@@ -228,35 +135,16 @@ async fn two_runs_on_one_charger_never_overlap_their_calls() {
     let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
     let target = ids(&[&cp(0)]);
-    let first = stack
-        .create("Reset", json!({"type": "Soft"}), &target, json!({}))
-        .await;
-    let second = stack
-        .create("ClearCache", json!({}), &target, json!({}))
-        .await;
-    let one = charger
-        .next(Duration::from_secs(5))
-        .await
-        .expect("first CALL");
-    assert!(
-        charger.next(Duration::from_millis(700)).await.is_none(),
-        "no second CALL while the first is unanswered"
-    );
-    charger
-        .send(&json!([3, one[1], {"status": "Accepted"}]).to_string())
-        .await;
-    let two = charger
-        .next(Duration::from_secs(5))
-        .await
-        .expect("second CALL once the first is answered");
+    let first = stack.create("Reset", json!({"type": "Soft"}), &target, json!({})).await;
+    let second = stack.create("ClearCache", json!({}), &target, json!({})).await;
+    let one = charger.next(Duration::from_secs(5)).await.expect("first CALL");
+    assert!(charger.next(Duration::from_millis(700)).await.is_none(), "no second CALL while the first is unanswered");
+    charger.send(&json!([3, one[1], {"status": "Accepted"}]).to_string()).await;
+    let two = charger.next(Duration::from_secs(5)).await.expect("second CALL once the first is answered");
     assert_ne!(one[2], two[2]);
-    charger
-        .send(&json!([3, two[1], {"status": "Accepted"}]).to_string())
-        .await;
+    charger.send(&json!([3, two[1], {"status": "Accepted"}]).to_string()).await;
     for run in [first, second] {
-        let run = stack
-            .completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5))
-            .await;
+        let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
         assert_eq!(run["sent_count"], 1, "{run}");
     }
 }
@@ -264,69 +152,31 @@ async fn two_runs_on_one_charger_never_overlap_their_calls() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest() {
     let stack = TestStack::start(&fleet(20), QueueOptions::default()).await;
-    let sims = stack
-        .sims((0..20).map(|i| (cp(i), Behaviour::Accept)))
-        .await;
+    let sims = stack.sims((0..20).map(|i| (cp(i), Behaviour::Accept))).await;
     let targets: Vec<String> = (0..20).map(|i| charger_uuid(&cp(i)).to_string()).collect();
 
-    let paced = stack
-        .create(
-            "ClearCache",
-            json!({}),
-            &targets[..10],
-            json!({"max_per_second": 5}),
-        )
-        .await;
-    let paced = stack
-        .completed(paced["uuid"].as_str().unwrap(), Duration::from_secs(10))
-        .await;
+    let paced = stack.create("ClearCache", json!({}), &targets[..10], json!({"max_per_second": 5})).await;
+    let paced = stack.completed(paced["uuid"].as_str().unwrap(), Duration::from_secs(10)).await;
     let results = stack.all_results(paced["uuid"].as_str().unwrap()).await;
-    let times: Vec<chrono::DateTime<chrono::Utc>> = results
-        .iter()
-        .map(|r| r["executed_at"].as_str().unwrap().parse().unwrap())
-        .collect();
+    let times: Vec<chrono::DateTime<chrono::Utc>> =
+        results.iter().map(|r| r["executed_at"].as_str().unwrap().parse().unwrap()).collect();
     let spread = *times.iter().max().unwrap() - *times.iter().min().unwrap();
-    assert!(
-        spread >= chrono::Duration::milliseconds(1500),
-        "10 CALLs at 5/s span about 1.8 s, got {spread}"
-    );
+    assert!(spread >= chrono::Duration::milliseconds(1500), "10 CALLs at 5/s span about 1.8 s, got {spread}");
 
-    let slow = stack
-        .create(
-            "ClearCache",
-            json!({}),
-            &targets[10..],
-            json!({"max_per_second": 1}),
-        )
-        .await;
+    let slow = stack.create("ClearCache", json!({}), &targets[10..], json!({"max_per_second": 1})).await;
     let id = slow["uuid"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, body) = stack
-        .request(
-            "POST",
-            &format!("/v3/chargers/commands/bulk/{id}/cancel"),
-            Some(e2e::harness::ALICE),
-            None,
-        )
+        .request("POST", &format!("/v3/chargers/commands/bulk/{id}/cancel"), Some(e2e::harness::ALICE), None)
         .await;
     assert_eq!(status, 200, "{body}");
     let run = stack.completed(id, Duration::from_secs(5)).await;
     let results = stack.all_results(id).await;
     assert_consistent(&run, &results);
-    let cancelled = results
-        .iter()
-        .filter(|r| r["message"] == "cancelled")
-        .count() as u64;
-    assert!(
-        cancelled >= 7,
-        "most of 10 at 1/s are cancelled after 1.5 s: {run}"
-    );
+    let cancelled = results.iter().filter(|r| r["message"] == "cancelled").count() as u64;
+    assert!(cancelled >= 7, "most of 10 at 1/s are cancelled after 1.5 s: {run}");
     assert_eq!(run["sent_count"].as_u64().unwrap() + cancelled, 10);
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(
-        sims.stats.calls.load(Ordering::Relaxed),
-        10 + 10 - cancelled,
-        "cancelled results get no CALL"
-    );
+    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 10 + 10 - cancelled, "cancelled results get no CALL");
     sims.stop();
 }

@@ -14,16 +14,9 @@ pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
     let mut after = None;
     let mut cancelled = 0u64;
     loop {
-        let page = ctx
-            .runs
-            .results(run.id, Some(ResultStatus::Pending), after, PAGE)
-            .await?;
+        let page = ctx.runs.results(run.id, Some(ResultStatus::Pending), after, PAGE).await?;
         for result in page.iter().filter(|r| r.call_id.is_none()) {
-            if ctx
-                .runs
-                .finish(run.id, result.seq, &Expect::Uncalled, outcome.clone())
-                .await?
-            {
+            if ctx.runs.finish(run.id, result.seq, &Expect::Uncalled, outcome.clone()).await? {
                 cancelled += 1;
             }
         }

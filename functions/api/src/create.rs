@@ -34,15 +34,10 @@ pub struct BulkRequest {
 impl BulkRequest {
     pub fn parse(body: Value) -> Result<BulkRequest> {
         let Value::Object(mut body) = body else {
-            return Err(Error::invalid(
-                "body",
-                "The request body must be a JSON object.",
-            ));
+            return Err(Error::invalid("body", "The request body must be a JSON object."));
         };
         let mut errors = FieldErrors::new();
-        let mut fail = |field: &str, message: String| {
-            errors.entry(field.to_owned()).or_default().push(message)
-        };
+        let mut fail = |field: &str, message: String| errors.entry(field.to_owned()).or_default().push(message);
 
         let command = match body.remove("command") {
             None | Some(Value::Null) => {
@@ -82,21 +77,15 @@ impl BulkRequest {
 
         let mut charger_ids = Vec::new();
         match body.remove("charger_ids") {
-            None | Some(Value::Null) => {
-                fail("charger_ids", "The charger ids field is required.".into())
+            None | Some(Value::Null) => fail("charger_ids", "The charger ids field is required.".into()),
+            Some(Value::Array(ids)) if ids.is_empty() => {
+                fail("charger_ids", "The charger ids field must have at least 1 item.".into())
             }
-            Some(Value::Array(ids)) if ids.is_empty() => fail(
-                "charger_ids",
-                "The charger ids field must have at least 1 item.".into(),
-            ),
             Some(Value::Array(ids)) => {
                 let mut seen = HashSet::with_capacity(ids.len());
                 for (i, id) in ids.into_iter().enumerate() {
                     let Value::String(id) = id else {
-                        fail(
-                            &format!("charger_ids.{i}"),
-                            format!("The charger_ids.{i} field must be a string."),
-                        );
+                        fail(&format!("charger_ids.{i}"), format!("The charger_ids.{i} field must be a string."));
                         continue;
                     };
                     let id = Uuid::try_parse(&id).map_or(id, |uuid| uuid.to_string());
@@ -105,34 +94,18 @@ impl BulkRequest {
                     }
                 }
             }
-            Some(_) => fail(
-                "charger_ids",
-                "The charger ids field must be an array.".into(),
-            ),
+            Some(_) => fail("charger_ids", "The charger ids field must be an array.".into()),
         }
 
-        let timeout_seconds = integer(
-            &mut body,
-            "timeout_seconds",
-            1,
-            MAX_TIMEOUT_SECONDS,
-            &mut fail,
-        )
-        .unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+        let timeout_seconds =
+            integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut fail).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
         let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut fail);
 
         if let Some(err) = Error::from_fields(errors) {
             return Err(err);
         }
-        let command =
-            command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
-        Ok(BulkRequest {
-            command,
-            data,
-            charger_ids,
-            timeout_seconds,
-            max_per_second,
-        })
+        let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
+        Ok(BulkRequest { command, data, charger_ids, timeout_seconds, max_per_second })
     }
 }
 
@@ -150,17 +123,11 @@ fn integer(
     match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
         Some(v) if (min..=max).contains(&v) => Some(v),
         _ if max == u32::MAX => {
-            fail(
-                field,
-                format!("The {field} field must be an integer of at least {min}."),
-            );
+            fail(field, format!("The {field} field must be an integer of at least {min}."));
             None
         }
         _ => {
-            fail(
-                field,
-                format!("The {field} field must be an integer between {min} and {max}."),
-            );
+            fail(field, format!("The {field} field must be an integer between {min} and {max}."));
             None
         }
     }
@@ -172,14 +139,8 @@ pub async fn create(
     request: BulkRequest,
     now: DateTime<Utc>,
 ) -> Result<(Run, Vec<ResultRecord>)> {
-    let uuids: Vec<Uuid> = request
-        .charger_ids
-        .iter()
-        .filter_map(|id| Uuid::try_parse(id).ok())
-        .collect();
-    let lookups = uuids
-        .chunks(RESOLVE_CHUNK)
-        .map(|chunk| ctx.chargers.chargers_by_uuid(chunk));
+    let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
+    let lookups = uuids.chunks(RESOLVE_CHUNK).map(|chunk| ctx.chargers.chargers_by_uuid(chunk));
     let mut accessible = HashMap::new();
     for found in futures::future::try_join_all(lookups).await? {
         for charger in found.into_iter().filter(|c| caller.can_access(c)) {
@@ -242,29 +203,20 @@ pub async fn create(
         tracing::error!(run = %run.id, error = %err, "queueing failed; failing the run's undispatched results");
         fail_undispatched(ctx, run.id, &dispatched).await?;
         let run = ctx.runs.run(run.id).await?.unwrap_or(run);
-        let first_results = ctx
-            .runs
-            .results(run.id, None, None, EMBEDDED_RESULTS)
-            .await?;
+        let first_results = ctx.runs.results(run.id, None, None, EMBEDDED_RESULTS).await?;
         return Ok((run, first_results));
     }
     Ok((run, first_results))
 }
 
 /// Where a message sits in a rate-limited rollout: its queue delay and the time it may go.
-fn rollout_slot(
-    max_per_second: Option<u32>,
-    slot: u64,
-    now: DateTime<Utc>,
-) -> (u32, Option<DateTime<Utc>>) {
+fn rollout_slot(max_per_second: Option<u32>, slot: u64, now: DateTime<Utc>) -> (u32, Option<DateTime<Utc>>) {
     let Some(rate) = max_per_second else {
         return (0, None);
     };
     let millis = slot.saturating_mul(1000) / u64::from(rate);
     let at = now + Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX / 2));
-    let delay = u32::try_from(millis / 1000)
-        .unwrap_or(u32::MAX)
-        .min(MAX_DELAY_SECONDS);
+    let delay = u32::try_from(millis / 1000).unwrap_or(u32::MAX).min(MAX_DELAY_SECONDS);
     (delay, Some(at))
 }
 
@@ -273,9 +225,7 @@ fn rollout_slot(
 async fn fail_undispatched(ctx: &ApiContext, run: Uuid, seqs: &[u64]) -> Result<()> {
     let outcome = Outcome::error("dispatch failed: the queue refused the message");
     for &seq in seqs {
-        ctx.runs
-            .finish(run, seq, &Expect::Uncalled, outcome.clone())
-            .await?;
+        ctx.runs.finish(run, seq, &Expect::Uncalled, outcome.clone()).await?;
     }
     Ok(())
 }
@@ -305,11 +255,11 @@ mod tests {
     #[test]
     fn ids_are_deduplicated_and_canonical() {
         let upper = "6F1C1F9E-3A53-4C55-9B1E-2D1F2C3B4A5D";
-        let request = BulkRequest::parse(json!({"command": "ClearCache", "charger_ids": [upper, upper.to_lowercase(), "x", "x"]})).unwrap();
-        assert_eq!(
-            request.charger_ids,
-            vec![upper.to_lowercase(), "x".to_owned()]
-        );
+        let request = BulkRequest::parse(
+            json!({"command": "ClearCache", "charger_ids": [upper, upper.to_lowercase(), "x", "x"]}),
+        )
+        .unwrap();
+        assert_eq!(request.charger_ids, vec![upper.to_lowercase(), "x".to_owned()]);
         assert_eq!(request.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
     }
 
@@ -317,22 +267,10 @@ mod tests {
     fn every_problem_is_reported_by_field() {
         let e = errors(json!({}));
         assert!(e["command"].is_array() && e["charger_ids"].is_array());
-        let e = errors(
-            json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": [], "timeout_seconds": 0}),
-        );
-        assert!(
-            e["data.type"].is_array()
-                && e["charger_ids"].is_array()
-                && e["timeout_seconds"].is_array(),
-            "{e}"
-        );
+        let e = errors(json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": [], "timeout_seconds": 0}));
+        assert!(e["data.type"].is_array() && e["charger_ids"].is_array() && e["timeout_seconds"].is_array(), "{e}");
         let e = errors(json!({"command": "Launch", "charger_ids": [1], "max_per_second": 0}));
-        assert!(
-            e["command"].is_array()
-                && e["charger_ids.0"].is_array()
-                && e["max_per_second"].is_array(),
-            "{e}"
-        );
+        assert!(e["command"].is_array() && e["charger_ids.0"].is_array() && e["max_per_second"].is_array(), "{e}");
         assert!(BulkRequest::parse(json!([1])).is_err());
         let e = errors(json!({"command": "Reset", "data": [], "charger_ids": ["a"]}));
         assert!(e["data"].is_array());

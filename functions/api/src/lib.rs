@@ -46,10 +46,7 @@ enum Route<'a> {
 }
 
 fn parse_route(path: &str) -> Option<Route<'_>> {
-    let path = path
-        .find("/v3/")
-        .map_or(path, |i| &path[i..])
-        .trim_end_matches('/');
+    let path = path.find("/v3/").map_or(path, |i| &path[i..]).trim_end_matches('/');
     let rest = path.strip_prefix(BULK)?;
     if rest.is_empty() {
         return Some(Route::Bulk);
@@ -85,10 +82,7 @@ async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
         Route::Bulk if *method == Method::POST => {
             let bulk = create::BulkRequest::parse(request::json_body(request)?)?;
             let (run, results) = create::create(ctx, &caller, bulk, Utc::now()).await?;
-            Ok(respond::json(
-                202,
-                &json!({ "data": views::run(&run, Some(&results)) }),
-            ))
+            Ok(respond::json(202, &json!({ "data": views::run(&run, Some(&results)) })))
         }
         Route::Bulk => {
             let page = read::list(ctx, &caller, &query, request::url_of(request, BULK)).await?;
@@ -96,26 +90,17 @@ async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
         }
         Route::Run(id) => {
             let run = read::owned_run(ctx, &caller, id).await?;
-            Ok(respond::json(
-                200,
-                &json!({ "data": read::show(ctx, &run).await? }),
-            ))
+            Ok(respond::json(200, &json!({ "data": read::show(ctx, &run).await? })))
         }
         Route::Results(id) => {
             let run = read::owned_run(ctx, &caller, id).await?;
             let path = request::url_of(request, &format!("{BULK}/{}/results", run.id));
-            Ok(respond::json(
-                200,
-                &read::results_page(ctx, &run, &query, path).await?,
-            ))
+            Ok(respond::json(200, &read::results_page(ctx, &run, &query, path).await?))
         }
         Route::Cancel(id) => {
             let run = read::owned_run(ctx, &caller, id).await?;
             let run = cancel::cancel(ctx, &run).await?;
-            Ok(respond::json(
-                200,
-                &json!({ "data": read::show(ctx, &run).await? }),
-            ))
+            Ok(respond::json(200, &json!({ "data": read::show(ctx, &run).await? })))
         }
     }
 }
@@ -126,29 +111,31 @@ mod tests {
 
     #[test]
     fn routes_parse_with_or_without_a_stage() {
-        assert!(matches!(
-            parse_route("/v3/chargers/commands/bulk"),
-            Some(Route::Bulk)
-        ));
-        assert!(matches!(
-            parse_route("/prod/v3/chargers/commands/bulk/"),
-            Some(Route::Bulk)
-        ));
-        assert!(matches!(
-            parse_route("/v3/chargers/commands/bulk/abc"),
-            Some(Route::Run("abc"))
-        ));
-        assert!(matches!(
-            parse_route("/v3/chargers/commands/bulk/abc/results"),
-            Some(Route::Results("abc"))
-        ));
-        assert!(matches!(
-            parse_route("/v3/chargers/commands/bulk/abc/cancel"),
-            Some(Route::Cancel("abc"))
-        ));
+        assert!(matches!(parse_route("/v3/chargers/commands/bulk"), Some(Route::Bulk)));
+        assert!(matches!(parse_route("/prod/v3/chargers/commands/bulk/"), Some(Route::Bulk)));
+        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc"), Some(Route::Run("abc"))));
+        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc/results"), Some(Route::Results("abc"))));
+        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc/cancel"), Some(Route::Cancel("abc"))));
         assert!(parse_route("/v3/chargers/commands/bulk/abc/other").is_none());
         assert!(parse_route("/v3/chargers/commands/bulkx").is_none());
         assert!(parse_route("/v3/chargers/commands/bulk/a/results/x").is_none());
         assert!(parse_route("/").is_none());
+    }
+}
+
+impl ApiContext {
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL.
+    pub async fn from_env() -> Result<ApiContext, String> {
+        use shared::aws::{required_env, AwsClients, DynamoDirectory, DynamoRunStore, SqsDispatchQueue};
+        let (directory, runs, queue) =
+            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
+        let clients = AwsClients::from_env().await;
+        let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory));
+        Ok(ApiContext {
+            tokens: directory.clone(),
+            chargers: directory,
+            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
+            queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
+        })
     }
 }

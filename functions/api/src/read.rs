@@ -25,10 +25,7 @@ pub async fn owned_run(ctx: &ApiContext, caller: &Identity, id: &str) -> Result<
 }
 
 pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
-    let results = ctx
-        .runs
-        .results(run.id, None, None, EMBEDDED_RESULTS)
-        .await?;
+    let results = ctx.runs.results(run.id, None, None, EMBEDDED_RESULTS).await?;
     Ok(views::run(run, Some(&results)))
 }
 
@@ -45,49 +42,29 @@ fn per_page(query: &HashMap<String, String>) -> Result<usize> {
     }
 }
 
-pub async fn results_page(
-    ctx: &ApiContext,
-    run: &Run,
-    query: &HashMap<String, String>,
-    path: String,
-) -> Result<Value> {
+pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, String>, path: String) -> Result<Value> {
     let per_page = per_page(query)?;
     let status = match query.get("status") {
         None => None,
         Some(text) => Some(ResultStatus::parse(text).ok_or_else(|| {
-            Error::invalid("status", "The selected status is invalid: use pending, sent, offline, error or skipped_forbidden.")
+            Error::invalid(
+                "status",
+                "The selected status is invalid: use pending, sent, offline, error or skipped_forbidden.",
+            )
         })?),
     };
-    let scope = format!(
-        "results:{}:{}",
-        run.id,
-        status.map_or("all", ResultStatus::as_str)
-    );
+    let scope = format!("results:{}:{}", run.id, status.map_or("all", ResultStatus::as_str));
     let after = match query.get("cursor") {
         None => None,
         Some(text) => {
             let cursor = Cursor::decode(text, &scope)?;
-            Some(
-                cursor
-                    .after
-                    .parse::<u64>()
-                    .map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?,
-            )
+            Some(cursor.after.parse::<u64>().map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?)
         }
     };
-    let mut results = ctx
-        .runs
-        .results(run.id, status, after, per_page + 1)
-        .await?;
+    let mut results = ctx.runs.results(run.id, status, after, per_page + 1).await?;
     let next_cursor = if results.len() > per_page {
         results.truncate(per_page);
-        results.last().map(|last| {
-            Cursor {
-                scope,
-                after: last.seq.to_string(),
-            }
-            .encode()
-        })
+        results.last().map(|last| Cursor { scope, after: last.seq.to_string() }.encode())
     } else {
         None
     };
@@ -106,31 +83,18 @@ pub async fn results_page(
     .to_json())
 }
 
-pub async fn list(
-    ctx: &ApiContext,
-    caller: &Identity,
-    query: &HashMap<String, String>,
-    path: String,
-) -> Result<Value> {
+pub async fn list(ctx: &ApiContext, caller: &Identity, query: &HashMap<String, String>, path: String) -> Result<Value> {
     let per_page = per_page(query)?;
     let scope = format!("runs:{}", caller.user);
     let before = match query.get("cursor") {
         None => None,
         Some(text) => Some(run_key(&Cursor::decode(text, &scope)?.after)?),
     };
-    let mut runs = ctx
-        .runs
-        .runs_of(&caller.user, before.as_ref(), per_page + 1)
-        .await?;
+    let mut runs = ctx.runs.runs_of(&caller.user, before.as_ref(), per_page + 1).await?;
     let next_cursor = if runs.len() > per_page {
         runs.truncate(per_page);
-        runs.last().map(|last| {
-            Cursor {
-                scope,
-                after: format!("{}:{}", last.created_at.timestamp_micros(), last.id),
-            }
-            .encode()
-        })
+        runs.last()
+            .map(|last| Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }.encode())
     } else {
         None
     };
@@ -148,10 +112,6 @@ pub async fn list(
 fn run_key(text: &str) -> Result<RunKey> {
     let invalid = || Error::invalid("cursor", "The cursor is invalid.");
     let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
-    let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?)
-        .ok_or_else(invalid)?;
-    Ok(RunKey {
-        created_at,
-        id: Uuid::try_parse(id).map_err(|_| invalid())?,
-    })
+    let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
+    Ok(RunKey { created_at, id: Uuid::try_parse(id).map_err(|_| invalid())? })
 }

@@ -14,28 +14,17 @@ use shared::{Error, Result};
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
 pub async fn authenticate(tokens: &dyn TokenStore, request: &Request) -> Result<Identity> {
-    let header = request
-        .headers()
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let header = request.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let (scheme, token) = header.trim().split_once(' ').unwrap_or_default();
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(Error::Unauthenticated);
     }
-    tokens
-        .identity_for_token_hash(&token_hash(token))
-        .await?
-        .ok_or(Error::Unauthenticated)
+    tokens.identity_for_token_hash(&token_hash(token)).await?.ok_or(Error::Unauthenticated)
 }
 
 pub fn query(request: &Request) -> HashMap<String, String> {
-    request
-        .uri()
-        .query()
-        .map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect())
-        .unwrap_or_default()
+    request.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
 pub fn json_body(request: &Request) -> Result<Value> {
@@ -52,8 +41,6 @@ pub fn url_of(request: &Request, path: &str) -> String {
     let headers = request.headers();
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let scheme = header("x-forwarded-proto").unwrap_or("http");
-    let host = header("host")
-        .or_else(|| request.uri().host())
-        .unwrap_or("localhost");
+    let host = header("host").or_else(|| request.uri().host()).unwrap_or("localhost");
     format!("{scheme}://{host}{path}")
 }

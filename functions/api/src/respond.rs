@@ -20,10 +20,7 @@ pub fn error(err: &Error) -> Response<Body> {
         tracing::error!(error = %err, "request failed");
     }
     let mut response = json(status, &err.body());
-    if let Error::TooManyAttempts {
-        retry_after_seconds,
-    } = err
-    {
+    if let Error::TooManyAttempts { retry_after_seconds } = err {
         if let Ok(value) = retry_after_seconds.to_string().parse() {
             response.headers_mut().insert("retry-after", value);
         }

@@ -35,10 +35,7 @@ pub fn result(result: &ResultRecord) -> Value {
     view.insert("status".into(), json!(result.status.as_str()));
     view.insert("message".into(), json!(result.message));
     view.insert("executed_at".into(), json!(result.executed_at.map(rfc3339)));
-    view.insert(
-        "response".into(),
-        result.response.clone().unwrap_or(Value::Null),
-    );
+    view.insert("response".into(), result.response.clone().unwrap_or(Value::Null));
     if let Some(charger) = &result.charger {
         view.insert(
             "charger".into(),

@@ -30,19 +30,13 @@ impl Refusal {
 
 /// The identity from `?identity=` (API Gateway) or the last segment of `/ocpp/{identity}`.
 pub fn identity(event: &ApiGatewayWebsocketProxyRequest) -> Result<String, Refusal> {
-    let from_query = event
-        .query_string_parameters
-        .first("identity")
-        .map(str::to_owned);
+    let from_query = event.query_string_parameters.first("identity").map(str::to_owned);
     let from_path = || {
         let path = event.path.as_deref()?;
         let (_, last) = path.trim_end_matches('/').rsplit_once('/')?;
         (!last.is_empty() && last != "ocpp").then(|| last.to_owned())
     };
-    from_query
-        .filter(|id| !id.is_empty())
-        .or_else(from_path)
-        .ok_or(Refusal::NoIdentity)
+    from_query.filter(|id| !id.is_empty()).or_else(from_path).ok_or(Refusal::NoIdentity)
 }
 
 pub fn offers_ocpp16(event: &ApiGatewayWebsocketProxyRequest) -> bool {
@@ -56,32 +50,19 @@ pub fn offers_ocpp16(event: &ApiGatewayWebsocketProxyRequest) -> bool {
 }
 
 /// OCPP 1.6 security profile 1: HTTP Basic `identity:password` when the charger has a password.
-pub fn check_password(
-    event: &ApiGatewayWebsocketProxyRequest,
-    charger: &Charger,
-) -> Result<(), Refusal> {
+pub fn check_password(event: &ApiGatewayWebsocketProxyRequest, charger: &Charger) -> Result<(), Refusal> {
     let Some(stored) = charger.password_hash.as_deref() else {
         return Ok(());
     };
-    let header = event
-        .headers
-        .get("authorization")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or_default();
+    let header = event.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let (scheme, encoded) = header.trim().split_once(' ').unwrap_or_default();
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(Refusal::BadCredentials);
     }
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| Refusal::BadCredentials)?;
+    let decoded = STANDARD.decode(encoded.trim()).map_err(|_| Refusal::BadCredentials)?;
     let decoded = String::from_utf8(decoded).map_err(|_| Refusal::BadCredentials)?;
     match decoded.split_once(':') {
-        Some((user, password))
-            if user == charger.identity && password_matches(stored, password) =>
-        {
-            Ok(())
-        }
+        Some((user, password)) if user == charger.identity && password_matches(stored, password) => Ok(()),
         _ => Err(Refusal::BadCredentials),
     }
 }

@@ -10,18 +10,12 @@ use shared::Result;
 use crate::WebsocketContext;
 
 /// Handles one frame from `identity`; returns the frame to send back, if any.
-pub async fn handle_frame(
-    ctx: &WebsocketContext,
-    identity: &str,
-    text: &str,
-) -> Result<Option<String>> {
+pub async fn handle_frame(ctx: &WebsocketContext, identity: &str, text: &str) -> Result<Option<String>> {
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(err) => {
             tracing::warn!(identity, reason = %err.reason, "malformed frame from charger");
-            return Ok(err.id.map(|id| {
-                Frame::call_error(&id, ErrorCode::FormationViolation, err.reason).to_text()
-            }));
+            return Ok(err.id.map(|id| Frame::call_error(&id, ErrorCode::FormationViolation, err.reason).to_text()));
         }
     };
     match frame {
@@ -36,19 +30,8 @@ pub async fn handle_frame(
             answer(ctx, identity, &id, Answer::Result(payload)).await?;
             Ok(None)
         }
-        Frame::CallError {
-            id,
-            code,
-            description,
-            ..
-        } => {
-            answer(
-                ctx,
-                identity,
-                &id,
-                Answer::Error(format!("{code}: {description}")),
-            )
-            .await?;
+        Frame::CallError { id, code, description, .. } => {
+            answer(ctx, identity, &id, Answer::Error(format!("{code}: {description}"))).await?;
             Ok(None)
         }
     }
@@ -61,54 +44,27 @@ enum Answer {
 
 /// Ends the result of the CALL this answers, if it is the charger's in-flight CALL and in time.
 /// Late, unknown and duplicate answers change nothing.
-async fn answer(
-    ctx: &WebsocketContext,
-    identity: &str,
-    call_id: &str,
-    answer: Answer,
-) -> Result<()> {
+async fn answer(ctx: &WebsocketContext, identity: &str, call_id: &str, answer: Answer) -> Result<()> {
     let now = Utc::now();
     let call = match ctx.inflight.current(identity).await? {
         Some(call) if call.call_id == call_id && call.expires_at > now => call,
         _ => {
-            tracing::info!(
-                identity,
-                call = call_id,
-                "late, unknown or duplicate answer ignored"
-            );
+            tracing::info!(identity, call = call_id, "late, unknown or duplicate answer ignored");
             return Ok(());
         }
     };
     let outcome = match answer {
-        Answer::Result(payload) => {
-            match Command::find(&call.action).map(|c| c.check_response(&payload)) {
-                Some(Err(errors)) => {
-                    let first = errors
-                        .values()
-                        .flatten()
-                        .next()
-                        .cloned()
-                        .unwrap_or_default();
-                    Outcome {
-                        response: Some(payload),
-                        ..Outcome::error(format!("invalid response: {first}"))
-                    }
-                }
-                _ => Outcome::sent(payload),
+        Answer::Result(payload) => match Command::find(&call.action).map(|c| c.check_response(&payload)) {
+            Some(Err(errors)) => {
+                let first = errors.values().flatten().next().cloned().unwrap_or_default();
+                Outcome { response: Some(payload), ..Outcome::error(format!("invalid response: {first}")) }
             }
-        }
+            _ => Outcome::sent(payload),
+        },
         Answer::Error(message) => Outcome::error(message),
     };
     let status = outcome.status;
-    let counted = ctx
-        .runs
-        .finish(
-            call.run,
-            call.seq,
-            &Expect::Call(call.call_id.clone()),
-            outcome,
-        )
-        .await?;
+    let counted = ctx.runs.finish(call.run, call.seq, &Expect::Call(call.call_id.clone()), outcome).await?;
     if counted {
         tracing::debug!(run = %call.run, charger = %call.charger, identity, status = status.as_str(), "answer recorded");
     }

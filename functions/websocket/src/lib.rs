@@ -8,9 +8,7 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
 use shared::ocpp::SUBPROTOCOL;
-use shared::ports::{
-    ChargerDirectory, ConnectionGateway, ConnectionRegistry, InflightCalls, RunStore,
-};
+use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, InflightCalls, RunStore};
 use shared::Result;
 
 pub mod connect;
@@ -28,30 +26,12 @@ pub struct WebsocketContext {
     pub runs: Arc<dyn RunStore>,
 }
 
-pub async fn handle(
-    ctx: &WebsocketContext,
-    event: ApiGatewayWebsocketProxyRequest,
-) -> ApiGatewayProxyResponse {
-    let connection_id = event
-        .request_context
-        .connection_id
-        .clone()
-        .unwrap_or_default();
+pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
+    let connection_id = event.request_context.connection_id.clone().unwrap_or_default();
     let outcome = match event.request_context.event_type.as_deref() {
         Some("CONNECT") => on_connect(ctx, &connection_id, &event).await,
-        Some("DISCONNECT") => ctx
-            .connections
-            .unregister(&connection_id)
-            .await
-            .map(|()| reply(200, None)),
-        _ => {
-            on_message(
-                ctx,
-                &connection_id,
-                event.body.as_deref().unwrap_or_default(),
-            )
-            .await
-        }
+        Some("DISCONNECT") => ctx.connections.unregister(&connection_id).await.map(|()| reply(200, None)),
+        _ => on_message(ctx, &connection_id, event.body.as_deref().unwrap_or_default()).await,
     };
     outcome.unwrap_or_else(|err| {
         tracing::error!(connection = %connection_id, error = %err, "websocket event failed");
@@ -75,10 +55,7 @@ async fn on_connect(
         tracing::warn!(identity, reason = ?refusal, "charger refused");
         let mut response = reply(refusal.status(), None);
         if refusal == Refusal::BadCredentials {
-            response.headers.insert(
-                "www-authenticate",
-                HeaderValue::from_static("Basic realm=\"ocpp-bulk\""),
-            );
+            response.headers.insert("www-authenticate", HeaderValue::from_static("Basic realm=\"ocpp-bulk\""));
         }
         Ok(response)
     };
@@ -101,22 +78,37 @@ async fn on_connect(
     }
     tracing::info!(identity, charger = %charger.uuid, connection = %connection_id, "charger connected");
     let mut response = reply(200, None);
-    response.headers.insert(
-        "sec-websocket-protocol",
-        HeaderValue::from_static(SUBPROTOCOL),
-    );
+    response.headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     Ok(response)
 }
 
-async fn on_message(
-    ctx: &WebsocketContext,
-    connection_id: &str,
-    body: &str,
-) -> Result<ApiGatewayProxyResponse> {
+async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> Result<ApiGatewayProxyResponse> {
     let Some(identity) = ctx.connections.identity_of(connection_id).await? else {
         tracing::warn!(connection = %connection_id, "frame from an unregistered connection dropped");
         return Ok(reply(200, None));
     };
     let answer = frames::handle_frame(ctx, &identity, body).await?;
     Ok(reply(200, answer))
+}
+
+impl WebsocketContext {
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE, and
+    /// the WebSocket management endpoint (see `AwsClients::management_endpoint`).
+    pub async fn from_env() -> std::result::Result<WebsocketContext, String> {
+        use shared::aws::{
+            required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
+        };
+        let (directory, runs, connections) =
+            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?);
+        let clients = AwsClients::from_env().await;
+        let endpoint = clients.management_endpoint()?;
+        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections));
+        Ok(WebsocketContext {
+            chargers: Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory)),
+            connections: connections.clone(),
+            gateway: Arc::new(ApiGatewayConnections::new(clients.management(&endpoint))),
+            inflight: connections,
+            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
+        })
+    }
 }

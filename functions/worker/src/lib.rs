@@ -14,8 +14,7 @@ use shared::dispatch::{DispatchMessage, BUSY_RETRY_SECONDS, MAX_DELAY_SECONDS, M
 use shared::domain::{Expect, Outcome};
 use shared::ocpp::encode_call;
 use shared::ports::{
-    ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, Outgoing,
-    PostError, RunStore,
+    ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, Outgoing, PostError, RunStore,
 };
 use shared::Result;
 use uuid::Uuid;
@@ -43,25 +42,12 @@ impl WorkerContext {
         inflight: Arc<dyn InflightCalls>,
         queue: Arc<dyn DispatchQueue>,
     ) -> Self {
-        WorkerContext {
-            runs,
-            connections,
-            gateway,
-            inflight,
-            queue,
-            plans: Arc::default(),
-        }
+        WorkerContext { runs, connections, gateway, inflight, queue, plans: Arc::default() }
     }
 }
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
-    let outcomes = futures::future::join_all(
-        event
-            .records
-            .iter()
-            .map(|record| handle_record(ctx, record)),
-    )
-    .await;
+    let outcomes = futures::future::join_all(event.records.iter().map(|record| handle_record(ctx, record))).await;
     let mut response = SqsBatchResponse::default();
     for (record, retry) in event.records.iter().zip(outcomes) {
         if retry {
@@ -83,11 +69,7 @@ async fn handle_record(ctx: &WorkerContext, record: &SqsMessage) -> bool {
             return false;
         }
     };
-    let receives: u32 = record
-        .attributes
-        .get("ApproximateReceiveCount")
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let receives: u32 = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
     let span = tracing::info_span!("dispatch", run = %message.run(), charger = %message.charger(), identity = message.identity());
     let _entered = span.enter();
     let err = match process(ctx, &message).await {
@@ -105,18 +87,14 @@ async fn handle_record(ctx: &WorkerContext, record: &SqsMessage) -> bool {
 /// A message that cannot succeed still ends its result, so no run stays `running`.
 async fn give_up(ctx: &WorkerContext, message: &DispatchMessage, receives: u32) -> Result<()> {
     let (expect, outcome) = match message {
-        DispatchMessage::Dispatch { .. } => (
-            Expect::Uncalled,
-            Outcome::error(format!("dispatch failed after {receives} attempts")),
-        ),
-        DispatchMessage::Timeout { call_id, .. } => (
-            Expect::Call(call_id.clone()),
-            Outcome::error("timeout: no answer (the timeout check itself failed)"),
-        ),
+        DispatchMessage::Dispatch { .. } => {
+            (Expect::Uncalled, Outcome::error(format!("dispatch failed after {receives} attempts")))
+        }
+        DispatchMessage::Timeout { call_id, .. } => {
+            (Expect::Call(call_id.clone()), Outcome::error("timeout: no answer (the timeout check itself failed)"))
+        }
     };
-    ctx.runs
-        .finish(message.run(), message.seq(), &expect, outcome)
-        .await?;
+    ctx.runs.finish(message.run(), message.seq(), &expect, outcome).await?;
     Ok(())
 }
 
@@ -127,53 +105,27 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
     };
     let seq = message.seq();
     match message {
-        DispatchMessage::Dispatch {
-            run,
-            seq: _,
-            charger,
-            identity,
-            not_before,
-        } => {
+        DispatchMessage::Dispatch { run, seq: _, charger, identity, not_before } => {
             let Some(result) = ctx.runs.result(*run, seq).await? else {
                 tracing::warn!("message for an unknown result dropped");
                 return Ok(());
             };
             if !result.admits(&Expect::Uncalled) {
-                tracing::debug!(
-                    status = result.status.as_str(),
-                    "already dispatched or ended"
-                );
+                tracing::debug!(status = result.status.as_str(), "already dispatched or ended");
                 return Ok(());
             }
             let now = Utc::now();
             if let Some(at) = not_before.filter(|at| *at > now) {
                 let wait = (at - now).to_std().unwrap_or_default();
                 if wait.as_secs() >= 1 {
-                    let delay = u32::try_from(wait.as_secs())
-                        .unwrap_or(MAX_DELAY_SECONDS)
-                        .min(MAX_DELAY_SECONDS);
-                    return ctx
-                        .queue
-                        .send(vec![Outgoing {
-                            message: message.clone(),
-                            delay_seconds: delay,
-                        }])
-                        .await;
+                    let delay = u32::try_from(wait.as_secs()).unwrap_or(MAX_DELAY_SECONDS).min(MAX_DELAY_SECONDS);
+                    return ctx.queue.send(vec![Outgoing { message: message.clone(), delay_seconds: delay }]).await;
                 }
                 tokio::time::sleep(wait).await;
             }
             let Some(connection) = ctx.connections.connection_of(identity).await? else {
                 let now = Utc::now();
-                if ctx
-                    .runs
-                    .finish(
-                        *run,
-                        seq,
-                        &Expect::Uncalled,
-                        Outcome::offline("no live connection", now),
-                    )
-                    .await?
-                {
+                if ctx.runs.finish(*run, seq, &Expect::Uncalled, Outcome::offline("no live connection", now)).await? {
                     tracing::info!("charger offline at dispatch");
                 }
                 return Ok(());
@@ -189,10 +141,7 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
             };
             if !ctx.inflight.acquire(identity, &call, now).await? {
                 tracing::debug!("charger busy with another CALL; re-queued");
-                let retry = Outgoing {
-                    message: message.clone(),
-                    delay_seconds: BUSY_RETRY_SECONDS,
-                };
+                let retry = Outgoing { message: message.clone(), delay_seconds: BUSY_RETRY_SECONDS };
                 return ctx.queue.send(vec![retry]).await;
             }
             let timeout = DispatchMessage::Timeout {
@@ -202,13 +151,8 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                 identity: identity.clone(),
                 call_id: call.call_id.clone(),
             };
-            if let Err(err) = ctx
-                .queue
-                .send(vec![Outgoing {
-                    message: timeout,
-                    delay_seconds: plan.timeout_seconds,
-                }])
-                .await
+            if let Err(err) =
+                ctx.queue.send(vec![Outgoing { message: timeout, delay_seconds: plan.timeout_seconds }]).await
             {
                 ctx.inflight.release(identity, &call.call_id).await?;
                 return Err(err);
@@ -233,29 +177,37 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                     Outcome::error("dispatch failed: the charger's connection could not be reached")
                 }
             };
-            ctx.runs
-                .finish(*run, seq, &Expect::Call(call.call_id.clone()), failure)
-                .await?;
+            ctx.runs.finish(*run, seq, &Expect::Call(call.call_id.clone()), failure).await?;
             ctx.inflight.release(identity, &call.call_id).await
         }
-        DispatchMessage::Timeout {
-            run,
-            identity,
-            call_id,
-            ..
-        } => {
-            let outcome = Outcome::error(format!(
-                "timeout: no answer within {} s",
-                plan.timeout_seconds
-            ));
-            if ctx
-                .runs
-                .finish(*run, seq, &Expect::Call(call_id.clone()), outcome)
-                .await?
-            {
+        DispatchMessage::Timeout { run, identity, call_id, .. } => {
+            let outcome = Outcome::error(format!("timeout: no answer within {} s", plan.timeout_seconds));
+            if ctx.runs.finish(*run, seq, &Expect::Call(call_id.clone()), outcome).await? {
                 tracing::info!(call = %call_id, "CALL timed out");
             }
             ctx.inflight.release(identity, call_id).await
         }
+    }
+}
+
+impl WorkerContext {
+    /// The AWS wiring, read once at cold start: RUNS_TABLE, CONNECTIONS_TABLE, DISPATCH_QUEUE_URL,
+    /// and the WebSocket management endpoint (see `AwsClients::management_endpoint`).
+    pub async fn from_env() -> std::result::Result<WorkerContext, String> {
+        use shared::aws::{
+            required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoRunStore, SqsDispatchQueue,
+        };
+        let (runs, connections, queue) =
+            (required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
+        let clients = AwsClients::from_env().await;
+        let endpoint = clients.management_endpoint()?;
+        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections));
+        Ok(WorkerContext::new(
+            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
+            connections.clone(),
+            Arc::new(ApiGatewayConnections::new(clients.management(&endpoint))),
+            connections,
+            Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
+        ))
     }
 }

@@ -24,24 +24,14 @@ const CAPACITY: usize = 1024;
 
 impl RunPlans {
     pub async fn get(&self, runs: &dyn RunStore, id: Uuid) -> Result<Option<Arc<RunPlan>>> {
-        if let Some(plan) = self
-            .plans
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&id)
-        {
+        if let Some(plan) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
             return Ok(Some(plan.clone()));
         }
         let Some(run) = runs.run(id).await? else {
             return Ok(None);
         };
-        let payload_json =
-            serde_json::to_string(&run.data).map_err(|e| Error::internal("worker", e))?;
-        let plan = Arc::new(RunPlan {
-            action: run.command,
-            payload_json,
-            timeout_seconds: run.timeout_seconds,
-        });
+        let payload_json = serde_json::to_string(&run.data).map_err(|e| Error::internal("worker", e))?;
+        let plan = Arc::new(RunPlan { action: run.command, payload_json, timeout_seconds: run.timeout_seconds });
         let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
         if plans.len() >= CAPACITY {
             plans.clear();

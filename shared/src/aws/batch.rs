@@ -28,75 +28,42 @@ pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> Result<(
     let requests: Vec<WriteRequest> = items
         .into_iter()
         .map(|item| {
-            let put = PutRequest::builder()
-                .set_item(Some(item))
-                .build()
-                .map_err(|e| Error::internal("dynamodb", e))?;
+            let put = PutRequest::builder().set_item(Some(item)).build().map_err(|e| Error::internal("dynamodb", e))?;
             Ok(WriteRequest::builder().put_request(put).build())
         })
         .collect::<Result<_>>()?;
     let chunks: Vec<Vec<WriteRequest>> = requests.chunks(WRITE_CHUNK).map(<[_]>::to_vec).collect();
-    futures::stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| write_chunk(client, table, chunk)),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .try_collect::<()>()
-    .await
+    futures::stream::iter(chunks.into_iter().map(|chunk| write_chunk(client, table, chunk)))
+        .buffer_unordered(CONCURRENCY)
+        .try_collect::<()>()
+        .await
 }
 
 async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>) -> Result<()> {
     for attempt in 0..ATTEMPTS {
-        let output = client
-            .batch_write_item()
-            .request_items(table, chunk)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        chunk = output
-            .unprocessed_items
-            .and_then(|mut m| m.remove(table))
-            .unwrap_or_default();
+        let output =
+            client.batch_write_item().request_items(table, chunk).send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        chunk = output.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
         if chunk.is_empty() {
             return Ok(());
         }
         tokio::time::sleep(backoff(attempt)).await;
     }
-    Err(Error::transient(
-        "dynamodb",
-        format!(
-            "{} items still unprocessed after {ATTEMPTS} attempts",
-            chunk.len()
-        ),
-    ))
+    Err(Error::transient("dynamodb", format!("{} items still unprocessed after {ATTEMPTS} attempts", chunk.len())))
 }
 
 /// Gets every key that exists, `GET_CHUNK` per call; absent keys are simply not returned.
-pub async fn get_all(
-    client: &Client,
-    table: &str,
-    keys: Vec<Item>,
-    consistent: bool,
-) -> Result<Vec<Item>> {
+pub async fn get_all(client: &Client, table: &str, keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>> {
     let chunks: Vec<Vec<Item>> = keys.chunks(GET_CHUNK).map(<[_]>::to_vec).collect();
-    let found: Vec<Vec<Item>> = futures::stream::iter(
-        chunks
-            .into_iter()
-            .map(|chunk| get_chunk(client, table, chunk, consistent)),
-    )
-    .buffer_unordered(CONCURRENCY)
-    .try_collect()
-    .await?;
+    let found: Vec<Vec<Item>> =
+        futures::stream::iter(chunks.into_iter().map(|chunk| get_chunk(client, table, chunk, consistent)))
+            .buffer_unordered(CONCURRENCY)
+            .try_collect()
+            .await?;
     Ok(found.into_iter().flatten().collect())
 }
 
-async fn get_chunk(
-    client: &Client,
-    table: &str,
-    mut keys: Vec<Item>,
-    consistent: bool,
-) -> Result<Vec<Item>> {
+async fn get_chunk(client: &Client, table: &str, mut keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>> {
     let mut found = Vec::with_capacity(keys.len());
     for attempt in 0..ATTEMPTS {
         let request = KeysAndAttributes::builder()
@@ -104,33 +71,14 @@ async fn get_chunk(
             .consistent_read(consistent)
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        let output = client
-            .batch_get_item()
-            .request_items(table, request)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        found.extend(
-            output
-                .responses
-                .and_then(|mut m| m.remove(table))
-                .unwrap_or_default(),
-        );
-        keys = output
-            .unprocessed_keys
-            .and_then(|mut m| m.remove(table))
-            .map(|k| k.keys)
-            .unwrap_or_default();
+        let output =
+            client.batch_get_item().request_items(table, request).send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        found.extend(output.responses.and_then(|mut m| m.remove(table)).unwrap_or_default());
+        keys = output.unprocessed_keys.and_then(|mut m| m.remove(table)).map(|k| k.keys).unwrap_or_default();
         if keys.is_empty() {
             return Ok(found);
         }
         tokio::time::sleep(backoff(attempt)).await;
     }
-    Err(Error::transient(
-        "dynamodb",
-        format!(
-            "{} keys still unprocessed after {ATTEMPTS} attempts",
-            keys.len()
-        ),
-    ))
+    Err(Error::transient("dynamodb", format!("{} keys still unprocessed after {ATTEMPTS} attempts", keys.len())))
 }

@@ -32,10 +32,7 @@ pub struct DynamoConnections {
 
 impl DynamoConnections {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoConnections {
-            client,
-            table: table.into(),
-        }
+        DynamoConnections { client, table: table.into() }
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
@@ -136,12 +133,7 @@ impl ConnectionRegistry for DynamoConnections {
 
 #[async_trait]
 impl InflightCalls for DynamoConnections {
-    async fn acquire(
-        &self,
-        identity: &str,
-        call: &InflightCall,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut item = key(format!("INFLIGHT#{identity}"));
         item.insert("call_id".into(), s(&call.call_id));
         item.insert("action".into(), s(&call.action));
@@ -156,9 +148,7 @@ impl InflightCalls for DynamoConnections {
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
-            .condition_expression(
-                "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call",
-            )
+            .condition_expression("attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call")
             .expression_attribute_values(":now", n(now.timestamp_millis()))
             .expression_attribute_values(":call", s(&call.call_id))
             .send()

@@ -49,10 +49,7 @@ pub struct DynamoDirectory {
 
 impl DynamoDirectory {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoDirectory {
-            client,
-            table: table.into(),
-        }
+        DynamoDirectory { client, table: table.into() }
     }
 
     /// Writes a provisioned fleet (`ocpp-bulk import`), replacing items with the same keys.
@@ -60,18 +57,12 @@ impl DynamoDirectory {
         let mut items = Vec::with_capacity(fleet.chargers.len() * 2 + fleet.tokens.len());
         for charger in &fleet.chargers {
             items.push(charger_item(format!("CHARGER#{}", charger.uuid), charger));
-            items.push(charger_item(
-                format!("IDENTITY#{}", charger.identity),
-                charger,
-            ));
+            items.push(charger_item(format!("IDENTITY#{}", charger.identity), charger));
         }
         for (hash, identity) in &fleet.tokens {
             let mut item = key(format!("TOKEN#{hash}"));
             item.insert("user".into(), s(&identity.user));
-            item.insert(
-                "teams".into(),
-                AttributeValue::L(identity.teams.iter().map(s).collect()),
-            );
+            item.insert("teams".into(), AttributeValue::L(identity.teams.iter().map(s).collect()));
             items.push(item);
         }
         batch::put_all(&self.client, &self.table, items).await
@@ -96,10 +87,7 @@ impl TokenStore for DynamoDirectory {
         let Some(item) = self.get(format!("TOKEN#{hash}")).await? else {
             return Ok(None);
         };
-        Ok(Some(Identity {
-            user: get_s(&item, "user")?.to_owned(),
-            teams: get_list_s(&item, "teams"),
-        }))
+        Ok(Some(Identity { user: get_s(&item, "user")?.to_owned(), teams: get_list_s(&item, "teams") }))
     }
 }
 
@@ -107,18 +95,10 @@ impl TokenStore for DynamoDirectory {
 impl ChargerDirectory for DynamoDirectory {
     async fn chargers_by_uuid(&self, ids: &[Uuid]) -> Result<Vec<Charger>> {
         let keys = ids.iter().map(|id| key(format!("CHARGER#{id}"))).collect();
-        batch::get_all(&self.client, &self.table, keys, false)
-            .await?
-            .iter()
-            .map(parse_charger)
-            .collect()
+        batch::get_all(&self.client, &self.table, keys, false).await?.iter().map(parse_charger).collect()
     }
 
     async fn charger_by_identity(&self, identity: &str) -> Result<Option<Charger>> {
-        self.get(format!("IDENTITY#{identity}"))
-            .await?
-            .as_ref()
-            .map(parse_charger)
-            .transpose()
+        self.get(format!("IDENTITY#{identity}")).await?.as_ref().map(parse_charger).transpose()
     }
 }

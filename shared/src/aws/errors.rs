@@ -22,21 +22,15 @@ where
     R: std::fmt::Debug,
 {
     let transient = match &err {
-        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => {
-            true
+        SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) | SdkError::ResponseError(_) => true,
+        SdkError::ServiceError(service_err) => {
+            service_err.err().code().is_some_and(|code| TRANSIENT_CODES.contains(&code))
         }
-        SdkError::ServiceError(service_err) => service_err
-            .err()
-            .code()
-            .is_some_and(|code| TRANSIENT_CODES.contains(&code)),
         _ => false,
     };
     let detail = match err.code() {
         Some(code) => format!("{code}: {}", err.message().unwrap_or_default()),
-        None => format!(
-            "{}",
-            aws_smithy_types::error::display::DisplayErrorContext(&err)
-        ),
+        None => format!("{}", aws_smithy_types::error::display::DisplayErrorContext(&err)),
     };
     if transient {
         Error::transient(service, detail)

@@ -24,10 +24,7 @@ fn is_gone<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
 ) -> bool {
     use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
-    err.code() == Some("GoneException")
-        || err
-            .raw_response()
-            .is_some_and(|r| r.status().as_u16() == 410)
+    err.code() == Some("GoneException") || err.raw_response().is_some_and(|r| r.status().as_u16() == 410)
 }
 
 #[async_trait]
@@ -48,13 +45,7 @@ impl ConnectionGateway for ApiGatewayConnections {
     }
 
     async fn close(&self, connection_id: &str) -> Result<()> {
-        match self
-            .client
-            .delete_connection()
-            .connection_id(connection_id)
-            .send()
-            .await
-        {
+        match self.client.delete_connection().connection_id(connection_id).send().await {
             Ok(_) => Ok(()),
             Err(err) if is_gone(&err) => Ok(()),
             Err(err) => Err(sdk_error("apigatewaymanagement", err)),

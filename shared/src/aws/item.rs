@@ -18,10 +18,7 @@ pub fn n(value: impl ToString) -> AttributeValue {
 }
 
 fn missing(name: &str) -> Error {
-    Error::internal(
-        "dynamodb",
-        format!("item attribute {name} is missing or of the wrong type"),
-    )
+    Error::internal("dynamodb", format!("item attribute {name} is missing or of the wrong type"))
 }
 
 pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, Error> {
@@ -29,9 +26,7 @@ pub fn get_s<'a>(item: &'a Item, name: &str) -> Result<&'a str, Error> {
 }
 
 pub fn opt_s<'a>(item: &'a Item, name: &str) -> Option<&'a str> {
-    item.get(name)
-        .and_then(|v| v.as_s().ok())
-        .map(String::as_str)
+    item.get(name).and_then(|v| v.as_s().ok()).map(String::as_str)
 }
 
 pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, Error> {
@@ -39,31 +34,20 @@ pub fn get_n<T: std::str::FromStr>(item: &Item, name: &str) -> Result<T, Error> 
 }
 
 pub fn opt_n<T: std::str::FromStr>(item: &Item, name: &str) -> Option<T> {
-    item.get(name)
-        .and_then(|v| v.as_n().ok())
-        .and_then(|text| text.parse().ok())
+    item.get(name).and_then(|v| v.as_n().ok()).and_then(|text| text.parse().ok())
 }
 
 pub fn get_list_s(item: &Item, name: &str) -> Vec<String> {
     item.get(name)
         .and_then(|v| v.as_l().ok())
-        .map(|values| {
-            values
-                .iter()
-                .filter_map(|v| v.as_s().ok().cloned())
-                .collect()
-        })
+        .map(|values| values.iter().filter_map(|v| v.as_s().ok().cloned()).collect())
         .unwrap_or_default()
 }
 
 pub fn parse_time(item: &Item, name: &str) -> Result<Option<chrono::DateTime<chrono::Utc>>, Error> {
-    opt_s(item, name)
-        .map(|text| text.parse().map_err(|_| missing(name)))
-        .transpose()
+    opt_s(item, name).map(|text| text.parse().map_err(|_| missing(name))).transpose()
 }
 
 pub fn parse_json(item: &Item, name: &str) -> Result<Option<serde_json::Value>, Error> {
-    opt_s(item, name)
-        .map(|text| serde_json::from_str(text).map_err(|_| missing(name)))
-        .transpose()
+    opt_s(item, name).map(|text| serde_json::from_str(text).map_err(|_| missing(name))).transpose()
 }

@@ -19,17 +19,11 @@ pub struct RequestCounter {
 impl RequestCounter {
     /// Requests sent so far, by `Service.Operation`.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     pub fn reset(&self) {
-        self.counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clear();
+        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn total(&self) -> u64 {
@@ -48,16 +42,9 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name = cfg.load::<Metadata>().map_or_else(
-            || "unknown".to_owned(),
-            |m| format!("{}.{}", m.service(), m.name()),
-        );
-        *self
-            .counts
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .entry(name)
-            .or_default() += 1;
+        let name =
+            cfg.load::<Metadata>().map_or_else(|| "unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default() += 1;
         Ok(())
     }
 }

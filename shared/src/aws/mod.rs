@@ -45,21 +45,12 @@ impl AwsClients {
         let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
         let requests = RequestCounter::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config)
-                .interceptor(requests.clone())
-                .build(),
+            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),
         );
         let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config)
-                .interceptor(requests.clone())
-                .build(),
+            aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone()).build(),
         );
-        AwsClients {
-            config,
-            dynamodb,
-            sqs,
-            requests,
-        }
+        AwsClients { config, dynamodb, sqs, requests }
     }
 
     /// The management API client for one WebSocket API stage. `endpoint` is
@@ -81,13 +72,7 @@ impl AwsClients {
         }
         let api = required_env("WEBSOCKET_API_ID")?;
         let stage = required_env("WEBSOCKET_STAGE")?;
-        let region = self
-            .config
-            .region()
-            .map(|r| r.to_string())
-            .ok_or("missing AWS_REGION")?;
-        Ok(format!(
-            "https://{api}.execute-api.{region}.amazonaws.com/{stage}"
-        ))
+        let region = self.config.region().map(|r| r.to_string()).ok_or("missing AWS_REGION")?;
+        Ok(format!("https://{api}.execute-api.{region}.amazonaws.com/{stage}"))
     }
 }

@@ -7,9 +7,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{
-    DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry,
-};
+use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
 use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
@@ -26,14 +24,18 @@ const ATTEMPTS: u32 = 6;
 pub struct SqsDispatchQueue {
     client: Client,
     url: String,
+    copies: usize,
 }
 
 impl SqsDispatchQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        SqsDispatchQueue {
-            client,
-            url: url.into(),
-        }
+        SqsDispatchQueue { client, url: url.into(), copies: 1 }
+    }
+
+    /// Sends every message twice: at-least-once delivery made visible, to prove handlers idempotent.
+    pub fn duplicating(mut self) -> Self {
+        self.copies = 2;
+        self
     }
 
     async fn send_chunk(&self, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<()> {
@@ -49,11 +51,7 @@ impl SqsDispatchQueue {
             if let Some(bad) = output.failed.iter().find(|f| f.sender_fault) {
                 return Err(Error::internal(
                     "sqs",
-                    format!(
-                        "message refused: {}: {}",
-                        bad.code,
-                        bad.message.as_deref().unwrap_or("")
-                    ),
+                    format!("message refused: {}: {}", bad.code, bad.message.as_deref().unwrap_or("")),
                 ));
             }
             if output.failed.is_empty() {
@@ -62,13 +60,7 @@ impl SqsDispatchQueue {
             entries.retain(|e| output.failed.iter().any(|f| f.id == e.id));
             tokio::time::sleep(Duration::from_millis(50u64 << attempt)).await;
         }
-        Err(Error::transient(
-            "sqs",
-            format!(
-                "{} messages still failing after {ATTEMPTS} attempts",
-                entries.len()
-            ),
-        ))
+        Err(Error::transient("sqs", format!("{} messages still failing after {ATTEMPTS} attempts", entries.len())))
     }
 }
 
@@ -76,21 +68,18 @@ impl SqsDispatchQueue {
 impl DispatchQueue for SqsDispatchQueue {
     async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()> {
         let mut chunks = Vec::with_capacity(messages.len().div_ceil(SEND_CHUNK));
+        let messages: Vec<&Outgoing<DispatchMessage>> =
+            messages.iter().flat_map(|m| std::iter::repeat_n(m, self.copies)).collect();
         for chunk in messages.chunks(SEND_CHUNK) {
             let entries = chunk
                 .iter()
                 .enumerate()
                 .map(|(i, outgoing)| {
-                    let body = serde_json::to_string(&outgoing.message)
-                        .map_err(|e| Error::internal("sqs", e))?;
+                    let body = serde_json::to_string(&outgoing.message).map_err(|e| Error::internal("sqs", e))?;
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
-                        .delay_seconds(
-                            i32::try_from(outgoing.delay_seconds)
-                                .unwrap_or(900)
-                                .min(900),
-                        )
+                        .delay_seconds(i32::try_from(outgoing.delay_seconds).unwrap_or(900).min(900))
                         .build()
                         .map_err(|e| Error::internal("sqs", e))
                 })
@@ -145,38 +134,20 @@ where
             for (name, value) in message.attributes.unwrap_or_default() {
                 record.attributes.insert(name.as_str().to_owned(), value);
             }
-            receipts.push((
-                message.message_id.unwrap_or_default(),
-                message.receipt_handle.unwrap_or_default(),
-            ));
+            receipts.push((message.message_id.unwrap_or_default(), message.receipt_handle.unwrap_or_default()));
             event.records.push(record);
         }
         let response = handler(event).await;
         let done: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()
-            .filter(|(id, _)| {
-                !response
-                    .batch_item_failures
-                    .iter()
-                    .any(|f| f.item_identifier == *id)
-            })
+            .filter(|(id, _)| !response.batch_item_failures.iter().any(|f| f.item_identifier == *id))
             .enumerate()
             .filter_map(|(i, (_, receipt))| {
-                DeleteMessageBatchRequestEntry::builder()
-                    .id(i.to_string())
-                    .receipt_handle(receipt)
-                    .build()
-                    .ok()
+                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
             })
             .collect();
         if !done.is_empty() {
-            if let Err(err) = client
-                .delete_message_batch()
-                .queue_url(&url)
-                .set_entries(Some(done))
-                .send()
-                .await
-            {
+            if let Err(err) = client.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
                 tracing::warn!(error = %sdk_error("sqs", err), "deleting handled messages failed; they will be delivered again");
             }
         }

@@ -29,31 +29,20 @@ pub const MAX_SHARDS: u32 = 64;
 pub const OWNER_INDEX: &str = "by-owner";
 
 pub fn shard_count(results: u64) -> u32 {
-    u32::try_from(results.div_ceil(RESULTS_PER_SHARD))
-        .unwrap_or(MAX_SHARDS)
-        .clamp(1, MAX_SHARDS)
+    u32::try_from(results.div_ceil(RESULTS_PER_SHARD)).unwrap_or(MAX_SHARDS).clamp(1, MAX_SHARDS)
 }
 
 pub fn meta_key(run: Uuid) -> Item {
-    Item::from([
-        ("pk".into(), s(format!("RUN#{run}"))),
-        ("sk".into(), s("META")),
-    ])
+    Item::from([("pk".into(), s(format!("RUN#{run}"))), ("sk".into(), s("META"))])
 }
 
 pub fn counter_key(run: Uuid, shard: u32) -> Item {
-    Item::from([
-        ("pk".into(), s(format!("RUN#{run}#C{shard}"))),
-        ("sk".into(), s("C")),
-    ])
+    Item::from([("pk".into(), s(format!("RUN#{run}#C{shard}"))), ("sk".into(), s("C"))])
 }
 
 pub fn result_key(run: Uuid, shards: u32, seq: u64) -> Item {
     let shard = seq % u64::from(shards.max(1));
-    Item::from([
-        ("pk".into(), s(format!("RUN#{run}#R{shard}"))),
-        ("sk".into(), s(format!("{seq:012}"))),
-    ])
+    Item::from([("pk".into(), s(format!("RUN#{run}#R{shard}"))), ("sk".into(), s(format!("{seq:012}")))])
 }
 
 fn owner_sort_key(created_at: DateTime<Utc>, id: Uuid) -> String {
@@ -94,11 +83,9 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     }
     if let Some(at) = run.completed_at {
         meta.insert("completed_at".into(), s(rfc3339(at)));
-        for (field, value) in [
-            ("sent", run.counters.sent),
-            ("offline", run.counters.offline),
-            ("error", run.counters.error),
-        ] {
+        for (field, value) in
+            [("sent", run.counters.sent), ("offline", run.counters.offline), ("error", run.counters.error)]
+        {
             meta.insert(field.into(), n(value));
         }
     }
@@ -175,11 +162,7 @@ pub struct DynamoRunStore {
 
 impl DynamoRunStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoRunStore {
-            client,
-            table: table.into(),
-            shards: Mutex::default(),
-        }
+        DynamoRunStore { client, table: table.into(), shards: Mutex::default() }
     }
 
     async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
@@ -196,12 +179,7 @@ impl DynamoRunStore {
     }
 
     async fn shards(&self, run: Uuid) -> Result<Option<u32>> {
-        if let Some(shards) = self
-            .shards
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(&run)
-        {
+        if let Some(shards) = self.shards.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
             return Ok(Some(*shards));
         }
         let Some(meta) = self.meta(run).await? else {
@@ -247,9 +225,7 @@ impl DynamoRunStore {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(meta_key(run.id)))
-            .update_expression(
-                "SET #completed_at = :at, #sent = :sent, #offline = :offline, #error = :error",
-            )
+            .update_expression("SET #completed_at = :at, #sent = :sent, #offline = :offline, #error = :error")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
             .expression_attribute_names("#completed_at", "completed_at")
             .expression_attribute_names("#sent", "sent")
@@ -268,8 +244,7 @@ impl DynamoRunStore {
             }
             Err(err) if is_condition_failure(&err) => {
                 let meta = self.meta(run.id).await?.ok_or(Error::NotFound)?;
-                parse_time(&meta, "completed_at")?
-                    .ok_or_else(|| Error::internal("dynamodb", "completion lost"))
+                parse_time(&meta, "completed_at")?.ok_or_else(|| Error::internal("dynamodb", "completion lost"))
             }
             Err(err) => Err(sdk_error("dynamodb", err)),
         }
@@ -350,25 +325,15 @@ impl RunStore for DynamoRunStore {
         let Some(shards) = self.shards(run).await? else {
             return Ok(Vec::new());
         };
-        let queries =
-            (0..shards).map(|k| self.query_shard(format!("RUN#{run}#R{k}"), status, after, limit));
-        let mut results: Vec<ResultRecord> = futures::future::try_join_all(queries)
-            .await?
-            .iter()
-            .flatten()
-            .map(parse_result)
-            .collect::<Result<_>>()?;
+        let queries = (0..shards).map(|k| self.query_shard(format!("RUN#{run}#R{k}"), status, after, limit));
+        let mut results: Vec<ResultRecord> =
+            futures::future::try_join_all(queries).await?.iter().flatten().map(parse_result).collect::<Result<_>>()?;
         results.sort_by_key(|r| r.seq);
         results.truncate(limit);
         Ok(results)
     }
 
-    async fn runs_of(
-        &self,
-        owner: &str,
-        before: Option<&RunKey>,
-        limit: usize,
-    ) -> Result<Vec<Run>> {
+    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
         let mut query = self
             .client
             .query()
@@ -385,11 +350,7 @@ impl RunStore for DynamoRunStore {
             None => query.key_condition_expression("#owner = :owner"),
         };
         let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
-        let runs = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|meta| self.assemble(meta));
+        let runs = output.items.unwrap_or_default().into_iter().map(|meta| self.assemble(meta));
         futures::future::try_join_all(runs).await
     }
 
@@ -409,13 +370,7 @@ impl RunStore for DynamoRunStore {
         output.item.as_ref().map(parse_result).transpose()
     }
 
-    async fn mark_called(
-        &self,
-        run: Uuid,
-        seq: u64,
-        call_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
         let Some(shards) = self.shards(run).await? else {
             return Ok(false);
         };
@@ -451,12 +406,7 @@ impl RunStore for DynamoRunStore {
             ResultStatus::Sent => "sent",
             ResultStatus::Offline => "offline",
             ResultStatus::Error => "error",
-            other => {
-                return Err(Error::internal(
-                    "dynamodb",
-                    format!("cannot finish a result as {}", other.as_str()),
-                ))
-            }
+            other => return Err(Error::internal("dynamodb", format!("cannot finish a result as {}", other.as_str()))),
         };
         let mut sets = vec!["#status = :status"];
         let mut condition = "#status = :pending".to_owned();
@@ -525,11 +475,7 @@ impl RunStore for DynamoRunStore {
                 Some(TransactWriteItemsError::TransactionCanceledException(e))
                     if e.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
             );
-            return if lost_condition {
-                Ok(false)
-            } else {
-                Err(sdk_error("dynamodb", err))
-            };
+            return if lost_condition { Ok(false) } else { Err(sdk_error("dynamodb", err)) };
         }
         let shard_item = self
             .client
@@ -541,11 +487,7 @@ impl RunStore for DynamoRunStore {
             .await
             .map_err(|e| sdk_error("dynamodb", e))?
             .item;
-        if shard_item
-            .as_ref()
-            .and_then(|i| opt_n::<i64>(i, "pending"))
-            .is_some_and(|p| p <= 0)
-        {
+        if shard_item.as_ref().and_then(|i| opt_n::<i64>(i, "pending")).is_some_and(|p| p <= 0) {
             self.run(run).await?;
         }
         Ok(true)

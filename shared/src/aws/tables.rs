@@ -2,8 +2,8 @@
 //! definitions, and a test checks template.yaml declares the same keys, indexes and TTLs.
 
 use aws_sdk_dynamodb::types::{
-    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection,
-    ProjectionType, ScalarAttributeType, TimeToLiveSpecification,
+    AttributeDefinition, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType, Projection, ProjectionType,
+    ScalarAttributeType, TimeToLiveSpecification,
 };
 use aws_sdk_sqs::types::QueueAttributeName;
 
@@ -33,21 +33,11 @@ pub const RUNS: TableDef = TableDef {
     env: "RUNS_TABLE",
     hash: "pk",
     range: Some("sk"),
-    index: Some(IndexDef {
-        name: super::runs::OWNER_INDEX,
-        hash: "owner",
-        range: "created",
-    }),
+    index: Some(IndexDef { name: super::runs::OWNER_INDEX, hash: "owner", range: "created" }),
     ttl: Some("expires"),
 };
-pub const DIRECTORY: TableDef = TableDef {
-    logical_id: "DirectoryTable",
-    env: "DIRECTORY_TABLE",
-    hash: "pk",
-    range: None,
-    index: None,
-    ttl: None,
-};
+pub const DIRECTORY: TableDef =
+    TableDef { logical_id: "DirectoryTable", env: "DIRECTORY_TABLE", hash: "pk", range: None, index: None, ttl: None };
 pub const CONNECTIONS: TableDef = TableDef {
     logical_id: "ConnectionsTable",
     env: "CONNECTIONS_TABLE",
@@ -67,19 +57,11 @@ fn string_attribute(name: &str) -> Result<AttributeDefinition> {
 }
 
 fn key(name: &str, kind: KeyType) -> Result<KeySchemaElement> {
-    KeySchemaElement::builder()
-        .attribute_name(name)
-        .key_type(kind)
-        .build()
-        .map_err(|e| Error::internal("dynamodb", e))
+    KeySchemaElement::builder().attribute_name(name).key_type(kind).build().map_err(|e| Error::internal("dynamodb", e))
 }
 
 /// Creates the table if it does not exist (on-demand billing), and turns its TTL on.
-pub async fn create_table(
-    client: &aws_sdk_dynamodb::Client,
-    def: &TableDef,
-    name: &str,
-) -> Result<()> {
+pub async fn create_table(client: &aws_sdk_dynamodb::Client, def: &TableDef, name: &str) -> Result<()> {
     let mut request = client
         .create_table()
         .table_name(name)
@@ -87,20 +69,14 @@ pub async fn create_table(
         .attribute_definitions(string_attribute(def.hash)?)
         .key_schema(key(def.hash, KeyType::Hash)?);
     if let Some(range) = def.range {
-        request = request
-            .attribute_definitions(string_attribute(range)?)
-            .key_schema(key(range, KeyType::Range)?);
+        request = request.attribute_definitions(string_attribute(range)?).key_schema(key(range, KeyType::Range)?);
     }
     if let Some(index) = &def.index {
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(index.name)
             .key_schema(key(index.hash, KeyType::Hash)?)
             .key_schema(key(index.range, KeyType::Range)?)
-            .projection(
-                Projection::builder()
-                    .projection_type(ProjectionType::All)
-                    .build(),
-            )
+            .projection(Projection::builder().projection_type(ProjectionType::All).build())
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
         request = request
@@ -110,13 +86,7 @@ pub async fn create_table(
     }
     match request.send().await {
         Ok(_) => {}
-        Err(err)
-            if err
-                .as_service_error()
-                .is_some_and(|e| e.is_resource_in_use_exception()) =>
-        {
-            return Ok(())
-        }
+        Err(err) if err.as_service_error().is_some_and(|e| e.is_resource_in_use_exception()) => return Ok(()),
         Err(err) => return Err(sdk_error("dynamodb", err)),
     }
     if let Some(attribute) = def.ttl {
@@ -138,17 +108,8 @@ pub async fn create_table(
 
 /// Creates the dispatch queue and its dead-letter queue (redrive after `MAX_RECEIVES`);
 /// returns the dispatch queue's URL.
-pub async fn create_queues(
-    client: &aws_sdk_sqs::Client,
-    name: &str,
-    visibility_seconds: u32,
-) -> Result<String> {
-    let dlq = client
-        .create_queue()
-        .queue_name(format!("{name}-dlq"))
-        .send()
-        .await
-        .map_err(|e| sdk_error("sqs", e))?;
+pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str, visibility_seconds: u32) -> Result<String> {
+    let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| sdk_error("sqs", e))?;
     let dlq_url = dlq.queue_url.unwrap_or_default();
     let arn = client
         .get_queue_attributes()
@@ -160,20 +121,54 @@ pub async fn create_queues(
         .attributes
         .and_then(|mut a| a.remove(&QueueAttributeName::QueueArn))
         .ok_or_else(|| Error::internal("sqs", "the dead-letter queue has no ARN"))?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES})
-        .to_string();
+    let redrive = serde_json::json!({"deadLetterTargetArn": arn, "maxReceiveCount": MAX_RECEIVES}).to_string();
     let queue = client
         .create_queue()
         .queue_name(name)
         .attributes(QueueAttributeName::RedrivePolicy, redrive)
-        .attributes(
-            QueueAttributeName::VisibilityTimeout,
-            visibility_seconds.to_string(),
-        )
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
         .send()
         .await
         .map_err(|e| sdk_error("sqs", e))?;
-    queue
-        .queue_url
-        .ok_or_else(|| Error::internal("sqs", "the dispatch queue has no URL"))
+    queue.queue_url.ok_or_else(|| Error::internal("sqs", "the dispatch queue has no URL"))
+}
+
+/// The names of one deployment's tables and its queue URL (from the template's outputs on AWS,
+/// or created by `ocpp-bulk init` / the tests under a prefix).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Resources {
+    pub runs: String,
+    pub directory: String,
+    pub connections: String,
+    pub queue_url: String,
+}
+
+impl Resources {
+    /// From RUNS_TABLE, DIRECTORY_TABLE, CONNECTIONS_TABLE and DISPATCH_QUEUE_URL.
+    pub fn from_env() -> std::result::Result<Resources, String> {
+        Ok(Resources {
+            runs: super::required_env(RUNS.env)?,
+            directory: super::required_env(DIRECTORY.env)?,
+            connections: super::required_env(CONNECTIONS.env)?,
+            queue_url: super::required_env("DISPATCH_QUEUE_URL")?,
+        })
+    }
+
+    /// Creates (idempotently) every table and the queues under `prefix`.
+    pub async fn create(clients: &super::AwsClients, prefix: &str, visibility_seconds: u32) -> Result<Resources> {
+        let name = |def: &TableDef| format!("{prefix}-{}", def.logical_id);
+        for def in TABLES {
+            create_table(&clients.dynamodb, def, &name(def)).await?;
+        }
+        let queue_url = create_queues(&clients.sqs, &format!("{prefix}-dispatch"), visibility_seconds).await?;
+        Ok(Resources { runs: name(&RUNS), directory: name(&DIRECTORY), connections: name(&CONNECTIONS), queue_url })
+    }
+
+    /// The variables a function or `ocpp-bulk import` reads, as `export` lines.
+    pub fn exports(&self) -> String {
+        format!(
+            "export {}={}\nexport {}={}\nexport {}={}\nexport DISPATCH_QUEUE_URL={}\n",
+            RUNS.env, self.runs, DIRECTORY.env, self.directory, CONNECTIONS.env, self.connections, self.queue_url
+        )
+    }
 }

@@ -76,10 +76,7 @@ mod tests {
 
     #[test]
     fn token_hash_is_sha256_hex() {
-        assert_eq!(
-            token_hash("abc"),
-            "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
-        );
+        assert_eq!(token_hash("abc"), "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
     }
 
     #[test]
@@ -102,14 +99,8 @@ mod tests {
             team: "acme".into(),
             password_hash: None,
         };
-        let alice = Identity {
-            user: "alice".into(),
-            teams: vec!["acme".into()],
-        };
-        let bob = Identity {
-            user: "bob".into(),
-            teams: vec!["other".into()],
-        };
+        let alice = Identity { user: "alice".into(), teams: vec!["acme".into()] };
+        let bob = Identity { user: "bob".into(), teams: vec!["other".into()] };
         assert!(alice.can_access(&charger));
         assert!(!bob.can_access(&charger));
     }

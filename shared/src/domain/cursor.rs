@@ -39,23 +39,11 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_refuse_forgeries() {
-        let cursor = Cursor {
-            scope: "run-1".into(),
-            after: "42".into(),
-        };
+        let cursor = Cursor { scope: "run-1".into(), after: "42".into() };
         let text = cursor.encode();
         assert_eq!(Cursor::decode(&text, "run-1").unwrap(), cursor);
-        assert_eq!(
-            Cursor::decode(&text, "run-2").unwrap_err().status_code(),
-            422
-        );
-        assert_eq!(
-            Cursor::decode("!!", "run-1").unwrap_err().status_code(),
-            422
-        );
-        assert_eq!(
-            Cursor::decode("e30", "run-1").unwrap_err().status_code(),
-            422
-        );
+        assert_eq!(Cursor::decode(&text, "run-2").unwrap_err().status_code(), 422);
+        assert_eq!(Cursor::decode("!!", "run-1").unwrap_err().status_code(), 422);
+        assert_eq!(Cursor::decode("e30", "run-1").unwrap_err().status_code(), 422);
     }
 }

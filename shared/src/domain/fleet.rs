@@ -48,15 +48,9 @@ pub struct Provisioned {
 #[derive(Debug, thiserror::Error)]
 pub enum FleetError {
     #[error("cannot read fleet file {path}: {source}")]
-    Read {
-        path: String,
-        source: std::io::Error,
-    },
+    Read { path: String, source: std::io::Error },
     #[error("fleet file {path} is not valid: {source}")]
-    Parse {
-        path: String,
-        source: serde_json::Error,
-    },
+    Parse { path: String, source: serde_json::Error },
     #[error("fleet file is not valid: {0}")]
     Invalid(String),
 }
@@ -64,14 +58,8 @@ pub enum FleetError {
 impl Fleet {
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
         let shown = path.display().to_string();
-        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read {
-            path: shown.clone(),
-            source,
-        })?;
-        serde_json::from_str(&text).map_err(|source| FleetError::Parse {
-            path: shown,
-            source,
-        })
+        let text = std::fs::read_to_string(path).map_err(|source| FleetError::Read { path: shown.clone(), source })?;
+        serde_json::from_str(&text).map_err(|source| FleetError::Parse { path: shown, source })
     }
 
     /// Checks the fleet and hashes its secrets.
@@ -80,24 +68,16 @@ impl Fleet {
         let mut uuids = HashSet::new();
         for charger in &self.chargers {
             let id = &charger.identity;
-            if id.is_empty()
-                || id.len() > 48
-                || !id
-                    .chars()
-                    .all(|c| c.is_ascii_graphic() && c != '/' && c != '?')
-            {
-                return Err(FleetError::Invalid(format!("charger identity {id:?} must be 1-48 printable ASCII characters without / or ?")));
+            if id.is_empty() || id.len() > 48 || !id.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != '?') {
+                return Err(FleetError::Invalid(format!(
+                    "charger identity {id:?} must be 1-48 printable ASCII characters without / or ?"
+                )));
             }
             if !identities.insert(id.as_str()) {
-                return Err(FleetError::Invalid(format!(
-                    "charger identity {id} appears twice"
-                )));
+                return Err(FleetError::Invalid(format!("charger identity {id} appears twice")));
             }
             if !uuids.insert(charger.uuid) {
-                return Err(FleetError::Invalid(format!(
-                    "charger uuid {} appears twice",
-                    charger.uuid
-                )));
+                return Err(FleetError::Invalid(format!("charger uuid {} appears twice", charger.uuid)));
             }
         }
         let mut tokens = HashSet::new();
@@ -109,25 +89,14 @@ impl Fleet {
                 )));
             }
             if !tokens.insert(token.token.as_str()) {
-                return Err(FleetError::Invalid(format!(
-                    "a token of user {} appears twice",
-                    token.user
-                )));
+                return Err(FleetError::Invalid(format!("a token of user {} appears twice", token.user)));
             }
         }
         Ok(Provisioned {
             tokens: self
                 .tokens
                 .iter()
-                .map(|t| {
-                    (
-                        token_hash(&t.token),
-                        Identity {
-                            user: t.user.clone(),
-                            teams: t.teams.clone(),
-                        },
-                    )
-                })
+                .map(|t| (token_hash(&t.token), Identity { user: t.user.clone(), teams: t.teams.clone() }))
                 .collect(),
             chargers: self
                 .chargers
@@ -171,9 +140,8 @@ mod tests {
             {"uuid":"7f1c1f9e-3a53-4c55-9b1e-2d1f2c3b4a5d","identity":"A","team":"t"}]}"#,
         );
         assert!(dup.provision().is_err());
-        let slash = fleet(
-            r#"{"chargers":[{"uuid":"6f1c1f9e-3a53-4c55-9b1e-2d1f2c3b4a5d","identity":"a/b","team":"t"}]}"#,
-        );
+        let slash =
+            fleet(r#"{"chargers":[{"uuid":"6f1c1f9e-3a53-4c55-9b1e-2d1f2c3b4a5d","identity":"a/b","team":"t"}]}"#);
         assert!(slash.provision().is_err());
         assert!(serde_json::from_str::<Fleet>(r#"{"chargerz":[]}"#).is_err());
     }

@@ -219,16 +219,8 @@ pub struct Outcome {
 
 impl Outcome {
     pub fn sent(response: Value) -> Self {
-        let message = response
-            .get("status")
-            .and_then(Value::as_str)
-            .map(str::to_owned);
-        Outcome {
-            status: ResultStatus::Sent,
-            message,
-            response: Some(response),
-            executed_at: None,
-        }
+        let message = response.get("status").and_then(Value::as_str).map(str::to_owned);
+        Outcome { status: ResultStatus::Sent, message, response: Some(response), executed_at: None }
     }
 
     pub fn offline(message: &str, at: DateTime<Utc>) -> Self {
@@ -241,12 +233,7 @@ impl Outcome {
     }
 
     pub fn error(message: impl Into<String>) -> Self {
-        Outcome {
-            status: ResultStatus::Error,
-            message: Some(message.into()),
-            response: None,
-            executed_at: None,
-        }
+        Outcome { status: ResultStatus::Error, message: Some(message.into()), response: None, executed_at: None }
     }
 }
 
@@ -255,11 +242,7 @@ mod tests {
     use super::*;
 
     fn charger() -> ChargerRef {
-        ChargerRef {
-            uuid: Uuid::new_v4(),
-            identity: "CP1".into(),
-            reference: None,
-        }
+        ChargerRef { uuid: Uuid::new_v4(), identity: "CP1".into(), reference: None }
     }
 
     #[test]

@@ -31,18 +31,12 @@ impl LocalConnections {
     /// Opens the outbound side of a new connection.
     pub fn attach(&self, connection_id: &str) -> mpsc::UnboundedReceiver<Outbound> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        self.senders
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(connection_id.to_owned(), sender);
+        self.senders.write().unwrap_or_else(|p| p.into_inner()).insert(connection_id.to_owned(), sender);
         receiver
     }
 
     pub fn detach(&self, connection_id: &str) {
-        self.senders
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .remove(connection_id);
+        self.senders.write().unwrap_or_else(|p| p.into_inner()).remove(connection_id);
     }
 
     pub fn is_live(&self, connection_id: &str) -> bool {
@@ -50,11 +44,7 @@ impl LocalConnections {
     }
 
     fn sender(&self, connection_id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
-        self.senders
-            .read()
-            .unwrap_or_else(|p| p.into_inner())
-            .get(connection_id)
-            .cloned()
+        self.senders.read().unwrap_or_else(|p| p.into_inner()).get(connection_id).cloned()
     }
 }
 
@@ -62,9 +52,7 @@ impl LocalConnections {
 impl ConnectionGateway for LocalConnections {
     async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
         let sender = self.sender(connection_id).ok_or(PostError::Gone)?;
-        sender
-            .send(Outbound::Frame(frame.to_owned()))
-            .map_err(|_| PostError::Gone)
+        sender.send(Outbound::Frame(frame.to_owned())).map_err(|_| PostError::Gone)
     }
 
     async fn close(&self, connection_id: &str) -> Result<()> {

@@ -31,11 +31,7 @@ pub struct QueueOptions {
 
 impl Default for QueueOptions {
     fn default() -> Self {
-        QueueOptions {
-            concurrency: 64,
-            visibility_timeout: Duration::from_secs(1),
-            duplicate_deliveries: false,
-        }
+        QueueOptions { concurrency: 64, visibility_timeout: Duration::from_secs(1), duplicate_deliveries: false }
     }
 }
 
@@ -92,22 +88,13 @@ impl LocalQueue {
 #[async_trait]
 impl DispatchQueue for LocalQueue {
     async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()> {
-        let copies = if self.options.duplicate_deliveries {
-            2
-        } else {
-            1
-        };
+        let copies = if self.options.duplicate_deliveries { 2 } else { 1 };
         for outgoing in messages {
-            let body: Arc<str> = serde_json::to_string(&outgoing.message)
-                .map_err(|e| Error::internal("local queue", e))?
-                .into();
+            let body: Arc<str> =
+                serde_json::to_string(&outgoing.message).map_err(|e| Error::internal("local queue", e))?.into();
             for _ in 0..copies {
                 let id = format!("local-{}", self.next_id.fetch_add(1, Ordering::Relaxed));
-                let envelope = Envelope {
-                    id,
-                    body: body.clone(),
-                    receive_count: 0,
-                };
+                let envelope = Envelope { id, body: body.clone(), receive_count: 0 };
                 self.enqueue(envelope, Duration::from_secs(outgoing.delay_seconds.into()));
             }
         }
@@ -165,10 +152,7 @@ fn record(envelope: &Envelope) -> SqsMessage {
     let mut message = SqsMessage::default();
     message.message_id = Some(envelope.id.clone());
     message.body = Some(envelope.body.to_string());
-    message.attributes.insert(
-        "ApproximateReceiveCount".to_owned(),
-        envelope.receive_count.to_string(),
-    );
+    message.attributes.insert("ApproximateReceiveCount".to_owned(), envelope.receive_count.to_string());
     message.event_source = Some("aws:sqs".to_owned());
     message
 }

@@ -12,9 +12,7 @@ use uuid::Uuid;
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{
-    ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore,
-};
+use crate::ports::{ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore};
 
 struct RunEntry {
     run: Run,
@@ -48,9 +46,7 @@ pub struct MemoryStore {
 
 /// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
 fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex
-        .lock()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
@@ -58,8 +54,7 @@ fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
 }
 
 fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write()
-        .unwrap_or_else(|poisoned| poisoned.into_inner())
+    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl MemoryStore {
@@ -97,10 +92,7 @@ impl TokenStore for MemoryStore {
 impl ChargerDirectory for MemoryStore {
     async fn chargers_by_uuid(&self, ids: &[Uuid]) -> Result<Vec<Charger>> {
         let chargers = read(&self.chargers);
-        Ok(ids
-            .iter()
-            .filter_map(|id| chargers.get(id).cloned())
-            .collect())
+        Ok(ids.iter().filter_map(|id| chargers.get(id).cloned()).collect())
     }
 
     async fn charger_by_identity(&self, identity: &str) -> Result<Option<Charger>> {
@@ -115,29 +107,17 @@ impl ChargerDirectory for MemoryStore {
 impl RunStore for MemoryStore {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
         if results.iter().enumerate().any(|(i, r)| r.seq != i as u64) {
-            return Err(Error::internal(
-                "memory store",
-                "results must be numbered 0..n in order",
-            ));
+            return Err(Error::internal("memory store", "results must be numbered 0..n in order"));
         }
-        let entry = Arc::new(Mutex::new(RunEntry {
-            run: run.clone(),
-            results,
-        }));
+        let entry = Arc::new(Mutex::new(RunEntry { run: run.clone(), results }));
         {
             let mut runs = write(&self.runs);
             if runs.contains_key(&run.id) {
-                return Err(Error::internal(
-                    "memory store",
-                    format!("run {} already exists", run.id),
-                ));
+                return Err(Error::internal("memory store", format!("run {} already exists", run.id)));
             }
             runs.insert(run.id, entry);
         }
-        write(&self.runs_by_owner)
-            .entry(run.owner.clone())
-            .or_default()
-            .push(run.id);
+        write(&self.runs_by_owner).entry(run.owner.clone()).or_default().push(run.id);
         Ok(())
     }
 
@@ -165,21 +145,9 @@ impl RunStore for MemoryStore {
             .collect())
     }
 
-    async fn runs_of(
-        &self,
-        owner: &str,
-        before: Option<&RunKey>,
-        limit: usize,
-    ) -> Result<Vec<Run>> {
-        let ids = read(&self.runs_by_owner)
-            .get(owner)
-            .cloned()
-            .unwrap_or_default();
-        let mut runs: Vec<Run> = ids
-            .iter()
-            .filter_map(|id| self.entry(*id))
-            .map(|e| locked(&e).run.clone())
-            .collect();
+    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
+        let ids = read(&self.runs_by_owner).get(owner).cloned().unwrap_or_default();
+        let mut runs: Vec<Run> = ids.iter().filter_map(|id| self.entry(*id)).map(|e| locked(&e).run.clone()).collect();
         runs.sort_by_key(|r| std::cmp::Reverse((r.created_at, r.id)));
         Ok(runs
             .into_iter()
@@ -196,13 +164,7 @@ impl RunStore for MemoryStore {
         Ok(entry.result_mut(seq).map(|r| r.clone()))
     }
 
-    async fn mark_called(
-        &self,
-        run: Uuid,
-        seq: u64,
-        call_id: &str,
-        at: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
         let Some(entry) = self.entry(run) else {
             return Ok(false);
         };
@@ -241,12 +203,7 @@ impl RunStore for MemoryStore {
 
 #[async_trait]
 impl InflightCalls for MemoryStore {
-    async fn acquire(
-        &self,
-        identity: &str,
-        call: &InflightCall,
-        now: DateTime<Utc>,
-    ) -> Result<bool> {
+    async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut inflight = locked(&self.inflight);
         match inflight.get(identity) {
             Some(held) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
@@ -263,10 +220,7 @@ impl InflightCalls for MemoryStore {
 
     async fn release(&self, identity: &str, call_id: &str) -> Result<()> {
         let mut inflight = locked(&self.inflight);
-        if inflight
-            .get(identity)
-            .is_some_and(|held| held.call_id == call_id)
-        {
+        if inflight.get(identity).is_some_and(|held| held.call_id == call_id) {
             inflight.remove(identity);
         }
         Ok(())
@@ -277,12 +231,8 @@ impl InflightCalls for MemoryStore {
 impl ConnectionRegistry for MemoryStore {
     async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>> {
         let mut connections = locked(&self.connections);
-        let replaced = connections
-            .by_identity
-            .insert(identity.to_owned(), connection_id.to_owned());
-        connections
-            .by_connection
-            .insert(connection_id.to_owned(), identity.to_owned());
+        let replaced = connections.by_identity.insert(identity.to_owned(), connection_id.to_owned());
+        connections.by_connection.insert(connection_id.to_owned(), identity.to_owned());
         Ok(replaced.filter(|old| old != connection_id))
     }
 
@@ -291,20 +241,13 @@ impl ConnectionRegistry for MemoryStore {
     }
 
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
-        Ok(locked(&self.connections)
-            .by_connection
-            .get(connection_id)
-            .cloned())
+        Ok(locked(&self.connections).by_connection.get(connection_id).cloned())
     }
 
     async fn unregister(&self, connection_id: &str) -> Result<()> {
         let mut connections = locked(&self.connections);
         if let Some(identity) = connections.by_connection.remove(connection_id) {
-            if connections
-                .by_identity
-                .get(&identity)
-                .is_some_and(|c| c == connection_id)
-            {
+            if connections.by_identity.get(&identity).is_some_and(|c| c == connection_id) {
                 connections.by_identity.remove(&identity);
             }
         }

@@ -64,10 +64,7 @@ static VALIDATORS: LazyLock<Vec<Option<Compiled>>> = LazyLock::new(|| {
                 let schema: Value = serde_json::from_str(text).ok()?;
                 jsonschema::validator_for(&schema).ok()
             };
-            Some(Compiled {
-                request: compile(c.request_schema)?,
-                response: compile(c.response_schema)?,
-            })
+            Some(Compiled { request: compile(c.request_schema)?, response: compile(c.response_schema)? })
         })
         .collect()
 });
@@ -100,10 +97,7 @@ impl Command {
 }
 
 fn schema_unavailable(prefix: &str) -> FieldErrors {
-    FieldErrors::from([(
-        prefix.to_owned(),
-        vec!["The schema for this command is unavailable.".to_owned()],
-    )])
+    FieldErrors::from([(prefix.to_owned(), vec!["The schema for this command is unavailable.".to_owned()])])
 }
 
 fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
@@ -116,22 +110,14 @@ fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), F
         }
         match error.kind() {
             ValidationErrorKind::Required { property } => {
-                let name = property
-                    .as_str()
-                    .map_or_else(|| property.to_string(), str::to_owned);
+                let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
                 let field = format!("{path}.{name}");
-                errors
-                    .entry(field.clone())
-                    .or_default()
-                    .push(format!("The {field} field is required."));
+                errors.entry(field.clone()).or_default().push(format!("The {field} field is required."));
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for name in unexpected {
                     let field = format!("{path}.{name}");
-                    errors
-                        .entry(field.clone())
-                        .or_default()
-                        .push(format!("The {field} field is not allowed."));
+                    errors.entry(field.clone()).or_default().push(format!("The {field} field is not allowed."));
                 }
             }
             _ => {
@@ -156,11 +142,7 @@ mod tests {
     fn every_schema_compiles() {
         assert_eq!(VALIDATORS.len(), 19);
         for (command, compiled) in COMMANDS.iter().zip(VALIDATORS.iter()) {
-            assert!(
-                compiled.is_some(),
-                "{} schemas do not compile",
-                command.action
-            );
+            assert!(compiled.is_some(), "{} schemas do not compile", command.action);
         }
     }
 
@@ -174,25 +156,12 @@ mod tests {
     #[test]
     fn request_errors_name_the_field_path() {
         let reset = Command::find("Reset").unwrap();
-        assert!(reset
-            .check_request(&json!({"type": "Soft"}), "data")
-            .is_ok());
+        assert!(reset.check_request(&json!({"type": "Soft"}), "data").is_ok());
         let errors = reset.check_request(&json!({}), "data").unwrap_err();
-        assert_eq!(
-            errors["data.type"],
-            vec!["The data.type field is required."]
-        );
-        let errors = reset
-            .check_request(&json!({"type": "Warm", "extra": 1}), "data")
-            .unwrap_err();
-        assert!(
-            errors["data.type"][0].starts_with("The data.type field is invalid"),
-            "{errors:?}"
-        );
-        assert_eq!(
-            errors["data.extra"],
-            vec!["The data.extra field is not allowed."]
-        );
+        assert_eq!(errors["data.type"], vec!["The data.type field is required."]);
+        let errors = reset.check_request(&json!({"type": "Warm", "extra": 1}), "data").unwrap_err();
+        assert!(errors["data.type"][0].starts_with("The data.type field is invalid"), "{errors:?}");
+        assert_eq!(errors["data.extra"], vec!["The data.extra field is not allowed."]);
 
         let profile = Command::find("SetChargingProfile").unwrap();
         let payload = json!({"connectorId": 1, "csChargingProfiles": {
@@ -201,18 +170,13 @@ mod tests {
             "chargingSchedule": {"duration": "long", "chargingRateUnit": "W",
                                  "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}]}}});
         let errors = profile.check_request(&payload, "data").unwrap_err();
-        assert!(
-            errors.contains_key("data.csChargingProfiles.chargingSchedule.duration"),
-            "{errors:?}"
-        );
+        assert!(errors.contains_key("data.csChargingProfiles.chargingSchedule.duration"), "{errors:?}");
     }
 
     #[test]
     fn max_length_comes_from_the_schema() {
         let change = Command::find("ChangeConfiguration").unwrap();
-        let errors = change
-            .check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data")
-            .unwrap_err();
+        let errors = change.check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data").unwrap_err();
         assert!(errors.contains_key("data.key"), "{errors:?}");
     }
 

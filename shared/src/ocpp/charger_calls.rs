@@ -20,19 +20,12 @@ pub fn answer(action: &str, now: DateTime<Utc>) -> Result<Value, (ErrorCode, Str
             "status": "Accepted", "currentTime": rfc3339(now), "interval": HEARTBEAT_INTERVAL_SECONDS,
         })),
         "Heartbeat" => Ok(json!({ "currentTime": rfc3339(now) })),
-        "StatusNotification"
-        | "MeterValues"
-        | "DiagnosticsStatusNotification"
-        | "FirmwareStatusNotification" => Ok(json!({})),
+        "StatusNotification" | "MeterValues" | "DiagnosticsStatusNotification" | "FirmwareStatusNotification" => {
+            Ok(json!({}))
+        }
         "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
-        known
-            if OTHER_CHARGER_ACTIONS.contains(&known)
-                || COMMANDS.iter().any(|c| c.action == known) =>
-        {
-            Err((
-                ErrorCode::NotSupported,
-                format!("{known} is not supported by this central system"),
-            ))
+        known if OTHER_CHARGER_ACTIONS.contains(&known) || COMMANDS.iter().any(|c| c.action == known) => {
+            Err((ErrorCode::NotSupported, format!("{known} is not supported by this central system")))
         }
         _ => Err((ErrorCode::NotImplemented, "unknown action".to_owned())),
     }
@@ -51,18 +44,9 @@ mod tests {
         assert!(boot["currentTime"].as_str().unwrap().ends_with('Z'));
         assert!(answer("Heartbeat", now).unwrap()["currentTime"].is_string());
         assert_eq!(answer("MeterValues", now).unwrap(), json!({}));
-        assert_eq!(
-            answer("DataTransfer", now).unwrap()["status"],
-            "UnknownVendorId"
-        );
-        assert_eq!(
-            answer("StartTransaction", now).unwrap_err().0,
-            ErrorCode::NotSupported
-        );
+        assert_eq!(answer("DataTransfer", now).unwrap()["status"], "UnknownVendorId");
+        assert_eq!(answer("StartTransaction", now).unwrap_err().0, ErrorCode::NotSupported);
         assert_eq!(answer("Reset", now).unwrap_err().0, ErrorCode::NotSupported);
-        assert_eq!(
-            answer("Teleport", now).unwrap_err().0,
-            ErrorCode::NotImplemented
-        );
+        assert_eq!(answer("Teleport", now).unwrap_err().0, ErrorCode::NotImplemented);
     }
 }

@@ -8,21 +8,9 @@ pub const MAX_MESSAGE_ID_LEN: usize = 36;
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum Frame {
-    Call {
-        id: String,
-        action: String,
-        payload: Value,
-    },
-    CallResult {
-        id: String,
-        payload: Value,
-    },
-    CallError {
-        id: String,
-        code: String,
-        description: String,
-        details: Value,
-    },
+    Call { id: String, action: String, payload: Value },
+    CallResult { id: String, payload: Value },
+    CallError { id: String, code: String, description: String, details: Value },
 }
 
 /// The CALLERROR codes of OCPP-J 1.6 (section 4.2.3), spelled as the specification spells them.
@@ -67,29 +55,20 @@ pub struct FrameError {
 
 impl FrameError {
     fn new(id: Option<&str>, reason: impl Into<String>) -> Self {
-        FrameError {
-            id: id.map(str::to_owned),
-            reason: reason.into(),
-        }
+        FrameError { id: id.map(str::to_owned), reason: reason.into() }
     }
 }
 
 impl Frame {
     pub fn parse(text: &str) -> Result<Frame, FrameError> {
-        let value: Value = serde_json::from_str(text)
-            .map_err(|e| FrameError::new(None, format!("not JSON: {e}")))?;
+        let value: Value = serde_json::from_str(text).map_err(|e| FrameError::new(None, format!("not JSON: {e}")))?;
         let Value::Array(mut items) = value else {
             return Err(FrameError::new(None, "not a JSON array"));
         };
         let id = match items.get(1) {
-            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_MESSAGE_ID_LEN => {
-                id.clone()
-            }
+            Some(Value::String(id)) if !id.is_empty() && id.len() <= MAX_MESSAGE_ID_LEN => id.clone(),
             Some(Value::String(_)) => {
-                return Err(FrameError::new(
-                    None,
-                    "message id is empty or longer than 36 characters",
-                ))
+                return Err(FrameError::new(None, "message id is empty or longer than 36 characters"))
             }
             _ => return Err(FrameError::new(None, "no message id string at position 1")),
         };
@@ -104,11 +83,7 @@ impl Frame {
                 if !payload.is_object() {
                     return malformed("CALL payload is not an object");
                 }
-                Ok(Frame::Call {
-                    id,
-                    action,
-                    payload,
-                })
+                Ok(Frame::Call { id, action, payload })
             }
             (Some(3), 3) => {
                 let payload = items.pop().unwrap_or(Value::Null);
@@ -119,47 +94,27 @@ impl Frame {
             }
             (Some(4), 5) => {
                 let details = items.pop().unwrap_or(Value::Null);
-                let (Some(Value::String(description)), Some(Value::String(code))) =
-                    (items.pop(), items.pop())
-                else {
+                let (Some(Value::String(description)), Some(Value::String(code))) = (items.pop(), items.pop()) else {
                     return malformed("CALLERROR code and description must be strings");
                 };
-                Ok(Frame::CallError {
-                    id,
-                    code,
-                    description,
-                    details,
-                })
+                Ok(Frame::CallError { id, code, description, details })
             }
-            (Some(2..=4), n) => malformed(&format!(
-                "wrong number of elements ({n}) for its message type"
-            )),
+            (Some(2..=4), n) => malformed(&format!("wrong number of elements ({n}) for its message type")),
             _ => malformed("unknown message type id"),
         }
     }
 
     pub fn id(&self) -> &str {
         match self {
-            Frame::Call { id, .. } | Frame::CallResult { id, .. } | Frame::CallError { id, .. } => {
-                id
-            }
+            Frame::Call { id, .. } | Frame::CallResult { id, .. } | Frame::CallError { id, .. } => id,
         }
     }
 
     pub fn to_text(&self) -> String {
         let value = match self {
-            Frame::Call {
-                id,
-                action,
-                payload,
-            } => serde_json::json!([2, id, action, payload]),
+            Frame::Call { id, action, payload } => serde_json::json!([2, id, action, payload]),
             Frame::CallResult { id, payload } => serde_json::json!([3, id, payload]),
-            Frame::CallError {
-                id,
-                code,
-                description,
-                details,
-            } => {
+            Frame::CallError { id, code, description, details } => {
                 serde_json::json!([4, id, code, description, details])
             }
         };
@@ -200,18 +155,11 @@ mod tests {
     fn parses_the_three_frame_types() {
         assert_eq!(
             Frame::parse(r#"[2,"1","Heartbeat",{}]"#).unwrap(),
-            Frame::Call {
-                id: "1".into(),
-                action: "Heartbeat".into(),
-                payload: json!({})
-            }
+            Frame::Call { id: "1".into(), action: "Heartbeat".into(), payload: json!({}) }
         );
         assert_eq!(
             Frame::parse(r#"[3,"a",{"status":"Accepted"}]"#).unwrap(),
-            Frame::CallResult {
-                id: "a".into(),
-                payload: json!({"status":"Accepted"})
-            }
+            Frame::CallResult { id: "a".into(), payload: json!({"status":"Accepted"}) }
         );
         assert_eq!(
             Frame::parse(r#"[4,"b","NotSupported","nope",{}]"#).unwrap(),
@@ -252,11 +200,7 @@ mod tests {
         assert_eq!(text, r#"[2,"m-1","Reset",{"type":"Soft"}]"#);
         assert_eq!(
             Frame::parse(&text).unwrap(),
-            Frame::Call {
-                id: "m-1".into(),
-                action: "Reset".into(),
-                payload: json!({"type":"Soft"})
-            }
+            Frame::Call { id: "m-1".into(), action: "Reset".into(), payload: json!({"type":"Soft"}) }
         );
         let err = Frame::call_error("9", ErrorCode::FormationViolation, "bad");
         assert_eq!(err.to_text(), r#"[4,"9","FormationViolation","bad",{}]"#);

@@ -1,0 +1,12 @@
+//! The worker Lambda: SQS batches (ReportBatchItemFailures) to `worker::handle`, AWS adapters built once.
+
+use aws_lambda_events::event::sqs::SqsEvent;
+use lambda_runtime::{run, service_fn, Error, LambdaEvent};
+
+#[tokio::main]
+async fn main() -> Result<(), Error> {
+    shared::telemetry::init(true, "info");
+    let ctx = worker::WorkerContext::from_env().await?;
+    run(service_fn(|event: LambdaEvent<SqsEvent>| async { Ok::<_, Error>(worker::handle(&ctx, event.payload).await) }))
+        .await
+}
