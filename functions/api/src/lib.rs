@@ -27,6 +27,23 @@ pub struct ApiContext {
     pub queue: Arc<dyn DispatchQueue>,
 }
 
+impl ApiContext {
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL.
+    pub async fn from_env() -> Result<ApiContext, String> {
+        use shared::aws::{required_env, AwsClients, DynamoDirectory, DynamoRunStore, SqsDispatchQueue};
+        let (directory, runs, queue) =
+            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
+        let clients = AwsClients::from_env().await;
+        let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory));
+        Ok(ApiContext {
+            tokens: directory.clone(),
+            chargers: directory,
+            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
+            queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
+        })
+    }
+}
+
 const BULK: &str = "/v3/chargers/commands/bulk";
 
 /// Answers one request. Never fails: every error becomes its JSON response.
@@ -120,22 +137,5 @@ mod tests {
         assert!(parse_route("/v3/chargers/commands/bulkx").is_none());
         assert!(parse_route("/v3/chargers/commands/bulk/a/results/x").is_none());
         assert!(parse_route("/").is_none());
-    }
-}
-
-impl ApiContext {
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL.
-    pub async fn from_env() -> Result<ApiContext, String> {
-        use shared::aws::{required_env, AwsClients, DynamoDirectory, DynamoRunStore, SqsDispatchQueue};
-        let (directory, runs, queue) =
-            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
-        let clients = AwsClients::from_env().await;
-        let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory));
-        Ok(ApiContext {
-            tokens: directory.clone(),
-            chargers: directory,
-            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
-            queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
-        })
     }
 }
