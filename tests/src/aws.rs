@@ -5,20 +5,11 @@
 
 use std::sync::Arc;
 
-use shared::aws::tables::{self, TABLES};
+use shared::aws::tables::Resources;
 use shared::aws::{AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore};
 use shared::domain::fleet::Fleet;
 
 use crate::contract::Ports;
-
-/// The table names and queue URL of one suite.
-#[derive(Clone, Debug)]
-pub struct Resources {
-    pub runs: String,
-    pub directory: String,
-    pub connections: String,
-    pub queue_url: String,
-}
 
 pub async fn clients() -> AwsClients {
     assert!(
@@ -28,20 +19,10 @@ pub async fn clients() -> AwsClients {
     AwsClients::from_env().await
 }
 
-/// Creates (idempotently) the suite's tables and queue, and imports `fleet` into its directory.
+/// Creates the suite's own tables and queue, and imports `fleet` into its directory.
 pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Resources {
     let prefix = format!("ocpp-bulk-{suite}-{}", uuid::Uuid::new_v4().simple());
-    let name = |def: &tables::TableDef| format!("{prefix}-{}", def.logical_id);
-    for def in TABLES {
-        tables::create_table(&clients.dynamodb, def, &name(def)).await.expect("create table");
-    }
-    let queue_url = tables::create_queues(&clients.sqs, &format!("{prefix}-dispatch"), 2).await.expect("create queues");
-    let resources = Resources {
-        runs: name(&tables::RUNS),
-        directory: name(&tables::DIRECTORY),
-        connections: name(&tables::CONNECTIONS),
-        queue_url,
-    };
+    let resources = Resources::create(clients, &prefix, 2).await.expect("create tables and queues");
     let directory = DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory);
     directory.import(&fleet.provision().expect("fleet")).await.expect("import fleet");
     resources

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
 use ocpp_bulk::sim::{self, Behaviour, SimCharger, SimFleet};
-use ocpp_bulk::stack::Stack;
+use ocpp_bulk::stack::{AwsOptions, Stack};
 use serde_json::{json, Value};
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
 use shared::embedded::QueueOptions;
@@ -59,25 +59,62 @@ pub fn fleet(count: usize) -> Fleet {
     }
 }
 
+/// Which adapter set the stack runs on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Embedded,
+    /// DynamoDB and SQS on moto's server, frames through the management-API client.
+    Aws,
+}
+
 pub struct TestStack {
     pub stack: Stack,
+    pub backend: Backend,
     pub base: String,
     pub ws: String,
     http: reqwest::Client,
 }
 
 impl TestStack {
-    pub async fn start(fleet: &Fleet, options: QueueOptions) -> TestStack {
+    pub async fn start(backend: Backend, fleet: &Fleet) -> TestStack {
+        Self::start_with(backend, fleet, false).await
+    }
+
+    /// A stack whose queue delivers every message twice.
+    pub async fn start_duplicating(backend: Backend, fleet: &Fleet) -> TestStack {
+        Self::start_with(backend, fleet, true).await
+    }
+
+    async fn start_with(backend: Backend, fleet: &Fleet, duplicate_deliveries: bool) -> TestStack {
         let provisioned = fleet.provision().expect("test fleet is valid");
-        let stack = Stack::embedded(&provisioned, options);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
+        let stack = match backend {
+            Backend::Embedded => {
+                Stack::embedded(&provisioned, QueueOptions { duplicate_deliveries, ..QueueOptions::default() })
+            }
+            Backend::Aws => {
+                let clients = crate::aws::clients().await;
+                let resources = crate::aws::provision(&clients, "e2e", fleet).await;
+                Stack::aws(&clients, &resources, &format!("http://{address}"), &AwsOptions { duplicate_deliveries })
+            }
+        };
         tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
         TestStack {
             stack,
+            backend,
             base: format!("http://{address}"),
             ws: format!("ws://{address}/ocpp"),
             http: reqwest::Client::new(),
+        }
+    }
+
+    /// A short `timeout_seconds` for runs with silent chargers: moto's server answers a few
+    /// hundred requests a second, so on the AWS backend an answer needs more time to be in time.
+    pub fn short_timeout(&self) -> u32 {
+        match self.backend {
+            Backend::Embedded => 1,
+            Backend::Aws => 5,
         }
     }
 
@@ -119,6 +156,7 @@ impl TestStack {
 
     /// Polls until the run completes (at most `within`), then returns it.
     pub async fn completed(&self, id: &str, within: Duration) -> Value {
+        let within = if self.backend == Backend::Aws { within * 4 } else { within };
         let deadline = tokio::time::Instant::now() + within;
         loop {
             let run = self.run(id).await;
@@ -225,4 +263,27 @@ impl RawCharger {
         self.send(text).await;
         self.next(Duration::from_secs(5)).await.expect("an answer")
     }
+}
+
+/// One `#[tokio::test]` per backend for each scenario `async fn name(backend: Backend)`.
+#[macro_export]
+macro_rules! on_both_backends {
+    ($($scenario:ident),* $(,)?) => {
+        mod embedded {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::harness::Backend::Embedded).await
+                }
+            )*
+        }
+        mod aws {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $scenario() {
+                    super::$scenario($crate::harness::Backend::Aws).await
+                }
+            )*
+        }
+    };
 }

@@ -2,15 +2,13 @@
 
 use std::time::Duration;
 
-use e2e::harness::{charger_uuid, cp, fleet, ids, TestStack, ALICE, BOB};
+use e2e::harness::{charger_uuid, cp, fleet, ids, Backend, TestStack, ALICE, BOB};
 use serde_json::json;
-use shared::embedded::QueueOptions;
 
 const BULK: &str = "/v3/chargers/commands/bulk";
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn tokens_are_required_and_checked() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn tokens_are_required_and_checked(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let body = json!({"command": "ClearCache", "charger_ids": ids(&[&cp(0)])});
     for token in [None, Some("wrong-token-123")] {
         let (status, answer) = stack.request("POST", BULK, token, Some(body.clone())).await;
@@ -20,9 +18,8 @@ async fn tokens_are_required_and_checked() {
     assert_eq!(status, 401);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn another_users_run_does_not_exist_for_you() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn another_users_run_does_not_exist_for_you(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let run = stack.create("ClearCache", json!({}), &ids(&[&cp(0)]), json!({})).await;
     let id = run["uuid"].as_str().unwrap();
     let not_found = json!({"message": "Not found."});
@@ -49,9 +46,8 @@ async fn another_users_run_does_not_exist_for_you() {
     assert_eq!(body["data"]["status"], "completed", "a run of only skipped chargers is complete at once");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn validation_names_every_offending_field() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn validation_names_every_offending_field(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let cases = [
         (json!({"command": "Reset", "data": {"type": "Warm"}, "charger_ids": ["x"]}), "data.type"),
         (json!({"command": "Reset", "data": {}, "charger_ids": ["x"]}), "data.type"),
@@ -78,9 +74,8 @@ async fn validation_names_every_offending_field() {
     assert_eq!((status, answer["errors"]["per_page"].is_array()), (422, true));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn malformed_bodies_and_routes_answer_json() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn malformed_bodies_and_routes_answer_json(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let client = reqwest::Client::new();
     let response =
         client.post(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).body("{not json").send().await.unwrap();
@@ -96,9 +91,8 @@ async fn malformed_bodies_and_routes_answer_json() {
     assert_eq!(status, 405);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn results_and_runs_page_with_opaque_cursors() {
-    let stack = TestStack::start(&fleet(3), QueueOptions::default()).await;
+async fn results_and_runs_page_with_opaque_cursors(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(3)).await;
     let mut targets: Vec<String> = (0..3).map(|i| charger_uuid(&cp(i)).to_string()).collect();
     targets.extend((0..250).map(|i| format!("missing-{i}")));
     let run = stack.create("ClearCache", json!({}), &targets, json!({})).await;
@@ -144,3 +138,11 @@ async fn results_and_runs_page_with_opaque_cursors() {
     let (status, _) = stack.request("GET", &next, Some(BOB), None).await;
     assert_eq!(status, 422, "alice's cursor is not bob's");
 }
+
+e2e::on_both_backends!(
+    tokens_are_required_and_checked,
+    another_users_run_does_not_exist_for_you,
+    validation_names_every_offending_field,
+    malformed_bodies_and_routes_answer_json,
+    results_and_runs_page_with_opaque_cursors
+);

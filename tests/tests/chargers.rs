@@ -3,17 +3,15 @@
 use std::time::Duration;
 
 use base64::Engine;
-use e2e::harness::{cp, fleet, Handshake, RawCharger, TestStack};
+use e2e::harness::{cp, fleet, Backend, Handshake, RawCharger, TestStack};
 use serde_json::json;
-use shared::embedded::QueueOptions;
 
 fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn handshakes_select_ocpp16_and_refuse_strangers() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn handshakes_select_ocpp16_and_refuse_strangers(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let url = format!("{}/{}", stack.ws, cp(0));
     match RawCharger::handshake(&url, Some("ocpp2.0.1, ocpp1.6"), None).await {
         Handshake::Ok(_, protocol) => assert_eq!(protocol.as_deref(), Some("ocpp1.6")),
@@ -43,9 +41,8 @@ async fn handshakes_select_ocpp16_and_refuse_strangers() {
     ));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn charger_calls_get_valid_answers() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn charger_calls_get_valid_answers(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
     let boot = charger.ask(r#"[2,"1","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#).await;
     assert_eq!(
@@ -72,9 +69,8 @@ async fn charger_calls_get_valid_answers() {
     assert!(charger.ask(r#"[2,"9","Heartbeat",{}]"#).await[2]["currentTime"].is_string());
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_newest_connection_wins() {
-    let stack = TestStack::start(&fleet(1), QueueOptions::default()).await;
+async fn the_newest_connection_wins(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
     let mut old = RawCharger::connect(&stack.ws, &cp(0)).await;
     let mut new = RawCharger::connect(&stack.ws, &cp(0)).await;
     assert!(old.next(Duration::from_secs(2)).await.is_none(), "the old connection is closed");
@@ -89,3 +85,9 @@ async fn the_newest_connection_wins() {
     let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!(run["offline_count"], 1, "a closed connection means offline");
 }
+
+e2e::on_both_backends!(
+    handshakes_select_ocpp16_and_refuse_strangers,
+    charger_calls_get_valid_answers,
+    the_newest_connection_wins
+);

@@ -140,6 +140,11 @@ async fn process(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
                 expires_at: now + Duration::seconds(plan.timeout_seconds.into()),
             };
             if !ctx.inflight.acquire(identity, &call, now).await? {
+                let held = ctx.inflight.current(identity).await?;
+                if held.is_some_and(|held| held.run == *run && held.seq == seq) {
+                    tracing::debug!("a duplicate delivery: this result's CALL is already in flight");
+                    return Ok(());
+                }
                 tracing::debug!("charger busy with another CALL; re-queued");
                 let retry = Outgoing { message: message.clone(), delay_seconds: BUSY_RETRY_SECONDS };
                 return ctx.queue.send(vec![retry]).await;
