@@ -47,6 +47,7 @@ impl Stack {
                 chargers: store.clone(),
                 runs: store.clone(),
                 queue: queue.clone(),
+                default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(
                 store.clone(),
@@ -92,6 +93,7 @@ impl Stack {
                 chargers: directory.clone(),
                 runs: runs.clone(),
                 queue: queue.clone(),
+                default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(runs.clone(), registry.clone(), gateway.clone(), registry.clone(), queue),
             websocket: WebsocketContext {

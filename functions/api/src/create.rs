@@ -27,7 +27,8 @@ pub struct BulkRequest {
     pub data: Value,
     /// Distinct ids in request order; UUIDs in canonical form.
     pub charger_ids: Vec<String>,
-    pub timeout_seconds: u32,
+    /// `None`: the deployment's default (`ApiContext::default_timeout_seconds`).
+    pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
 }
 
@@ -97,8 +98,7 @@ impl BulkRequest {
             Some(_) => fail("charger_ids", "The charger ids field must be an array.".into()),
         }
 
-        let timeout_seconds =
-            integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut fail).unwrap_or(DEFAULT_TIMEOUT_SECONDS);
+        let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut fail);
         let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut fail);
 
         if let Some(err) = Error::from_fields(errors) {
@@ -187,7 +187,7 @@ pub async fn create(
         counters,
         created_at: now,
         completed_at: None,
-        timeout_seconds: request.timeout_seconds,
+        timeout_seconds: request.timeout_seconds.unwrap_or(ctx.default_timeout_seconds),
         max_per_second: request.max_per_second,
     };
     if run.is_complete() {
@@ -260,7 +260,7 @@ mod tests {
         )
         .unwrap();
         assert_eq!(request.charger_ids, vec![upper.to_lowercase(), "x".to_owned()]);
-        assert_eq!(request.timeout_seconds, DEFAULT_TIMEOUT_SECONDS);
+        assert_eq!(request.timeout_seconds, None);
     }
 
     #[test]

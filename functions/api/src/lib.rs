@@ -25,14 +25,25 @@ pub struct ApiContext {
     pub chargers: Arc<dyn ChargerDirectory>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn DispatchQueue>,
+    /// `timeout_seconds` of a run that does not give one.
+    pub default_timeout_seconds: u32,
 }
 
 impl ApiContext {
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL.
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL,
+    /// and DEFAULT_TIMEOUT_SECONDS (optional, 30).
     pub async fn from_env() -> Result<ApiContext, String> {
         use shared::aws::{required_env, AwsClients, DynamoDirectory, DynamoRunStore, SqsDispatchQueue};
         let (directory, runs, queue) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
+        let default_timeout_seconds = match std::env::var("DEFAULT_TIMEOUT_SECONDS") {
+            Err(_) => create::DEFAULT_TIMEOUT_SECONDS,
+            Ok(text) => {
+                text.parse().ok().filter(|t| (1..=create::MAX_TIMEOUT_SECONDS).contains(t)).ok_or_else(|| {
+                    format!("DEFAULT_TIMEOUT_SECONDS must be 1-{}, not {text:?}", create::MAX_TIMEOUT_SECONDS)
+                })?
+            }
+        };
         let clients = AwsClients::from_env().await;
         let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory));
         Ok(ApiContext {
@@ -40,6 +51,7 @@ impl ApiContext {
             chargers: directory,
             runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
             queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
+            default_timeout_seconds,
         })
     }
 }

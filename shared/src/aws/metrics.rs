@@ -1,11 +1,13 @@
-//! Counts AWS requests per operation, retries included: an SDK interceptor, so the figure is what
-//! went over the wire, not what the code meant to send.
+//! Counts AWS requests per operation with an SDK interceptor: operations (what the code asked
+//! for) and attempts (what went over the wire, retries included).
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeSerializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -14,16 +16,27 @@ use aws_smithy_types::config_bag::ConfigBag;
 #[derive(Debug, Clone, Default)]
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
+    attempts: Arc<Mutex<BTreeMap<String, u64>>>,
+}
+
+fn operation(cfg: &ConfigBag) -> String {
+    cfg.load::<Metadata>().map_or_else(|| "unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()))
 }
 
 impl RequestCounter {
-    /// Requests sent so far, by `Service.Operation`.
+    /// Operations called so far, by `Service.Operation`.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
+    /// HTTP attempts so far (operations plus their retries), by `Service.Operation`.
+    pub fn attempts(&self) -> BTreeMap<String, u64> {
+        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+
     pub fn reset(&self) {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
 
     pub fn total(&self) -> u64 {
@@ -36,15 +49,22 @@ impl Intercept for RequestCounter {
         "RequestCounter"
     }
 
+    fn read_before_execution(
+        &self,
+        _context: &BeforeSerializationInterceptorContextRef<'_>,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
+        Ok(())
+    }
+
     fn read_before_transmit(
         &self,
         _context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        let name =
-            cfg.load::<Metadata>().map_or_else(|| "unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()));
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(name).or_default() += 1;
+        *self.attempts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
         Ok(())
     }
 }

@@ -507,3 +507,71 @@ mod tests {
         assert_eq!(shard_count(10_000_000), MAX_SHARDS);
     }
 }
+
+#[cfg(test)]
+mod sizing {
+    //! The arithmetic of docs/data-model.md, checked against the real key functions.
+
+    use std::collections::HashMap;
+
+    use super::*;
+
+    /// A partition's sustained write capacity, in write units per second.
+    const PARTITION_WCU: u64 = 1_000;
+
+    fn pk(item: &Item) -> String {
+        item["pk"].as_s().cloned().unwrap_or_default()
+    }
+
+    #[test]
+    fn writes_per_partition_stay_under_the_limit() {
+        let total: u64 = 150_000;
+        let run = Run {
+            id: Uuid::new_v4(),
+            owner: "alice".into(),
+            command: "Reset".into(),
+            data: serde_json::json!({"type": "Soft"}),
+            total_count: total,
+            counters: Counters::default(),
+            created_at: Utc::now(),
+            completed_at: None,
+            timeout_seconds: 30,
+            max_per_second: None,
+        };
+        let results: Vec<ResultRecord> = (0..total)
+            .map(|seq| {
+                ResultRecord::pending(
+                    seq,
+                    ChargerRef { uuid: Uuid::new_v4(), identity: format!("CP{seq}"), reference: None },
+                )
+            })
+            .collect();
+
+        // Creation, in under 10 s: one write unit per item.
+        let (items, meta) = run_items(&run, &results);
+        let mut creation: HashMap<String, u64> = HashMap::new();
+        for item in items.iter().chain(std::iter::once(&meta)) {
+            *creation.entry(pk(item)).or_default() += 1;
+        }
+        let busiest = creation.values().max().copied().unwrap_or(0);
+        assert_eq!(
+            creation.len() as u64,
+            1 + 2 * u64::from(shard_count(total)),
+            "META, S result and S counter partitions"
+        );
+        assert!(busiest / 10 <= PARTITION_WCU / 2, "creation: {busiest} writes on one partition in 10 s");
+
+        // Acknowledgement, within 60 s: mark_called (1 WCU) and the transaction (2 WCU per item).
+        let shards = shard_count(total);
+        let mut answers: HashMap<String, u64> = HashMap::new();
+        for seq in 0..total {
+            *answers.entry(pk(&result_key(run.id, shards, seq))).or_default() += 3;
+            *answers.entry(pk(&counter_key(run.id, (seq % u64::from(shards)) as u32))).or_default() += 2;
+        }
+        let busiest = answers.values().max().copied().unwrap_or(0);
+        assert!(busiest / 60 <= PARTITION_WCU / 2, "answers: {busiest} write units on one partition in 60 s");
+
+        // Unsharded, the same run would overload one partition 15 times over at creation.
+        assert!(total / 10 > 10 * PARTITION_WCU);
+    }
+}
