@@ -1,5 +1,5 @@
 # Sourced by the scripts that need moto's server: installs the venv (.venv-test) when missing or
-# stale, starts scripts/moto_server.py on a free loopback port, exports the AWS_* variables that
+# stale, starts scripts/moto_server.py on a free loopback port (or MOTO_PORT), exports the AWS_* variables that
 # point the SDK at it, and stops it when the calling script exits.
 
 venv="$root/.venv-test"
@@ -12,7 +12,7 @@ if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; 
 fi
 
 mkdir -p "$root/target"
-moto_port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
+moto_port=${MOTO_PORT:-$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
 "$venv/bin/python" "$root/scripts/moto_server.py" "$moto_port" > "$root/target/moto.log" 2>&1 &
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT

@@ -22,7 +22,7 @@ pub async fn clients() -> AwsClients {
 /// Creates the suite's own tables and queue, and imports `fleet` into its directory.
 pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Resources {
     let prefix = format!("ocpp-bulk-{suite}-{}", uuid::Uuid::new_v4().simple());
-    let resources = Resources::create(clients, &prefix, 2).await.expect("create tables and queues");
+    let resources = Resources::create(clients, &prefix, 30).await.expect("create tables and queues");
     let directory = DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory);
     directory.import(&fleet.provision().expect("fleet")).await.expect("import fleet");
     resources

@@ -1,0 +1,171 @@
+//! What cfn-lint cannot know about template.yaml: that it matches this code. The tables match
+//! `shared::aws::tables`, every route of the API is there, the SQS event source reports partial
+//! batch failures, the DLQ redrive matches the worker's give-up count, and every IAM statement
+//! names its actions and scopes its resources.
+
+use std::collections::BTreeSet;
+use std::path::PathBuf;
+
+use serde_yaml::Value;
+use shared::aws::tables::TABLES;
+use shared::dispatch::MAX_RECEIVES;
+
+fn template() -> Value {
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");
+    serde_yaml::from_str(&std::fs::read_to_string(path).expect("template.yaml")).expect("template.yaml is YAML")
+}
+
+fn resource<'a>(t: &'a Value, name: &str) -> &'a Value {
+    let r = &t["Resources"][name];
+    assert!(!r.is_null(), "resource {name} is missing");
+    r
+}
+
+fn text(v: &Value) -> &str {
+    v.as_str().unwrap_or_default()
+}
+
+/// `!GetAtt X.Arn` → "X.Arn" (intrinsics are YAML tags).
+fn get_att(v: &Value) -> String {
+    match v {
+        Value::Tagged(tagged) if tagged.tag == "!GetAtt" => text(&tagged.value).to_owned(),
+        _ => String::new(),
+    }
+}
+
+#[test]
+fn tables_match_the_code() {
+    let t = template();
+    for def in TABLES {
+        let props = &resource(&t, def.logical_id)["Properties"];
+        assert_eq!(text(&props["BillingMode"]), "PAY_PER_REQUEST", "{}", def.logical_id);
+        assert_eq!(props["PointInTimeRecoverySpecification"]["PointInTimeRecoveryEnabled"], Value::Bool(true));
+        assert_eq!(props["SSESpecification"]["SSEEnabled"], Value::Bool(true));
+        let keys: Vec<(&str, &str)> = props["KeySchema"]
+            .as_sequence()
+            .expect("KeySchema")
+            .iter()
+            .map(|k| (text(&k["AttributeName"]), text(&k["KeyType"])))
+            .collect();
+        let mut expected = vec![(def.hash, "HASH")];
+        expected.extend(def.range.map(|r| (r, "RANGE")));
+        assert_eq!(keys, expected, "{} keys", def.logical_id);
+        match &def.index {
+            Some(index) => {
+                let gsi = &props["GlobalSecondaryIndexes"][0];
+                assert_eq!(text(&gsi["IndexName"]), index.name);
+                assert_eq!(text(&gsi["KeySchema"][0]["AttributeName"]), index.hash);
+                assert_eq!(text(&gsi["KeySchema"][1]["AttributeName"]), index.range);
+            }
+            None => assert!(props["GlobalSecondaryIndexes"].is_null()),
+        }
+        match def.ttl {
+            Some(attribute) => {
+                assert_eq!(text(&props["TimeToLiveSpecification"]["AttributeName"]), attribute);
+                assert_eq!(props["TimeToLiveSpecification"]["Enabled"], Value::Bool(true));
+            }
+            None => assert!(props["TimeToLiveSpecification"].is_null()),
+        }
+    }
+}
+
+#[test]
+fn every_api_route_reaches_the_api_function() {
+    let t = template();
+    let events = resource(&t, "ApiFunction")["Properties"]["Events"].as_mapping().expect("Events");
+    let routes: BTreeSet<(String, String)> = events
+        .values()
+        .map(|e| {
+            assert_eq!(text(&e["Type"]), "HttpApi");
+            (text(&e["Properties"]["Method"]).to_owned(), text(&e["Properties"]["Path"]).to_owned())
+        })
+        .collect();
+    let bulk = "/v3/chargers/commands/bulk";
+    let expected: BTreeSet<(String, String)> = [
+        ("POST", bulk.to_owned()),
+        ("GET", bulk.to_owned()),
+        ("GET", format!("{bulk}/{{run}}")),
+        ("GET", format!("{bulk}/{{run}}/results")),
+        ("POST", format!("{bulk}/{{run}}/cancel")),
+    ]
+    .into_iter()
+    .map(|(m, p)| (m.to_owned(), p))
+    .collect();
+    assert_eq!(routes, expected);
+}
+
+#[test]
+fn the_queue_feeds_the_worker_with_partial_failures_and_a_dead_letter_queue() {
+    let t = template();
+    let event = &resource(&t, "WorkerFunction")["Properties"]["Events"]["Dispatch"];
+    assert_eq!(text(&event["Type"]), "SQS");
+    let props = &event["Properties"];
+    assert_eq!(get_att(&props["Queue"]), "DispatchQueue.Arn");
+    assert_eq!(props["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert!(props["BatchSize"].as_u64().is_some_and(|n| (1..=10).contains(&n)));
+    assert!(!props["ScalingConfig"]["MaximumConcurrency"].is_null());
+    let queue = &resource(&t, "DispatchQueue")["Properties"];
+    assert_eq!(get_att(&queue["RedrivePolicy"]["deadLetterTargetArn"]), "DispatchDeadLetterQueue.Arn");
+    assert_eq!(queue["RedrivePolicy"]["maxReceiveCount"].as_u64(), Some(u64::from(MAX_RECEIVES)));
+    let visibility = queue["VisibilityTimeout"].as_u64().expect("VisibilityTimeout");
+    let timeout = t["Globals"]["Function"]["Timeout"].as_u64().expect("Timeout");
+    assert!(visibility >= 6 * timeout, "visibility timeout {visibility} s < 6 × function timeout {timeout} s");
+}
+
+#[test]
+fn functions_are_rust_on_al2023_built_by_cargo_lambda() {
+    let t = template();
+    assert_eq!(text(&t["Globals"]["Function"]["Runtime"]), "provided.al2023");
+    for (name, binary) in [("ApiFunction", "api"), ("WorkerFunction", "worker"), ("WebSocketFunction", "websocket")] {
+        let function = resource(&t, name);
+        assert_eq!(text(&function["Metadata"]["BuildMethod"]), "rust-cargolambda");
+        assert_eq!(text(&function["Metadata"]["BuildProperties"]["Binary"]), binary);
+        let main = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join(format!("../functions/{binary}/src/main.rs"));
+        assert!(main.exists(), "{name}'s binary {binary} has no main.rs");
+    }
+}
+
+#[test]
+fn the_websocket_api_routes_everything_and_answers_on_default() {
+    let t = template();
+    assert_eq!(text(&resource(&t, "WebSocketApi")["Properties"]["ProtocolType"]), "WEBSOCKET");
+    let keys: BTreeSet<&str> = ["ConnectRoute", "DefaultRoute", "DisconnectRoute"]
+        .iter()
+        .map(|r| text(&resource(&t, r)["Properties"]["RouteKey"]))
+        .collect();
+    assert_eq!(keys, BTreeSet::from(["$connect", "$default", "$disconnect"]));
+    assert_eq!(text(&resource(&t, "DefaultRoute")["Properties"]["RouteResponseSelectionExpression"]), "$default");
+    assert_eq!(text(&resource(&t, "DefaultRouteResponse")["Properties"]["RouteResponseKey"]), "$default");
+    assert!(!resource(&t, "WebSocketInvokePermission").is_null());
+}
+
+#[test]
+fn every_policy_names_its_actions_and_scopes_its_resources() {
+    let t = template();
+    for name in ["ApiFunction", "WorkerFunction", "WebSocketFunction"] {
+        let policies = resource(&t, name)["Properties"]["Policies"].as_sequence().expect("Policies");
+        for statement in policies.iter().flat_map(|p| p["Statement"].as_sequence().cloned().unwrap_or_default()) {
+            let actions: Vec<&str> = match &statement["Action"] {
+                Value::Sequence(list) => list.iter().map(text).collect(),
+                single => vec![text(single)],
+            };
+            for action in actions {
+                assert!(!action.is_empty() && !action.contains('*'), "{name}: action {action:?}");
+            }
+            let resources = match &statement["Resource"] {
+                Value::Sequence(list) => list.clone(),
+                single => vec![single.clone()],
+            };
+            for resource in resources {
+                let literal = if let Value::Tagged(_) = &resource { None } else { resource.as_str() };
+                assert!(literal.is_none(), "{name}: resource {literal:?} must reference a resource of the stack");
+                if let Value::Tagged(tagged) = &resource {
+                    if tagged.tag == "!Sub" {
+                        let arn = text(&tagged.value);
+                        assert!(arn.contains("${") && !arn.ends_with(":*"), "{name}: {arn}");
+                    }
+                }
+            }
+        }
+    }
+}
