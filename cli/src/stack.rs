@@ -8,7 +8,8 @@ use std::sync::Arc;
 use api::ApiContext;
 use shared::aws::tables::Resources;
 use shared::aws::{
-    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore, SqsDispatchQueue,
+    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRunStore,
+    SqsDispatchQueue,
 };
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{LocalConnections, LocalQueue, MemoryStore, QueueOptions};
@@ -47,6 +48,7 @@ impl Stack {
                 chargers: store.clone(),
                 runs: store.clone(),
                 queue: queue.clone(),
+                idempotency: store.clone(),
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(
@@ -93,6 +95,7 @@ impl Stack {
                 chargers: directory.clone(),
                 runs: runs.clone(),
                 queue: queue.clone(),
+                idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(runs.clone(), registry.clone(), gateway.clone(), registry.clone(), queue),

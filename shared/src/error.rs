@@ -18,6 +18,9 @@ pub enum Error {
     /// 422: the first message is the summary, `errors` carries every field's messages.
     #[error("{message}")]
     Validation { message: String, errors: FieldErrors },
+    /// 409: an Idempotency-Key whose first request is still being processed.
+    #[error("A request with this Idempotency-Key is still being processed.")]
+    Conflict,
     #[error("The request body is too large.")]
     PayloadTooLarge,
     #[error("Too Many Attempts.")]
@@ -66,6 +69,7 @@ impl Error {
             Error::Unauthenticated => 401,
             Error::Forbidden => 403,
             Error::NotFound => 404,
+            Error::Conflict => 409,
             Error::Validation { .. } => 422,
             Error::PayloadTooLarge => 413,
             Error::TooManyAttempts { .. } => 429,

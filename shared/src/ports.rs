@@ -119,3 +119,27 @@ pub trait DispatchQueue: Send + Sync {
     /// Sends every message (the adapter batches); an error means some may not have been sent.
     async fn send(&self, messages: Vec<Outgoing<crate::dispatch::DispatchMessage>>) -> Result<()>;
 }
+
+/// What an `Idempotency-Key` already stands for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum IdempotencyClaim {
+    /// The key is new (or expired): it now names this request's run.
+    Claimed,
+    /// The key names an earlier request: its run and the fingerprint of its body.
+    Existing { run: Uuid, fingerprint: String },
+}
+
+#[async_trait]
+pub trait IdempotencyKeys: Send + Sync {
+    /// Claims `key` for `user` (conditionally: one claim wins) until `expires_at`.
+    async fn claim(
+        &self,
+        user: &str,
+        key: &str,
+        fingerprint: &str,
+        run: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim>;
+    /// Gives up a claim whose run could not be created, so a retry can succeed.
+    async fn forget(&self, user: &str, key: &str, run: Uuid) -> Result<()>;
+}

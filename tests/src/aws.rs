@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use shared::aws::tables::Resources;
-use shared::aws::{AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore};
+use shared::aws::{AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRunStore};
 use shared::domain::fleet::Fleet;
 
 use crate::contract::Ports;
@@ -39,5 +39,6 @@ pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
         runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
         inflight: connections.clone(),
         connections,
+        idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
     }
 }

@@ -8,7 +8,10 @@ use chrono::{Duration, Utc};
 use futures::StreamExt;
 use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
-use shared::ports::{ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore};
+use shared::ports::{
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RunKey,
+    RunStore, TokenStore,
+};
 use uuid::Uuid;
 
 use crate::harness::{charger_uuid, cp, ALICE};
@@ -21,6 +24,7 @@ pub struct Ports {
     pub runs: Arc<dyn RunStore>,
     pub inflight: Arc<dyn InflightCalls>,
     pub connections: Arc<dyn ConnectionRegistry>,
+    pub idempotency: Arc<dyn IdempotencyKeys>,
 }
 
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
@@ -281,6 +285,38 @@ pub async fn connections_newest_wins(ports: &Ports) {
     assert_eq!(ports.connections.identity_of(&two).await.unwrap(), None);
 }
 
+pub async fn idempotency_keys_claim_once(ports: &Ports) {
+    let user = format!("idem-{}", Uuid::new_v4().simple());
+    let (first, second) = (Uuid::new_v4(), Uuid::new_v4());
+    let later = Utc::now() + Duration::hours(24);
+    let claims = ports.idempotency.claim(&user, "k1", "print-a", first, later).await.unwrap();
+    assert_eq!(claims, IdempotencyClaim::Claimed);
+    let again = ports.idempotency.claim(&user, "k1", "print-b", second, later).await.unwrap();
+    assert_eq!(again, IdempotencyClaim::Existing { run: first, fingerprint: "print-a".into() });
+    let other_user = ports.idempotency.claim(&format!("{user}-2"), "k1", "print-a", second, later).await.unwrap();
+    assert_eq!(other_user, IdempotencyClaim::Claimed, "keys are per user");
+    ports.idempotency.forget(&user, "k1", second).await.unwrap();
+    assert!(
+        matches!(
+            ports.idempotency.claim(&user, "k1", "x", second, later).await.unwrap(),
+            IdempotencyClaim::Existing { .. }
+        ),
+        "only the claim's own run forgets it"
+    );
+    ports.idempotency.forget(&user, "k1", first).await.unwrap();
+    assert_eq!(
+        ports.idempotency.claim(&user, "k1", "print-c", second, later).await.unwrap(),
+        IdempotencyClaim::Claimed
+    );
+    let expired = Utc::now() - Duration::seconds(5);
+    assert_eq!(ports.idempotency.claim(&user, "k2", "p", first, expired).await.unwrap(), IdempotencyClaim::Claimed);
+    assert_eq!(
+        ports.idempotency.claim(&user, "k2", "q", second, later).await.unwrap(),
+        IdempotencyClaim::Claimed,
+        "an expired key is free"
+    );
+}
+
 /// One `#[tokio::test]` per contract check, for ports built by `$ports` (an async expression).
 #[macro_export]
 macro_rules! contract_suite {
@@ -289,7 +325,7 @@ macro_rules! contract_suite {
             tokens_and_chargers_resolve, runs_and_results_round_trip, mark_called_is_conditional,
             finish_counts_once_and_completes, racing_finishes_make_one_transition,
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
-            inflight_slot_is_exclusive, connections_newest_wins);
+            inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -139,10 +139,42 @@ async fn results_and_runs_page_with_opaque_cursors(backend: Backend) {
     assert_eq!(status, 422, "alice's cursor is not bob's");
 }
 
+async fn idempotency_keys_replay_the_first_run(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(2)).await;
+    let client = reqwest::Client::new();
+    let post = |token: &'static str, key: &'static str, body: serde_json::Value| {
+        client
+            .post(format!("{}{BULK}", stack.base))
+            .bearer_auth(token)
+            .header("idempotency-key", key)
+            .json(&body)
+            .send()
+    };
+    let body = json!({"command": "ClearCache", "charger_ids": ids(&[&cp(0)])});
+    let first = post(ALICE, "order-42", body.clone()).await.unwrap();
+    assert_eq!(first.status().as_u16(), 202);
+    let first: serde_json::Value = first.json().await.unwrap();
+    let again = post(ALICE, "order-42", body.clone()).await.unwrap();
+    assert_eq!(again.status().as_u16(), 202);
+    let again: serde_json::Value = again.json().await.unwrap();
+    assert_eq!(again["data"]["uuid"], first["data"]["uuid"], "the same key and body return the original run");
+    let other = post(ALICE, "order-42", json!({"command": "ClearCache", "charger_ids": ids(&[&cp(1)])})).await.unwrap();
+    assert_eq!(other.status().as_u16(), 422, "the same key with another body");
+    let body422: serde_json::Value = other.json().await.unwrap();
+    assert!(body422["errors"]["idempotency_key"].is_array());
+    let bobs = post(BOB, "order-42", body.clone()).await.unwrap();
+    assert_eq!(bobs.status().as_u16(), 202);
+    let bobs: serde_json::Value = bobs.json().await.unwrap();
+    assert_ne!(bobs["data"]["uuid"], first["data"]["uuid"], "keys are per user");
+    let (status, list) = stack.request("GET", BULK, Some(ALICE), None).await;
+    assert_eq!((status, list["data"].as_array().map(Vec::len)), (200, Some(1)), "one run for alice");
+}
+
 e2e::on_both_backends!(
     tokens_are_required_and_checked,
     another_users_run_does_not_exist_for_you,
     validation_names_every_offending_field,
     malformed_bodies_and_routes_answer_json,
-    results_and_runs_page_with_opaque_cursors
+    results_and_runs_page_with_opaque_cursors,
+    idempotency_keys_replay_the_first_run
 );

@@ -14,7 +14,8 @@ fn ports() -> Ports {
         chargers: store.clone(),
         runs: store.clone(),
         inflight: store.clone(),
-        connections: store,
+        connections: store.clone(),
+        idempotency: store,
     }
 }
 

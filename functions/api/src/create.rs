@@ -9,7 +9,7 @@ use shared::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
 use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
 use shared::error::FieldErrors;
 use shared::ocpp::Command;
-use shared::ports::Outgoing;
+use shared::ports::{IdempotencyClaim, Outgoing};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -133,11 +133,59 @@ fn integer(
     }
 }
 
+/// How long an `Idempotency-Key` names its run.
+pub const IDEMPOTENCY_HOURS: i64 = 24;
+
+/// Creates a run, or, for an `Idempotency-Key` (with the body's fingerprint) the same user already
+/// used within 24 h, answers with that request's run: a different body under the same key is a
+/// 422, a first request still being processed a 409.
+pub async fn submit(
+    ctx: &ApiContext,
+    caller: &Identity,
+    request: BulkRequest,
+    idempotency: Option<(String, String)>,
+    now: DateTime<Utc>,
+) -> Result<(Run, Vec<ResultRecord>)> {
+    let run_id = Uuid::new_v4();
+    let Some((key, fingerprint)) = idempotency else {
+        return create(ctx, caller, request, now, run_id).await;
+    };
+    let expires = now + Duration::hours(IDEMPOTENCY_HOURS);
+    match ctx.idempotency.claim(&caller.user, &key, &fingerprint, run_id, expires).await? {
+        IdempotencyClaim::Claimed => {}
+        IdempotencyClaim::Existing { fingerprint: earlier, .. } if earlier != fingerprint => {
+            return Err(Error::invalid(
+                "idempotency_key",
+                "The Idempotency-Key was already used with a different request body.",
+            ));
+        }
+        IdempotencyClaim::Existing { run, .. } => {
+            return match ctx.runs.run(run).await? {
+                Some(existing) if existing.owner == caller.user => {
+                    let results = ctx.runs.results(run, None, None, EMBEDDED_RESULTS).await?;
+                    Ok((existing, results))
+                }
+                _ => Err(Error::Conflict),
+            };
+        }
+    }
+    let created = create(ctx, caller, request, now, run_id).await;
+    if created.is_err() {
+        if let Err(err) = ctx.idempotency.forget(&caller.user, &key, run_id).await {
+            tracing::warn!(run = %run_id, error = %err, "could not release the Idempotency-Key of a failed request");
+        }
+    }
+    created
+}
+
+/// Creates run `run_id`: resolves the chargers, stores the run and its results, queues one
+/// message per accessible charger.
 pub async fn create(
     ctx: &ApiContext,
     caller: &Identity,
     request: BulkRequest,
     now: DateTime<Utc>,
+    run_id: Uuid,
 ) -> Result<(Run, Vec<ResultRecord>)> {
     let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
     let lookups = uuids.chunks(RESOLVE_CHUNK).map(|chunk| ctx.chargers.chargers_by_uuid(chunk));
@@ -148,7 +196,6 @@ pub async fn create(
         }
     }
 
-    let run_id = Uuid::new_v4();
     let mut counters = Counters::default();
     let mut messages = Vec::with_capacity(accessible.len());
     let results: Vec<ResultRecord> = request

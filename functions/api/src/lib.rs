@@ -8,7 +8,7 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::domain::Identity;
-use shared::ports::{ChargerDirectory, DispatchQueue, RunStore, TokenStore};
+use shared::ports::{ChargerDirectory, DispatchQueue, IdempotencyKeys, RunStore, TokenStore};
 use shared::{Error, Result};
 
 pub mod cancel;
@@ -25,6 +25,7 @@ pub struct ApiContext {
     pub chargers: Arc<dyn ChargerDirectory>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn DispatchQueue>,
+    pub idempotency: Arc<dyn IdempotencyKeys>,
     /// `timeout_seconds` of a run that does not give one.
     pub default_timeout_seconds: u32,
 }
@@ -33,7 +34,9 @@ impl ApiContext {
     /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL,
     /// and DEFAULT_TIMEOUT_SECONDS (optional, 30).
     pub async fn from_env() -> Result<ApiContext, String> {
-        use shared::aws::{required_env, AwsClients, DynamoDirectory, DynamoRunStore, SqsDispatchQueue};
+        use shared::aws::{
+            required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRunStore, SqsDispatchQueue,
+        };
         let (directory, runs, queue) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
         let default_timeout_seconds = match std::env::var("DEFAULT_TIMEOUT_SECONDS") {
@@ -49,7 +52,8 @@ impl ApiContext {
         Ok(ApiContext {
             tokens: directory.clone(),
             chargers: directory,
-            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
+            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &runs)),
+            idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &runs)),
             queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
             default_timeout_seconds,
         })
@@ -109,8 +113,10 @@ async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
     let query = request::query(request);
     match route {
         Route::Bulk if *method == Method::POST => {
-            let bulk = create::BulkRequest::parse(request::json_body(request)?)?;
-            let (run, results) = create::create(ctx, &caller, bulk, Utc::now()).await?;
+            let body = request::json_body(request)?;
+            let idempotency = request::idempotency_key(request)?.map(|key| (key, request::fingerprint(&body)));
+            let bulk = create::BulkRequest::parse(body)?;
+            let (run, results) = create::submit(ctx, &caller, bulk, idempotency, Utc::now()).await?;
             Ok(respond::json(202, &json!({ "data": views::run(&run, Some(&results)) })))
         }
         Route::Bulk => {

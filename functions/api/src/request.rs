@@ -44,3 +44,26 @@ pub fn url_of(request: &Request, path: &str) -> String {
     let host = header("host").or_else(|| request.uri().host()).unwrap_or("localhost");
     format!("{scheme}://{host}{path}")
 }
+
+/// The longest `Idempotency-Key` accepted.
+pub const MAX_IDEMPOTENCY_KEY: usize = 255;
+
+/// The `Idempotency-Key` header, if any: 1-255 visible ASCII characters.
+pub fn idempotency_key(request: &Request) -> Result<Option<String>> {
+    let Some(value) = request.headers().get("idempotency-key") else {
+        return Ok(None);
+    };
+    let key = value.to_str().unwrap_or_default().trim();
+    if key.is_empty() || key.len() > MAX_IDEMPOTENCY_KEY || !key.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(Error::invalid(
+            "idempotency_key",
+            format!("The Idempotency-Key header must be 1 to {MAX_IDEMPOTENCY_KEY} visible ASCII characters."),
+        ));
+    }
+    Ok(Some(key.to_owned()))
+}
+
+/// A request body's fingerprint: SHA-256 of its canonical JSON (object keys sorted).
+pub fn fingerprint(body: &serde_json::Value) -> String {
+    shared::domain::access::sha256_hex(body.to_string().as_bytes())
+}

@@ -12,7 +12,10 @@ use uuid::Uuid;
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, RunKey, RunStore, TokenStore};
+use crate::ports::{
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RunKey,
+    RunStore, TokenStore,
+};
 
 struct RunEntry {
     run: Run,
@@ -42,6 +45,8 @@ pub struct MemoryStore {
     runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
     inflight: Mutex<HashMap<String, InflightCall>>,
     connections: Mutex<Connections>,
+    /// (user, key) → (run, fingerprint, expiry)
+    idempotency: Mutex<HashMap<(String, String), (Uuid, String, DateTime<Utc>)>>,
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
@@ -250,6 +255,39 @@ impl ConnectionRegistry for MemoryStore {
             if connections.by_identity.get(&identity).is_some_and(|c| c == connection_id) {
                 connections.by_identity.remove(&identity);
             }
+        }
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for MemoryStore {
+    async fn claim(
+        &self,
+        user: &str,
+        key: &str,
+        fingerprint: &str,
+        run: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim> {
+        let mut keys = locked(&self.idempotency);
+        let id = (user.to_owned(), key.to_owned());
+        match keys.get(&id) {
+            Some((existing, print, expiry)) if *expiry > Utc::now() => {
+                Ok(IdempotencyClaim::Existing { run: *existing, fingerprint: print.clone() })
+            }
+            _ => {
+                keys.insert(id, (run, fingerprint.to_owned(), expires_at));
+                Ok(IdempotencyClaim::Claimed)
+            }
+        }
+    }
+
+    async fn forget(&self, user: &str, key: &str, run: Uuid) -> Result<()> {
+        let mut keys = locked(&self.idempotency);
+        let id = (user.to_owned(), key.to_owned());
+        if keys.get(&id).is_some_and(|(existing, _, _)| *existing == run) {
+            keys.remove(&id);
         }
         Ok(())
     }

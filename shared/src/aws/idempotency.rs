@@ -1,0 +1,95 @@
+//! `Idempotency-Key`s on DynamoDB, in the runs table: `IDEM#{user}#{key}` → run and body
+//! fingerprint, claimed by a conditional put, expired by TTL (`expires`) after 24 hours.
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::Client;
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::errors::{is_condition_failure, sdk_error};
+use super::item::{get_s, n, opt_n, s, Item};
+use crate::error::{Error, Result};
+use crate::ports::{IdempotencyClaim, IdempotencyKeys};
+
+fn key(user: &str, key: &str) -> Item {
+    Item::from([("pk".to_owned(), s(format!("IDEM#{user}#{key}"))), ("sk".to_owned(), s("IDEM"))])
+}
+
+pub struct DynamoIdempotency {
+    client: Client,
+    table: String,
+}
+
+impl DynamoIdempotency {
+    /// `table` is the runs table.
+    pub fn new(client: Client, table: impl Into<String>) -> Self {
+        DynamoIdempotency { client, table: table.into() }
+    }
+}
+
+#[async_trait]
+impl IdempotencyKeys for DynamoIdempotency {
+    async fn claim(
+        &self,
+        user: &str,
+        idempotency_key: &str,
+        fingerprint: &str,
+        run: Uuid,
+        expires_at: DateTime<Utc>,
+    ) -> Result<IdempotencyClaim> {
+        let mut item = key(user, idempotency_key);
+        item.insert("run".into(), s(run.to_string()));
+        item.insert("fingerprint".into(), s(fingerprint));
+        item.insert("expires".into(), n(expires_at.timestamp()));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk) OR expires < :now")
+            .expression_attribute_values(":now", n(Utc::now().timestamp()))
+            .send()
+            .await;
+        match put {
+            Ok(_) => return Ok(IdempotencyClaim::Claimed),
+            Err(err) if is_condition_failure(&err) => {}
+            Err(err) => return Err(sdk_error("dynamodb", err)),
+        }
+        let existing = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user, idempotency_key)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?
+            .item
+            .ok_or_else(|| Error::transient("dynamodb", "idempotency key vanished between claim and read"))?;
+        if opt_n::<i64>(&existing, "expires").is_some_and(|e| e < Utc::now().timestamp()) {
+            return Err(Error::transient("dynamodb", "idempotency key expired while claiming"));
+        }
+        Ok(IdempotencyClaim::Existing {
+            run: Uuid::try_parse(get_s(&existing, "run")?).map_err(|e| Error::internal("dynamodb", e))?,
+            fingerprint: get_s(&existing, "fingerprint")?.to_owned(),
+        })
+    }
+
+    async fn forget(&self, user: &str, idempotency_key: &str, run: Uuid) -> Result<()> {
+        let deleted = self
+            .client
+            .delete_item()
+            .table_name(&self.table)
+            .set_key(Some(key(user, idempotency_key)))
+            .condition_expression("#run = :run")
+            .expression_attribute_names("#run", "run")
+            .expression_attribute_values(":run", s(run.to_string()))
+            .send()
+            .await;
+        match deleted {
+            Ok(_) => Ok(()),
+            Err(err) if is_condition_failure(&err) => Ok(()),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+}
