@@ -36,6 +36,9 @@ struct Connections {
     by_connection: HashMap<String, String>,
 }
 
+/// An `Idempotency-Key`'s run, body fingerprint and expiry, under (user, key).
+type IdempotencyEntry = (Uuid, String, DateTime<Utc>);
+
 #[derive(Default)]
 pub struct MemoryStore {
     tokens: RwLock<HashMap<String, Identity>>,
@@ -45,8 +48,7 @@ pub struct MemoryStore {
     runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
     inflight: Mutex<HashMap<String, InflightCall>>,
     connections: Mutex<Connections>,
-    /// (user, key) → (run, fingerprint, expiry)
-    idempotency: Mutex<HashMap<(String, String), (Uuid, String, DateTime<Utc>)>>,
+    idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
