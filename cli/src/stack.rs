@@ -8,8 +8,8 @@ use std::sync::Arc;
 use api::ApiContext;
 use shared::aws::tables::Resources;
 use shared::aws::{
-    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRunStore,
-    SqsDispatchQueue,
+    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter,
+    DynamoRunStore, SqsDispatchQueue,
 };
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{LocalConnections, LocalQueue, MemoryStore, QueueOptions};
@@ -49,6 +49,8 @@ impl Stack {
                 runs: store.clone(),
                 queue: queue.clone(),
                 idempotency: store.clone(),
+                limiter: store.clone(),
+                rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(
@@ -96,6 +98,8 @@ impl Stack {
                 runs: runs.clone(),
                 queue: queue.clone(),
                 idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
+                limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &resources.runs)),
+                rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
             },
             worker: WorkerContext::new(runs.clone(), registry.clone(), gateway.clone(), registry.clone(), queue),

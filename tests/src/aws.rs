@@ -6,7 +6,9 @@
 use std::sync::Arc;
 
 use shared::aws::tables::Resources;
-use shared::aws::{AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRunStore};
+use shared::aws::{
+    AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
+};
 use shared::domain::fleet::Fleet;
 
 use crate::contract::Ports;
@@ -40,5 +42,6 @@ pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
         inflight: connections.clone(),
         connections,
         idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
+        limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &resources.runs)),
     }
 }

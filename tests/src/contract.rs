@@ -9,8 +9,8 @@ use futures::StreamExt;
 use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RunKey,
-    RunStore, TokenStore,
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RateLimiter,
+    RunKey, RunStore, TokenStore,
 };
 use uuid::Uuid;
 
@@ -25,6 +25,7 @@ pub struct Ports {
     pub inflight: Arc<dyn InflightCalls>,
     pub connections: Arc<dyn ConnectionRegistry>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
+    pub limiter: Arc<dyn RateLimiter>,
 }
 
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
@@ -317,6 +318,21 @@ pub async fn idempotency_keys_claim_once(ports: &Ports) {
     );
 }
 
+pub async fn rate_limits_count_per_user_and_minute(ports: &Ports) {
+    let user = format!("rate-{}", Uuid::new_v4().simple());
+    let now = Utc::now();
+    let hits: Vec<_> = [0, 1, 2].iter().map(|_| ports.limiter.hit(&user, 2, now)).collect();
+    let mut decisions = Vec::new();
+    for hit in hits {
+        decisions.push(hit.await.unwrap());
+    }
+    assert_eq!(decisions.iter().map(|d| d.remaining).collect::<Vec<_>>(), vec![1, 0, 0]);
+    assert_eq!(decisions.iter().map(|d| d.retry_after_seconds.is_some()).collect::<Vec<_>>(), vec![false, false, true]);
+    assert_eq!(ports.limiter.hit(&format!("{user}-2"), 2, now).await.unwrap().remaining, 1, "per user");
+    let next_minute = now + Duration::seconds(60);
+    assert_eq!(ports.limiter.hit(&user, 2, next_minute).await.unwrap().remaining, 1, "a new window");
+}
+
 /// One `#[tokio::test]` per contract check, for ports built by `$ports` (an async expression).
 #[macro_export]
 macro_rules! contract_suite {
@@ -325,7 +341,8 @@ macro_rules! contract_suite {
             tokens_and_chargers_resolve, runs_and_results_round_trip, mark_called_is_conditional,
             finish_counts_once_and_completes, racing_finishes_make_one_transition,
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
-            inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once);
+            inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
+            rate_limits_count_per_user_and_minute);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

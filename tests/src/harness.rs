@@ -77,15 +77,20 @@ pub struct TestStack {
 
 impl TestStack {
     pub async fn start(backend: Backend, fleet: &Fleet) -> TestStack {
-        Self::start_with(backend, fleet, false).await
+        Self::start_with(backend, fleet, false, api::DEFAULT_RATE_LIMIT_PER_MINUTE).await
+    }
+
+    /// A stack whose API allows each user `per_minute` requests a minute.
+    pub async fn start_rate_limited(backend: Backend, fleet: &Fleet, per_minute: u32) -> TestStack {
+        Self::start_with(backend, fleet, false, per_minute).await
     }
 
     /// A stack whose queue delivers every message twice.
     pub async fn start_duplicating(backend: Backend, fleet: &Fleet) -> TestStack {
-        Self::start_with(backend, fleet, true).await
+        Self::start_with(backend, fleet, true, api::DEFAULT_RATE_LIMIT_PER_MINUTE).await
     }
 
-    async fn start_with(backend: Backend, fleet: &Fleet, duplicate_deliveries: bool) -> TestStack {
+    async fn start_with(backend: Backend, fleet: &Fleet, duplicate_deliveries: bool, per_minute: u32) -> TestStack {
         let provisioned = fleet.provision().expect("test fleet is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -99,6 +104,8 @@ impl TestStack {
                 Stack::aws(&clients, &resources, &format!("http://{address}"), &AwsOptions { duplicate_deliveries })
             }
         };
+        let mut stack = stack;
+        stack.api.rate_limit_per_minute = per_minute;
         tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
         TestStack {
             stack,

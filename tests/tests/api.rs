@@ -170,11 +170,36 @@ async fn idempotency_keys_replay_the_first_run(backend: Backend) {
     assert_eq!((status, list["data"].as_array().map(Vec::len)), (200, Some(1)), "one run for alice");
 }
 
+async fn rate_limits_answer_429_with_headers(backend: Backend) {
+    let stack = TestStack::start_rate_limited(backend, &fleet(1), 3).await;
+    let client = reqwest::Client::new();
+    // Stay inside one minute window.
+    let second = chrono::Timelike::second(&chrono::Utc::now());
+    if second >= 55 {
+        tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
+    }
+    let get = |token: &'static str| client.get(format!("{}{BULK}", stack.base)).bearer_auth(token).send();
+    for remaining in ["2", "1", "0"] {
+        let response = get(ALICE).await.unwrap();
+        assert_eq!(response.status().as_u16(), 200);
+        assert_eq!(response.headers()["x-ratelimit-limit"], "3");
+        assert_eq!(response.headers()["x-ratelimit-remaining"], remaining);
+    }
+    let refused = get(ALICE).await.unwrap();
+    assert_eq!(refused.status().as_u16(), 429);
+    let retry: u64 = refused.headers()["retry-after"].to_str().unwrap().parse().unwrap();
+    assert!((1..=60).contains(&retry));
+    assert_eq!(refused.headers()["x-ratelimit-remaining"], "0");
+    assert_eq!(refused.json::<serde_json::Value>().await.unwrap(), json!({"message": "Too Many Attempts."}));
+    assert_eq!(get(BOB).await.unwrap().status().as_u16(), 200, "limits are per user");
+}
+
 e2e::on_both_backends!(
     tokens_are_required_and_checked,
     another_users_run_does_not_exist_for_you,
     validation_names_every_offending_field,
     malformed_bodies_and_routes_answer_json,
     results_and_runs_page_with_opaque_cursors,
-    idempotency_keys_replay_the_first_run
+    idempotency_keys_replay_the_first_run,
+    rate_limits_answer_429_with_headers
 );

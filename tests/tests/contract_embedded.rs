@@ -15,7 +15,8 @@ fn ports() -> Ports {
         runs: store.clone(),
         inflight: store.clone(),
         connections: store.clone(),
-        idempotency: store,
+        idempotency: store.clone(),
+        limiter: store,
     }
 }
 

@@ -8,7 +8,9 @@ use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
 use shared::domain::Identity;
-use shared::ports::{ChargerDirectory, DispatchQueue, IdempotencyKeys, RunStore, TokenStore};
+use shared::ports::{
+    ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
+};
 use shared::{Error, Result};
 
 pub mod cancel;
@@ -26,6 +28,9 @@ pub struct ApiContext {
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn DispatchQueue>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
+    pub limiter: Arc<dyn RateLimiter>,
+    /// Requests a user may make per minute (`429` beyond).
+    pub rate_limit_per_minute: u32,
     /// `timeout_seconds` of a run that does not give one.
     pub default_timeout_seconds: u32,
 }
@@ -35,7 +40,8 @@ impl ApiContext {
     /// and DEFAULT_TIMEOUT_SECONDS (optional, 30).
     pub async fn from_env() -> Result<ApiContext, String> {
         use shared::aws::{
-            required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRunStore, SqsDispatchQueue,
+            required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
+            SqsDispatchQueue,
         };
         let (directory, runs, queue) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
@@ -47,6 +53,14 @@ impl ApiContext {
                 })?
             }
         };
+        let rate_limit_per_minute = match std::env::var("RATE_LIMIT_PER_MINUTE") {
+            Err(_) => DEFAULT_RATE_LIMIT_PER_MINUTE,
+            Ok(text) => text
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("RATE_LIMIT_PER_MINUTE must be a positive integer, not {text:?}"))?,
+        };
         let clients = AwsClients::from_env().await;
         let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory));
         Ok(ApiContext {
@@ -54,6 +68,8 @@ impl ApiContext {
             chargers: directory,
             runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &runs)),
             idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &runs)),
+            limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &runs)),
+            rate_limit_per_minute,
             queue: Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
             default_timeout_seconds,
         })
@@ -62,12 +78,23 @@ impl ApiContext {
 
 const BULK: &str = "/v3/chargers/commands/bulk";
 
+/// Requests per user and minute unless RATE_LIMIT_PER_MINUTE says otherwise: room for a client
+/// polling a run several times a second, not for a runaway loop.
+pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6_000;
+
 /// Answers one request. Never fails: every error becomes its JSON response.
 pub async fn handle(ctx: &ApiContext, request: Request) -> Response<Body> {
-    match route(ctx, &request).await {
+    let mut rate = None;
+    let mut response = match route(ctx, &request, &mut rate).await {
         Ok(response) => response,
         Err(err) => respond::error(&err),
+    };
+    if let Some(rate) = rate {
+        let headers = response.headers_mut();
+        headers.insert("x-ratelimit-limit", rate.limit.into());
+        headers.insert("x-ratelimit-remaining", rate.remaining.into());
     }
+    response
 }
 
 /// The routes, after any stage prefix API Gateway puts before `/v3`.
@@ -95,7 +122,7 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
     parts.next().is_none().then_some(route)
 }
 
-async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
+async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecision>) -> Result<Response<Body>> {
     let route = parse_route(request.uri().path()).ok_or(Error::NotFound)?;
     let method = request.method();
     let allowed = match route {
@@ -110,6 +137,11 @@ async fn route(ctx: &ApiContext, request: &Request) -> Result<Response<Body>> {
         ));
     }
     let caller: Identity = request::authenticate(ctx.tokens.as_ref(), request).await?;
+    let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, Utc::now()).await?;
+    *rate = Some(decision);
+    if let Some(retry_after_seconds) = decision.retry_after_seconds {
+        return Err(Error::TooManyAttempts { retry_after_seconds });
+    }
     let query = request::query(request);
     match route {
         Route::Bulk if *method == Method::POST => {

@@ -12,6 +12,7 @@ pub mod idempotency;
 pub mod item;
 pub mod metrics;
 pub mod queue;
+pub mod rate;
 pub mod runs;
 pub mod tables;
 
@@ -23,6 +24,7 @@ pub use gateway::ApiGatewayConnections;
 pub use idempotency::DynamoIdempotency;
 pub use metrics::RequestCounter;
 pub use queue::SqsDispatchQueue;
+pub use rate::DynamoRateLimiter;
 pub use runs::DynamoRunStore;
 
 /// A required environment variable, or an error that names it.

@@ -13,8 +13,8 @@ use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RunKey,
-    RunStore, TokenStore,
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RateDecision,
+    RateLimiter, RunKey, RunStore, TokenStore,
 };
 
 struct RunEntry {
@@ -49,6 +49,8 @@ pub struct MemoryStore {
     inflight: Mutex<HashMap<String, InflightCall>>,
     connections: Mutex<Connections>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
+    /// user → (minute window, requests in it)
+    rate: Mutex<HashMap<String, (i64, u64)>>,
 }
 
 /// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
@@ -292,5 +294,19 @@ impl IdempotencyKeys for MemoryStore {
             keys.remove(&id);
         }
         Ok(())
+    }
+}
+
+#[async_trait]
+impl RateLimiter for MemoryStore {
+    async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision> {
+        let window = RateDecision::window(now);
+        let mut rate = locked(&self.rate);
+        let entry = rate.entry(user.to_owned()).or_insert((window, 0));
+        if entry.0 != window {
+            *entry = (window, 0);
+        }
+        entry.1 += 1;
+        Ok(RateDecision::for_hits(limit, entry.1, now))
     }
 }
