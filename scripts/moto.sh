@@ -17,7 +17,8 @@ moto_port=${MOTO_PORT:-$("$venv/bin/python" -c 'import socket; s = socket.socket
 moto_pid=$!
 trap 'kill "$moto_pid" 2>/dev/null || true; wait "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
-  curl -fs -o /dev/null "http://127.0.0.1:$moto_port/moto-api/" && break
+  "$venv/bin/python" -c "import urllib.request, sys; urllib.request.urlopen(sys.argv[1], timeout=1)" \
+    "http://127.0.0.1:$moto_port/moto-api/" 2>/dev/null && break
   kill -0 "$moto_pid" 2>/dev/null || { cat "$root/target/moto.log"; exit 1; }
   sleep 0.1
 done

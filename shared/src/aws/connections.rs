@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::errors::{is_condition_failure, sdk_error};
-use super::item::{get_n, get_s, n, opt_s, parse_time, s, Item};
+use super::errors::{applied, sdk_error};
+use super::item::{get_item, get_n, get_s, n, opt_s, parse_time, s, Item};
 use crate::clock::rfc3339;
 use crate::error::{Error, Result};
 use crate::ports::{ConnectionRegistry, InflightCall, InflightCalls};
@@ -36,16 +36,7 @@ impl DynamoConnections {
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(output.item)
+        get_item(&self.client, &self.table, key(pk), true).await
     }
 }
 
@@ -123,11 +114,7 @@ impl ConnectionRegistry for DynamoConnections {
             .expression_attribute_values(":c", s(connection_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        applied(result).map(drop)
     }
 }
 
@@ -153,11 +140,7 @@ impl InflightCalls for DynamoConnections {
             .expression_attribute_values(":call", s(&call.call_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        applied(result)
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
@@ -188,10 +171,6 @@ impl InflightCalls for DynamoConnections {
             .expression_attribute_values(":call", s(call_id))
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        applied(result).map(drop)
     }
 }

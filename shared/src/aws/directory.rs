@@ -7,8 +7,7 @@ use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::sdk_error;
-use super::item::{get_list_s, get_s, opt_s, s, Item};
+use super::item::{get_item, get_list_s, get_s, opt_s, s, Item};
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Identity};
 use crate::error::{Error, Result};
@@ -69,15 +68,7 @@ impl DynamoDirectory {
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(pk)))
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(output.item)
+        get_item(&self.client, &self.table, key(pk), false).await
     }
 }
 

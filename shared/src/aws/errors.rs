@@ -46,3 +46,17 @@ where
 {
     err.code() == Some("ConditionalCheckFailedException")
 }
+
+/// The outcome of a conditional write: `true` when it was applied, `false` when its condition did
+/// not hold (a duplicate, a race lost, a late answer), an error otherwise.
+pub fn applied<T, E, R>(result: Result<T, SdkError<E, R>>) -> Result<bool, Error>
+where
+    E: ProvideErrorMetadata + std::error::Error + 'static,
+    R: std::fmt::Debug,
+{
+    match result {
+        Ok(_) => Ok(true),
+        Err(err) if is_condition_failure(&err) => Ok(false),
+        Err(err) => Err(sdk_error("dynamodb", err)),
+    }
+}

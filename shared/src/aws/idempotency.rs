@@ -6,8 +6,8 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::errors::{is_condition_failure, sdk_error};
-use super::item::{get_s, n, opt_n, s, Item};
+use super::errors::applied;
+use super::item::{get_item, get_s, n, opt_n, s, Item};
 use crate::error::{Error, Result};
 use crate::ports::{IdempotencyClaim, IdempotencyKeys};
 
@@ -50,21 +50,11 @@ impl IdempotencyKeys for DynamoIdempotency {
             .expression_attribute_values(":now", n(Utc::now().timestamp()))
             .send()
             .await;
-        match put {
-            Ok(_) => return Ok(IdempotencyClaim::Claimed),
-            Err(err) if is_condition_failure(&err) => {}
-            Err(err) => return Err(sdk_error("dynamodb", err)),
+        if applied(put)? {
+            return Ok(IdempotencyClaim::Claimed);
         }
-        let existing = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(key(user, idempotency_key)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?
-            .item
+        let existing = get_item(&self.client, &self.table, key(user, idempotency_key), true)
+            .await?
             .ok_or_else(|| Error::transient("dynamodb", "idempotency key vanished between claim and read"))?;
         if opt_n::<i64>(&existing, "expires").is_some_and(|e| e < Utc::now().timestamp()) {
             return Err(Error::transient("dynamodb", "idempotency key expired while claiming"));
@@ -86,10 +76,6 @@ impl IdempotencyKeys for DynamoIdempotency {
             .expression_attribute_values(":run", s(run.to_string()))
             .send()
             .await;
-        match deleted {
-            Ok(_) => Ok(()),
-            Err(err) if is_condition_failure(&err) => Ok(()),
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        applied(deleted).map(drop)
     }
 }

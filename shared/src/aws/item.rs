@@ -7,6 +7,8 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::Error;
 
+use super::errors::sdk_error;
+
 pub type Item = HashMap<String, AttributeValue>;
 
 pub fn s(value: impl Into<String>) -> AttributeValue {
@@ -50,4 +52,22 @@ pub fn parse_time(item: &Item, name: &str) -> Result<Option<chrono::DateTime<chr
 
 pub fn parse_json(item: &Item, name: &str) -> Result<Option<serde_json::Value>, Error> {
     opt_s(item, name).map(|text| serde_json::from_str(text).map_err(|_| missing(name))).transpose()
+}
+
+/// GetItem: the item under `key`, if any (`consistent`: a strongly consistent read).
+pub async fn get_item(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: Item,
+    consistent: bool,
+) -> Result<Option<Item>, Error> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .consistent_read(consistent)
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))?;
+    Ok(output.item)
 }

@@ -15,8 +15,8 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{is_condition_failure, sdk_error};
-use super::item::{get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
+use super::errors::{applied, is_condition_failure, sdk_error};
+use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
 use crate::clock::rfc3339;
 use crate::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
@@ -166,16 +166,7 @@ impl DynamoRunStore {
     }
 
     async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(output.item)
+        get_item(&self.client, &self.table, meta_key(run), true).await
     }
 
     async fn shards(&self, run: Uuid) -> Result<Option<u32>> {
@@ -358,16 +349,11 @@ impl RunStore for DynamoRunStore {
         let Some(shards) = self.shards(run).await? else {
             return Ok(None);
         };
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(result_key(run, shards, seq)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        output.item.as_ref().map(parse_result).transpose()
+        get_item(&self.client, &self.table, result_key(run, shards, seq), true)
+            .await?
+            .as_ref()
+            .map(parse_result)
+            .transpose()
     }
 
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
@@ -390,11 +376,7 @@ impl RunStore for DynamoRunStore {
             .return_values(ReturnValue::None)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(true),
-            Err(err) if is_condition_failure(&err) => Ok(false),
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        applied(result)
     }
 
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
@@ -477,16 +459,7 @@ impl RunStore for DynamoRunStore {
             );
             return if lost_condition { Ok(false) } else { Err(sdk_error("dynamodb", err)) };
         }
-        let shard_item = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(run, shard)))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?
-            .item;
+        let shard_item = get_item(&self.client, &self.table, counter_key(run, shard), true).await?;
         if shard_item.as_ref().and_then(|i| opt_n::<i64>(i, "pending")).is_some_and(|p| p <= 0) {
             self.run(run).await?;
         }
