@@ -126,15 +126,15 @@ async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecisi
     let route = parse_route(request.uri().path()).ok_or(Error::NotFound)?;
     let method = request.method();
     let allowed = match route {
-        Route::Bulk => *method == Method::GET || *method == Method::POST,
-        Route::Run(_) | Route::Results(_) => *method == Method::GET,
-        Route::Cancel(_) => *method == Method::POST,
+        Route::Bulk => "GET, POST",
+        Route::Run(_) | Route::Results(_) => "GET",
+        Route::Cancel(_) => "POST",
     };
-    if !allowed {
-        return Ok(respond::json(
-            405,
-            &json!({"message": format!("The {method} method is not supported for this route.")}),
-        ));
+    if !allowed.split(", ").any(|m| m == method.as_str()) {
+        let message = format!("The {method} method is not supported for this route.");
+        let mut response = respond::json(405, &json!({ "message": message }));
+        response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allowed));
+        return Ok(response);
     }
     let caller: Identity = request::authenticate(ctx.tokens.as_ref(), request).await?;
     let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, Utc::now()).await?;
