@@ -47,7 +47,7 @@ done
 # each command decides what it may hold, so a random object is rightly a 422.
 "$venv/bin/schemathesis" run docs/openapi.yaml --url "http://127.0.0.1:$api_port" \
   -H "Authorization: Bearer dev-token-alice" --checks all --exclude-checks positive_data_acceptance \
-  --max-examples 30 --generation-deterministic --generation-database none --report-dir "$root/target/schemathesis"
+  --max-examples 30 --generation-deterministic --report-dir "$root/target/schemathesis"
 
 step "Python ocpp package chargers against ocpp-bulk serve"
 OCPP_BULK_BIN="$root/target/debug/ocpp-bulk" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
