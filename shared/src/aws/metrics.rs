@@ -17,6 +17,10 @@ pub struct RequestCounter {
     attempts: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
+fn bump(counts: &Mutex<BTreeMap<String, u64>>, cfg: &ConfigBag) {
+    *counts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
+}
+
 fn operation(cfg: &ConfigBag) -> String {
     cfg.load::<Metadata>().map_or_else(|| "unknown".to_owned(), |m| format!("{}.{}", m.service(), m.name()))
 }
@@ -36,10 +40,6 @@ impl RequestCounter {
         self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
         self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clear();
     }
-
-    pub fn total(&self) -> u64 {
-        self.snapshot().values().sum()
-    }
 }
 
 impl Intercept for RequestCounter {
@@ -54,7 +54,7 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        *self.counts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
+        bump(&self.counts, cfg);
         Ok(())
     }
 
@@ -65,7 +65,7 @@ impl Intercept for RequestCounter {
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        *self.attempts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
+        bump(&self.attempts, cfg);
         Ok(())
     }
 }
