@@ -7,12 +7,10 @@ use std::sync::Arc;
 
 use api::ApiContext;
 use shared::aws::tables::Resources;
-use shared::aws::{
-    ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter,
-    DynamoRunStore, SqsDispatchQueue,
-};
+use shared::aws::{AwsClients, SqsDispatchQueue};
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{LocalConnections, LocalQueue, MemoryStore, QueueOptions};
+use shared::ports::DispatchQueue;
 use websocket::WebsocketContext;
 use worker::WorkerContext;
 
@@ -80,36 +78,22 @@ impl Stack {
     /// Builds the stack on the AWS adapters and starts the queue pollers. `management_endpoint`
     /// is this process's own base URL, which serves `/@connections/{id}`.
     pub fn aws(clients: &AwsClients, resources: &Resources, management_endpoint: &str, options: &AwsOptions) -> Stack {
-        let dynamodb = clients.dynamodb.clone();
-        let directory = Arc::new(DynamoDirectory::new(dynamodb.clone(), &resources.directory));
-        let runs = Arc::new(DynamoRunStore::new(dynamodb.clone(), &resources.runs));
-        let registry = Arc::new(DynamoConnections::new(dynamodb, &resources.connections));
         let mut queue = SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url);
         if options.duplicate_deliveries {
             queue = queue.duplicating();
         }
-        let queue = Arc::new(queue);
-        let gateway = Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint)));
+        let queue: Arc<dyn DispatchQueue> = Arc::new(queue);
         let stack = Stack {
             connections: LocalConnections::new(),
-            api: ApiContext {
-                tokens: directory.clone(),
-                chargers: directory.clone(),
-                runs: runs.clone(),
-                queue: queue.clone(),
-                idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
-                limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &resources.runs)),
-                rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
-                default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
-            },
-            worker: WorkerContext::new(runs.clone(), registry.clone(), gateway.clone(), registry.clone(), queue),
-            websocket: WebsocketContext {
-                chargers: directory,
-                connections: registry.clone(),
-                gateway,
-                inflight: registry,
-                runs,
-            },
+            api: ApiContext::on_aws(clients, &resources.directory, &resources.runs, queue.clone()),
+            worker: WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue, management_endpoint),
+            websocket: WebsocketContext::on_aws(
+                clients,
+                &resources.directory,
+                &resources.runs,
+                &resources.connections,
+                management_endpoint,
+            ),
         };
         for _ in 0..POLLERS {
             let ctx = stack.worker.clone();

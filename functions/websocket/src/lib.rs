@@ -7,6 +7,9 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
+use shared::aws::{
+    required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
+};
 use shared::ocpp::SUBPROTOCOL;
 use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, InflightCalls, RunStore};
 use shared::Result;
@@ -92,23 +95,32 @@ async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> 
 }
 
 impl WebsocketContext {
+    /// The AWS adapters: the directory, runs and connections tables, and the WebSocket API's
+    /// management endpoint (to close replaced connections).
+    pub fn on_aws(
+        clients: &AwsClients,
+        directory_table: &str,
+        runs_table: &str,
+        connections_table: &str,
+        management_endpoint: &str,
+    ) -> Self {
+        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections_table));
+        WebsocketContext {
+            chargers: Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory_table)),
+            connections: connections.clone(),
+            gateway: Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint))),
+            inflight: connections,
+            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
+        }
+    }
+
     /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE, and
     /// the WebSocket management endpoint (see `AwsClients::management_endpoint`).
     pub async fn from_env() -> std::result::Result<WebsocketContext, String> {
-        use shared::aws::{
-            required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
-        };
         let (directory, runs, connections) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?);
         let clients = AwsClients::from_env().await;
         let endpoint = clients.management_endpoint()?;
-        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections));
-        Ok(WebsocketContext {
-            chargers: Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory)),
-            connections: connections.clone(),
-            gateway: Arc::new(ApiGatewayConnections::new(clients.management(&endpoint))),
-            inflight: connections,
-            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
-        })
+        Ok(Self::on_aws(&clients, &directory, &runs, &connections, &endpoint))
     }
 }

@@ -9,6 +9,9 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::aws::{
+    required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoRunStore, SqsDispatchQueue,
+};
 use shared::dispatch::{DispatchMessage, MAX_RECEIVES};
 use shared::domain::{Expect, Outcome};
 use shared::ports::{ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
@@ -150,23 +153,33 @@ async fn give_up(ctx: &WorkerContext, message: &DispatchMessage, receives: u32) 
 }
 
 impl WorkerContext {
+    /// The AWS adapters: the runs and connections tables, the dispatch queue, and the WebSocket
+    /// API's management endpoint.
+    pub fn on_aws(
+        clients: &AwsClients,
+        runs_table: &str,
+        connections_table: &str,
+        queue: Arc<dyn DispatchQueue>,
+        management_endpoint: &str,
+    ) -> Self {
+        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections_table));
+        WorkerContext::new(
+            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
+            connections.clone(),
+            Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint))),
+            connections,
+            queue,
+        )
+    }
+
     /// The AWS wiring, read once at cold start: RUNS_TABLE, CONNECTIONS_TABLE, DISPATCH_QUEUE_URL,
     /// and the WebSocket management endpoint (see `AwsClients::management_endpoint`).
     pub async fn from_env() -> std::result::Result<WorkerContext, String> {
-        use shared::aws::{
-            required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoRunStore, SqsDispatchQueue,
-        };
         let (runs, connections, queue) =
             (required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
         let clients = AwsClients::from_env().await;
         let endpoint = clients.management_endpoint()?;
-        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections));
-        Ok(WorkerContext::new(
-            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs)),
-            connections.clone(),
-            Arc::new(ApiGatewayConnections::new(clients.management(&endpoint))),
-            connections,
-            Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue)),
-        ))
+        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue));
+        Ok(Self::on_aws(&clients, &runs, &connections, queue, &endpoint))
     }
 }
