@@ -40,9 +40,14 @@ pub fn counter_key(run: Uuid, shard: u32) -> Item {
     Item::from([("pk".into(), s(format!("RUN#{run}#C{shard}"))), ("sk".into(), s("C"))])
 }
 
+/// The partition holding shard `shard` of a run's results.
+fn results_partition(run: Uuid, shard: u64) -> String {
+    format!("RUN#{run}#R{shard}")
+}
+
 pub fn result_key(run: Uuid, shards: u32, seq: u64) -> Item {
     let shard = seq % u64::from(shards.max(1));
-    Item::from([("pk".into(), s(format!("RUN#{run}#R{shard}"))), ("sk".into(), s(format!("{seq:012}")))])
+    Item::from([("pk".into(), s(results_partition(run, shard))), ("sk".into(), s(format!("{seq:012}")))])
 }
 
 fn owner_sort_key(created_at: DateTime<Utc>, id: Uuid) -> String {
@@ -316,7 +321,7 @@ impl RunStore for DynamoRunStore {
         let Some(shards) = self.shards(run).await? else {
             return Ok(Vec::new());
         };
-        let queries = (0..shards).map(|k| self.query_shard(format!("RUN#{run}#R{k}"), status, after, limit));
+        let queries = (0..shards).map(|k| self.query_shard(results_partition(run, u64::from(k)), status, after, limit));
         let mut results: Vec<ResultRecord> =
             futures::future::try_join_all(queries).await?.iter().flatten().map(parse_result).collect::<Result<_>>()?;
         results.sort_by_key(|r| r.seq);
