@@ -48,7 +48,7 @@ impl ApiClient {
         Ok((status, body))
     }
 
-    async fn expect(
+    async fn expect_status(
         &self,
         method: reqwest::Method,
         path: &str,
@@ -65,11 +65,13 @@ impl ApiClient {
     }
 
     pub async fn create(&self, body: &Value) -> Result<Value, String> {
-        Ok(self.expect(reqwest::Method::POST, "/v3/chargers/commands/bulk", Some(body), 202).await?["data"].take())
+        Ok(self.expect_status(reqwest::Method::POST, "/v3/chargers/commands/bulk", Some(body), 202).await?["data"]
+            .take())
     }
 
     pub async fn run(&self, id: &str) -> Result<Value, String> {
-        Ok(self.expect(reqwest::Method::GET, &format!("/v3/chargers/commands/bulk/{id}"), None, 200).await?["data"]
+        Ok(self.expect_status(reqwest::Method::GET, &format!("/v3/chargers/commands/bulk/{id}"), None, 200).await?
+            ["data"]
             .take())
     }
 
@@ -82,7 +84,7 @@ impl ApiClient {
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
-            let mut page = self.expect(reqwest::Method::GET, &path, None, 200).await?;
+            let mut page = self.expect_status(reqwest::Method::GET, &path, None, 200).await?;
             if let Value::Array(data) = page["data"].take() {
                 results.extend(data);
             }

@@ -1,7 +1,6 @@
 //! The AWS adapters against a DynamoDB/SQS-compatible server on loopback (moto's server, started
 //! by scripts/test.sh, which exports AWS_ENDPOINT_URL and dummy credentials). Each suite gets its
-//! own tables and queue, named after the suite with a unique suffix, so suites never share state
-//! (and moto's per-transaction copy of a table stays small).
+//! own tables and queue, named after the suite with a unique suffix, so suites never share state.
 
 use std::sync::Arc;
 
