@@ -135,11 +135,12 @@ async fn run(command: Command) -> Result<(), String> {
                         .await
                         .map_err(|e| e.to_string())?;
                     eprint!("ocpp-bulk serve: AWS backend\n{}", resources.exports());
+                    tokio::spawn(ocpp_bulk::server::report_absorbed_faults());
                     ocpp_bulk::stack::Stack::aws(
                         &clients,
                         &resources,
                         &format!("http://{address}"),
-                        &Default::default(),
+                        &ocpp_bulk::stack::AwsOptions::from_env(),
                     )
                 }
             };

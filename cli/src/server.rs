@@ -4,6 +4,7 @@
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::encodings::Body as LambdaBody;
@@ -19,6 +20,35 @@ use shared::embedded::Outbound;
 use shared::ocpp::SUBPROTOCOL;
 use shared::ports::ConnectionGateway;
 use tokio::net::TcpListener;
+
+static MANAGEMENT_THROTTLED: AtomicU64 = AtomicU64::new(0);
+static MANAGEMENT_GONE: AtomicU64 = AtomicU64::new(0);
+
+/// What the management API stand-in refused so far: (429 throttles, 410 Gone).
+pub fn management_faults() -> (u64, u64) {
+    (MANAGEMENT_THROTTLED.load(Ordering::Relaxed), MANAGEMENT_GONE.load(Ordering::Relaxed))
+}
+
+/// Logs, every few seconds when it changed, what absorbed faults in this process: retries,
+/// hand-offs, and the management API stand-in's refusals.
+pub async fn report_absorbed_faults() {
+    let mut last = None;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(5)).await;
+        let now = (shared::retry::absorbed(), management_faults());
+        if last != Some(now) {
+            let (absorbed, (throttled, gone)) = now;
+            tracing::info!(
+                retries = absorbed.retries,
+                handoffs = absorbed.handoffs,
+                management_429 = throttled,
+                management_410 = gone,
+                "faults absorbed so far"
+            );
+            last = Some(now);
+        }
+    }
+}
 
 use crate::stack::Stack;
 
@@ -108,6 +138,7 @@ async fn run_connection(
     socket: WebSocket,
     mut outbound: tokio::sync::mpsc::UnboundedReceiver<Outbound>,
 ) {
+    stack.connections.open(&connection_id);
     let (mut sink, mut stream) = socket.split();
     let writer = tokio::spawn(async move {
         while let Some(item) = outbound.recv().await {
@@ -144,8 +175,9 @@ async fn run_connection(
 }
 
 /// API Gateway's management API for this process's connections, so the real
-/// aws-sdk-apigatewaymanagement client can be pointed here (`serve --backend aws`).
-/// A closed connection answers 410 with `x-amzn-ErrorType: GoneException`, as API Gateway does.
+/// aws-sdk-apigatewaymanagement client can be pointed here (`serve --backend aws`). It fails as
+/// API Gateway does: 410 `GoneException` for a connection that is closed or whose handshake has
+/// not completed, and 429 `LimitExceededException` for a share of posts (`Stack::management_throttle_rate`).
 fn gone() -> Response {
     let body = r#"{"message":"The connection is gone."}"#;
     (StatusCode::GONE, [("x-amzn-errortype", "GoneException"), ("content-type", "application/json")], body)
@@ -160,9 +192,18 @@ async fn management_post(
     let Ok(frame) = std::str::from_utf8(&body) else {
         return (StatusCode::BAD_REQUEST, [("x-amzn-errortype", "BadRequestException")], "").into_response();
     };
+    if fastrand::f64() < stack.management_throttle_rate {
+        MANAGEMENT_THROTTLED.fetch_add(1, Ordering::Relaxed);
+        let body = r#"{"message":"Rate exceeded"}"#;
+        let headers = [("x-amzn-errortype", "LimitExceededException"), ("content-type", "application/json")];
+        return (StatusCode::TOO_MANY_REQUESTS, headers, body).into_response();
+    }
     match stack.connections.post(&connection_id, frame).await {
         Ok(()) => StatusCode::OK.into_response(),
-        Err(_) => gone(),
+        Err(_) => {
+            MANAGEMENT_GONE.fetch_add(1, Ordering::Relaxed);
+            gone()
+        }
     }
 }
 

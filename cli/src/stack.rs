@@ -24,12 +24,24 @@ pub struct Stack {
     pub api: ApiContext,
     pub worker: WorkerContext,
     pub websocket: WebsocketContext,
+    /// The share of management-API posts answered 429, as API Gateway throttles (AWS backend).
+    pub management_throttle_rate: f64,
 }
 
 #[derive(Debug, Clone, Default)]
 pub struct AwsOptions {
     /// Send every dispatch message twice (tests).
     pub duplicate_deliveries: bool,
+    /// The share of management-API posts answered 429 (`STRICT_MANAGEMENT_THROTTLE_RATE`).
+    pub management_throttle_rate: f64,
+}
+
+impl AwsOptions {
+    /// The management API stand-in's throttle rate from STRICT_MANAGEMENT_THROTTLE_RATE (default 0).
+    pub fn from_env() -> AwsOptions {
+        let rate = std::env::var("STRICT_MANAGEMENT_THROTTLE_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.0);
+        AwsOptions { management_throttle_rate: rate, ..AwsOptions::default() }
+    }
 }
 
 impl Stack {
@@ -56,7 +68,7 @@ impl Stack {
                 store.clone(),
                 Arc::new(connections.clone()),
                 store.clone(),
-                queue,
+                queue.clone(),
             ),
             websocket: WebsocketContext {
                 chargers: store.clone(),
@@ -64,8 +76,10 @@ impl Stack {
                 gateway: Arc::new(connections.clone()),
                 inflight: store.clone(),
                 runs: store,
+                queue: queue.clone(),
             },
             connections,
+            management_throttle_rate: 0.0,
         };
         let ctx = stack.worker.clone();
         tokio::spawn(consumer.run(move |event| {
@@ -83,21 +97,29 @@ impl Stack {
             queue = queue.duplicating();
         }
         let queue: Arc<dyn DispatchQueue> = Arc::new(queue);
+        let mut worker =
+            WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue.clone(), management_endpoint);
+        worker.dead_letter_arn = resources.dead_letter.as_ref().map(|(_, arn)| arn.clone());
         let stack = Stack {
             connections: LocalConnections::new(),
+            management_throttle_rate: options.management_throttle_rate,
             api: ApiContext::on_aws(clients, &resources.directory, &resources.runs, queue.clone()),
-            worker: WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue, management_endpoint),
+            worker,
             websocket: WebsocketContext::on_aws(
                 clients,
                 &resources.directory,
                 &resources.runs,
                 &resources.connections,
+                queue,
                 management_endpoint,
             ),
         };
-        for _ in 0..POLLERS {
+        // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
+        let dead_letter = resources.dead_letter.iter().map(|(url, arn)| (url.clone(), Some(arn.clone())));
+        let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
+        for (url, arn) in sources {
             let ctx = stack.worker.clone();
-            tokio::spawn(shared::aws::queue::poll(clients.sqs.clone(), resources.queue_url.clone(), move |event| {
+            tokio::spawn(shared::aws::queue::poll(clients.sqs.clone(), url, arn, move |event| {
                 let ctx = ctx.clone();
                 async move { worker::handle(&ctx, event).await }
             }));

@@ -1,14 +1,25 @@
 //! What travels on the dispatch queue. One `Dispatch` per accessible charger; one `Timeout` per
-//! posted CALL, delayed by the run's `timeout_seconds`.
+//! posted CALL, delayed by the run's `timeout_seconds` and a grace for handed-off answers; an
+//! `Answer` for each charger answer the WebSocket handler handed off.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::answers::ChargerAnswer;
+use crate::error::Result;
+use crate::ports::{DispatchQueue, InflightCalls, Outgoing};
+
 /// SQS's longest delay; later rollout slots re-queue themselves.
 pub const MAX_DELAY_SECONDS: u32 = 900;
 /// How long a CALL waits when its charger is busy with another run's CALL.
 pub const BUSY_RETRY_SECONDS: u32 = 1;
+/// A CALL's timeout message comes this long after its expiry, so an answer that arrived in time
+/// but was handed off to the queue is recorded before the timeout is.
+pub const ANSWER_GRACE_SECONDS: u32 = 2;
+/// API Gateway refuses posts (Gone) to a connection until its handshake completes; a connection
+/// younger than this that answers Gone is taken to be opening, not closed.
+pub const HANDSHAKE_GRACE_SECONDS: i64 = 10;
 /// Receives after which a failing message is given up (the template's maxReceiveCount).
 pub const MAX_RECEIVES: u32 = 5;
 
@@ -27,33 +38,70 @@ pub enum DispatchMessage {
         not_before: Option<DateTime<Utc>>,
     },
     /// The CALL `call_id` had its time: if still unanswered, it failed.
-    Timeout { run: Uuid, seq: u64, charger: Uuid, identity: String, call_id: String },
+    Timeout {
+        run: Uuid,
+        seq: u64,
+        charger: Uuid,
+        identity: String,
+        call_id: String,
+        /// Not before this time (the CALL's expiry and the answer grace): SQS delays at most 900 s,
+        /// so a message that arrives early waits again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// A charger's answer the WebSocket handler could not record (see `crate::answers`).
+    Answer(ChargerAnswer),
 }
 
 impl DispatchMessage {
-    pub fn run(&self) -> Uuid {
+    /// The run and position of the result this message is about; `None` for an answer not yet
+    /// matched to its CALL.
+    pub fn result_key(&self) -> Option<(Uuid, u64)> {
         match self {
-            DispatchMessage::Dispatch { run, .. } | DispatchMessage::Timeout { run, .. } => *run,
+            DispatchMessage::Dispatch { run, seq, .. } | DispatchMessage::Timeout { run, seq, .. } => {
+                Some((*run, *seq))
+            }
+            DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
         }
     }
 
-    pub fn seq(&self) -> u64 {
+    /// The charger's identity, where known.
+    pub fn identity(&self) -> Option<&str> {
         match self {
-            DispatchMessage::Dispatch { seq, .. } | DispatchMessage::Timeout { seq, .. } => *seq,
+            DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
+            DispatchMessage::Answer(answer) => answer.identity.as_deref(),
         }
     }
 
-    pub fn charger(&self) -> Uuid {
+    /// The charger's id, where known.
+    pub fn charger(&self) -> Option<Uuid> {
         match self {
-            DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => *charger,
+            DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
+            DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
         }
     }
+}
 
-    pub fn identity(&self) -> &str {
-        match self {
-            DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => identity,
+/// Frees a charger's in-flight slot held by `call_id` and wakes the messages parked on it. A wake
+/// that fails to queue is only logged: each parked message has its own backstop on the queue.
+pub async fn release_slot(
+    inflight: &dyn InflightCalls,
+    queue: &dyn DispatchQueue,
+    identity: &str,
+    call_id: &str,
+) -> Result<()> {
+    let waiters = inflight.release(identity, call_id).await?;
+    if !waiters.is_empty() {
+        let count = waiters.len();
+        let wake = waiters.into_iter().map(|message| Outgoing { message, delay_seconds: 0 }).collect();
+        match queue.send(wake).await {
+            Ok(()) => tracing::debug!(identity, count, "woke the messages waiting for the charger"),
+            Err(err) => {
+                tracing::warn!(identity, count, error = %err, "waking waiting messages failed; their backstops remain")
+            }
         }
     }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -68,6 +116,7 @@ mod tests {
             charger: Uuid::new_v4(),
             identity: "CP1".into(),
             call_id: "c".into(),
+            not_before: None,
         };
         let text = serde_json::to_string(&message).unwrap();
         assert!(text.contains("\"kind\":\"timeout\""));

@@ -1,6 +1,7 @@
 //! ocpp-bulk's core: the domain rules, OCPP-J frames and the official 1.6 schemas, the ports the
 //! handlers talk through, and the embedded adapters. The AWS adapters live beside them.
 
+pub mod answers;
 pub mod aws;
 pub mod clock;
 pub mod dispatch;
@@ -9,6 +10,7 @@ pub mod embedded;
 pub mod error;
 pub mod ocpp;
 pub mod ports;
+pub mod retry;
 pub mod telemetry;
 
 pub use error::{Error, Result};

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::dispatch::DispatchMessage;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 
@@ -55,6 +56,9 @@ pub trait RunStore: Send + Sync {
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
+    /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
+    /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
+    async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;
 }
 
 /// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).
@@ -76,15 +80,25 @@ pub trait InflightCalls: Send + Sync {
     /// Takes the charger's slot if it is free or expired. `false`: another CALL holds it.
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool>;
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>>;
-    /// Frees the slot if `call_id` still holds it.
-    async fn release(&self, identity: &str, call_id: &str) -> Result<()>;
+    /// Parks `message` on the slot while `held_call_id` holds it, to be woken when it is released.
+    /// `false`: the slot no longer holds that CALL.
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool>;
+    /// Frees the slot if `call_id` still holds it; returns the messages parked on it.
+    async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>>;
+}
+
+/// A charger's live connection, and when it was registered (at `$connect`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LiveConnection {
+    pub id: String,
+    pub since: DateTime<Utc>,
 }
 
 #[async_trait]
 pub trait ConnectionRegistry: Send + Sync {
-    /// Makes `connection_id` the charger's live connection; returns the one it replaces.
-    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>>;
-    async fn connection_of(&self, identity: &str) -> Result<Option<String>>;
+    /// Makes `connection_id` the charger's live connection from `now`; returns the one it replaces.
+    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>>;
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>>;
     /// Forgets a connection; the charger's mapping goes only if it still points to it.
     async fn unregister(&self, connection_id: &str) -> Result<()>;
@@ -117,7 +131,7 @@ pub struct Outgoing<M> {
 #[async_trait]
 pub trait DispatchQueue: Send + Sync {
     /// Sends every message (the adapter batches); an error means some may not have been sent.
-    async fn send(&self, messages: Vec<Outgoing<crate::dispatch::DispatchMessage>>) -> Result<()>;
+    async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()>;
 }
 
 /// What an `Idempotency-Key` already stands for.

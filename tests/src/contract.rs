@@ -4,13 +4,14 @@
 
 use std::sync::Arc;
 
-use chrono::{Duration, Utc};
+use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
+use shared::dispatch::DispatchMessage;
 use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RateLimiter,
-    RunKey, RunStore, TokenStore,
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
+    LiveConnection, RateLimiter, RunKey, RunStore, TokenStore,
 };
 use uuid::Uuid;
 
@@ -268,16 +269,65 @@ pub async fn inflight_slot_is_exclusive(ports: &Ports) {
     assert_eq!(ports.inflight.current(&identity).await.unwrap().unwrap().call_id, "d");
 }
 
+pub async fn waiting_messages_are_woken_by_the_release(ports: &Ports) {
+    let identity = format!("WAIT{}", Uuid::new_v4().simple());
+    let now = Utc::now();
+    let held = InflightCall {
+        call_id: "held".into(),
+        action: "Reset".into(),
+        run: Uuid::new_v4(),
+        charger: Uuid::new_v4(),
+        seq: 0,
+        expires_at: now + Duration::seconds(30),
+    };
+    let waiting = |seq: u64| DispatchMessage::Dispatch {
+        run: Uuid::new_v4(),
+        seq,
+        charger: Uuid::new_v4(),
+        identity: identity.clone(),
+        not_before: None,
+    };
+    assert!(!ports.inflight.wait(&identity, "held", &waiting(1)).await.unwrap(), "no slot, nothing to wait for");
+    assert!(ports.inflight.acquire(&identity, &held, now).await.unwrap());
+    let (one, two) = (waiting(1), waiting(2));
+    assert!(ports.inflight.wait(&identity, "held", &one).await.unwrap());
+    assert!(ports.inflight.wait(&identity, "held", &two).await.unwrap());
+    assert!(!ports.inflight.wait(&identity, "other", &one).await.unwrap(), "only on the CALL that holds the slot");
+    assert!(ports.inflight.release(&identity, "other").await.unwrap().is_empty(), "only the holder releases");
+    assert_eq!(ports.inflight.release(&identity, "held").await.unwrap(), vec![one, two]);
+    assert!(ports.inflight.release(&identity, "held").await.unwrap().is_empty(), "woken once");
+}
+
+pub async fn an_undelivered_call_is_taken_back(ports: &Ports) {
+    let (run, _) = new_run(ports, "alice", 1, 0).await;
+    assert!(ports.runs.mark_called(run.id, 0, "m1", Utc::now()).await.unwrap());
+    assert!(!ports.runs.unmark_called(run.id, 0, "m2").await.unwrap(), "only the CALL that was marked");
+    assert!(ports.runs.unmark_called(run.id, 0, "m1").await.unwrap());
+    let result = ports.runs.result(run.id, 0).await.unwrap().unwrap();
+    assert_eq!((result.status, result.call_id), (ResultStatus::Pending, None));
+    assert!(
+        !ports.runs.finish(run.id, 0, &Expect::Call("m1".into()), Outcome::error("timeout")).await.unwrap(),
+        "the taken-back CALL's timeout changes nothing"
+    );
+    assert!(ports.runs.mark_called(run.id, 0, "m3", Utc::now()).await.unwrap(), "dispatched again");
+}
+
 pub async fn connections_newest_wins(ports: &Ports) {
     let identity = format!("CONN{}", Uuid::new_v4().simple());
     let (one, two) = (format!("c1-{identity}"), format!("c2-{identity}"));
-    assert_eq!(ports.connections.register(&identity, &one).await.unwrap(), None);
-    assert_eq!(ports.connections.register(&identity, &two).await.unwrap(), Some(one.clone()));
-    assert_eq!(ports.connections.connection_of(&identity).await.unwrap(), Some(two.clone()));
+    let (then, now) = (Utc::now() - Duration::seconds(5), Utc::now());
+    let since = |id: &str, at: DateTime<Utc>| Some(LiveConnection { id: id.to_owned(), since: at });
+    assert_eq!(ports.connections.register(&identity, &one, then).await.unwrap(), None);
+    assert_eq!(ports.connections.register(&identity, &two, now).await.unwrap(), Some(one.clone()));
+    let live = ports.connections.connection_of(&identity).await.unwrap();
+    assert_eq!(
+        live.map(|l| (l.id, l.since.timestamp_millis())),
+        since(&two, now).map(|l| (l.id, l.since.timestamp_millis()))
+    );
     assert_eq!(ports.connections.identity_of(&two).await.unwrap(), Some(identity.clone()));
     ports.connections.unregister(&one).await.unwrap();
     assert_eq!(
-        ports.connections.connection_of(&identity).await.unwrap(),
+        ports.connections.connection_of(&identity).await.unwrap().map(|l| l.id),
         Some(two.clone()),
         "the old one's disconnect keeps the new"
     );
@@ -341,6 +391,7 @@ macro_rules! contract_suite {
             tokens_and_chargers_resolve, runs_and_results_round_trip, mark_called_is_conditional,
             finish_counts_once_and_completes, racing_finishes_make_one_transition,
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
+            waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute);
     };

@@ -101,7 +101,9 @@ impl TestStack {
             Backend::Aws => {
                 let clients = crate::aws::clients().await;
                 let resources = crate::aws::provision(&clients, "e2e", fleet).await;
-                Stack::aws(&clients, &resources, &format!("http://{address}"), &AwsOptions { duplicate_deliveries })
+                // The management API stand-in throttles a share of posts, as API Gateway does.
+                let options = AwsOptions { duplicate_deliveries, management_throttle_rate: 0.02 };
+                Stack::aws(&clients, &resources, &format!("http://{address}"), &options)
             }
         };
         let mut stack = stack;

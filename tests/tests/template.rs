@@ -113,6 +113,25 @@ fn the_queue_feeds_the_worker_with_partial_failures_and_a_dead_letter_queue() {
 }
 
 #[test]
+fn dead_letters_are_resolved_by_the_worker_and_raise_an_alarm() {
+    let t = template();
+    let worker = &resource(&t, "WorkerFunction")["Properties"];
+    let event = &worker["Events"]["DeadLetters"]["Properties"];
+    assert_eq!(get_att(&event["Queue"]), "DispatchDeadLetterQueue.Arn");
+    assert_eq!(event["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
+    assert_eq!(get_att(&worker["Environment"]["Variables"]["DEAD_LETTER_QUEUE_ARN"]), "DispatchDeadLetterQueue.Arn");
+    let dlq = &resource(&t, "DispatchDeadLetterQueue")["Properties"];
+    let timeout = t["Globals"]["Function"]["Timeout"].as_u64().expect("Timeout");
+    assert!(dlq["VisibilityTimeout"].as_u64().is_some_and(|v| v >= 6 * timeout));
+    let alarm = &resource(&t, "DeadLetterAlarm")["Properties"];
+    assert_eq!(text(&alarm["MetricName"]), "ApproximateNumberOfMessagesVisible");
+    assert_eq!(get_att(&alarm["Dimensions"][0]["Value"]), "DispatchDeadLetterQueue.QueueName");
+    // The WebSocket function hands answers off to the queue it may send to.
+    let websocket = &resource(&t, "WebSocketFunction")["Properties"];
+    assert!(!websocket["Environment"]["Variables"]["DISPATCH_QUEUE_URL"].is_null());
+}
+
+#[test]
 fn functions_are_rust_on_al2023_built_by_cargo_lambda() {
     let t = template();
     assert_eq!(text(&t["Globals"]["Function"]["Runtime"]), "provided.al2023");

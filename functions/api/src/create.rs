@@ -241,7 +241,7 @@ pub async fn create(
         run.completed_at = Some(now);
     }
     let first_results: Vec<ResultRecord> = results.iter().take(EMBEDDED_RESULTS).cloned().collect();
-    let dispatched: Vec<u64> = messages.iter().map(|m| m.message.seq()).collect();
+    let dispatched: Vec<u64> = messages.iter().filter_map(|m| m.message.result_key()).map(|(_, seq)| seq).collect();
     ctx.runs.create_run(&run, results).await?;
     tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count,
         skipped = run.counters.skipped, "run created");

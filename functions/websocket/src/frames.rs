@@ -1,72 +1,75 @@
 //! `$default`: one OCPP-J frame from a charger. CALLs get their answer as the response body;
-//! CALLRESULT / CALLERROR end the result of the matching in-flight CALL.
+//! CALLRESULT / CALLERROR end the result of the matching in-flight CALL (`shared::answers`). An
+//! answer whose recording keeps failing is handed off to the queue, never dropped: API Gateway
+//! does not retry a `$default` invocation.
 
 use chrono::Utc;
-use serde_json::Value;
-use shared::domain::{Expect, Outcome};
-use shared::ocpp::{charger_calls, Command, ErrorCode, Frame};
-use shared::Result;
+use shared::answers::{self, ChargerAnswer, Recorded, Reply};
+use shared::dispatch::DispatchMessage;
+use shared::ocpp::{charger_calls, ErrorCode, Frame};
+use shared::ports::Outgoing;
+use shared::{retry, Result};
 
 use crate::WebsocketContext;
 
-/// Handles one frame from `identity`; returns the frame to send back, if any.
-pub async fn handle_frame(ctx: &WebsocketContext, identity: &str, text: &str) -> Result<Option<String>> {
+/// Handles one frame from connection `connection_id`; returns the frame to send back, if any.
+pub async fn handle_frame(ctx: &WebsocketContext, connection_id: &str, text: &str) -> Result<Option<String>> {
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(err) => {
-            tracing::warn!(identity, reason = %err.reason, "malformed frame from charger");
+            tracing::warn!(reason = %err.reason, "malformed frame from charger");
             return Ok(err.id.map(|id| Frame::call_error(&id, ErrorCode::FormationViolation, err.reason).to_text()));
         }
     };
-    match frame {
-        Frame::Call { id, action, .. } => {
-            let answer = match charger_calls::answer(&action, Utc::now()) {
-                Ok(payload) => Frame::CallResult { id, payload },
-                Err((code, description)) => Frame::call_error(&id, code, description),
-            };
-            Ok(Some(answer.to_text()))
-        }
-        Frame::CallResult { id, payload } => {
-            answer(ctx, identity, &id, Answer::Result(payload)).await?;
-            Ok(None)
-        }
-        Frame::CallError { id, code, description, .. } => {
-            answer(ctx, identity, &id, Answer::Error(format!("{code}: {description}"))).await?;
-            Ok(None)
-        }
+    let (call_id, reply) = match frame {
+        Frame::Call { id, action, .. } => return answer_call(ctx, connection_id, id, &action).await,
+        Frame::CallResult { id, payload } => (id, Reply::Result(payload)),
+        Frame::CallError { id, code, description, .. } => (id, Reply::Error(format!("{code}: {description}"))),
+    };
+    let mut answer = ChargerAnswer {
+        connection: connection_id.to_owned(),
+        identity: None,
+        call_id,
+        reply,
+        received_at: Utc::now(),
+        call: None,
+    };
+    match answers::record(&ctx.answer_ports(), &mut answer).await {
+        Ok(Recorded::UnknownConnection) => forget_connection(ctx, connection_id).await,
+        Ok(_) => Ok(None),
+        Err(err) => hand_off(ctx, answer, err).await,
     }
 }
 
-enum Answer {
-    Result(Value),
-    Error(String),
+/// A charger's own CALL (BootNotification, Heartbeat, …), answered at once, from a registered
+/// connection. A registry that cannot be read does not keep the charger from its answer.
+async fn answer_call(ctx: &WebsocketContext, connection_id: &str, id: String, action: &str) -> Result<Option<String>> {
+    match ctx.connections.identity_of(connection_id).await {
+        Ok(None) => return forget_connection(ctx, connection_id).await,
+        Ok(Some(identity)) => tracing::debug!(identity, action, "charger CALL"),
+        Err(err) => tracing::warn!(error = %err, action, "registry unreadable; answering the charger's CALL anyway"),
+    }
+    let answer = match charger_calls::answer(action, Utc::now()) {
+        Ok(payload) => Frame::CallResult { id, payload },
+        Err((code, description)) => Frame::call_error(&id, code, description),
+    };
+    Ok(Some(answer.to_text()))
 }
 
-/// Ends the result of the CALL this answers, if it is the charger's in-flight CALL and in time.
-/// Late, unknown and duplicate answers change nothing.
-async fn answer(ctx: &WebsocketContext, identity: &str, call_id: &str, answer: Answer) -> Result<()> {
-    let now = Utc::now();
-    let call = match ctx.inflight.current(identity).await? {
-        Some(call) if call.call_id == call_id && call.expires_at > now => call,
-        _ => {
-            tracing::info!(identity, call = call_id, "late, unknown or duplicate answer ignored");
-            return Ok(());
-        }
-    };
-    let outcome = match answer {
-        Answer::Result(payload) => match Command::find(&call.action).map(|c| c.check_response(&payload)) {
-            Some(Err(errors)) => {
-                let first = errors.values().flatten().next().cloned().unwrap_or_default();
-                Outcome { response: Some(payload), ..Outcome::error(format!("invalid response: {first}")) }
-            }
-            _ => Outcome::sent(payload),
-        },
-        Answer::Error(message) => Outcome::error(message),
-    };
-    let status = outcome.status;
-    let counted = ctx.runs.finish(call.run, call.seq, &Expect::Call(call.call_id.clone()), outcome).await?;
-    if counted {
-        tracing::debug!(run = %call.run, charger = %call.charger, identity, status = status.as_str(), "answer recorded");
-    }
-    ctx.inflight.release(identity, call_id).await
+/// A frame from a connection the registry does not know (it expired, or was taken for closed):
+/// the connection is closed, so the charger reconnects and registers again.
+async fn forget_connection(ctx: &WebsocketContext, connection_id: &str) -> Result<Option<String>> {
+    tracing::warn!(connection = %connection_id, "frame from an unregistered connection; closing it so the charger reconnects");
+    ctx.gateway.close(connection_id).await?;
+    Ok(None)
+}
+
+/// The answer could not be recorded here: the worker records it from the queue.
+async fn hand_off(ctx: &WebsocketContext, answer: ChargerAnswer, err: shared::Error) -> Result<Option<String>> {
+    tracing::warn!(error = %err, call = answer.call_id, identity = answer.identity.as_deref().unwrap_or_default(),
+        "recording the answer failed; handing it to the queue");
+    let message = Outgoing { message: DispatchMessage::Answer(answer), delay_seconds: 0 };
+    ctx.queue.send(vec![message]).await?;
+    retry::count_handoff();
+    Ok(None)
 }

@@ -1,4 +1,4 @@
-//! The WebSocket handler (SPEC section 3), written once over the ports. Events have API Gateway's
+//! The WebSocket handler (the charger side of the contract), written once over the ports. Events have API Gateway's
 //! WebSocket proxy shape; as with a two-way `$default` route, the response body is the frame sent
 //! back to the charger, so answers to a charger's CALLs cost no management-API call.
 
@@ -7,11 +7,13 @@ use std::sync::Arc;
 use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
+use shared::answers::AnswerPorts;
 use shared::aws::{
     required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
+    SqsDispatchQueue,
 };
 use shared::ocpp::SUBPROTOCOL;
-use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, InflightCalls, RunStore};
+use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::Result;
 
 pub mod connect;
@@ -27,6 +29,19 @@ pub struct WebsocketContext {
     pub gateway: Arc<dyn ConnectionGateway>,
     pub inflight: Arc<dyn InflightCalls>,
     pub runs: Arc<dyn RunStore>,
+    /// Where answers that could not be recorded are handed off, and waiting CALLs woken.
+    pub queue: Arc<dyn DispatchQueue>,
+}
+
+impl WebsocketContext {
+    fn answer_ports(&self) -> AnswerPorts<'_> {
+        AnswerPorts {
+            connections: self.connections.as_ref(),
+            queue: self.queue.as_ref(),
+            inflight: self.inflight.as_ref(),
+            runs: self.runs.as_ref(),
+        }
+    }
 }
 
 pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyRequest) -> ApiGatewayProxyResponse {
@@ -75,23 +90,19 @@ async fn on_connect(
     if let Err(refusal) = connect::check_password(event, &charger) {
         return refuse(&identity, refusal);
     }
-    if let Some(replaced) = ctx.connections.register(&identity, connection_id).await? {
+    if let Some(replaced) = ctx.connections.register(&identity, connection_id, chrono::Utc::now()).await? {
         tracing::info!(identity, replaced = %replaced, "newer connection replaces the old one");
         ctx.gateway.close(&replaced).await?;
     }
-    tracing::info!(identity, charger = %charger.uuid, connection = %connection_id, "charger connected");
+    tracing::info!(identity, charger = %charger.uuid, "charger connected");
+    tracing::debug!(identity, connection = %connection_id, "connection registered");
     let mut response = reply(200, None);
     response.headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     Ok(response)
 }
 
 async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> Result<ApiGatewayProxyResponse> {
-    let Some(identity) = ctx.connections.identity_of(connection_id).await? else {
-        tracing::warn!(connection = %connection_id, "frame from an unregistered connection dropped");
-        return Ok(reply(200, None));
-    };
-    let answer = frames::handle_frame(ctx, &identity, body).await?;
-    Ok(reply(200, answer))
+    Ok(reply(200, frames::handle_frame(ctx, connection_id, body).await?))
 }
 
 impl WebsocketContext {
@@ -102,6 +113,7 @@ impl WebsocketContext {
         directory_table: &str,
         runs_table: &str,
         connections_table: &str,
+        queue: Arc<dyn DispatchQueue>,
         management_endpoint: &str,
     ) -> Self {
         let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections_table));
@@ -111,16 +123,19 @@ impl WebsocketContext {
             gateway: Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint))),
             inflight: connections,
             runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
+            queue,
         }
     }
 
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE, and
-    /// the WebSocket management endpoint (see `AwsClients::management_endpoint`).
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE,
+    /// DISPATCH_QUEUE_URL and the WebSocket management endpoint (see `AwsClients::management_endpoint`).
     pub async fn from_env() -> std::result::Result<WebsocketContext, String> {
         let (directory, runs, connections) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?);
+        let queue_url = required_env("DISPATCH_QUEUE_URL")?;
         let clients = AwsClients::from_env().await;
         let endpoint = clients.management_endpoint()?;
-        Ok(Self::on_aws(&clients, &directory, &runs, &connections, &endpoint))
+        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue_url));
+        Ok(Self::on_aws(&clients, &directory, &runs, &connections, queue, &endpoint))
     }
 }

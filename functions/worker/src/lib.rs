@@ -9,10 +9,11 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
+use shared::answers::{self, AnswerPorts, ChargerAnswer};
 use shared::aws::{
     required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoRunStore, SqsDispatchQueue,
 };
-use shared::dispatch::{DispatchMessage, MAX_RECEIVES};
+use shared::dispatch::{release_slot, DispatchMessage, MAX_RECEIVES};
 use shared::domain::{Expect, Outcome};
 use shared::ports::{ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::{Error, Result};
@@ -33,6 +34,8 @@ pub struct WorkerContext {
     pub inflight: Arc<dyn InflightCalls>,
     pub queue: Arc<dyn DispatchQueue>,
     pub plans: Arc<RunPlans>,
+    /// The dead-letter queue's ARN: its records end their results instead of dispatching.
+    pub dead_letter_arn: Option<String>,
 }
 
 impl WorkerContext {
@@ -43,18 +46,33 @@ impl WorkerContext {
         inflight: Arc<dyn InflightCalls>,
         queue: Arc<dyn DispatchQueue>,
     ) -> Self {
-        WorkerContext { runs, connections, gateway, inflight, queue, plans: Arc::default() }
+        WorkerContext { runs, connections, gateway, inflight, queue, plans: Arc::default(), dead_letter_arn: None }
+    }
+
+    fn answer_ports(&self) -> AnswerPorts<'_> {
+        AnswerPorts {
+            connections: self.connections.as_ref(),
+            queue: self.queue.as_ref(),
+            inflight: self.inflight.as_ref(),
+            runs: self.runs.as_ref(),
+        }
     }
 }
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
-    let records: Vec<Record> = event.records.iter().map(Record::read).collect();
-    // Step one, every record at once: checks, offline verdicts, the charger's slot; timeouts end here.
-    let steps = futures::future::join_all(records.iter().map(|r| async move {
-        match &r.message {
-            Some(message) => dispatch::prepare(ctx, message).instrument(r.span()).await,
-            None => Ok(Step::Done),
+    let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
+    // Step one, every record at once: checks, offline verdicts, the charger's slot; timeouts,
+    // handed-off answers and dead letters end here.
+    let steps = futures::future::join_all(records.iter().map(|r| {
+        async move {
+            match &r.message {
+                Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
+                Some(message) if r.dead => dead_letter(ctx, message).await.map(|()| Step::Done),
+                Some(message) => dispatch::prepare(ctx, message).await,
+                None => Ok(Step::Done),
+            }
         }
+        .instrument(r.span())
     }))
     .await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
@@ -99,12 +117,15 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
 struct Record {
     id: String,
     receives: u32,
+    /// From the dead-letter queue.
+    dead: bool,
     /// `None`: the body is not a dispatch message (dropped, never retried).
     message: Option<DispatchMessage>,
 }
 
 impl Record {
-    fn read(record: &SqsMessage) -> Record {
+    fn read(ctx: &WorkerContext, record: &SqsMessage) -> Record {
+        let dead = ctx.dead_letter_arn.is_some() && record.event_source_arn == ctx.dead_letter_arn;
         let id = record.message_id.clone().unwrap_or_default();
         let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
         let message = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
@@ -114,14 +135,16 @@ impl Record {
                 None
             }
         };
-        Record { id, receives, message }
+        Record { id, receives, dead, message }
     }
 
     fn span(&self) -> tracing::Span {
-        match &self.message {
-            Some(m) => tracing::info_span!("dispatch", run = %m.run(), charger = %m.charger(), identity = m.identity()),
-            None => tracing::Span::none(),
-        }
+        let Some(m) = &self.message else {
+            return tracing::Span::none();
+        };
+        let run = m.result_key().map(|(run, _)| run.to_string()).unwrap_or_default();
+        let charger = m.charger().map(|c| c.to_string()).unwrap_or_default();
+        tracing::info_span!("dispatch", run, charger, identity = m.identity().unwrap_or_default(), dead = self.dead)
     }
 
     /// `true` asks for the record to be delivered again.
@@ -129,6 +152,10 @@ impl Record {
         let (Err(err), Some(message)) = (done, &self.message) else {
             return false;
         };
+        if self.dead {
+            tracing::error!(error = %err, "a dead letter could not be resolved; it stays on the dead-letter queue");
+            return true;
+        }
         if err.is_retryable() && self.receives < MAX_RECEIVES {
             tracing::warn!(error = %err, receives = self.receives, "dispatch failed; the message will be delivered again");
             return true;
@@ -138,17 +165,45 @@ impl Record {
     }
 }
 
-/// A message that cannot succeed still ends its result, so no run stays `running`.
+/// A message that cannot succeed still ends its result, so no run stays `running`. An answer
+/// that cannot be recorded goes on to the dead-letter queue, where it is tried once more.
 async fn give_up(ctx: &WorkerContext, message: &DispatchMessage, receives: u32) -> Result<()> {
-    let (expect, outcome) = match message {
-        DispatchMessage::Dispatch { .. } => {
-            (Expect::Uncalled, Outcome::error(format!("dispatch failed after {receives} attempts")))
+    end_result(ctx, message, &format!("failed after {receives} attempts")).await
+}
+
+/// A message the queue gave up on (SQS moved it to the dead-letter queue after its receives ran
+/// out, e.g. because the worker kept crashing): its result ends `error`, saying so.
+async fn dead_letter(ctx: &WorkerContext, message: &DispatchMessage) -> Result<()> {
+    tracing::warn!("resolving a dead-lettered message");
+    end_result(ctx, message, "dead-lettered").await
+}
+
+async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -> Result<()> {
+    let (run, seq, expect, outcome, release) = match message {
+        DispatchMessage::Dispatch { run, seq, .. } => {
+            (*run, *seq, Expect::Uncalled, Outcome::error(format!("dispatch failed: the message {why}")), None)
         }
-        DispatchMessage::Timeout { call_id, .. } => {
-            (Expect::Call(call_id.clone()), Outcome::error("timeout: no answer (the timeout check itself failed)"))
-        }
+        DispatchMessage::Timeout { run, seq, call_id, identity, .. } => (
+            *run,
+            *seq,
+            Expect::Call(call_id.clone()),
+            Outcome::error(format!("timeout: no answer (the timeout message {why})")),
+            Some((identity, call_id)),
+        ),
+        DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
     };
-    ctx.runs.finish(message.run(), message.seq(), &expect, outcome).await?;
+    ctx.runs.finish(run, seq, &expect, outcome).await?;
+    if let Some((identity, call_id)) = release {
+        release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), identity, call_id).await?;
+    }
+    Ok(())
+}
+
+/// Records an answer the WebSocket handler handed off.
+async fn record_answer(ctx: &WorkerContext, answer: &ChargerAnswer) -> Result<()> {
+    let mut answer = answer.clone();
+    let recorded = answers::record(&ctx.answer_ports(), &mut answer).await?;
+    tracing::info!(?recorded, call = answer.call_id, "handed-off answer recorded");
     Ok(())
 }
 
@@ -173,13 +228,16 @@ impl WorkerContext {
     }
 
     /// The AWS wiring, read once at cold start: RUNS_TABLE, CONNECTIONS_TABLE, DISPATCH_QUEUE_URL,
-    /// and the WebSocket management endpoint (see `AwsClients::management_endpoint`).
+    /// DEAD_LETTER_QUEUE_ARN (optional: the records it marks as dead letters), and the WebSocket
+    /// management endpoint (see `AwsClients::management_endpoint`).
     pub async fn from_env() -> std::result::Result<WorkerContext, String> {
         let (runs, connections, queue) =
             (required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
         let clients = AwsClients::from_env().await;
         let endpoint = clients.management_endpoint()?;
         let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue));
-        Ok(Self::on_aws(&clients, &runs, &connections, queue, &endpoint))
+        let mut ctx = Self::on_aws(&clients, &runs, &connections, queue, &endpoint);
+        ctx.dead_letter_arn = required_env("DEAD_LETTER_QUEUE_ARN").ok();
+        Ok(ctx)
     }
 }

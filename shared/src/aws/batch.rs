@@ -1,8 +1,6 @@
 //! DynamoDB's batch calls done right: BatchWriteItem in chunks of 25 and BatchGetItem in chunks of
-//! 100, unprocessed items and keys retried with exponential backoff, independent chunks sent
-//! concurrently (bounded).
-
-use std::time::Duration;
+//! 100, unprocessed items and keys (what a throttled partition leaves undone) retried with
+//! `Backoff::BATCH`, independent chunks sent concurrently (bounded).
 
 use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
@@ -11,17 +9,13 @@ use futures::{StreamExt, TryStreamExt};
 use super::errors::sdk_error;
 use super::item::Item;
 use crate::error::{Error, Result};
+use crate::retry::{exhausted, Backoff};
 
 /// DynamoDB's limits per call.
 pub const WRITE_CHUNK: usize = 25;
 pub const GET_CHUNK: usize = 100;
 /// Chunks in flight at once.
 pub const CONCURRENCY: usize = 32;
-const ATTEMPTS: u32 = 10;
-
-fn backoff(attempt: u32) -> Duration {
-    Duration::from_millis(25u64 << attempt.min(6))
-}
 
 /// Puts every item, `WRITE_CHUNK` per call.
 pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> Result<()> {
@@ -40,16 +34,16 @@ pub async fn put_all(client: &Client, table: &str, items: Vec<Item>) -> Result<(
 }
 
 async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>) -> Result<()> {
-    for attempt in 0..ATTEMPTS {
+    for attempt in 0..Backoff::BATCH.attempts {
         let output =
             client.batch_write_item().request_items(table, chunk).send().await.map_err(|e| sdk_error("dynamodb", e))?;
         chunk = output.unprocessed_items.and_then(|mut m| m.remove(table)).unwrap_or_default();
         if chunk.is_empty() {
             return Ok(());
         }
-        tokio::time::sleep(backoff(attempt)).await;
+        Backoff::BATCH.wait(attempt).await;
     }
-    Err(Error::transient("dynamodb", format!("{} items still unprocessed after {ATTEMPTS} attempts", chunk.len())))
+    Err(exhausted("dynamodb", format_args!("{} items still unprocessed", chunk.len()), &Backoff::BATCH))
 }
 
 /// Gets every key that exists, `GET_CHUNK` per call; absent keys are simply not returned.
@@ -65,7 +59,7 @@ pub async fn get_all(client: &Client, table: &str, keys: Vec<Item>, consistent: 
 
 async fn get_chunk(client: &Client, table: &str, mut keys: Vec<Item>, consistent: bool) -> Result<Vec<Item>> {
     let mut found = Vec::with_capacity(keys.len());
-    for attempt in 0..ATTEMPTS {
+    for attempt in 0..Backoff::BATCH.attempts {
         let request = KeysAndAttributes::builder()
             .set_keys(Some(keys))
             .consistent_read(consistent)
@@ -78,7 +72,7 @@ async fn get_chunk(client: &Client, table: &str, mut keys: Vec<Item>, consistent
         if keys.is_empty() {
             return Ok(found);
         }
-        tokio::time::sleep(backoff(attempt)).await;
+        Backoff::BATCH.wait(attempt).await;
     }
-    Err(Error::transient("dynamodb", format!("{} keys still unprocessed after {ATTEMPTS} attempts", keys.len())))
+    Err(exhausted("dynamodb", format_args!("{} keys still unprocessed", keys.len()), &Backoff::BATCH))
 }

@@ -3,16 +3,17 @@
 //! `INFLIGHT#{identity}` → the one CALL it may have in flight. Every change is conditional.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::ReturnValue;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
-use super::errors::{applied, sdk_error};
-use super::item::{get_item, get_n, get_s, n, opt_s, parse_time, s, Item};
+use super::errors::{applied, is_condition_failure, sdk_error};
+use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_time, s, Item};
 use crate::clock::rfc3339;
+use crate::dispatch::DispatchMessage;
 use crate::error::{Error, Result};
-use crate::ports::{ConnectionRegistry, InflightCall, InflightCalls};
+use crate::ports::{ConnectionRegistry, InflightCall, InflightCalls, LiveConnection};
 
 /// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
 const CONNECTION_TTL_HOURS: i64 = 3;
@@ -42,8 +43,7 @@ impl DynamoConnections {
 
 #[async_trait]
 impl ConnectionRegistry for DynamoConnections {
-    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>> {
-        let now = Utc::now();
+    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let mut item = key(format!("CONN#{connection_id}"));
         item.insert("identity".into(), s(identity));
         item.insert("expires".into(), ttl(now, CONNECTION_TTL_HOURS));
@@ -59,8 +59,9 @@ impl ConnectionRegistry for DynamoConnections {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CHARGER#{identity}"))))
-            .update_expression("SET connection_id = :c, expires = :e")
+            .update_expression("SET connection_id = :c, since_ms = :since, expires = :e")
             .expression_attribute_values(":c", s(connection_id))
+            .expression_attribute_values(":since", n(now.timestamp_millis()))
             .expression_attribute_values(":e", ttl(now, CONNECTION_TTL_HOURS))
             .return_values(ReturnValue::AllOld)
             .send()
@@ -74,13 +75,15 @@ impl ConnectionRegistry for DynamoConnections {
             .map(str::to_owned))
     }
 
-    async fn connection_of(&self, identity: &str) -> Result<Option<String>> {
-        Ok(self
-            .get(format!("CHARGER#{identity}"))
-            .await?
-            .as_ref()
-            .and_then(|i| opt_s(i, "connection_id"))
-            .map(str::to_owned))
+    async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>> {
+        let Some(item) = self.get(format!("CHARGER#{identity}")).await? else {
+            return Ok(None);
+        };
+        let Some(id) = opt_s(&item, "connection_id") else {
+            return Ok(None);
+        };
+        let since = opt_n::<i64>(&item, "since_ms").and_then(DateTime::from_timestamp_millis).unwrap_or_default();
+        Ok(Some(LiveConnection { id: id.to_owned(), since }))
     }
 
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
@@ -161,7 +164,24 @@ impl InflightCalls for DynamoConnections {
         }))
     }
 
-    async fn release(&self, identity: &str, call_id: &str) -> Result<()> {
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool> {
+        let text = serde_json::to_string(message).map_err(|e| Error::internal("dynamodb", e))?;
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(format!("INFLIGHT#{identity}"))))
+            .update_expression("SET waiters = list_append(if_not_exists(waiters, :none), :me)")
+            .condition_expression("call_id = :held")
+            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
+            .expression_attribute_values(":me", AttributeValue::L(vec![s(text)]))
+            .expression_attribute_values(":held", s(held_call_id))
+            .send()
+            .await;
+        applied(result)
+    }
+
+    async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
         let result = self
             .client
             .delete_item()
@@ -169,8 +189,25 @@ impl InflightCalls for DynamoConnections {
             .set_key(Some(key(format!("INFLIGHT#{identity}"))))
             .condition_expression("call_id = :call")
             .expression_attribute_values(":call", s(call_id))
+            .return_values(ReturnValue::AllOld)
             .send()
             .await;
-        applied(result).map(drop)
+        let old = match result {
+            Ok(output) => output.attributes.unwrap_or_default(),
+            Err(err) if is_condition_failure(&err) => return Ok(Vec::new()),
+            Err(err) => return Err(sdk_error("dynamodb", err)),
+        };
+        let waiters = old.get("waiters").and_then(|w| w.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+        Ok(waiters
+            .iter()
+            .filter_map(|w| w.as_s().ok())
+            .filter_map(|text| match serde_json::from_str(text) {
+                Ok(message) => Some(message),
+                Err(err) => {
+                    tracing::warn!(error = %err, "unreadable waiting message dropped (its backstop still comes)");
+                    None
+                }
+            })
+            .collect())
     }
 }

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::Error;
 
-const TRANSIENT_CODES: [&str; 8] = [
+const TRANSIENT_CODES: [&str; 9] = [
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
@@ -14,7 +14,12 @@ const TRANSIENT_CODES: [&str; 8] = [
     "TransactionConflictException",
     "RequestThrottled",
     "AWS.SimpleQueueService.RequestThrottled",
+    "LimitExceededException",
 ];
+
+/// Cancellation reasons of a TransactWriteItems that say "try again": another transaction held an
+/// item, or capacity ran out. A `ConditionalCheckFailed` is a final answer.
+const RETRYABLE_CANCELLATIONS: [&str; 3] = ["TransactionConflict", "ThrottlingError", "ProvisionedThroughputExceeded"];
 
 pub fn sdk_error<E, R>(service: &'static str, err: SdkError<E, R>) -> Error
 where
@@ -58,5 +63,45 @@ where
         Ok(_) => Ok(true),
         Err(err) if is_condition_failure(&err) => Ok(false),
         Err(err) => Err(sdk_error("dynamodb", err)),
+    }
+}
+
+/// What a cancelled (or failed) TransactWriteItems means.
+pub fn transaction_outcome<R: std::fmt::Debug>(
+    err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
+) -> Result<bool, Error> {
+    use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
+    let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
+        return Err(sdk_error("dynamodb", err));
+    };
+    let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
+    if codes.contains(&"ConditionalCheckFailed") {
+        return Ok(false);
+    }
+    let detail = format!("transaction cancelled: {codes:?}");
+    if codes.iter().any(|code| RETRYABLE_CANCELLATIONS.contains(code)) {
+        Err(Error::transient("dynamodb", detail))
+    } else {
+        Err(Error::internal("dynamodb", detail))
+    }
+}
+
+/// Like `applied`, for an UpdateItem sent with `ReturnValuesOnConditionCheckFailure::AllOld`: a
+/// failed condition still counts as applied when the item as it stands is `ours` (a retry of a
+/// write whose first attempt was applied but whose answer was lost).
+pub fn applied_or<T, R>(
+    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+    ours: impl Fn(&super::item::Item) -> bool,
+) -> Result<bool, Error>
+where
+    R: std::fmt::Debug,
+{
+    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+    match result {
+        Err(err) => match err.as_service_error() {
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed.item().is_some_and(ours)),
+            _ => Err(sdk_error("dynamodb", err)),
+        },
+        Ok(_) => Ok(true),
     }
 }

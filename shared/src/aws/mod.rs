@@ -35,6 +35,16 @@ pub fn required_env(name: &str) -> Result<String, String> {
     }
 }
 
+/// The SDK's own retries (standard mode: throttling, 5xx and network faults, full jitter): five
+/// attempts from 50 ms, so a throttled write in a WebSocket invocation waits milliseconds, not the
+/// default's seconds. What the SDK does not retry is retried by `crate::retry::Backoff`.
+fn sdk_retries() -> aws_config::retry::RetryConfig {
+    aws_config::retry::RetryConfig::standard()
+        .with_max_attempts(5)
+        .with_initial_backoff(std::time::Duration::from_millis(50))
+        .with_max_backoff(std::time::Duration::from_secs(2))
+}
+
 /// The SDK clients, built once per process, each counting its requests.
 #[derive(Clone)]
 pub struct AwsClients {
@@ -46,7 +56,7 @@ pub struct AwsClients {
 
 impl AwsClients {
     pub async fn from_env() -> AwsClients {
-        let config = aws_config::defaults(BehaviorVersion::latest()).load().await;
+        let config = aws_config::defaults(BehaviorVersion::latest()).retry_config(sdk_retries()).load().await;
         let requests = RequestCounter::default();
         let dynamodb = aws_sdk_dynamodb::Client::from_conf(
             aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),

@@ -15,11 +15,11 @@ use super::errors::sdk_error;
 use crate::dispatch::DispatchMessage;
 use crate::error::{Error, Result};
 use crate::ports::{DispatchQueue, Outgoing};
+use crate::retry::{exhausted, Backoff};
 
 /// SQS's limit per SendMessageBatch / DeleteMessageBatch.
 pub const SEND_CHUNK: usize = 10;
 const CONCURRENCY: usize = 64;
-const ATTEMPTS: u32 = 6;
 
 pub struct SqsDispatchQueue {
     client: Client,
@@ -39,7 +39,7 @@ impl SqsDispatchQueue {
     }
 
     async fn send_chunk(&self, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<()> {
-        for attempt in 0..ATTEMPTS {
+        for attempt in 0..Backoff::BATCH.attempts {
             let output = self
                 .client
                 .send_message_batch()
@@ -58,9 +58,9 @@ impl SqsDispatchQueue {
                 return Ok(());
             }
             entries.retain(|e| output.failed.iter().any(|f| f.id == e.id));
-            tokio::time::sleep(Duration::from_millis(50u64 << attempt)).await;
+            Backoff::BATCH.wait(attempt).await;
         }
-        Err(Error::transient("sqs", format!("{} messages still failing after {ATTEMPTS} attempts", entries.len())))
+        Err(exhausted("sqs", format_args!("{} messages still failing", entries.len()), &Backoff::BATCH))
     }
 }
 
@@ -96,7 +96,8 @@ impl DispatchQueue for SqsDispatchQueue {
 /// Receives from the queue and hands each batch to `handler` as an `SqsEvent`; records the
 /// handler does not report as failed are deleted, the others come back after the visibility
 /// timeout (and move to the DLQ after maxReceiveCount), as with Lambda's event source mapping.
-pub async fn poll<H, F>(client: Client, url: String, handler: H)
+/// Each record carries `source_arn` as its `eventSourceARN`.
+pub async fn poll<H, F>(client: Client, url: String, source_arn: Option<String>, handler: H)
 where
     H: Fn(SqsEvent) -> F,
     F: Future<Output = SqsBatchResponse>,
@@ -131,6 +132,7 @@ where
             record.receipt_handle = message.receipt_handle.clone();
             record.body = message.body.clone();
             record.event_source = Some("aws:sqs".into());
+            record.event_source_arn = source_arn.clone();
             for (name, value) in message.attributes.unwrap_or_default() {
                 record.attributes.insert(name.as_str().to_owned(), value);
             }

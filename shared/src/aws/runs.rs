@@ -8,19 +8,19 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
-use aws_sdk_dynamodb::types::{ReturnValue, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{applied, is_condition_failure, sdk_error};
+use super::errors::{applied_or, is_condition_failure, sdk_error, transaction_outcome};
 use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
 use crate::clock::rfc3339;
 use crate::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{RunKey, RunStore};
+use crate::retry::Backoff;
 
 /// Results per shard partition a run is sized for (see docs/data-model.md).
 pub const RESULTS_PER_SHARD: u64 = 5_000;
@@ -365,23 +365,60 @@ impl RunStore for DynamoRunStore {
         let Some(shards) = self.shards(run).await? else {
             return Ok(false);
         };
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(result_key(run, shards, seq)))
-            .update_expression("SET #call_id = :call, #executed_at = :at")
-            .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_names("#call_id", "call_id")
-            .expression_attribute_names("#executed_at", "executed_at")
-            .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
-            .expression_attribute_values(":call", s(call_id))
-            .expression_attribute_values(":at", s(rfc3339(at)))
-            .return_values(ReturnValue::None)
-            .send()
-            .await;
-        applied(result)
+        let key = result_key(run, shards, seq);
+        Backoff::WRITE
+            .run(|| async {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .update_expression("SET #call_id = :call, #executed_at = :at")
+                    .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_names("#executed_at", "executed_at")
+                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
+                    .expression_attribute_values(":call", s(call_id))
+                    .expression_attribute_values(":at", s(rfc3339(at)))
+                    .return_values(ReturnValue::None)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+                    .await;
+                // A retry of a write that was applied (its answer lost) finds its own call id.
+                applied_or(result, |old| opt_s(old, "call_id") == Some(call_id))
+            })
+            .await
+    }
+
+    async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
+        let Some(shards) = self.shards(run).await? else {
+            return Ok(false);
+        };
+        let key = result_key(run, shards, seq);
+        Backoff::WRITE
+            .run(|| async {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .update_expression("REMOVE #call_id, #executed_at")
+                    .condition_expression("#status = :pending AND #call_id = :call")
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_names("#executed_at", "executed_at")
+                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
+                    .expression_attribute_values(":call", s(call_id))
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+                    .send()
+                    .await;
+                // A retry of a write that was applied finds the result pending and uncalled.
+                applied_or(result, |old| {
+                    opt_s(old, "call_id").is_none() && opt_s(old, "status") == Some(ResultStatus::Pending.as_str())
+                })
+            })
+            .await
     }
 
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
@@ -449,20 +486,27 @@ impl RunStore for DynamoRunStore {
             .expression_attribute_values(":minus", n(-1))
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        let written = self
-            .client
-            .transact_write_items()
-            .transact_items(TransactWriteItem::builder().update(update).build())
-            .transact_items(TransactWriteItem::builder().update(count).build())
-            .send()
-            .await;
-        if let Err(err) = written {
-            let lost_condition = matches!(
-                err.as_service_error(),
-                Some(TransactWriteItemsError::TransactionCanceledException(e))
-                    if e.cancellation_reasons().first().and_then(|r| r.code()) == Some("ConditionalCheckFailed")
-            );
-            return if lost_condition { Ok(false) } else { Err(sdk_error("dynamodb", err)) };
+        // One token for every attempt: a retry of a transaction that was applied (its answer lost to
+        // a 500 or a timeout) succeeds again without applying twice (DynamoDB keeps it 10 minutes).
+        let token = Uuid::new_v4().to_string();
+        let written = Backoff::WRITE
+            .run(|| async {
+                match self
+                    .client
+                    .transact_write_items()
+                    .client_request_token(&token)
+                    .transact_items(TransactWriteItem::builder().update(update.clone()).build())
+                    .transact_items(TransactWriteItem::builder().update(count.clone()).build())
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(true),
+                    Err(err) => transaction_outcome(err),
+                }
+            })
+            .await?;
+        if !written {
+            return Ok(false);
         }
         let shard_item = get_item(&self.client, &self.table, counter_key(run, shard), true).await?;
         if shard_item.as_ref().and_then(|i| opt_n::<i64>(i, "pending")).is_some_and(|p| p <= 0) {

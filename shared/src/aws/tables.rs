@@ -106,9 +106,16 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, def: &TableDef, nam
     Ok(())
 }
 
-/// Creates the dispatch queue and its dead-letter queue (redrive after `MAX_RECEIVES`);
-/// returns the dispatch queue's URL.
-pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str, visibility_seconds: u32) -> Result<String> {
+/// The queues of one deployment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Queues {
+    pub dispatch_url: String,
+    pub dead_letter_url: String,
+    pub dead_letter_arn: String,
+}
+
+/// Creates the dispatch queue and its dead-letter queue (redrive after `MAX_RECEIVES`).
+pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str, visibility_seconds: u32) -> Result<Queues> {
     let dlq = client.create_queue().queue_name(format!("{name}-dlq")).send().await.map_err(|e| sdk_error("sqs", e))?;
     let dlq_url = dlq.queue_url.unwrap_or_default();
     let arn = client
@@ -130,7 +137,8 @@ pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str, visibility_
         .send()
         .await
         .map_err(|e| sdk_error("sqs", e))?;
-    queue.queue_url.ok_or_else(|| Error::internal("sqs", "the dispatch queue has no URL"))
+    let dispatch_url = queue.queue_url.ok_or_else(|| Error::internal("sqs", "the dispatch queue has no URL"))?;
+    Ok(Queues { dispatch_url, dead_letter_url: dlq_url, dead_letter_arn: arn })
 }
 
 /// The names of one deployment's tables and its queue URL (from the template's outputs on AWS,
@@ -141,6 +149,8 @@ pub struct Resources {
     pub directory: String,
     pub connections: String,
     pub queue_url: String,
+    /// The dead-letter queue, when known (created here, or DEAD_LETTER_QUEUE_URL / _ARN).
+    pub dead_letter: Option<(String, String)>,
 }
 
 impl Resources {
@@ -151,6 +161,9 @@ impl Resources {
             directory: super::required_env(DIRECTORY.env)?,
             connections: super::required_env(CONNECTIONS.env)?,
             queue_url: super::required_env("DISPATCH_QUEUE_URL")?,
+            dead_letter: super::required_env("DEAD_LETTER_QUEUE_URL")
+                .ok()
+                .zip(super::required_env("DEAD_LETTER_QUEUE_ARN").ok()),
         })
     }
 
@@ -160,15 +173,25 @@ impl Resources {
         for def in TABLES {
             create_table(&clients.dynamodb, def, &name(def)).await?;
         }
-        let queue_url = create_queues(&clients.sqs, &format!("{prefix}-dispatch"), visibility_seconds).await?;
-        Ok(Resources { runs: name(&RUNS), directory: name(&DIRECTORY), connections: name(&CONNECTIONS), queue_url })
+        let queues = create_queues(&clients.sqs, &format!("{prefix}-dispatch"), visibility_seconds).await?;
+        Ok(Resources {
+            runs: name(&RUNS),
+            directory: name(&DIRECTORY),
+            connections: name(&CONNECTIONS),
+            queue_url: queues.dispatch_url,
+            dead_letter: Some((queues.dead_letter_url, queues.dead_letter_arn)),
+        })
     }
 
     /// The variables a function or `ocpp-bulk import` reads, as `export` lines.
     pub fn exports(&self) -> String {
-        format!(
+        let mut exports = format!(
             "export {}={}\nexport {}={}\nexport {}={}\nexport DISPATCH_QUEUE_URL={}\n",
             RUNS.env, self.runs, DIRECTORY.env, self.directory, CONNECTIONS.env, self.connections, self.queue_url
-        )
+        );
+        if let Some((url, arn)) = &self.dead_letter {
+            exports.push_str(&format!("export DEAD_LETTER_QUEUE_URL={url}\nexport DEAD_LETTER_QUEUE_ARN={arn}\n"));
+        }
+        exports
     }
 }

@@ -1,6 +1,8 @@
 //! The local connection gateway: what API Gateway's management API is on AWS. Each live
 //! WebSocket registers an outbound channel under its connection id; posting a frame is a map
-//! lookup and a channel send, so no lock is held while a frame travels.
+//! lookup and a channel send, so no lock is held while a frame travels. As on API Gateway, a
+//! connection accepts frames only once its handshake has completed (`open`): before that, and
+//! after it closes, a post answers Gone.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -18,9 +20,12 @@ pub enum Outbound {
     Close,
 }
 
+/// A connection's outbound channel, and whether its handshake has completed.
+type Slot = (mpsc::UnboundedSender<Outbound>, bool);
+
 #[derive(Clone, Default)]
 pub struct LocalConnections {
-    senders: Arc<RwLock<HashMap<String, mpsc::UnboundedSender<Outbound>>>>,
+    senders: Arc<RwLock<HashMap<String, Slot>>>,
 }
 
 impl LocalConnections {
@@ -28,11 +33,18 @@ impl LocalConnections {
         Self::default()
     }
 
-    /// Opens the outbound side of a new connection.
+    /// Creates the outbound side of a connection whose handshake is under way.
     pub fn attach(&self, connection_id: &str) -> mpsc::UnboundedReceiver<Outbound> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        self.senders.write().unwrap_or_else(|p| p.into_inner()).insert(connection_id.to_owned(), sender);
+        self.senders.write().unwrap_or_else(|p| p.into_inner()).insert(connection_id.to_owned(), (sender, false));
         receiver
+    }
+
+    /// The handshake completed: frames may be posted from now on.
+    pub fn open(&self, connection_id: &str) {
+        if let Some((_, open)) = self.senders.write().unwrap_or_else(|p| p.into_inner()).get_mut(connection_id) {
+            *open = true;
+        }
     }
 
     pub fn detach(&self, connection_id: &str) {
@@ -43,8 +55,10 @@ impl LocalConnections {
         self.sender(connection_id).is_some_and(|s| !s.is_closed())
     }
 
+    /// The outbound channel of an open connection.
     fn sender(&self, connection_id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
-        self.senders.read().unwrap_or_else(|p| p.into_inner()).get(connection_id).cloned()
+        let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
+        senders.get(connection_id).filter(|(_, open)| *open).map(|(sender, _)| sender.clone())
     }
 }
 
@@ -56,7 +70,8 @@ impl ConnectionGateway for LocalConnections {
     }
 
     async fn close(&self, connection_id: &str) -> Result<()> {
-        if let Some(sender) = self.sender(connection_id) {
+        let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
+        if let Some((sender, _)) = senders.get(connection_id) {
             let _ = sender.send(Outbound::Close);
         }
         Ok(())

@@ -9,12 +9,13 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
+use crate::dispatch::DispatchMessage;
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls, RateDecision,
-    RateLimiter, RunKey, RunStore, TokenStore,
+    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
+    LiveConnection, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
 };
 
 struct RunEntry {
@@ -32,7 +33,7 @@ impl RunEntry {
 
 #[derive(Default)]
 struct Connections {
-    by_identity: HashMap<String, String>,
+    by_identity: HashMap<String, LiveConnection>,
     by_connection: HashMap<String, String>,
 }
 
@@ -46,7 +47,8 @@ pub struct MemoryStore {
     charger_ids: RwLock<HashMap<String, Uuid>>,
     runs: RwLock<HashMap<Uuid, Arc<Mutex<RunEntry>>>>,
     runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
-    inflight: Mutex<HashMap<String, InflightCall>>,
+    /// identity → its in-flight CALL and the messages waiting for the slot.
+    inflight: Mutex<HashMap<String, (InflightCall, Vec<DispatchMessage>)>>,
     connections: Mutex<Connections>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// user → (minute window, requests in it)
@@ -189,6 +191,22 @@ impl RunStore for MemoryStore {
         Ok(true)
     }
 
+    async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        let Some(result) = entry.result_mut(seq) else {
+            return Ok(false);
+        };
+        if !result.admits(&Expect::Call(call_id.to_owned())) {
+            return Ok(false);
+        }
+        result.call_id = None;
+        result.executed_at = None;
+        Ok(true)
+    }
+
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
         let Some(entry) = self.entry(run) else {
             return Ok(false);
@@ -215,37 +233,49 @@ impl InflightCalls for MemoryStore {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut inflight = locked(&self.inflight);
         match inflight.get(identity) {
-            Some(held) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
+            Some((held, _)) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
             _ => {
-                inflight.insert(identity.to_owned(), call.clone());
+                inflight.insert(identity.to_owned(), (call.clone(), Vec::new()));
                 Ok(true)
             }
         }
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
-        Ok(locked(&self.inflight).get(identity).cloned())
+        Ok(locked(&self.inflight).get(identity).map(|(call, _)| call.clone()))
     }
 
-    async fn release(&self, identity: &str, call_id: &str) -> Result<()> {
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool> {
         let mut inflight = locked(&self.inflight);
-        if inflight.get(identity).is_some_and(|held| held.call_id == call_id) {
-            inflight.remove(identity);
+        match inflight.get_mut(identity) {
+            Some((held, waiters)) if held.call_id == held_call_id => {
+                waiters.push(message.clone());
+                Ok(true)
+            }
+            _ => Ok(false),
         }
-        Ok(())
+    }
+
+    async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
+        let mut inflight = locked(&self.inflight);
+        if inflight.get(identity).is_some_and(|(held, _)| held.call_id == call_id) {
+            return Ok(inflight.remove(identity).map(|(_, waiters)| waiters).unwrap_or_default());
+        }
+        Ok(Vec::new())
     }
 }
 
 #[async_trait]
 impl ConnectionRegistry for MemoryStore {
-    async fn register(&self, identity: &str, connection_id: &str) -> Result<Option<String>> {
+    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let mut connections = locked(&self.connections);
-        let replaced = connections.by_identity.insert(identity.to_owned(), connection_id.to_owned());
+        let live = LiveConnection { id: connection_id.to_owned(), since: now };
+        let replaced = connections.by_identity.insert(identity.to_owned(), live);
         connections.by_connection.insert(connection_id.to_owned(), identity.to_owned());
-        Ok(replaced.filter(|old| old != connection_id))
+        Ok(replaced.map(|old| old.id).filter(|old| old != connection_id))
     }
 
-    async fn connection_of(&self, identity: &str) -> Result<Option<String>> {
+    async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>> {
         Ok(locked(&self.connections).by_identity.get(identity).cloned())
     }
 
@@ -256,7 +286,7 @@ impl ConnectionRegistry for MemoryStore {
     async fn unregister(&self, connection_id: &str) -> Result<()> {
         let mut connections = locked(&self.connections);
         if let Some(identity) = connections.by_connection.remove(connection_id) {
-            if connections.by_identity.get(&identity).is_some_and(|c| c == connection_id) {
+            if connections.by_identity.get(&identity).is_some_and(|c| c.id == connection_id) {
                 connections.by_identity.remove(&identity);
             }
         }

@@ -1,0 +1,139 @@
+//! A charger's answer (CALLRESULT or CALLERROR) to one of our CALLs, recorded. The WebSocket
+//! handler records it as the frame arrives; when a backing service keeps failing, it hands the
+//! answer, with everything learned so far, to the dispatch queue, and the worker records it from
+//! there. API Gateway does not retry a `$default` invocation, so this hand-off is what keeps an
+//! answer from being lost to a conflict, a throttle or a 5xx. Every step is conditional, so
+//! recording one answer twice (a duplicated queue message, a retry) changes nothing the second time.
+
+use chrono::{DateTime, Utc};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::dispatch::release_slot;
+use crate::domain::{Expect, Outcome};
+use crate::error::Result;
+use crate::ocpp::Command;
+use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, RunStore};
+
+/// What the charger answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", content = "value", rename_all = "snake_case")]
+pub enum Reply {
+    /// A CALLRESULT's payload.
+    Result(Value),
+    /// A CALLERROR, as `code: description`.
+    Error(String),
+}
+
+/// One answer and what is known of it so far.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ChargerAnswer {
+    pub connection: String,
+    /// The charger behind `connection`, once looked up.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub identity: Option<String>,
+    pub call_id: String,
+    pub reply: Reply,
+    /// When the frame arrived: an answer is in time if it arrived before the CALL expired,
+    /// however late it is recorded.
+    pub received_at: DateTime<Utc>,
+    /// The in-flight CALL it answers, once looked up and matched.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub call: Option<InflightCall>,
+}
+
+/// What became of an answer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Recorded {
+    /// The result left `pending` with it.
+    Counted,
+    /// Late, unknown or a duplicate: nothing changed.
+    Ignored,
+    /// The connection is not in the registry: the answer cannot be attributed.
+    UnknownConnection,
+}
+
+/// The ports recording an answer needs.
+pub struct AnswerPorts<'a> {
+    pub connections: &'a dyn ConnectionRegistry,
+    pub queue: &'a dyn DispatchQueue,
+    pub inflight: &'a dyn InflightCalls,
+    pub runs: &'a dyn RunStore,
+}
+
+/// Records `answer`, filling in its `identity` and `call` as they are learned, so that on an
+/// error `answer` holds what a later attempt needs.
+pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Result<Recorded> {
+    let identity = match &answer.identity {
+        Some(identity) => identity.clone(),
+        None => match ports.connections.identity_of(&answer.connection).await? {
+            Some(identity) => answer.identity.insert(identity).clone(),
+            None => return Ok(Recorded::UnknownConnection),
+        },
+    };
+    let call = match &answer.call {
+        Some(call) => call.clone(),
+        None => match ports.inflight.current(&identity).await? {
+            Some(call) if call.call_id == answer.call_id && call.expires_at > answer.received_at => {
+                answer.call.insert(call).clone()
+            }
+            _ => {
+                tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+                return Ok(Recorded::Ignored);
+            }
+        },
+    };
+    let outcome = outcome(&call.action, answer.reply.clone());
+    let status = outcome.status;
+    let counted = ports.runs.finish(call.run, call.seq, &Expect::Call(call.call_id.clone()), outcome).await?;
+    release_slot(ports.inflight, ports.queue, &identity, &call.call_id).await?;
+    if counted {
+        tracing::debug!(run = %call.run, charger = %call.charger, identity, status = status.as_str(), "answer recorded");
+        Ok(Recorded::Counted)
+    } else {
+        Ok(Recorded::Ignored)
+    }
+}
+
+/// The result an answer to `action` gives: a CALLRESULT must match the action's official
+/// response schema to count as sent.
+fn outcome(action: &str, reply: Reply) -> Outcome {
+    match reply {
+        Reply::Result(payload) => match Command::find(action).map(|c| c.check_response(&payload)) {
+            Some(Err(errors)) => {
+                let first = errors.values().flatten().next().cloned().unwrap_or_default();
+                Outcome { response: Some(payload), ..Outcome::error(format!("invalid response: {first}")) }
+            }
+            _ => Outcome::sent(payload),
+        },
+        Reply::Error(message) => Outcome::error(message),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_handed_off_answer_round_trips_as_json() {
+        let answer = ChargerAnswer {
+            connection: "c1".into(),
+            identity: Some("CP1".into()),
+            call_id: "m1".into(),
+            reply: Reply::Result(serde_json::json!({"status": "Accepted"})),
+            received_at: Utc::now(),
+            call: None,
+        };
+        let text = serde_json::to_string(&answer).unwrap();
+        assert_eq!(serde_json::from_str::<ChargerAnswer>(&text).unwrap(), answer);
+    }
+
+    #[test]
+    fn an_answer_outside_the_schema_is_an_error_that_keeps_the_payload() {
+        let bad = outcome("Reset", Reply::Result(serde_json::json!({"status": "Maybe"})));
+        assert_eq!(bad.status, crate::domain::ResultStatus::Error);
+        assert_eq!(bad.response, Some(serde_json::json!({"status": "Maybe"})));
+        let good = outcome("Reset", Reply::Result(serde_json::json!({"status": "Accepted"})));
+        assert_eq!(good.status, crate::domain::ResultStatus::Sent);
+    }
+}
