@@ -80,6 +80,11 @@ impl TestStack {
         Self::start_with(backend, fleet, false, api::DEFAULT_RATE_LIMIT_PER_MINUTE).await
     }
 
+    /// A stack changed by `customize` before it serves (a port swapped for a failing one, say).
+    pub async fn start_customized(backend: Backend, fleet: &Fleet, customize: impl FnOnce(&mut Stack)) -> TestStack {
+        Self::start_inner(backend, fleet, false, api::DEFAULT_RATE_LIMIT_PER_MINUTE, customize).await
+    }
+
     /// A stack whose API allows each user `per_minute` requests a minute.
     pub async fn start_rate_limited(backend: Backend, fleet: &Fleet, per_minute: u32) -> TestStack {
         Self::start_with(backend, fleet, false, per_minute).await
@@ -91,6 +96,16 @@ impl TestStack {
     }
 
     async fn start_with(backend: Backend, fleet: &Fleet, duplicate_deliveries: bool, per_minute: u32) -> TestStack {
+        Self::start_inner(backend, fleet, duplicate_deliveries, per_minute, |_| {}).await
+    }
+
+    async fn start_inner(
+        backend: Backend,
+        fleet: &Fleet,
+        duplicate_deliveries: bool,
+        per_minute: u32,
+        customize: impl FnOnce(&mut Stack),
+    ) -> TestStack {
         let provisioned = fleet.provision().expect("test fleet is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
@@ -108,6 +123,7 @@ impl TestStack {
         };
         let mut stack = stack;
         stack.api.rate_limit_per_minute = per_minute;
+        customize(&mut stack);
         tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
         TestStack {
             stack,
@@ -262,6 +278,18 @@ impl RawCharger {
                     return Some(serde_json::from_str(&text).expect("server frames are JSON"))
                 }
                 Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) | Err(_) => return None,
+                Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// Whether the server closes the connection within `wait` (silence is not a close).
+    pub async fn closed_within(&mut self, wait: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Err(_) => return false,
+                Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return true,
                 Ok(Some(Ok(_))) => continue,
             }
         }

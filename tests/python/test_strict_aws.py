@@ -1,0 +1,371 @@
+"""scripts/moto_server.py's strict stand-in for AWS (scripts/strict_aws.py), through boto3.
+
+Each test starts the server on a free loopback port with its own STRICT_* settings (every injected
+rate 0 unless the test is about it) and talks to it as a client of AWS would; boto3's own retries
+are off so that every fault shows.
+"""
+
+import contextlib
+import json
+import os
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from pathlib import Path
+
+import boto3
+import pytest
+from botocore.config import Config
+from botocore.exceptions import ClientError
+
+ROOT = Path(__file__).resolve().parents[2]
+QUIET = {
+    "STRICT_TRANSACTION_CONFLICT_RATE": "0",
+    "STRICT_THROTTLE_RATE": "0",
+    "STRICT_SERVER_ERROR_RATE": "0",
+    "STRICT_SQS_DUPLICATE_RATE": "0",
+}
+# botocore's "max_attempts" counts retries after the first attempt; "total_max_attempts" counts them all.
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
+
+
+class Server:
+    def __init__(self, url, log):
+        self.url, self.log = url, log
+
+    def client(self, service):
+        return boto3.client(
+            service,
+            endpoint_url=self.url,
+            region_name="us-east-1",
+            aws_access_key_id="testing",
+            aws_secret_access_key="testing",
+            config=NO_RETRIES,
+        )
+
+    def get(self, path):
+        with urllib.request.urlopen(self.url + path, timeout=5) as response:
+            return json.loads(response.read())
+
+    def stats(self):
+        return self.get("/strict-api/stats")
+
+    def faults(self):
+        return {k: v for k, v in self.stats().items() if v and not k.startswith("requests_")}
+
+
+@contextlib.contextmanager
+def strict_server(**settings):
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("STRICT_")}
+    env.update(QUIET, **{k: str(v) for k, v in settings.items()})
+    with tempfile.TemporaryFile("w+") as log:
+        command = [sys.executable, str(ROOT / "scripts" / "moto_server.py"), str(port)]
+        proc = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            url = f"http://127.0.0.1:{port}"
+            for _ in range(150):
+                try:
+                    urllib.request.urlopen(url + "/moto-api/", timeout=1)
+                    break
+                except OSError:
+                    assert proc.poll() is None, "moto_server.py exited"
+                    time.sleep(0.1)
+            log.seek(0)
+            yield Server(url, log.readline().strip())
+        finally:
+            proc.terminate()
+            proc.wait(10)
+
+
+def make_table(ddb, name="t", range_key=False):
+    keys = [("pk", "HASH")] + ([("sk", "RANGE")] if range_key else [])
+    ddb.create_table(
+        TableName=name,
+        KeySchema=[{"AttributeName": n, "KeyType": t} for n, t in keys],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n, _ in keys],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+
+def code_of(call, *args, **kwargs):
+    try:
+        call(*args, **kwargs)
+        return "ok"
+    except ClientError as e:
+        return e.response["Error"]["Code"]
+
+
+def put(pk, **attrs):
+    return {"Put": {"TableName": "t", "Item": {"pk": {"S": pk}, **attrs}}}
+
+
+def add(pk, n, **extra):
+    return {
+        "Update": {
+            "TableName": "t",
+            "Key": {"pk": {"S": pk}},
+            "UpdateExpression": "ADD c :n",
+            "ExpressionAttributeValues": {":n": {"N": str(n)}},
+            **extra,
+        }
+    }
+
+
+def test_held_item_cancels_other_transactions_and_writes_until_the_hold_passes():
+    with strict_server(STRICT_TRANSACTION_HOLD_MS=500) as server:
+        assert server.log.startswith("strict-aws: on ") and "transaction_hold_ms=500" in server.log
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        ddb.transact_write_items(TransactItems=[put("a"), put("b")])
+
+        with pytest.raises(ClientError) as cancelled:
+            ddb.transact_write_items(TransactItems=[put("c"), add("b", 1)])
+        error = cancelled.value.response
+        assert error["Error"]["Code"] == "TransactionCanceledException"
+        assert error["ResponseMetadata"]["HTTPStatusCode"] == 400
+        assert error["ResponseMetadata"]["HTTPHeaders"]["content-type"] == "application/x-amz-json-1.0"
+        assert [r["Code"] for r in error["CancellationReasons"]] == ["None", "TransactionConflict"]
+        assert error["CancellationReasons"][1]["Message"] == "Transaction is ongoing for the item"
+        assert error["Error"]["Message"] == (
+            "Transaction cancelled, please refer cancellation reasons for specific reasons [None, TransactionConflict]"
+        )
+        conflict = code_of(ddb.put_item, TableName="t", Item={"pk": {"S": "a"}, "v": {"S": "x"}})
+        assert conflict == "TransactionConflictException"
+        assert "Item" in ddb.get_item(TableName="t", Key={"pk": {"S": "a"}}, ConsistentRead=True)  # reads never wait
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "c"}})  # the cancelled one wrote nothing
+
+        time.sleep(0.6)
+        ddb.transact_write_items(TransactItems=[put("c"), add("b", 1)])
+        time.sleep(0.6)
+        ddb.put_item(TableName="t", Item={"pk": {"S": "a"}, "v": {"S": "x"}})
+        assert server.faults() == {"transaction_conflict_held": 1, "write_conflict_held": 1}
+
+
+def test_client_request_token_replays_without_applying_again():
+    with strict_server(STRICT_TRANSACTION_HOLD_MS=1000, STRICT_TRANSACTION_TOKEN_TTL_SECONDS=1) as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+
+        def counter():
+            return ddb.get_item(TableName="t", Key={"pk": {"S": "n"}}, ConsistentRead=True)["Item"]["c"]["N"]
+
+        ddb.transact_write_items(TransactItems=[add("n", 1)], ClientRequestToken="tok-1")
+        ddb.transact_write_items(TransactItems=[add("n", 1)], ClientRequestToken="tok-1")  # inside its own hold
+        assert counter() == "1"
+        assert code_of(ddb.transact_write_items, TransactItems=[add("n", 2)], ClientRequestToken="tok-1") == (
+            "IdempotentParameterMismatchException"
+        )
+        assert counter() == "1"
+        assert server.faults() == {"token_replayed": 1, "token_mismatch": 1}
+
+        time.sleep(1.1)  # past the token's window (and the hold): a new request
+        ddb.transact_write_items(TransactItems=[add("n", 1)], ClientRequestToken="tok-1")
+        assert counter() == "2"
+
+
+def test_partition_buckets_throttle_and_batches_return_unprocessed():
+    with strict_server(STRICT_PARTITION_WCU=2, STRICT_PARTITION_RCU=2) as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb, range_key=True)
+
+        def item(sk, pk="hot"):
+            return {"pk": {"S": pk}, "sk": {"S": str(sk)}}
+
+        codes = [code_of(ddb.put_item, TableName="t", Item=item(i)) for i in range(4)]
+        assert codes[:2] == ["ok"] * 2 and "ProvisionedThroughputExceededException" in codes[2:]
+        ddb.put_item(TableName="t", Item=item(0, pk="cold"))  # another partition has its own bucket
+
+        time.sleep(1.1)  # the bucket refills: two writes' worth
+        batch = ddb.batch_write_item(RequestItems={"t": [{"PutRequest": {"Item": item(i)}} for i in range(10, 15)]})
+        assert len(batch["UnprocessedItems"]["t"]) == 3
+        batch = {"t": [{"PutRequest": {"Item": item(i)}} for i in range(20, 23)]}
+        assert code_of(ddb.batch_write_item, RequestItems=batch) == "ProvisionedThroughputExceededException"
+
+        time.sleep(1.1)  # a transactional write costs double: the second item no longer fits
+        with pytest.raises(ClientError) as cancelled:
+            ddb.transact_write_items(
+                TransactItems=[{"Put": {"TableName": "t", "Item": item(i)}} for i in (30, 31)]
+            )
+        assert [r["Code"] for r in cancelled.value.response["CancellationReasons"]] == ["None", "ThrottlingError"]
+
+        time.sleep(1.1)  # reads: two strongly consistent reads a second
+        got = ddb.batch_get_item(RequestItems={"t": {"Keys": [item(i) for i in range(4)], "ConsistentRead": True}})
+        assert len(got["Responses"]["t"]) == 2 and len(got["UnprocessedKeys"]["t"]["Keys"]) == 2
+        assert got["UnprocessedKeys"]["t"]["ConsistentRead"] is True
+        throttled = code_of(ddb.get_item, TableName="t", Key=item(0), ConsistentRead=True)
+        assert throttled == "ProvisionedThroughputExceededException"
+        assert server.faults()["partition_throttled"] >= 1 + 3 + 3 + 1 + 2 + 1
+
+
+def test_table_bucket_throttles_with_throttling_exception():
+    with strict_server(STRICT_TABLE_WCU=2) as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        codes = [code_of(ddb.put_item, TableName="t", Item={"pk": {"S": f"k{i}"}}) for i in range(4)]
+        assert codes[:2] == ["ok"] * 2 and "ThrottlingException" in codes[2:]
+        assert server.faults()["table_throttled"] >= 1
+
+
+def test_server_errors_half_of_writes_after_applying_and_sqs_too():
+    with strict_server(STRICT_SERVER_ERROR_RATE=1) as server:
+        ddb, sqs = server.client("dynamodb"), server.client("sqs")
+        make_table(ddb)  # setup is never faulted
+        for i in range(20):
+            with pytest.raises(ClientError) as failed:
+                ddb.put_item(TableName="t", Item={"pk": {"S": f"k{i}"}})
+            assert failed.value.response["Error"]["Code"] == "InternalServerError"
+            assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        stats = server.stats()
+        assert stats["server_error_before"] + stats["server_error_after"] == 20
+        assert stats["server_error_before"] > 0 and stats["server_error_after"] > 0
+        # Every write answered 500 after it was applied is there; none answered before.
+        assert len(server.get("/moto-api/data.json")["dynamodb"]["Item"]) == stats["server_error_after"]
+
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        assert sqs.list_queues()["QueueUrls"] == [url]
+        assert sqs.get_queue_attributes(QueueUrl=url, AttributeNames=["All"])["Attributes"]
+        with pytest.raises(ClientError) as failed:
+            sqs.send_message(QueueUrl=url, MessageBody="x")
+        assert failed.value.response["Error"]["Code"] == "InternalError"
+        assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
+        assert code_of(sqs.receive_message, QueueUrl=url) == "InternalError"
+        assert server.stats()["sqs_server_error"] == 2
+
+
+def test_sqs_duplicate_rate_one_delivers_every_message_twice():
+    with strict_server(STRICT_SQS_DUPLICATE_RATE=1) as server:
+        sqs = server.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="one")
+        batch = [{"Id": "a", "MessageBody": "two"}, {"Id": "b", "MessageBody": "three"}]
+        sqs.send_message_batch(QueueUrl=url, Entries=batch)
+        received = []
+        for _ in range(5):
+            answer = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30)
+            received += answer.get("Messages", [])
+        assert sorted(m["Body"] for m in received) == ["one", "one", "three", "three", "two", "two"]
+        by_id = {}
+        for m in received:
+            by_id.setdefault(m["MessageId"], []).append(m)
+        assert sorted(len(copies) for copies in by_id.values()) == [2, 2, 2]  # the same message, twice
+        assert len({m["ReceiptHandle"] for m in received}) == 6
+        entries = [{"Id": str(i), "ReceiptHandle": m["ReceiptHandle"]} for i, m in enumerate(received)]
+        deleted = sqs.delete_message_batch(QueueUrl=url, Entries=entries)
+        assert len(deleted["Successful"]) == 6
+        assert server.faults() == {"sqs_duplicated": 3}
+
+
+def run_faulty_workload(seed):
+    rates = {"STRICT_TRANSACTION_CONFLICT_RATE": 0.3, "STRICT_THROTTLE_RATE": 0.2, "STRICT_SERVER_ERROR_RATE": 0.2}
+    with strict_server(STRICT_SEED=seed, STRICT_TRANSACTION_HOLD_MS=0, **rates) as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        outcomes = []
+        for i in range(40):
+            if i % 2:
+                outcomes.append(code_of(ddb.transact_write_items, TransactItems=[put(f"t{i}a"), put(f"t{i}b")]))
+            else:
+                outcomes.append(code_of(ddb.put_item, TableName="t", Item={"pk": {"S": f"p{i}"}}))
+        return outcomes, server.faults()
+
+
+def test_same_seed_gives_the_same_faults():
+    first, second, other = run_faulty_workload(11), run_faulty_workload(11), run_faulty_workload(12)
+    assert first == second
+    assert other != first
+    outcomes, faults = first
+    assert {"ok", "InternalServerError", "TransactionCanceledException"} <= set(outcomes)
+    assert {"ThrottlingException", "ProvisionedThroughputExceededException"} & set(outcomes)
+    assert set(faults) >= {"transaction_conflict_injected", "throttle_injected"}
+
+
+def test_strict_aws_0_injects_nothing():
+    everything = {
+        "STRICT_TRANSACTION_CONFLICT_RATE": 1,
+        "STRICT_THROTTLE_RATE": 1,
+        "STRICT_SERVER_ERROR_RATE": 1,
+        "STRICT_SQS_DUPLICATE_RATE": 1,
+        "STRICT_PARTITION_WCU": 1,
+        "STRICT_TABLE_WCU": 1,
+        "STRICT_TRANSACTION_HOLD_MS": 10000,
+    }
+    with strict_server(STRICT_AWS=0, **everything) as server:
+        assert server.log.startswith("strict-aws: off")
+        ddb, sqs = server.client("dynamodb"), server.client("sqs")
+        make_table(ddb)
+        for _ in range(3):
+            ddb.transact_write_items(TransactItems=[add("n", 1)])
+            ddb.put_item(TableName="t", Item={"pk": {"S": "m"}})
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="x")
+        assert len(sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=10)["Messages"]) == 1
+        stats = server.stats()
+        assert server.faults() == {}
+        assert stats["requests_dynamodb"] == 7 and stats["requests_sqs"] == 3
+
+
+def moto_like_workload(server):
+    """Every DynamoDB call the project makes, and their usual failures; each answer without its metadata."""
+    ddb = server.client("dynamodb")
+    ddb.create_table(
+        TableName="t",
+        KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}, {"AttributeName": "sk", "KeyType": "RANGE"}],
+        AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "sk", "g")],
+        GlobalSecondaryIndexes=[
+            {"IndexName": "by_g", "KeySchema": [{"AttributeName": "g", "KeyType": "HASH"}], "Projection": {"ProjectionType": "ALL"}}
+        ],
+        BillingMode="PAY_PER_REQUEST",
+    )
+
+    def item(pk, sk, **attrs):
+        return {"pk": {"S": pk}, "sk": {"S": sk}, **{k: {"S": v} for k, v in attrs.items()}}
+
+    def answer(call, **kwargs):
+        try:
+            response = call(**kwargs)
+            response.pop("ResponseMetadata")
+            return response
+        except ClientError as e:
+            return {k: v for k, v in e.response.items() if k != "ResponseMetadata"}
+
+    absent = "attribute_not_exists(pk)"
+    calls = [
+        (ddb.put_item, dict(TableName="t", Item=item("a", "1", g="x"))),
+        (ddb.put_item, dict(TableName="t", Item=item("a", "1"), ConditionExpression=absent)),
+        (ddb.update_item, dict(TableName="t", Key=item("a", "2"), UpdateExpression="SET g = :g",
+                               ExpressionAttributeValues={":g": {"S": "x"}}, ReturnValues="ALL_NEW")),
+        (ddb.get_item, dict(TableName="t", Key=item("a", "1"), ConsistentRead=True)),
+        (ddb.get_item, dict(TableName="nope", Key=item("a", "1"))),
+        (ddb.query, dict(TableName="t", KeyConditionExpression="pk = :p", ExpressionAttributeValues={":p": {"S": "a"}})),
+        (ddb.query, dict(TableName="t", IndexName="by_g", KeyConditionExpression="g = :g",
+                         ExpressionAttributeValues={":g": {"S": "x"}})),
+        (ddb.scan, dict(TableName="t")),
+        (ddb.batch_write_item, dict(RequestItems={"t": [{"PutRequest": {"Item": item("b", "1")}},
+                                                        {"DeleteRequest": {"Key": item("a", "2")}}]})),
+        (ddb.batch_get_item, dict(RequestItems={"t": {"Keys": [item("a", "1"), item("z", "9")]}})),
+        (ddb.transact_write_items, dict(TransactItems=[
+            {"ConditionCheck": {"TableName": "t", "Key": item("b", "1"), "ConditionExpression": absent}},
+            {"Put": {"TableName": "t", "Item": item("c", "1")}}])),
+        (ddb.transact_write_items, dict(TransactItems=[{"Delete": {"TableName": "t", "Key": item("b", "1")}}],
+                                        ClientRequestToken="once")),
+        (ddb.transact_write_items, dict(TransactItems=[{"Put": {"TableName": "nope", "Item": item("c", "1")}}])),
+        (ddb.delete_item, dict(TableName="t", Key=item("a", "1"), ReturnValues="ALL_OLD")),
+        (ddb.scan, dict(TableName="t")),
+    ]
+    return [answer(call, **kwargs) for call, kwargs in calls]
+
+
+def test_without_faults_it_answers_like_moto():
+    with strict_server(STRICT_AWS=0) as plain:
+        expected = moto_like_workload(plain)
+    with strict_server(STRICT_TRANSACTION_HOLD_MS=0) as strict:
+        assert moto_like_workload(strict) == expected
+        assert strict.faults() == {}
+    assert expected[1]["Error"]["Code"] == "ConditionalCheckFailedException"
+    assert [r["Code"] for r in expected[10]["CancellationReasons"]] == ["ConditionalCheckFailed", "None"]

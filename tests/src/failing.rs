@@ -1,0 +1,61 @@
+//! A `RunStore` whose `finish` keeps failing the way a contended DynamoDB item does (a cancelled
+//! transaction, a throttle after the SDK's retries): a transient error, for its first `failures`
+//! calls. Everything else passes through to the real store.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use shared::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
+use shared::ports::{RunKey, RunStore};
+use shared::{Error, Result};
+use uuid::Uuid;
+
+pub struct FailingFinish {
+    inner: Arc<dyn RunStore>,
+    failures: AtomicU64,
+}
+
+impl FailingFinish {
+    pub fn new(inner: Arc<dyn RunStore>, failures: u64) -> Self {
+        FailingFinish { inner, failures: AtomicU64::new(failures) }
+    }
+}
+
+#[async_trait]
+impl RunStore for FailingFinish {
+    async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
+        self.inner.create_run(run, results).await
+    }
+    async fn run(&self, id: Uuid) -> Result<Option<Run>> {
+        self.inner.run(id).await
+    }
+    async fn results(
+        &self,
+        run: Uuid,
+        status: Option<ResultStatus>,
+        after: Option<u64>,
+        limit: usize,
+    ) -> Result<Vec<ResultRecord>> {
+        self.inner.results(run, status, after, limit).await
+    }
+    async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
+        self.inner.runs_of(owner, before, limit).await
+    }
+    async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
+        self.inner.result(run, seq).await
+    }
+    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.inner.mark_called(run, seq, call_id, at).await
+    }
+    async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
+        self.inner.unmark_called(run, seq, call_id).await
+    }
+    async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
+        if self.failures.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
+            return Err(Error::transient("dynamodb", "transaction cancelled: [\"None\", \"TransactionConflict\"]"));
+        }
+        self.inner.finish(run, seq, expect, outcome).await
+    }
+}

@@ -1,0 +1,132 @@
+//! The data path under the failures AWS produces, on both backends: an answer whose write keeps
+//! failing, a dead-lettered message, a connection whose handshake is still completing, a frame
+//! from a connection the registry lost. (The AWS backend runs all of this against the strict
+//! stand-in besides, which injects conflicts, throttles and 5xx at random.)
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::Duration;
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+use chrono::Utc;
+use e2e::failing::FailingFinish;
+use e2e::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
+use ocpp_bulk::sim::Behaviour;
+use serde_json::json;
+use shared::dispatch::DispatchMessage;
+use shared::embedded::Outbound;
+
+async fn an_answer_whose_write_keeps_failing_is_handed_off_and_counted(backend: Backend) {
+    // The WebSocket handler's writes never succeed; the worker's do.
+    let stack = TestStack::start_customized(backend, &fleet(1), |stack| {
+        stack.websocket.runs = Arc::new(FailingFinish::new(stack.websocket.runs.clone(), u64::MAX));
+    })
+    .await;
+    let before = shared::retry::absorbed().handoffs;
+    let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let run = stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({})).await;
+    let call = charger.next(Duration::from_secs(5)).await.expect("a CALL");
+    charger.send(&json!([3, call[1], {"status": "Accepted"}]).to_string()).await;
+    let id = run["uuid"].as_str().unwrap();
+    let run = stack.completed(id, Duration::from_secs(10)).await;
+    assert_eq!(run["sent_count"], 1, "the handed-off answer is counted: {run}");
+    let results = stack.all_results(id).await;
+    assert_eq!(results[0]["message"], "Accepted");
+    assert_consistent(&run, &results);
+    assert!(shared::retry::absorbed().handoffs > before, "the answer went through the queue");
+}
+
+fn sqs_record(message: &DispatchMessage, source_arn: &str) -> SqsMessage {
+    let mut record = SqsMessage::default();
+    record.message_id = Some(uuid::Uuid::new_v4().to_string());
+    record.body = Some(serde_json::to_string(message).expect("message"));
+    record.event_source_arn = Some(source_arn.to_owned());
+    record.attributes.insert("ApproximateReceiveCount".into(), "6".into());
+    record
+}
+
+async fn a_dead_letter_ends_its_result_and_the_run_completes(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(4)).await;
+    let sims = stack.sims((0..4).map(|i| (cp(i), Behaviour::Accept))).await;
+    let targets: Vec<String> = (0..4).map(|i| charger_uuid(&cp(i)).to_string()).collect();
+    // At one CALL a second, the last charger's message waits about three seconds on the queue;
+    // its copy on the dead-letter queue arrives first.
+    let run = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
+    let id = run["uuid"].as_str().unwrap();
+    let dead = DispatchMessage::Dispatch {
+        run: id.parse().unwrap(),
+        seq: 3,
+        charger: charger_uuid(&cp(3)),
+        identity: cp(3),
+        not_before: None,
+    };
+    let mut worker = stack.stack.worker.clone();
+    let dlq = "arn:aws:sqs:us-east-1:123456789012:test-dispatch-dlq";
+    worker.dead_letter_arn = Some(dlq.to_owned());
+    let mut event = SqsEvent::default();
+    event.records.push(sqs_record(&dead, dlq));
+    let response = worker::handle(&worker, event).await;
+    assert!(response.batch_item_failures.is_empty(), "resolved, not left on the dead-letter queue");
+
+    let run = stack.completed(id, Duration::from_secs(15)).await;
+    let results = stack.all_results(id).await;
+    assert_consistent(&run, &results);
+    assert_eq!((run["sent_count"].as_u64(), run["error_count"].as_u64()), (Some(3), Some(1)), "{run}");
+    assert_eq!(results[3]["message"], "dispatch failed: the message dead-lettered");
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 3, "the dead-lettered result got no CALL");
+    sims.stop();
+}
+
+fn frame_event(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context.connection_id = Some(connection_id.to_owned());
+    event.request_context.event_type = Some("MESSAGE".to_owned());
+    event.request_context.route_key = Some("$default".to_owned());
+    event.body = Some(body.to_owned());
+    event
+}
+
+async fn a_connection_still_opening_keeps_its_call(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    // `$connect` accepted the charger, but its handshake has not completed: posts answer Gone.
+    let connection = format!("opening-{}", uuid::Uuid::new_v4().simple());
+    stack.stack.websocket.connections.register(&cp(0), &connection, Utc::now()).await.expect("register");
+    let mut outbound = stack.stack.connections.attach(&connection);
+    let run = stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({})).await;
+    let id = run["uuid"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let results = stack.all_results(id).await;
+    assert_eq!(results[0]["status"], "pending", "not offline: the charger is connecting ({})", results[0]);
+
+    stack.stack.connections.open(&connection);
+    let frame = tokio::time::timeout(Duration::from_secs(10), outbound.recv()).await.expect("the CALL comes");
+    let Some(Outbound::Frame(text)) = frame else { panic!("a CALL frame, got {frame:?}") };
+    let call: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+    assert_eq!(call[2], "Reset");
+    let answer = json!([3, call[1], {"status": "Accepted"}]).to_string();
+    websocket::handle(&stack.stack.websocket, frame_event(&connection, &answer)).await;
+    let run = stack.completed(id, Duration::from_secs(5)).await;
+    assert_eq!(run["sent_count"], 1, "{run}");
+}
+
+async fn a_frame_from_a_forgotten_connection_closes_it(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let registry = &stack.stack.websocket.connections;
+    let live = registry.connection_of(&cp(0)).await.expect("registry").expect("registered");
+    registry.unregister(&live.id).await.expect("unregister");
+    charger.send(&json!([2, "h1", "Heartbeat", {}]).to_string()).await;
+    assert!(charger.closed_within(Duration::from_secs(5)).await, "closed, so the charger reconnects");
+    let mut again = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let answer = again.ask(&json!([2, "h2", "Heartbeat", {}]).to_string()).await;
+    assert_eq!(answer[0], 3, "the reconnected charger is served: {answer}");
+}
+
+e2e::on_both_backends!(
+    an_answer_whose_write_keeps_failing_is_handed_off_and_counted,
+    a_dead_letter_ends_its_result_and_the_run_completes,
+    a_connection_still_opening_keeps_its_call,
+    a_frame_from_a_forgotten_connection_closes_it,
+);
