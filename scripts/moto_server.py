@@ -11,6 +11,10 @@ table, so one transaction costs O(table size): a 2,000-charger run would take mi
 backup holds only the items the transaction addresses (the only ones it can change), and a failed
 transaction restores exactly those; conditions, cancellation reasons and all-or-nothing stay moto's.
 
+In front of moto sits strict_aws.StrictAws, a strict stand-in for AWS configured from the STRICT_*
+variables (STRICT_AWS=0 turns it off): throttling, transaction conflicts, 500s, duplicate SQS
+deliveries and ClientRequestToken idempotency, as AWS has them and moto does not.
+
 Usage: python moto_server.py PORT
 """
 
@@ -22,13 +26,14 @@ import threading
 import moto.dynamodb.models as dynamodb_models
 
 from moto.moto_server.werkzeug_app import DomainDispatcherApplication, MotoRequestHandler, create_backend_app
+from strict_aws import Config, StrictAws
 from werkzeug.serving import run_simple
 
 
 class Serialized:
-    """One DynamoDB request at a time. moto's TransactWriteItems deep-copies each table it touches (its
-    rollback backup); the copies hold reference cycles, so a full collection runs every few
-    hundred requests to keep memory flat."""
+    """One DynamoDB request at a time (StrictAws, inside, relies on it). moto's TransactWriteItems
+    deep-copies each table it touches (its rollback backup); the copies hold reference cycles, so a
+    full collection runs every few hundred requests to keep memory flat."""
 
     def __init__(self, app):
         self.app = app
@@ -99,5 +104,7 @@ dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items(
 
 if __name__ == "__main__":
     port = int(sys.argv[1])
-    app = DomainDispatcherApplication(create_backend_app)
+    config = Config.from_env()
+    print(config.describe(), flush=True)
+    app = StrictAws(DomainDispatcherApplication(create_backend_app), config)
     run_simple("127.0.0.1", port, Serialized(app), threaded=True, request_handler=MotoRequestHandler)

@@ -58,7 +58,10 @@ enum Command {
         /// How the chargers answer, as weights: accept=90,reject=4,error=3,silent=3.
         #[arg(long, default_value = "accept=1")]
         mix: Mix,
-        /// Simulate only the first N chargers of the fleet.
+        /// Skip the first N chargers of the fleet (to split a big fleet over processes).
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        /// Simulate only N chargers of the fleet (after --skip).
         #[arg(long)]
         limit: Option<usize>,
         /// Handshakes under way at once.
@@ -176,13 +179,14 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Sim { url, fleet, mix, limit, concurrency } => {
+        Command::Sim { url, fleet, mix, skip, limit, concurrency } => {
             let fleet = load(&fleet)?;
             let chargers: Vec<_> = fleet
                 .chargers
                 .iter()
-                .take(limit.unwrap_or(usize::MAX))
                 .enumerate()
+                .skip(skip)
+                .take(limit.unwrap_or(usize::MAX))
                 .map(|(i, c)| ocpp_bulk::sim::SimCharger {
                     identity: c.identity.clone(),
                     password: c.password.clone(),
@@ -190,9 +194,17 @@ async fn run(command: Command) -> Result<(), String> {
                 })
                 .collect();
             let sims = ocpp_bulk::sim::start(&url, chargers, concurrency).await?;
-            println!("connected {}", sims.stats.connected.load(std::sync::atomic::Ordering::Relaxed));
+            let stats = sims.stats.clone();
+            let load = |n: &std::sync::atomic::AtomicU64| n.load(std::sync::atomic::Ordering::Relaxed);
+            println!("connected {}", load(&stats.connected));
             let _ = tokio::signal::ctrl_c().await;
-            println!("calls {}", sims.stats.calls.load(std::sync::atomic::Ordering::Relaxed));
+            println!(
+                "calls {} · reconnects {} · chargers called twice {} · protocol errors {}",
+                load(&stats.calls),
+                load(&stats.reconnects),
+                load(&stats.called_twice),
+                load(&stats.protocol_errors)
+            );
             sims.stop();
             Ok(())
         }

@@ -1,9 +1,12 @@
 //! Simulated OCPP 1.6-J chargers, many per process: each connects, boots, then answers every CALL
-//! the way its behaviour says. Used by `ocpp-bulk sim`, the demo and the end-to-end tests.
+//! the way its behaviour says, and reconnects (as a real charger does) when its connection closes.
+//! Used by `ocpp-bulk sim`, the demo and the end-to-end tests.
 
+use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
@@ -86,6 +89,10 @@ pub struct SimStats {
     pub calls: AtomicU64,
     /// Frames the central system sent that were not valid OCPP-J, or answers that were wrong.
     pub protocol_errors: AtomicU64,
+    /// Connections made again after one closed.
+    pub reconnects: AtomicU64,
+    /// Chargers that received more than one CALL of the same action.
+    pub called_twice: AtomicU64,
 }
 
 pub struct SimFleet {
@@ -115,17 +122,28 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
         let stats = stats.clone();
         let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
-            let permit = permits.acquire_owned().await;
-            match boot(&url, &charger).await {
-                Ok(socket) => {
-                    drop(permit);
-                    stats.connected.fetch_add(1, Ordering::Relaxed);
-                    let _ = tx.send(Ok(()));
-                    answer_calls(socket, charger.behaviour, &stats).await;
-                }
+            let permit = permits.clone().acquire_owned().await;
+            let socket = match boot(&url, &charger).await {
+                Ok(socket) => socket,
                 Err(err) => {
                     let _ = tx.send(Err(format!("{}: {err}", charger.identity)));
+                    return;
                 }
+            };
+            drop(permit);
+            stats.connected.fetch_add(1, Ordering::Relaxed);
+            let _ = tx.send(Ok(()));
+            let mut seen = HashMap::new();
+            answer_calls(socket, charger.behaviour, &stats, &mut seen).await;
+            loop {
+                tokio::time::sleep(Duration::from_millis(fastrand::u64(500..1500))).await;
+                let permit = permits.acquire().await;
+                let Ok(socket) = boot(&url, &charger).await else {
+                    continue;
+                };
+                drop(permit);
+                stats.reconnects.fetch_add(1, Ordering::Relaxed);
+                answer_calls(socket, charger.behaviour, &stats, &mut seen).await;
             }
         }));
     }
@@ -174,7 +192,9 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     Err("connection closed before the boot answer".into())
 }
 
-async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats) {
+/// Answers CALLs until the connection closes. `seen` counts this charger's CALLs by action, across
+/// its connections.
+async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats, seen: &mut HashMap<String, u32>) {
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else {
             continue;
@@ -184,6 +204,11 @@ async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats
             continue;
         };
         stats.calls.fetch_add(1, Ordering::Relaxed);
+        let count = seen.entry(action.clone()).or_default();
+        *count += 1;
+        if *count == 2 {
+            stats.called_twice.fetch_add(1, Ordering::Relaxed);
+        }
         let reply = match behaviour {
             Behaviour::Silent => continue,
             Behaviour::Error => Frame::call_error(&id, ErrorCode::InternalError, "simulated failure"),

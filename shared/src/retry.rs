@@ -21,7 +21,7 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// For a conditional write on a contended item: about two seconds in all, at worst.
+    /// For a conditional write on a contended item: a few seconds in all, at worst.
     pub const WRITE: Backoff =
         Backoff { attempts: 8, base: Duration::from_millis(10), cap: Duration::from_millis(500) };
     /// For the unprocessed part of a batch call.

@@ -32,6 +32,39 @@ pub fn shard_count(results: u64) -> u32 {
     u32::try_from(results.div_ceil(RESULTS_PER_SHARD)).unwrap_or(MAX_SHARDS).clamp(1, MAX_SHARDS)
 }
 
+/// Answers per counter item a run is sized for: every answer is a transaction on its counter,
+/// and DynamoDB cancels a transaction that meets another one on the same item, so a counter must
+/// stay cold enough for retries to get through (docs/data-model.md, "Failure modes").
+pub const RESULTS_PER_COUNTER: u64 = 25;
+/// At most this many counters: one BatchGetItem sums them.
+pub const MAX_COUNTERS: u32 = 100;
+
+/// How a run's items are spread: its results over `results` partitions, its counters over
+/// `counters` items. Fixed at creation (stored on META).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    pub results: u32,
+    pub counters: u32,
+}
+
+impl Layout {
+    pub fn for_run(total: u64) -> Layout {
+        let counters =
+            u32::try_from(total.div_ceil(RESULTS_PER_COUNTER)).unwrap_or(MAX_COUNTERS).clamp(1, MAX_COUNTERS);
+        Layout { results: shard_count(total), counters }
+    }
+
+    /// The results partition of position `seq`.
+    pub fn result_shard(&self, seq: u64) -> u64 {
+        seq % u64::from(self.results.max(1))
+    }
+
+    /// The counter item that counts position `seq`.
+    pub fn counter_of(&self, seq: u64) -> u32 {
+        (seq % u64::from(self.counters.max(1))) as u32
+    }
+}
+
 pub fn meta_key(run: Uuid) -> Item {
     Item::from([("pk".into(), s(format!("RUN#{run}"))), ("sk".into(), s("META"))])
 }
@@ -45,8 +78,8 @@ fn results_partition(run: Uuid, shard: u64) -> String {
     format!("RUN#{run}#R{shard}")
 }
 
-pub fn result_key(run: Uuid, shards: u32, seq: u64) -> Item {
-    let shard = seq % u64::from(shards.max(1));
+pub fn result_key(run: Uuid, layout: Layout, seq: u64) -> Item {
+    let shard = layout.result_shard(seq);
     Item::from([("pk".into(), s(results_partition(run, shard))), ("sk".into(), s(format!("{seq:012}")))])
 }
 
@@ -56,14 +89,14 @@ fn owner_sort_key(created_at: DateTime<Utc>, id: Uuid) -> String {
 
 /// Every item a new run writes: its results, its counter shards, then its META.
 pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
-    let shards = shard_count(results.len() as u64);
-    let mut pending = vec![0u64; shards as usize];
-    let mut items = Vec::with_capacity(results.len() + shards as usize);
+    let layout = Layout::for_run(results.len() as u64);
+    let mut pending = vec![0u64; layout.counters as usize];
+    let mut items = Vec::with_capacity(results.len() + layout.counters as usize);
     for result in results {
         if result.status == ResultStatus::Pending {
-            pending[(result.seq % u64::from(shards)) as usize] += 1;
+            pending[layout.counter_of(result.seq) as usize] += 1;
         }
-        items.push(result_item(run.id, shards, result));
+        items.push(result_item(run.id, layout, result));
     }
     for (shard, pending) in pending.iter().enumerate() {
         let mut item = counter_key(run.id, shard as u32);
@@ -81,7 +114,8 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     meta.insert("data".into(), s(run.data.to_string()));
     meta.insert("total".into(), n(run.total_count));
     meta.insert("skipped".into(), n(run.counters.skipped));
-    meta.insert("shards".into(), n(shards));
+    meta.insert("shards".into(), n(layout.results));
+    meta.insert("counters".into(), n(layout.counters));
     meta.insert("timeout".into(), n(run.timeout_seconds));
     if let Some(rate) = run.max_per_second {
         meta.insert("max_per_second".into(), n(rate));
@@ -97,8 +131,8 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     (items, meta)
 }
 
-fn result_item(run: Uuid, shards: u32, result: &ResultRecord) -> Item {
-    let mut item = result_key(run, shards, result.seq);
+fn result_item(run: Uuid, layout: Layout, result: &ResultRecord) -> Item {
+    let mut item = result_key(run, layout, result.seq);
     item.insert("seq".into(), n(result.seq));
     item.insert("charger_uuid".into(), s(&result.charger_uuid));
     item.insert("status".into(), s(result.status.as_str()));
@@ -135,7 +169,12 @@ fn parse_result(item: &Item) -> Result<ResultRecord> {
     })
 }
 
-fn parse_meta(item: &Item) -> Result<(Run, u32)> {
+fn parse_layout(item: &Item) -> Result<Layout> {
+    let results = get_n(item, "shards")?;
+    Ok(Layout { results, counters: opt_n(item, "counters").unwrap_or(results) })
+}
+
+fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
     let id = get_s(item, "pk")?.trim_start_matches("RUN#");
     let run = Run {
         id: Uuid::try_parse(id).map_err(|e| Error::internal("dynamodb", e))?,
@@ -155,53 +194,53 @@ fn parse_meta(item: &Item) -> Result<(Run, u32)> {
         timeout_seconds: get_n(item, "timeout")?,
         max_per_second: opt_n(item, "max_per_second"),
     };
-    Ok((run, get_n(item, "shards")?))
+    Ok((run, parse_layout(item)?))
 }
 
 pub struct DynamoRunStore {
     client: Client,
     table: String,
-    /// Shard counts never change after creation; cached per warm process.
-    shards: Mutex<HashMap<Uuid, u32>>,
+    /// Layouts never change after creation; cached per warm process.
+    layouts: Mutex<HashMap<Uuid, Layout>>,
 }
 
 impl DynamoRunStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoRunStore { client, table: table.into(), shards: Mutex::default() }
+        DynamoRunStore { client, table: table.into(), layouts: Mutex::default() }
     }
 
     async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
         get_item(&self.client, &self.table, meta_key(run), true).await
     }
 
-    async fn shards(&self, run: Uuid) -> Result<Option<u32>> {
-        if let Some(shards) = self.shards.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
-            return Ok(Some(*shards));
+    async fn layout(&self, run: Uuid) -> Result<Option<Layout>> {
+        if let Some(layout) = self.layouts.lock().unwrap_or_else(|p| p.into_inner()).get(&run) {
+            return Ok(Some(*layout));
         }
         let Some(meta) = self.meta(run).await? else {
             return Ok(None);
         };
-        let shards: u32 = get_n(&meta, "shards")?;
-        self.remember(run, shards);
-        Ok(Some(shards))
+        let layout = parse_layout(&meta)?;
+        self.remember(run, layout);
+        Ok(Some(layout))
     }
 
-    fn remember(&self, run: Uuid, shards: u32) {
-        let mut cache = self.shards.lock().unwrap_or_else(|p| p.into_inner());
+    fn remember(&self, run: Uuid, layout: Layout) {
+        let mut cache = self.layouts.lock().unwrap_or_else(|p| p.into_inner());
         if cache.len() > 10_000 {
             cache.clear();
         }
-        cache.insert(run, shards);
+        cache.insert(run, layout);
     }
 
     /// A run with its counters summed over the shards; flips it to completed when they add up.
     async fn assemble(&self, meta: Item) -> Result<Run> {
-        let (mut run, shards) = parse_meta(&meta)?;
-        self.remember(run.id, shards);
+        let (mut run, layout) = parse_meta(&meta)?;
+        self.remember(run.id, layout);
         if run.completed_at.is_some() {
             return Ok(run);
         }
-        let keys = (0..shards).map(|k| counter_key(run.id, k)).collect();
+        let keys = (0..layout.counters).map(|k| counter_key(run.id, k)).collect();
         for shard in batch::get_all(&self.client, &self.table, keys, true).await? {
             run.counters.sent += opt_n::<u64>(&shard, "sent").unwrap_or(0);
             run.counters.offline += opt_n::<u64>(&shard, "offline").unwrap_or(0);
@@ -300,7 +339,7 @@ impl RunStore for DynamoRunStore {
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        self.remember(run.id, shard_count(results.len() as u64));
+        self.remember(run.id, Layout::for_run(results.len() as u64));
         Ok(())
     }
 
@@ -318,10 +357,11 @@ impl RunStore for DynamoRunStore {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<ResultRecord>> {
-        let Some(shards) = self.shards(run).await? else {
+        let Some(layout) = self.layout(run).await? else {
             return Ok(Vec::new());
         };
-        let queries = (0..shards).map(|k| self.query_shard(results_partition(run, u64::from(k)), status, after, limit));
+        let queries =
+            (0..layout.results).map(|k| self.query_shard(results_partition(run, u64::from(k)), status, after, limit));
         let mut results: Vec<ResultRecord> =
             futures::future::try_join_all(queries).await?.iter().flatten().map(parse_result).collect::<Result<_>>()?;
         results.sort_by_key(|r| r.seq);
@@ -351,10 +391,10 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
-        let Some(shards) = self.shards(run).await? else {
+        let Some(layout) = self.layout(run).await? else {
             return Ok(None);
         };
-        get_item(&self.client, &self.table, result_key(run, shards, seq), true)
+        get_item(&self.client, &self.table, result_key(run, layout, seq), true)
             .await?
             .as_ref()
             .map(parse_result)
@@ -362,10 +402,10 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
-        let Some(shards) = self.shards(run).await? else {
+        let Some(layout) = self.layout(run).await? else {
             return Ok(false);
         };
-        let key = result_key(run, shards, seq);
+        let key = result_key(run, layout, seq);
         Backoff::WRITE
             .run(|| async {
                 let result = self
@@ -392,10 +432,10 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
-        let Some(shards) = self.shards(run).await? else {
+        let Some(layout) = self.layout(run).await? else {
             return Ok(false);
         };
-        let key = result_key(run, shards, seq);
+        let key = result_key(run, layout, seq);
         Backoff::WRITE
             .run(|| async {
                 let result = self
@@ -422,10 +462,10 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
-        let Some(shards) = self.shards(run).await? else {
+        let Some(layout) = self.layout(run).await? else {
             return Ok(false);
         };
-        let shard = (seq % u64::from(shards)) as u32;
+        let counter = layout.counter_of(seq);
         let field = match outcome.status {
             ResultStatus::Sent => "sent",
             ResultStatus::Offline => "offline",
@@ -436,7 +476,7 @@ impl RunStore for DynamoRunStore {
         let mut condition = "#status = :pending".to_owned();
         let mut update = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(result_key(run, shards, seq)))
+            .set_key(Some(result_key(run, layout, seq)))
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":status", s(outcome.status.as_str()))
             .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()));
@@ -478,7 +518,7 @@ impl RunStore for DynamoRunStore {
             .map_err(|e| Error::internal("dynamodb", e))?;
         let count = Update::builder()
             .table_name(&self.table)
-            .set_key(Some(counter_key(run, shard)))
+            .set_key(Some(counter_key(run, counter)))
             .update_expression("ADD #field :one, #pending :minus")
             .expression_attribute_names("#field", field)
             .expression_attribute_names("#pending", "pending")
@@ -508,7 +548,7 @@ impl RunStore for DynamoRunStore {
         if !written {
             return Ok(false);
         }
-        let shard_item = get_item(&self.client, &self.table, counter_key(run, shard), true).await?;
+        let shard_item = get_item(&self.client, &self.table, counter_key(run, counter), true).await?;
         if shard_item.as_ref().and_then(|i| opt_n::<i64>(i, "pending")).is_some_and(|p| p <= 0) {
             self.run(run).await?;
         }
@@ -578,17 +618,17 @@ mod sizing {
         let busiest = creation.values().max().copied().unwrap_or(0);
         assert_eq!(
             creation.len() as u64,
-            1 + 2 * u64::from(shard_count(total)),
-            "META, S result and S counter partitions"
+            1 + u64::from(shard_count(total)) + u64::from(Layout::for_run(total).counters),
+            "META, S result partitions and C counters"
         );
         assert!(busiest / 10 <= PARTITION_WCU / 2, "creation: {busiest} writes on one partition in 10 s");
 
         // Acknowledgement, within 60 s: mark_called (1 WCU) and the transaction (2 WCU per item).
-        let shards = shard_count(total);
+        let layout = Layout::for_run(total);
         let mut answers: HashMap<String, u64> = HashMap::new();
         for seq in 0..total {
-            *answers.entry(pk(&result_key(run.id, shards, seq))).or_default() += 3;
-            *answers.entry(pk(&counter_key(run.id, (seq % u64::from(shards)) as u32))).or_default() += 2;
+            *answers.entry(pk(&result_key(run.id, layout, seq))).or_default() += 3;
+            *answers.entry(pk(&counter_key(run.id, layout.counter_of(seq)))).or_default() += 2;
         }
         let busiest = answers.values().max().copied().unwrap_or(0);
         assert!(busiest / 60 <= PARTITION_WCU / 2, "answers: {busiest} write units on one partition in 60 s");

@@ -1,0 +1,99 @@
+"""Helpers of scripts/strict-aws-proof.sh: a generated fleet, and a run followed to its end and
+checked against a recount of its results. Standard library only.
+
+  proof.py fleet N                      a fleet of N chargers (one token) as JSON on stdout
+  proof.py post API TOKEN FLEET COMMAND TIMEOUT     POSTs a run for every charger; prints its id
+  proof.py wait API TOKEN RUN [FRACTION]            follows the run until FRACTION of it is done
+                                                    (default: completed), printing progress
+  proof.py check API TOKEN RUN                      recounts every result against the counters
+"""
+
+import json
+import sys
+import time
+import urllib.request
+import uuid
+
+TOKEN = "proof-token-0001"
+
+
+def fleet(count):
+    chargers = [
+        {"uuid": str(uuid.uuid5(uuid.NAMESPACE_URL, f"proof/{i}")), "identity": f"PROOF{i:06}", "team": "proof"}
+        for i in range(count)
+    ]
+    return {"tokens": [{"token": TOKEN, "user": "prover", "teams": ["proof"]}], "chargers": chargers}
+
+
+def call(api, token, method, path, body=None):
+    data = None if body is None else json.dumps(body).encode()
+    request = urllib.request.Request(api + path, data=data, method=method)
+    request.add_header("Authorization", f"Bearer {token}")
+    request.add_header("Content-Type", "application/json")
+    for attempt in range(60):
+        try:
+            with urllib.request.urlopen(request, timeout=60) as response:
+                return json.load(response)
+        except (ConnectionError, urllib.error.URLError) as err:
+            if isinstance(err, urllib.error.HTTPError) and err.code < 500:
+                raise
+            time.sleep(1)  # the server is being restarted
+    raise SystemExit(f"{method} {path}: no answer")
+
+
+def post(api, token, fleet_path, command, timeout):
+    chargers = json.load(open(fleet_path))["chargers"]
+    body = {"command": command, "data": {"type": "Soft"} if command == "Reset" else {},
+            "charger_ids": [c["uuid"] for c in chargers], "timeout_seconds": int(timeout)}
+    started = time.monotonic()
+    run = call(api, token, "POST", "/v3/chargers/commands/bulk", body)["data"]
+    print(f"POST of {len(chargers)} ids answered in {time.monotonic() - started:.1f} s", file=sys.stderr)
+    print(run["uuid"])
+
+
+def wait(api, token, run_id, fraction=None):
+    started, last = time.monotonic(), 0
+    while True:
+        run = call(api, token, "GET", f"/v3/chargers/commands/bulk/{run_id}")["data"]
+        done = sum(run[k] for k in ("sent_count", "offline_count", "error_count", "skipped_count"))
+        if time.monotonic() - last > 10:
+            print(f"  {time.monotonic() - started:6.0f} s: {done}/{run['total_count']} done, "
+                  f"sent {run['sent_count']}, offline {run['offline_count']}, error {run['error_count']}", file=sys.stderr)
+            last = time.monotonic()
+        if run["status"] == "completed" or (fraction and done >= float(fraction) * run["total_count"]):
+            print(f"  {run['status']} after {time.monotonic() - started:.0f} s", file=sys.stderr)
+            return
+        time.sleep(2)
+
+
+def check(api, token, run_id):
+    run = call(api, token, "GET", f"/v3/chargers/commands/bulk/{run_id}")["data"]
+    counts, messages, cursor = {}, {}, None
+    while True:
+        page = call(api, token, "GET", f"/v3/chargers/commands/bulk/{run_id}/results?per_page=1000"
+                    + (f"&cursor={cursor}" if cursor else ""))
+        for result in page["data"]:
+            counts[result["status"]] = counts.get(result["status"], 0) + 1
+            if result["status"] != "sent":
+                key = (result.get("message") or "")[:60]
+                messages[key] = messages.get(key, 0) + 1
+        cursor = page["meta"].get("next_cursor")
+        if not cursor:
+            break
+    counters = {s: run[f"{s}_count"] for s in ("sent", "offline", "error")}
+    recount = {s: counts.get(s, 0) for s in ("sent", "offline", "error")}
+    exact = counters == recount and counts.get("pending", 0) == 0 and sum(counts.values()) == run["total_count"]
+    print(f"run {run_id}: {run['status']}, total {run['total_count']}, counters {counters}, "
+          f"recount {recount}, pending {counts.get('pending', 0)} -> {'EXACT' if exact else 'MISMATCH'}")
+    for message, n in sorted(messages.items(), key=lambda kv: -kv[1]):
+        print(f"    {n:6} × {message}")
+    if not exact or run["status"] != "completed":
+        raise SystemExit(1)
+
+
+if __name__ == "__main__":
+    verb, args = sys.argv[1], sys.argv[2:]
+    if verb == "fleet":
+        json.dump(fleet(int(args[0])), sys.stdout)
+    else:
+        {"post": post, "wait": wait, "check": check}[verb](*args)

@@ -1,0 +1,93 @@
+#!/usr/bin/env bash
+# The AWS data path at scale against the strict stand-in (scripts/strict_aws.py at its default
+# fault rates), in one go:
+#   1. a run on N chargers (default 20,000; 95 % of them connected, in two simulator processes, the
+#      rest offline: one process may hold at most `ulimit -Hn` sockets) on `ocpp-bulk serve --backend
+#      aws`: completes, counters equal a recount of the results, every charger that answered in time
+#      is `sent`, the others `offline`, none got two CALLs;
+#   2. a crash: a second run, the server killed with SIGKILL a third of the way through and started
+#      again on the same tables and queue; the chargers reconnect; the run completes, counters exact;
+#   3. the faults injected (the stand-in's count) and what absorbed them (retries, hand-offs).
+# Usage: scripts/strict-aws-proof.sh [CHARGERS]. Takes minutes: moto applies one request at a time.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+root=$(pwd)
+count=${1:-20000}
+out="$root/target/proof"
+mkdir -p "$out"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+
+. scripts/moto.sh
+export STRICT_MANAGEMENT_THROTTLE_RATE=${STRICT_MANAGEMENT_THROTTLE_RATE:-0.02}
+cargo build --release --locked -p ocpp-bulk
+bin="$root/target/release/ocpp-bulk"
+py="$venv/bin/python"
+free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+port=$(free_port)
+api="http://127.0.0.1:$port"
+prefix="ocpp-bulk-proof-$(date +%s)"
+"$py" scripts/proof.py fleet "$count" > "$out/fleet.json"
+token=$("$py" -c 'import json, sys; print(json.load(open(sys.argv[1]))["tokens"][0]["token"])' "$out/fleet.json")
+
+serve_pid=""
+sim_pids=()
+cleanup() { kill "$serve_pid" "${sim_pids[@]}" 2>/dev/null || true; kill "$moto_pid" 2>/dev/null || true; }
+trap cleanup EXIT
+
+start_serve() {
+  RUST_LOG=info "$bin" serve --backend aws --prefix "$prefix" --listen "127.0.0.1:$port" --fleet "$out/fleet.json" \
+    >> "$out/serve.log" 2>&1 &
+  serve_pid=$!
+  for _ in $(seq 300); do
+    "$py" -c "import socket, sys; socket.create_connection(('127.0.0.1', int(sys.argv[1])), 1)" "$port" 2>/dev/null && return
+    sleep 0.2
+  done
+  echo "serve did not start"; tail "$out/serve.log"; exit 1
+}
+
+echo "== $count chargers on serve --backend aws, strict stand-in at its default rates"
+: > "$out/serve.log"
+start_serve
+connected=$(( count * 95 / 100 ))
+half=$(( connected / 2 ))
+for part in 0 1; do
+  skip=$(( part * half )); limit=$(( part == 0 ? half : connected - half ))
+  "$bin" sim --url "ws://127.0.0.1:$port/ocpp" --fleet "$out/fleet.json" --skip "$skip" --limit "$limit" \
+    --concurrency 100 > "$out/sim-$part.log" 2>&1 &
+  sim_pids+=($!)
+done
+for part in 0 1; do
+  until grep -q '^connected' "$out/sim-$part.log"; do
+    kill -0 "${sim_pids[$part]}" || { cat "$out/sim-$part.log"; exit 1; }
+    sleep 1
+  done
+done
+echo "   $connected of $count chargers connected ($(cat "$out"/sim-*.log | tr '\n' ' '))"
+curl -s -X POST "$AWS_ENDPOINT_URL/strict-api/reset" > /dev/null || true
+
+echo "== 1. one run, every charger accepts"
+started=$(date +%s)
+run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" Reset 600)
+"$py" scripts/proof.py wait "$api" "$token" "$run"
+echo "   $(( $(date +%s) - started )) s"
+"$py" scripts/proof.py check "$api" "$token" "$run"
+
+echo "== 2. a second run; the server is killed with SIGKILL a third of the way through, then restarted"
+started=$(date +%s)
+run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" ClearCache 60)
+"$py" scripts/proof.py wait "$api" "$token" "$run" 0.33
+kill -9 "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+echo "---- killed with SIGKILL here; restarted below" >> "$out/serve.log"
+echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
+start_serve
+"$py" scripts/proof.py wait "$api" "$token" "$run"
+echo "   $(( $(date +%s) - started )) s"
+"$py" scripts/proof.py check "$api" "$token" "$run"
+
+echo "== 3. faults injected, and what absorbed them"
+kill -INT "${sim_pids[@]}"; wait "${sim_pids[@]}" 2>/dev/null || true
+tail -q -n 1 "$out"/sim-*.log
+echo "strict stand-in: $(curl -s "$AWS_ENDPOINT_URL/strict-api/stats")"
+echo "serve (the last report of each process, before and after the kill):"
+awk '/faults absorbed so far/ {line=$0} /killed with SIGKILL/ {print "  " line; line=""} END {print "  " line}' "$out/serve.log"
