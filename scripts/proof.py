@@ -6,9 +6,11 @@ checked against a recount of its results. Standard library only.
   proof.py wait API TOKEN RUN [FRACTION]            follows the run until FRACTION of it is done
                                                     (default: completed), printing progress
   proof.py check API TOKEN RUN                      recounts every result against the counters
+  proof.py stand-in stats|reset                     the strict stand-in's fault counts (AWS_ENDPOINT_URL)
 """
 
 import json
+import os
 import sys
 import time
 import urllib.request
@@ -91,9 +93,16 @@ def check(api, token, run_id):
         raise SystemExit(1)
 
 
+def stand_in(action):
+    url = os.environ["AWS_ENDPOINT_URL"] + "/strict-api/" + action
+    request = urllib.request.Request(url, data=b"" if action == "reset" else None)
+    with urllib.request.urlopen(request, timeout=10) as response:
+        print(response.read().decode())
+
+
 if __name__ == "__main__":
     verb, args = sys.argv[1], sys.argv[2:]
     if verb == "fleet":
         json.dump(fleet(int(args[0])), sys.stdout)
     else:
-        {"post": post, "wait": wait, "check": check}[verb](*args)
+        {"post": post, "wait": wait, "check": check, "stand-in": stand_in}[verb](*args)

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Every test of ocpp-bulk, from a fresh clone: formatting, lints, the SAM template (cfn-lint, sam
 # validate), the Rust suites (unit, contract on the embedded and the AWS adapters, end-to-end, sample
-# events, template checks), schemathesis against docs/openapi.yaml, and chargers built on the Python
-# `ocpp` package.
+# events, template checks), a small run of scripts/strict-aws-proof.sh (a SIGKILL mid-run included),
+# schemathesis against docs/openapi.yaml, and Python tests (chargers built on the `ocpp` package, the
+# strict stand-in itself). The AWS adapters always meet the strict stand-in (scripts/strict_aws.py).
 # Installs what it needs on first use (a venv under the repo), starts moto's server on a free
 # loopback port for the AWS adapters, and stops it again. Safe to run again.
 set -euo pipefail
@@ -33,6 +34,9 @@ step "Rust tests (unit, contract: embedded and AWS on moto, end-to-end)"
 cargo test --workspace --locked
 
 cargo build --locked -p ocpp-bulk
+
+step "the AWS data path at small scale under the strict stand-in: a run, and a run whose server is killed with SIGKILL"
+OCPP_BULK_BIN="$root/target/debug/ocpp-bulk" PROOF_TIMEOUT=15 scripts/strict-aws-proof.sh 400
 
 step "schemathesis: the API against docs/openapi.yaml"
 api_port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
