@@ -70,10 +70,8 @@ enum Command {
     },
     /// Submit one bulk command and follow the run to its end.
     Send {
-        #[arg(long, default_value = "http://127.0.0.1:8080")]
-        api: String,
-        #[arg(long, env = "OCPP_BULK_TOKEN", hide_env_values = true)]
-        token: String,
+        #[command(flatten)]
+        api: ApiArgs,
         #[arg(long)]
         command: String,
         /// The OCPP payload, as JSON.
@@ -90,11 +88,89 @@ enum Command {
         #[arg(long)]
         max_per_second: Option<u32>,
     },
+    /// List my runs, newest first.
+    Runs {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: its summary by status and message.
+    Run {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The run's UUID.
+        run: String,
+        /// Follow it live (progress bar) until it completes.
+        #[arg(long)]
+        watch: bool,
+        /// List the results of this status instead (pending, sent, offline, error, skipped_forbidden).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel what of a run is not yet dispatched.
+    Cancel {
+        #[command(flatten)]
+        api: ApiArgs,
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fleet files.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
     /// Everything at once on a generated fleet of 100 chargers: start here.
     Demo {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
     },
+}
+
+#[derive(Subcommand)]
+enum FleetCommand {
+    /// Write a fleet of generated chargers and tokens to standard output (the tokens also to
+    /// standard error, once): `ocpp-bulk fleet generate --chargers 10000 --teams 3 > fleet.json`.
+    Generate {
+        #[arg(long, default_value_t = 100)]
+        chargers: usize,
+        #[arg(long, default_value_t = 1)]
+        teams: usize,
+        /// Give every charger a random password (HTTP Basic at the handshake).
+        #[arg(long)]
+        passwords: bool,
+    },
+}
+
+/// Where the API is and who calls it. HTTPS trusts the system's roots, or the PEM file named by
+/// SSL_CERT_FILE.
+#[derive(clap::Args)]
+struct ApiArgs {
+    #[arg(long, env = "OCPP_BULK_API", default_value = "http://127.0.0.1:8080")]
+    api: String,
+    #[arg(long, env = "OCPP_BULK_TOKEN", hide_env_values = true)]
+    token: String,
+}
+
+impl ApiArgs {
+    fn client(&self) -> ocpp_bulk::send::ApiClient {
+        ocpp_bulk::send::ApiClient::new(&self.api, &self.token)
+    }
+}
+
+fn output(json: bool) -> ocpp_bulk::runs::Output {
+    if json {
+        ocpp_bulk::runs::Output::Json
+    } else {
+        ocpp_bulk::runs::Output::Table
+    }
 }
 
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -106,6 +182,7 @@ enum Backend {
 #[tokio::main]
 async fn main() -> ExitCode {
     let cli = Cli::parse();
+    ocpp_bulk::init_tls();
     let verbose = matches!(cli.command, Command::Serve { .. });
     shared::telemetry::init(false, if verbose { "info" } else { "warn" });
     match run(cli.command).await {
@@ -117,6 +194,14 @@ async fn main() -> ExitCode {
     }
 }
 
+/// Every connection is a file: take the most the OS allows (the hard limit) before opening many.
+fn raise_open_file_limit() {
+    match rlimit::increase_nofile_limit(u64::MAX) {
+        Ok(limit) => tracing::debug!(limit, "open-file limit"),
+        Err(err) => tracing::warn!(error = %err, "could not raise the open-file limit"),
+    }
+}
+
 fn load(path: &std::path::Path) -> Result<Fleet, String> {
     Fleet::load(path).map_err(|e| e.to_string())
 }
@@ -124,6 +209,7 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 async fn run(command: Command) -> Result<(), String> {
     match command {
         Command::Serve { listen, fleet, backend, prefix } => {
+            raise_open_file_limit();
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -180,6 +266,7 @@ async fn run(command: Command) -> Result<(), String> {
             Ok(())
         }
         Command::Sim { url, fleet, mix, skip, limit, concurrency } => {
+            raise_open_file_limit();
             let fleet = load(&fleet)?;
             let chargers: Vec<_> = fleet
                 .chargers
@@ -208,7 +295,15 @@ async fn run(command: Command) -> Result<(), String> {
             sims.stop();
             Ok(())
         }
-        Command::Send { api, token, command, data, chargers, fleet, timeout_seconds, max_per_second } => {
+        Command::Send {
+            api: ApiArgs { api, token },
+            command,
+            data,
+            chargers,
+            fleet,
+            timeout_seconds,
+            max_per_second,
+        } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
             let chargers = match fleet {
                 Some(path) => load(&path)?.chargers.iter().map(|c| c.uuid.to_string()).collect(),
@@ -227,6 +322,25 @@ async fn run(command: Command) -> Result<(), String> {
             })
             .await?;
             print!("{}", summary.table());
+            Ok(())
+        }
+        Command::Runs { api, limit, json } => {
+            print!("{}", ocpp_bulk::runs::list(&api.client(), limit, output(json)).await?);
+            Ok(())
+        }
+        Command::Run { api, run, watch, status, json } => {
+            print!("{}", ocpp_bulk::runs::show(&api.client(), &run, watch, status.as_deref(), output(json)).await?);
+            Ok(())
+        }
+        Command::Cancel { api, run, json } => {
+            print!("{}", ocpp_bulk::runs::cancel(&api.client(), &run, output(json)).await?);
+            Ok(())
+        }
+        Command::Fleet { command: FleetCommand::Generate { chargers, teams, passwords } } => {
+            let fleet = ocpp_bulk::fleet_gen::generate(chargers, teams, passwords);
+            let text = serde_json::to_string_pretty(&fleet).map_err(|e| e.to_string())?;
+            println!("{text}");
+            eprint!("{}", ocpp_bulk::fleet_gen::notice(&fleet));
             Ok(())
         }
         Command::Demo { listen } => {

@@ -1,5 +1,6 @@
 //! `ocpp-bulk send`: submit one bulk command, follow the run with a live progress bar, then
-//! summarise every result by status and message.
+//! summarise every result by status and message. `ApiClient` is the API as the CLI speaks it (over
+//! HTTPS too: rustls, trusting the system's roots or `SSL_CERT_FILE`).
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -75,12 +76,40 @@ impl ApiClient {
             .take())
     }
 
+    /// The caller's runs, newest first: one page, and the cursor of the next.
+    pub async fn runs(&self, per_page: usize, cursor: Option<&str>) -> Result<(Vec<Value>, Option<String>), String> {
+        let mut path = format!("/v3/chargers/commands/bulk?per_page={per_page}");
+        if let Some(cursor) = cursor {
+            path.push_str(&format!("&cursor={cursor}"));
+        }
+        let mut page = self.expect_status(reqwest::Method::GET, &path, None, 200).await?;
+        let runs = match page["data"].take() {
+            Value::Array(runs) => runs,
+            _ => Vec::new(),
+        };
+        Ok((runs, page["meta"]["next_cursor"].as_str().map(str::to_owned)))
+    }
+
+    /// Cancels what of a run is not yet dispatched; returns the run.
+    pub async fn cancel(&self, id: &str) -> Result<Value, String> {
+        let path = format!("/v3/chargers/commands/bulk/{id}/cancel");
+        Ok(self.expect_status(reqwest::Method::POST, &path, None, 200).await?["data"].take())
+    }
+
     /// Every result of a run, following the cursor.
     pub async fn all_results(&self, id: &str) -> Result<Vec<Value>, String> {
+        self.results_with(id, None).await
+    }
+
+    /// Every result of a run, or only those of `status`, following the cursor.
+    pub async fn results_with(&self, id: &str, status: Option<&str>) -> Result<Vec<Value>, String> {
         let mut results = Vec::new();
         let mut cursor: Option<String> = None;
         loop {
             let mut path = format!("/v3/chargers/commands/bulk/{id}/results?per_page=1000");
+            if let Some(status) = status {
+                path.push_str(&format!("&status={status}"));
+            }
             if let Some(cursor) = &cursor {
                 path.push_str(&format!("&cursor={cursor}"));
             }
@@ -109,29 +138,37 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
     if let Some(r) = options.max_per_second {
         body["max_per_second"] = json!(r);
     }
-    let mut run = client.create(&body).await?;
+    let run = client.create(&body).await?;
+    let run = follow(&client, run, options.progress, options.poll_every).await?;
+    summarise(&client, run).await
+}
+
+/// Polls a run until it completes, with a live progress bar when `progress`.
+pub async fn follow(client: &ApiClient, mut run: Value, progress: bool, poll_every: Duration) -> Result<Value, String> {
     let id = run["uuid"].as_str().unwrap_or_default().to_owned();
-    let bar = if options.progress {
-        ProgressBar::new(run["total_count"].as_u64().unwrap_or(0))
-    } else {
-        ProgressBar::hidden()
-    };
+    let bar = if progress { ProgressBar::new(run["total_count"].as_u64().unwrap_or(0)) } else { ProgressBar::hidden() };
     bar.set_style(
         ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:40.cyan/blue} {pos}/{len} {msg}")
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
-    bar.println(format!("run {id}: {} to {} chargers", options.command, run["total_count"]));
+    bar.println(format!("run {id}: {} to {} chargers", run["command"].as_str().unwrap_or("?"), run["total_count"]));
     while run["status"] != "completed" {
         bar.set_position(terminal(&run));
         bar.set_message(format!(
             "sent {} · offline {} · error {} · skipped {}",
             run["sent_count"], run["offline_count"], run["error_count"], run["skipped_count"]
         ));
-        tokio::time::sleep(options.poll_every).await;
+        tokio::time::sleep(poll_every).await;
         run = client.run(&id).await?;
     }
     bar.set_position(terminal(&run));
     bar.finish_and_clear();
+    Ok(run)
+}
+
+/// A run with its results counted by status, then by message.
+pub async fn summarise(client: &ApiClient, run: Value) -> Result<Summary, String> {
+    let id = run["uuid"].as_str().unwrap_or_default().to_owned();
     let mut by_status: BTreeMap<String, BTreeMap<String, u64>> = BTreeMap::new();
     for result in client.all_results(&id).await? {
         let status = result["status"].as_str().unwrap_or("?").to_owned();
