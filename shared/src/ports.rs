@@ -75,14 +75,33 @@ pub struct InflightCall {
     pub expires_at: DateTime<Utc>,
 }
 
+/// What became of a message that waits for a charger's slot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Parking {
+    /// Parked: the release wakes it.
+    Parked,
+    /// A copy of it was already parked on this holder.
+    AlreadyParked,
+    /// The slot no longer holds that CALL.
+    NotHeld,
+}
+
+/// The key a waiting message is parked under: its result.
+pub fn waiter_key(message: &DispatchMessage) -> String {
+    match message.result_key() {
+        Some((run, seq)) => format!("{run}#{seq}"),
+        None => String::new(),
+    }
+}
+
 #[async_trait]
 pub trait InflightCalls: Send + Sync {
     /// Takes the charger's slot if it is free or expired. `false`: another CALL holds it.
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool>;
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>>;
     /// Parks `message` on the slot while `held_call_id` holds it, to be woken when it is released.
-    /// `false`: the slot no longer holds that CALL.
-    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool>;
+    /// A message is parked once per holder, keyed by its result.
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking>;
     /// Frees the slot if `call_id` still holds it; returns the messages parked on it.
     async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>>;
 }
@@ -109,6 +128,9 @@ pub enum PostError {
     /// The connection is closed (API Gateway's GoneException / 410).
     #[error("connection gone")]
     Gone,
+    /// Refused for now, nothing delivered (API Gateway's LimitExceededException / 429).
+    #[error("throttled")]
+    Throttled,
     #[error(transparent)]
     Failed(#[from] Error),
 }

@@ -21,9 +21,10 @@ pub struct Backoff {
 }
 
 impl Backoff {
-    /// For a conditional write on a contended item: a few seconds in all, at worst.
+    /// For a conditional write on a contended item: under a second of waiting in all, so a
+    /// WebSocket invocation hands an answer off well within `ANSWER_GRACE_SECONDS`.
     pub const WRITE: Backoff =
-        Backoff { attempts: 8, base: Duration::from_millis(10), cap: Duration::from_millis(500) };
+        Backoff { attempts: 8, base: Duration::from_millis(10), cap: Duration::from_millis(250) };
     /// For the unprocessed part of a batch call.
     pub const BATCH: Backoff = Backoff { attempts: 10, base: Duration::from_millis(25), cap: Duration::from_secs(2) };
 

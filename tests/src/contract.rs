@@ -11,7 +11,7 @@ use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{
     ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
-    LiveConnection, RateLimiter, RunKey, RunStore, TokenStore,
+    LiveConnection, Parking, RateLimiter, RunKey, RunStore, TokenStore,
 };
 use uuid::Uuid;
 
@@ -287,14 +287,21 @@ pub async fn waiting_messages_are_woken_by_the_release(ports: &Ports) {
         identity: identity.clone(),
         not_before: None,
     };
-    assert!(!ports.inflight.wait(&identity, "held", &waiting(1)).await.unwrap(), "no slot, nothing to wait for");
-    assert!(ports.inflight.acquire(&identity, &held, now).await.unwrap());
+    let wait = |message: &DispatchMessage, on: &'static str| {
+        let (ports, identity, message) = (ports.clone(), identity.clone(), message.clone());
+        async move { ports.inflight.wait(&identity, on, &message).await.unwrap() }
+    };
     let (one, two) = (waiting(1), waiting(2));
-    assert!(ports.inflight.wait(&identity, "held", &one).await.unwrap());
-    assert!(ports.inflight.wait(&identity, "held", &two).await.unwrap());
-    assert!(!ports.inflight.wait(&identity, "other", &one).await.unwrap(), "only on the CALL that holds the slot");
+    assert_eq!(wait(&one, "held").await, Parking::NotHeld, "no slot, nothing to wait for");
+    assert!(ports.inflight.acquire(&identity, &held, now).await.unwrap());
+    assert_eq!(wait(&one, "held").await, Parking::Parked);
+    assert_eq!(wait(&two, "held").await, Parking::Parked);
+    assert_eq!(wait(&one, "held").await, Parking::AlreadyParked, "a copy of a parked message is not parked twice");
+    assert_eq!(wait(&one, "other").await, Parking::NotHeld, "only on the CALL that holds the slot");
     assert!(ports.inflight.release(&identity, "other").await.unwrap().is_empty(), "only the holder releases");
-    assert_eq!(ports.inflight.release(&identity, "held").await.unwrap(), vec![one, two]);
+    let mut woken = ports.inflight.release(&identity, "held").await.unwrap();
+    woken.sort_by_key(|m| m.result_key().map(|(_, seq)| seq));
+    assert_eq!(woken, vec![one, two], "each parked message woken once");
     assert!(ports.inflight.release(&identity, "held").await.unwrap().is_empty(), "woken once");
 }
 

@@ -91,8 +91,11 @@ async fn on_connect(
         return refuse(&identity, refusal);
     }
     if let Some(replaced) = ctx.connections.register(&identity, connection_id, chrono::Utc::now()).await? {
-        tracing::info!(identity, replaced = %replaced, "newer connection replaces the old one");
-        ctx.gateway.close(&replaced).await?;
+        tracing::info!(identity, "newer connection replaces the old one");
+        // Best effort: the old connection is no longer registered either way.
+        if let Err(err) = ctx.gateway.close(&replaced).await {
+            tracing::warn!(identity, error = %err, "closing the replaced connection failed");
+        }
     }
     tracing::info!(identity, charger = %charger.uuid, "charger connected");
     tracing::debug!(identity, connection = %connection_id, "connection registered");

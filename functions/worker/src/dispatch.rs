@@ -10,7 +10,7 @@ use shared::dispatch::{
 };
 use shared::domain::{Expect, Outcome};
 use shared::ocpp::encode_call;
-use shared::ports::{InflightCall, LiveConnection, Outgoing, PostError};
+use shared::ports::{InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::Result;
 use uuid::Uuid;
 
@@ -127,14 +127,19 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
         seq,
         expires_at: start + Duration::seconds(plan.timeout_seconds.into()),
     };
-    if !ctx.inflight.acquire(identity, &call, now).await? {
+    // An expired slot is free only after the answer grace (a handed-off answer may still come).
+    if !ctx.inflight.acquire(identity, &call, now - grace()).await? {
         let Some(held) = ctx.inflight.current(identity).await? else {
             // Released in between: try again at once.
             requeue(ctx, message, 0).await?;
             return Ok(Step::Done);
         };
         if held.run == run && held.seq == seq {
-            tracing::debug!("a duplicate delivery: this result's CALL is already in flight");
+            // Either a duplicate delivery whose CALL is about to be marked, or a slot left by an
+            // attempt that never marked its CALL (it crashed, or its write failed): the result is
+            // still uncalled, so come back when that slot expires; a duplicate then finds it called.
+            tracing::debug!("this result's slot is taken by another attempt; back at its expiry");
+            requeue(ctx, message, delay_until(held.expires_at + grace() + jitter())).await?;
             return Ok(Step::Done);
         }
         wait_for(ctx, identity, &held, message).await?;
@@ -147,11 +152,27 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
 /// held CALL is answered, and a backstop copy comes back just after the held CALL's expiry (with
 /// jitter, so the waiters of one charger do not return together). Two messages per wait at most.
 async fn wait_for(ctx: &WorkerContext, identity: &str, held: &InflightCall, message: &DispatchMessage) -> Result<()> {
-    let parked = ctx.inflight.wait(identity, &held.call_id, message).await?;
-    let jitter = Duration::milliseconds(fastrand::i64(0..2_000));
-    let backstop = if parked { delay_until(held.expires_at + jitter).max(BUSY_RETRY_SECONDS) } else { 0 };
-    tracing::debug!(parked, backstop, "charger busy with another CALL; waiting for it");
-    requeue(ctx, message, backstop).await
+    match ctx.inflight.wait(identity, &held.call_id, message).await? {
+        Parking::Parked => {
+            let backstop = delay_until(held.expires_at + grace() + jitter()).max(BUSY_RETRY_SECONDS);
+            tracing::debug!(backstop, "charger busy with another CALL; parked on its slot");
+            requeue(ctx, message, backstop).await
+        }
+        Parking::AlreadyParked => {
+            tracing::debug!("charger busy; this message is parked on its slot already");
+            Ok(())
+        }
+        Parking::NotHeld => requeue(ctx, message, 0).await,
+    }
+}
+
+fn grace() -> Duration {
+    Duration::seconds(ANSWER_GRACE_SECONDS.into())
+}
+
+/// Up to two seconds, so the messages waiting for one charger do not come back together.
+fn jitter() -> Duration {
+    Duration::milliseconds(fastrand::i64(0..2_000))
 }
 
 /// Marks the result called (conditionally: one CALL per result, ever) and posts the frame.
@@ -161,7 +182,18 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
         tokio::time::sleep(wait).await;
     }
     let release = || release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &identity, &call.call_id);
-    if !ctx.runs.mark_called(call.run, call.seq, &call.call_id, Utc::now()).await? {
+    let marked = match ctx.runs.mark_called(call.run, call.seq, &call.call_id, Utc::now()).await {
+        Ok(marked) => marked,
+        Err(err) => {
+            // Perhaps applied, perhaps not: take it back (a no-op if it was not) and free the slot,
+            // so the message's next delivery starts afresh. Best effort: the slot expires anyway.
+            if let Err(undo) = undelivered(ctx, &call, &identity, 0).await {
+                tracing::warn!(error = %undo, "could not take back a CALL whose marking failed");
+            }
+            return Err(err);
+        }
+    };
+    if !marked {
         release().await?;
         tracing::debug!("lost the race to dispatch this result");
         return Ok(());
@@ -182,11 +214,17 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
             ctx.connections.unregister(&connection.id).await?;
             Outcome::offline("connection gone", Utc::now())
         }
+        Err(PostError::Throttled) => {
+            // 429 beyond the SDK's retries: nothing was delivered. Again in a moment.
+            tracing::warn!("posting the CALL was throttled; it will be tried again");
+            let again = BUSY_RETRY_SECONDS + fastrand::u32(0..3);
+            return undelivered(ctx, &call, &identity, again).await;
+        }
         Err(PostError::Failed(err)) if err.is_retryable() => {
-            // Throttled (429) or a 5xx beyond the SDK's retries: nothing was delivered.
-            tracing::warn!(error = %err, "posting the CALL failed; it will be tried again");
-            undelivered(ctx, &call, &identity, 0).await?;
-            return Err(err);
+            // A 5xx or a network fault: the frame may have reached the charger. The CALL stays in
+            // flight; its answer or its timeout ends it, never a second CALL.
+            tracing::warn!(error = %err, "posting the CALL may have failed; its answer or its timeout decides");
+            return Ok(());
         }
         Err(PostError::Failed(err)) => {
             tracing::error!(error = %err, "posting the CALL failed");

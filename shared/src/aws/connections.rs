@@ -3,7 +3,8 @@
 //! `INFLIGHT#{identity}` → the one CALL it may have in flight. Every change is conditional.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
@@ -13,7 +14,7 @@ use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_time, s, Item};
 use crate::clock::rfc3339;
 use crate::dispatch::DispatchMessage;
 use crate::error::{Error, Result};
-use crate::ports::{ConnectionRegistry, InflightCall, InflightCalls, LiveConnection};
+use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 
 /// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
 const CONNECTION_TTL_HOURS: i64 = 3;
@@ -133,6 +134,7 @@ impl InflightCalls for DynamoConnections {
         item.insert("expires_at".into(), s(rfc3339(call.expires_at)));
         item.insert("expires_ms".into(), n(call.expires_at.timestamp_millis()));
         item.insert("expires".into(), ttl(call.expires_at, 24));
+        item.insert("waiters".into(), AttributeValue::M(Default::default()));
         let result = self
             .client
             .put_item()
@@ -164,21 +166,40 @@ impl InflightCalls for DynamoConnections {
         }))
     }
 
-    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool> {
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking> {
         let text = serde_json::to_string(message).map_err(|e| Error::internal("dynamodb", e))?;
+        let parked_as = waiter_key(message);
         let result = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("INFLIGHT#{identity}"))))
-            .update_expression("SET waiters = list_append(if_not_exists(waiters, :none), :me)")
-            .condition_expression("call_id = :held")
-            .expression_attribute_values(":none", AttributeValue::L(Vec::new()))
-            .expression_attribute_values(":me", AttributeValue::L(vec![s(text)]))
+            .update_expression("SET waiters.#key = :me")
+            .condition_expression(
+                "call_id = :held AND attribute_exists(waiters) AND attribute_not_exists(waiters.#key)",
+            )
+            .expression_attribute_names("#key", &parked_as)
+            .expression_attribute_values(":me", s(text))
             .expression_attribute_values(":held", s(held_call_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(result)
+        match result {
+            Ok(_) => Ok(Parking::Parked),
+            // The item as it stands tells which condition failed: the holder, or the key.
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
+                    let item = failed.item();
+                    let held = item.is_some_and(|i| opt_s(i, "call_id") == Some(held_call_id));
+                    let parked = item
+                        .and_then(|i| i.get("waiters"))
+                        .and_then(|w| w.as_m().ok())
+                        .is_some_and(|w| w.contains_key(&parked_as));
+                    Ok(if held && parked { Parking::AlreadyParked } else { Parking::NotHeld })
+                }
+                _ => Err(sdk_error("dynamodb", err)),
+            },
+        }
     }
 
     async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
@@ -197,9 +218,11 @@ impl InflightCalls for DynamoConnections {
             Err(err) if is_condition_failure(&err) => return Ok(Vec::new()),
             Err(err) => return Err(sdk_error("dynamodb", err)),
         };
-        let waiters = old.get("waiters").and_then(|w| w.as_l().ok()).map(Vec::as_slice).unwrap_or_default();
+        let Some(AttributeValue::M(waiters)) = old.get("waiters") else {
+            return Ok(Vec::new());
+        };
         Ok(waiters
-            .iter()
+            .values()
             .filter_map(|w| w.as_s().ok())
             .filter_map(|text| match serde_json::from_str(text) {
                 Ok(message) => Some(message),

@@ -67,6 +67,14 @@ impl DynamoDirectory {
         batch::put_all(&self.client, &self.table, items).await
     }
 
+    pub(super) fn client(&self) -> &Client {
+        &self.client
+    }
+
+    pub(super) fn table(&self) -> &str {
+        &self.table
+    }
+
     async fn get(&self, pk: String) -> Result<Option<Item>> {
         get_item(&self.client, &self.table, key(pk), false).await
     }

@@ -5,7 +5,7 @@ use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
 
 use crate::error::Error;
 
-const TRANSIENT_CODES: [&str; 9] = [
+const TRANSIENT_CODES: [&str; 10] = [
     "ThrottlingException",
     "ProvisionedThroughputExceededException",
     "RequestLimitExceeded",
@@ -15,6 +15,8 @@ const TRANSIENT_CODES: [&str; 9] = [
     "RequestThrottled",
     "AWS.SimpleQueueService.RequestThrottled",
     "LimitExceededException",
+    // A repeat of a TransactWriteItems (same ClientRequestToken) while the first is still running.
+    "TransactionInProgressException",
 ];
 
 /// Cancellation reasons of a TransactWriteItems that say "try again": another transaction held an

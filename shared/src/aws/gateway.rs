@@ -1,5 +1,6 @@
 //! `ConnectionGateway` on API Gateway's management API: PostToConnection and DeleteConnection.
-//! A `GoneException` (or a bare HTTP 410) means the charger is gone.
+//! A `GoneException` (or a bare HTTP 410) means the charger is gone; a `LimitExceededException`
+//! (429) that outlasts the SDK's retries means nothing was delivered, for now.
 
 use async_trait::async_trait;
 use aws_sdk_apigatewaymanagement::error::SdkError;
@@ -27,6 +28,13 @@ fn is_gone<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
     err.code() == Some("GoneException") || err.raw_response().is_some_and(|r| r.status().as_u16() == 410)
 }
 
+fn is_throttled<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
+    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+) -> bool {
+    use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
+    err.code() == Some("LimitExceededException") || err.raw_response().is_some_and(|r| r.status().as_u16() == 429)
+}
+
 #[async_trait]
 impl ConnectionGateway for ApiGatewayConnections {
     async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
@@ -40,6 +48,7 @@ impl ConnectionGateway for ApiGatewayConnections {
         match sent {
             Ok(_) => Ok(()),
             Err(err) if is_gone(&err) => Err(PostError::Gone),
+            Err(err) if is_throttled(&err) => Err(PostError::Throttled),
             Err(err) => Err(PostError::Failed(sdk_error("apigatewaymanagement", err))),
         }
     }

@@ -59,10 +59,12 @@ impl IdempotencyKeys for DynamoIdempotency {
         if opt_n::<i64>(&existing, "expires").is_some_and(|e| e < Utc::now().timestamp()) {
             return Err(Error::transient("dynamodb", "idempotency key expired while claiming"));
         }
-        Ok(IdempotencyClaim::Existing {
-            run: Uuid::try_parse(get_s(&existing, "run")?).map_err(|e| Error::internal("dynamodb", e))?,
-            fingerprint: get_s(&existing, "fingerprint")?.to_owned(),
-        })
+        let existing_run = Uuid::try_parse(get_s(&existing, "run")?).map_err(|e| Error::internal("dynamodb", e))?;
+        if existing_run == run {
+            // Our own claim: a retried put whose first attempt was applied (its answer lost).
+            return Ok(IdempotencyClaim::Claimed);
+        }
+        Ok(IdempotencyClaim::Existing { run: existing_run, fingerprint: get_s(&existing, "fingerprint")?.to_owned() })
     }
 
     async fn forget(&self, user: &str, idempotency_key: &str, run: Uuid) -> Result<()> {

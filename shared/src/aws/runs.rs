@@ -14,7 +14,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{applied_or, is_condition_failure, sdk_error, transaction_outcome};
+use super::errors::{applied, applied_or, is_condition_failure, sdk_error, transaction_outcome};
 use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
 use crate::clock::rfc3339;
 use crate::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
@@ -331,14 +331,17 @@ impl RunStore for DynamoRunStore {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
         let (items, meta) = run_items(run, &results);
         batch::put_all(&self.client, &self.table, items).await?;
-        self.client
+        let put = self
+            .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(meta))
             .condition_expression("attribute_not_exists(pk)")
             .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
+            .await;
+        // A failed condition means META is there already: run ids are fresh UUIDs, so it is ours,
+        // written by an attempt whose answer was lost.
+        applied(put)?;
         self.remember(run.id, Layout::for_run(results.len() as u64));
         Ok(())
     }

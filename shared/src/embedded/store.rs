@@ -14,8 +14,8 @@ use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
-    LiveConnection, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
+    waiter_key, ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
+    LiveConnection, Parking, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
 };
 
 struct RunEntry {
@@ -37,6 +37,9 @@ struct Connections {
     by_connection: HashMap<String, String>,
 }
 
+/// A charger's in-flight CALL and the messages parked on it, by result (`waiter_key`).
+type Slot = (InflightCall, HashMap<String, DispatchMessage>);
+
 /// An `Idempotency-Key`'s run, body fingerprint and expiry, under (user, key).
 type IdempotencyEntry = (Uuid, String, DateTime<Utc>);
 
@@ -47,8 +50,8 @@ pub struct MemoryStore {
     charger_ids: RwLock<HashMap<String, Uuid>>,
     runs: RwLock<HashMap<Uuid, Arc<Mutex<RunEntry>>>>,
     runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
-    /// identity → its in-flight CALL and the messages waiting for the slot.
-    inflight: Mutex<HashMap<String, (InflightCall, Vec<DispatchMessage>)>>,
+    /// identity → its in-flight CALL and the messages waiting for the slot, by result.
+    inflight: Mutex<HashMap<String, Slot>>,
     connections: Mutex<Connections>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// user → (minute window, requests in it)
@@ -235,7 +238,7 @@ impl InflightCalls for MemoryStore {
         match inflight.get(identity) {
             Some((held, _)) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
             _ => {
-                inflight.insert(identity.to_owned(), (call.clone(), Vec::new()));
+                inflight.insert(identity.to_owned(), (call.clone(), HashMap::new()));
                 Ok(true)
             }
         }
@@ -245,21 +248,26 @@ impl InflightCalls for MemoryStore {
         Ok(locked(&self.inflight).get(identity).map(|(call, _)| call.clone()))
     }
 
-    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<bool> {
+    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking> {
         let mut inflight = locked(&self.inflight);
         match inflight.get_mut(identity) {
             Some((held, waiters)) if held.call_id == held_call_id => {
-                waiters.push(message.clone());
-                Ok(true)
+                match waiters.insert(waiter_key(message), message.clone()) {
+                    None => Ok(Parking::Parked),
+                    Some(_) => Ok(Parking::AlreadyParked),
+                }
             }
-            _ => Ok(false),
+            _ => Ok(Parking::NotHeld),
         }
     }
 
     async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
         let mut inflight = locked(&self.inflight);
         if inflight.get(identity).is_some_and(|(held, _)| held.call_id == call_id) {
-            return Ok(inflight.remove(identity).map(|(_, waiters)| waiters).unwrap_or_default());
+            return Ok(inflight
+                .remove(identity)
+                .map(|(_, waiters)| waiters.into_values().collect())
+                .unwrap_or_default());
         }
         Ok(Vec::new())
     }
