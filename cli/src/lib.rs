@@ -1,6 +1,7 @@
 //! The `ocpp-bulk` CLI as a library, so the end-to-end tests drive the very same code.
 
 pub mod demo;
+pub mod directory;
 pub mod fleet_gen;
 pub mod runs;
 pub mod send;

@@ -32,6 +32,19 @@ enum Command {
         /// Name prefix of the tables and queue (aws backend).
         #[arg(long, default_value = "ocpp-bulk-local")]
         prefix: String,
+        /// Refuse chargers that have no password (as RequireChargerPasswords=true on AWS).
+        #[arg(long)]
+        require_passwords: bool,
+    },
+    /// Tokens in a directory table: list (without secrets), revoke, rotate.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Chargers in a directory table: list (without secrets), remove.
+    Chargers {
+        #[command(subcommand)]
+        command: ChargersCommand,
     },
     /// Create the tables and queues under a prefix (same definitions as template.yaml) and print
     /// the environment variables that name them.
@@ -134,6 +147,64 @@ enum Command {
     },
 }
 
+/// Which directory table: DIRECTORY_TABLE (a deployed stack's output), or the one under --prefix.
+#[derive(clap::Args)]
+struct TableArgs {
+    #[arg(long, env = "DIRECTORY_TABLE", conflicts_with = "prefix")]
+    table: Option<String>,
+    #[arg(long)]
+    prefix: Option<String>,
+}
+
+impl TableArgs {
+    async fn directory(&self) -> Result<DynamoDirectory, String> {
+        let table = match (&self.table, &self.prefix) {
+            (Some(table), _) => table.clone(),
+            (None, Some(prefix)) => format!("{prefix}-{}", shared::aws::tables::DIRECTORY.logical_id),
+            (None, None) => return Err("give --table (or DIRECTORY_TABLE) or --prefix".into()),
+        };
+        Ok(DynamoDirectory::new(AwsClients::from_env().await.dynamodb, table))
+    }
+}
+
+#[derive(Subcommand)]
+enum TokensCommand {
+    List {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    /// Revoke one token (--token) or every token of a user (--user).
+    Revoke {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long, env = "OCPP_BULK_REVOKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Replace every token of a user by a new one with the same teams (shown once).
+    Rotate {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+enum ChargersCommand {
+    List {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    Remove {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long)]
+        identity: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum FleetCommand {
     /// Write a fleet of generated chargers and tokens to standard output (the tokens also to
@@ -208,13 +279,13 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { listen, fleet, backend, prefix } => {
+        Command::Serve { listen, fleet, backend, prefix, require_passwords } => {
             raise_open_file_limit();
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
             let listener =
                 tokio::net::TcpListener::bind(&listen).await.map_err(|e| format!("cannot listen on {listen}: {e}"))?;
             let address = listener.local_addr().map_err(|e| e.to_string())?;
-            let stack = match backend {
+            let mut stack = match backend {
                 Backend::Embedded => ocpp_bulk::stack::Stack::embedded(&provisioned, Default::default()),
                 Backend::Aws => {
                     let clients = AwsClients::from_env().await;
@@ -238,6 +309,7 @@ async fn run(command: Command) -> Result<(), String> {
                 provisioned.chargers.len(),
                 provisioned.tokens.len()
             );
+            stack.websocket.require_passwords = require_passwords;
             ocpp_bulk::server::serve(listener, stack).await.map_err(|e| e.to_string())
         }
         Command::Init { prefix } => {
@@ -322,6 +394,31 @@ async fn run(command: Command) -> Result<(), String> {
             })
             .await?;
             print!("{}", summary.table());
+            Ok(())
+        }
+        Command::Tokens { command } => {
+            let out = match command {
+                TokensCommand::List { table } => ocpp_bulk::directory::list_tokens(&table.directory().await?).await?,
+                TokensCommand::Revoke { table, token, user } => {
+                    ocpp_bulk::directory::revoke(&table.directory().await?, token.as_deref(), user.as_deref()).await?
+                }
+                TokensCommand::Rotate { table, user } => {
+                    ocpp_bulk::directory::rotate(&table.directory().await?, &user).await?
+                }
+            };
+            print!("{out}");
+            Ok(())
+        }
+        Command::Chargers { command } => {
+            let out = match command {
+                ChargersCommand::List { table } => {
+                    ocpp_bulk::directory::list_chargers(&table.directory().await?).await?
+                }
+                ChargersCommand::Remove { table, identity } => {
+                    ocpp_bulk::directory::remove_charger(&table.directory().await?, &identity).await?
+                }
+            };
+            print!("{out}");
             Ok(())
         }
         Command::Runs { api, limit, json } => {

@@ -77,6 +77,7 @@ impl Stack {
                 inflight: store.clone(),
                 runs: store,
                 queue: queue.clone(),
+                require_passwords: false,
             },
             connections,
             management_throttle_rate: 0.0,

@@ -41,6 +41,20 @@ async fn handshakes_select_ocpp16_and_refuse_strangers(backend: Backend) {
     ));
 }
 
+async fn a_deployment_can_refuse_chargers_without_a_password(backend: Backend) {
+    let stack = TestStack::start_customized(backend, &fleet(1), |stack| stack.websocket.require_passwords = true).await;
+    let refused = match RawCharger::handshake(&format!("{}/{}", stack.ws, cp(0)), Some("ocpp1.6"), None).await {
+        Handshake::Refused(status) => status,
+        Handshake::Ok(..) => 0,
+    };
+    assert_eq!(refused, 401, "a charger without a password is refused");
+    let locked = format!("{}/LOCKED1", stack.ws);
+    assert!(matches!(
+        RawCharger::handshake(&locked, Some("ocpp1.6"), Some(&basic("LOCKED1", "locked-secret"))).await,
+        Handshake::Ok(..)
+    ));
+}
+
 async fn charger_calls_get_valid_answers(backend: Backend) {
     let stack = TestStack::start(backend, &fleet(1)).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
@@ -88,6 +102,7 @@ async fn the_newest_connection_wins(backend: Backend) {
 
 e2e::on_both_backends!(
     handshakes_select_ocpp16_and_refuse_strangers,
+    a_deployment_can_refuse_chargers_without_a_password,
     charger_calls_get_valid_answers,
     the_newest_connection_wins
 );

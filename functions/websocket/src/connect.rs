@@ -50,9 +50,14 @@ pub fn offers_ocpp16(event: &ApiGatewayWebsocketProxyRequest) -> bool {
 }
 
 /// OCPP 1.6 security profile 1: HTTP Basic `identity:password` when the charger has a password.
-pub fn check_password(event: &ApiGatewayWebsocketProxyRequest, charger: &Charger) -> Result<(), Refusal> {
+/// A charger without one connects unauthenticated (profile 0), unless `require` refuses it.
+pub fn check_password(
+    event: &ApiGatewayWebsocketProxyRequest,
+    charger: &Charger,
+    require: bool,
+) -> Result<(), Refusal> {
     let Some(stored) = charger.password_hash.as_deref() else {
-        return Ok(());
+        return if require { Err(Refusal::BadCredentials) } else { Ok(()) };
     };
     let header = event.headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let (scheme, encoded) = header.trim().split_once(' ').unwrap_or_default();

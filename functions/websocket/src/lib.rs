@@ -31,6 +31,8 @@ pub struct WebsocketContext {
     pub runs: Arc<dyn RunStore>,
     /// Where answers that could not be recorded are handed off, and waiting CALLs woken.
     pub queue: Arc<dyn DispatchQueue>,
+    /// Refuse chargers that have no password (REQUIRE_CHARGER_PASSWORDS=true).
+    pub require_passwords: bool,
 }
 
 impl WebsocketContext {
@@ -87,7 +89,7 @@ async fn on_connect(
     let Some(charger) = ctx.chargers.charger_by_identity(&identity).await? else {
         return refuse(&identity, Refusal::UnknownCharger);
     };
-    if let Err(refusal) = connect::check_password(event, &charger) {
+    if let Err(refusal) = connect::check_password(event, &charger, ctx.require_passwords) {
         return refuse(&identity, refusal);
     }
     if let Some(replaced) = ctx.connections.register(&identity, connection_id, chrono::Utc::now()).await? {
@@ -127,11 +129,13 @@ impl WebsocketContext {
             inflight: connections,
             runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
             queue,
+            require_passwords: false,
         }
     }
 
     /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE,
-    /// DISPATCH_QUEUE_URL and the WebSocket management endpoint (see `AwsClients::management_endpoint`).
+    /// DISPATCH_QUEUE_URL, REQUIRE_CHARGER_PASSWORDS (optional) and the WebSocket management
+    /// endpoint (see `AwsClients::management_endpoint`).
     pub async fn from_env() -> std::result::Result<WebsocketContext, String> {
         let (directory, runs, connections) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?);
@@ -139,6 +143,9 @@ impl WebsocketContext {
         let clients = AwsClients::from_env().await;
         let endpoint = clients.management_endpoint()?;
         let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue_url));
-        Ok(Self::on_aws(&clients, &directory, &runs, &connections, queue, &endpoint))
+        let mut ctx = Self::on_aws(&clients, &directory, &runs, &connections, queue, &endpoint);
+        ctx.require_passwords =
+            std::env::var("REQUIRE_CHARGER_PASSWORDS").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
+        Ok(ctx)
     }
 }

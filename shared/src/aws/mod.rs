@@ -6,6 +6,7 @@
 pub mod batch;
 pub mod connections;
 pub mod directory;
+pub mod directory_admin;
 pub mod errors;
 pub mod gateway;
 pub mod idempotency;
