@@ -7,6 +7,47 @@ use std::collections::BTreeMap;
 /// Per-field validation messages, keyed by dotted path (`data.type`, `charger_ids`).
 pub type FieldErrors = BTreeMap<String, Vec<String>>;
 
+/// At most this many field errors are reported; the others are counted, not kept, so a body full of
+/// mistakes costs a bounded answer and bounded memory.
+pub const MAX_REPORTED_ERRORS: usize = 100;
+/// The key under which a `FieldErrors` counts the errors beyond `MAX_REPORTED_ERRORS` (never a field).
+pub const MORE_ERRORS: &str = "\0more";
+
+/// Collects field errors up to `MAX_REPORTED_ERRORS`, counting the rest.
+#[derive(Debug, Default)]
+pub struct ErrorCollector {
+    errors: FieldErrors,
+    reported: usize,
+    more: usize,
+}
+
+impl ErrorCollector {
+    pub fn add(&mut self, field: &str, message: String) {
+        if self.reported < MAX_REPORTED_ERRORS {
+            self.errors.entry(field.to_owned()).or_default().push(message);
+            self.reported += 1;
+        } else {
+            self.more += 1;
+        }
+    }
+
+    /// Adds another collection (a schema's), its own count of unreported errors included.
+    pub fn extend(&mut self, mut errors: FieldErrors) {
+        let more: usize = errors.remove(MORE_ERRORS).and_then(|m| m.first()?.parse().ok()).unwrap_or(0);
+        for (field, messages) in errors {
+            for message in messages {
+                self.add(&field, message);
+            }
+        }
+        self.more += more;
+    }
+
+    /// The 422, if anything was collected.
+    pub fn into_error(self) -> Option<Error> {
+        Error::from_fields_and_more(self.errors, self.more)
+    }
+}
+
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
     #[error("Unauthenticated.")]
@@ -46,8 +87,13 @@ impl Error {
 
     /// A 422 from many field errors; `None` when there are none.
     pub fn from_fields(errors: FieldErrors) -> Option<Self> {
+        Self::from_fields_and_more(errors, 0)
+    }
+
+    /// A 422 from field errors and a count of errors not reported (beyond `MAX_REPORTED_ERRORS`).
+    pub fn from_fields_and_more(errors: FieldErrors, more: usize) -> Option<Self> {
         let message = errors.values().flatten().next()?.clone();
-        let extra = errors.values().map(Vec::len).sum::<usize>() - 1;
+        let extra = errors.values().map(Vec::len).sum::<usize>() - 1 + more;
         let message = match extra {
             0 => message,
             1 => format!("{message} (and 1 more error)"),

@@ -74,6 +74,30 @@ async fn validation_names_every_offending_field(backend: Backend) {
     assert_eq!((status, answer["errors"]["per_page"].is_array()), (422, true));
 }
 
+async fn huge_and_out_of_range_bodies_get_bounded_answers(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    // 200,000 integers where ids belong: the first 100 errors, and how many more.
+    let ids: Vec<u32> = (0..200_000).collect();
+    let body = json!({"command": "ClearCache", "charger_ids": ids});
+    let (status, answer) = stack.request("POST", BULK, Some(ALICE), Some(body)).await;
+    assert_eq!(status, 422);
+    let errors = answer["errors"].as_object().expect("errors");
+    assert_eq!(errors.values().map(|v| v.as_array().map_or(0, Vec::len)).sum::<usize>(), 100, "{}", errors.len());
+    assert!(answer["message"].as_str().unwrap().ends_with("(and 199999 more errors)"), "{}", answer["message"]);
+    assert!(answer.to_string().len() < 20_000, "a bounded answer: {} bytes", answer.to_string().len());
+
+    // An OCPP integer is 32-bit: 1e19 and 10^29 are refused, naming the field.
+    for connector in ["1e19", "100000000000000000000000000000", "2147483648"] {
+        let text = format!(
+            r#"{{"command": "UnlockConnector", "data": {{"connectorId": {connector}}}, "charger_ids": ["x"]}}"#
+        );
+        let body: serde_json::Value = serde_json::from_str(&text).expect("JSON");
+        let (status, answer) = stack.request("POST", BULK, Some(ALICE), Some(body)).await;
+        assert_eq!(status, 422, "{connector}: {answer}");
+        assert!(answer["errors"]["data.connectorId"].is_array(), "{answer}");
+    }
+}
+
 async fn malformed_bodies_and_routes_answer_json(backend: Backend) {
     let stack = TestStack::start(backend, &fleet(1)).await;
     let client = reqwest::Client::new();
@@ -199,6 +223,7 @@ e2e::on_both_backends!(
     tokens_are_required_and_checked,
     another_users_run_does_not_exist_for_you,
     validation_names_every_offending_field,
+    huge_and_out_of_range_bodies_get_bounded_answers,
     malformed_bodies_and_routes_answer_json,
     results_and_runs_page_with_opaque_cursors,
     idempotency_keys_replay_the_first_run,

@@ -55,7 +55,7 @@ async fn every_sample_event_is_handled() {
     assert_eq!(connect.status_code, 200);
     assert_eq!(connect.headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("ocpp1.6"));
     let with_password = websocket::handle(&websocket, websocket_event("websocket-connect-basic-auth.json")).await;
-    assert_eq!(with_password.status_code, 200, "CP001 with its password");
+    assert_eq!(with_password.status_code, 200, "EVENTS01 with its password");
     let mut no_password = websocket_event("websocket-connect-basic-auth.json");
     no_password.headers.remove("authorization");
     assert_eq!(websocket::handle(&websocket, no_password).await.status_code, 401);

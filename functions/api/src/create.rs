@@ -7,7 +7,7 @@ use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
 use shared::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
 use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
-use shared::error::FieldErrors;
+use shared::error::ErrorCollector;
 use shared::ocpp::Command;
 use shared::ports::{IdempotencyClaim, Outgoing};
 use shared::{Error, Result};
@@ -37,8 +37,8 @@ impl BulkRequest {
         let Value::Object(mut body) = body else {
             return Err(Error::invalid("body", "The request body must be a JSON object."));
         };
-        let mut errors = FieldErrors::new();
-        let mut fail = |field: &str, message: String| errors.entry(field.to_owned()).or_default().push(message);
+        let errors = std::cell::RefCell::new(ErrorCollector::default());
+        let mut fail = |field: &str, message: String| errors.borrow_mut().add(field, message);
 
         let command = match body.remove("command") {
             None | Some(Value::Null) => {
@@ -68,11 +68,7 @@ impl BulkRequest {
         };
         if let Some(command) = command {
             if let Err(field_errors) = command.check_request(&data, "data") {
-                for (field, messages) in field_errors {
-                    for message in messages {
-                        fail(&field, message);
-                    }
-                }
+                errors.borrow_mut().extend(field_errors);
             }
         }
 
@@ -101,7 +97,7 @@ impl BulkRequest {
         let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut fail);
         let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut fail);
 
-        if let Some(err) = Error::from_fields(errors) {
+        if let Some(err) = errors.into_inner().into_error() {
             return Err(err);
         }
         let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;

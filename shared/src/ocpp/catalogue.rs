@@ -8,7 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::Validator;
 use serde_json::Value;
 
-use crate::error::FieldErrors;
+use crate::error::{FieldErrors, MAX_REPORTED_ERRORS, MORE_ERRORS};
 
 /// One command of the catalogue.
 pub struct Command {
@@ -61,13 +61,32 @@ static VALIDATORS: LazyLock<Vec<Option<Compiled>>> = LazyLock::new(|| {
         .iter()
         .map(|c| {
             let compile = |text: &str| {
-                let schema: Value = serde_json::from_str(text).ok()?;
+                let mut schema: Value = serde_json::from_str(text).ok()?;
+                bound_integers(&mut schema);
                 jsonschema::validator_for(&schema).ok()
             };
             Some(Compiled { request: compile(c.request_schema)?, response: compile(c.response_schema)? })
         })
         .collect()
 });
+
+/// An OCPP `integer` is a 32-bit value on real chargers (the specification's own word); the JSON
+/// schemas do not say so, and JSON itself has no bound. Every `"type": "integer"` is bounded to
+/// the 32-bit range (a schema's own tighter bounds stay), so `1e19` or `10^29` is a 422 naming the
+/// field, not a number rounded on its way to a charger.
+fn bound_integers(schema: &mut Value) {
+    match schema {
+        Value::Object(map) => {
+            if map.get("type").and_then(Value::as_str) == Some("integer") {
+                map.entry("minimum").or_insert(Value::from(i32::MIN));
+                map.entry("maximum").or_insert(Value::from(i32::MAX));
+            }
+            map.values_mut().for_each(bound_integers);
+        }
+        Value::Array(items) => items.iter_mut().for_each(bound_integers),
+        _ => {}
+    }
+}
 
 impl Command {
     pub fn find(action: &str) -> Option<&'static Command> {
@@ -100,9 +119,12 @@ fn schema_unavailable(prefix: &str) -> FieldErrors {
     FieldErrors::from([(prefix.to_owned(), vec!["The schema for this command is unavailable.".to_owned()])])
 }
 
+/// The field errors of `payload`, at most `MAX_REPORTED_ERRORS` of them; the rest are counted
+/// under `crate::error::MORE_ERRORS`, so a huge invalid payload costs no more memory than its body.
 fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
     let mut errors = FieldErrors::new();
-    for error in validator.iter_errors(payload) {
+    let mut all = validator.iter_errors(payload);
+    for error in all.by_ref().take(MAX_REPORTED_ERRORS) {
         let mut path = prefix.to_owned();
         for segment in error.instance_path().as_str().split('/').skip(1) {
             path.push('.');
@@ -125,6 +147,10 @@ fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), F
                 errors.entry(path).or_default().push(message);
             }
         }
+    }
+    let more = all.count();
+    if more > 0 {
+        errors.insert(MORE_ERRORS.to_owned(), vec![more.to_string()]);
     }
     if errors.is_empty() {
         Ok(())
@@ -178,6 +204,30 @@ mod tests {
         let change = Command::find("ChangeConfiguration").unwrap();
         let errors = change.check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data").unwrap_err();
         assert!(errors.contains_key("data.key"), "{errors:?}");
+    }
+
+    #[test]
+    fn integers_are_32_bit() {
+        let unlock = Command::find("UnlockConnector").unwrap();
+        assert!(unlock.check_request(&json!({"connectorId": 2147483647}), "data").is_ok());
+        let huge: Value = serde_json::from_str(r#"{"connectorId": 100000000000000000000000000000}"#).unwrap();
+        for payload in [json!({"connectorId": 1e19}), json!({"connectorId": 2147483648u64}), huge] {
+            let errors = unlock.check_request(&payload, "data").unwrap_err();
+            assert!(errors.contains_key("data.connectorId"), "{payload}: {errors:?}");
+        }
+        assert!(unlock.check_request(&json!({"connectorId": -2147483648i64}), "data").is_ok());
+        assert!(unlock.check_request(&json!({"connectorId": -2147483649i64}), "data").is_err());
+    }
+
+    #[test]
+    fn a_huge_invalid_payload_reports_a_bounded_number_of_errors() {
+        let list = Command::find("SendLocalList").unwrap();
+        let entries: Vec<Value> = (0..5_000).map(|_| json!({})).collect();
+        let payload = json!({"listVersion": 1, "updateType": "Full", "localAuthorizationList": entries});
+        let errors = list.check_request(&payload, "data").unwrap_err();
+        let reported: usize = errors.iter().filter(|(k, _)| *k != MORE_ERRORS).map(|(_, v)| v.len()).sum();
+        assert!(reported <= MAX_REPORTED_ERRORS, "{reported} errors reported");
+        assert_eq!(errors[MORE_ERRORS], vec![(5_000 - MAX_REPORTED_ERRORS).to_string()]);
     }
 
     #[test]
