@@ -35,6 +35,10 @@ enum Command {
         /// Refuse chargers that have no password (as RequireChargerPasswords=true on AWS).
         #[arg(long)]
         require_passwords: bool,
+        /// Where the management API stand-in listens (aws backend; loopback only, never the public
+        /// listener): the endpoint other local processes post frames to.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        management_listen: String,
     },
     /// Tokens in a directory table: list (without secrets), revoke, rotate.
     Tokens {
@@ -279,7 +283,7 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { listen, fleet, backend, prefix, require_passwords } => {
+        Command::Serve { listen, fleet, backend, prefix, require_passwords, management_listen } => {
             raise_open_file_limit();
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
             let listener =
@@ -296,12 +300,18 @@ async fn run(command: Command) -> Result<(), String> {
                         .map_err(|e| e.to_string())?;
                     eprint!("ocpp-bulk serve: AWS backend\n{}", resources.exports());
                     tokio::spawn(ocpp_bulk::server::report_absorbed_faults());
-                    ocpp_bulk::stack::Stack::aws(
+                    let (management, endpoint) = ocpp_bulk::server::management_listener_on(&management_listen)
+                        .await
+                        .map_err(|e| format!("management API on {management_listen}: {e}"))?;
+                    eprintln!("ocpp-bulk serve: management API stand-in at {endpoint} (loopback only)");
+                    let stack = ocpp_bulk::stack::Stack::aws(
                         &clients,
                         &resources,
-                        &format!("http://{address}"),
+                        &endpoint,
                         &ocpp_bulk::stack::AwsOptions::from_env(),
-                    )
+                    );
+                    tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
+                    stack
                 }
             };
             eprintln!(

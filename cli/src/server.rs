@@ -52,11 +52,11 @@ pub async fn report_absorbed_faults() {
 
 use crate::stack::Stack;
 
+/// The public front: the API and the chargers' WebSockets. Never the management API.
 pub fn router(stack: Stack) -> Router {
     Router::new()
         .route("/ocpp/{identity}", any(charger_with_path))
         .route("/ocpp", any(charger_with_query))
-        .route("/@connections/{connection_id}", post(management_post).get(management_get).delete(management_delete))
         .fallback(api)
         .with_state(stack)
 }
@@ -64,6 +64,32 @@ pub fn router(stack: Stack) -> Router {
 /// Serves until the process ends. The listener is bound by the caller, so port 0 works.
 pub async fn serve(listener: TcpListener, stack: Stack) -> std::io::Result<()> {
     axum::serve(listener, router(stack).into_make_service_with_connect_info::<SocketAddr>()).await
+}
+
+/// The management API stand-in's own listener, on a free loopback port, and its base URL. It is
+/// never routed on the public listener: on AWS the management API demands SigV4, and here anyone
+/// reaching it could post any frame to any charger.
+pub async fn management_listener() -> std::io::Result<(TcpListener, String)> {
+    management_listener_on("127.0.0.1:0").await
+}
+
+/// The same on a given loopback address (`serve --management-listen`). Anything but loopback is
+/// refused.
+pub async fn management_listener_on(address: &str) -> std::io::Result<(TcpListener, String)> {
+    let listener = TcpListener::bind(address).await?;
+    if !listener.local_addr()?.ip().is_loopback() {
+        return Err(std::io::Error::other("the management API listens on loopback only"));
+    }
+    let endpoint = format!("http://{}", listener.local_addr()?);
+    Ok((listener, endpoint))
+}
+
+/// Serves the management API stand-in (`/@connections/{id}`) on its own listener.
+pub async fn serve_management(listener: TcpListener, stack: Stack) -> std::io::Result<()> {
+    let router = Router::new()
+        .route("/@connections/{connection_id}", post(management_post).get(management_get).delete(management_delete))
+        .with_state(stack);
+    axum::serve(listener, router).await
 }
 
 async fn api(State(stack): State<Stack>, request: Request) -> Response {

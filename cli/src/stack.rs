@@ -1,7 +1,7 @@
 //! The local stack: the three handlers wired to one adapter set, with the worker fed by the
 //! dispatch queue. Embedded: every port in-process (`serve`, the demo, tests). AWS: DynamoDB and
 //! SQS through the SDK (moto's server locally), frames through the real management-API client
-//! pointed at this process's own `/@connections` endpoint.
+//! pointed at this process's own `/@connections` endpoint (a loopback listener of its own).
 
 use std::sync::Arc;
 

@@ -16,7 +16,9 @@ async fn main() {
     let resources = e2e::aws::provision(&clients, "requests", &fleet(count)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
-    let stack = Stack::aws(&clients, &resources, &format!("http://{address}"), &Default::default());
+    let (management, endpoint) = ocpp_bulk::server::management_listener().await.expect("bind");
+    let stack = Stack::aws(&clients, &resources, &endpoint, &Default::default());
+    tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
     tokio::spawn(ocpp_bulk::server::serve(listener, stack));
     let chargers =
         (0..count).map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept }).collect();

@@ -124,7 +124,23 @@ async fn a_frame_from_a_forgotten_connection_closes_it(backend: Backend) {
     assert_eq!(answer[0], 3, "the reconnected charger is served: {answer}");
 }
 
+async fn the_management_api_is_not_on_the_public_port(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let live = stack.stack.websocket.connections.connection_of(&cp(0)).await.expect("registry").expect("registered");
+    let client = reqwest::Client::new();
+    let url = format!("{}/@connections/{}", stack.base, live.id);
+    let posted = client.post(&url).body(r#"[2,"evil","Reset",{"type":"Hard"}]"#).send().await.expect("answered");
+    assert_ne!(posted.status().as_u16(), 200, "no frame is posted through the public port");
+    let deleted = client.delete(&url).send().await.expect("answered");
+    assert_ne!(deleted.status().as_u16(), 204);
+    assert!(charger.next(Duration::from_millis(800)).await.is_none(), "the charger received nothing");
+    let answer = charger.ask(&json!([2, "h1", "Heartbeat", {}]).to_string()).await;
+    assert_eq!(answer[0], 3, "and its connection is still open");
+}
+
 e2e::on_both_backends!(
+    the_management_api_is_not_on_the_public_port,
     an_answer_whose_write_keeps_failing_is_handed_off_and_counted,
     a_dead_letter_ends_its_result_and_the_run_completes,
     a_connection_still_opening_keeps_its_call,

@@ -59,7 +59,7 @@ async fn answer_call(ctx: &WebsocketContext, connection_id: &str, id: String, ac
 /// A frame from a connection the registry does not know (it expired, or was taken for closed):
 /// the connection is closed, so the charger reconnects and registers again.
 async fn forget_connection(ctx: &WebsocketContext, connection_id: &str) -> Result<Option<String>> {
-    tracing::warn!(connection = %connection_id, "frame from an unregistered connection; closing it so the charger reconnects");
+    tracing::warn!("frame from an unregistered connection; closing it so the charger reconnects");
     ctx.gateway.close(connection_id).await?;
     Ok(None)
 }

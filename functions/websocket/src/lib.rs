@@ -54,7 +54,7 @@ pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyReque
         _ => on_message(ctx, &connection_id, event.body.as_deref().unwrap_or_default()).await,
     };
     outcome.unwrap_or_else(|err| {
-        tracing::error!(connection = %connection_id, error = %err, "websocket event failed");
+        tracing::error!(error = %err, "websocket event failed");
         reply(500, None)
     })
 }

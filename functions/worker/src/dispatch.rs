@@ -207,7 +207,7 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
         Err(PostError::Gone) if Utc::now() - connection.since < Duration::seconds(HANDSHAKE_GRACE_SECONDS) => {
             // API Gateway answers Gone until the handshake that `$connect` accepted completes:
             // the charger is there. Take the CALL back and try again shortly.
-            tracing::info!(connection = %connection.id, "connection not open yet; the CALL waits for it");
+            tracing::info!("connection not open yet; the CALL waits for it");
             return undelivered(ctx, &call, &identity, BUSY_RETRY_SECONDS).await;
         }
         Err(PostError::Gone) => {
