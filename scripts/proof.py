@@ -27,16 +27,19 @@ def fleet(count):
     return {"tokens": [{"token": TOKEN, "user": "prover", "teams": ["proof"]}], "chargers": chargers}
 
 
-def call(api, token, method, path, body=None):
+def call(api, token, method, path, body=None, idempotency_key=None):
     data = None if body is None else json.dumps(body).encode()
     request = urllib.request.Request(api + path, data=data, method=method)
     request.add_header("Authorization", f"Bearer {token}")
     request.add_header("Content-Type", "application/json")
+    if idempotency_key:
+        request.add_header("Idempotency-Key", idempotency_key)  # so a retried POST creates one run
     for attempt in range(60):
         try:
-            with urllib.request.urlopen(request, timeout=60) as response:
+            # Creation writes every result before answering (slow on moto): wait for it.
+            with urllib.request.urlopen(request, timeout=900) as response:
                 return json.load(response)
-        except (ConnectionError, urllib.error.URLError) as err:
+        except (ConnectionError, TimeoutError, urllib.error.URLError) as err:
             if isinstance(err, urllib.error.HTTPError) and err.code < 500:
                 raise
             time.sleep(1)  # the server is being restarted
@@ -48,7 +51,7 @@ def post(api, token, fleet_path, command, timeout):
     body = {"command": command, "data": {"type": "Soft"} if command == "Reset" else {},
             "charger_ids": [c["uuid"] for c in chargers], "timeout_seconds": int(timeout)}
     started = time.monotonic()
-    run = call(api, token, "POST", "/v3/chargers/commands/bulk", body)["data"]
+    run = call(api, token, "POST", "/v3/chargers/commands/bulk", body, idempotency_key=str(uuid.uuid4()))["data"]
     print(f"POST of {len(chargers)} ids answered in {time.monotonic() - started:.1f} s", file=sys.stderr)
     print(run["uuid"])
 
