@@ -25,7 +25,7 @@ export STRICT_MANAGEMENT_THROTTLE_RATE=${STRICT_MANAGEMENT_THROTTLE_RATE:-0.02}
 if [ -z "${OCPP_BULK_BIN:-}" ]; then
   cargo build --release --locked -p ocpp-bulk
 fi
-bin="${OCPP_BULK_BIN:-$root/target/release/ocpp-bulk}"
+bin="${OCPP_BULK_BIN:-${CARGO_TARGET_DIR:-$root/target}/release/ocpp-bulk}"
 py="$venv/bin/python"
 free_port() { "$py" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 port=$(free_port)

@@ -9,6 +9,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
+# Cargo's target directory (CARGO_TARGET_DIR when set, as a shared one may be).
+bin="${CARGO_TARGET_DIR:-$root/target}/debug/ocpp-bulk"
 
 step() { printf '\n== %s\n' "$*"; }
 
@@ -36,11 +38,11 @@ cargo test --workspace --locked
 cargo build --locked -p ocpp-bulk
 
 step "the AWS data path at small scale under the strict stand-in: a run, and a run whose server is killed with SIGKILL"
-OCPP_BULK_BIN="$root/target/debug/ocpp-bulk" PROOF_TIMEOUT=15 scripts/strict-aws-proof.sh 400
+OCPP_BULK_BIN="$bin" PROOF_TIMEOUT=15 scripts/strict-aws-proof.sh 400
 
 step "schemathesis: the API against docs/openapi.yaml"
 api_port=$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
-"$root/target/debug/ocpp-bulk" serve --listen "127.0.0.1:$api_port" --fleet fleet.example.json > "$root/target/schemathesis-serve.log" 2>&1 &
+"$bin" serve --listen "127.0.0.1:$api_port" --fleet fleet.example.json > "$root/target/schemathesis-serve.log" 2>&1 &
 api_pid=$!
 trap 'kill "$api_pid" "$moto_pid" 2>/dev/null || true' EXIT
 for _ in $(seq 100); do
@@ -54,4 +56,4 @@ done
   --max-examples 30 --generation-deterministic --report-dir "$root/target/schemathesis"
 
 step "Python ocpp package chargers against ocpp-bulk serve"
-OCPP_BULK_BIN="$root/target/debug/ocpp-bulk" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
+OCPP_BULK_BIN="$bin" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
