@@ -62,6 +62,7 @@ impl Stack {
                 limiter: store.clone(),
                 rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
+                cursor_key: shared::domain::CursorKey::random(),
             },
             worker: WorkerContext::new(
                 store.clone(),

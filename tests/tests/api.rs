@@ -139,6 +139,15 @@ async fn results_and_runs_page_with_opaque_cursors(backend: Backend) {
         }
     }
     assert_eq!(seen, targets, "every result once, in request order");
+    // A cursor built by hand, with the right scope but no valid signature, is refused.
+    use base64::Engine;
+    let forged = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(json!({"s": format!("results:{id}:all"), "a": "5"}).to_string());
+    for cursor in [forged.clone(), format!("{forged}.AAAA")] {
+        let path = format!("{BULK}/{id}/results?cursor={cursor}");
+        let (status, answer) = stack.request("GET", &path, Some(ALICE), None).await;
+        assert_eq!(status, 422, "a forged cursor: {answer}");
+    }
 
     let (_, offline) =
         stack.request("GET", &format!("{BULK}/{id}/results?status=offline&per_page=2"), Some(ALICE), None).await;

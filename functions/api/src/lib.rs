@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::aws::{
     required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore, SqsDispatchQueue,
 };
-use shared::domain::Identity;
+use shared::domain::{CursorKey, Identity};
 use shared::ports::{
     ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
@@ -36,6 +36,8 @@ pub struct ApiContext {
     pub rate_limit_per_minute: u32,
     /// `timeout_seconds` of a run that does not give one.
     pub default_timeout_seconds: u32,
+    /// Signs pagination cursors (CURSOR_SECRET on AWS; generated per process locally).
+    pub cursor_key: CursorKey,
 }
 
 impl ApiContext {
@@ -57,11 +59,13 @@ impl ApiContext {
             limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), runs_table)),
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             default_timeout_seconds: create::DEFAULT_TIMEOUT_SECONDS,
+            cursor_key: CursorKey::random(),
         }
     }
 
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL, and
-    /// optionally DEFAULT_TIMEOUT_SECONDS (30) and RATE_LIMIT_PER_MINUTE (6,000).
+    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL,
+    /// CURSOR_SECRET (every instance signs and checks cursors with it), and optionally
+    /// DEFAULT_TIMEOUT_SECONDS (30) and RATE_LIMIT_PER_MINUTE (6,000).
     pub async fn from_env() -> Result<ApiContext, String> {
         let (directory, runs, queue) =
             (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
@@ -69,11 +73,13 @@ impl ApiContext {
             (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
         })?;
         let rate_limit_per_minute = optional_env("RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
+        let cursor_key = CursorKey::new(required_env("CURSOR_SECRET")?);
         let clients = AwsClients::from_env().await;
         let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue));
         Ok(ApiContext {
             default_timeout_seconds,
             rate_limit_per_minute,
+            cursor_key,
             ..Self::on_aws(&clients, &directory, &runs, queue)
         })
     }

@@ -57,14 +57,14 @@ pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, S
     let after = match query.get("cursor") {
         None => None,
         Some(text) => {
-            let cursor = Cursor::decode(text, &scope)?;
+            let cursor = Cursor::decode(text, &scope, &ctx.cursor_key)?;
             Some(cursor.after.parse::<u64>().map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?)
         }
     };
     let mut results = ctx.runs.results(run.id, status, after, per_page + 1).await?;
     let next_cursor = if results.len() > per_page {
         results.truncate(per_page);
-        results.last().map(|last| Cursor { scope, after: last.seq.to_string() }.encode())
+        results.last().map(|last| Cursor { scope, after: last.seq.to_string() }.encode(&ctx.cursor_key))
     } else {
         None
     };
@@ -88,13 +88,15 @@ pub async fn list(ctx: &ApiContext, caller: &Identity, query: &HashMap<String, S
     let scope = format!("runs:{}", caller.user);
     let before = match query.get("cursor") {
         None => None,
-        Some(text) => Some(run_key(&Cursor::decode(text, &scope)?.after)?),
+        Some(text) => Some(run_key(&Cursor::decode(text, &scope, &ctx.cursor_key)?.after)?),
     };
     let mut runs = ctx.runs.runs_of(&caller.user, before.as_ref(), per_page + 1).await?;
     let next_cursor = if runs.len() > per_page {
         runs.truncate(per_page);
-        runs.last()
-            .map(|last| Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }.encode())
+        runs.last().map(|last| {
+            Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }
+                .encode(&ctx.cursor_key)
+        })
     } else {
         None
     };

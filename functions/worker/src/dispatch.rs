@@ -153,14 +153,13 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
 /// jitter, so the waiters of one charger do not return together). Two messages per wait at most.
 async fn wait_for(ctx: &WorkerContext, identity: &str, held: &InflightCall, message: &DispatchMessage) -> Result<()> {
     match ctx.inflight.wait(identity, &held.call_id, message).await? {
-        Parking::Parked => {
+        // "Parked already" may be this very attempt, retried after its write was applied: it gets
+        // its backstop too. Copies of one result per holder stay few: the release wakes one per
+        // result, and a backstop comes after the holder's expiry, when it can no longer park there.
+        parking @ (Parking::Parked | Parking::AlreadyParked) => {
             let backstop = delay_until(held.expires_at + grace() + jitter()).max(BUSY_RETRY_SECONDS);
-            tracing::debug!(backstop, "charger busy with another CALL; parked on its slot");
+            tracing::debug!(?parking, backstop, "charger busy with another CALL; parked on its slot");
             requeue(ctx, message, backstop).await
-        }
-        Parking::AlreadyParked => {
-            tracing::debug!("charger busy; this message is parked on its slot already");
-            Ok(())
         }
         Parking::NotHeld => requeue(ctx, message, 0).await,
     }

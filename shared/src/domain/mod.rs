@@ -6,5 +6,5 @@ pub mod fleet;
 pub mod run;
 
 pub use access::{Charger, Identity};
-pub use cursor::Cursor;
+pub use cursor::{Cursor, CursorKey};
 pub use run::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run, RunStatus};
