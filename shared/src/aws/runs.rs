@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -285,6 +286,41 @@ impl DynamoRunStore {
         }
     }
 
+    /// A conditional update of a result's CALL (`mark_called`, `unmark_called`): `update` adds the
+    /// expressions; `#status`, `#call_id`, `#executed_at`, `:pending` and `:call` are bound here.
+    /// Retried on conflicts; a failed condition counts as applied when the item as it stands is
+    /// `ours` (`ReturnValuesOnConditionCheckFailure=ALL_OLD`).
+    async fn update_call(
+        &self,
+        run: Uuid,
+        seq: u64,
+        call_id: &str,
+        update: impl Fn(UpdateItemFluentBuilder) -> UpdateItemFluentBuilder,
+        ours: impl Fn(&Item) -> bool,
+    ) -> Result<bool> {
+        let Some(layout) = self.layout(run).await? else {
+            return Ok(false);
+        };
+        let key = result_key(run, layout, seq);
+        Backoff::WRITE
+            .run(|| async {
+                let request = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(key.clone()))
+                    .expression_attribute_names("#status", "status")
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_names("#executed_at", "executed_at")
+                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
+                    .expression_attribute_values(":call", s(call_id))
+                    .return_values(ReturnValue::None)
+                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                applied_or(update(request).send().await, &ours)
+            })
+            .await
+    }
+
     async fn query_shard(
         &self,
         pk: String,
@@ -405,63 +441,27 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
-        let Some(layout) = self.layout(run).await? else {
-            return Ok(false);
+        let update = |request: UpdateItemFluentBuilder| {
+            request
+                .update_expression("SET #call_id = :call, #executed_at = :at")
+                .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+                .expression_attribute_values(":at", s(rfc3339(at)))
         };
-        let key = result_key(run, layout, seq);
-        Backoff::WRITE
-            .run(|| async {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .update_expression("SET #call_id = :call, #executed_at = :at")
-                    .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_names("#executed_at", "executed_at")
-                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
-                    .expression_attribute_values(":call", s(call_id))
-                    .expression_attribute_values(":at", s(rfc3339(at)))
-                    .return_values(ReturnValue::None)
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                    .send()
-                    .await;
-                // A retry of a write that was applied (its answer lost) finds its own call id.
-                applied_or(result, |old| opt_s(old, "call_id") == Some(call_id))
-            })
-            .await
+        // A retry of a write that was applied (its answer lost) finds its own call id.
+        self.update_call(run, seq, call_id, update, |old| opt_s(old, "call_id") == Some(call_id)).await
     }
 
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
-        let Some(layout) = self.layout(run).await? else {
-            return Ok(false);
+        let update = |request: UpdateItemFluentBuilder| {
+            request
+                .update_expression("REMOVE #call_id, #executed_at")
+                .condition_expression("#status = :pending AND #call_id = :call")
         };
-        let key = result_key(run, layout, seq);
-        Backoff::WRITE
-            .run(|| async {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .update_expression("REMOVE #call_id, #executed_at")
-                    .condition_expression("#status = :pending AND #call_id = :call")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_names("#executed_at", "executed_at")
-                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
-                    .expression_attribute_values(":call", s(call_id))
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-                    .send()
-                    .await;
-                // A retry of a write that was applied finds the result pending and uncalled.
-                applied_or(result, |old| {
-                    opt_s(old, "call_id").is_none() && opt_s(old, "status") == Some(ResultStatus::Pending.as_str())
-                })
-            })
-            .await
+        // A retry of a write that was applied finds the result pending and uncalled.
+        let ours = |old: &Item| {
+            opt_s(old, "call_id").is_none() && opt_s(old, "status") == Some(ResultStatus::Pending.as_str())
+        };
+        self.update_call(run, seq, call_id, update, ours).await
     }
 
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
