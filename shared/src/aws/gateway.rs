@@ -21,18 +21,14 @@ impl ApiGatewayConnections {
     }
 }
 
-fn is_gone<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
+/// Whether API Gateway answered `code`, or a bare HTTP `status` (the local stand-in's shape too).
+fn answered<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
     err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
+    code: &str,
+    status: u16,
 ) -> bool {
     use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
-    err.code() == Some("GoneException") || err.raw_response().is_some_and(|r| r.status().as_u16() == 410)
-}
-
-fn is_throttled<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
-    err: &SdkError<E, aws_smithy_runtime_api::http::Response>,
-) -> bool {
-    use aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata;
-    err.code() == Some("LimitExceededException") || err.raw_response().is_some_and(|r| r.status().as_u16() == 429)
+    err.code() == Some(code) || err.raw_response().is_some_and(|r| r.status().as_u16() == status)
 }
 
 #[async_trait]
@@ -47,8 +43,8 @@ impl ConnectionGateway for ApiGatewayConnections {
             .await;
         match sent {
             Ok(_) => Ok(()),
-            Err(err) if is_gone(&err) => Err(PostError::Gone),
-            Err(err) if is_throttled(&err) => Err(PostError::Throttled),
+            Err(err) if answered(&err, "GoneException", 410) => Err(PostError::Gone),
+            Err(err) if answered(&err, "LimitExceededException", 429) => Err(PostError::Throttled),
             Err(err) => Err(PostError::Failed(sdk_error("apigatewaymanagement", err))),
         }
     }
@@ -56,7 +52,7 @@ impl ConnectionGateway for ApiGatewayConnections {
     async fn close(&self, connection_id: &str) -> Result<()> {
         match self.client.delete_connection().connection_id(connection_id).send().await {
             Ok(_) => Ok(()),
-            Err(err) if is_gone(&err) => Ok(()),
+            Err(err) if answered(&err, "GoneException", 410) => Ok(()),
             Err(err) => Err(sdk_error("apigatewaymanagement", err)),
         }
     }

@@ -2,8 +2,6 @@
 //! (base64 JSON) and an HMAC-SHA256 of it under the API's cursor key, so a cursor built or changed by
 //! hand is refused (422), as is one from another run or another user (a cursor names its listing).
 
-use std::sync::Arc;
-
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use base64::Engine;
 use hmac::{Hmac, Mac};
@@ -13,13 +11,13 @@ use sha2::Sha256;
 use crate::error::Error;
 
 /// The key cursors are signed with: from configuration on AWS (`CURSOR_SECRET`), generated per
-/// process locally (cursors then last as long as the process).
+/// process locally (cursors then last as long as the process). Keyed once; each use clones it.
 #[derive(Clone)]
-pub struct CursorKey(Arc<[u8]>);
+pub struct CursorKey(Hmac<Sha256>);
 
 impl CursorKey {
     pub fn new(secret: impl AsRef<[u8]>) -> CursorKey {
-        CursorKey(Arc::from(secret.as_ref()))
+        CursorKey(<Hmac<Sha256> as Mac>::new_from_slice(secret.as_ref()).expect("HMAC takes a key of any length"))
     }
 
     /// 32 random bytes (two UUID v4s: the system's random source).
@@ -30,15 +28,10 @@ impl CursorKey {
     }
 
     fn mac(&self, payload: &str) -> Hmac<Sha256> {
-        let mut mac = <Hmac<Sha256> as Mac>::new_from_slice(&self.0).unwrap_or_else(|_| unreachable_mac());
+        let mut mac = self.0.clone();
         mac.update(payload.as_bytes());
         mac
     }
-}
-
-/// HMAC takes a key of any length; this is never reached.
-fn unreachable_mac() -> Hmac<Sha256> {
-    <Hmac<Sha256> as Mac>::new_from_slice(b"-").unwrap_or_else(|_| unreachable!("HMAC accepts any key length"))
 }
 
 impl std::fmt::Debug for CursorKey {
