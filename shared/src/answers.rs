@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::dispatch::release_slot;
 use crate::domain::{Expect, Outcome};
-use crate::error::{Result, MORE_ERRORS};
+use crate::error::Result;
 use crate::ocpp::Command;
 use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, RunStore};
 
@@ -101,8 +101,7 @@ fn outcome(action: &str, reply: Reply) -> Outcome {
     match reply {
         Reply::Result(payload) => match Command::find(action).map(|c| c.check_response(&payload)) {
             Some(Err(errors)) => {
-                let first = errors.iter().find(|(k, _)| *k != MORE_ERRORS).and_then(|(_, v)| v.first());
-                let first = first.cloned().unwrap_or_default();
+                let first = errors.first_message().unwrap_or_default().to_owned();
                 Outcome { response: Some(payload), ..Outcome::error(format!("invalid response: {first}")) }
             }
             _ => Outcome::sent(payload),

@@ -10,8 +10,6 @@ pub type FieldErrors = BTreeMap<String, Vec<String>>;
 /// At most this many field errors are reported; the others are counted, not kept, so a body full of
 /// mistakes costs a bounded answer and bounded memory.
 pub const MAX_REPORTED_ERRORS: usize = 100;
-/// The key under which a `FieldErrors` counts the errors beyond `MAX_REPORTED_ERRORS` (never a field).
-pub const MORE_ERRORS: &str = "\0more";
 
 /// Collects field errors up to `MAX_REPORTED_ERRORS`, counting the rest.
 #[derive(Debug, Default)]
@@ -31,15 +29,38 @@ impl ErrorCollector {
         }
     }
 
+    /// Counts `count` errors that were not even looked at (beyond the cap).
+    pub fn count_more(&mut self, count: usize) {
+        self.more += count;
+    }
+
     /// Adds another collection (a schema's), its own count of unreported errors included.
-    pub fn extend(&mut self, mut errors: FieldErrors) {
-        let more: usize = errors.remove(MORE_ERRORS).and_then(|m| m.first()?.parse().ok()).unwrap_or(0);
-        for (field, messages) in errors {
+    pub fn absorb(&mut self, other: ErrorCollector) {
+        for (field, messages) in other.errors {
             for message in messages {
                 self.add(&field, message);
             }
         }
-        self.more += more;
+        self.more += other.more;
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.errors.is_empty() && self.more == 0
+    }
+
+    /// The reported errors, by field.
+    pub fn fields(&self) -> &FieldErrors {
+        &self.errors
+    }
+
+    /// How many errors were counted beyond the reported ones.
+    pub fn more(&self) -> usize {
+        self.more
+    }
+
+    /// The first reported message, in field order.
+    pub fn first_message(&self) -> Option<&str> {
+        self.errors.values().flatten().next().map(String::as_str)
     }
 
     /// The 422, if anything was collected.

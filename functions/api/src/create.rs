@@ -37,23 +37,22 @@ impl BulkRequest {
         let Value::Object(mut body) = body else {
             return Err(Error::invalid("body", "The request body must be a JSON object."));
         };
-        let errors = std::cell::RefCell::new(ErrorCollector::default());
-        let mut fail = |field: &str, message: String| errors.borrow_mut().add(field, message);
+        let mut errors = ErrorCollector::default();
 
         let command = match body.remove("command") {
             None | Some(Value::Null) => {
-                fail("command", "The command field is required.".into());
+                errors.add("command", "The command field is required.".into());
                 None
             }
             Some(Value::String(name)) => {
                 let found = Command::find(&name);
                 if found.is_none() {
-                    fail("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 command a central system sends."));
+                    errors.add("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 command a central system sends."));
                 }
                 found
             }
             Some(_) => {
-                fail("command", "The command field must be a string.".into());
+                errors.add("command", "The command field must be a string.".into());
                 None
             }
         };
@@ -62,27 +61,27 @@ impl BulkRequest {
             None | Some(Value::Null) => Value::Object(Map::new()),
             Some(data @ Value::Object(_)) => data,
             Some(_) => {
-                fail("data", "The data field must be an object.".into());
+                errors.add("data", "The data field must be an object.".into());
                 Value::Object(Map::new())
             }
         };
         if let Some(command) = command {
             if let Err(field_errors) = command.check_request(&data, "data") {
-                errors.borrow_mut().extend(field_errors);
+                errors.absorb(field_errors);
             }
         }
 
         let mut charger_ids = Vec::new();
         match body.remove("charger_ids") {
-            None | Some(Value::Null) => fail("charger_ids", "The charger ids field is required.".into()),
+            None | Some(Value::Null) => errors.add("charger_ids", "The charger ids field is required.".into()),
             Some(Value::Array(ids)) if ids.is_empty() => {
-                fail("charger_ids", "The charger ids field must have at least 1 item.".into())
+                errors.add("charger_ids", "The charger ids field must have at least 1 item.".into())
             }
             Some(Value::Array(ids)) => {
                 let mut seen = HashSet::with_capacity(ids.len());
                 for (i, id) in ids.into_iter().enumerate() {
                     let Value::String(id) = id else {
-                        fail(&format!("charger_ids.{i}"), format!("The charger_ids.{i} field must be a string."));
+                        errors.add(&format!("charger_ids.{i}"), format!("The charger_ids.{i} field must be a string."));
                         continue;
                     };
                     let id = Uuid::try_parse(&id).map_or(id, |uuid| uuid.to_string());
@@ -91,13 +90,13 @@ impl BulkRequest {
                     }
                 }
             }
-            Some(_) => fail("charger_ids", "The charger ids field must be an array.".into()),
+            Some(_) => errors.add("charger_ids", "The charger ids field must be an array.".into()),
         }
 
-        let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut fail);
-        let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut fail);
+        let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut errors);
+        let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut errors);
 
-        if let Some(err) = errors.into_inner().into_error() {
+        if let Some(err) = errors.into_error() {
             return Err(err);
         }
         let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
@@ -105,13 +104,7 @@ impl BulkRequest {
     }
 }
 
-fn integer(
-    body: &mut Map<String, Value>,
-    field: &str,
-    min: u32,
-    max: u32,
-    fail: &mut impl FnMut(&str, String),
-) -> Option<u32> {
+fn integer(body: &mut Map<String, Value>, field: &str, min: u32, max: u32, errors: &mut ErrorCollector) -> Option<u32> {
     let value = body.remove(field)?;
     if value.is_null() {
         return None;
@@ -119,11 +112,11 @@ fn integer(
     match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
         Some(v) if (min..=max).contains(&v) => Some(v),
         _ if max == u32::MAX => {
-            fail(field, format!("The {field} field must be an integer of at least {min}."));
+            errors.add(field, format!("The {field} field must be an integer of at least {min}."));
             None
         }
         _ => {
-            fail(field, format!("The {field} field must be an integer between {min} and {max}."));
+            errors.add(field, format!("The {field} field must be an integer between {min} and {max}."));
             None
         }
     }

@@ -8,7 +8,7 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::Validator;
 use serde_json::Value;
 
-use crate::error::{FieldErrors, MAX_REPORTED_ERRORS, MORE_ERRORS};
+use crate::error::{ErrorCollector, MAX_REPORTED_ERRORS};
 
 /// One command of the catalogue.
 pub struct Command {
@@ -99,7 +99,7 @@ impl Command {
     }
 
     /// Checks a request payload; errors are keyed by `prefix.path.to.field` (prefix: `data`).
-    pub fn check_request(&self, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
+    pub fn check_request(&self, payload: &Value, prefix: &str) -> Result<(), ErrorCollector> {
         let Some(compiled) = self.compiled() else {
             return Err(schema_unavailable(prefix));
         };
@@ -107,7 +107,7 @@ impl Command {
     }
 
     /// Checks a charger's CALLRESULT payload against the response schema.
-    pub fn check_response(&self, payload: &Value) -> Result<(), FieldErrors> {
+    pub fn check_response(&self, payload: &Value) -> Result<(), ErrorCollector> {
         let Some(compiled) = self.compiled() else {
             return Err(schema_unavailable("response"));
         };
@@ -115,14 +115,16 @@ impl Command {
     }
 }
 
-fn schema_unavailable(prefix: &str) -> FieldErrors {
-    FieldErrors::from([(prefix.to_owned(), vec!["The schema for this command is unavailable.".to_owned()])])
+fn schema_unavailable(prefix: &str) -> ErrorCollector {
+    let mut errors = ErrorCollector::default();
+    errors.add(prefix, "The schema for this command is unavailable.".to_owned());
+    errors
 }
 
-/// The field errors of `payload`, at most `MAX_REPORTED_ERRORS` of them; the rest are counted
-/// under `crate::error::MORE_ERRORS`, so a huge invalid payload costs no more memory than its body.
-fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), FieldErrors> {
-    let mut errors = FieldErrors::new();
+/// The field errors of `payload`, at most `MAX_REPORTED_ERRORS` of them; the rest are only
+/// counted (not even formatted), so a huge invalid payload costs no more memory than its body.
+fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), ErrorCollector> {
+    let mut errors = ErrorCollector::default();
     let mut all = validator.iter_errors(payload);
     for error in all.by_ref().take(MAX_REPORTED_ERRORS) {
         let mut path = prefix.to_owned();
@@ -134,24 +136,20 @@ fn collect(validator: &Validator, payload: &Value, prefix: &str) -> Result<(), F
             ValidationErrorKind::Required { property } => {
                 let name = property.as_str().map_or_else(|| property.to_string(), str::to_owned);
                 let field = format!("{path}.{name}");
-                errors.entry(field.clone()).or_default().push(format!("The {field} field is required."));
+                errors.add(&field, format!("The {field} field is required."));
             }
             ValidationErrorKind::AdditionalProperties { unexpected } => {
                 for name in unexpected {
                     let field = format!("{path}.{name}");
-                    errors.entry(field.clone()).or_default().push(format!("The {field} field is not allowed."));
+                    errors.add(&field, format!("The {field} field is not allowed."));
                 }
             }
             _ => {
-                let message = format!("The {path} field is invalid: {error}.");
-                errors.entry(path).or_default().push(message);
+                errors.add(&path, format!("The {path} field is invalid: {error}."));
             }
         }
     }
-    let more = all.count();
-    if more > 0 {
-        errors.insert(MORE_ERRORS.to_owned(), vec![more.to_string()]);
-    }
+    errors.count_more(all.count());
     if errors.is_empty() {
         Ok(())
     } else {
@@ -183,9 +181,9 @@ mod tests {
     fn request_errors_name_the_field_path() {
         let reset = Command::find("Reset").unwrap();
         assert!(reset.check_request(&json!({"type": "Soft"}), "data").is_ok());
-        let errors = reset.check_request(&json!({}), "data").unwrap_err();
+        let errors = reset.check_request(&json!({}), "data").unwrap_err().fields().clone();
         assert_eq!(errors["data.type"], vec!["The data.type field is required."]);
-        let errors = reset.check_request(&json!({"type": "Warm", "extra": 1}), "data").unwrap_err();
+        let errors = reset.check_request(&json!({"type": "Warm", "extra": 1}), "data").unwrap_err().fields().clone();
         assert!(errors["data.type"][0].starts_with("The data.type field is invalid"), "{errors:?}");
         assert_eq!(errors["data.extra"], vec!["The data.extra field is not allowed."]);
 
@@ -195,14 +193,15 @@ mod tests {
             "chargingProfileKind": "Absolute",
             "chargingSchedule": {"duration": "long", "chargingRateUnit": "W",
                                  "chargingSchedulePeriod": [{"startPeriod": 0, "limit": 11000.0}]}}});
-        let errors = profile.check_request(&payload, "data").unwrap_err();
+        let errors = profile.check_request(&payload, "data").unwrap_err().fields().clone();
         assert!(errors.contains_key("data.csChargingProfiles.chargingSchedule.duration"), "{errors:?}");
     }
 
     #[test]
     fn max_length_comes_from_the_schema() {
         let change = Command::find("ChangeConfiguration").unwrap();
-        let errors = change.check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data").unwrap_err();
+        let errors =
+            change.check_request(&json!({"key": "k".repeat(51), "value": "1"}), "data").unwrap_err().fields().clone();
         assert!(errors.contains_key("data.key"), "{errors:?}");
     }
 
@@ -212,7 +211,7 @@ mod tests {
         assert!(unlock.check_request(&json!({"connectorId": 2147483647}), "data").is_ok());
         let huge: Value = serde_json::from_str(r#"{"connectorId": 100000000000000000000000000000}"#).unwrap();
         for payload in [json!({"connectorId": 1e19}), json!({"connectorId": 2147483648u64}), huge] {
-            let errors = unlock.check_request(&payload, "data").unwrap_err();
+            let errors = unlock.check_request(&payload, "data").unwrap_err().fields().clone();
             assert!(errors.contains_key("data.connectorId"), "{payload}: {errors:?}");
         }
         assert!(unlock.check_request(&json!({"connectorId": -2147483648i64}), "data").is_ok());
@@ -225,9 +224,9 @@ mod tests {
         let entries: Vec<Value> = (0..5_000).map(|_| json!({})).collect();
         let payload = json!({"listVersion": 1, "updateType": "Full", "localAuthorizationList": entries});
         let errors = list.check_request(&payload, "data").unwrap_err();
-        let reported: usize = errors.iter().filter(|(k, _)| *k != MORE_ERRORS).map(|(_, v)| v.len()).sum();
+        let reported: usize = errors.fields().values().map(Vec::len).sum();
         assert!(reported <= MAX_REPORTED_ERRORS, "{reported} errors reported");
-        assert_eq!(errors[MORE_ERRORS], vec![(5_000 - MAX_REPORTED_ERRORS).to_string()]);
+        assert_eq!(errors.more(), 5_000 - MAX_REPORTED_ERRORS);
     }
 
     #[test]
