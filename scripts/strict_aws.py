@@ -18,6 +18,9 @@ setup and control-plane operations (CreateTable, DescribeTable, UpdateTimeToLive
 GetQueueAttributes, ListQueues, ...) and moto's /moto-api/.
 
 GET /strict-api/stats answers the counters (STAT_KEYS); POST /strict-api/reset zeroes them.
+POST /strict-api/arm {"operation", "table", "when": "before"|"after", "times"} makes the next `times`
+requests of that DynamoDB operation on that table answer 500, before or after moto applied them: a
+test's way to lose one answer on purpose, whatever the random rates draw.
 """
 
 import copy
@@ -224,6 +227,7 @@ class StrictAws:
         self.tokens = {}  # ClientRequestToken -> (digest of TransactItems, expiry, Response)
         self.seen = 0
         self.forwarded = None  # moto's answer to the request in hand, once it has one
+        self.armed = []  # [operation, table, when, times left], from POST /strict-api/arm
         _duplicate_sqs_sends(self)
 
     # --- plumbing
@@ -267,7 +271,28 @@ class StrictAws:
             with self.stats_lock:
                 self.stats = dict.fromkeys(STAT_KEYS, 0)
                 return _response(200, dict(self.stats))
-        return _response(404, {"message": "GET /strict-api/stats or POST /strict-api/reset"})
+        if path == "/strict-api/arm" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                fault = json.loads(environ["wsgi.input"].read(length))
+                armed = [fault["operation"], fault["table"], fault["when"], int(fault.get("times", 1))]
+            except (ValueError, KeyError, TypeError) as e:
+                return _response(400, {"message": f"arm: {e!r}"})
+            if armed[2] not in ("before", "after") or armed[0] not in WRITES | READS:
+                return _response(400, {"message": "arm: when is before or after, operation a data operation"})
+            with self.stats_lock:
+                self.armed.append(armed)
+            return _response(200, {"armed": armed})
+        return _response(404, {"message": "GET /strict-api/stats, POST /strict-api/reset or /strict-api/arm"})
+
+    def take_armed(self, op, table):
+        """When a fault is armed for this operation on this table: "before" or "after", used up once."""
+        with self.stats_lock:
+            for armed in self.armed:
+                if armed[:2] == [op, table] and armed[3] > 0:
+                    armed[3] -= 1
+                    return armed[2]
+        return None
 
     def forward(self, environ, body=None):
         """Hands `body` (by default the request's own) to moto; moto's whole answer."""
@@ -361,15 +386,19 @@ class StrictAws:
             now = time.monotonic()
             self.holds = {k: t for k, t in self.holds.items() if t > now}
             self.tokens = {k: v for k, v in self.tokens.items() if v[1] > now}
-        error_after = False
-        if error < c.server_error_rate:
+        armed = self.take_armed(op, request.get("TableName")) if isinstance(request, dict) else None
+        if armed == "before" or (armed == "after" and op not in WRITES):
+            self.count("server_error_before")
+            return dynamodb_error("InternalServerError", "Internal server error", 500)
+        error_after = armed == "after"
+        if not armed and error < c.server_error_rate:
             # AWS: a 500 means the request may or may not have been applied; half of a write's are after.
             if op in WRITES and after < 0.5:
                 error_after = True
             else:
                 self.count("server_error_before")
                 return dynamodb_error("InternalServerError", "Internal server error", 500)
-        if throttle < c.throttle_rate:
+        if not armed and throttle < c.throttle_rate:
             self.count("throttle_injected")
             kinds = ("partition_throttled", "table_throttled")
             self.injected_throttle = kinds[self.injected_throttle == kinds[0]]

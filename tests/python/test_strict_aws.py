@@ -50,6 +50,11 @@ class Server:
         with urllib.request.urlopen(self.url + path, timeout=5) as response:
             return json.loads(response.read())
 
+    def post(self, path, payload):
+        request = urllib.request.Request(self.url + path, data=json.dumps(payload).encode(), method="POST")
+        with urllib.request.urlopen(request, timeout=5) as response:
+            return json.loads(response.read())
+
     def stats(self):
         return self.get("/strict-api/stats")
 
@@ -236,6 +241,27 @@ def test_server_errors_half_of_writes_after_applying_and_sqs_too():
         assert failed.value.response["ResponseMetadata"]["HTTPStatusCode"] == 500
         assert code_of(sqs.receive_message, QueueUrl=url) == "InternalError"
         assert server.stats()["sqs_server_error"] == 2
+
+
+def test_armed_faults_fail_the_next_requests_of_one_operation_on_one_table():
+    with strict_server() as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        make_table(ddb, "other")
+        server.post("/strict-api/arm", {"operation": "UpdateItem", "table": "t", "when": "after", "times": 2})
+        server.post("/strict-api/arm", {"operation": "GetItem", "table": "t", "when": "before"})
+        assert code_of(ddb.update_item, **add("a", 1)["Update"]) == "InternalServerError"
+        assert code_of(ddb.update_item, **{**add("a", 1)["Update"], "TableName": "other"}) == "ok", "another table"
+        assert code_of(ddb.put_item, TableName="t", Item={"pk": {"S": "b"}}) == "ok", "another operation"
+        assert code_of(ddb.update_item, **add("a", 1)["Update"]) == "InternalServerError"
+        assert code_of(ddb.get_item, TableName="t", Key={"pk": {"S": "a"}}) == "InternalServerError"
+        # Both armed updates were applied before their 500; the arms are used up.
+        assert ddb.get_item(TableName="t", Key={"pk": {"S": "a"}})["Item"]["c"] == {"N": "2"}
+        assert code_of(ddb.update_item, **add("a", 1)["Update"]) == "ok"
+        assert server.faults() == {"server_error_after": 2, "server_error_before": 1}
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.post("/strict-api/arm", {"operation": "CreateTable", "table": "t", "when": "after"})
+        assert refused.value.code == 400
 
 
 def test_sqs_duplicate_rate_one_delivers_every_message_twice():

@@ -30,11 +30,16 @@ pub async fn provision(clients: &AwsClients, suite: &str, fleet: &Fleet) -> Reso
 }
 
 pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
+    ports_on(suite, fleet).await.0
+}
+
+/// The ports, and the tables and queue they stand on.
+pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     let clients = clients().await;
     let resources = provision(&clients, suite, fleet).await;
     let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory));
     let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), &resources.connections));
-    Ports {
+    let ports = Ports {
         tokens: directory.clone(),
         chargers: directory,
         runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
@@ -42,5 +47,15 @@ pub async fn ports(suite: &str, fleet: &Fleet) -> Ports {
         connections,
         idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
         limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &resources.runs)),
-    }
+    };
+    (ports, resources)
+}
+
+/// Arms the strict stand-in (scripts/strict_aws.py): the next `times` `operation` requests on
+/// `table` answer 500 after moto applied them, as AWS may: the write is done, its answer lost.
+pub async fn lose_answers(operation: &str, table: &str, times: u32) {
+    let url = format!("{}/strict-api/arm", std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"));
+    let fault = serde_json::json!({"operation": operation, "table": table, "when": "after", "times": times});
+    let response = reqwest::Client::new().post(url).json(&fault).send().await.expect("strict stand-in");
+    assert_eq!(response.status().as_u16(), 200, "the strict stand-in (STRICT_AWS=1) arms faults");
 }

@@ -1,0 +1,49 @@
+//! Writes that DynamoDB applied but whose answer was lost (a 500 after the write, armed on the
+//! strict stand-in): the SDK sends the same request again, and the retry must find its own write
+//! instead of applying it a second time. AWS only: the embedded backend cannot lose an answer.
+
+use chrono::Utc;
+use e2e::aws::{lose_answers, ports_on};
+use e2e::contract::new_run;
+use e2e::harness::fleet;
+use shared::domain::{Counters, Expect, Outcome, ResultStatus};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rate_limit_hit_whose_answer_was_lost_counts_once() {
+    let (ports, tables) = ports_on("lost-rate", &fleet(3)).await;
+    let now = Utc::now();
+    lose_answers("UpdateItem", &tables.runs, 2).await;
+    let first = ports.limiter.hit("alice", 3, now).await.unwrap();
+    let second = ports.limiter.hit("alice", 3, now).await.unwrap();
+    assert_eq!((first.remaining, second.remaining), (2, 1), "each request counted once");
+    assert_eq!(ports.limiter.hit("alice", 3, now).await.unwrap().remaining, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_call_marked_whose_answer_was_lost_is_still_ours() {
+    let (ports, tables) = ports_on("lost-call", &fleet(3)).await;
+    let (run, results) = new_run(&ports, "alice", 1, 0).await;
+    let seq = results[0].seq;
+    lose_answers("UpdateItem", &tables.runs, 1).await;
+    assert!(ports.runs.mark_called(run.id, seq, "call-1", Utc::now()).await.unwrap(), "its own write");
+    assert!(!ports.runs.mark_called(run.id, seq, "call-2", Utc::now()).await.unwrap(), "another CALL is refused");
+    let stored = ports.runs.result(run.id, seq).await.unwrap().unwrap();
+    assert_eq!(stored.call_id.as_deref(), Some("call-1"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_finish_whose_answer_was_lost_counts_once() {
+    let (ports, tables) = ports_on("lost-finish", &fleet(3)).await;
+    let (run, results) = new_run(&ports, "alice", 2, 0).await;
+    let now = Utc::now();
+    lose_answers("TransactWriteItems", &tables.runs, 2).await;
+    for result in &results {
+        let offline = Outcome::offline("no live connection", now);
+        assert!(ports.runs.finish(run.id, result.seq, &Expect::Uncalled, offline).await.unwrap());
+    }
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters, Counters { offline: 2, ..Counters::default() }, "each answer counted once");
+    assert!(done.completed_at.is_some());
+    let stored = ports.runs.results(run.id, Some(ResultStatus::Offline), None, 10).await.unwrap();
+    assert_eq!(stored.len(), 2);
+}
