@@ -65,8 +65,34 @@ async fn charger_calls_get_valid_answers(backend: Backend) {
     );
     assert!(boot[2]["currentTime"].as_str().unwrap().parse::<chrono::DateTime<chrono::Utc>>().is_ok());
     assert!(charger.ask(r#"[2,"2","Heartbeat",{}]"#).await[2]["currentTime"].is_string());
-    for action in ["StatusNotification", "MeterValues", "DiagnosticsStatusNotification", "FirmwareStatusNotification"] {
-        assert_eq!(charger.ask(&format!(r#"[2,"3","{action}",{{}}]"#)).await, json!([3, "3", {}]));
+    let notifications = [
+        ("StatusNotification", json!({"connectorId": 1, "errorCode": "NoError", "status": "Available"})),
+        (
+            "MeterValues",
+            json!({"connectorId": 1, "meterValue": [
+            {"timestamp": "2026-11-26T10:00:00Z", "sampledValue": [{"value": "1200"}]}]}),
+        ),
+        ("DiagnosticsStatusNotification", json!({"status": "Idle"})),
+        ("FirmwareStatusNotification", json!({"status": "Installed"})),
+    ];
+    for (action, payload) in notifications {
+        assert_eq!(charger.ask(&json!([2, "3", action, payload]).to_string()).await, json!([3, "3", {}]));
+    }
+    // Payloads are checked against the official request schemas; the CALLERROR names the field.
+    let breaches = [
+        (r#"{"chargePointVendor":"V","chargePointModel":"M","bogus":1}"#, "FormationViolation", "payload.bogus"),
+        (r#"{"chargePointVendor":"V"}"#, "OccurenceConstraintViolation", "payload.chargePointModel"),
+        (r#"{"chargePointVendor":5,"chargePointModel":"M"}"#, "TypeConstraintViolation", "payload.chargePointVendor"),
+        (
+            r#"{"chargePointVendor":"V","chargePointModel":"M","meterType":"xxxxxxxxxxxxxxxxxxxxxxxxxx"}"#,
+            "PropertyConstraintViolation",
+            "payload.meterType",
+        ),
+    ];
+    for (payload, code, field) in breaches {
+        let error = charger.ask(&format!(r#"[2,"b","BootNotification",{payload}]"#)).await;
+        assert_eq!((error[0].clone(), error[2].clone()), (json!(4), json!(code)), "{payload}");
+        assert!(error[3].as_str().unwrap().starts_with(&format!("{field}: ")), "{error}");
     }
     assert_eq!(charger.ask(r#"[2,"4","DataTransfer",{"vendorId":"x"}]"#).await[2]["status"], "UnknownVendorId");
     assert_eq!(charger.ask(r#"[2,"5","Authorize",{"idTag":"x"}]"#).await[2], "NotSupported");

@@ -8,6 +8,7 @@ use shared::answers::{self, ChargerAnswer, Recorded, Reply};
 use shared::dispatch::DispatchMessage;
 use shared::ocpp::{charger_calls, ErrorCode, Frame};
 use shared::ports::Outgoing;
+use shared::telemetry::connection_may_log;
 use shared::{retry, Result};
 
 use crate::WebsocketContext;
@@ -17,12 +18,14 @@ pub async fn handle_frame(ctx: &WebsocketContext, connection_id: &str, text: &st
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(err) => {
-            tracing::warn!(reason = %err.reason, "malformed frame from charger");
+            if connection_may_log(connection_id) {
+                tracing::warn!(reason = %err.reason, "malformed frame from charger");
+            }
             return Ok(err.id.map(|id| Frame::call_error(&id, ErrorCode::FormationViolation, err.reason).to_text()));
         }
     };
     let (call_id, reply) = match frame {
-        Frame::Call { id, action, .. } => return answer_call(ctx, connection_id, id, &action).await,
+        Frame::Call { id, action, payload } => return answer_call(ctx, connection_id, id, &action, &payload).await,
         Frame::CallResult { id, payload } => (id, Reply::Result(payload)),
         Frame::CallError { id, code, description, .. } => (id, Reply::Error(format!("{code}: {description}"))),
     };
@@ -43,13 +46,23 @@ pub async fn handle_frame(ctx: &WebsocketContext, connection_id: &str, text: &st
 
 /// A charger's own CALL (BootNotification, Heartbeat, …), answered at once, from a registered
 /// connection. A registry that cannot be read does not keep the charger from its answer.
-async fn answer_call(ctx: &WebsocketContext, connection_id: &str, id: String, action: &str) -> Result<Option<String>> {
+async fn answer_call(
+    ctx: &WebsocketContext,
+    connection_id: &str,
+    id: String,
+    action: &str,
+    payload: &serde_json::Value,
+) -> Result<Option<String>> {
     match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
         Ok(Some(identity)) => tracing::debug!(identity, action, "charger CALL"),
-        Err(err) => tracing::warn!(error = %err, action, "registry unreadable; answering the charger's CALL anyway"),
+        Err(err) => {
+            if connection_may_log(connection_id) {
+                tracing::warn!(error = %err, "registry unreadable; answering the charger's CALL anyway");
+            }
+        }
     }
-    let answer = match charger_calls::answer(action, Utc::now()) {
+    let answer = match charger_calls::answer(action, payload, Utc::now()) {
         Ok(payload) => Frame::CallResult { id, payload },
         Err((code, description)) => Frame::call_error(&id, code, description),
     };
@@ -59,7 +72,9 @@ async fn answer_call(ctx: &WebsocketContext, connection_id: &str, id: String, ac
 /// A frame from a connection the registry does not know (it expired, or was taken for closed):
 /// the connection is closed, so the charger reconnects and registers again.
 async fn forget_connection(ctx: &WebsocketContext, connection_id: &str) -> Result<Option<String>> {
-    tracing::warn!("frame from an unregistered connection; closing it so the charger reconnects");
+    if connection_may_log(connection_id) {
+        tracing::warn!("frame from an unregistered connection; closing it so the charger reconnects");
+    }
     ctx.gateway.close(connection_id).await?;
     Ok(None)
 }

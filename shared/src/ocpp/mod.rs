@@ -3,6 +3,7 @@
 pub mod catalogue;
 pub mod charger_calls;
 pub mod frame;
+mod schema;
 
 pub use catalogue::Command;
 pub use frame::{encode_call, ErrorCode, Frame, FrameError};
