@@ -14,6 +14,8 @@ use shared::ports::DispatchQueue;
 use websocket::WebsocketContext;
 use worker::WorkerContext;
 
+use crate::server::ConnectionLimits;
+
 /// Queue pollers feeding the worker in AWS mode.
 const POLLERS: usize = 8;
 
@@ -26,6 +28,8 @@ pub struct Stack {
     pub websocket: WebsocketContext,
     /// The share of management-API posts answered 429, as API Gateway throttles (AWS backend).
     pub management_throttle_rate: f64,
+    /// Charger connections' limits (API Gateway's by default).
+    pub limits: ConnectionLimits,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -82,6 +86,7 @@ impl Stack {
             },
             connections,
             management_throttle_rate: 0.0,
+            limits: ConnectionLimits::default(),
         };
         let ctx = stack.worker.clone();
         tokio::spawn(consumer.run(move |event| {
@@ -105,6 +110,7 @@ impl Stack {
         let stack = Stack {
             connections: LocalConnections::new(),
             management_throttle_rate: options.management_throttle_rate,
+            limits: ConnectionLimits::default(),
             api: ApiContext::on_aws(clients, &resources.directory, &resources.runs, queue.clone()),
             worker,
             websocket: WebsocketContext::on_aws(

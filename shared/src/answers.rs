@@ -78,7 +78,9 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
                 answer.call.insert(call).clone()
             }
             _ => {
-                tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+                if crate::telemetry::connection_may_log(&answer.connection) {
+                    tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+                }
                 return Ok(Recorded::Ignored);
             }
         },
@@ -96,9 +98,9 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
 }
 
 /// The result an answer to `action` gives: a CALLRESULT must match the action's official
-/// response schema to count as sent.
+/// response schema to count as sent. What the charger sent is kept bounded (`Outcome::bounded`).
 fn outcome(action: &str, reply: Reply) -> Outcome {
-    match reply {
+    let outcome = match reply {
         Reply::Result(payload) => match Command::find(action).map(|c| c.check_response(&payload)) {
             Some(Err(errors)) => {
                 let first = errors.first_message().unwrap_or_default().to_owned();
@@ -107,7 +109,8 @@ fn outcome(action: &str, reply: Reply) -> Outcome {
             _ => Outcome::sent(payload),
         },
         Reply::Error(message) => Outcome::error(message),
-    }
+    };
+    outcome.bounded()
 }
 
 #[cfg(test)]

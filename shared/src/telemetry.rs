@@ -13,3 +13,54 @@ pub fn init(json: bool, default_level: &str) {
         builder.compact().try_init()
     };
 }
+
+/// Log lines about what one connection sent, per minute. A charger (or anyone holding a
+/// connection) can send frames as fast as the network carries them; the logs must not follow.
+pub const LOG_LINES_PER_CONNECTION_PER_MINUTE: u32 = 20;
+/// Connections tracked at once; beyond, lines from connections not yet tracked are muted.
+const TRACKED_CONNECTIONS: usize = 10_000;
+
+/// Per-connection budgets for log lines, in this process (a warm Lambda instance, or `serve`).
+static BUDGETS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>> =
+    std::sync::LazyLock::new(Default::default);
+
+/// Whether a log line about `connection` may be written now: the first
+/// `LOG_LINES_PER_CONNECTION_PER_MINUTE` of each minute may, and the first one past them writes
+/// (here) that the connection is muted until the minute ends.
+pub fn connection_may_log(connection: &str) -> bool {
+    let minute = chrono::Utc::now().timestamp().div_euclid(60);
+    let mut budgets = BUDGETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    if budgets.len() >= TRACKED_CONNECTIONS && !budgets.contains_key(connection) {
+        budgets.retain(|_, (at, _)| *at == minute);
+        if budgets.len() >= TRACKED_CONNECTIONS {
+            return false;
+        }
+    }
+    let (at, lines) = budgets.entry(connection.to_owned()).or_insert((minute, 0));
+    if *at != minute {
+        (*at, *lines) = (minute, 0);
+    }
+    *lines = lines.saturating_add(1);
+    if *lines == LOG_LINES_PER_CONNECTION_PER_MINUTE + 1 {
+        tracing::warn!(
+            limit = LOG_LINES_PER_CONNECTION_PER_MINUTE,
+            "a connection logs too much: its lines are muted for the rest of the minute"
+        );
+    }
+    *lines <= LOG_LINES_PER_CONNECTION_PER_MINUTE
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_connection_logs_a_bounded_number_of_lines_a_minute() {
+        let (noisy, quiet) = (uuid::Uuid::new_v4().to_string(), uuid::Uuid::new_v4().to_string());
+        let allowed = (0..1_000).filter(|_| connection_may_log(&noisy)).count();
+        // At most one minute boundary can pass during the loop.
+        assert!((LOG_LINES_PER_CONNECTION_PER_MINUTE as usize..=2 * LOG_LINES_PER_CONNECTION_PER_MINUTE as usize)
+            .contains(&allowed));
+        assert!(connection_may_log(&quiet), "another connection has its own budget");
+    }
+}

@@ -10,7 +10,7 @@ use serde_json::json;
 use shared::aws::{
     required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore, SqsDispatchQueue,
 };
-use shared::domain::{CursorKey, Identity};
+use shared::domain::CursorKey;
 use shared::ports::{
     ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
@@ -139,7 +139,32 @@ fn parse_route(path: &str) -> Option<Route<'_>> {
     parts.next().is_none().then_some(route)
 }
 
+/// Failed authentications a source address may make per minute: enough for a misconfigured client
+/// to see its 401s, far too few to guess a token.
+pub const UNAUTHENTICATED_PER_MINUTE: u32 = 60;
+
+/// Authenticates, counts the request against its rate limit (the caller's, or for a request that
+/// fails to authenticate, its source address's), then routes; every answer past authentication,
+/// 401, 404 and 405 included, carries the limit it was counted against.
 async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecision>) -> Result<Response<Body>> {
+    let caller = match request::authenticate(ctx.tokens.as_ref(), request).await {
+        Ok(caller) => caller,
+        Err(Error::Unauthenticated) => {
+            let source = format!("#source {}", request::source_ip(request).unwrap_or("unknown"));
+            let decision = ctx.limiter.hit(&source, UNAUTHENTICATED_PER_MINUTE, Utc::now()).await?;
+            *rate = Some(decision);
+            return Err(match decision.retry_after_seconds {
+                Some(retry_after_seconds) => Error::TooManyAttempts { retry_after_seconds },
+                None => Error::Unauthenticated,
+            });
+        }
+        Err(err) => return Err(err),
+    };
+    let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, Utc::now()).await?;
+    *rate = Some(decision);
+    if let Some(retry_after_seconds) = decision.retry_after_seconds {
+        return Err(Error::TooManyAttempts { retry_after_seconds });
+    }
     let route = parse_route(request.uri().path()).ok_or(Error::NotFound)?;
     let method = request.method();
     let allowed = match route {
@@ -152,12 +177,6 @@ async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecisi
         let mut response = respond::json(405, &json!({ "message": message }));
         response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allowed));
         return Ok(response);
-    }
-    let caller: Identity = request::authenticate(ctx.tokens.as_ref(), request).await?;
-    let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, Utc::now()).await?;
-    *rate = Some(decision);
-    if let Some(retry_after_seconds) = decision.retry_after_seconds {
-        return Err(Error::TooManyAttempts { retry_after_seconds });
     }
     let query = request::query(request);
     match route {

@@ -12,6 +12,7 @@ use shared::aws::{
     required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
     SqsDispatchQueue,
 };
+use shared::domain::fleet::is_valid_identity;
 use shared::ocpp::SUBPROTOCOL;
 use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::Result;
@@ -72,7 +73,10 @@ async fn on_connect(
     event: &ApiGatewayWebsocketProxyRequest,
 ) -> Result<ApiGatewayProxyResponse> {
     let refuse = |identity: &str, refusal: Refusal| {
-        tracing::warn!(identity, reason = ?refusal, "charger refused");
+        // Refusals come as fast as anyone can open connections: one budget for all of them.
+        if shared::telemetry::connection_may_log("$connect refusals") {
+            tracing::warn!(identity, reason = ?refusal, "charger refused");
+        }
         let mut response = reply(refusal.status(), None);
         if refusal == Refusal::BadCredentials {
             response.headers.insert("www-authenticate", HeaderValue::from_static("Basic realm=\"ocpp-bulk\""));
@@ -85,6 +89,9 @@ async fn on_connect(
     };
     if !connect::offers_ocpp16(event) {
         return refuse(&identity, Refusal::NoSubprotocol);
+    }
+    if !is_valid_identity(&identity) {
+        return refuse("(not a valid identity)", Refusal::UnknownCharger);
     }
     let Some(charger) = ctx.chargers.charger_by_identity(&identity).await? else {
         return refuse(&identity, Refusal::UnknownCharger);

@@ -55,6 +55,12 @@ pub enum FleetError {
     Invalid(String),
 }
 
+/// A charger identity: 1-48 printable ASCII characters without `/` or `?` (it is the last segment
+/// of the charger's URL).
+pub fn is_valid_identity(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 48 && id.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != '?')
+}
+
 impl Fleet {
     pub fn load(path: &Path) -> Result<Fleet, FleetError> {
         let shown = path.display().to_string();
@@ -68,7 +74,7 @@ impl Fleet {
         let mut uuids = HashSet::new();
         for charger in &self.chargers {
             let id = &charger.identity;
-            if id.is_empty() || id.len() > 48 || !id.chars().all(|c| c.is_ascii_graphic() && c != '/' && c != '?') {
+            if !is_valid_identity(id) {
                 return Err(FleetError::Invalid(format!(
                     "charger identity {id:?} must be 1-48 printable ASCII characters without / or ?"
                 )));

@@ -235,11 +235,70 @@ impl Outcome {
     pub fn error(message: impl Into<String>) -> Self {
         Outcome { status: ResultStatus::Error, message: Some(message.into()), response: None, executed_at: None }
     }
+
+    /// What a result keeps of what a charger sent: a `message` of at most `MAX_KEPT_MESSAGE_BYTES`
+    /// (cut, saying so) and a `response` of at most `MAX_KEPT_RESPONSE_BYTES` as JSON (dropped
+    /// whole, the message saying so). A run's page of 100 results then stays far inside Lambda's
+    /// 6 MB response, each result item inside DynamoDB's 400 KB.
+    pub fn bounded(mut self) -> Self {
+        if let Some(response) = &self.response {
+            let bytes = serde_json::to_vec(response).map_or(usize::MAX, |json| json.len());
+            if bytes > MAX_KEPT_RESPONSE_BYTES {
+                let said = self.message.take().map(|m| format!("{m} ")).unwrap_or_default();
+                self.message = Some(format!(
+                    "{said}(the response, {bytes} bytes, is not kept: a result keeps {MAX_KEPT_RESPONSE_BYTES})"
+                ));
+                self.response = None;
+            }
+        }
+        self.message = self.message.map(|m| truncated(m, MAX_KEPT_MESSAGE_BYTES));
+        self
+    }
+}
+
+/// The longest `message` a result keeps of a charger's text, in bytes.
+pub const MAX_KEPT_MESSAGE_BYTES: usize = 1_024;
+/// The largest `response` payload a result keeps, in bytes of JSON.
+pub const MAX_KEPT_RESPONSE_BYTES: usize = 16 * 1_024;
+
+/// `text` cut to at most `max` bytes (on a character boundary), saying how long it was.
+pub fn truncated(mut text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let note = format!("… (truncated from {} bytes)", text.len());
+    let keep = max.saturating_sub(note.len());
+    let cut = (0..=keep).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
+    text.truncate(cut);
+    text.push_str(&note);
+    text
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn what_a_charger_sent_is_kept_bounded() {
+        let long = "é".repeat(3_000);
+        let kept = Outcome::error(format!("GenericError: {long}")).bounded();
+        let message = kept.message.unwrap();
+        assert!(message.len() <= MAX_KEPT_MESSAGE_BYTES, "{}", message.len());
+        assert!(message.starts_with("GenericError: éé") && message.ends_with("(truncated from 6014 bytes)"));
+
+        let big = serde_json::json!({"status": "Accepted", "data": "x".repeat(MAX_KEPT_RESPONSE_BYTES)});
+        let kept = Outcome::sent(big).bounded();
+        assert_eq!(kept.status, ResultStatus::Sent);
+        assert!(kept.response.is_none());
+        let message = kept.message.unwrap();
+        assert!(
+            message.starts_with("Accepted (the response, 164") && message.contains(" bytes, is not kept"),
+            "{message}"
+        );
+
+        let small = Outcome::sent(serde_json::json!({"status": "Accepted"}));
+        assert_eq!(small.clone().bounded(), small);
+    }
 
     fn charger() -> ChargerRef {
         ChargerRef { uuid: Uuid::new_v4(), identity: "CP1".into(), reference: None }

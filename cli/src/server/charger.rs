@@ -1,0 +1,160 @@
+//! A charger's WebSocket: `$connect` decides the handshake, each text frame is a `$default`
+//! event, the end is `$disconnect`, as API Gateway would deliver them, with API Gateway's limits.
+
+use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::encodings::Body as LambdaBody;
+use axum::body::Body;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::ws::rejection::WebSocketUpgradeRejection;
+use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use futures::{SinkExt, StreamExt};
+use shared::embedded::Outbound;
+use shared::ocpp::SUBPROTOCOL;
+use shared::ports::ConnectionGateway;
+use std::collections::HashMap;
+use tokio::time::Instant;
+
+use crate::stack::Stack;
+
+pub(super) async fn charger_with_path(
+    State(stack): State<Stack>,
+    identity: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let identity = match identity {
+        Ok(Path(identity)) => identity,
+        Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
+    };
+    match upgrade {
+        Ok(upgrade) => connect(stack, identity, headers, upgrade).await,
+        Err(rejection) => rejected(rejection.status(), rejection.body_text()),
+    }
+}
+
+pub(super) async fn charger_with_query(
+    State(stack): State<Stack>,
+    query: Result<Query<HashMap<String, String>>, QueryRejection>,
+    headers: HeaderMap,
+    upgrade: Result<WebSocketUpgrade, WebSocketUpgradeRejection>,
+) -> Response {
+    let identity = match query {
+        Ok(Query(query)) => query.get("identity").cloned().unwrap_or_default(),
+        Err(rejection) => return rejected(rejection.status(), rejection.body_text()),
+    };
+    match upgrade {
+        Ok(upgrade) => connect(stack, identity, headers, upgrade).await,
+        Err(rejection) => rejected(rejection.status(), rejection.body_text()),
+    }
+}
+
+/// A request to a charger route that is not a WebSocket handshake, or whose identity cannot be
+/// read (`/ocpp/%FF`): axum's refusal, in the API's JSON error shape.
+fn rejected(status: StatusCode, text: String) -> Response {
+    let body = serde_json::json!({ "message": text }).to_string();
+    (status, [("content-type", "application/json")], body).into_response()
+}
+
+fn event(connection_id: &str, event_type: &str, route_key: &str) -> ApiGatewayWebsocketProxyRequest {
+    let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context.connection_id = Some(connection_id.to_owned());
+    event.request_context.event_type = Some(event_type.to_owned());
+    event.request_context.route_key = Some(route_key.to_owned());
+    event.request_context.stage = Some("local".to_owned());
+    event
+}
+
+/// `$connect`: the handler decides; the upgrade happens only when it answers 200.
+async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
+    let connection_id = uuid::Uuid::new_v4().simple().to_string();
+    let outbound = stack.connections.attach(&connection_id);
+    let mut connect = event(&connection_id, "CONNECT", "$connect");
+    connect.headers = headers;
+    connect.path = Some(format!("/ocpp/{identity}"));
+    connect.query_string_parameters = HashMap::from([("identity".to_owned(), identity)]).into();
+    let answer = websocket::handle(&stack.websocket, connect).await;
+    if answer.status_code != 200 {
+        stack.connections.detach(&connection_id);
+        let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
+            .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+        let mut response = (status, answer.headers).into_response();
+        *response.body_mut() = Body::empty();
+        return response;
+    }
+    upgrade
+        .protocols([SUBPROTOCOL])
+        .max_frame_size(stack.limits.max_frame_bytes)
+        .max_message_size(stack.limits.max_message_bytes)
+        .on_upgrade(move |socket| run_connection(stack, connection_id, socket, outbound))
+}
+
+async fn run_connection(
+    stack: Stack,
+    connection_id: String,
+    socket: WebSocket,
+    mut outbound: tokio::sync::mpsc::UnboundedReceiver<Outbound>,
+) {
+    stack.connections.open(&connection_id);
+    let (mut sink, mut stream) = socket.split();
+    let (closed_tx, mut closed) = tokio::sync::watch::channel(false);
+    let writer = tokio::spawn(async move {
+        while let Some(item) = outbound.recv().await {
+            let sent = match item {
+                Outbound::Frame(text) => sink.send(Message::Text(text.into())).await,
+                Outbound::Close => {
+                    let _ = sink.send(Message::Close(None)).await;
+                    let _ = closed_tx.send(true);
+                    break;
+                }
+            };
+            if sent.is_err() {
+                break;
+            }
+        }
+    });
+    let limits = stack.limits;
+    let ends = Instant::now() + limits.max_duration;
+    let mut idle_until = Instant::now() + limits.idle;
+    let mut close_by: Option<Instant> = None;
+    loop {
+        let deadline = close_by.unwrap_or(idle_until.min(ends));
+        let message = tokio::select! {
+            message = tokio::time::timeout_at(deadline, stream.next()) => message,
+            _ = closed.changed(), if close_by.is_none() => {
+                close_by = Some(Instant::now() + limits.close_timeout);
+                continue;
+            }
+        };
+        let message = match message {
+            Ok(Some(Ok(message))) => message,
+            Ok(_) => break, // the stream ended, or broke (an oversized frame or message among others)
+            Err(_) if close_by.is_some() => break, // our Close went unanswered
+            Err(_) => {
+                tracing::debug!(idle = Instant::now() >= idle_until, "closing a connection at its time limit");
+                let _ = stack.connections.close(&connection_id).await;
+                close_by = Some(Instant::now() + limits.close_timeout);
+                continue;
+            }
+        };
+        idle_until = Instant::now() + limits.idle;
+        let text = match message {
+            Message::Text(text) => text,
+            Message::Close(_) => break,
+            _ => continue,
+        };
+        let mut frame = event(&connection_id, "MESSAGE", "$default");
+        frame.body = Some(text.to_string());
+        let answer = websocket::handle(&stack.websocket, frame).await;
+        if let Some(LambdaBody::Text(reply)) = answer.body {
+            if stack.connections.post(&connection_id, &reply).await.is_err() {
+                break;
+            }
+        }
+    }
+    websocket::handle(&stack.websocket, event(&connection_id, "DISCONNECT", "$disconnect")).await;
+    stack.connections.detach(&connection_id);
+    writer.abort();
+}
