@@ -1,4 +1,4 @@
-//! The charger side (SPEC section 3): handshakes, passwords, answers to charger CALLs.
+//! The charger side (`docs/charger-side.md`): handshakes, passwords, answers to charger CALLs.
 
 use std::time::Duration;
 

@@ -1,4 +1,4 @@
-//! The HTTP API handler (SPEC section 2), written once over the ports: `main.rs` runs it under
+//! The HTTP API handler (`docs/openapi.yaml`), written once over the ports: `main.rs` runs it under
 //! `lambda_http`, `ocpp-bulk serve` runs it behind a local HTTP server.
 
 use std::sync::Arc;

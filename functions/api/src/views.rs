@@ -1,4 +1,4 @@
-//! The JSON shapes of SPEC section 2: Run, Result, and Laravel's cursor paginator.
+//! The JSON shapes of `docs/openapi.yaml`: Run, Result, and Laravel's cursor paginator.
 
 use serde_json::{json, Map, Value};
 use shared::clock::rfc3339;

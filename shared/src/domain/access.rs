@@ -1,6 +1,6 @@
 //! Who may do what: API tokens, teams, charger passwords. Secrets are kept only as hashes.
 //!
-//! Tokens and charger passwords are machine-generated keys, so a fast hash is right (SPEC section 4):
+//! Tokens and charger passwords are machine-generated keys, so a fast hash is right:
 //! tokens as SHA-256, passwords as salted SHA-256. Comparisons run in constant time.
 
 use serde::{Deserialize, Serialize};

@@ -1,4 +1,4 @@
-//! The fleet file (SPEC section 4): tokens and chargers, with secrets in clear only in this input.
+//! The fleet file (README, "The local stack by hand"): tokens and chargers, with secrets in clear only in this input.
 
 use std::collections::HashSet;
 use std::path::Path;
