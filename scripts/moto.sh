@@ -1,15 +1,8 @@
-# Sourced by the scripts that need moto's server: installs the venv (.venv-test) when missing or
-# stale, starts scripts/moto_server.py on a free loopback port (or MOTO_PORT), exports the AWS_* variables that
+# Sourced by the scripts that need moto's server: installs the venv (scripts/venv.sh), starts
+# scripts/moto_server.py on a free loopback port (or MOTO_PORT), exports the AWS_* variables that
 # point the SDK at it, and stops it when the calling script exits.
 
-venv="$root/.venv-test"
-stamp="$venv/.requirements.sha256"
-want=$(sha256sum "$root/tests/python/requirements.txt" | cut -d' ' -f1)
-if [ ! -x "$venv/bin/python" ] || [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check -r "$root/tests/python/requirements.txt"
-  echo "$want" > "$stamp"
-fi
+. "$root/scripts/venv.sh"
 
 mkdir -p "$root/target"
 moto_port=${MOTO_PORT:-$("$venv/bin/python" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')}
