@@ -39,6 +39,10 @@ enum Command {
         /// listener): the endpoint other local processes post frames to.
         #[arg(long, default_value = "127.0.0.1:0")]
         management_listen: String,
+        /// Open connections at most (HTTP and chargers); one more is answered 503. Default: the
+        /// open-file limit less 512.
+        #[arg(long)]
+        max_connections: Option<usize>,
     },
     /// Tokens in a directory table: list (without secrets), revoke, rotate.
     Tokens {
@@ -283,7 +287,7 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { listen, fleet, backend, prefix, require_passwords, management_listen } => {
+        Command::Serve { listen, fleet, backend, prefix, require_passwords, management_listen, max_connections } => {
             raise_open_file_limit();
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
             let listener =
@@ -320,6 +324,9 @@ async fn run(command: Command) -> Result<(), String> {
                 provisioned.tokens.len()
             );
             stack.websocket.require_passwords = require_passwords;
+            if let Some(max) = max_connections {
+                stack.limits.max_connections = max.max(1);
+            }
             ocpp_bulk::server::serve(listener, stack).await.map_err(|e| e.to_string())
         }
         Command::Init { prefix } => {

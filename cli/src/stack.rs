@@ -67,6 +67,7 @@ impl Stack {
                 rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
                 cursor_key: shared::domain::CursorKey::random(),
+                blocked_sources: Default::default(),
             },
             worker: WorkerContext::new(
                 store.clone(),

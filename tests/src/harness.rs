@@ -273,6 +273,20 @@ impl RawCharger {
         self.socket.send(Message::Text(text.into())).await.expect("send");
     }
 
+    /// Sends `text` as one message in frames of at most `frame_bytes` (a continuation each).
+    pub async fn send_fragmented(&mut self, text: &str, frame_bytes: usize) {
+        use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+        use tokio_tungstenite::tungstenite::protocol::frame::Frame;
+        let chunks: Vec<&[u8]> = text.as_bytes().chunks(frame_bytes).collect();
+        for (i, chunk) in chunks.iter().enumerate() {
+            let opcode = OpCode::Data(if i == 0 { Data::Text } else { Data::Continue });
+            let frame = Frame::message(chunk.to_vec(), opcode, i + 1 == chunks.len());
+            if self.socket.send(Message::Frame(frame)).await.is_err() {
+                return; // the server may close before the last frame
+            }
+        }
+    }
+
     /// The next text frame, or None when the connection closes or nothing comes within `wait`.
     pub async fn next(&mut self, wait: Duration) -> Option<Value> {
         loop {
@@ -294,6 +308,18 @@ impl RawCharger {
                 Err(_) => return false,
                 Ok(Some(Ok(Message::Close(_)))) | Ok(None) | Ok(Some(Err(_))) => return true,
                 Ok(Some(Ok(_))) => continue,
+            }
+        }
+    }
+
+    /// The code of the Close frame the server sends within `wait`, if it sends one.
+    pub async fn close_code(&mut self, wait: Duration) -> Option<u16> {
+        let deadline = tokio::time::Instant::now() + wait;
+        loop {
+            match tokio::time::timeout_at(deadline, self.socket.next()).await {
+                Ok(Some(Ok(Message::Close(frame)))) => return frame.map(|f| u16::from(f.code)),
+                Ok(Some(Ok(_))) => continue,
+                _ => return None,
             }
         }
     }

@@ -79,30 +79,40 @@ async fn every_answer_carries_the_rate_limit_and_failed_logins_are_limited(backe
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), limit as usize - 1, "one 401 was spent above");
     assert_eq!(statuses.last(), Some(&429), "guessing tokens is limited per source address");
     let (status, _) = stack.request("GET", BULK, Some(e2e::harness::ALICE), None).await;
-    assert_eq!(status, 200, "a user with a token is limited on their own account");
+    assert_eq!(status, 429, "past the limit, not even a right token is looked at this minute");
 }
 
 async fn idle_slow_and_surplus_connections_are_closed(backend: Backend) {
     let stack = TestStack::start_customized(backend, &fleet(1), |stack| {
         stack.limits.max_connections = 3;
         stack.limits.header_read_timeout = Duration::from_secs(1);
+        stack.limits.body_read_timeout = Duration::from_secs(1);
     })
     .await;
-    // A connection that never sends a request, and one that stops halfway through its headers.
+    // A connection that never sends a request, one that stops halfway through its headers, and one
+    // whose body stops halfway.
+    let opened = tokio::time::Instant::now();
     let mut silent = TcpStream::connect(address(&stack)).await.unwrap();
     let mut slow = TcpStream::connect(address(&stack)).await.unwrap();
     slow.write_all(b"GET /v3/chargers HTTP/1.1\r\nhost: x\r\n").await.unwrap();
-    let mut third = TcpStream::connect(address(&stack)).await.unwrap();
+    let mut slow_body = TcpStream::connect(address(&stack)).await.unwrap();
+    let head = format!("POST {BULK} HTTP/1.1\r\nhost: x\r\ncontent-length: 100\r\n\r\n{{\"command\":");
+    slow_body.write_all(head.as_bytes()).await.unwrap();
     tokio::time::sleep(Duration::from_millis(200)).await;
     // The cap is reached: one more is refused in the API's error shape.
     let (status, body) = parse(&raw(&stack, b"GET / HTTP/1.1\r\nhost: x\r\n\r\n").await);
     assert_eq!(status, 503);
     assert!(body["message"].as_str().unwrap().contains("at most 3"));
-    for stream in [&mut silent, &mut slow, &mut third] {
+    for stream in [&mut silent, &mut slow] {
         let mut rest = Vec::new();
         let read = tokio::time::timeout(Duration::from_secs(4), stream.read_to_end(&mut rest)).await;
         assert!(read.is_ok(), "closed after the header-read timeout");
+        assert!(opened.elapsed() >= Duration::from_millis(900), "not before it");
     }
+    let mut late = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(4), slow_body.read_to_end(&mut late)).await;
+    let (status, body) = parse(&String::from_utf8_lossy(&late));
+    assert_eq!((status, body["message"].is_string()), (408, true), "a body that stops halfway");
     // Their slots are free again; a kept-alive connection is closed once idle as long.
     tokio::time::sleep(Duration::from_millis(100)).await;
     let mut kept = TcpStream::connect(address(&stack)).await.unwrap();
@@ -121,10 +131,19 @@ async fn charger_connections_keep_api_gateways_limits(backend: Backend) {
         stack.limits.close_timeout = Duration::from_secs(1);
     })
     .await;
-    // A message over 128 KB closes the connection, as API Gateway does (1009).
-    let mut big = RawCharger::connect(&stack.ws, &cp(0)).await;
-    big.send(&json!([2, "1", "DataTransfer", {"vendorId": "x", "data": "d".repeat(200_000)}]).to_string()).await;
-    assert!(big.closed_within(Duration::from_secs(3)).await, "an oversized message closes the connection");
+    // A frame over 32 KB, or a message over 128 KB in frames under it, closes the connection, as
+    // API Gateway does (1009).
+    let big = json!([2, "1", "DataTransfer", {"vendorId": "x", "data": "d".repeat(150_000)}]).to_string();
+    let mut one_frame = RawCharger::connect(&stack.ws, &cp(0)).await;
+    one_frame.send(&big[..40_000]).await;
+    assert_eq!(one_frame.close_code(Duration::from_secs(3)).await, Some(1009), "a 40 KB frame");
+    let mut fragments = RawCharger::connect(&stack.ws, &cp(0)).await;
+    fragments.send_fragmented(&big, 30_000).await;
+    assert_eq!(fragments.close_code(Duration::from_secs(3)).await, Some(1009), "a 150 KB message in 30 KB frames");
+    let mut fine = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let under = json!([2, "2", "DataTransfer", {"vendorId": "x", "data": "d".repeat(100_000)}]).to_string();
+    fine.send_fragmented(&under, 30_000).await;
+    assert_eq!(fine.next(Duration::from_secs(3)).await.expect("an answer")[2]["status"], "UnknownVendorId");
     // A silent charger is closed once idle; one that does not answer our Close is dropped anyway.
     let mut silent = TcpStream::connect(address(&stack)).await.unwrap();
     let handshake = format!(
@@ -140,7 +159,8 @@ async fn charger_connections_keep_api_gateways_limits(backend: Backend) {
     assert!(started.elapsed() >= Duration::from_secs(1));
     let text = String::from_utf8_lossy(&everything);
     assert!(text.starts_with("HTTP/1.1 101"), "{text}");
-    assert!(everything.windows(1).any(|b| b[0] == 0x88), "a Close frame came before the drop");
+    let head = text.find("\r\n\r\n").unwrap() + 4;
+    assert_eq!(everything.get(head), Some(&0x88), "a Close frame came before the drop");
 }
 
 async fn charger_text_is_kept_bounded(backend: Backend) {

@@ -3,10 +3,9 @@
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::encodings::Body as LambdaBody;
-use axum::body::Body;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
-use axum::extract::ws::{Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
 use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
@@ -16,6 +15,7 @@ use shared::ocpp::SUBPROTOCOL;
 use shared::ports::ConnectionGateway;
 use std::collections::HashMap;
 use tokio::time::Instant;
+use tokio_tungstenite::tungstenite;
 
 use crate::stack::Stack;
 
@@ -80,8 +80,9 @@ async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: We
         stack.connections.detach(&connection_id);
         let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
             .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-        let mut response = (status, answer.headers).into_response();
-        *response.body_mut() = Body::empty();
+        let reason = status.canonical_reason().unwrap_or("Refused");
+        let mut response = rejected(status, format!("The charger connection is refused: {reason}."));
+        response.headers_mut().extend(answer.headers);
         return response;
     }
     upgrade
@@ -100,13 +101,26 @@ async fn run_connection(
     stack.connections.open(&connection_id);
     let (mut sink, mut stream) = socket.split();
     let (closed_tx, mut closed) = tokio::sync::watch::channel(false);
-    let writer = tokio::spawn(async move {
-        while let Some(item) = outbound.recv().await {
+    let (too_big_tx, mut too_big) = tokio::sync::oneshot::channel::<()>();
+    let mut too_big_tx = Some(too_big_tx);
+    let mut writer = tokio::spawn(async move {
+        loop {
+            let item = tokio::select! {
+                item = outbound.recv() => item,
+                Ok(()) = &mut too_big => {
+                    // As API Gateway answers a frame or message over its limits.
+                    let close = CloseFrame { code: close_code::SIZE, reason: "message too big".into() };
+                    let _ = sink.send(Message::Close(Some(close))).await;
+                    break;
+                }
+            };
+            let Some(item) = item else { break };
             let sent = match item {
                 Outbound::Frame(text) => sink.send(Message::Text(text.into())).await,
                 Outbound::Close => {
-                    let _ = sink.send(Message::Close(None)).await;
+                    // The close timeout runs from now, even if the charger does not read our Close.
                     let _ = closed_tx.send(true);
+                    let _ = sink.send(Message::Close(None)).await;
                     break;
                 }
             };
@@ -130,7 +144,16 @@ async fn run_connection(
         };
         let message = match message {
             Ok(Some(Ok(message))) => message,
-            Ok(_) => break, // the stream ended, or broke (an oversized frame or message among others)
+            Ok(Some(Err(err))) => {
+                if is_too_big(err) {
+                    if let Some(tx) = too_big_tx.take() {
+                        let _ = tx.send(());
+                    }
+                    let _ = tokio::time::timeout(limits.close_timeout, &mut writer).await;
+                }
+                break;
+            }
+            Ok(None) => break,
             Err(_) if close_by.is_some() => break, // our Close went unanswered
             Err(_) => {
                 tracing::debug!(idle = Instant::now() >= idle_until, "closing a connection at its time limit");
@@ -157,4 +180,10 @@ async fn run_connection(
     websocket::handle(&stack.websocket, event(&connection_id, "DISCONNECT", "$disconnect")).await;
     stack.connections.detach(&connection_id);
     writer.abort();
+}
+
+/// Whether reading failed on a frame or message over the limits.
+fn is_too_big(err: axum::Error) -> bool {
+    let inner = err.into_inner();
+    matches!(inner.downcast_ref::<tungstenite::Error>(), Some(tungstenite::Error::Capacity(_)))
 }

@@ -13,6 +13,11 @@ pub struct ConnectionLimits {
     /// From a connection's accept, or the end of its last response, to a request's complete
     /// headers: an idle keep-alive connection or a slow sender is closed after this long.
     pub header_read_timeout: Duration,
+    /// From a request's headers to the end of its body: a slower body gets a 408.
+    pub body_read_timeout: Duration,
+    /// How long a write may wait for a peer that does not read (an HTTP client, a charger) before
+    /// the connection is dropped.
+    pub write_stall_timeout: Duration,
     pub max_frame_bytes: usize,
     pub max_message_bytes: usize,
     /// Closed when no frame came from the charger for this long.
@@ -28,6 +33,8 @@ impl Default for ConnectionLimits {
         ConnectionLimits {
             max_connections: connections_the_process_can_open(),
             header_read_timeout: Duration::from_secs(10),
+            body_read_timeout: Duration::from_secs(30),
+            write_stall_timeout: Duration::from_secs(30),
             max_frame_bytes: 32 * 1024,
             max_message_bytes: 128 * 1024,
             idle: Duration::from_secs(10 * 60),

@@ -3,19 +3,22 @@
 //! keep-alive connections, and hyper's own answers to requests it cannot parse (400, 414, 431,
 //! written before any handler runs) given the API's JSON error body.
 
+use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{ready, Context, Poll};
+use std::time::Duration;
 
 use axum::extract::ConnectInfo;
 use axum::Router;
 use hyper::server::conn::http1;
 use hyper_util::rt::{TokioIo, TokioTimer};
 use hyper_util::service::TowerToHyperService;
-use tokio::io::{AsyncRead, AsyncWrite, AsyncWriteExt, ReadBuf};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::time::Sleep;
 
 use super::limits::ConnectionLimits;
 
@@ -38,7 +41,7 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
         };
         let router = router.clone().layer(axum::Extension(ConnectInfo(peer)));
         tokio::spawn(async move {
-            let io = TokioIo::new(Connection { stream, _permit: permit, pending: Vec::new() });
+            let io = TokioIo::new(Connection::new(stream, permit, limits.write_stall_timeout));
             let served = http1::Builder::new()
                 .timer(TokioTimer::new())
                 .header_read_timeout(limits.header_read_timeout)
@@ -61,26 +64,63 @@ async fn refuse(mut stream: TcpStream, max: usize) {
          connection: close\r\ncontent-length: {}\r\n\r\n{body}",
         body.len()
     );
-    let write = async {
+    let answer = async {
         stream.write_all(response.as_bytes()).await?;
-        stream.shutdown().await
+        stream.shutdown().await?;
+        // Read what the client sent before closing: closing with unread data resets the
+        // connection, and a reset can destroy the answer before the client reads it.
+        let mut sink = [0u8; 4096];
+        let mut left: usize = 64 * 1024;
+        while left > 0 {
+            match stream.read(&mut sink).await? {
+                0 => break,
+                n => left = left.saturating_sub(n),
+            }
+        }
+        io::Result::Ok(())
     };
-    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), write).await;
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(2), answer).await;
 }
 
 /// A connection: its slot under the cap (held while it is open, through a WebSocket upgrade too),
-/// and the rewrite of hyper's bodiless error answers.
+/// a bound on how long a write may stall (a peer that stops reading), and the rewrite of hyper's
+/// bodiless error answers.
 struct Connection {
     stream: TcpStream,
     _permit: OwnedSemaphorePermit,
     /// Bytes still to write: a rewritten error answer.
     pending: Vec<u8>,
+    /// After a 101 the bytes are WebSocket frames: nothing more to inspect.
+    upgraded: bool,
+    stall_timeout: Duration,
+    /// Armed while a write waits for the peer.
+    stalled: Option<Pin<Box<Sleep>>>,
 }
 
 impl Connection {
+    fn new(stream: TcpStream, permit: OwnedSemaphorePermit, stall_timeout: Duration) -> Self {
+        Connection { stream, _permit: permit, pending: Vec::new(), upgraded: false, stall_timeout, stalled: None }
+    }
+
+    /// A write's progress: a write that stays pending for `stall_timeout` fails, which ends the
+    /// connection (or the WebSocket writing to it).
+    fn watch<T>(&mut self, cx: &mut Context<'_>, poll: Poll<io::Result<T>>) -> Poll<io::Result<T>> {
+        if poll.is_ready() {
+            self.stalled = None;
+            return poll;
+        }
+        let timeout = self.stall_timeout;
+        let stalled = self.stalled.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+        match stalled.as_mut().poll(cx) {
+            Poll::Ready(()) => Poll::Ready(Err(io::Error::new(io::ErrorKind::TimedOut, "the peer stopped reading"))),
+            Poll::Pending => Poll::Pending,
+        }
+    }
+
     fn drain(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         while !self.pending.is_empty() {
-            let written = ready!(Pin::new(&mut self.stream).poll_write(cx, &self.pending))?;
+            let poll = Pin::new(&mut self.stream).poll_write(cx, &self.pending);
+            let written = ready!(self.watch(cx, poll))?;
             if written == 0 {
                 return Poll::Ready(Err(io::ErrorKind::WriteZero.into()));
             }
@@ -99,20 +139,25 @@ impl AsyncRead for Connection {
 impl AsyncWrite for Connection {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         ready!(self.drain(cx))?;
-        if let Some(answer) = json_error_answer(buf) {
-            self.pending = answer;
-            // Taken whole; what the socket does not take now goes out on flush.
-            if let Poll::Ready(Err(err)) = self.drain(cx) {
-                return Poll::Ready(Err(err));
+        if !self.upgraded {
+            self.upgraded = buf.starts_with(b"HTTP/1.1 101 ");
+            if let Some(answer) = json_error_answer(buf) {
+                self.pending = answer;
+                // Taken whole; what the socket does not take now goes out on flush.
+                if let Poll::Ready(Err(err)) = self.drain(cx) {
+                    return Poll::Ready(Err(err));
+                }
+                return Poll::Ready(Ok(buf.len()));
             }
-            return Poll::Ready(Ok(buf.len()));
         }
-        Pin::new(&mut self.stream).poll_write(cx, buf)
+        let poll = Pin::new(&mut self.stream).poll_write(cx, buf);
+        self.watch(cx, poll)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         ready!(self.drain(cx))?;
-        Pin::new(&mut self.stream).poll_flush(cx)
+        let poll = Pin::new(&mut self.stream).poll_flush(cx);
+        self.watch(cx, poll)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -122,9 +167,13 @@ impl AsyncWrite for Connection {
 }
 
 /// hyper answers a request it cannot parse itself, with an empty body: `HTTP/1.1 {400|414|431} …`,
-/// `connection: close`, `content-length: 0`, in one write (this IO is not vectored). Handlers
-/// never answer those statuses without a body, so such a head is hyper's, and gets a JSON body.
+/// `connection: close`, `content-length: 0`, in one write of a few hundred bytes (this IO is not
+/// vectored). Every answer of ours has a body (`charger::rejected` for refused handshakes), so such
+/// a head is hyper's, and gets a JSON body.
 fn json_error_answer(head: &[u8]) -> Option<Vec<u8>> {
+    if !head.starts_with(b"HTTP/1.1 4") || head.len() > 1_024 {
+        return None;
+    }
     let text = std::str::from_utf8(head).ok()?;
     let status = text.strip_prefix("HTTP/1.1 ")?.get(..3)?;
     let message = match status {

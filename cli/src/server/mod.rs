@@ -44,9 +44,14 @@ pub async fn serve(listener: TcpListener, stack: Stack) -> std::io::Result<()> {
 
 async fn api(State(stack): State<Stack>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let bytes = match axum::body::to_bytes(body, api::request::MAX_BODY_BYTES).await {
-        Ok(bytes) => bytes,
-        Err(_) => return api::respond::error(&shared::Error::PayloadTooLarge).map(lambda_to_axum),
+    let read = axum::body::to_bytes(body, api::request::MAX_BODY_BYTES);
+    let bytes = match tokio::time::timeout(stack.limits.body_read_timeout, read).await {
+        Ok(Ok(bytes)) => bytes,
+        Ok(Err(_)) => return api::respond::error(&shared::Error::PayloadTooLarge).map(lambda_to_axum),
+        Err(_) => {
+            let late = serde_json::json!({"message": "The request body did not arrive in time."});
+            return api::respond::json(408, &late).map(lambda_to_axum);
+        }
     };
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
     let mut context = ApiGatewayV2httpRequestContext::default();

@@ -21,6 +21,28 @@ pub const MAX_TIMEOUT_SECONDS: u32 = 900;
 /// Chargers resolved per directory call (DynamoDB BatchGetItem takes 100 keys).
 const RESOLVE_CHUNK: usize = 100;
 
+/// The largest `data`, as JSON: a CALL travels to its charger in one WebSocket message, and API
+/// Gateway takes at most 128 KB per message (the frame's own bytes, id and action, fit in the rest).
+/// A larger payload could never be delivered, so it is refused before its schema is checked, which
+/// also bounds what checking costs.
+pub const MAX_DATA_BYTES: usize = 120 * 1024;
+
+/// The length of `value` as compact JSON, without building the text.
+fn json_len(value: &Value) -> usize {
+    struct Count(usize);
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0 += buf.len();
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count(0);
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
+}
+
 /// A validated request.
 pub struct BulkRequest {
     pub command: &'static Command,
@@ -65,7 +87,16 @@ impl BulkRequest {
                 Value::Object(Map::new())
             }
         };
-        if let Some(command) = command {
+        let data_bytes = json_len(&data);
+        if data_bytes > MAX_DATA_BYTES {
+            errors.add(
+                "data",
+                format!(
+                    "The data field may be at most {MAX_DATA_BYTES} bytes as JSON ({data_bytes} sent): a CALL reaches \
+                     its charger in one WebSocket message of at most 128 KB."
+                ),
+            );
+        } else if let Some(command) = command {
             if let Err(field_errors) = command.check_request(&data, "data") {
                 errors.absorb(field_errors);
             }
@@ -297,6 +328,17 @@ mod tests {
         .unwrap();
         assert_eq!(request.charger_ids, vec![upper.to_lowercase(), "x".to_owned()]);
         assert_eq!(request.timeout_seconds, None);
+    }
+
+    #[test]
+    fn data_that_no_websocket_message_could_carry_is_refused_unchecked() {
+        let entries: Vec<Value> = (0..100_000).map(|_| json!({})).collect();
+        let body = json!({"command": "SendLocalList", "charger_ids": ["x"],
+            "data": {"listVersion": 1, "updateType": "Full", "localAuthorizationList": entries}});
+        let e = errors(body);
+        assert_eq!(e.as_object().unwrap().len(), 1, "one error, not one per entry: {e}");
+        assert!(e["data"][0].as_str().unwrap().contains("at most 122880 bytes"), "{e}");
+        assert_eq!(json_len(&json!({"a": [1, 2]})), r#"{"a":[1,2]}"#.len());
     }
 
     #[test]

@@ -21,6 +21,7 @@ pub mod create;
 pub mod read;
 pub mod request;
 pub mod respond;
+pub mod sources;
 pub mod views;
 
 /// The capabilities the API uses, built once at start-up.
@@ -38,6 +39,8 @@ pub struct ApiContext {
     pub default_timeout_seconds: u32,
     /// Signs pagination cursors (CURSOR_SECRET on AWS; generated per process locally).
     pub cursor_key: CursorKey,
+    /// Sources over their failed authentications this minute, as this instance learned it.
+    pub blocked_sources: Arc<sources::BlockedSources>,
 }
 
 impl ApiContext {
@@ -60,6 +63,7 @@ impl ApiContext {
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
             default_timeout_seconds: create::DEFAULT_TIMEOUT_SECONDS,
             cursor_key: CursorKey::random(),
+            blocked_sources: Arc::default(),
         }
     }
 
@@ -147,20 +151,31 @@ pub const UNAUTHENTICATED_PER_MINUTE: u32 = 60;
 /// fails to authenticate, its source address's), then routes; every answer past authentication,
 /// 401, 404 and 405 included, carries the limit it was counted against.
 async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecision>) -> Result<Response<Body>> {
+    let now = Utc::now();
+    let source = sources::source_key(request);
+    if ctx.blocked_sources.blocks(&source, RateDecision::window(now)) {
+        // Over its failed authentications this minute: not even a right token is looked at.
+        let refused =
+            RateDecision::for_hits(UNAUTHENTICATED_PER_MINUTE, u64::from(UNAUTHENTICATED_PER_MINUTE) + 1, now);
+        *rate = Some(refused);
+        return Err(Error::TooManyAttempts { retry_after_seconds: refused.retry_after_seconds.unwrap_or(60) });
+    }
     let caller = match request::authenticate(ctx.tokens.as_ref(), request).await {
         Ok(caller) => caller,
         Err(Error::Unauthenticated) => {
-            let source = format!("#source {}", request::source_ip(request).unwrap_or("unknown"));
-            let decision = ctx.limiter.hit(&source, UNAUTHENTICATED_PER_MINUTE, Utc::now()).await?;
+            let decision = ctx.limiter.hit(&source, UNAUTHENTICATED_PER_MINUTE, now).await?;
             *rate = Some(decision);
             return Err(match decision.retry_after_seconds {
-                Some(retry_after_seconds) => Error::TooManyAttempts { retry_after_seconds },
+                Some(retry_after_seconds) => {
+                    ctx.blocked_sources.block(source, RateDecision::window(now));
+                    Error::TooManyAttempts { retry_after_seconds }
+                }
                 None => Error::Unauthenticated,
             });
         }
         Err(err) => return Err(err),
     };
-    let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, Utc::now()).await?;
+    let decision = ctx.limiter.hit(&caller.user, ctx.rate_limit_per_minute, now).await?;
     *rate = Some(decision);
     if let Some(retry_after_seconds) = decision.retry_after_seconds {
         return Err(Error::TooManyAttempts { retry_after_seconds });

@@ -3,8 +3,7 @@
 
 use std::collections::HashMap;
 
-use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
+use lambda_http::Request;
 use serde_json::Value;
 use shared::domain::access::token_hash;
 use shared::domain::Identity;
@@ -22,15 +21,6 @@ pub async fn authenticate(tokens: &dyn TokenStore, request: &Request) -> Result<
         return Err(Error::Unauthenticated);
     }
     tokens.identity_for_token_hash(&token_hash(token)).await?.ok_or(Error::Unauthenticated)
-}
-
-/// The client's address as API Gateway saw it (`requestContext.http.sourceIp`; `ocpp-bulk serve`
-/// sets it from the TCP peer).
-pub fn source_ip(request: &Request) -> Option<&str> {
-    match request.request_context_ref()? {
-        RequestContext::ApiGatewayV2(context) => context.http.source_ip.as_deref(),
-        _ => None,
-    }
 }
 
 pub fn query(request: &Request) -> HashMap<String, String> {

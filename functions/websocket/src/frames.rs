@@ -55,7 +55,10 @@ async fn answer_call(
 ) -> Result<Option<String>> {
     match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
-        Ok(Some(identity)) => tracing::debug!(identity, action, "charger CALL"),
+        Ok(Some(identity)) => {
+            let action = action.get(..action.len().min(64)).unwrap_or("(not ASCII)");
+            tracing::debug!(identity, action, "charger CALL");
+        }
         Err(err) => {
             if connection_may_log(connection_id) {
                 tracing::warn!(error = %err, "registry unreadable; answering the charger's CALL anyway");

@@ -55,7 +55,9 @@ pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyReque
         _ => on_message(ctx, &connection_id, event.body.as_deref().unwrap_or_default()).await,
     };
     outcome.unwrap_or_else(|err| {
-        tracing::error!(error = %err, "websocket event failed");
+        if shared::telemetry::connection_may_log(&connection_id) {
+            tracing::error!(error = %err, "websocket event failed");
+        }
         reply(500, None)
     })
 }
@@ -87,11 +89,11 @@ async fn on_connect(
         Ok(identity) => identity,
         Err(refusal) => return refuse("", refusal),
     };
-    if !connect::offers_ocpp16(event) {
-        return refuse(&identity, Refusal::NoSubprotocol);
-    }
     if !is_valid_identity(&identity) {
         return refuse("(not a valid identity)", Refusal::UnknownCharger);
+    }
+    if !connect::offers_ocpp16(event) {
+        return refuse(&identity, Refusal::NoSubprotocol);
     }
     let Some(charger) = ctx.chargers.charger_by_identity(&identity).await? else {
         return refuse(&identity, Refusal::UnknownCharger);

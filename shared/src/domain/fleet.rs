@@ -88,6 +88,13 @@ impl Fleet {
         }
         let mut tokens = HashSet::new();
         for token in &self.tokens {
+            // `#` starts the rate limiter's keys that are not users (a source address).
+            if token.user.is_empty() || token.user.starts_with('#') {
+                return Err(FleetError::Invalid(format!(
+                    "user {:?} must be non-empty and not start with #",
+                    token.user
+                )));
+            }
             if token.token.len() < 8 {
                 return Err(FleetError::Invalid(format!(
                     "the token of user {} is shorter than 8 characters",

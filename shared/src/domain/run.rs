@@ -241,17 +241,18 @@ impl Outcome {
     /// whole, the message saying so). A run's page of 100 results then stays far inside Lambda's
     /// 6 MB response, each result item inside DynamoDB's 400 KB.
     pub fn bounded(mut self) -> Self {
-        if let Some(response) = &self.response {
+        let oversized = self.response.as_ref().and_then(|response| {
             let bytes = serde_json::to_vec(response).map_or(usize::MAX, |json| json.len());
-            if bytes > MAX_KEPT_RESPONSE_BYTES {
-                let said = self.message.take().map(|m| format!("{m} ")).unwrap_or_default();
-                self.message = Some(format!(
-                    "{said}(the response, {bytes} bytes, is not kept: a result keeps {MAX_KEPT_RESPONSE_BYTES})"
-                ));
-                self.response = None;
-            }
-        }
-        self.message = self.message.map(|m| truncated(m, MAX_KEPT_MESSAGE_BYTES));
+            (bytes > MAX_KEPT_RESPONSE_BYTES).then_some(bytes)
+        });
+        let Some(bytes) = oversized else {
+            self.message = self.message.map(|m| truncated(m, MAX_KEPT_MESSAGE_BYTES));
+            return self;
+        };
+        let note = format!("(the response, {bytes} bytes, is not kept: a result keeps {MAX_KEPT_RESPONSE_BYTES})");
+        let said = self.message.take().map(|m| truncated(m, MAX_KEPT_MESSAGE_BYTES - note.len() - 1) + " ");
+        self.message = Some(said.unwrap_or_default() + &note);
+        self.response = None;
         self
     }
 }
@@ -267,7 +268,7 @@ pub fn truncated(mut text: String, max: usize) -> String {
         return text;
     }
     let note = format!("… (truncated from {} bytes)", text.len());
-    let keep = max.saturating_sub(note.len());
+    let (keep, note) = if note.len() < max { (max - note.len(), note) } else { (max, String::new()) };
     let cut = (0..=keep).rev().find(|i| text.is_char_boundary(*i)).unwrap_or(0);
     text.truncate(cut);
     text.push_str(&note);
@@ -278,6 +279,10 @@ pub fn truncated(mut text: String, max: usize) -> String {
 mod tests {
     use super::*;
 
+    fn big_response() -> Value {
+        serde_json::json!({"status": "Accepted", "data": "x".repeat(MAX_KEPT_RESPONSE_BYTES)})
+    }
+
     #[test]
     fn what_a_charger_sent_is_kept_bounded() {
         let long = "é".repeat(3_000);
@@ -286,8 +291,7 @@ mod tests {
         assert!(message.len() <= MAX_KEPT_MESSAGE_BYTES, "{}", message.len());
         assert!(message.starts_with("GenericError: éé") && message.ends_with("(truncated from 6014 bytes)"));
 
-        let big = serde_json::json!({"status": "Accepted", "data": "x".repeat(MAX_KEPT_RESPONSE_BYTES)});
-        let kept = Outcome::sent(big).bounded();
+        let kept = Outcome::sent(big_response()).bounded();
         assert_eq!(kept.status, ResultStatus::Sent);
         assert!(kept.response.is_none());
         let message = kept.message.unwrap();
@@ -295,6 +299,11 @@ mod tests {
             message.starts_with("Accepted (the response, 164") && message.contains(" bytes, is not kept"),
             "{message}"
         );
+
+        let invalid = Outcome { response: Some(big_response()), ..Outcome::error("x".repeat(5_000)) }.bounded();
+        let message = invalid.message.unwrap();
+        assert!(message.len() <= MAX_KEPT_MESSAGE_BYTES && message.ends_with("a result keeps 16384)"), "{message}");
+        assert_eq!(truncated("abcdef".into(), 4), "abcd", "a bound smaller than the note cuts hard");
 
         let small = Outcome::sent(serde_json::json!({"status": "Accepted"}));
         assert_eq!(small.clone().bounded(), small);

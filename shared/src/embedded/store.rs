@@ -340,6 +340,9 @@ impl RateLimiter for MemoryStore {
     async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision> {
         let window = RateDecision::window(now);
         let mut rate = locked(&self.rate);
+        if rate.len() >= 10_000 && !rate.contains_key(user) {
+            rate.retain(|_, (at, _)| *at >= window); // past windows count for nothing
+        }
         let entry = rate.entry(user.to_owned()).or_insert((window, 0));
         if entry.0 != window {
             *entry = (window, 0);

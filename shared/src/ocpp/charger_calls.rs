@@ -13,6 +13,10 @@ use super::catalogue::COMMANDS;
 use super::frame::ErrorCode;
 use super::schema::{compile, field_path};
 use crate::clock::rfc3339;
+use crate::domain::run::truncated;
+
+/// The longest CALLERROR description sent back for a payload that breaks its schema.
+const MAX_DESCRIPTION_BYTES: usize = 300;
 
 /// The heartbeat interval, in seconds, given to every charger that boots.
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
@@ -89,13 +93,8 @@ fn check(validator: &Validator, payload: &Value) -> Result<(), (ErrorCode, Strin
         ValidationErrorKind::Type { .. } => (ErrorCode::TypeConstraintViolation, path),
         _ => (ErrorCode::PropertyConstraintViolation, path),
     };
-    let mut reason = error.to_string();
-    if reason.len() > 200 {
-        let cut = (0..=200).rev().find(|i| reason.is_char_boundary(*i)).unwrap_or(0);
-        reason.truncate(cut);
-        reason.push('…');
-    }
-    Err((code, format!("{field}: {reason}")))
+    // The field's name and the reason may both repeat what the charger sent: bounded together.
+    Err((code, truncated(format!("{field}: {error}"), MAX_DESCRIPTION_BYTES)))
 }
 
 #[cfg(test)]
@@ -144,6 +143,12 @@ mod tests {
             ),
             ("BootNotification", json!([1, 2]), ErrorCode::FormationViolation, "payload"),
             (
+                "Heartbeat",
+                Value::Object([("p".repeat(100_000), json!(1))].into_iter().collect()),
+                ErrorCode::FormationViolation,
+                "payload.ppp",
+            ),
+            (
                 "BootNotification",
                 json!({"chargePointVendor": "ABB"}),
                 ErrorCode::OccurenceConstraintViolation,
@@ -177,8 +182,8 @@ mod tests {
         for (action, payload, code, field) in cases {
             let (got, description) = answer(action, &payload, now).unwrap_err();
             assert_eq!(got, code, "{action} {payload}: {description}");
-            assert!(description.starts_with(&format!("{field}: ")), "{description}");
-            assert!(description.len() < 300);
+            assert!(description.starts_with(field), "{description}");
+            assert!(description.len() <= MAX_DESCRIPTION_BYTES);
         }
     }
 
