@@ -16,7 +16,7 @@ targets=("$@")
 rustup toolchain list | grep -q '^nightly' || { echo "fuzz.sh needs a nightly toolchain (rustup toolchain install nightly)"; exit 1; }
 command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
 export CARGO_TARGET_DIR="$PWD/target"
-cargo +nightly fuzz build -O "${targets[@]}" 2>&1 | tail -1
+cargo +nightly fuzz build -O 2>&1 | tail -1
 found=0
 printf '%-10s %14s %10s %8s %9s\n' target executions "execs/s" corpus findings
 for target in "${targets[@]}"; do

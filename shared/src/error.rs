@@ -73,8 +73,6 @@ impl ErrorCollector {
 pub enum Error {
     #[error("Unauthenticated.")]
     Unauthenticated,
-    #[error("This action is unauthorized.")]
-    Forbidden,
     #[error("Not found.")]
     NotFound,
     /// 422: the first message is the summary, `errors` carries every field's messages.
@@ -134,7 +132,6 @@ impl Error {
     pub fn status_code(&self) -> u16 {
         match self {
             Error::Unauthenticated => 401,
-            Error::Forbidden => 403,
             Error::NotFound => 404,
             Error::Conflict => 409,
             Error::Validation { .. } => 422,

@@ -11,6 +11,7 @@ pub mod error;
 pub mod ocpp;
 pub mod ports;
 pub mod retry;
+pub mod sync;
 pub mod telemetry;
 
 pub use error::{Error, Result};

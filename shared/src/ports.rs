@@ -21,7 +21,8 @@ pub trait TokenStore: Send + Sync {
 
 #[async_trait]
 pub trait ChargerDirectory: Send + Sync {
-    /// The known chargers among `ids`; unknown ids are simply absent from the answer.
+    /// The known chargers among `ids` (any number: the adapter splits the lookup as its store
+    /// requires); unknown ids are simply absent from the answer.
     async fn chargers_by_uuid(&self, ids: &[Uuid]) -> Result<Vec<Charger>>;
     async fn charger_by_identity(&self, identity: &str) -> Result<Option<Charger>>;
 }

@@ -29,7 +29,7 @@ static BUDGETS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<S
 /// (here) that the connection is muted until the minute ends.
 pub fn connection_may_log(connection: &str) -> bool {
     let minute = chrono::Utc::now().timestamp().div_euclid(60);
-    let mut budgets = BUDGETS.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut budgets = crate::sync::locked(&BUDGETS);
     if budgets.len() >= TRACKED_CONNECTIONS && !budgets.contains_key(connection) {
         budgets.retain(|_, (at, _)| *at == minute);
         if budgets.len() >= TRACKED_CONNECTIONS {

@@ -145,9 +145,9 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
     assert_eq!((mid.counters.sent, mid.counters.offline, mid.counters.skipped), (1, 1, 1));
     assert!(mid.completed_at.is_none());
     // The skipped result never leaves its state.
-    assert!(!ports.runs.finish(run.id, results[3].seq, &Expect::AnyPending, Outcome::error("x")).await.unwrap());
+    assert!(!ports.runs.finish(run.id, results[3].seq, &Expect::Uncalled, Outcome::error("x")).await.unwrap());
 
-    assert!(ports.runs.finish(run.id, c, &Expect::AnyPending, Outcome::error("dispatch failed")).await.unwrap());
+    assert!(ports.runs.finish(run.id, c, &Expect::Uncalled, Outcome::error("dispatch failed")).await.unwrap());
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
     assert_eq!(done.counters, Counters { sent: 1, offline: 1, error: 1, skipped: 1 });
     assert!(done.completed_at.is_some(), "complete when every result is terminal");

@@ -18,8 +18,6 @@ use crate::ApiContext;
 
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
 pub const MAX_TIMEOUT_SECONDS: u32 = 900;
-/// Chargers resolved per directory call (DynamoDB BatchGetItem takes 100 keys).
-const RESOLVE_CHUNK: usize = 100;
 
 /// The largest `data`, as JSON: a CALL travels to its charger in one WebSocket message, and API
 /// Gateway takes at most 128 KB per message (the frame's own bytes, id and action, fit in the rest).
@@ -208,12 +206,10 @@ pub async fn create(
     run_id: Uuid,
 ) -> Result<(Run, Vec<ResultRecord>)> {
     let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
-    let lookups = uuids.chunks(RESOLVE_CHUNK).map(|chunk| ctx.chargers.chargers_by_uuid(chunk));
+    // The adapter chunks the lookup as its store requires, with its own concurrency cap.
     let mut accessible = HashMap::new();
-    for found in futures::future::try_join_all(lookups).await? {
-        for charger in found.into_iter().filter(|c| caller.can_access(c)) {
-            accessible.insert(charger.uuid.to_string(), charger);
-        }
+    for charger in ctx.chargers.chargers_by_uuid(&uuids).await?.into_iter().filter(|c| caller.can_access(c)) {
+        accessible.insert(charger.uuid.to_string(), charger);
     }
 
     let mut counters = Counters::default();

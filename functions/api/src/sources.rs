@@ -9,6 +9,7 @@ use std::sync::Mutex;
 
 use lambda_http::request::RequestContext;
 use lambda_http::{Request, RequestExt};
+use shared::sync::locked;
 
 /// The rate limiter's key for a request's source. `#` never starts a user name (the fleet's rule).
 pub fn source_key(request: &Request) -> String {
@@ -36,13 +37,13 @@ pub struct BlockedSources(Mutex<HashMap<String, i64>>);
 impl BlockedSources {
     /// Whether `source` is refused in `window`.
     pub fn blocks(&self, source: &str, window: i64) -> bool {
-        let blocked = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let blocked = locked(&self.0);
         blocked.get(source).is_some_and(|until| *until == window)
     }
 
     /// Refuses `source` for the rest of `window`.
     pub fn block(&self, source: String, window: i64) {
-        let mut blocked = self.0.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut blocked = locked(&self.0);
         if blocked.len() >= 10_000 {
             blocked.retain(|_, until| *until >= window);
         }

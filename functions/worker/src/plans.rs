@@ -5,6 +5,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 
 use shared::ports::RunStore;
+use shared::sync::locked;
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -24,7 +25,7 @@ const CAPACITY: usize = 1024;
 
 impl RunPlans {
     pub async fn get(&self, runs: &dyn RunStore, id: Uuid) -> Result<Option<Arc<RunPlan>>> {
-        if let Some(plan) = self.plans.lock().unwrap_or_else(|p| p.into_inner()).get(&id) {
+        if let Some(plan) = locked(&self.plans).get(&id) {
             return Ok(Some(plan.clone()));
         }
         let Some(run) = runs.run(id).await? else {
@@ -32,7 +33,7 @@ impl RunPlans {
         };
         let payload_json = serde_json::to_string(&run.data).map_err(|e| Error::internal("worker", e))?;
         let plan = Arc::new(RunPlan { action: run.command, payload_json, timeout_seconds: run.timeout_seconds });
-        let mut plans = self.plans.lock().unwrap_or_else(|p| p.into_inner());
+        let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
             plans.clear();
         }

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
+use crate::sync::locked;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
 use aws_smithy_runtime_api::client::interceptors::Intercept;
@@ -18,7 +19,7 @@ pub struct RequestCounter {
 }
 
 fn bump(counts: &Mutex<BTreeMap<String, u64>>, cfg: &ConfigBag) {
-    *counts.lock().unwrap_or_else(|p| p.into_inner()).entry(operation(cfg)).or_default() += 1;
+    *locked(counts).entry(operation(cfg)).or_default() += 1;
 }
 
 fn operation(cfg: &ConfigBag) -> String {
@@ -28,17 +29,17 @@ fn operation(cfg: &ConfigBag) -> String {
 impl RequestCounter {
     /// Operations called so far, by `Service.Operation`.
     pub fn snapshot(&self) -> BTreeMap<String, u64> {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        locked(&self.counts).clone()
     }
 
     /// HTTP attempts so far (operations plus their retries), by `Service.Operation`.
     pub fn attempts(&self) -> BTreeMap<String, u64> {
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clone()
+        locked(&self.attempts).clone()
     }
 
     pub fn reset(&self) {
-        self.counts.lock().unwrap_or_else(|p| p.into_inner()).clear();
-        self.attempts.lock().unwrap_or_else(|p| p.into_inner()).clear();
+        locked(&self.counts).clear();
+        locked(&self.attempts).clear();
     }
 }
 

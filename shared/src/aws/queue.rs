@@ -12,7 +12,7 @@ use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::errors::sdk_error;
-use crate::dispatch::DispatchMessage;
+use crate::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
 use crate::error::{Error, Result};
 use crate::ports::{DispatchQueue, Outgoing};
 use crate::retry::{exhausted, Backoff};
@@ -79,7 +79,7 @@ impl DispatchQueue for SqsDispatchQueue {
                     SendMessageBatchRequestEntry::builder()
                         .id(i.to_string())
                         .message_body(body)
-                        .delay_seconds(i32::try_from(outgoing.delay_seconds).unwrap_or(900).min(900))
+                        .delay_seconds(i32::try_from(outgoing.delay_seconds.min(MAX_DELAY_SECONDS)).unwrap_or(0))
                         .build()
                         .map_err(|e| Error::internal("sqs", e))
                 })

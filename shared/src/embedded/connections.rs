@@ -12,6 +12,7 @@ use tokio::sync::mpsc;
 
 use crate::error::Result;
 use crate::ports::{ConnectionGateway, PostError};
+use crate::sync::{read, write};
 
 /// What a connection's writer task receives.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,19 +37,19 @@ impl LocalConnections {
     /// Creates the outbound side of a connection whose handshake is under way.
     pub fn attach(&self, connection_id: &str) -> mpsc::UnboundedReceiver<Outbound> {
         let (sender, receiver) = mpsc::unbounded_channel();
-        self.senders.write().unwrap_or_else(|p| p.into_inner()).insert(connection_id.to_owned(), (sender, false));
+        write(&self.senders).insert(connection_id.to_owned(), (sender, false));
         receiver
     }
 
     /// The handshake completed: frames may be posted from now on.
     pub fn open(&self, connection_id: &str) {
-        if let Some((_, open)) = self.senders.write().unwrap_or_else(|p| p.into_inner()).get_mut(connection_id) {
+        if let Some((_, open)) = write(&self.senders).get_mut(connection_id) {
             *open = true;
         }
     }
 
     pub fn detach(&self, connection_id: &str) {
-        self.senders.write().unwrap_or_else(|p| p.into_inner()).remove(connection_id);
+        write(&self.senders).remove(connection_id);
     }
 
     pub fn is_live(&self, connection_id: &str) -> bool {
@@ -57,7 +58,7 @@ impl LocalConnections {
 
     /// The outbound channel of an open connection.
     fn sender(&self, connection_id: &str) -> Option<mpsc::UnboundedSender<Outbound>> {
-        let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
+        let senders = read(&self.senders);
         senders.get(connection_id).filter(|(_, open)| *open).map(|(sender, _)| sender.clone())
     }
 }
@@ -70,7 +71,7 @@ impl ConnectionGateway for LocalConnections {
     }
 
     async fn close(&self, connection_id: &str) -> Result<()> {
-        let senders = self.senders.read().unwrap_or_else(|p| p.into_inner());
+        let senders = read(&self.senders);
         if let Some((sender, _)) = senders.get(connection_id) {
             let _ = sender.send(Outbound::Close);
         }

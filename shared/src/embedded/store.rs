@@ -2,8 +2,9 @@
 //! Locks are std locks held only for a few map operations, never across an await. Each run has
 //! its own lock, so runs never contend with each other.
 
+use crate::sync::{locked, read, write};
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -56,19 +57,6 @@ pub struct MemoryStore {
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// user → (minute window, requests in it)
     rate: Mutex<HashMap<String, (i64, u64)>>,
-}
-
-/// A poisoned lock only means another task panicked mid-update of plain data; carry on with it.
-fn locked<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
-    mutex.lock().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn read<T>(lock: &RwLock<T>) -> std::sync::RwLockReadGuard<'_, T> {
-    lock.read().unwrap_or_else(|poisoned| poisoned.into_inner())
-}
-
-fn write<T>(lock: &RwLock<T>) -> std::sync::RwLockWriteGuard<'_, T> {
-    lock.write().unwrap_or_else(|poisoned| poisoned.into_inner())
 }
 
 impl MemoryStore {

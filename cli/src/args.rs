@@ -1,0 +1,247 @@
+//! The `ocpp-bulk` command line: every subcommand and its options (clap), read by `main.rs`.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use ocpp_bulk::sim::Mix;
+use shared::aws::{AwsClients, DynamoDirectory};
+
+#[derive(Parser)]
+#[command(name = "ocpp-bulk", version, about = "Send one OCPP 1.6 command to many chargers and track every answer")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Run the embedded stack: HTTP API at http://LISTEN/v3/…, chargers at ws://LISTEN/ocpp/{identity}.
+    Serve {
+        #[arg(long, default_value = "127.0.0.1:8080")]
+        listen: String,
+        #[arg(long, env = "OCPP_BULK_FLEET")]
+        fleet: PathBuf,
+        /// embedded: everything in this process. aws: DynamoDB and SQS through the SDK
+        /// (AWS_ENDPOINT_URL for a local server), tables and queue created under --prefix.
+        #[arg(long, value_enum, default_value = "embedded")]
+        backend: Backend,
+        /// Name prefix of the tables and queue (aws backend).
+        #[arg(long, default_value = "ocpp-bulk-local")]
+        prefix: String,
+        /// Refuse chargers that have no password (as RequireChargerPasswords=true on AWS).
+        #[arg(long)]
+        require_passwords: bool,
+        /// Where the management API stand-in listens (aws backend; loopback only, never the public
+        /// listener): the endpoint other local processes post frames to.
+        #[arg(long, default_value = "127.0.0.1:0")]
+        management_listen: String,
+        /// Open connections at most (HTTP and chargers); one more is answered 503. Default: the
+        /// open-file limit less 512.
+        #[arg(long)]
+        max_connections: Option<usize>,
+    },
+    /// Tokens in a directory table: list (without secrets), revoke, rotate.
+    Tokens {
+        #[command(subcommand)]
+        command: TokensCommand,
+    },
+    /// Chargers in a directory table: list (without secrets), remove.
+    Chargers {
+        #[command(subcommand)]
+        command: ChargersCommand,
+    },
+    /// Create the tables and queues under a prefix (same definitions as template.yaml) and print
+    /// the environment variables that name them.
+    Init {
+        #[arg(long, default_value = "ocpp-bulk-local")]
+        prefix: String,
+    },
+    /// Load a fleet's chargers and tokens (secrets hashed) into the directory table named by
+    /// DIRECTORY_TABLE (a deployed stack's output), or the one under --prefix.
+    Import {
+        #[arg(long)]
+        fleet: PathBuf,
+        #[arg(long, conflicts_with = "table")]
+        prefix: Option<String>,
+        #[arg(long, env = "DIRECTORY_TABLE")]
+        table: Option<String>,
+    },
+    /// Connect simulated chargers for every charger of a fleet file.
+    Sim {
+        #[arg(long, default_value = "ws://127.0.0.1:8080/ocpp")]
+        url: String,
+        #[arg(long)]
+        fleet: PathBuf,
+        /// How the chargers answer, as weights: accept=90,reject=4,error=3,silent=3.
+        #[arg(long, default_value = "accept=1")]
+        mix: Mix,
+        /// Skip the first N chargers of the fleet (to split a big fleet over processes).
+        #[arg(long, default_value_t = 0)]
+        skip: usize,
+        /// Simulate only N chargers of the fleet (after --skip).
+        #[arg(long)]
+        limit: Option<usize>,
+        /// Handshakes under way at once.
+        #[arg(long, default_value_t = 200)]
+        concurrency: usize,
+    },
+    /// Submit one bulk command and follow the run to its end.
+    Send {
+        #[command(flatten)]
+        api: ApiArgs,
+        #[arg(long)]
+        command: String,
+        /// The OCPP payload, as JSON.
+        #[arg(long, default_value = "{}")]
+        data: String,
+        /// Charger UUIDs, comma-separated.
+        #[arg(long, value_delimiter = ',', required_unless_present = "fleet")]
+        chargers: Vec<String>,
+        /// Target every charger of this fleet file instead.
+        #[arg(long, conflicts_with = "chargers")]
+        fleet: Option<PathBuf>,
+        #[arg(long)]
+        timeout_seconds: Option<u32>,
+        #[arg(long)]
+        max_per_second: Option<u32>,
+    },
+    /// List my runs, newest first.
+    Runs {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// How many.
+        #[arg(long, default_value_t = 20)]
+        limit: usize,
+        /// JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// One run: its summary by status and message.
+    Run {
+        #[command(flatten)]
+        api: ApiArgs,
+        /// The run's UUID.
+        run: String,
+        /// Follow it live (progress bar) until it completes.
+        #[arg(long)]
+        watch: bool,
+        /// List the results of this status instead (pending, sent, offline, error, skipped_forbidden).
+        #[arg(long)]
+        status: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Cancel what of a run is not yet dispatched.
+    Cancel {
+        #[command(flatten)]
+        api: ApiArgs,
+        run: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Fleet files.
+    Fleet {
+        #[command(subcommand)]
+        command: FleetCommand,
+    },
+    /// Everything at once on a generated fleet of 100 chargers: start here.
+    Demo {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+}
+
+/// Which directory table: DIRECTORY_TABLE (a deployed stack's output), or the one under --prefix.
+#[derive(clap::Args)]
+pub struct TableArgs {
+    #[arg(long, env = "DIRECTORY_TABLE", conflicts_with = "prefix")]
+    pub table: Option<String>,
+    #[arg(long)]
+    pub prefix: Option<String>,
+}
+
+impl TableArgs {
+    pub async fn directory(&self) -> Result<DynamoDirectory, String> {
+        let table = match (&self.table, &self.prefix) {
+            (Some(table), _) => table.clone(),
+            (None, Some(prefix)) => format!("{prefix}-{}", shared::aws::tables::DIRECTORY.logical_id),
+            (None, None) => return Err("give --table (or DIRECTORY_TABLE) or --prefix".into()),
+        };
+        Ok(DynamoDirectory::new(AwsClients::from_env().await.dynamodb, table))
+    }
+}
+
+#[derive(Subcommand)]
+pub enum TokensCommand {
+    List {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    /// Revoke one token (--token) or every token of a user (--user).
+    Revoke {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long, env = "OCPP_BULK_REVOKE_TOKEN", hide_env_values = true)]
+        token: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Replace every token of a user by a new one with the same teams (shown once).
+    Rotate {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long)]
+        user: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum ChargersCommand {
+    List {
+        #[command(flatten)]
+        table: TableArgs,
+    },
+    Remove {
+        #[command(flatten)]
+        table: TableArgs,
+        #[arg(long)]
+        identity: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum FleetCommand {
+    /// Write a fleet of generated chargers and tokens to standard output (the tokens also to
+    /// standard error, once): `ocpp-bulk fleet generate --chargers 10000 --teams 3 > fleet.json`.
+    Generate {
+        #[arg(long, default_value_t = 100)]
+        chargers: usize,
+        #[arg(long, default_value_t = 1)]
+        teams: usize,
+        /// Give every charger a random password (HTTP Basic at the handshake).
+        #[arg(long)]
+        passwords: bool,
+    },
+}
+
+/// Where the API is and who calls it. HTTPS trusts the system's roots, or the PEM file named by
+/// SSL_CERT_FILE.
+#[derive(clap::Args)]
+pub struct ApiArgs {
+    #[arg(long, env = "OCPP_BULK_API", default_value = "http://127.0.0.1:8080")]
+    pub api: String,
+    #[arg(long, env = "OCPP_BULK_TOKEN", hide_env_values = true)]
+    pub token: String,
+}
+
+impl ApiArgs {
+    pub fn client(&self) -> ocpp_bulk::send::ApiClient {
+        ocpp_bulk::send::ApiClient::new(&self.api, &self.token)
+    }
+}
+
+#[derive(Clone, Copy, clap::ValueEnum)]
+pub enum Backend {
+    Embedded,
+    Aws,
+}

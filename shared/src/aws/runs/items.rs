@@ -1,0 +1,121 @@
+//! A run's items and back: its results, counter shards and META, as DynamoDB attributes. A
+//! counter is named as the status it counts (`ResultStatus::ENDINGS`).
+
+use uuid::Uuid;
+
+use super::layout::{counter_key, meta_key, owner_sort_key, result_key, Layout};
+use crate::aws::item::{get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
+use crate::clock::rfc3339;
+use crate::domain::{ChargerRef, Counters, ResultRecord, ResultStatus, Run};
+use crate::error::{Error, Result};
+
+/// Every item a new run writes: its results, its counter shards, then its META.
+pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
+    let layout = Layout::for_run(results.len() as u64);
+    let mut pending = vec![0u64; layout.counters as usize];
+    let mut items = Vec::with_capacity(results.len() + layout.counters as usize);
+    for result in results {
+        if result.status == ResultStatus::Pending {
+            pending[layout.counter_of(result.seq) as usize] += 1;
+        }
+        items.push(result_item(run.id, layout, result));
+    }
+    for (shard, pending) in pending.iter().enumerate() {
+        let mut item = counter_key(run.id, shard as u32);
+        for status in ResultStatus::ENDINGS {
+            item.insert(status.as_str().into(), n(0));
+        }
+        item.insert("pending".into(), n(pending));
+        items.push(item);
+    }
+    let mut meta = meta_key(run.id);
+    meta.insert("owner".into(), s(&run.owner));
+    meta.insert("created".into(), s(owner_sort_key(run.created_at, run.id)));
+    meta.insert("created_at".into(), s(rfc3339(run.created_at)));
+    meta.insert("command".into(), s(&run.command));
+    meta.insert("data".into(), s(run.data.to_string()));
+    meta.insert("total".into(), n(run.total_count));
+    meta.insert("skipped".into(), n(run.counters.skipped));
+    meta.insert("shards".into(), n(layout.results));
+    meta.insert("counters".into(), n(layout.counters));
+    meta.insert("timeout".into(), n(run.timeout_seconds));
+    if let Some(rate) = run.max_per_second {
+        meta.insert("max_per_second".into(), n(rate));
+    }
+    if let Some(at) = run.completed_at {
+        meta.insert("completed_at".into(), s(rfc3339(at)));
+        for status in ResultStatus::ENDINGS {
+            meta.insert(status.as_str().into(), n(run.counters.of(status)));
+        }
+    }
+    (items, meta)
+}
+
+pub fn result_item(run: Uuid, layout: Layout, result: &ResultRecord) -> Item {
+    let mut item = result_key(run, layout, result.seq);
+    item.insert("seq".into(), n(result.seq));
+    item.insert("charger_uuid".into(), s(&result.charger_uuid));
+    item.insert("status".into(), s(result.status.as_str()));
+    if let Some(charger) = &result.charger {
+        item.insert("charger_id".into(), s(charger.uuid.to_string()));
+        item.insert("identity".into(), s(&charger.identity));
+        if let Some(reference) = &charger.reference {
+            item.insert("reference".into(), s(reference));
+        }
+    }
+    item
+}
+
+pub fn parse_result(item: &Item) -> Result<ResultRecord> {
+    let status = ResultStatus::parse(get_s(item, "status")?)
+        .ok_or_else(|| Error::internal("dynamodb", "result has an unknown status"))?;
+    let charger = match opt_s(item, "charger_id") {
+        Some(id) => Some(ChargerRef {
+            uuid: Uuid::try_parse(id).map_err(|e| Error::internal("dynamodb", e))?,
+            identity: get_s(item, "identity")?.to_owned(),
+            reference: opt_s(item, "reference").map(str::to_owned),
+        }),
+        None => None,
+    };
+    Ok(ResultRecord {
+        seq: get_n(item, "seq")?,
+        charger_uuid: get_s(item, "charger_uuid")?.to_owned(),
+        status,
+        message: opt_s(item, "message").map(str::to_owned),
+        executed_at: parse_time(item, "executed_at")?,
+        response: parse_json(item, "response")?,
+        charger,
+        call_id: opt_s(item, "call_id").map(str::to_owned),
+    })
+}
+
+pub fn parse_layout(item: &Item) -> Result<Layout> {
+    let results = get_n(item, "shards")?;
+    Ok(Layout { results, counters: opt_n(item, "counters").unwrap_or(results) })
+}
+
+pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
+    let id = get_s(item, "pk")?.trim_start_matches("RUN#");
+    let run = Run {
+        id: Uuid::try_parse(id).map_err(|e| Error::internal("dynamodb", e))?,
+        owner: get_s(item, "owner")?.to_owned(),
+        command: get_s(item, "command")?.to_owned(),
+        data: parse_json(item, "data")?.unwrap_or_default(),
+        total_count: get_n(item, "total")?,
+        counters: counters_of(item, Counters { skipped: get_n(item, "skipped")?, ..Counters::default() }),
+        created_at: parse_time(item, "created_at")?
+            .ok_or_else(|| Error::internal("dynamodb", "run without created_at"))?,
+        completed_at: parse_time(item, "completed_at")?,
+        timeout_seconds: get_n(item, "timeout")?,
+        max_per_second: opt_n(item, "max_per_second"),
+    };
+    Ok((run, parse_layout(item)?))
+}
+
+/// `base` plus the counts an item holds under each ending's name (a counter shard, a completed META).
+pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
+    for status in ResultStatus::ENDINGS {
+        base.add(status, opt_n(item, status.as_str()).unwrap_or(0));
+    }
+    base
+}
