@@ -100,11 +100,11 @@ impl Stack {
     /// Builds the stack on the AWS adapters and starts the queue pollers. `management_endpoint`
     /// is this process's own base URL, which serves `/@connections/{id}`.
     pub fn aws(clients: &AwsClients, resources: &Resources, management_endpoint: &str, options: &AwsOptions) -> Stack {
-        let mut queue = SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url);
+        let mut queue: Arc<dyn DispatchQueue> =
+            Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
         if options.duplicate_deliveries {
-            queue = queue.duplicating();
+            queue = Arc::new(crate::lambda_like::Duplicating(queue));
         }
-        let queue: Arc<dyn DispatchQueue> = Arc::new(queue);
         let mut worker =
             WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue.clone(), management_endpoint);
         worker.dead_letter_arn = resources.dead_letter.as_ref().map(|(_, arn)| arn.clone());
@@ -128,7 +128,7 @@ impl Stack {
         let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
         for (url, arn) in sources {
             let ctx = stack.worker.clone();
-            tokio::spawn(shared::aws::queue::poll(clients.sqs.clone(), url, arn, move |event| {
+            tokio::spawn(crate::lambda_like::poll(clients.sqs.clone(), url, arn, move |event| {
                 let ctx = ctx.clone();
                 async move { worker::handle(&ctx, event).await }
             }));

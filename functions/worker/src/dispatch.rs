@@ -197,7 +197,7 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
         tracing::debug!("lost the race to dispatch this result");
         return Ok(());
     }
-    let frame = encode_call(&call.call_id, &plan.action, &plan.payload_json);
+    let frame = encode_call(&call.call_id, &plan.action, &plan.payload);
     let failure = match ctx.gateway.post(&connection.id, &frame).await {
         Ok(()) => {
             tracing::debug!(call = %call.call_id, "CALL posted");

@@ -11,7 +11,7 @@ use uuid::Uuid;
 
 pub struct RunPlan {
     pub action: String,
-    pub payload_json: String,
+    pub payload: Box<serde_json::value::RawValue>,
     pub timeout_seconds: u32,
 }
 
@@ -31,8 +31,8 @@ impl RunPlans {
         let Some(run) = runs.run(id).await? else {
             return Ok(None);
         };
-        let payload_json = serde_json::to_string(&run.data).map_err(|e| Error::internal("worker", e))?;
-        let plan = Arc::new(RunPlan { action: run.command, payload_json, timeout_seconds: run.timeout_seconds });
+        let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("worker", e))?;
+        let plan = Arc::new(RunPlan { action: run.command, payload, timeout_seconds: run.timeout_seconds });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
             plans.clear();

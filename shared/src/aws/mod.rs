@@ -11,6 +11,7 @@ pub mod errors;
 pub mod gateway;
 pub mod idempotency;
 pub mod item;
+#[cfg(feature = "request-counting")]
 pub mod metrics;
 pub mod queue;
 pub mod rate;
@@ -23,6 +24,7 @@ pub use connections::DynamoConnections;
 pub use directory::DynamoDirectory;
 pub use gateway::ApiGatewayConnections;
 pub use idempotency::DynamoIdempotency;
+#[cfg(feature = "request-counting")]
 pub use metrics::RequestCounter;
 pub use queue::SqsDispatchQueue;
 pub use rate::DynamoRateLimiter;
@@ -46,37 +48,44 @@ fn sdk_retries() -> aws_config::retry::RetryConfig {
         .with_max_backoff(std::time::Duration::from_secs(2))
 }
 
-/// The SDK clients, built once per process, each counting its requests.
+/// The SDK clients, built once per process (counting their requests with `request-counting`).
 #[derive(Clone)]
 pub struct AwsClients {
     pub config: aws_config::SdkConfig,
     pub dynamodb: aws_sdk_dynamodb::Client,
     pub sqs: aws_sdk_sqs::Client,
+    #[cfg(feature = "request-counting")]
     pub requests: RequestCounter,
 }
 
 impl AwsClients {
     pub async fn from_env() -> AwsClients {
         let config = aws_config::defaults(BehaviorVersion::latest()).retry_config(sdk_retries()).load().await;
-        let requests = RequestCounter::default();
-        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),
-        );
-        let sqs = aws_sdk_sqs::Client::from_conf(
-            aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone()).build(),
-        );
-        AwsClients { config, dynamodb, sqs, requests }
+        #[cfg(feature = "request-counting")]
+        {
+            let requests = RequestCounter::default();
+            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+                aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),
+            );
+            let sqs = aws_sdk_sqs::Client::from_conf(
+                aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone()).build(),
+            );
+            AwsClients { config, dynamodb, sqs, requests }
+        }
+        #[cfg(not(feature = "request-counting"))]
+        {
+            let (dynamodb, sqs) = (aws_sdk_dynamodb::Client::new(&config), aws_sdk_sqs::Client::new(&config));
+            AwsClients { config, dynamodb, sqs }
+        }
     }
 
     /// The management API client for one WebSocket API stage. `endpoint` is
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` (see `management_endpoint`).
     pub fn management(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
-        aws_sdk_apigatewaymanagement::Client::from_conf(
-            aws_sdk_apigatewaymanagement::config::Builder::from(&self.config)
-                .endpoint_url(endpoint)
-                .interceptor(self.requests.clone())
-                .build(),
-        )
+        let builder = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config).endpoint_url(endpoint);
+        #[cfg(feature = "request-counting")]
+        let builder = builder.interceptor(self.requests.clone());
+        aws_sdk_apigatewaymanagement::Client::from_conf(builder.build())
     }
 
     /// The management endpoint from `WEBSOCKET_MANAGEMENT_ENDPOINT`, else from `WEBSOCKET_API_ID`,

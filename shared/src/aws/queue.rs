@@ -2,12 +2,8 @@
 //! backoff, chunks sent concurrently), and, for `ocpp-bulk serve --backend aws`, a poller that
 //! delivers batches to the worker the way Lambda's event source mapping does.
 
-use std::future::Future;
-use std::time::Duration;
-
 use async_trait::async_trait;
-use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName, SendMessageBatchRequestEntry};
+use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
 use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
@@ -24,18 +20,11 @@ const CONCURRENCY: usize = 64;
 pub struct SqsDispatchQueue {
     client: Client,
     url: String,
-    copies: usize,
 }
 
 impl SqsDispatchQueue {
     pub fn new(client: Client, url: impl Into<String>) -> Self {
-        SqsDispatchQueue { client, url: url.into(), copies: 1 }
-    }
-
-    /// Sends every message twice: at-least-once delivery made visible, to prove handlers idempotent.
-    pub fn duplicating(mut self) -> Self {
-        self.copies = 2;
-        self
+        SqsDispatchQueue { client, url: url.into() }
     }
 
     async fn send_chunk(&self, mut entries: Vec<SendMessageBatchRequestEntry>) -> Result<()> {
@@ -68,8 +57,6 @@ impl SqsDispatchQueue {
 impl DispatchQueue for SqsDispatchQueue {
     async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()> {
         let mut chunks = Vec::with_capacity(messages.len().div_ceil(SEND_CHUNK));
-        let messages: Vec<&Outgoing<DispatchMessage>> =
-            messages.iter().flat_map(|m| std::iter::repeat_n(m, self.copies)).collect();
         for chunk in messages.chunks(SEND_CHUNK) {
             let entries = chunk
                 .iter()
@@ -90,68 +77,5 @@ impl DispatchQueue for SqsDispatchQueue {
             .buffer_unordered(CONCURRENCY)
             .try_collect::<()>()
             .await
-    }
-}
-
-/// Receives from the queue and hands each batch to `handler` as an `SqsEvent`; records the
-/// handler does not report as failed are deleted, the others come back after the visibility
-/// timeout (and move to the DLQ after maxReceiveCount), as with Lambda's event source mapping.
-/// Each record carries `source_arn` as its `eventSourceARN`.
-pub async fn poll<H, F>(client: Client, url: String, source_arn: Option<String>, handler: H)
-where
-    H: Fn(SqsEvent) -> F,
-    F: Future<Output = SqsBatchResponse>,
-{
-    loop {
-        #[allow(deprecated)]
-        let received = client
-            .receive_message()
-            .queue_url(&url)
-            .max_number_of_messages(10)
-            .wait_time_seconds(1)
-            .message_system_attribute_names(MessageSystemAttributeName::All)
-            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
-            .send()
-            .await;
-        let messages = match received {
-            Ok(output) => output.messages.unwrap_or_default(),
-            Err(err) => {
-                tracing::warn!(error = %sdk_error("sqs", err), "receiving from the dispatch queue failed");
-                tokio::time::sleep(Duration::from_secs(1)).await;
-                continue;
-            }
-        };
-        if messages.is_empty() {
-            continue;
-        }
-        let mut event = SqsEvent::default();
-        let mut receipts = Vec::with_capacity(messages.len());
-        for message in messages {
-            let mut record = SqsMessage::default();
-            record.message_id = message.message_id.clone();
-            record.receipt_handle = message.receipt_handle.clone();
-            record.body = message.body.clone();
-            record.event_source = Some("aws:sqs".into());
-            record.event_source_arn = source_arn.clone();
-            for (name, value) in message.attributes.unwrap_or_default() {
-                record.attributes.insert(name.as_str().to_owned(), value);
-            }
-            receipts.push((message.message_id.unwrap_or_default(), message.receipt_handle.unwrap_or_default()));
-            event.records.push(record);
-        }
-        let response = handler(event).await;
-        let done: Vec<DeleteMessageBatchRequestEntry> = receipts
-            .into_iter()
-            .filter(|(id, _)| !response.batch_item_failures.iter().any(|f| f.item_identifier == *id))
-            .enumerate()
-            .filter_map(|(i, (_, receipt))| {
-                DeleteMessageBatchRequestEntry::builder().id(i.to_string()).receipt_handle(receipt).build().ok()
-            })
-            .collect();
-        if !done.is_empty() {
-            if let Err(err) = client.delete_message_batch().queue_url(&url).set_entries(Some(done)).send().await {
-                tracing::warn!(error = %sdk_error("sqs", err), "deleting handled messages failed; they will be delivered again");
-            }
-        }
     }
 }

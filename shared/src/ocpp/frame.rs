@@ -1,6 +1,7 @@
 //! The OCPP-J 1.6 frame codec: `[2,id,action,payload]` CALL, `[3,id,payload]` CALLRESULT,
 //! `[4,id,code,description,details]` CALLERROR. Anything malformed is an error value, never a panic.
 
+use serde_json::value::RawValue;
 use serde_json::Value;
 
 /// The longest message id OCPP-J allows (it is a string of at most 36 characters).
@@ -131,19 +132,10 @@ impl Frame {
     }
 }
 
-/// Builds a CALL from a payload that is already JSON text, so a run's payload is encoded once and
-/// each charger's frame costs one string concatenation. `id` and `action` must be JSON-safe
-/// (they are: message ids are UUIDs, actions come from the catalogue).
-pub fn encode_call(id: &str, action: &str, payload_json: &str) -> String {
-    let mut out = String::with_capacity(payload_json.len() + id.len() + action.len() + 12);
-    out.push_str("[2,\"");
-    out.push_str(id);
-    out.push_str("\",\"");
-    out.push_str(action);
-    out.push_str("\",");
-    out.push_str(payload_json);
-    out.push(']');
-    out
+/// Builds a CALL from a payload that is already JSON (`RawValue`), so a run's payload is encoded
+/// once and each charger's frame copies it verbatim.
+pub fn encode_call(id: &str, action: &str, payload: &RawValue) -> String {
+    serde_json::to_string(&(2, id, action, payload)).unwrap_or_default()
 }
 
 #[cfg(test)]
@@ -196,7 +188,8 @@ mod tests {
 
     #[test]
     fn encoded_call_round_trips() {
-        let text = encode_call("m-1", "Reset", r#"{"type":"Soft"}"#);
+        let payload = serde_json::value::to_raw_value(&json!({"type": "Soft"})).unwrap();
+        let text = encode_call("m-1", "Reset", &payload);
         assert_eq!(text, r#"[2,"m-1","Reset",{"type":"Soft"}]"#);
         assert_eq!(
             Frame::parse(&text).unwrap(),
