@@ -11,8 +11,8 @@ use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use aws_sdk_sqs::types::{DeleteMessageBatchRequestEntry, MessageSystemAttributeName};
 use aws_sdk_sqs::Client;
 use shared::aws::errors::sdk_error;
-use shared::dispatch::DispatchMessage;
 use shared::ports::{DispatchQueue, Outgoing};
+use shared::queue_message::DispatchMessage;
 use shared::Result;
 
 /// Sends every message twice: at-least-once delivery made visible, to prove handlers idempotent.

@@ -9,7 +9,7 @@ use api::ApiContext;
 use shared::aws::tables::Resources;
 use shared::aws::{AwsClients, SqsDispatchQueue};
 use shared::domain::fleet::Provisioned;
-use shared::embedded::{LocalConnections, LocalQueue, MemoryStore, QueueOptions};
+use shared::embedded::{MemoryGateway, MemoryQueue, MemoryStore, QueueOptions};
 use shared::ports::DispatchQueue;
 use websocket::WebsocketContext;
 use worker::WorkerContext;
@@ -22,7 +22,7 @@ const POLLERS: usize = 8;
 #[derive(Clone)]
 pub struct Stack {
     /// The live WebSockets of this process (the management API's stand-in, and its backend).
-    pub connections: LocalConnections,
+    pub connections: MemoryGateway,
     pub api: ApiContext,
     pub worker: WorkerContext,
     pub websocket: WebsocketContext,
@@ -53,8 +53,8 @@ impl Stack {
     pub fn embedded(fleet: &Provisioned, options: QueueOptions) -> Stack {
         let store = Arc::new(MemoryStore::new());
         store.import(fleet);
-        let (queue, consumer) = LocalQueue::new(options);
-        let connections = LocalConnections::new();
+        let (queue, consumer) = MemoryQueue::new(options);
+        let connections = MemoryGateway::new();
         let queue = Arc::new(queue);
         let stack = Stack {
             api: ApiContext {
@@ -109,7 +109,7 @@ impl Stack {
             WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue.clone(), management_endpoint);
         worker.dead_letter_arn = resources.dead_letter.as_ref().map(|(_, arn)| arn.clone());
         let stack = Stack {
-            connections: LocalConnections::new(),
+            connections: MemoryGateway::new(),
             management_throttle_rate: options.management_throttle_rate,
             limits: ConnectionLimits::default(),
             api: ApiContext::on_aws(clients, &resources.directory, &resources.runs, queue.clone()),

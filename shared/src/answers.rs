@@ -9,11 +9,11 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::dispatch::release_slot;
 use crate::domain::{Expect, Outcome};
 use crate::error::Result;
 use crate::ocpp::Command;
 use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, RunStore};
+use crate::queue_message::release_slot;
 
 /// What the charger answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

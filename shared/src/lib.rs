@@ -4,12 +4,12 @@
 pub mod answers;
 pub mod aws;
 pub mod clock;
-pub mod dispatch;
 pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod ocpp;
 pub mod ports;
+pub mod queue_message;
 pub mod retry;
 pub mod sync;
 pub mod telemetry;

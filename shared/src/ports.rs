@@ -9,9 +9,9 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::dispatch::DispatchMessage;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
+use crate::queue_message::DispatchMessage;
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use shared::aws::tables::Resources;
 use shared::aws::{
-    AwsClients, DynamoConnections, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
+    AwsClients, DynamoConnectionTable, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
 };
 use shared::domain::fleet::Fleet;
 
@@ -38,7 +38,7 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     let clients = clients().await;
     let resources = provision(&clients, suite, fleet).await;
     let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory));
-    let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), &resources.connections));
+    let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
     let ports = Ports {
         tokens: directory.clone(),
         chargers: directory,

@@ -6,13 +6,13 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use futures::StreamExt;
-use shared::dispatch::DispatchMessage;
 use shared::domain::access::token_hash;
 use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{
     ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
     LiveConnection, Parking, RateLimiter, RunKey, RunStore, TokenStore,
 };
+use shared::queue_message::DispatchMessage;
 use uuid::Uuid;
 
 use crate::harness::{charger_uuid, cp, ALICE};

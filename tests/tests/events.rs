@@ -10,7 +10,7 @@ use aws_lambda_events::encodings::Body;
 use aws_lambda_events::event::sqs::SqsEvent;
 use ocpp_bulk::stack::Stack;
 use shared::domain::fleet::Fleet;
-use shared::embedded::{LocalConnections, QueueOptions};
+use shared::embedded::{MemoryGateway, QueueOptions};
 
 fn root() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..")
@@ -49,7 +49,7 @@ async fn every_sample_event_is_handled() {
     checked.push("worker-sqs-batch.json");
 
     // The WebSocket events share one connection id, as one charger's session would.
-    let gateway = LocalConnections::new();
+    let gateway = MemoryGateway::new();
     let websocket = websocket::WebsocketContext { gateway: Arc::new(gateway.clone()), ..stack.websocket.clone() };
     let connect = websocket::handle(&websocket, websocket_event("websocket-connect.json")).await;
     assert_eq!(connect.status_code, 200);

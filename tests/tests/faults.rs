@@ -14,8 +14,8 @@ use e2e::failing::FailingFinish;
 use e2e::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
 use ocpp_bulk::sim::Behaviour;
 use serde_json::json;
-use shared::dispatch::DispatchMessage;
 use shared::embedded::Outbound;
+use shared::queue_message::DispatchMessage;
 
 async fn an_answer_whose_write_keeps_failing_is_handed_off_and_counted(backend: Backend) {
     // The WebSocket handler's writes never succeed; the worker's do.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 
 use serde_yaml::Value;
 use shared::aws::tables::TABLES;
-use shared::dispatch::MAX_RECEIVES;
+use shared::queue_message::MAX_RECEIVES;
 
 fn template() -> Value {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../template.yaml");

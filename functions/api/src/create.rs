@@ -5,11 +5,11 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
-use shared::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
 use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
 use shared::error::ErrorCollector;
 use shared::ocpp::Command;
 use shared::ports::{IdempotencyClaim, Outgoing};
+use shared::queue_message::{DispatchMessage, MAX_DELAY_SECONDS};
 use shared::{Error, Result};
 use uuid::Uuid;
 

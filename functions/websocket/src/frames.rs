@@ -5,9 +5,9 @@
 
 use chrono::Utc;
 use shared::answers::{self, ChargerAnswer, Recorded, Reply};
-use shared::dispatch::DispatchMessage;
 use shared::ocpp::{charger_calls, ErrorCode, Frame};
 use shared::ports::Outgoing;
+use shared::queue_message::DispatchMessage;
 use shared::telemetry::connection_may_log;
 use shared::{retry, Result};
 

@@ -9,7 +9,7 @@ use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
 use shared::answers::AnswerPorts;
 use shared::aws::{
-    required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoDirectory, DynamoRunStore,
+    required_env, AwsClients, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
     SqsDispatchQueue,
 };
 use shared::domain::fleet::is_valid_identity;
@@ -130,11 +130,11 @@ impl WebsocketContext {
         queue: Arc<dyn DispatchQueue>,
         management_endpoint: &str,
     ) -> Self {
-        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections_table));
+        let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), connections_table));
         WebsocketContext {
             chargers: Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory_table)),
             connections: connections.clone(),
-            gateway: Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint))),
+            gateway: Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
             inflight: connections,
             runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
             queue,

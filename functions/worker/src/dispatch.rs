@@ -5,12 +5,12 @@
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
-use shared::dispatch::{
-    release_slot, DispatchMessage, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS, MAX_DELAY_SECONDS,
-};
 use shared::domain::{Expect, Outcome};
 use shared::ocpp::encode_call;
 use shared::ports::{InflightCall, LiveConnection, Outgoing, Parking, PostError};
+use shared::queue_message::{
+    release_slot, DispatchMessage, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS, MAX_DELAY_SECONDS,
+};
 use shared::Result;
 use uuid::Uuid;
 

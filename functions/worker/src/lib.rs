@@ -11,11 +11,11 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
 use shared::aws::{
-    required_env, ApiGatewayConnections, AwsClients, DynamoConnections, DynamoRunStore, SqsDispatchQueue,
+    required_env, AwsClients, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway, SqsDispatchQueue,
 };
-use shared::dispatch::{release_slot, DispatchMessage, MAX_RECEIVES};
 use shared::domain::{Expect, Outcome};
 use shared::ports::{ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
+use shared::queue_message::{release_slot, DispatchMessage, MAX_RECEIVES};
 use shared::{Error, Result};
 use tracing::Instrument;
 
@@ -217,11 +217,11 @@ impl WorkerContext {
         queue: Arc<dyn DispatchQueue>,
         management_endpoint: &str,
     ) -> Self {
-        let connections = Arc::new(DynamoConnections::new(clients.dynamodb.clone(), connections_table));
+        let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), connections_table));
         WorkerContext::new(
             Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
             connections.clone(),
-            Arc::new(ApiGatewayConnections::new(clients.management(management_endpoint))),
+            Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
             connections,
             queue,
         )

@@ -10,31 +10,31 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::errors::{applied, is_condition_failure, sdk_error};
-use super::item::{get_item, get_n, get_s, n, opt_n, opt_s, parse_time, s, Item};
+use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
-use crate::dispatch::DispatchMessage;
 use crate::error::{Error, Result};
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
+use crate::queue_message::DispatchMessage;
 
 /// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
 const CONNECTION_TTL_HOURS: i64 = 3;
 
 fn key(pk: String) -> Item {
-    Item::from([("pk".to_owned(), s(pk))])
+    Item::from([("pk".to_owned(), string(pk))])
 }
 
 fn ttl(from: DateTime<Utc>, hours: i64) -> aws_sdk_dynamodb::types::AttributeValue {
-    n((from + Duration::hours(hours)).timestamp())
+    number((from + Duration::hours(hours)).timestamp())
 }
 
-pub struct DynamoConnections {
+pub struct DynamoConnectionTable {
     client: Client,
     table: String,
 }
 
-impl DynamoConnections {
+impl DynamoConnectionTable {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoConnections { client, table: table.into() }
+        DynamoConnectionTable { client, table: table.into() }
     }
 
     async fn get(&self, pk: String) -> Result<Option<Item>> {
@@ -43,10 +43,10 @@ impl DynamoConnections {
 }
 
 #[async_trait]
-impl ConnectionRegistry for DynamoConnections {
+impl ConnectionRegistry for DynamoConnectionTable {
     async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
         let mut item = key(format!("CONN#{connection_id}"));
-        item.insert("identity".into(), s(identity));
+        item.insert("identity".into(), string(identity));
         item.insert("expires".into(), ttl(now, CONNECTION_TTL_HOURS));
         self.client
             .put_item()
@@ -61,8 +61,8 @@ impl ConnectionRegistry for DynamoConnections {
             .table_name(&self.table)
             .set_key(Some(key(format!("CHARGER#{identity}"))))
             .update_expression("SET connection_id = :c, since_ms = :since, expires = :e")
-            .expression_attribute_values(":c", s(connection_id))
-            .expression_attribute_values(":since", n(now.timestamp_millis()))
+            .expression_attribute_values(":c", string(connection_id))
+            .expression_attribute_values(":since", number(now.timestamp_millis()))
             .expression_attribute_values(":e", ttl(now, CONNECTION_TTL_HOURS))
             .return_values(ReturnValue::AllOld)
             .send()
@@ -115,7 +115,7 @@ impl ConnectionRegistry for DynamoConnections {
             .table_name(&self.table)
             .set_key(Some(key(format!("CHARGER#{identity}"))))
             .condition_expression("connection_id = :c")
-            .expression_attribute_values(":c", s(connection_id))
+            .expression_attribute_values(":c", string(connection_id))
             .send()
             .await;
         applied(result).map(drop)
@@ -123,16 +123,16 @@ impl ConnectionRegistry for DynamoConnections {
 }
 
 #[async_trait]
-impl InflightCalls for DynamoConnections {
+impl InflightCalls for DynamoConnectionTable {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut item = key(format!("INFLIGHT#{identity}"));
-        item.insert("call_id".into(), s(&call.call_id));
-        item.insert("action".into(), s(&call.action));
-        item.insert("run".into(), s(call.run.to_string()));
-        item.insert("charger".into(), s(call.charger.to_string()));
-        item.insert("seq".into(), n(call.seq));
-        item.insert("expires_at".into(), s(rfc3339(call.expires_at)));
-        item.insert("expires_ms".into(), n(call.expires_at.timestamp_millis()));
+        item.insert("call_id".into(), string(&call.call_id));
+        item.insert("action".into(), string(&call.action));
+        item.insert("run".into(), string(call.run.to_string()));
+        item.insert("charger".into(), string(call.charger.to_string()));
+        item.insert("seq".into(), number(call.seq));
+        item.insert("expires_at".into(), string(rfc3339(call.expires_at)));
+        item.insert("expires_ms".into(), number(call.expires_at.timestamp_millis()));
         item.insert("expires".into(), ttl(call.expires_at, 24));
         item.insert("waiters".into(), AttributeValue::M(Default::default()));
         let result = self
@@ -141,8 +141,8 @@ impl InflightCalls for DynamoConnections {
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call")
-            .expression_attribute_values(":now", n(now.timestamp_millis()))
-            .expression_attribute_values(":call", s(&call.call_id))
+            .expression_attribute_values(":now", number(now.timestamp_millis()))
+            .expression_attribute_values(":call", string(&call.call_id))
             .send()
             .await;
         applied(result)
@@ -179,8 +179,8 @@ impl InflightCalls for DynamoConnections {
                 "call_id = :held AND attribute_exists(waiters) AND attribute_not_exists(waiters.#key)",
             )
             .expression_attribute_names("#key", &parked_as)
-            .expression_attribute_values(":me", s(text))
-            .expression_attribute_values(":held", s(held_call_id))
+            .expression_attribute_values(":me", string(text))
+            .expression_attribute_values(":held", string(held_call_id))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -209,7 +209,7 @@ impl InflightCalls for DynamoConnections {
             .table_name(&self.table)
             .set_key(Some(key(format!("INFLIGHT#{identity}"))))
             .condition_expression("call_id = :call")
-            .expression_attribute_values(":call", s(call_id))
+            .expression_attribute_values(":call", string(call_id))
             .return_values(ReturnValue::AllOld)
             .send()
             .await;

@@ -7,26 +7,26 @@ use aws_sdk_dynamodb::Client;
 use uuid::Uuid;
 
 use super::batch;
-use super::item::{get_item, get_list_s, get_s, opt_s, s, Item};
+use super::item::{get_item, get_list_s, get_s, opt_s, string, Item};
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Identity};
 use crate::error::{Error, Result};
 use crate::ports::{ChargerDirectory, TokenStore};
 
 fn key(pk: String) -> Item {
-    Item::from([("pk".to_owned(), s(pk))])
+    Item::from([("pk".to_owned(), string(pk))])
 }
 
 fn charger_item(pk: String, charger: &Charger) -> Item {
     let mut item = key(pk);
-    item.insert("uuid".into(), s(charger.uuid.to_string()));
-    item.insert("identity".into(), s(&charger.identity));
-    item.insert("team".into(), s(&charger.team));
+    item.insert("uuid".into(), string(charger.uuid.to_string()));
+    item.insert("identity".into(), string(&charger.identity));
+    item.insert("team".into(), string(&charger.team));
     if let Some(reference) = &charger.reference {
-        item.insert("reference".into(), s(reference));
+        item.insert("reference".into(), string(reference));
     }
     if let Some(hash) = &charger.password_hash {
-        item.insert("password_hash".into(), s(hash));
+        item.insert("password_hash".into(), string(hash));
     }
     item
 }
@@ -60,8 +60,8 @@ impl DynamoDirectory {
         }
         for (hash, identity) in &fleet.tokens {
             let mut item = key(format!("TOKEN#{hash}"));
-            item.insert("user".into(), s(&identity.user));
-            item.insert("teams".into(), AttributeValue::L(identity.teams.iter().map(s).collect()));
+            item.insert("user".into(), string(&identity.user));
+            item.insert("teams".into(), AttributeValue::L(identity.teams.iter().map(string).collect()));
             items.push(item);
         }
         batch::put_all(&self.client, &self.table, items).await

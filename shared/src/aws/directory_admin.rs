@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 
 use super::directory::DynamoDirectory;
 use super::errors::sdk_error;
-use super::item::{get_list_s, get_s, opt_s, s, Item};
+use super::item::{get_list_s, get_s, opt_s, string, Item};
 use crate::domain::access::token_hash;
 use crate::error::{Error, Result};
 
@@ -29,7 +29,7 @@ pub struct ChargerEntry {
 }
 
 fn key(pk: String) -> Item {
-    Item::from([("pk".to_owned(), s(pk))])
+    Item::from([("pk".to_owned(), string(pk))])
 }
 
 impl DynamoDirectory {
@@ -43,7 +43,7 @@ impl DynamoDirectory {
                 .scan()
                 .table_name(self.table())
                 .filter_expression("begins_with(pk, :prefix)")
-                .expression_attribute_values(":prefix", s(prefix))
+                .expression_attribute_values(":prefix", string(prefix))
                 .set_exclusive_start_key(start)
                 .send()
                 .await
@@ -138,8 +138,8 @@ impl DynamoDirectory {
             return Err(Error::invalid("user", format!("{user} has no token to rotate")));
         }
         let mut item = key(format!("TOKEN#{}", token_hash(new_token)));
-        item.insert("user".into(), s(user));
-        item.insert("teams".into(), AttributeValue::L(teams.iter().map(s).collect()));
+        item.insert("user".into(), string(user));
+        item.insert("teams".into(), AttributeValue::L(teams.iter().map(string).collect()));
         self.client()
             .put_item()
             .table_name(self.table())

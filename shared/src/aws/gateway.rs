@@ -11,13 +11,13 @@ use super::errors::sdk_error;
 use crate::error::Result;
 use crate::ports::{ConnectionGateway, PostError};
 
-pub struct ApiGatewayConnections {
+pub struct ManagementApiGateway {
     client: Client,
 }
 
-impl ApiGatewayConnections {
+impl ManagementApiGateway {
     pub fn new(client: Client) -> Self {
-        ApiGatewayConnections { client }
+        ManagementApiGateway { client }
     }
 }
 
@@ -32,7 +32,7 @@ fn answered<E: aws_sdk_apigatewaymanagement::error::ProvideErrorMetadata>(
 }
 
 #[async_trait]
-impl ConnectionGateway for ApiGatewayConnections {
+impl ConnectionGateway for ManagementApiGateway {
     async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
         let sent = self
             .client

@@ -7,12 +7,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::errors::applied;
-use super::item::{get_item, get_s, n, opt_n, s, Item};
+use super::item::{get_item, get_s, number, opt_n, string, Item};
 use crate::error::{Error, Result};
 use crate::ports::{IdempotencyClaim, IdempotencyKeys};
 
 fn key(user: &str, key: &str) -> Item {
-    Item::from([("pk".to_owned(), s(format!("IDEM#{user}#{key}"))), ("sk".to_owned(), s("IDEM"))])
+    Item::from([("pk".to_owned(), string(format!("IDEM#{user}#{key}"))), ("sk".to_owned(), string("IDEM"))])
 }
 
 pub struct DynamoIdempotency {
@@ -38,16 +38,16 @@ impl IdempotencyKeys for DynamoIdempotency {
         expires_at: DateTime<Utc>,
     ) -> Result<IdempotencyClaim> {
         let mut item = key(user, idempotency_key);
-        item.insert("run".into(), s(run.to_string()));
-        item.insert("fingerprint".into(), s(fingerprint));
-        item.insert("expires".into(), n(expires_at.timestamp()));
+        item.insert("run".into(), string(run.to_string()));
+        item.insert("fingerprint".into(), string(fingerprint));
+        item.insert("expires".into(), number(expires_at.timestamp()));
         let put = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(item))
             .condition_expression("attribute_not_exists(pk) OR expires < :now")
-            .expression_attribute_values(":now", n(Utc::now().timestamp()))
+            .expression_attribute_values(":now", number(Utc::now().timestamp()))
             .send()
             .await;
         if applied(put)? {
@@ -75,7 +75,7 @@ impl IdempotencyKeys for DynamoIdempotency {
             .set_key(Some(key(user, idempotency_key)))
             .condition_expression("#run = :run")
             .expression_attribute_names("#run", "run")
-            .expression_attribute_values(":run", s(run.to_string()))
+            .expression_attribute_values(":run", string(run.to_string()))
             .send()
             .await;
         applied(deleted).map(drop)

@@ -11,11 +11,13 @@ use super::errors::sdk_error;
 
 pub type Item = HashMap<String, AttributeValue>;
 
-pub fn s(value: impl Into<String>) -> AttributeValue {
+/// A string attribute (`S`).
+pub fn string(value: impl Into<String>) -> AttributeValue {
     AttributeValue::S(value.into())
 }
 
-pub fn n(value: impl ToString) -> AttributeValue {
+/// A number attribute (`N`).
+pub fn number(value: impl ToString) -> AttributeValue {
     AttributeValue::N(value.to_string())
 }
 

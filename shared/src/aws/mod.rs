@@ -20,9 +20,9 @@ pub mod tables;
 
 use aws_config::BehaviorVersion;
 
-pub use connections::DynamoConnections;
+pub use connections::DynamoConnectionTable;
 pub use directory::DynamoDirectory;
-pub use gateway::ApiGatewayConnections;
+pub use gateway::ManagementApiGateway;
 pub use idempotency::DynamoIdempotency;
 #[cfg(feature = "request-counting")]
 pub use metrics::RequestCounter;

@@ -8,9 +8,9 @@ use aws_sdk_sqs::Client;
 use futures::{StreamExt, TryStreamExt};
 
 use super::errors::sdk_error;
-use crate::dispatch::{DispatchMessage, MAX_DELAY_SECONDS};
 use crate::error::{Error, Result};
 use crate::ports::{DispatchQueue, Outgoing};
+use crate::queue_message::{DispatchMessage, MAX_DELAY_SECONDS};
 use crate::retry::{exhausted, Backoff};
 
 /// SQS's limit per SendMessageBatch / DeleteMessageBatch.

@@ -14,7 +14,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 
 use super::errors::sdk_error;
-use super::item::{n, opt_n, opt_s, s, Item};
+use super::item::{number, opt_n, opt_s, string, Item};
 use crate::error::Result;
 use crate::ports::{RateDecision, RateLimiter};
 
@@ -35,7 +35,8 @@ impl RateLimiter for DynamoRateLimiter {
     async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision> {
         let window = RateDecision::window(now);
         let token = uuid::Uuid::new_v4().to_string();
-        let key = Item::from([("pk".to_owned(), s(format!("RATE#{user}#{window}"))), ("sk".to_owned(), s("RATE"))]);
+        let key =
+            Item::from([("pk".to_owned(), string(format!("RATE#{user}#{window}"))), ("sk".to_owned(), string("RATE"))]);
         let result = self
             .client
             .update_item()
@@ -43,9 +44,9 @@ impl RateLimiter for DynamoRateLimiter {
             .set_key(Some(key))
             .update_expression("ADD hits :one SET expires = :expires, last_hit = :token")
             .condition_expression("attribute_not_exists(last_hit) OR last_hit <> :token")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":expires", n((window + 2) * 60))
-            .expression_attribute_values(":token", s(&token))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":expires", number((window + 2) * 60))
+            .expression_attribute_values(":token", string(&token))
             .return_values(ReturnValue::UpdatedNew)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()

@@ -8,8 +8,8 @@ use aws_sdk_dynamodb::types::{
 use aws_sdk_sqs::types::QueueAttributeName;
 
 use super::errors::sdk_error;
-use crate::dispatch::MAX_RECEIVES;
 use crate::error::{Error, Result};
+use crate::queue_message::MAX_RECEIVES;
 
 pub struct IndexDef {
     pub name: &'static str,

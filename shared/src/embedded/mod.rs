@@ -1,9 +1,9 @@
 //! Embedded adapters: every port in-process, for the local stack and for tests.
 
-pub mod connections;
+pub mod gateway;
 pub mod queue;
 pub mod store;
 
-pub use connections::{LocalConnections, Outbound};
-pub use queue::{LocalQueue, QueueConsumer, QueueOptions};
+pub use gateway::{MemoryGateway, Outbound};
+pub use queue::{MemoryQueue, QueueConsumer, QueueOptions};
 pub use store::MemoryStore;

@@ -13,9 +13,9 @@ use async_trait::async_trait;
 use aws_lambda_events::event::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use tokio::sync::{mpsc, Semaphore};
 
-use crate::dispatch::{DispatchMessage, MAX_RECEIVES};
 use crate::error::{Error, Result};
 use crate::ports::{DispatchQueue, Outgoing};
+use crate::queue_message::{DispatchMessage, MAX_RECEIVES};
 
 /// Records per delivered batch (SQS's maximum).
 const BATCH_SIZE: usize = 10;
@@ -42,7 +42,7 @@ struct Envelope {
 }
 
 #[derive(Clone)]
-pub struct LocalQueue {
+pub struct MemoryQueue {
     sender: mpsc::UnboundedSender<Envelope>,
     options: QueueOptions,
     next_id: Arc<AtomicU64>,
@@ -52,13 +52,13 @@ pub struct LocalQueue {
 /// The receiving end; `run` drives deliveries until every sender is gone.
 pub struct QueueConsumer {
     receiver: mpsc::UnboundedReceiver<Envelope>,
-    queue: LocalQueue,
+    queue: MemoryQueue,
 }
 
-impl LocalQueue {
-    pub fn new(options: QueueOptions) -> (LocalQueue, QueueConsumer) {
+impl MemoryQueue {
+    pub fn new(options: QueueOptions) -> (MemoryQueue, QueueConsumer) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        let queue = LocalQueue {
+        let queue = MemoryQueue {
             sender,
             options,
             next_id: Arc::new(AtomicU64::new(0)),
@@ -86,7 +86,7 @@ impl LocalQueue {
 }
 
 #[async_trait]
-impl DispatchQueue for LocalQueue {
+impl DispatchQueue for MemoryQueue {
     async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()> {
         let copies = if self.options.duplicate_deliveries { 2 } else { 1 };
         for outgoing in messages {

@@ -10,7 +10,6 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::dispatch::DispatchMessage;
 use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
@@ -18,6 +17,7 @@ use crate::ports::{
     waiter_key, ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
     LiveConnection, Parking, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
 };
+use crate::queue_message::DispatchMessage;
 
 struct RunEntry {
     run: Run,

@@ -4,7 +4,7 @@
 use uuid::Uuid;
 
 use super::layout::{counter_key, meta_key, owner_sort_key, result_key, Layout};
-use crate::aws::item::{get_n, get_s, n, opt_n, opt_s, parse_json, parse_time, s, Item};
+use crate::aws::item::{get_n, get_s, number, opt_n, opt_s, parse_json, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{ChargerRef, Counters, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
@@ -23,29 +23,29 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     for (shard, pending) in pending.iter().enumerate() {
         let mut item = counter_key(run.id, shard as u32);
         for status in ResultStatus::ENDINGS {
-            item.insert(status.as_str().into(), n(0));
+            item.insert(status.as_str().into(), number(0));
         }
-        item.insert("pending".into(), n(pending));
+        item.insert("pending".into(), number(pending));
         items.push(item);
     }
     let mut meta = meta_key(run.id);
-    meta.insert("owner".into(), s(&run.owner));
-    meta.insert("created".into(), s(owner_sort_key(run.created_at, run.id)));
-    meta.insert("created_at".into(), s(rfc3339(run.created_at)));
-    meta.insert("command".into(), s(&run.command));
-    meta.insert("data".into(), s(run.data.to_string()));
-    meta.insert("total".into(), n(run.total_count));
-    meta.insert("skipped".into(), n(run.counters.skipped));
-    meta.insert("shards".into(), n(layout.results));
-    meta.insert("counters".into(), n(layout.counters));
-    meta.insert("timeout".into(), n(run.timeout_seconds));
+    meta.insert("owner".into(), string(&run.owner));
+    meta.insert("created".into(), string(owner_sort_key(run.created_at, run.id)));
+    meta.insert("created_at".into(), string(rfc3339(run.created_at)));
+    meta.insert("command".into(), string(&run.command));
+    meta.insert("data".into(), string(run.data.to_string()));
+    meta.insert("total".into(), number(run.total_count));
+    meta.insert("skipped".into(), number(run.counters.skipped));
+    meta.insert("shards".into(), number(layout.results));
+    meta.insert("counters".into(), number(layout.counters));
+    meta.insert("timeout".into(), number(run.timeout_seconds));
     if let Some(rate) = run.max_per_second {
-        meta.insert("max_per_second".into(), n(rate));
+        meta.insert("max_per_second".into(), number(rate));
     }
     if let Some(at) = run.completed_at {
-        meta.insert("completed_at".into(), s(rfc3339(at)));
+        meta.insert("completed_at".into(), string(rfc3339(at)));
         for status in ResultStatus::ENDINGS {
-            meta.insert(status.as_str().into(), n(run.counters.of(status)));
+            meta.insert(status.as_str().into(), number(run.counters.of(status)));
         }
     }
     (items, meta)
@@ -53,14 +53,14 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
 
 pub fn result_item(run: Uuid, layout: Layout, result: &ResultRecord) -> Item {
     let mut item = result_key(run, layout, result.seq);
-    item.insert("seq".into(), n(result.seq));
-    item.insert("charger_uuid".into(), s(&result.charger_uuid));
-    item.insert("status".into(), s(result.status.as_str()));
+    item.insert("seq".into(), number(result.seq));
+    item.insert("charger_uuid".into(), string(&result.charger_uuid));
+    item.insert("status".into(), string(result.status.as_str()));
     if let Some(charger) = &result.charger {
-        item.insert("charger_id".into(), s(charger.uuid.to_string()));
-        item.insert("identity".into(), s(&charger.identity));
+        item.insert("charger_id".into(), string(charger.uuid.to_string()));
+        item.insert("identity".into(), string(&charger.identity));
         if let Some(reference) = &charger.reference {
-            item.insert("reference".into(), s(reference));
+            item.insert("reference".into(), string(reference));
         }
     }
     item

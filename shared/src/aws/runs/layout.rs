@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::super::item::{s, Item};
+use super::super::item::{string, Item};
 
 /// Results per shard partition a run is sized for (see docs/data-model.md).
 pub const RESULTS_PER_SHARD: u64 = 5_000;
@@ -51,11 +51,11 @@ impl Layout {
 }
 
 pub fn meta_key(run: Uuid) -> Item {
-    Item::from([("pk".into(), s(format!("RUN#{run}"))), ("sk".into(), s("META"))])
+    Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string("META"))])
 }
 
 pub fn counter_key(run: Uuid, shard: u32) -> Item {
-    Item::from([("pk".into(), s(format!("RUN#{run}#C{shard}"))), ("sk".into(), s("C"))])
+    Item::from([("pk".into(), string(format!("RUN#{run}#C{shard}"))), ("sk".into(), string("C"))])
 }
 
 /// The partition holding shard `shard` of a run's results.
@@ -65,7 +65,7 @@ pub fn results_partition(run: Uuid, shard: u64) -> String {
 
 pub fn result_key(run: Uuid, layout: Layout, seq: u64) -> Item {
     let shard = layout.shard_of(seq);
-    Item::from([("pk".into(), s(results_partition(run, shard))), ("sk".into(), s(format!("{seq:012}")))])
+    Item::from([("pk".into(), string(results_partition(run, shard))), ("sk".into(), string(format!("{seq:012}")))])
 }
 
 pub fn owner_sort_key(created_at: DateTime<Utc>, id: Uuid) -> String {

@@ -18,7 +18,7 @@ use uuid::Uuid;
 
 use super::batch;
 use super::errors::{applied, applied_or, is_condition_failure, sdk_error, transaction_outcome};
-use super::item::{get_item, n, opt_n, opt_s, parse_time, s, Item};
+use super::item::{get_item, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
@@ -100,14 +100,14 @@ impl DynamoRunStore {
             .set_key(Some(meta_key(run.id)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
             .expression_attribute_names("#completed_at", "completed_at")
-            .expression_attribute_values(":at", s(rfc3339(now)));
+            .expression_attribute_values(":at", string(rfc3339(now)));
         let mut sets = vec!["#completed_at = :at".to_owned()];
         for status in ResultStatus::ENDINGS {
             let field = status.as_str();
             sets.push(format!("#{field} = :{field}"));
             update = update
                 .expression_attribute_names(format!("#{field}"), field)
-                .expression_attribute_values(format!(":{field}"), n(run.counters.of(status)));
+                .expression_attribute_values(format!(":{field}"), number(run.counters.of(status)));
         }
         let result = update.update_expression(format!("SET {}", sets.join(", "))).send().await;
         match result {
@@ -149,8 +149,8 @@ impl DynamoRunStore {
                     .expression_attribute_names("#status", "status")
                     .expression_attribute_names("#call_id", "call_id")
                     .expression_attribute_names("#executed_at", "executed_at")
-                    .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()))
-                    .expression_attribute_values(":call", s(call_id))
+                    .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()))
+                    .expression_attribute_values(":call", string(call_id))
                     .return_values(ReturnValue::None)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
                 applied_or(update(request).send().await, &ours)
@@ -173,20 +173,20 @@ impl DynamoRunStore {
                 .query()
                 .table_name(&self.table)
                 .consistent_read(true)
-                .expression_attribute_values(":pk", s(&pk))
+                .expression_attribute_values(":pk", string(&pk))
                 .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
                 .set_exclusive_start_key(start);
             query = match after {
                 Some(seq) => query
                     .key_condition_expression("pk = :pk AND sk > :after")
-                    .expression_attribute_values(":after", s(format!("{seq:012}"))),
+                    .expression_attribute_values(":after", string(format!("{seq:012}"))),
                 None => query.key_condition_expression("pk = :pk"),
             };
             if let Some(status) = status {
                 query = query
                     .filter_expression("#status = :status")
                     .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", s(status.as_str()));
+                    .expression_attribute_values(":status", string(status.as_str()));
             }
             let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
             found.extend(output.items.unwrap_or_default());
@@ -254,11 +254,11 @@ impl RunStore for DynamoRunStore {
             .scan_index_forward(false)
             .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
             .expression_attribute_names("#owner", "owner")
-            .expression_attribute_values(":owner", s(owner));
+            .expression_attribute_values(":owner", string(owner));
         query = match before {
             Some(key) => query
                 .key_condition_expression("#owner = :owner AND created < :before")
-                .expression_attribute_values(":before", s(owner_sort_key(key.created_at, key.id))),
+                .expression_attribute_values(":before", string(owner_sort_key(key.created_at, key.id))),
             None => query.key_condition_expression("#owner = :owner"),
         };
         let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
@@ -286,7 +286,7 @@ impl RunStore for DynamoRunStore {
             request
                 .update_expression("SET #call_id = :call, #executed_at = :at")
                 .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
-                .expression_attribute_values(":at", s(rfc3339(at)))
+                .expression_attribute_values(":at", string(rfc3339(at)))
         };
         // A retry of a write that was applied (its answer lost) finds its own call id.
         self.update_call(run, seq, call_id, update, |old| opt_s(old, "call_id") == Some(call_id)).await
@@ -321,25 +321,25 @@ impl RunStore for DynamoRunStore {
             .table_name(&self.table)
             .set_key(Some(result_key(run, layout, seq)))
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", s(outcome.status.as_str()))
-            .expression_attribute_values(":pending", s(ResultStatus::Pending.as_str()));
+            .expression_attribute_values(":status", string(outcome.status.as_str()))
+            .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()));
         if let Some(message) = &outcome.message {
             sets.push("#message = :message");
             update = update
                 .expression_attribute_names("#message", "message")
-                .expression_attribute_values(":message", s(message));
+                .expression_attribute_values(":message", string(message));
         }
         if let Some(response) = &outcome.response {
             sets.push("#response = :response");
             update = update
                 .expression_attribute_names("#response", "response")
-                .expression_attribute_values(":response", s(response.to_string()));
+                .expression_attribute_values(":response", string(response.to_string()));
         }
         if let Some(at) = outcome.executed_at {
             sets.push("#executed_at = :at");
             update = update
                 .expression_attribute_names("#executed_at", "executed_at")
-                .expression_attribute_values(":at", s(rfc3339(at)));
+                .expression_attribute_values(":at", string(rfc3339(at)));
         }
         match expect {
             Expect::Uncalled => {
@@ -350,7 +350,7 @@ impl RunStore for DynamoRunStore {
                 condition.push_str(" AND #call_id = :call");
                 update = update
                     .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_values(":call", s(id));
+                    .expression_attribute_values(":call", string(id));
             }
         }
         let update = update
@@ -364,8 +364,8 @@ impl RunStore for DynamoRunStore {
             .update_expression("ADD #field :one, #pending :minus")
             .expression_attribute_names("#field", field)
             .expression_attribute_names("#pending", "pending")
-            .expression_attribute_values(":one", n(1))
-            .expression_attribute_values(":minus", n(-1))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":minus", number(-1))
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
         // One token for every attempt: a retry of a transaction that was applied (its answer lost to

@@ -25,11 +25,11 @@ pub enum Outbound {
 type Slot = (mpsc::UnboundedSender<Outbound>, bool);
 
 #[derive(Clone, Default)]
-pub struct LocalConnections {
+pub struct MemoryGateway {
     senders: Arc<RwLock<HashMap<String, Slot>>>,
 }
 
-impl LocalConnections {
+impl MemoryGateway {
     pub fn new() -> Self {
         Self::default()
     }
@@ -64,7 +64,7 @@ impl LocalConnections {
 }
 
 #[async_trait]
-impl ConnectionGateway for LocalConnections {
+impl ConnectionGateway for MemoryGateway {
     async fn post(&self, connection_id: &str, frame: &str) -> Result<(), PostError> {
         let sender = self.sender(connection_id).ok_or(PostError::Gone)?;
         sender.send(Outbound::Frame(frame.to_owned())).map_err(|_| PostError::Gone)
