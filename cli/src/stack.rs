@@ -105,26 +105,17 @@ impl Stack {
         if options.duplicate_deliveries {
             queue = Arc::new(crate::lambda_like::Duplicating(queue));
         }
-        let mut worker =
-            WorkerContext::on_aws(clients, &resources.runs, &resources.connections, queue.clone(), management_endpoint);
-        worker.dead_letter_arn = resources.dead_letter.as_ref().map(|(_, arn)| arn.clone());
+        let worker = WorkerContext::on_aws(clients, resources, queue.clone(), management_endpoint);
         let stack = Stack {
             connections: MemoryGateway::new(),
             management_throttle_rate: options.management_throttle_rate,
             limits: ConnectionLimits::default(),
-            api: ApiContext::on_aws(clients, &resources.directory, &resources.runs, queue.clone()),
+            api: ApiContext::on_aws(clients, resources, queue.clone()),
             worker,
-            websocket: WebsocketContext::on_aws(
-                clients,
-                &resources.directory,
-                &resources.runs,
-                &resources.connections,
-                queue,
-                management_endpoint,
-            ),
+            websocket: WebsocketContext::on_aws(clients, resources, queue, management_endpoint),
         };
         // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
-        let dead_letter = resources.dead_letter.iter().map(|(url, arn)| (url.clone(), Some(arn.clone())));
+        let dead_letter = resources.dead_letter_url.iter().map(|url| (url.clone(), resources.dead_letter_arn.clone()));
         let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
         for (url, arn) in sources {
             let ctx = stack.worker.clone();

@@ -119,16 +119,21 @@ fn dead_letters_are_resolved_by_the_worker_and_raise_an_alarm() {
     let event = &worker["Events"]["DeadLetters"]["Properties"];
     assert_eq!(get_att(&event["Queue"]), "DispatchDeadLetterQueue.Arn");
     assert_eq!(event["FunctionResponseTypes"][0].as_str(), Some("ReportBatchItemFailures"));
-    assert_eq!(get_att(&worker["Environment"]["Variables"]["DEAD_LETTER_QUEUE_ARN"]), "DispatchDeadLetterQueue.Arn");
+    let every_function = &t["Globals"]["Function"]["Environment"]["Variables"];
+    assert_eq!(get_att(&every_function["DEAD_LETTER_QUEUE_ARN"]), "DispatchDeadLetterQueue.Arn");
     let dlq = &resource(&t, "DispatchDeadLetterQueue")["Properties"];
     let timeout = t["Globals"]["Function"]["Timeout"].as_u64().expect("Timeout");
     assert!(dlq["VisibilityTimeout"].as_u64().is_some_and(|v| v >= 6 * timeout));
     let alarm = &resource(&t, "DeadLetterAlarm")["Properties"];
     assert_eq!(text(&alarm["MetricName"]), "ApproximateNumberOfMessagesVisible");
     assert_eq!(get_att(&alarm["Dimensions"][0]["Value"]), "DispatchDeadLetterQueue.QueueName");
-    // The WebSocket function hands answers off to the queue it may send to.
-    let websocket = &resource(&t, "WebSocketFunction")["Properties"];
-    assert!(!websocket["Environment"]["Variables"]["DISPATCH_QUEUE_URL"].is_null());
+    // Every function is told every resource (Resources::from_env reads them all); the WebSocket
+    // function hands answers off to the queue, which its policy lets it send to.
+    for name in ["RUNS_TABLE", "DIRECTORY_TABLE", "CONNECTIONS_TABLE", "DISPATCH_QUEUE_URL", "DEAD_LETTER_QUEUE_URL"] {
+        assert!(!every_function[name].is_null(), "{name}");
+    }
+    let websocket = serde_json::to_string(&resource(&t, "WebSocketFunction")["Properties"]["Policies"]).unwrap();
+    assert!(websocket.contains("sqs:SendMessage"), "{websocket}");
 }
 
 #[test]

@@ -7,15 +7,13 @@ use chrono::Utc;
 use lambda_http::http::Method;
 use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::aws::{
-    required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore, SqsDispatchQueue,
-};
 use shared::domain::CursorKey;
 use shared::ports::{
     ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
 use shared::{Error, Result};
 
+pub mod aws;
 pub mod cancel;
 pub mod create;
 pub mod read;
@@ -41,60 +39,6 @@ pub struct ApiContext {
     pub cursor_key: CursorKey,
     /// Sources over their failed authentications this minute, as this instance learned it.
     pub blocked_sources: Arc<sources::BlockedSources>,
-}
-
-impl ApiContext {
-    /// The AWS adapters: the directory table, the runs table (runs, idempotency keys, rate counters)
-    /// and the dispatch queue; default timeout and rate limit.
-    pub fn on_aws(
-        clients: &AwsClients,
-        directory_table: &str,
-        runs_table: &str,
-        queue: Arc<dyn DispatchQueue>,
-    ) -> Self {
-        let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory_table));
-        ApiContext {
-            tokens: directory.clone(),
-            chargers: directory,
-            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
-            queue,
-            idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), runs_table)),
-            limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), runs_table)),
-            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
-            default_timeout_seconds: create::DEFAULT_TIMEOUT_SECONDS,
-            cursor_key: CursorKey::random(),
-            blocked_sources: Arc::default(),
-        }
-    }
-
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, DISPATCH_QUEUE_URL,
-    /// CURSOR_SECRET (every instance signs and checks cursors with it), and optionally
-    /// DEFAULT_TIMEOUT_SECONDS (30) and RATE_LIMIT_PER_MINUTE (6,000).
-    pub async fn from_env() -> Result<ApiContext, String> {
-        let (directory, runs, queue) =
-            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
-        let default_timeout_seconds = optional_env("DEFAULT_TIMEOUT_SECONDS", create::DEFAULT_TIMEOUT_SECONDS, |t| {
-            (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
-        })?;
-        let rate_limit_per_minute = optional_env("RATE_LIMIT_PER_MINUTE", DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
-        let cursor_key = CursorKey::new(required_env("CURSOR_SECRET")?);
-        let clients = AwsClients::from_env().await;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue));
-        Ok(ApiContext {
-            default_timeout_seconds,
-            rate_limit_per_minute,
-            cursor_key,
-            ..Self::on_aws(&clients, &directory, &runs, queue)
-        })
-    }
-}
-
-/// An optional numeric setting: its default when unset, an error naming it when out of range.
-fn optional_env(name: &str, default: u32, valid: impl Fn(&u32) -> bool) -> Result<u32, String> {
-    match std::env::var(name) {
-        Err(_) => Ok(default),
-        Ok(text) => text.trim().parse().ok().filter(valid).ok_or_else(|| format!("{name} is out of range: {text:?}")),
-    }
 }
 
 const BULK: &str = "/v3/chargers/commands/bulk";

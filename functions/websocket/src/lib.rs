@@ -8,15 +8,12 @@ use aws_lambda_events::apigw::{ApiGatewayProxyResponse, ApiGatewayWebsocketProxy
 use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
 use shared::answers::AnswerPorts;
-use shared::aws::{
-    required_env, AwsClients, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
-    SqsDispatchQueue,
-};
 use shared::domain::fleet::is_valid_identity;
 use shared::ocpp::SUBPROTOCOL;
 use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::Result;
 
+pub mod aws;
 pub mod connect;
 pub mod frames;
 
@@ -117,44 +114,4 @@ async fn on_connect(
 
 async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> Result<ApiGatewayProxyResponse> {
     Ok(reply(200, frames::handle_frame(ctx, connection_id, body).await?))
-}
-
-impl WebsocketContext {
-    /// The AWS adapters: the directory, runs and connections tables, and the WebSocket API's
-    /// management endpoint (to close replaced connections).
-    pub fn on_aws(
-        clients: &AwsClients,
-        directory_table: &str,
-        runs_table: &str,
-        connections_table: &str,
-        queue: Arc<dyn DispatchQueue>,
-        management_endpoint: &str,
-    ) -> Self {
-        let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), connections_table));
-        WebsocketContext {
-            chargers: Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), directory_table)),
-            connections: connections.clone(),
-            gateway: Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
-            inflight: connections,
-            runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
-            queue,
-            require_passwords: false,
-        }
-    }
-
-    /// The AWS wiring, read once at cold start: DIRECTORY_TABLE, RUNS_TABLE, CONNECTIONS_TABLE,
-    /// DISPATCH_QUEUE_URL, REQUIRE_CHARGER_PASSWORDS (optional) and the WebSocket management
-    /// endpoint (see `AwsClients::management_endpoint`).
-    pub async fn from_env() -> std::result::Result<WebsocketContext, String> {
-        let (directory, runs, connections) =
-            (required_env("DIRECTORY_TABLE")?, required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?);
-        let queue_url = required_env("DISPATCH_QUEUE_URL")?;
-        let clients = AwsClients::from_env().await;
-        let endpoint = clients.management_endpoint()?;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue_url));
-        let mut ctx = Self::on_aws(&clients, &directory, &runs, &connections, queue, &endpoint);
-        ctx.require_passwords =
-            std::env::var("REQUIRE_CHARGER_PASSWORDS").is_ok_and(|v| v.eq_ignore_ascii_case("true"));
-        Ok(ctx)
-    }
 }

@@ -10,15 +10,13 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
-use shared::aws::{
-    required_env, AwsClients, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway, SqsDispatchQueue,
-};
 use shared::domain::{Expect, Outcome};
 use shared::ports::{ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::queue_message::{release_slot, DispatchMessage, MAX_RECEIVES};
 use shared::{Error, Result};
 use tracing::Instrument;
 
+pub mod aws;
 pub mod dispatch;
 pub mod plans;
 
@@ -205,39 +203,4 @@ async fn record_answer(ctx: &WorkerContext, answer: &ChargerAnswer) -> Result<()
     let recorded = answers::record(&ctx.answer_ports(), &mut answer).await?;
     tracing::info!(?recorded, call = answer.call_id, "handed-off answer recorded");
     Ok(())
-}
-
-impl WorkerContext {
-    /// The AWS adapters: the runs and connections tables, the dispatch queue, and the WebSocket
-    /// API's management endpoint.
-    pub fn on_aws(
-        clients: &AwsClients,
-        runs_table: &str,
-        connections_table: &str,
-        queue: Arc<dyn DispatchQueue>,
-        management_endpoint: &str,
-    ) -> Self {
-        let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), connections_table));
-        WorkerContext::new(
-            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), runs_table)),
-            connections.clone(),
-            Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
-            connections,
-            queue,
-        )
-    }
-
-    /// The AWS wiring, read once at cold start: RUNS_TABLE, CONNECTIONS_TABLE, DISPATCH_QUEUE_URL,
-    /// DEAD_LETTER_QUEUE_ARN (optional: the records it marks as dead letters), and the WebSocket
-    /// management endpoint (see `AwsClients::management_endpoint`).
-    pub async fn from_env() -> std::result::Result<WorkerContext, String> {
-        let (runs, connections, queue) =
-            (required_env("RUNS_TABLE")?, required_env("CONNECTIONS_TABLE")?, required_env("DISPATCH_QUEUE_URL")?);
-        let clients = AwsClients::from_env().await;
-        let endpoint = clients.management_endpoint()?;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), queue));
-        let mut ctx = Self::on_aws(&clients, &runs, &connections, queue, &endpoint);
-        ctx.dead_letter_arn = required_env("DEAD_LETTER_QUEUE_ARN").ok();
-        Ok(ctx)
-    }
 }

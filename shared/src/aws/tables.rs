@@ -141,6 +141,10 @@ pub async fn create_queues(client: &aws_sdk_sqs::Client, name: &str, visibility_
     Ok(Queues { dispatch_url, dead_letter_url: dlq_url, dead_letter_arn: arn })
 }
 
+pub const DISPATCH_QUEUE_URL: &str = "DISPATCH_QUEUE_URL";
+pub const DEAD_LETTER_QUEUE_URL: &str = "DEAD_LETTER_QUEUE_URL";
+pub const DEAD_LETTER_QUEUE_ARN: &str = "DEAD_LETTER_QUEUE_ARN";
+
 /// The names of one deployment's tables and its queue URL (from the template's outputs on AWS,
 /// or created by `ocpp-bulk init` / the tests under a prefix).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -149,21 +153,24 @@ pub struct Resources {
     pub directory: String,
     pub connections: String,
     pub queue_url: String,
-    /// The dead-letter queue, when known (created here, or DEAD_LETTER_QUEUE_URL / _ARN).
-    pub dead_letter: Option<(String, String)>,
+    /// The dead-letter queue's URL, when known (created here, or DEAD_LETTER_QUEUE_URL).
+    pub dead_letter_url: Option<String>,
+    /// Its ARN (DEAD_LETTER_QUEUE_ARN): the worker tells its records by it.
+    pub dead_letter_arn: Option<String>,
 }
 
 impl Resources {
-    /// From RUNS_TABLE, DIRECTORY_TABLE, CONNECTIONS_TABLE and DISPATCH_QUEUE_URL.
+    /// Read once at a function's cold start (the template sets them for every function):
+    /// RUNS_TABLE, DIRECTORY_TABLE, CONNECTIONS_TABLE, DISPATCH_QUEUE_URL, and optionally
+    /// DEAD_LETTER_QUEUE_URL and DEAD_LETTER_QUEUE_ARN. A missing one fails with its name.
     pub fn from_env() -> std::result::Result<Resources, String> {
         Ok(Resources {
             runs: super::required_env(RUNS.env)?,
             directory: super::required_env(DIRECTORY.env)?,
             connections: super::required_env(CONNECTIONS.env)?,
-            queue_url: super::required_env("DISPATCH_QUEUE_URL")?,
-            dead_letter: super::required_env("DEAD_LETTER_QUEUE_URL")
-                .ok()
-                .zip(super::required_env("DEAD_LETTER_QUEUE_ARN").ok()),
+            queue_url: super::required_env(DISPATCH_QUEUE_URL)?,
+            dead_letter_url: super::required_env(DEAD_LETTER_QUEUE_URL).ok(),
+            dead_letter_arn: super::required_env(DEAD_LETTER_QUEUE_ARN).ok(),
         })
     }
 
@@ -179,18 +186,23 @@ impl Resources {
             directory: name(&DIRECTORY),
             connections: name(&CONNECTIONS),
             queue_url: queues.dispatch_url,
-            dead_letter: Some((queues.dead_letter_url, queues.dead_letter_arn)),
+            dead_letter_url: Some(queues.dead_letter_url),
+            dead_letter_arn: Some(queues.dead_letter_arn),
         })
     }
 
     /// The variables a function or `ocpp-bulk import` reads, as `export` lines.
     pub fn exports(&self) -> String {
         let mut exports = format!(
-            "export {}={}\nexport {}={}\nexport {}={}\nexport DISPATCH_QUEUE_URL={}\n",
+            "export {}={}\nexport {}={}\nexport {}={}\nexport {DISPATCH_QUEUE_URL}={}\n",
             RUNS.env, self.runs, DIRECTORY.env, self.directory, CONNECTIONS.env, self.connections, self.queue_url
         );
-        if let Some((url, arn)) = &self.dead_letter {
-            exports.push_str(&format!("export DEAD_LETTER_QUEUE_URL={url}\nexport DEAD_LETTER_QUEUE_ARN={arn}\n"));
+        for (name, value) in
+            [(DEAD_LETTER_QUEUE_URL, &self.dead_letter_url), (DEAD_LETTER_QUEUE_ARN, &self.dead_letter_arn)]
+        {
+            if let Some(value) = value {
+                exports.push_str(&format!("export {name}={value}\n"));
+            }
         }
         exports
     }

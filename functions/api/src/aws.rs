@@ -1,0 +1,67 @@
+//! The api function's AWS wiring: adapters over the deployment's `Resources`, and the settings it
+//! reads once at cold start.
+
+use std::sync::Arc;
+
+use shared::aws::tables::Resources;
+use shared::aws::{
+    required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore, SqsDispatchQueue,
+};
+use shared::domain::CursorKey;
+use shared::ports::DispatchQueue;
+
+use crate::{create, ApiContext, DEFAULT_RATE_LIMIT_PER_MINUTE};
+
+/// The api's own settings, beside the resources: DEFAULT_TIMEOUT_SECONDS (30, at most 900),
+/// RATE_LIMIT_PER_MINUTE (6,000), CURSOR_SECRET (required: every instance signs and checks cursors
+/// with it).
+pub const DEFAULT_TIMEOUT_SECONDS: &str = "DEFAULT_TIMEOUT_SECONDS";
+pub const RATE_LIMIT_PER_MINUTE: &str = "RATE_LIMIT_PER_MINUTE";
+pub const CURSOR_SECRET: &str = "CURSOR_SECRET";
+
+impl ApiContext {
+    /// The AWS adapters over the directory table, the runs table (runs, idempotency keys, rate
+    /// counters) and `queue`; default timeout and rate limit, a random cursor key.
+    pub fn on_aws(clients: &AwsClients, resources: &Resources, queue: Arc<dyn DispatchQueue>) -> Self {
+        let db = || clients.dynamodb.clone();
+        let directory = Arc::new(DynamoDirectory::new(db(), &resources.directory));
+        ApiContext {
+            tokens: directory.clone(),
+            chargers: directory,
+            runs: Arc::new(DynamoRunStore::new(db(), &resources.runs)),
+            queue,
+            idempotency: Arc::new(DynamoIdempotency::new(db(), &resources.runs)),
+            limiter: Arc::new(DynamoRateLimiter::new(db(), &resources.runs)),
+            rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
+            default_timeout_seconds: create::DEFAULT_TIMEOUT_SECONDS,
+            cursor_key: CursorKey::random(),
+            blocked_sources: Arc::default(),
+        }
+    }
+
+    /// Everything, read once at cold start: `Resources::from_env` and the settings above.
+    pub async fn from_env() -> Result<ApiContext, String> {
+        let resources = Resources::from_env()?;
+        let default_timeout_seconds = optional_env(DEFAULT_TIMEOUT_SECONDS, create::DEFAULT_TIMEOUT_SECONDS, |t| {
+            (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
+        })?;
+        let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
+        let cursor_key = CursorKey::new(required_env(CURSOR_SECRET)?);
+        let clients = AwsClients::from_env().await;
+        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
+        Ok(ApiContext {
+            default_timeout_seconds,
+            rate_limit_per_minute,
+            cursor_key,
+            ..Self::on_aws(&clients, &resources, queue)
+        })
+    }
+}
+
+/// An optional numeric setting: its default when unset, an error naming it when out of range.
+fn optional_env(name: &str, default: u32, valid: impl Fn(&u32) -> bool) -> Result<u32, String> {
+    match std::env::var(name) {
+        Err(_) => Ok(default),
+        Ok(text) => text.trim().parse().ok().filter(valid).ok_or_else(|| format!("{name} is out of range: {text:?}")),
+    }
+}
