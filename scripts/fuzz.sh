@@ -26,8 +26,8 @@ for target in "${targets[@]}"; do
   cargo +nightly fuzz run -O "$target" "corpus/$target" "seeds/$target" -- \
     -max_total_time="$seconds" -max_len=65536 -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 \
     > "$log" 2>&1 || status=$?
-  runs=$(grep -oE 'stat::number_of_executed_units: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
-  speed=$(grep -oE 'stat::average_exec_per_sec: [0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+  runs=$(grep -oE 'stat::number_of_executed_units: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
+  speed=$(grep -oE 'stat::average_exec_per_sec: +[0-9]+' "$log" | grep -oE '[0-9]+$' || echo 0)
   corpus=$(find "corpus/$target" -type f | wc -l)
   findings=$(find "artifacts/$target" -type f | wc -l)
   printf '%-10s %14s %10s %8s %9s\n' "$target" "$runs" "$speed" "$corpus" "$findings"
