@@ -1,0 +1,83 @@
+//! The contract every adapter set must keep, written once. `contract_suite!` expands to one test
+//! per check for a given way to build the ports (embedded now, AWS on moto's server too).
+//! Every check uses fresh run ids, so checks can share one store.
+
+mod access;
+mod connections;
+mod runs;
+
+use std::sync::Arc;
+
+use chrono::Utc;
+use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
+use shared::ports::{
+    ChargerDirectory, ConnectionRegistry, IdempotencyKeys, InflightCalls, RateLimiter, RunStore, TokenStore,
+};
+use uuid::Uuid;
+
+pub use access::*;
+pub use connections::*;
+pub use runs::*;
+
+/// The ports under test. The directory and tokens hold `harness::fleet(n)` for some n ≥ 3.
+#[derive(Clone)]
+pub struct Ports {
+    pub tokens: Arc<dyn TokenStore>,
+    pub chargers: Arc<dyn ChargerDirectory>,
+    pub runs: Arc<dyn RunStore>,
+    pub inflight: Arc<dyn InflightCalls>,
+    pub connections: Arc<dyn ConnectionRegistry>,
+    pub idempotency: Arc<dyn IdempotencyKeys>,
+    pub limiter: Arc<dyn RateLimiter>,
+}
+
+/// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
+pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize) -> (Run, Vec<ResultRecord>) {
+    let mut results: Vec<ResultRecord> = (0..pending)
+        .map(|i| {
+            let identity = format!("X{}", Uuid::new_v4().simple());
+            ResultRecord::pending(
+                i as u64,
+                ChargerRef { uuid: Uuid::new_v4(), identity, reference: Some(format!("bay {i}")) },
+            )
+        })
+        .collect();
+    results.extend((0..skipped).map(|i| ResultRecord::skipped((pending + i) as u64, format!("not-a-uuid-{i}"))));
+    let run = Run {
+        id: Uuid::new_v4(),
+        owner: owner.to_owned(),
+        command: "Reset".into(),
+        data: serde_json::json!({"type": "Soft"}),
+        total_count: results.len() as u64,
+        counters: Counters { skipped: skipped as u64, ..Counters::default() },
+        created_at: Utc::now(),
+        completed_at: None,
+        timeout_seconds: 30,
+        max_per_second: None,
+    };
+    ports.runs.create_run(&run, results.clone()).await.expect("create_run");
+    (run, results)
+}
+
+/// One `#[tokio::test]` per contract check, for ports built by `$ports` (an async expression).
+#[macro_export]
+macro_rules! contract_suite {
+    ($ports:expr) => {
+        $crate::contract_suite!(@tests $ports;
+            tokens_and_chargers_resolve, runs_and_results_round_trip, mark_called_is_conditional,
+            finish_counts_once_and_completes, racing_finishes_make_one_transition,
+            racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
+            waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
+            inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
+            rate_limits_count_per_user_and_minute);
+    };
+    (@tests $ports:expr; $($check:ident),*) => {
+        $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+            async fn $check() {
+                let ports = $ports;
+                $crate::contract::$check(&ports).await;
+            }
+        )*
+    };
+}

@@ -1,0 +1,179 @@
+//! Runs and results: creation, reads, conditional CALLs and ends, completion.
+
+use chrono::Utc;
+use futures::StreamExt;
+use shared::domain::{Counters, Expect, Outcome, ResultStatus};
+use shared::ports::RunKey;
+use uuid::Uuid;
+
+use super::{new_run, Ports};
+
+pub async fn runs_and_results_round_trip(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 7, 3).await;
+    let stored = ports.runs.run(run.id).await.unwrap().expect("run");
+    assert_eq!(stored.id, run.id);
+    assert_eq!(stored.total_count, 10);
+    assert_eq!(stored.counters.skipped, 3);
+    assert_eq!(stored.data, run.data);
+    assert!(ports.runs.run(Uuid::new_v4()).await.unwrap().is_none());
+
+    let all = ports.runs.results(run.id, None, None, 100).await.unwrap();
+    assert_eq!(all.iter().map(|r| r.seq).collect::<Vec<_>>(), (0..10).collect::<Vec<_>>());
+    assert_eq!(all[0].charger, results[0].charger);
+    let page = ports.runs.results(run.id, None, Some(3), 4).await.unwrap();
+    assert_eq!(page.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![4, 5, 6, 7]);
+    let skipped = ports.runs.results(run.id, Some(ResultStatus::SkippedForbidden), None, 100).await.unwrap();
+    assert_eq!(skipped.len(), 3);
+    let pending_after = ports.runs.results(run.id, Some(ResultStatus::Pending), Some(5), 100).await.unwrap();
+    assert_eq!(pending_after.iter().map(|r| r.seq).collect::<Vec<_>>(), vec![6]);
+    let one = ports.runs.result(run.id, results[2].seq).await.unwrap().expect("result");
+    assert_eq!(one, results[2]);
+    assert!(ports.runs.result(run.id, 999).await.unwrap().is_none());
+}
+
+pub async fn mark_called_is_conditional(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 1, 0).await;
+    let key = results[0].seq;
+    let now = Utc::now();
+    assert!(ports.runs.mark_called(run.id, key, "call-1", now).await.unwrap());
+    assert!(!ports.runs.mark_called(run.id, key, "call-2", now).await.unwrap(), "a second CALL for one result");
+    let stored = ports.runs.result(run.id, key).await.unwrap().unwrap();
+    assert_eq!(stored.call_id.as_deref(), Some("call-1"));
+    assert!(stored.executed_at.is_some());
+    assert!(!ports.runs.mark_called(Uuid::new_v4(), key, "call-3", now).await.unwrap());
+}
+
+pub async fn finish_counts_once_and_completes(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 3, 1).await;
+    let [a, b, c] = [0u64, 1, 2];
+    let now = Utc::now();
+    // b is called; an offline verdict that expects no CALL cannot touch it.
+    assert!(ports.runs.mark_called(run.id, b, "call-b", now).await.unwrap());
+    assert!(!ports
+        .runs
+        .finish(run.id, b, &Expect::Uncalled, Outcome::offline("no live connection", now))
+        .await
+        .unwrap());
+    // The wrong CALL id changes nothing; the right one does, once.
+    let sent = Outcome::sent(serde_json::json!({"status": "Accepted"}));
+    assert!(!ports.runs.finish(run.id, b, &Expect::Call("call-x".into()), sent.clone()).await.unwrap());
+    assert!(ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), sent.clone()).await.unwrap());
+    assert!(
+        !ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), sent.clone()).await.unwrap(),
+        "a duplicate answer"
+    );
+    assert!(
+        !ports.runs.finish(run.id, b, &Expect::Call("call-b".into()), Outcome::error("timeout")).await.unwrap(),
+        "a late timeout"
+    );
+    let stored = ports.runs.result(run.id, b).await.unwrap().unwrap();
+    assert_eq!(stored.status, ResultStatus::Sent);
+    assert_eq!(stored.message.as_deref(), Some("Accepted"));
+    assert_eq!(stored.response, Some(serde_json::json!({"status": "Accepted"})));
+
+    assert!(ports
+        .runs
+        .finish(run.id, a, &Expect::Uncalled, Outcome::offline("no live connection", now))
+        .await
+        .unwrap());
+    let mid = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!((mid.counters.sent, mid.counters.offline, mid.counters.skipped), (1, 1, 1));
+    assert!(mid.completed_at.is_none());
+    // The skipped result never leaves its state.
+    assert!(!ports.runs.finish(run.id, results[3].seq, &Expect::Uncalled, Outcome::error("x")).await.unwrap());
+
+    assert!(ports.runs.finish(run.id, c, &Expect::Uncalled, Outcome::error("dispatch failed")).await.unwrap());
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters, Counters { sent: 1, offline: 1, error: 1, skipped: 1 });
+    assert!(done.completed_at.is_some(), "complete when every result is terminal");
+    let stored = ports.runs.result(run.id, a).await.unwrap().unwrap();
+    assert!(stored.executed_at.is_some(), "offline records when it was decided");
+}
+
+pub async fn racing_finishes_make_one_transition(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 1, 0).await;
+    let key = results[0].seq;
+    assert!(ports.runs.mark_called(run.id, key, "call-r", Utc::now()).await.unwrap());
+    let attempts = (0..16).map(|i| {
+        let runs = ports.runs.clone();
+        tokio::spawn(async move {
+            let outcome = if i % 2 == 0 {
+                Outcome::sent(serde_json::json!({"status": "Accepted"}))
+            } else {
+                Outcome::error("timeout")
+            };
+            runs.finish(run.id, key, &Expect::Call("call-r".into()), outcome).await.unwrap()
+        })
+    });
+    let won = futures::future::join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1);
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters.terminal(), 1);
+    assert!(done.completed_at.is_some());
+}
+
+pub async fn racing_dispatches_mark_one_call(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 1, 0).await;
+    let key = results[0].seq;
+    let attempts = (0..16).map(|i| {
+        let runs = ports.runs.clone();
+        tokio::spawn(async move { runs.mark_called(run.id, key, &format!("call-{i}"), Utc::now()).await.unwrap() })
+    });
+    let won = futures::future::join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+    assert_eq!(won, 1, "exactly one worker may post the CALL");
+}
+
+pub async fn big_run_completes_exactly(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 2000, 50).await;
+    let now = Utc::now();
+    let finishes = results.iter().filter(|r| r.status == ResultStatus::Pending).map(|r| {
+        let runs = ports.runs.clone();
+        let key = r.seq;
+        let seq = r.seq;
+        async move {
+            let outcome = match seq % 3 {
+                0 => Outcome::sent(serde_json::json!({"status": "Accepted"})),
+                1 => Outcome::offline("no live connection", now),
+                _ => Outcome::error("InternalError: x"),
+            };
+            // Every transition is attempted twice, as a duplicated delivery would.
+            let first = runs.finish(run.id, key, &Expect::Uncalled, outcome.clone()).await.unwrap();
+            let second = runs.finish(run.id, key, &Expect::Uncalled, outcome).await.unwrap();
+            assert!(first && !second);
+        }
+    });
+    futures::stream::iter(finishes).buffer_unordered(64).collect::<Vec<()>>().await;
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters.sent + done.counters.offline + done.counters.error + done.counters.skipped, 2050);
+    assert_eq!(done.counters, Counters { sent: 667, offline: 667, error: 666, skipped: 50 });
+    assert!(done.completed_at.is_some());
+    let mut after = None;
+    let mut seen = 0;
+    loop {
+        let page = ports.runs.results(run.id, None, after, 1000).await.unwrap();
+        seen += page.len();
+        assert!(page.iter().all(|r| r.status.is_terminal()));
+        match page.last() {
+            Some(last) if page.len() == 1000 => after = Some(last.seq),
+            _ => break,
+        }
+    }
+    assert_eq!(seen, 2050);
+}
+
+pub async fn runs_listed_newest_first(ports: &Ports) {
+    let owner = format!("lister-{}", Uuid::new_v4().simple());
+    let mut ids = Vec::new();
+    for _ in 0..5 {
+        ids.push(new_run(ports, &owner, 1, 0).await.0.id);
+        tokio::time::sleep(std::time::Duration::from_millis(2)).await;
+    }
+    ids.reverse();
+    let first = ports.runs.runs_of(&owner, None, 3).await.unwrap();
+    assert_eq!(first.iter().map(|r| r.id).collect::<Vec<_>>(), ids[..3]);
+    let last = first.last().unwrap();
+    let key = RunKey { created_at: last.created_at, id: last.id };
+    let rest = ports.runs.runs_of(&owner, Some(&key), 3).await.unwrap();
+    assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), ids[3..]);
+    assert!(ports.runs.runs_of("nobody-at-all", None, 3).await.unwrap().is_empty());
+}
