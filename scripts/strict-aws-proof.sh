@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The AWS data path at scale against the strict stand-in (scripts/strict_aws.py at its default
+# The AWS data path at scale against the strict stand-in (scripts/strict_aws/ at its default
 # fault rates), in one go:
 #   1. a run on N chargers (default 20,000; 95 % of them connected, in two simulator processes, the
 #      rest offline: one process may hold at most `ulimit -Hn` sockets) on `ocpp-bulk serve --backend

@@ -3,7 +3,7 @@
 # validate), the Rust suites (unit, contract on the embedded and the AWS adapters, end-to-end, sample
 # events, template checks), a small run of scripts/strict-aws-proof.sh (a SIGKILL mid-run included),
 # schemathesis against docs/openapi.yaml, and Python tests (chargers built on the `ocpp` package, the
-# strict stand-in itself). The AWS adapters always meet the strict stand-in (scripts/strict_aws.py).
+# strict stand-in itself). The AWS adapters always meet the strict stand-in (scripts/strict_aws/).
 # Installs what it needs on first use (a venv under the repo), starts moto's server on a free
 # loopback port for the AWS adapters, and stops it again. Safe to run again.
 set -euo pipefail

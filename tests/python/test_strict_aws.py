@@ -1,4 +1,4 @@
-"""scripts/moto_server.py's strict stand-in for AWS (scripts/strict_aws.py), through boto3.
+"""scripts/moto_server.py's strict stand-in for AWS (scripts/strict_aws/), through boto3.
 
 Each test starts the server on a free loopback port with its own STRICT_* settings (every injected
 rate 0 unless the test is about it) and talks to it as a client of AWS would; boto3's own retries

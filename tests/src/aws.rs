@@ -51,7 +51,7 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     (ports, resources)
 }
 
-/// Arms the strict stand-in (scripts/strict_aws.py): the next `times` `operation` requests on
+/// Arms the strict stand-in (scripts/strict_aws/): the next `times` `operation` requests on
 /// `table` answer 500 after moto applied them, as AWS may: the write is done, its answer lost.
 pub async fn lose_answers(operation: &str, table: &str, times: u32) {
     let url = format!("{}/strict-api/arm", std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"));

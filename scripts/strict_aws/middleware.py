@@ -1,0 +1,273 @@
+"""The WSGI middleware in front of moto: routes each request, injects faults, keeps holds,
+capacity buckets and transaction tokens, and duplicates SQS sends."""
+
+import copy
+import json
+import random
+import re
+import threading
+import time
+from collections import defaultdict
+from io import BytesIO
+
+import moto.sqs.models as sqs_models
+from moto.dynamodb.models import dynamodb_backends
+from moto.iam.models import get_account_id_from
+
+from .answers import Bucket, Response, _response, dynamodb_error, sqs_internal_error
+from .config import HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
+from .operations import DynamoDbOperations
+
+class StrictAws(DynamoDbOperations):
+    def __init__(self, app, config):
+        self.app = app
+        self.config = config
+        self.rng = random.Random(config.seed)  # DynamoDB: used under moto_server.Serialized's lock
+        self.sqs_rng = random.Random(config.seed + 1)
+        self.sqs_lock = threading.Lock()
+        self.stats_lock = threading.Lock()
+        self.stats = dict.fromkeys(STAT_KEYS, 0)
+        self.injected_throttle = "table_throttled"  # injected throttles alternate between the two kinds
+        self.buckets = {}  # (kind, table, partition or None) -> Bucket
+        self.holds = {}  # (table, key) -> monotonic time the hold ends
+        self.tokens = {}  # ClientRequestToken -> (digest of TransactItems, expiry, Response)
+        self.seen = 0
+        self.forwarded = None  # moto's answer to the request in hand, once it has one
+        self.armed = []  # [operation, table, when, times left], from POST /strict-api/arm
+        _duplicate_sqs_sends(self)
+
+    # --- plumbing
+
+    def count(self, key, n=1):
+        with self.stats_lock:
+            self.stats[key] += n
+
+    def __call__(self, environ, start_response):
+        path = environ.get("PATH_INFO", "")
+        if path.startswith("/strict-api/"):
+            response = self.api(environ)
+        else:
+            if path == "/moto-api/reset":  # moto forgets every table and queue: so do holds and tokens
+                self.holds, self.tokens, self.buckets = {}, {}, {}
+            service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
+            response = None
+            if service.startswith("DynamoDB_"):
+                self.count("requests_dynamodb")
+                if self.config.enabled and op in WRITES | READS:
+                    response = self.dynamodb(environ, op)
+            elif service == "AmazonSQS":
+                self.count("requests_sqs")
+                if self.config.enabled and op in SQS_DATA:
+                    with self.sqs_lock:
+                        failed = self.sqs_rng.random() < self.config.server_error_rate
+                    if failed:
+                        self.count("sqs_server_error")
+                        response = sqs_internal_error()
+            if response is None:
+                return self.app(environ, start_response)
+        start_response(response.status, response.headers)
+        return [response.body]
+
+    def api(self, environ):
+        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
+        if path == "/strict-api/stats" and method == "GET":
+            with self.stats_lock:
+                return _response(200, dict(self.stats))
+        if path == "/strict-api/reset" and method == "POST":
+            with self.stats_lock:
+                self.stats = dict.fromkeys(STAT_KEYS, 0)
+                return _response(200, dict(self.stats))
+        if path == "/strict-api/arm" and method == "POST":
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                fault = json.loads(environ["wsgi.input"].read(length))
+                armed = [fault["operation"], fault["table"], fault["when"], int(fault.get("times", 1))]
+            except (ValueError, KeyError, TypeError) as e:
+                return _response(400, {"message": f"arm: {e!r}"})
+            if armed[2] not in ("before", "after") or armed[0] not in WRITES | READS:
+                return _response(400, {"message": "arm: when is before or after, operation a data operation"})
+            with self.stats_lock:
+                self.armed.append(armed)
+            return _response(200, {"armed": armed})
+        return _response(404, {"message": "GET /strict-api/stats, POST /strict-api/reset or /strict-api/arm"})
+
+    def take_armed(self, op, table):
+        """When a fault is armed for this operation on this table: "before" or "after", used up once."""
+        with self.stats_lock:
+            for armed in self.armed:
+                if armed[:2] == [op, table] and armed[3] > 0:
+                    armed[3] -= 1
+                    return armed[2]
+        return None
+
+    def forward(self, environ, body=None):
+        """Hands `body` (by default the request's own) to moto; moto's whole answer."""
+        body = environ["strict.body"] if body is None else body
+        environ["wsgi.input"] = BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body))
+        started, written = [], []
+
+        def start_response(status, headers, exc_info=None):
+            started[:] = [status, list(headers)]
+            return written.append
+
+        result = self.app(environ, start_response)
+        try:
+            written.extend(result)
+        finally:
+            getattr(result, "close", lambda: None)()
+        self.forwarded = Response(started[0], started[1], b"".join(written))
+        return self.forwarded
+
+    def table(self, environ, name):
+        """moto's Table for the request's account and region, or None."""
+        match = re.search(r"Credential=([^/,]+)/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+        access_key, region = match.groups() if match else ("", "us-east-1")
+        return dynamodb_backends[get_account_id_from(access_key)][region].tables.get(name)
+
+    @staticmethod
+    def key(table, attrs):
+        names = [n for n in (table.hash_key_attr, table.range_key_attr) if n]
+        return json.dumps({n: attrs.get(n) for n in names}, sort_keys=True)
+
+    @staticmethod
+    def partition(table, attrs, index=None):
+        """(bucket name, partition key value): a GSI's partitions are its own."""
+        for gsi in table.global_indexes if index else ():
+            if gsi.name == index:
+                name = next(k["AttributeName"] for k in gsi.schema if k["KeyType"] == "HASH")
+                return f"{table.name}/{index}", json.dumps(attrs.get(name), sort_keys=True)
+        return table.name, json.dumps(attrs.get(table.hash_key_attr), sort_keys=True)
+
+    def held(self, table, key, now):
+        return self.holds.get((table, key), 0) > now
+
+    def admit(self, kind, charges, all_or_nothing):
+        """charges: (table, partition or None, units) each. Returns, per charge, None when it fits both
+        its partition's and its table's bucket, else the stat that throttled it; takes the units of the
+        charges that fit (none when all_or_nothing and one did not)."""
+        now = time.monotonic()
+        taken = defaultdict(float)
+        verdicts = []
+        for table, partition, units in charges:
+            buckets = {"table_throttled": self.bucket(kind, table, None, now)}
+            if partition is not None:
+                buckets = {"partition_throttled": self.bucket(kind, table, partition, now), **buckets}
+            verdict = next((stat for stat, b in buckets.items() if not b.fits(taken[b] + units, units, now)), None)
+            verdicts.append(verdict)
+            if verdict is None:
+                for b in buckets.values():
+                    taken[b] += units
+        if not (all_or_nothing and any(verdicts)):
+            for b, units in taken.items():
+                b.tokens -= units
+        for verdict in filter(None, verdicts):
+            self.count(verdict)
+        return verdicts
+
+    def bucket(self, kind, table, partition, now):
+        name = (kind, table, partition)
+        if name not in self.buckets:
+            c = self.config
+            rate = {"write": (c.partition_wcu, c.table_wcu), "read": (c.partition_rcu, c.table_rcu)}[kind]
+            self.buckets[name] = Bucket(rate[partition is None], now)
+        return self.buckets[name]
+
+    # --- DynamoDB
+
+    def dynamodb(self, environ, op):
+        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
+        whole = environ.get("wsgi.input_terminated")  # a chunked body, already de-chunked by werkzeug
+        environ["strict.body"] = stream.read(int(length)) if length else stream.read() if whole else b""
+        self.forwarded = None
+        try:
+            request = json.loads(environ["strict.body"])
+        except ValueError:
+            return self.forward(environ)
+        c = self.config
+        # Always five draws, so the faults below depend only on the order of requests.
+        error, after, throttle, conflict, pick = (self.rng.random() for _ in range(5))
+        self.seen += 1
+        if self.seen % 1000 == 0:
+            now = time.monotonic()
+            self.holds = {k: t for k, t in self.holds.items() if t > now}
+            self.tokens = {k: v for k, v in self.tokens.items() if v[1] > now}
+        armed = self.take_armed(op, request.get("TableName")) if isinstance(request, dict) else None
+        if armed == "before" or (armed == "after" and op not in WRITES):
+            self.count("server_error_before")
+            return dynamodb_error("InternalServerError", "Internal server error", 500)
+        error_after = armed == "after"
+        if not armed and error < c.server_error_rate:
+            # AWS: a 500 means the request may or may not have been applied; half of a write's are after.
+            if op in WRITES and after < 0.5:
+                error_after = True
+            else:
+                self.count("server_error_before")
+                return dynamodb_error("InternalServerError", "Internal server error", 500)
+        if not armed and throttle < c.throttle_rate:
+            self.count("throttle_injected")
+            kinds = ("partition_throttled", "table_throttled")
+            self.injected_throttle = kinds[self.injected_throttle == kinds[0]]
+            return self.throttled(self.injected_throttle)
+        handler = getattr(self, op, None) if op != "TransactGetItems" else None
+        try:
+            response = handler(environ, request, conflict < c.transaction_conflict_rate, pick) if handler else None
+        except (KeyError, TypeError, AttributeError, ValueError, StopIteration):
+            response = self.forwarded  # a malformed request: moto answers it (once)
+        if response is None:
+            response = self.forward(environ)
+        if error_after:
+            self.count("server_error_after")
+            return dynamodb_error("InternalServerError", "Internal server error", 500)
+        return response
+
+    @staticmethod
+    def throttled(verdict):
+        """A hot partition is ProvisionedThroughputExceeded; a table over its throughput, Throttling."""
+        if verdict == "partition_throttled":
+            return dynamodb_error("ProvisionedThroughputExceededException", HOT_PARTITION)
+        return dynamodb_error("ThrottlingException", TABLE_CAP)
+
+    def single_write(self, environ, request, attrs, units):
+        name = request["TableName"]
+        table = self.table(environ, name)
+        if table is None:
+            return None
+        if self.held(name, self.key(table, attrs), time.monotonic()):
+            # A write on an item inside a running transaction is rejected, not queued.
+            self.count("write_conflict_held")
+            return dynamodb_error("TransactionConflictException", ONGOING)
+        (verdict,) = self.admit("write", [(*self.partition(table, attrs), units)], True)
+        if verdict:
+            return self.throttled(verdict)
+        return self.forward(environ)
+
+    def duplicate_sqs_send(self):
+        if not self.config.enabled or self.config.sqs_duplicate_rate <= 0:
+            return False
+        with self.sqs_lock:
+            twice = self.sqs_rng.random() < self.config.sqs_duplicate_rate
+        if twice:
+            self.count("sqs_duplicated")
+        return twice
+
+
+def _duplicate_sqs_sends(strict):
+    """Patches moto's SQSBackend.send_message (SendMessageBatch sends each entry through it): a
+    message picked by `strict` is enqueued a second time, the same message (id, body, attributes)
+    with its own receipt handles, as SQS's at-least-once delivery may do. FIFO queues are
+    exactly-once: never duplicated."""
+    backend = sqs_models.SQSBackend
+    original = getattr(backend.send_message, "strict_original", backend.send_message)
+
+    def send_message(self, queue_name, message_body, *args, **kwargs):
+        message = original(self, queue_name, message_body, *args, **kwargs)
+        queue = self.get_queue(queue_name)
+        if not queue.fifo_queue and strict.duplicate_sqs_send():
+            twin = copy.copy(message)
+            twin.receipt_handle, twin._old_receipt_handles = None, []
+            queue.add_message(twin)
+        return message
+
+    send_message.strict_original = original
+    backend.send_message = send_message

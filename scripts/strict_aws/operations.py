@@ -1,0 +1,156 @@
+"""Each DynamoDB data operation under the stand-in's rules: held items, capacity, injected
+conflicts, ClientRequestToken replays. A mixin of `middleware.StrictAws`, whose plumbing it uses."""
+
+import hashlib
+import json
+import time
+from collections import defaultdict
+
+from .answers import _response, _size, _with_payload, dynamodb_error, read_units, transaction_cancelled, write_units
+from .config import HOT_PARTITION, ONGOING
+
+
+class DynamoDbOperations:
+    def PutItem(self, environ, request, *_):
+        return self.single_write(environ, request, request["Item"], write_units(request["Item"]))
+
+    def DeleteItem(self, environ, request, *_):
+        return self.single_write(environ, request, request["Key"], write_units(request["Key"]))
+
+    def UpdateItem(self, environ, request, *_):
+        sent = [request["Key"], request.get("UpdateExpression"), request.get("ExpressionAttributeValues")]
+        return self.single_write(environ, request, request["Key"], write_units(sent))
+
+    def TransactWriteItems(self, environ, request, inject_conflict, pick):
+        c, now = self.config, time.monotonic()
+        items = request["TransactItems"]
+        token = request.get("ClientRequestToken")
+        digest = hashlib.sha256(json.dumps(items, sort_keys=True).encode()).hexdigest()
+        if token and token in self.tokens and self.tokens[token][1] > now:
+            # AWS: within the token's window the same request succeeds again without being applied;
+            # a different one under the same token is refused.
+            if self.tokens[token][0] == digest:
+                self.count("token_replayed")
+                return self.tokens[token][2]
+            self.count("token_mismatch")
+            return dynamodb_error(
+                "IdempotentParameterMismatchException",
+                "The request uses the same client token as a previous, but non-identical request.",
+            )
+        entries = []  # (table name, moto Table or None, item attributes or key)
+        for entry in items:
+            (spec,) = entry.values()
+            name = spec["TableName"]
+            entries.append((name, self.table(environ, name), spec.get("Item") or spec["Key"]))
+        keys = [(name, self.key(table, attrs) if table else None) for name, table, attrs in entries]
+        conflict = ("TransactionConflict", ONGOING)
+        reasons = [conflict if self.held(name, key, now) else (None, None) for name, key in keys]
+        if any(code for code, _ in reasons):
+            self.count("transaction_conflict_held")
+            return transaction_cancelled(reasons)
+        if inject_conflict:
+            self.count("transaction_conflict_injected")
+            reasons[int(pick * len(items))] = conflict
+            return transaction_cancelled(reasons)
+        # A transactional write costs twice a plain one. AWS cancels a throttled transaction (reason
+        # ThrottlingError on the throttled items) rather than answering ProvisionedThroughputExceeded.
+        charged = [i for i, (_, table, _) in enumerate(entries) if table]
+        charges = [(*self.partition(entries[i][1], entries[i][2]), 2 * write_units(items[i])) for i in charged]
+        throttled = {i for i, verdict in zip(charged, self.admit("write", charges, True)) if verdict}
+        if throttled:
+            throttle = ("ThrottlingError", HOT_PARTITION)
+            return transaction_cancelled([throttle if i in throttled else (None, None) for i in range(len(items))])
+        response = self.forward(environ)
+        if response.ok:
+            # The transaction is still "running" on AWS for a moment: its items stay held.
+            for name, key in keys:
+                if key is not None:
+                    self.holds[(name, key)] = time.monotonic() + c.transaction_hold_ms / 1000
+            if token:
+                self.tokens[token] = (digest, time.monotonic() + c.transaction_token_ttl_seconds, response)
+        return response
+
+    def BatchWriteItem(self, environ, request, *_):
+        now = time.monotonic()
+        tables = {name: self.table(environ, name) for name in request["RequestItems"]}
+        if None in tables.values():
+            return None
+        keep, unprocessed, throttled, total = {}, defaultdict(list), 0, 0
+        for name, entries in request["RequestItems"].items():
+            table = tables[name]
+            for entry in entries:
+                total += 1
+                attrs = entry["PutRequest"]["Item"] if "PutRequest" in entry else entry["DeleteRequest"]["Key"]
+                if self.held(name, self.key(table, attrs), now):
+                    self.count("write_conflict_held")
+                    unprocessed[name].append(entry)
+                elif self.admit("write", [(*self.partition(table, attrs), write_units(attrs))], True)[0]:
+                    # AWS returns throttled entries unprocessed; only a batch throttled whole fails.
+                    throttled += 1
+                    unprocessed[name].append(entry)
+                else:
+                    keep.setdefault(name, []).append(entry)
+        if total and throttled == total:
+            return dynamodb_error("ProvisionedThroughputExceededException", HOT_PARTITION)
+        if not keep:
+            return _response(200, {"UnprocessedItems": unprocessed})
+        response = self.forward(environ, json.dumps({**request, "RequestItems": keep}).encode())
+        if not response.ok or not unprocessed:
+            return response
+        payload = json.loads(response.body)
+        for name, entries in payload.get("UnprocessedItems", {}).items():
+            unprocessed[name].extend(entries)
+        return _with_payload(response, {**payload, "UnprocessedItems": unprocessed})
+
+    def GetItem(self, environ, request, *_):
+        table = self.table(environ, request["TableName"])
+        response = self.forward(environ)
+        if table is None or not response.ok:
+            return response
+        item = json.loads(response.body).get("Item")
+        units = read_units(_size(item) if item else 0, request.get("ConsistentRead", False))
+        (verdict,) = self.admit("read", [(*self.partition(table, request["Key"]), units)], True)
+        return self.throttled(verdict) if verdict else response
+
+    def Query(self, environ, request, *_):
+        table = self.table(environ, request["TableName"])
+        response = self.forward(environ)
+        if table is None or not response.ok:
+            return response
+        # A Query or Scan costs the summed size of what it returns, rounded up once.
+        items = json.loads(response.body).get("Items", [])
+        units = read_units(sum(map(_size, items)), request.get("ConsistentRead", False))
+        name, partition = self.partition(table, items[0] if items else {}, request.get("IndexName"))
+        if not (items and request.get("KeyConditionExpression")):
+            partition = None  # a Scan, or nothing found: the table's (or index's) bucket alone
+        (verdict,) = self.admit("read", [(name, partition, units)], True)
+        return self.throttled(verdict) if verdict else response
+
+    Scan = Query
+
+    def BatchGetItem(self, environ, request, *_):
+        tables = {name: self.table(environ, name) for name in request["RequestItems"]}
+        response = self.forward(environ)
+        if None in tables.values() or not response.ok:
+            return response
+        payload = json.loads(response.body)
+        responses = payload.get("Responses", {})
+        unprocessed, throttled, total = payload.get("UnprocessedKeys", {}), 0, 0
+        for name, spec in request["RequestItems"].items():
+            table = tables[name]
+            found = {self.key(table, item): item for item in responses.get(name, [])}
+            for key in spec["Keys"]:
+                total += 1
+                item = found.get(self.key(table, key))
+                units = read_units(_size(item) if item else 0, spec.get("ConsistentRead", False))
+                if self.admit("read", [(*self.partition(table, key), units)], True)[0]:
+                    # Throttled keys come back unprocessed, with the rest of their table's request.
+                    throttled += 1
+                    unprocessed.setdefault(name, {**spec, "Keys": []})["Keys"].append(key)
+                    if item is not None:
+                        responses[name].remove(item)
+        if total and throttled == total:
+            return dynamodb_error("ProvisionedThroughputExceededException", HOT_PARTITION)
+        if not throttled:
+            return response
+        return _with_payload(response, {**payload, "Responses": responses, "UnprocessedKeys": unprocessed})
