@@ -113,7 +113,8 @@ async fn malformed_bodies_and_routes_answer_json(backend: Backend) {
     assert_eq!(status, 404);
     let response = client.delete(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
-    assert_eq!(response.headers()["allow"], "GET, POST", "a 405 names the methods the route takes");
+    assert_eq!(response.headers()["allow"], "GET,HEAD,POST", "a 405 names the methods the route takes");
+    assert_eq!(response.headers()["content-type"], "application/json");
 }
 
 async fn results_and_runs_page_with_opaque_cursors(backend: Backend) {

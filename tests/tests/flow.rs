@@ -165,7 +165,9 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
     let times: Vec<chrono::DateTime<chrono::Utc>> =
         results.iter().map(|r| r["executed_at"].as_str().unwrap().parse().unwrap()).collect();
     let spread = *times.iter().max().unwrap() - *times.iter().min().unwrap();
-    assert!(spread >= chrono::Duration::milliseconds(1500), "10 CALLs at 5/s span about 1.8 s, got {spread}");
+    // 1.8 s as planned; a retried write under the strict stand-in can delay the first CALL a few
+    // hundred milliseconds. Unpaced, the ten would go out together.
+    assert!(spread >= chrono::Duration::milliseconds(1200), "10 CALLs at 5/s span about 1.8 s, got {spread}");
 
     let slow = stack.create("ClearCache", json!({}), &targets[10..], json!({"max_per_second": 1})).await;
     let id = slow["uuid"].as_str().unwrap();

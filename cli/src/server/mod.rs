@@ -10,14 +10,13 @@ mod management;
 use std::net::SocketAddr;
 
 use aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
-use aws_lambda_events::encodings::Body as LambdaBody;
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
+use axum::middleware::{self, Next};
 use axum::response::Response;
 use axum::routing::any;
 use axum::Router;
 use lambda_http::request::RequestContext;
-use lambda_http::RequestExt;
 use tokio::net::TcpListener;
 
 pub use limits::ConnectionLimits;
@@ -27,13 +26,17 @@ pub use management::{
 
 use crate::stack::Stack;
 
-/// The public front: the API and the chargers' WebSockets. Never the management API.
+/// The public front: the API (`api::router`, as on Lambda) and the chargers' WebSockets. Never
+/// the management API.
 pub fn router(stack: Stack) -> Router {
+    let limits = stack.limits;
+    let api = api::router(stack.api.clone())
+        .layer(middleware::from_fn(move |request, next| as_api_gateway(limits, request, next)));
     Router::new()
         .route("/ocpp/{identity}", any(charger::charger_with_path))
         .route("/ocpp", any(charger::charger_with_query))
-        .fallback(api)
         .with_state(stack)
+        .fallback_service(api)
 }
 
 /// Serves until the process ends. The listener is bound by the caller, so port 0 works.
@@ -42,29 +45,23 @@ pub async fn serve(listener: TcpListener, stack: Stack) -> std::io::Result<()> {
     listen::serve(listener, router(stack), limits).await
 }
 
-async fn api(State(stack): State<Stack>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
+/// What API Gateway does before the api function sees a request: the body read whole (within the
+/// body-read timeout, else 408; at most `MAX_BODY_BYTES`, else 413), and the request context with
+/// the client's address.
+async fn as_api_gateway(limits: ConnectionLimits, request: Request, next: Next) -> Response {
+    let (mut parts, body) = request.into_parts();
     let read = axum::body::to_bytes(body, api::request::MAX_BODY_BYTES);
-    let bytes = match tokio::time::timeout(stack.limits.body_read_timeout, read).await {
+    let bytes = match tokio::time::timeout(limits.body_read_timeout, read).await {
         Ok(Ok(bytes)) => bytes,
-        Ok(Err(_)) => return api::respond::error(&shared::Error::PayloadTooLarge).map(lambda_to_axum),
+        Ok(Err(_)) => return api::respond::error(&shared::Error::PayloadTooLarge),
         Err(_) => {
             let late = serde_json::json!({"message": "The request body did not arrive in time."});
-            return api::respond::json(408, &late).map(lambda_to_axum);
+            return api::respond::json(408, &late);
         }
     };
     let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|ConnectInfo(peer)| peer.ip().to_string());
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.http.source_ip = peer;
-    let request = lambda_http::Request::from_parts(parts, LambdaBody::Binary(bytes.to_vec()))
-        .with_request_context(RequestContext::ApiGatewayV2(context));
-    api::handle(&stack.api, request).await.map(lambda_to_axum)
-}
-
-fn lambda_to_axum(body: LambdaBody) -> Body {
-    match body {
-        LambdaBody::Text(text) => Body::from(text),
-        LambdaBody::Binary(bytes) => Body::from(bytes),
-        _ => Body::empty(),
-    }
+    parts.extensions.insert(RequestContext::ApiGatewayV2(context));
+    next.run(Request::from_parts(parts, Body::from(bytes))).await
 }

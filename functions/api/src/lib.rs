@@ -1,13 +1,19 @@
-//! The HTTP API handler (`docs/openapi.yaml`), written once over the ports: `main.rs` runs it under
-//! `lambda_http`, `ocpp-bulk serve` runs it behind a local HTTP server.
+//! The HTTP API (`docs/openapi.yaml`), written once over the ports as one axum router: `main.rs`
+//! serves it on Lambda (`lambda_http`), `ocpp-bulk serve` mounts it on its local server. Every
+//! request is authenticated and counted against its rate limit first (`gate`), so every answer,
+//! 404 and 405 included, carries the limit it was counted against.
 
 use std::sync::Arc;
 
+use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
+use axum::http::HeaderMap;
+use axum::middleware::{self, Next};
+use axum::response::Response;
+use axum::routing::{get, post};
+use axum::{Extension, Router};
 use chrono::Utc;
-use lambda_http::http::Method;
-use lambda_http::{Body, Request, Response};
 use serde_json::json;
-use shared::domain::CursorKey;
+use shared::domain::{CursorKey, Identity};
 use shared::ports::{
     ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
@@ -47,11 +53,57 @@ const BULK: &str = "/v3/chargers/commands/bulk";
 /// polling a run several times a second, not for a runaway loop.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6_000;
 
-/// Answers one request. Never fails: every error becomes its JSON response.
-pub async fn handle(ctx: &ApiContext, request: Request) -> Response<Body> {
-    let mut rate = None;
-    let mut response = match route(ctx, &request, &mut rate).await {
+/// The API's routes, behind `gate`. Bodies up to `request::MAX_BODY_BYTES` are read; more is a 413.
+pub fn router(ctx: ApiContext) -> Router {
+    Router::new()
+        .route(BULK, get(list).post(create))
+        .route(&format!("{BULK}/{{run}}"), get(show))
+        .route(&format!("{BULK}/{{run}}/results"), get(results))
+        .route(&format!("{BULK}/{{run}}/cancel"), post(cancel))
+        .method_not_allowed_fallback(method_not_allowed)
+        .fallback(|| async { respond::error(&Error::NotFound) })
+        .layer(middleware::from_fn_with_state(ctx.clone(), gate))
+        .layer(DefaultBodyLimit::max(request::MAX_BODY_BYTES))
+        .with_state(ctx)
+}
+
+/// Answers one Lambda request with `router`, its answer read whole (`lambda_http` wants a body it
+/// can hold). Never fails: every error is its JSON response.
+pub async fn on_lambda(router: Router, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+    use tower::ServiceExt;
+    let response = match router.oneshot(request).await {
         Ok(response) => response,
+        Err(never) => match never {},
+    };
+    let (parts, body) = response.into_parts();
+    let body = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) => lambda_http::Body::Text(String::from_utf8_lossy(&bytes).into_owned()),
+        Err(_) => lambda_http::Body::Text(r#"{"message":"Server Error."}"#.to_owned()),
+    };
+    lambda_http::Response::from_parts(parts, body)
+}
+
+/// One request through a fresh router (the sample events' tests).
+pub async fn handle(ctx: &ApiContext, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
+    on_lambda(router(ctx.clone()), request).await
+}
+
+/// Failed authentications a source address may make per minute: enough for a misconfigured client
+/// to see its 401s, far too few to guess a token.
+pub const UNAUTHENTICATED_PER_MINUTE: u32 = 60;
+
+/// Authenticates, counts the request against its rate limit (the caller's, or for a request that
+/// fails to authenticate, its source address's), then lets it through to its route with the
+/// caller's `Identity`; the limit goes on the answer.
+async fn gate(State(ctx): State<ApiContext>, mut request: Request, next: Next) -> Response {
+    let mut rate = None;
+    let source = sources::source_key(request.extensions());
+    let admitted = admit(&ctx, request.headers(), source, &mut rate).await;
+    let mut response = match admitted {
+        Ok(caller) => {
+            request.extensions_mut().insert(caller);
+            next.run(request).await
+        }
         Err(err) => respond::error(&err),
     };
     if let Some(rate) = rate {
@@ -62,41 +114,13 @@ pub async fn handle(ctx: &ApiContext, request: Request) -> Response<Body> {
     response
 }
 
-/// The routes, after any stage prefix API Gateway puts before `/v3`.
-enum Route<'a> {
-    Bulk,
-    Run(&'a str),
-    Results(&'a str),
-    Cancel(&'a str),
-}
-
-fn parse_route(path: &str) -> Option<Route<'_>> {
-    let path = path.find("/v3/").map_or(path, |i| &path[i..]).trim_end_matches('/');
-    let rest = path.strip_prefix(BULK)?;
-    if rest.is_empty() {
-        return Some(Route::Bulk);
-    }
-    let mut parts = rest.strip_prefix('/')?.split('/');
-    let run = parts.next().filter(|id| !id.is_empty())?;
-    let route = match parts.next() {
-        None => Route::Run(run),
-        Some("results") => Route::Results(run),
-        Some("cancel") => Route::Cancel(run),
-        Some(_) => return None,
-    };
-    parts.next().is_none().then_some(route)
-}
-
-/// Failed authentications a source address may make per minute: enough for a misconfigured client
-/// to see its 401s, far too few to guess a token.
-pub const UNAUTHENTICATED_PER_MINUTE: u32 = 60;
-
-/// Authenticates, counts the request against its rate limit (the caller's, or for a request that
-/// fails to authenticate, its source address's), then routes; every answer past authentication,
-/// 401, 404 and 405 included, carries the limit it was counted against.
-async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecision>) -> Result<Response<Body>> {
+async fn admit(
+    ctx: &ApiContext,
+    headers: &HeaderMap,
+    source: String,
+    rate: &mut Option<RateDecision>,
+) -> Result<Identity> {
     let now = Utc::now();
-    let source = sources::source_key(request);
     if ctx.blocked_sources.blocks(&source, RateDecision::window(now)) {
         // Over its failed authentications this minute: not even a right token is looked at.
         let refused =
@@ -104,7 +128,7 @@ async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecisi
         *rate = Some(refused);
         return Err(Error::TooManyAttempts { retry_after_seconds: refused.retry_after_seconds.unwrap_or(60) });
     }
-    let caller = match request::authenticate(ctx.tokens.as_ref(), request).await {
+    let caller = match request::authenticate(ctx.tokens.as_ref(), headers).await {
         Ok(caller) => caller,
         Err(Error::Unauthenticated) => {
             let decision = ctx.limiter.hit(&source, UNAUTHENTICATED_PER_MINUTE, now).await?;
@@ -124,63 +148,84 @@ async fn route(ctx: &ApiContext, request: &Request, rate: &mut Option<RateDecisi
     if let Some(retry_after_seconds) = decision.retry_after_seconds {
         return Err(Error::TooManyAttempts { retry_after_seconds });
     }
-    let route = parse_route(request.uri().path()).ok_or(Error::NotFound)?;
-    let method = request.method();
-    let allowed = match route {
-        Route::Bulk => "GET, POST",
-        Route::Run(_) | Route::Results(_) => "GET",
-        Route::Cancel(_) => "POST",
-    };
-    if !allowed.split(", ").any(|m| m == method.as_str()) {
-        let message = format!("The {method} method is not supported for this route.");
-        let mut response = respond::json(405, &json!({ "message": message }));
-        response.headers_mut().insert("allow", lambda_http::http::HeaderValue::from_static(allowed));
-        return Ok(response);
-    }
-    let query = request::query(request);
-    match route {
-        Route::Bulk if *method == Method::POST => {
-            let body = request::json_body(request)?;
-            let idempotency = request::idempotency_key(request)?.map(|key| (key, request::fingerprint(&body)));
-            let bulk = create::BulkRequest::parse(body)?;
-            let (run, results) = create::submit(ctx, &caller, bulk, idempotency, Utc::now()).await?;
-            Ok(respond::json(202, &json!({ "data": views::run(&run, Some(&results)) })))
-        }
-        Route::Bulk => {
-            let page = read::list(ctx, &caller, &query, request::url_of(request, BULK)).await?;
-            Ok(respond::json(200, &page))
-        }
-        Route::Run(id) => {
-            let run = read::owned_run(ctx, &caller, id).await?;
-            Ok(respond::json(200, &json!({ "data": read::show(ctx, &run).await? })))
-        }
-        Route::Results(id) => {
-            let run = read::owned_run(ctx, &caller, id).await?;
-            let path = request::url_of(request, &format!("{BULK}/{}/results", run.id));
-            Ok(respond::json(200, &read::results_page(ctx, &run, &query, path).await?))
-        }
-        Route::Cancel(id) => {
-            let run = read::owned_run(ctx, &caller, id).await?;
-            let run = cancel::cancel(ctx, &run).await?;
-            Ok(respond::json(200, &json!({ "data": read::show(ctx, &run).await? })))
-        }
+    Ok(caller)
+}
+
+/// A route that exists, with a method it does not take (axum adds `Allow`).
+async fn method_not_allowed(request: Request) -> Response {
+    let message = format!("The {} method is not supported for this route.", request.method());
+    respond::json(405, &json!({ "message": message }))
+}
+
+/// A handler's outcome as its answer.
+fn answer(status: u16, result: Result<serde_json::Value>) -> Response {
+    match result {
+        Ok(body) => respond::json(status, &body),
+        Err(err) => respond::error(&err),
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::*;
+async fn create(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let result = async {
+        let body = body.map_err(|_| Error::PayloadTooLarge)?;
+        let body = request::json_body(&body)?;
+        let idempotency = request::idempotency_key(&headers)?.map(|key| (key, request::fingerprint(&body)));
+        let bulk = create::BulkRequest::parse(body)?;
+        let (run, results) = create::submit(&ctx, &caller, bulk, idempotency, Utc::now()).await?;
+        Ok(json!({ "data": views::run(&run, Some(&results)) }))
+    };
+    answer(202, result.await)
+}
 
-    #[test]
-    fn routes_parse_with_or_without_a_stage() {
-        assert!(matches!(parse_route("/v3/chargers/commands/bulk"), Some(Route::Bulk)));
-        assert!(matches!(parse_route("/prod/v3/chargers/commands/bulk/"), Some(Route::Bulk)));
-        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc"), Some(Route::Run("abc"))));
-        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc/results"), Some(Route::Results("abc"))));
-        assert!(matches!(parse_route("/v3/chargers/commands/bulk/abc/cancel"), Some(Route::Cancel("abc"))));
-        assert!(parse_route("/v3/chargers/commands/bulk/abc/other").is_none());
-        assert!(parse_route("/v3/chargers/commands/bulkx").is_none());
-        assert!(parse_route("/v3/chargers/commands/bulk/a/results/x").is_none());
-        assert!(parse_route("/").is_none());
-    }
+async fn list(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = request::query(query.as_deref());
+    answer(200, read::list(&ctx, &caller, &query, request::url_of(&headers, BULK)).await)
+}
+
+async fn show(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async { read::owned_run(&ctx, &caller, &id).await };
+    answer(200, run_envelope(&ctx, result.await).await)
+}
+
+/// `{"data": Run}` with its first results, for a run just read or cancelled.
+async fn run_envelope(ctx: &ApiContext, run: Result<shared::domain::Run>) -> Result<serde_json::Value> {
+    Ok(json!({ "data": read::show(ctx, &run?).await? }))
+}
+
+async fn results(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let result = async {
+        let run = read::owned_run(&ctx, &caller, &id).await?;
+        let path = request::url_of(&headers, &format!("{BULK}/{}/results", run.id));
+        read::results_page(&ctx, &run, &request::query(query.as_deref()), path).await
+    };
+    answer(200, result.await)
+}
+
+async fn cancel(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    Path(id): Path<String>,
+) -> Response {
+    let result = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &id).await?).await };
+    answer(200, run_envelope(&ctx, result.await).await)
 }

@@ -1,9 +1,9 @@
 //! What the handlers read from an HTTP request: the bearer token, query parameters, the JSON body,
-//! and the URL paginator links are built from.
+//! the Idempotency-Key, and the URL paginator links are built from.
 
 use std::collections::HashMap;
 
-use lambda_http::Request;
+use axum::http::HeaderMap;
 use serde_json::Value;
 use shared::domain::access::token_hash;
 use shared::domain::Identity;
@@ -13,8 +13,8 @@ use shared::{Error, Result};
 /// API Gateway's payload limit: a larger body is refused before parsing.
 pub const MAX_BODY_BYTES: usize = 10 * 1024 * 1024;
 
-pub async fn authenticate(tokens: &dyn TokenStore, request: &Request) -> Result<Identity> {
-    let header = request.headers().get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+pub async fn authenticate(tokens: &dyn TokenStore, headers: &HeaderMap) -> Result<Identity> {
+    let header = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
     let (scheme, token) = header.trim().split_once(' ').unwrap_or_default();
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
@@ -23,12 +23,11 @@ pub async fn authenticate(tokens: &dyn TokenStore, request: &Request) -> Result<
     tokens.identity_for_token_hash(&token_hash(token)).await?.ok_or(Error::Unauthenticated)
 }
 
-pub fn query(request: &Request) -> HashMap<String, String> {
-    request.uri().query().map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
+pub fn query(query: Option<&str>) -> HashMap<String, String> {
+    query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
-pub fn json_body(request: &Request) -> Result<Value> {
-    let bytes: &[u8] = request.body().as_ref();
+pub fn json_body(bytes: &[u8]) -> Result<Value> {
     if bytes.len() > MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge);
     }
@@ -37,11 +36,10 @@ pub fn json_body(request: &Request) -> Result<Value> {
 }
 
 /// `scheme://host/path` of this request, for pagination links.
-pub fn url_of(request: &Request, path: &str) -> String {
-    let headers = request.headers();
+pub fn url_of(headers: &HeaderMap, path: &str) -> String {
     let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
     let scheme = header("x-forwarded-proto").unwrap_or("http");
-    let host = header("host").or_else(|| request.uri().host()).unwrap_or("localhost");
+    let host = header("host").unwrap_or("localhost");
     format!("{scheme}://{host}{path}")
 }
 
@@ -49,8 +47,8 @@ pub fn url_of(request: &Request, path: &str) -> String {
 pub const MAX_IDEMPOTENCY_KEY: usize = 255;
 
 /// The `Idempotency-Key` header, if any: 1-255 visible ASCII characters.
-pub fn idempotency_key(request: &Request) -> Result<Option<String>> {
-    let Some(value) = request.headers().get("idempotency-key") else {
+pub fn idempotency_key(headers: &HeaderMap) -> Result<Option<String>> {
+    let Some(value) = headers.get("idempotency-key") else {
         return Ok(None);
     };
     let key = value.to_str().unwrap_or_default().trim();

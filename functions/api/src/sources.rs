@@ -7,13 +7,15 @@ use std::collections::HashMap;
 use std::net::IpAddr;
 use std::sync::Mutex;
 
+use axum::http::Extensions;
 use lambda_http::request::RequestContext;
-use lambda_http::{Request, RequestExt};
 use shared::sync::locked;
 
-/// The rate limiter's key for a request's source. `#` never starts a user name (the fleet's rule).
-pub fn source_key(request: &Request) -> String {
-    let address = match request.request_context_ref() {
+/// The rate limiter's key for a request's source (API Gateway's request context, which
+/// `lambda_http` and `ocpp-bulk serve` put in its extensions). `#` never starts a user name (the
+/// fleet's rule).
+pub fn source_key(extensions: &Extensions) -> String {
+    let address = match extensions.get::<RequestContext>() {
         Some(RequestContext::ApiGatewayV2(context)) => context.http.source_ip.as_deref(),
         _ => None,
     };
@@ -56,10 +58,12 @@ mod tests {
     use super::*;
     use lambda_http::aws_lambda_events::apigw::ApiGatewayV2httpRequestContext;
 
-    fn from(ip: &str) -> Request {
+    fn from(ip: &str) -> Extensions {
         let mut context = ApiGatewayV2httpRequestContext::default();
         context.http.source_ip = Some(ip.to_owned());
-        Request::default().with_request_context(RequestContext::ApiGatewayV2(context))
+        let mut extensions = Extensions::new();
+        extensions.insert(RequestContext::ApiGatewayV2(context));
+        extensions
     }
 
     #[test]
@@ -68,7 +72,7 @@ mod tests {
         assert_eq!(source_key(&from("2001:db8:1:2:aaaa::1")), source_key(&from("2001:db8:1:2:bbbb::7")));
         assert_eq!(source_key(&from("2001:db8:1:2::1")), "#source 2001:db8:1:2::/64");
         assert_eq!(source_key(&from("::ffff:203.0.113.9")), "#source 203.0.113.9");
-        assert_eq!(source_key(&Request::default()), "#source unknown");
+        assert_eq!(source_key(&Extensions::new()), "#source unknown");
     }
 
     #[test]
