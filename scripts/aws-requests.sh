@@ -5,4 +5,4 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 root=$(pwd)
 . scripts/moto.sh
-cargo run --quiet --release --locked -p e2e --example aws_requests -- "${1:-1000}"
+cargo run --quiet --release --locked -p ocpp-bulk-tests --example aws_requests -- "${1:-1000}"

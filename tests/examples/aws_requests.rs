@@ -4,16 +4,16 @@
 
 use std::time::Duration;
 
-use e2e::harness::{charger_uuid, cp, fleet, ALICE};
 use ocpp_bulk::sim::{self, Behaviour, SimCharger};
 use ocpp_bulk::stack::Stack;
+use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, ALICE};
 use serde_json::json;
 
 #[tokio::main]
 async fn main() {
     let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let clients = e2e::aws::clients().await;
-    let resources = e2e::aws::provision(&clients, "requests", &fleet(count)).await;
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let resources = ocpp_bulk_tests::aws::provision(&clients, "requests", &fleet(count)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let address = listener.local_addr().expect("address");
     let (management, endpoint) = ocpp_bulk::server::management_listener().await.expect("bind");

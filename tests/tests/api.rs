@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use e2e::harness::{charger_uuid, cp, fleet, ids, Backend, TestStack, ALICE, BOB};
+use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, ids, Backend, TestStack, ALICE, BOB};
 use serde_json::json;
 
 const BULK: &str = "/v3/chargers/commands/bulk";
@@ -229,7 +229,7 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
     assert_eq!(get(BOB).await.unwrap().status().as_u16(), 200, "limits are per user");
 }
 
-e2e::on_both_backends!(
+ocpp_bulk_tests::on_both_backends!(
     tokens_are_required_and_checked,
     another_users_run_does_not_exist_for_you,
     validation_names_every_offending_field,

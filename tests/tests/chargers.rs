@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use base64::Engine;
-use e2e::harness::{cp, fleet, Backend, Handshake, RawCharger, TestStack};
+use ocpp_bulk_tests::harness::{cp, fleet, Backend, Handshake, RawCharger, TestStack};
 use serde_json::json;
 
 fn basic(user: &str, password: &str) -> String {
@@ -114,19 +114,19 @@ async fn the_newest_connection_wins(backend: Backend) {
     let mut old = RawCharger::connect(&stack.ws, &cp(0)).await;
     let mut new = RawCharger::connect(&stack.ws, &cp(0)).await;
     assert!(old.next(Duration::from_secs(2)).await.is_none(), "the old connection is closed");
-    let run = stack.create("ClearCache", json!({}), &e2e::harness::ids(&[&cp(0)]), json!({})).await;
+    let run = stack.create("ClearCache", json!({}), &ocpp_bulk_tests::harness::ids(&[&cp(0)]), json!({})).await;
     let call = new.next(Duration::from_secs(5)).await.expect("the CALL reaches the new connection");
     new.send(&json!([3, call[1], {"status": "Accepted"}]).to_string()).await;
     let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!(run["sent_count"], 1);
     drop(new);
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let run = stack.create("ClearCache", json!({}), &e2e::harness::ids(&[&cp(0)]), json!({})).await;
+    let run = stack.create("ClearCache", json!({}), &ocpp_bulk_tests::harness::ids(&[&cp(0)]), json!({})).await;
     let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!(run["offline_count"], 1, "a closed connection means offline");
 }
 
-e2e::on_both_backends!(
+ocpp_bulk_tests::on_both_backends!(
     handshakes_select_ocpp16_and_refuse_strangers,
     a_deployment_can_refuse_chargers_without_a_password,
     charger_calls_get_valid_answers,

@@ -1,3 +1,3 @@
 //! The contract suite against the AWS adapters, on moto's server.
 
-e2e::contract_suite!(e2e::aws::ports("contract", &e2e::harness::fleet(3)).await);
+ocpp_bulk_tests::contract_suite!(ocpp_bulk_tests::aws::ports("contract", &ocpp_bulk_tests::harness::fleet(3)).await);

@@ -2,8 +2,8 @@
 
 use std::sync::Arc;
 
-use e2e::contract::Ports;
-use e2e::harness::fleet;
+use ocpp_bulk_tests::contract::Ports;
+use ocpp_bulk_tests::harness::fleet;
 use shared::embedded::MemoryStore;
 
 fn ports() -> Ports {
@@ -20,4 +20,4 @@ fn ports() -> Ports {
     }
 }
 
-e2e::contract_suite!(ports());
+ocpp_bulk_tests::contract_suite!(ports());

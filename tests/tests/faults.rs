@@ -10,9 +10,9 @@ use std::time::Duration;
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
 use chrono::Utc;
-use e2e::failing::FailingFinish;
-use e2e::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
 use ocpp_bulk::sim::Behaviour;
+use ocpp_bulk_tests::failing::FailingFinish;
+use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
 use serde_json::json;
 use shared::embedded::Outbound;
 use shared::queue_message::DispatchMessage;
@@ -139,7 +139,7 @@ async fn the_management_api_is_not_on_the_public_port(backend: Backend) {
     assert_eq!(answer[0], 3, "and its connection is still open");
 }
 
-e2e::on_both_backends!(
+ocpp_bulk_tests::on_both_backends!(
     the_management_api_is_not_on_the_public_port,
     an_answer_whose_write_keeps_failing_is_handed_off_and_counted,
     a_dead_letter_ends_its_result_and_the_run_completes,

@@ -3,8 +3,8 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use e2e::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
 use ocpp_bulk::sim::Behaviour;
+use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
 use serde_json::json;
 
 async fn every_status_is_reached_and_counted(backend: Backend) {
@@ -173,7 +173,12 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
     let id = slow["uuid"].as_str().unwrap();
     tokio::time::sleep(Duration::from_millis(1500)).await;
     let (status, body) = stack
-        .request("POST", &format!("/v3/chargers/commands/bulk/{id}/cancel"), Some(e2e::harness::ALICE), None)
+        .request(
+            "POST",
+            &format!("/v3/chargers/commands/bulk/{id}/cancel"),
+            Some(ocpp_bulk_tests::harness::ALICE),
+            None,
+        )
         .await;
     assert_eq!(status, 200, "{body}");
     let run = stack.completed(id, Duration::from_secs(5)).await;
@@ -187,7 +192,7 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
     sims.stop();
 }
 
-e2e::on_both_backends!(
+ocpp_bulk_tests::on_both_backends!(
     every_status_is_reached_and_counted,
     duplicated_deliveries_send_one_call_and_count_once,
     duplicate_and_late_answers_change_nothing,

@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use e2e::harness::{cp, fleet, ids, Backend, RawCharger, TestStack};
+use ocpp_bulk_tests::harness::{cp, fleet, ids, Backend, RawCharger, TestStack};
 use serde_json::{json, Value};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -61,8 +61,8 @@ async fn every_answer_carries_the_rate_limit_and_failed_logins_are_limited(backe
         tokio::time::sleep(Duration::from_secs(u64::from(61 - second))).await;
     }
     for (request, status) in [
-        (client.get(url("/v3/elsewhere")).bearer_auth(e2e::harness::ALICE), 404),
-        (client.delete(url(BULK)).bearer_auth(e2e::harness::ALICE), 405),
+        (client.get(url("/v3/elsewhere")).bearer_auth(ocpp_bulk_tests::harness::ALICE), 404),
+        (client.delete(url(BULK)).bearer_auth(ocpp_bulk_tests::harness::ALICE), 405),
         (client.get(url(BULK)), 401),
     ] {
         let response = request.send().await.unwrap();
@@ -78,7 +78,7 @@ async fn every_answer_carries_the_rate_limit_and_failed_logins_are_limited(backe
     }
     assert_eq!(statuses.iter().filter(|s| **s == 401).count(), limit as usize - 1, "one 401 was spent above");
     assert_eq!(statuses.last(), Some(&429), "guessing tokens is limited per source address");
-    let (status, _) = stack.request("GET", BULK, Some(e2e::harness::ALICE), None).await;
+    let (status, _) = stack.request("GET", BULK, Some(ocpp_bulk_tests::harness::ALICE), None).await;
     assert_eq!(status, 429, "past the limit, not even a right token is looked at this minute");
 }
 
@@ -185,11 +185,11 @@ async fn charger_text_is_kept_bounded(backend: Backend) {
     assert_eq!(sent["response"], Value::Null);
     assert!(sent["message"].as_str().unwrap().contains("is not kept"), "{sent}");
     // The run, with both results, is a small answer.
-    let (_, body) = stack.request("GET", &format!("{BULK}/{id}"), Some(e2e::harness::ALICE), None).await;
+    let (_, body) = stack.request("GET", &format!("{BULK}/{id}"), Some(ocpp_bulk_tests::harness::ALICE), None).await;
     assert!(body.to_string().len() < 16 * 1024);
 }
 
-e2e::on_both_backends!(
+ocpp_bulk_tests::on_both_backends!(
     requests_that_cannot_be_parsed_get_json_errors,
     every_answer_carries_the_rate_limit_and_failed_logins_are_limited,
     idle_slow_and_surplus_connections_are_closed,

@@ -3,9 +3,9 @@
 //! instead of applying it a second time. AWS only: the embedded backend cannot lose an answer.
 
 use chrono::Utc;
-use e2e::aws::{lose_answers, ports_on};
-use e2e::contract::new_run;
-use e2e::harness::fleet;
+use ocpp_bulk_tests::aws::{lose_answers, ports_on};
+use ocpp_bulk_tests::contract::new_run;
+use ocpp_bulk_tests::harness::fleet;
 use shared::domain::{Counters, Expect, Outcome, ResultStatus};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
