@@ -115,7 +115,9 @@ impl Stack {
             websocket: WebsocketContext::on_aws(clients, resources, queue, management_endpoint),
         };
         // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
-        let dead_letter = resources.dead_letter_url.iter().map(|url| (url.clone(), resources.dead_letter_arn.clone()));
+        // Only with its ARN: the worker tells dead letters by it.
+        let dead_letter =
+            resources.dead_letter_url.clone().zip(resources.dead_letter_arn.clone()).map(|(url, arn)| (url, Some(arn)));
         let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
         for (url, arn) in sources {
             let ctx = stack.worker.clone();

@@ -114,6 +114,11 @@ async fn malformed_bodies_and_routes_answer_json(backend: Backend) {
     let response = client.delete(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).send().await.unwrap();
     assert_eq!(response.status().as_u16(), 405);
     assert_eq!(response.headers()["allow"], "GET,HEAD,POST", "a 405 names the methods the route takes");
+    // A stage prefix or a trailing slash still reaches the route; an unreadable run id is a JSON 404.
+    let (status, _) = stack.request("GET", &format!("/prod{BULK}/"), Some(ALICE), None).await;
+    assert_eq!(status, 200);
+    let (status, body) = stack.request("GET", &format!("{BULK}/%FF"), Some(ALICE), None).await;
+    assert_eq!((status, body), (404, json!({"message": "Not found."})));
     assert_eq!(response.headers()["content-type"], "application/json");
 }
 

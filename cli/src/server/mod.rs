@@ -18,6 +18,7 @@ use axum::routing::any;
 use axum::Router;
 use lambda_http::request::RequestContext;
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 
 pub use limits::ConnectionLimits;
 pub use management::{
@@ -31,7 +32,8 @@ use crate::stack::Stack;
 pub fn router(stack: Stack) -> Router {
     let limits = stack.limits;
     let api = api::router(stack.api.clone())
-        .layer(middleware::from_fn(move |request, next| as_api_gateway(limits, request, next)));
+        .layer(middleware::from_fn(move |request, next| as_api_gateway(limits, request, next)))
+        .map_request(api::normalize as fn(Request) -> Request);
     Router::new()
         .route("/ocpp/{identity}", any(charger::charger_with_path))
         .route("/ocpp", any(charger::charger_with_query))

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use axum::extract::rejection::{BytesRejection, FailedToBufferBody, PathRejection};
 use axum::extract::{DefaultBodyLimit, Path, RawQuery, Request, State};
 use axum::http::HeaderMap;
 use axum::middleware::{self, Next};
@@ -18,6 +19,8 @@ use shared::ports::{
     ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
 use shared::{Error, Result};
+use tower::util::MapRequest;
+use tower::ServiceExt;
 
 pub mod aws;
 pub mod cancel;
@@ -53,6 +56,27 @@ const BULK: &str = "/v3/chargers/commands/bulk";
 /// polling a run several times a second, not for a runaway loop.
 pub const DEFAULT_RATE_LIMIT_PER_MINUTE: u32 = 6_000;
 
+/// The API as one service: `router` behind `normalize`, so the paths API Gateway may deliver (a
+/// stage or mapping prefix before `/v3`, a trailing slash) reach their routes.
+pub fn service(ctx: ApiContext) -> MapRequest<Router, fn(Request) -> Request> {
+    router(ctx).map_request(normalize as fn(Request) -> Request)
+}
+
+/// The path from `/v3/` on, without a trailing slash.
+pub fn normalize(mut request: Request) -> Request {
+    let path = request.uri().path();
+    let start = path.find("/v3/").unwrap_or(0);
+    let trimmed = path[start..].trim_end_matches('/');
+    if start > 0 || trimmed.len() != path.len() {
+        let rest = request.uri().query().map_or(String::new(), |q| format!("?{q}"));
+        let rewritten = format!("{}{rest}", if trimmed.is_empty() { "/" } else { trimmed });
+        if let Ok(uri) = rewritten.parse() {
+            *request.uri_mut() = uri;
+        }
+    }
+    request
+}
+
 /// The API's routes, behind `gate`. Bodies up to `request::MAX_BODY_BYTES` are read; more is a 413.
 pub fn router(ctx: ApiContext) -> Router {
     Router::new()
@@ -69,9 +93,11 @@ pub fn router(ctx: ApiContext) -> Router {
 
 /// Answers one Lambda request with `router`, its answer read whole (`lambda_http` wants a body it
 /// can hold). Never fails: every error is its JSON response.
-pub async fn on_lambda(router: Router, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-    use tower::ServiceExt;
-    let response = match router.oneshot(request).await {
+pub async fn on_lambda(
+    service: MapRequest<Router, fn(Request) -> Request>,
+    request: lambda_http::Request,
+) -> lambda_http::Response<lambda_http::Body> {
+    let response = match service.oneshot(request.map(axum::body::Body::new)).await {
         Ok(response) => response,
         Err(never) => match never {},
     };
@@ -85,7 +111,7 @@ pub async fn on_lambda(router: Router, request: lambda_http::Request) -> lambda_
 
 /// One request through a fresh router (the sample events' tests).
 pub async fn handle(ctx: &ApiContext, request: lambda_http::Request) -> lambda_http::Response<lambda_http::Body> {
-    on_lambda(router(ctx.clone()), request).await
+    on_lambda(service(ctx.clone()), request).await
 }
 
 /// Failed authentications a source address may make per minute: enough for a misconfigured client
@@ -157,6 +183,11 @@ async fn method_not_allowed(request: Request) -> Response {
     respond::json(405, &json!({ "message": message }))
 }
 
+/// The `{run}` of the path; one that cannot be read (invalid UTF-8 once decoded) names no run.
+fn run_id(id: Result<Path<String>, PathRejection>) -> Result<String> {
+    id.map(|Path(id)| id).map_err(|_| Error::NotFound)
+}
+
 /// A handler's outcome as its answer.
 fn answer(status: u16, result: Result<serde_json::Value>) -> Response {
     match result {
@@ -169,10 +200,13 @@ async fn create(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
     headers: HeaderMap,
-    body: Result<axum::body::Bytes, axum::extract::rejection::BytesRejection>,
+    body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = body.map_err(|_| Error::PayloadTooLarge)?;
+        let body = body.map_err(|rejection| match rejection {
+            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => Error::PayloadTooLarge,
+            other => Error::invalid("body", format!("The request body could not be read: {}.", other.body_text())),
+        })?;
         let body = request::json_body(&body)?;
         let idempotency = request::idempotency_key(&headers)?.map(|key| (key, request::fingerprint(&body)));
         let bulk = create::BulkRequest::parse(body)?;
@@ -195,9 +229,9 @@ async fn list(
 async fn show(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let result = async { read::owned_run(&ctx, &caller, &id).await };
+    let result = async { read::owned_run(&ctx, &caller, &run_id(id)?).await };
     answer(200, run_envelope(&ctx, result.await).await)
 }
 
@@ -209,12 +243,12 @@ async fn run_envelope(ctx: &ApiContext, run: Result<shared::domain::Run>) -> Res
 async fn results(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
     headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
-        let run = read::owned_run(&ctx, &caller, &id).await?;
+        let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
         let path = request::url_of(&headers, &format!("{BULK}/{}/results", run.id));
         read::results_page(&ctx, &run, &request::query(query.as_deref()), path).await
     };
@@ -224,8 +258,30 @@ async fn results(
 async fn cancel(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
-    Path(id): Path<String>,
+    id: Result<Path<String>, PathRejection>,
 ) -> Response {
-    let result = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &id).await?).await };
+    let result = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &run_id(id)?).await?).await };
     answer(200, run_envelope(&ctx, result.await).await)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn path_of(uri: &str) -> String {
+        let request = Request::builder().uri(uri).body(axum::body::Body::empty()).unwrap();
+        normalize(request).uri().to_string()
+    }
+
+    #[test]
+    fn paths_reach_their_routes_with_or_without_a_prefix_or_trailing_slash() {
+        assert_eq!(path_of("/v3/chargers/commands/bulk"), "/v3/chargers/commands/bulk");
+        assert_eq!(path_of("/prod/v3/chargers/commands/bulk/"), "/v3/chargers/commands/bulk");
+        assert_eq!(
+            path_of("/v3/chargers/commands/bulk/abc/results/?per_page=5"),
+            "/v3/chargers/commands/bulk/abc/results?per_page=5"
+        );
+        assert_eq!(path_of("/elsewhere"), "/elsewhere");
+        assert_eq!(path_of("/"), "/");
+    }
 }

@@ -1,6 +1,6 @@
 //! The dispatch queue on SQS: SendMessageBatch in chunks of 10 (failed entries retried with
-//! backoff, chunks sent concurrently), and, for `ocpp-bulk serve --backend aws`, a poller that
-//! delivers batches to the worker the way Lambda's event source mapping does.
+//! backoff, chunks sent concurrently). Receiving is Lambda's event source mapping on AWS, and
+//! `cli/src/lambda_like.rs` for `ocpp-bulk serve --backend aws`.
 
 use async_trait::async_trait;
 use aws_sdk_sqs::types::SendMessageBatchRequestEntry;
