@@ -223,7 +223,7 @@ async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats
     }
 }
 
-/// A schema-valid answer to each of the 19 commands, positive or negative.
+/// A schema-valid answer to each of the 26 commands, positive or negative.
 pub fn answer_payload(action: &str, positive: bool) -> Option<Value> {
     let status = |yes: &str, no: &str| Some(json!({"status": if positive { yes } else { no }}));
     match action {
@@ -241,6 +241,15 @@ pub fn answer_payload(action: &str, positive: bool) -> Option<Value> {
         "TriggerMessage" => status("Accepted", "Rejected"),
         "ReserveNow" => status("Accepted", "Rejected"),
         "DataTransfer" => status("Accepted", "Rejected"),
+        "GetLog" => Some(if positive {
+            json!({"status": "Accepted", "filename": "diagnostics.log"})
+        } else {
+            json!({"status": "Rejected"})
+        }),
+        "GetInstalledCertificateIds" => status("Accepted", "NotFound"),
+        "DeleteCertificate" => status("Accepted", "NotFound"),
+        "InstallCertificate" | "SignedUpdateFirmware" => status("Accepted", "Rejected"),
+        "CertificateSigned" | "ExtendedTriggerMessage" => status("Accepted", "Rejected"),
         "CancelReservation"
         | "ClearCache"
         | "GetCompositeSchedule"

@@ -120,6 +120,35 @@ class Charger(ChargePoint):
     def get_local_list_version(self, **_):
         return call_result.GetLocalListVersion(list_version=3)
 
+    # The security extension.
+    @on(Action.signed_update_firmware)
+    def signed_update_firmware(self, **_):
+        return call_result.SignedUpdateFirmware(status="Accepted")
+
+    @on(Action.install_certificate)
+    def install_certificate(self, **_):
+        return call_result.InstallCertificate(status="Accepted")
+
+    @on(Action.certificate_signed)
+    def certificate_signed(self, **_):
+        return call_result.CertificateSigned(status="Accepted")
+
+    @on(Action.delete_certificate)
+    def delete_certificate(self, **_):
+        return call_result.DeleteCertificate(status="Accepted")
+
+    @on(Action.get_installed_certificate_ids)
+    def get_installed_certificate_ids(self, **_):
+        return call_result.GetInstalledCertificateIds(status="Accepted", certificate_hash_data=[HASH])
+
+    @on(Action.get_log)
+    def get_log(self, **_):
+        return call_result.GetLog(status="Accepted", filename="security.log")
+
+    @on(Action.extended_trigger_message)
+    def extended_trigger_message(self, **_):
+        return call_result.ExtendedTriggerMessage(status="Accepted")
+
 
 async def connect(ws_base, identity, password=None):
     headers = {}
@@ -148,6 +177,8 @@ async def run_command(base, command, data):
 
 
 NOW = datetime.now(timezone.utc)
+PEM = "-----BEGIN CERTIFICATE-----\nMIIB...\n-----END CERTIFICATE-----"
+HASH = {"hashAlgorithm": "SHA256", "issuerNameHash": "a1b2", "issuerKeyHash": "c3d4", "serialNumber": "0f"}
 COMMANDS = [
     ("Reset", {"type": "Soft"}, "Accepted"),
     ("ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}, "Accepted"),
@@ -165,6 +196,15 @@ COMMANDS = [
     ("ReserveNow", {"connectorId": 1, "expiryDate": (NOW + timedelta(hours=1)).isoformat(), "idTag": "TAG1", "reservationId": 9}, "Accepted"),
     ("UpdateFirmware", {"location": "https://firmware.example/v2.bin", "retrieveDate": NOW.isoformat(), "retries": 2}, None),
     ("GetLocalListVersion", {}, None),
+    ("SignedUpdateFirmware", {"requestId": 42, "retries": 3, "firmware": {
+        "location": "https://firmware.example/v2.bin", "retrieveDateTime": NOW.isoformat(),
+        "signingCertificate": PEM, "signature": "c2lnbmF0dXJl"}}, "Accepted"),
+    ("InstallCertificate", {"certificateType": "CentralSystemRootCertificate", "certificate": PEM}, "Accepted"),
+    ("CertificateSigned", {"certificateChain": PEM}, "Accepted"),
+    ("DeleteCertificate", {"certificateHashData": HASH}, "Accepted"),
+    ("GetInstalledCertificateIds", {"certificateType": "ManufacturerRootCertificate"}, "Accepted"),
+    ("GetLog", {"logType": "SecurityLog", "requestId": 7, "log": {"remoteLocation": "https://logs.example/up"}}, "Accepted"),
+    ("ExtendedTriggerMessage", {"requestedMessage": "SignChargePointCertificate"}, "Accepted"),
 ]
 
 
@@ -204,6 +244,11 @@ def test_answers_to_charger_calls_pass_the_official_schemas(server):
             await cp.call(call.DiagnosticsStatusNotification(status="Idle"))
             transfer = await cp.call(call.DataTransfer(vendor_id="acme", message_id="x", data="y"))
             assert transfer.status == "UnknownVendorId"
+            await cp.call(call.SecurityEventNotification(type="FirmwareUpdated", timestamp=NOW.isoformat(), tech_info="v2"))
+            await cp.call(call.LogStatusNotification(status="Uploaded", request_id=7))
+            await cp.call(call.SignedFirmwareStatusNotification(status="SignatureVerified", request_id=42))
+            signed = await cp.call(call.SignCertificate(csr="-----BEGIN CERTIFICATE REQUEST-----"))
+            assert signed.status == "Rejected"  # ocpp-bulk is no certificate authority
             refused = await cp.call(call.Authorize(id_tag="TAG1"), suppress=True)
             assert refused is None  # a CALLERROR (NotSupported), which the package reports as None
         finally:

@@ -1,4 +1,5 @@
-//! The 19 OCPP 1.6 actions a central system sends to a charge point, each with the Open Charge
+//! The 26 OCPP 1.6 actions a central system sends to a charge point (the 19 of OCPP 1.6 and the 7
+//! of its security extension), each with the Open Charge
 //! Alliance's request and response schemas (`shared/schemas/v16`, see ORIGIN.md there). The schemas
 //! are the only statement of what a payload may hold: nothing here restates a field or an enum.
 
@@ -27,7 +28,7 @@ macro_rules! catalogue {
     };
 }
 
-pub static COMMANDS: [Command; 19] = catalogue![
+pub static COMMANDS: [Command; 26] = catalogue![
     "CancelReservation",
     "ChangeAvailability",
     "ChangeConfiguration",
@@ -47,6 +48,14 @@ pub static COMMANDS: [Command; 19] = catalogue![
     "TriggerMessage",
     "UnlockConnector",
     "UpdateFirmware",
+    // The OCPP 1.6 security extension (the Open Charge Alliance's "Improved security for OCPP 1.6-J").
+    "CertificateSigned",
+    "DeleteCertificate",
+    "ExtendedTriggerMessage",
+    "GetInstalledCertificateIds",
+    "GetLog",
+    "InstallCertificate",
+    "SignedUpdateFirmware",
 ];
 
 struct Compiled {
@@ -104,7 +113,7 @@ mod tests {
 
     #[test]
     fn every_schema_compiles() {
-        assert_eq!(VALIDATORS.len(), 19);
+        assert_eq!(VALIDATORS.len(), 26);
         for (command, compiled) in COMMANDS.iter().zip(VALIDATORS.iter()) {
             assert!(compiled.is_some(), "{} schemas do not compile", command.action);
         }

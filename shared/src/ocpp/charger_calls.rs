@@ -31,7 +31,7 @@ macro_rules! answered {
 }
 
 /// The charger CALLs ocpp-bulk answers with a CALLRESULT, and their request schemas.
-const ANSWERED: [(&str, &str); 7] = answered![
+const ANSWERED: [(&str, &str); 11] = answered![
     "BootNotification",
     "Heartbeat",
     "StatusNotification",
@@ -39,6 +39,10 @@ const ANSWERED: [(&str, &str); 7] = answered![
     "DiagnosticsStatusNotification",
     "FirmwareStatusNotification",
     "DataTransfer",
+    "SecurityEventNotification",
+    "LogStatusNotification",
+    "SignedFirmwareStatusNotification",
+    "SignCertificate",
 ];
 
 static VALIDATORS: LazyLock<Vec<Option<Validator>>> =
@@ -57,10 +61,18 @@ pub fn answer(action: &str, payload: &Value, now: DateTime<Utc>) -> Result<Value
             "status": "Accepted", "currentTime": rfc3339(now), "interval": HEARTBEAT_INTERVAL_SECONDS,
         })),
         "Heartbeat" => Ok(json!({ "currentTime": rfc3339(now) })),
-        "StatusNotification" | "MeterValues" | "DiagnosticsStatusNotification" | "FirmwareStatusNotification" => {
-            Ok(json!({}))
-        }
+        "StatusNotification"
+        | "MeterValues"
+        | "DiagnosticsStatusNotification"
+        | "FirmwareStatusNotification"
+        | "SecurityEventNotification"
+        | "LogStatusNotification"
+        | "SignedFirmwareStatusNotification" => Ok(json!({})),
         "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
+        // ocpp-bulk is no certificate authority: it will never send the CertificateSigned a charger
+        // would wait for, so it says so. Certificates reach chargers as InstallCertificate or
+        // CertificateSigned bulk commands.
+        "SignCertificate" => Ok(json!({ "status": "Rejected" })),
         known if OTHER_CHARGER_ACTIONS.contains(&known) || COMMANDS.iter().any(|c| c.action == known) => {
             Err((ErrorCode::NotSupported, format!("{known} is not supported by this central system")))
         }
@@ -198,6 +210,10 @@ mod tests {
             ("DiagnosticsStatusNotification", json!({"status": "Idle"})),
             ("FirmwareStatusNotification", json!({"status": "Installed"})),
             ("DataTransfer", json!({"vendorId": "acme"})),
+            ("SecurityEventNotification", json!({"type": "FirmwareUpdated", "timestamp": "2026-11-26T10:00:00Z"})),
+            ("LogStatusNotification", json!({"status": "Uploaded", "requestId": 1})),
+            ("SignedFirmwareStatusNotification", json!({"status": "SignatureVerified", "requestId": 1})),
+            ("SignCertificate", json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"})),
         ];
         for (action, payload) in payloads {
             let sent = answer(action, &payload, now).unwrap();
