@@ -89,14 +89,21 @@ pub enum Command {
     Send {
         #[command(flatten)]
         api: ApiArgs,
-        #[arg(long)]
-        command: String,
+        #[arg(long, required_unless_present = "retry")]
+        command: Option<String>,
         /// The OCPP payload, as JSON.
         #[arg(long, default_value = "{}")]
         data: String,
         /// Charger UUIDs, comma-separated.
-        #[arg(long, value_delimiter = ',', required_unless_present = "fleet")]
+        #[arg(long, value_delimiter = ',', required_unless_present_any = ["fleet", "retry"])]
         chargers: Vec<String>,
+        /// Instead of a new command: retry this run's failures (same command and data, the chargers
+        /// whose results ended offline or error; `--statuses` narrows that).
+        #[arg(long, conflicts_with_all = ["command", "chargers", "fleet"])]
+        retry: Option<String>,
+        /// With --retry: which results to retry, comma-separated (offline, error).
+        #[arg(long, value_delimiter = ',', requires = "retry")]
+        statuses: Vec<String>,
         /// Target every charger of this fleet file instead.
         #[arg(long, conflicts_with = "chargers")]
         fleet: Option<PathBuf>,

@@ -1,6 +1,7 @@
 //! `ocpp-bulk demo`: the whole flow on a generated fleet, in one process, so a newcomer sees every
 //! status: 100 chargers of the caller's team (80 accept, 5 reject, 5 answer CALLERROR, 5 never
-//! answer, 5 are offline), 5 chargers of another team and 2 unresolvable ids (skipped).
+//! answer, 5 are offline), 5 chargers of another team and 2 unresolvable ids (skipped); then the
+//! failures (offline and error) once more, as `send --retry RUN` does.
 
 use std::time::Duration;
 
@@ -10,7 +11,7 @@ use shared::embedded::QueueOptions;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
-use crate::send::{send, SendOptions, Summary};
+use crate::send::{send, SendOptions, Summary, What};
 use crate::sim::{self, Behaviour, SimCharger};
 use crate::stack::Stack;
 
@@ -84,18 +85,28 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         "sending Reset {{\"type\":\"Soft\"}} to {} ids (5 of another team, 2 unresolvable), timeout {DEMO_TIMEOUT_SECONDS} s\n",
         chargers.len()
     );
-    let summary = send(&SendOptions {
+    let options = |what| SendOptions {
         api: format!("http://{address}"),
         token: DEMO_TOKEN.into(),
-        command: "Reset".into(),
+        what,
         data: json!({"type": "Soft"}),
-        chargers,
+        chargers: chargers.clone(),
         timeout_seconds: Some(DEMO_TIMEOUT_SECONDS),
         max_per_second: None,
         poll_every: Duration::from_millis(200),
         progress: true,
-    })
-    .await;
+    };
+    let first = send(&options(What::Command("Reset".into()))).await;
+    // The failures again, as an operator would: `send --retry RUN`.
+    let retried = match &first {
+        Ok(summary) => {
+            print!("{}", summary.table());
+            let id = summary.run["uuid"].as_str().unwrap_or_default().to_owned();
+            println!("\nretrying the offline and error results of {id}\n");
+            send(&options(What::RetryOf(id, Vec::new()))).await
+        }
+        Err(err) => Err(err.clone()),
+    };
     sims.stop();
-    summary
+    retried
 }

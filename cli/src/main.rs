@@ -153,16 +153,23 @@ async fn run(command: Command) -> Result<(), String> {
             fleet,
             timeout_seconds,
             max_per_second,
+            retry,
+            statuses,
         } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
             let chargers = match fleet {
                 Some(path) => load(&path)?.chargers.iter().map(|c| c.uuid.to_string()).collect(),
                 None => chargers,
             };
+            let what = match (retry, command) {
+                (Some(run), _) => ocpp_bulk::send::What::RetryOf(run, statuses),
+                (None, Some(command)) => ocpp_bulk::send::What::Command(command),
+                (None, None) => return Err("give --command, or --retry RUN".into()),
+            };
             let summary = ocpp_bulk::send::send(&ocpp_bulk::send::SendOptions {
                 api,
                 token,
-                command,
+                what,
                 data,
                 chargers,
                 timeout_seconds,

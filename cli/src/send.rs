@@ -11,13 +11,20 @@ use serde_json::{json, Value};
 pub struct SendOptions {
     pub api: String,
     pub token: String,
-    pub command: String,
+    /// What to send: a command, or a retry of a run's failures.
+    pub what: What,
     pub data: Value,
     pub chargers: Vec<String>,
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
     pub poll_every: Duration,
     pub progress: bool,
+}
+
+pub enum What {
+    Command(String),
+    /// A run's id, and the statuses of its results to retry (empty: offline and error).
+    RetryOf(String, Vec<String>),
 }
 
 /// The finished run and its results counted by status, then by message.
@@ -68,6 +75,13 @@ impl ApiClient {
     pub async fn create(&self, body: &Value) -> Result<Value, String> {
         Ok(self.expect_status(reqwest::Method::POST, "/v3/chargers/commands/bulk", Some(body), 202).await?["data"]
             .take())
+    }
+
+    /// A new run retrying `id`'s results with `statuses` (empty: offline and error).
+    pub async fn retry(&self, id: &str, statuses: &[String]) -> Result<Value, String> {
+        let body = if statuses.is_empty() { json!({}) } else { json!({ "statuses": statuses }) };
+        let path = format!("/v3/chargers/commands/bulk/{id}/retry");
+        Ok(self.expect_status(reqwest::Method::POST, &path, Some(&body), 202).await?["data"].take())
     }
 
     pub async fn run(&self, id: &str) -> Result<Value, String> {
@@ -131,14 +145,19 @@ fn terminal(run: &Value) -> u64 {
 
 pub async fn send(options: &SendOptions) -> Result<Summary, String> {
     let client = ApiClient::new(&options.api, &options.token);
-    let mut body = json!({"command": options.command, "data": options.data, "charger_ids": options.chargers});
-    if let Some(t) = options.timeout_seconds {
-        body["timeout_seconds"] = json!(t);
-    }
-    if let Some(r) = options.max_per_second {
-        body["max_per_second"] = json!(r);
-    }
-    let run = client.create(&body).await?;
+    let run = match &options.what {
+        What::Command(command) => {
+            let mut body = json!({"command": command, "data": options.data, "charger_ids": options.chargers});
+            if let Some(t) = options.timeout_seconds {
+                body["timeout_seconds"] = json!(t);
+            }
+            if let Some(r) = options.max_per_second {
+                body["max_per_second"] = json!(r);
+            }
+            client.create(&body).await?
+        }
+        What::RetryOf(run, statuses) => client.retry(run, statuses).await?,
+    };
     let run = follow(&client, run, options.progress, options.poll_every).await?;
     summarise(&client, run).await
 }
@@ -189,6 +208,9 @@ impl Summary {
             run["created_at"].as_str().unwrap_or("?"),
             run["completed_at"].as_str().unwrap_or("-"),
         );
+        if let Some(retried) = run["retry_of"].as_str() {
+            out.push_str(&format!("retries the failures of run {retried}\n"));
+        }
         out.push_str(&format!("{:<18} {:>7}  {}\n", "STATUS", "COUNT", "MESSAGES"));
         for (status, messages) in &self.by_status {
             let count: u64 = messages.values().sum();

@@ -57,6 +57,9 @@ pub trait RunStore: Send + Sync {
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
+
+    /// Records that `retry` retries `run`'s failures (idempotent: once per pair).
+    async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()>;
     /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
     /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;

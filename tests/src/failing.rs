@@ -28,6 +28,10 @@ impl RunStore for FailingFinish {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
         self.inner.create_run(run, results).await
     }
+    async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
+        self.inner.add_retry(run, retry).await
+    }
+
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {
         self.inner.run(id).await
     }

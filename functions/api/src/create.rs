@@ -50,6 +50,8 @@ pub struct BulkRequest {
     /// `None`: the deployment's default (`ApiContext::default_timeout_seconds`).
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
+    /// Set by a retry (`retry.rs`): the run whose failures this one retries.
+    pub retry_of: Option<Uuid>,
 }
 
 impl BulkRequest {
@@ -129,7 +131,7 @@ impl BulkRequest {
             return Err(err);
         }
         let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
-        Ok(BulkRequest { command, data, charger_ids, timeout_seconds, max_per_second })
+        Ok(BulkRequest { command, data, charger_ids, timeout_seconds, max_per_second, retry_of: None })
     }
 }
 
@@ -252,6 +254,8 @@ pub async fn create(
         completed_at: None,
         timeout_seconds: request.timeout_seconds.unwrap_or(ctx.default_timeout_seconds),
         max_per_second: request.max_per_second,
+        retry_of: request.retry_of,
+        retries: Vec::new(),
     };
     if run.is_complete() {
         run.completed_at = Some(now);

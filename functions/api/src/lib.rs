@@ -28,6 +28,7 @@ pub mod create;
 pub mod read;
 pub mod request;
 pub mod respond;
+pub mod retry;
 pub mod sources;
 pub mod views;
 
@@ -84,6 +85,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route(&format!("{BULK}/{{run}}"), get(show))
         .route(&format!("{BULK}/{{run}}/results"), get(results))
         .route(&format!("{BULK}/{{run}}/cancel"), post(cancel))
+        .route(&format!("{BULK}/{{run}}/retry"), post(retry))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { respond::error(&Error::NotFound) })
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
@@ -188,6 +190,14 @@ fn run_id(id: Result<Path<String>, PathRejection>) -> Result<String> {
     id.map(|Path(id)| id).map_err(|_| Error::NotFound)
 }
 
+/// The body as read: over `MAX_BODY_BYTES` is a 413, anything else unreadable a 422.
+fn read_body(body: Result<axum::body::Bytes, BytesRejection>) -> Result<axum::body::Bytes> {
+    body.map_err(|rejection| match rejection {
+        BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => Error::PayloadTooLarge,
+        other => Error::invalid("body", format!("The request body could not be read: {}.", other.body_text())),
+    })
+}
+
 /// A handler's outcome as its answer.
 fn answer(status: u16, result: Result<serde_json::Value>) -> Response {
     match result {
@@ -203,11 +213,7 @@ async fn create(
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = body.map_err(|rejection| match rejection {
-            BytesRejection::FailedToBufferBody(FailedToBufferBody::LengthLimitError(_)) => Error::PayloadTooLarge,
-            other => Error::invalid("body", format!("The request body could not be read: {}.", other.body_text())),
-        })?;
-        let body = request::json_body(&body)?;
+        let body = request::json_body(&read_body(body)?)?;
         let idempotency = request::idempotency_key(&headers)?.map(|key| (key, request::fingerprint(&body)));
         let bulk = create::BulkRequest::parse(body)?;
         let (run, results) = create::submit(&ctx, &caller, bulk, idempotency, Utc::now()).await?;
@@ -233,6 +239,30 @@ async fn show(
 ) -> Response {
     let result = async { read::owned_run(&ctx, &caller, &run_id(id)?).await };
     answer(200, run_envelope(&ctx, result.await).await)
+}
+
+async fn retry(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    id: Result<Path<String>, PathRejection>,
+    headers: HeaderMap,
+    body: Result<axum::body::Bytes, BytesRejection>,
+) -> Response {
+    let result = async {
+        let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
+        let bytes = read_body(body)?;
+        // The body is optional: none retries offline and error.
+        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
+            serde_json::Value::Null
+        } else {
+            request::json_body(&bytes)?
+        };
+        let statuses = retry::statuses(&body)?;
+        let idempotency = request::idempotency_key(&headers)?.map(|key| (key, retry::fingerprint(&run, &statuses)));
+        let (retry, results) = retry::submit(&ctx, &caller, &run, &statuses, idempotency).await?;
+        Ok(json!({ "data": views::run(&retry, Some(&results)) }))
+    };
+    answer(202, result.await)
 }
 
 /// `{"data": Run}` with its first results, for a run just read or cancelled.

@@ -22,6 +22,8 @@ pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
         "completed_at": run.completed_at.map(rfc3339),
         "timeout_seconds": run.timeout_seconds,
         "max_per_second": run.max_per_second,
+        "retry_of": run.retry_of,
+        "retries": run.retries,
     });
     if let (Some(results), Value::Object(map)) = (results, &mut view) {
         map.insert("results".to_owned(), results.iter().map(result).collect());

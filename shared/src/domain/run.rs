@@ -130,6 +130,10 @@ pub struct Run {
     pub timeout_seconds: u32,
     /// Rollout rate; `None` = as fast as possible.
     pub max_per_second: Option<u32>,
+    /// The run whose failures this one retries.
+    pub retry_of: Option<Uuid>,
+    /// The runs that retried this one's failures.
+    pub retries: Vec<Uuid>,
 }
 
 impl Run {

@@ -127,6 +127,17 @@ impl RunStore for MemoryStore {
         Ok(self.entry(id).map(|entry| locked(&entry).run.clone()))
     }
 
+    async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
+        if let Some(entry) = self.entry(run) {
+            let retries = &mut locked(&entry).run.retries;
+            if !retries.contains(&retry) {
+                retries.push(retry);
+                retries.sort();
+            }
+        }
+        Ok(())
+    }
+
     async fn results(
         &self,
         run: Uuid,

@@ -54,6 +54,8 @@ pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize)
         completed_at: None,
         timeout_seconds: 30,
         max_per_second: None,
+        retry_of: None,
+        retries: Vec::new(),
     };
     ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)

@@ -42,6 +42,9 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     if let Some(rate) = run.max_per_second {
         meta.insert("max_per_second".into(), number(rate));
     }
+    if let Some(retried) = run.retry_of {
+        meta.insert("retry_of".into(), string(retried.to_string()));
+    }
     if let Some(at) = run.completed_at {
         meta.insert("completed_at".into(), string(rfc3339(at)));
         for status in ResultStatus::ENDINGS {
@@ -108,8 +111,21 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
         completed_at: parse_time(item, "completed_at")?,
         timeout_seconds: get_n(item, "timeout")?,
         max_per_second: opt_n(item, "max_per_second"),
+        retry_of: opt_s(item, "retry_of").and_then(|id| Uuid::try_parse(id).ok()),
+        retries: retries_of(item),
     };
     Ok((run, parse_layout(item)?))
+}
+
+/// The runs retrying this one (a string set on META, added to once per retry).
+fn retries_of(item: &Item) -> Vec<Uuid> {
+    let mut ids: Vec<Uuid> = item
+        .get("retries")
+        .and_then(|v| v.as_ss().ok())
+        .map(|ids| ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect())
+        .unwrap_or_default();
+    ids.sort();
+    ids
 }
 
 /// `base` plus the counts an item holds under each ending's name (a counter shard, a completed META).

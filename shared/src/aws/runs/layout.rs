@@ -117,6 +117,8 @@ mod sizing {
             completed_at: None,
             timeout_seconds: 30,
             max_per_second: None,
+            retry_of: None,
+            retries: Vec::new(),
         };
         let results: Vec<ResultRecord> = (0..total)
             .map(|seq| {

@@ -11,7 +11,9 @@ use std::sync::Mutex;
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
-use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{
+    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+};
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -217,6 +219,21 @@ impl RunStore for DynamoRunStore {
         applied(put)?;
         self.remember(run.id, Layout::for_run(results.len() as u64));
         Ok(())
+    }
+
+    async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
+        // A string set: adding the same id twice (a retried request) leaves one.
+        let added = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(run)))
+            .update_expression("ADD retries :retry")
+            .condition_expression("attribute_exists(pk)")
+            .expression_attribute_values(":retry", AttributeValue::Ss(vec![retry.to_string()]))
+            .send()
+            .await;
+        applied(added).map(|_| ())
     }
 
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {
