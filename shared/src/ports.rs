@@ -60,6 +60,9 @@ pub trait RunStore: Send + Sync {
 
     /// Records that `retry` retries `run`'s failures (idempotent: once per pair).
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()>;
+
+    /// Marks `run` cancelled at `at`, once: `false` when it was already (or does not exist).
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool>;
     /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
     /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;

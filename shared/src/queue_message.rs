@@ -52,6 +52,13 @@ pub enum DispatchMessage {
     },
     /// A charger's answer the WebSocket handler could not record (see `crate::answers`).
     Answer(ChargerAnswer),
+    /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
+    /// (the cancel request itself writes once and queues the first page).
+    Cancel {
+        run: Uuid,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
 }
 
 impl DispatchMessage {
@@ -63,6 +70,7 @@ impl DispatchMessage {
                 Some((*run, *seq))
             }
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
+            DispatchMessage::Cancel { .. } => None,
         }
     }
 
@@ -71,6 +79,7 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
             DispatchMessage::Answer(answer) => answer.identity.as_deref(),
+            DispatchMessage::Cancel { .. } => None,
         }
     }
 
@@ -79,6 +88,7 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
+            DispatchMessage::Cancel { .. } => None,
         }
     }
 }

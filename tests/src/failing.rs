@@ -1,6 +1,6 @@
 //! A `RunStore` whose `finish` keeps failing the way a contended DynamoDB item does (a cancelled
 //! transaction, a throttle after the SDK's retries): a transient error, for its first `failures`
-//! calls. Everything else passes through to the real store.
+//! calls. Everything else passes through to the real store; every call is counted in `calls`.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
@@ -15,24 +15,34 @@ use uuid::Uuid;
 pub struct FailingFinish {
     inner: Arc<dyn RunStore>,
     failures: AtomicU64,
+    /// Calls of any method so far.
+    pub calls: Arc<AtomicU64>,
 }
 
 impl FailingFinish {
     pub fn new(inner: Arc<dyn RunStore>, failures: u64) -> Self {
-        FailingFinish { inner, failures: AtomicU64::new(failures) }
+        FailingFinish { inner, failures: AtomicU64::new(failures), calls: Arc::default() }
     }
 }
 
 #[async_trait]
 impl RunStore for FailingFinish {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.create_run(run, results).await
     }
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.cancel(run, at).await
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.add_retry(run, retry).await
     }
 
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.run(id).await
     }
     async fn results(
@@ -42,21 +52,27 @@ impl RunStore for FailingFinish {
         after: Option<u64>,
         limit: usize,
     ) -> Result<Vec<ResultRecord>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.results(run, status, after, limit).await
     }
     async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.runs_of(owner, before, limit).await
     }
     async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.result(run, seq).await
     }
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.mark_called(run, seq, call_id, at).await
     }
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.unmark_called(run, seq, call_id).await
     }
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         if self.failures.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
             return Err(Error::transient("dynamodb", "transaction cancelled: [\"None\", \"TransactionConflict\"]"));
         }

@@ -1,30 +1,28 @@
-//! POST /v3/chargers/commands/bulk/{run}/cancel: every result not yet dispatched becomes
-//! `error` / `cancelled`; CALLs already in flight end normally (the write is conditional on no
-//! CALL having been posted, so a racing worker and the cancel can never both win).
+//! POST /v3/chargers/commands/bulk/{run}/cancel, in a constant number of requests whatever the
+//! run's size: the run is marked cancelled (one conditional write) and one `Cancel` message is
+//! queued; the worker ends the results not yet dispatched `error` / `cancelled` a page at a time
+//! (`functions/worker/src/cancel.rs`), and the run completes. CALLs already in flight end normally
+//! (each end is conditional on no CALL having been posted, so a racing dispatch and the cancel can
+//! never both win).
 
-use shared::domain::{Expect, Outcome, ResultStatus, Run};
+use chrono::Utc;
+use shared::domain::Run;
+use shared::ports::Outgoing;
+use shared::queue_message::DispatchMessage;
 use shared::Result;
 
 use crate::ApiContext;
 
-const PAGE: usize = 1000;
-
 pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
-    let outcome = Outcome::error("cancelled");
-    let mut after = None;
-    let mut cancelled = 0u64;
-    loop {
-        let page = ctx.runs.results(run.id, Some(ResultStatus::Pending), after, PAGE).await?;
-        for result in page.iter().filter(|r| r.call_id.is_none()) {
-            if ctx.runs.finish(run.id, result.seq, &Expect::Uncalled, outcome.clone()).await? {
-                cancelled += 1;
-            }
-        }
-        match page.last() {
-            Some(last) if page.len() == PAGE => after = Some(last.seq),
-            _ => break,
-        }
+    if run.completed_at.is_some() {
+        return Ok(run.clone());
     }
-    tracing::info!(run = %run.id, cancelled, "run cancelled");
+    if ctx.runs.cancel(run.id, Utc::now()).await? {
+        tracing::info!(run = %run.id, "run cancelled");
+    }
+    // Queued on every call: a retry of a cancel whose queueing failed still starts the sweep, and a
+    // second sweep changes nothing.
+    let sweep = DispatchMessage::Cancel { run: run.id, after: None };
+    ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await?;
     Ok(ctx.runs.run(run.id).await?.unwrap_or_else(|| run.clone()))
 }

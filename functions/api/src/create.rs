@@ -256,6 +256,7 @@ pub async fn create(
         max_per_second: request.max_per_second,
         retry_of: request.retry_of,
         retries: Vec::new(),
+        cancelled_at: None,
     };
     if run.is_complete() {
         run.completed_at = Some(now);

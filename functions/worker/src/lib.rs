@@ -17,6 +17,7 @@ use shared::{Error, Result};
 use tracing::Instrument;
 
 pub mod aws;
+pub mod cancel;
 pub mod dispatch;
 pub mod plans;
 
@@ -65,6 +66,9 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
         async move {
             match &r.message {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
+                Some(DispatchMessage::Cancel { run, after }) => {
+                    cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
+                }
                 Some(message) if r.dead => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message) => dispatch::prepare(ctx, message).await,
                 None => Ok(Step::Done),
@@ -189,6 +193,7 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
             Some((identity, call_id)),
         ),
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
+        DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
     };
     ctx.runs.finish(run, seq, &expect, outcome).await?;
     if let Some((identity, call_id)) = release {

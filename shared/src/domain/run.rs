@@ -134,6 +134,8 @@ pub struct Run {
     pub retry_of: Option<Uuid>,
     /// The runs that retried this one's failures.
     pub retries: Vec<Uuid>,
+    /// When it was cancelled: its results not yet dispatched end `error` / `cancelled`.
+    pub cancelled_at: Option<DateTime<Utc>>,
 }
 
 impl Run {

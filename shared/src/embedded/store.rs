@@ -127,6 +127,18 @@ impl RunStore for MemoryStore {
         Ok(self.entry(id).map(|entry| locked(&entry).run.clone()))
     }
 
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        if entry.run.cancelled_at.is_some() {
+            return Ok(false);
+        }
+        entry.run.cancelled_at = Some(at);
+        Ok(true)
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         if let Some(entry) = self.entry(run) {
             let retries = &mut locked(&entry).run.retries;

@@ -56,6 +56,7 @@ pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize)
         max_per_second: None,
         retry_of: None,
         retries: Vec::new(),
+        cancelled_at: None,
     };
     ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)
@@ -71,7 +72,7 @@ macro_rules! contract_suite {
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
-            rate_limits_count_per_user_and_minute);
+            rate_limits_count_per_user_and_minute, cancelling_is_recorded_once);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -1,6 +1,6 @@
 //! Runs and results: creation, reads, conditional CALLs and ends, completion.
 
-use chrono::Utc;
+use chrono::{Duration, Utc};
 use futures::StreamExt;
 use shared::domain::{Counters, Expect, Outcome, ResultStatus};
 use shared::ports::RunKey;
@@ -176,4 +176,15 @@ pub async fn runs_listed_newest_first(ports: &Ports) {
     let rest = ports.runs.runs_of(&owner, Some(&key), 3).await.unwrap();
     assert_eq!(rest.iter().map(|r| r.id).collect::<Vec<_>>(), ids[3..]);
     assert!(ports.runs.runs_of("nobody-at-all", None, 3).await.unwrap().is_empty());
+}
+
+pub async fn cancelling_is_recorded_once(ports: &Ports) {
+    let (run, _) = new_run(ports, "alice", 2, 0).await;
+    let at = Utc::now();
+    assert!(ports.runs.cancel(run.id, at).await.unwrap());
+    assert!(!ports.runs.cancel(run.id, at + Duration::seconds(5)).await.unwrap(), "once");
+    let stored = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(stored.cancelled_at.map(|t| t.timestamp_millis()), Some(at.timestamp_millis()));
+    assert!(stored.completed_at.is_none(), "cancelling ends no result by itself");
+    assert!(!ports.runs.cancel(Uuid::new_v4(), at).await.unwrap(), "an unknown run");
 }

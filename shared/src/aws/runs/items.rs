@@ -113,6 +113,7 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
         max_per_second: opt_n(item, "max_per_second"),
         retry_of: opt_s(item, "retry_of").and_then(|id| Uuid::try_parse(id).ok()),
         retries: retries_of(item),
+        cancelled_at: parse_time(item, "cancelled_at")?,
     };
     Ok((run, parse_layout(item)?))
 }

@@ -119,6 +119,7 @@ mod sizing {
             max_per_second: None,
             retry_of: None,
             retries: Vec::new(),
+            cancelled_at: None,
         };
         let results: Vec<ResultRecord> = (0..total)
             .map(|seq| {

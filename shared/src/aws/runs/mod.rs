@@ -221,6 +221,20 @@ impl RunStore for DynamoRunStore {
         Ok(())
     }
 
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let marked = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(run)))
+            .update_expression("SET cancelled_at = :at")
+            .condition_expression("attribute_exists(pk) AND attribute_not_exists(cancelled_at)")
+            .expression_attribute_values(":at", string(rfc3339(at)))
+            .send()
+            .await;
+        applied(marked)
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         // A string set: adding the same id twice (a retried request) leaves one.
         let added = self

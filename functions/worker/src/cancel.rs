@@ -1,0 +1,44 @@
+//! A cancelled run's results not yet dispatched, ended a page at a time: the cancel request writes
+//! once (`RunStore::cancel`) and queues the first `Cancel` message; each page queues the next before
+//! it ends its results, so a crash repeats a page (every end is conditional) and never loses the
+//! rest. A result whose CALL is already out ends with its answer or timeout; a dispatch message
+//! that arrives later finds its result ended and sends nothing.
+
+use futures::{StreamExt, TryStreamExt};
+use shared::domain::{Expect, Outcome, ResultStatus};
+use shared::ports::Outgoing;
+use shared::queue_message::DispatchMessage;
+use shared::Result;
+use uuid::Uuid;
+
+use crate::WorkerContext;
+
+/// Results looked at per message.
+pub const PAGE: usize = 500;
+/// Ends written at once.
+const CONCURRENCY: usize = 16;
+
+pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result<()> {
+    let page = ctx.runs.results(run, Some(ResultStatus::Pending), after, PAGE).await?;
+    if let (true, Some(last)) = (page.len() == PAGE, page.last()) {
+        let next = DispatchMessage::Cancel { run, after: Some(last.seq) };
+        ctx.queue.send(vec![Outgoing { message: next, delay_seconds: 0 }]).await?;
+    }
+    let mut uncalled = Vec::with_capacity(page.len());
+    for result in &page {
+        if result.call_id.is_none() {
+            uncalled.push(result.seq);
+        }
+    }
+    let runs = ctx.runs.clone();
+    let ended: Vec<bool> = futures::stream::iter(uncalled)
+        .map(move |seq| {
+            let runs = runs.clone();
+            async move { runs.finish(run, seq, &Expect::Uncalled, Outcome::error("cancelled")).await }
+        })
+        .buffer_unordered(CONCURRENCY)
+        .try_collect()
+        .await?;
+    tracing::info!(run = %run, cancelled = ended.iter().filter(|e| **e).count(), "cancelled results ended");
+    Ok(())
+}
