@@ -99,7 +99,7 @@ pub enum Command {
         chargers: Vec<String>,
         /// Instead of a new command: retry this run's failures (same command and data, the chargers
         /// whose results ended offline or error; `--statuses` narrows that).
-        #[arg(long, conflicts_with_all = ["command", "chargers", "fleet"])]
+        #[arg(long, conflicts_with_all = ["command", "chargers", "fleet", "data", "timeout_seconds", "max_per_second"])]
         retry: Option<String>,
         /// With --retry: which results to retry, comma-separated (offline, error).
         #[arg(long, value_delimiter = ',', requires = "retry")]

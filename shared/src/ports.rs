@@ -63,6 +63,9 @@ pub trait RunStore: Send + Sync {
 
     /// Marks `run` cancelled at `at`, once: `false` when it was already (or does not exist).
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool>;
+
+    /// When `run` was cancelled, if it was: one small read, for the worker's check before a CALL.
+    async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>>;
     /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
     /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;

@@ -36,6 +36,11 @@ impl RunStore for FailingFinish {
         self.inner.cancel(run, at).await
     }
 
+    async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.cancelled_at(run).await
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.add_retry(run, retry).await

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use ocpp_bulk_tests::failing::FailingFinish;
-use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, Backend, TestStack, ALICE};
+use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, Backend, RawCharger, TestStack, ALICE};
 use serde_json::json;
 
 async fn cancelling_a_big_run_is_constant_work_and_completes_it(backend: Backend) {
@@ -48,4 +48,23 @@ async fn cancelling_a_big_run_is_constant_work_and_completes_it(backend: Backend
     );
 }
 
-ocpp_bulk_tests::on_both_backends!(cancelling_a_big_run_is_constant_work_and_completes_it);
+/// The worker itself refuses to CALL for a cancelled run, whether or not the sweep got there first:
+/// here the run is marked cancelled in the store alone (no sweep is queued), and the message for the
+/// third charger, due 2 s later, ends it without a CALL.
+async fn no_call_goes_out_for_a_cancelled_run(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(3)).await;
+    let mut third = RawCharger::connect(&stack.ws, &cp(2)).await;
+    let targets: Vec<String> = (0..3).map(|i| charger_uuid(&cp(i)).to_string()).collect();
+    let run = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
+    let id = run["uuid"].as_str().unwrap();
+    let run_id = uuid::Uuid::parse_str(id).unwrap();
+    assert!(stack.stack.worker.runs.cancel(run_id, chrono::Utc::now()).await.unwrap());
+    assert!(third.next(Duration::from_secs(4)).await.is_none(), "no CALL after the cancel");
+    let third_result = stack.all_results(id).await.into_iter().find(|r| r["charger_uuid"] == targets[2]).unwrap();
+    assert_eq!((third_result["status"].clone(), third_result["message"].clone()), (json!("error"), json!("cancelled")));
+}
+
+ocpp_bulk_tests::on_both_backends!(
+    cancelling_a_big_run_is_constant_work_and_completes_it,
+    no_call_goes_out_for_a_cancelled_run
+);

@@ -75,6 +75,9 @@ async fn a_retry_targets_exactly_the_failures_and_links_both_ways(backend: Backe
     stack.completed(clean_id, Duration::from_secs(30)).await;
     let (status, body) = retry(&stack, ALICE, clean_id, None, json!({})).await;
     assert_eq!((status, body["errors"]["statuses"].is_array()), (422, true), "nothing to retry: {body}");
+    let running = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
+    let (status, body) = retry(&stack, ALICE, running["uuid"].as_str().unwrap(), None, json!({})).await;
+    assert_eq!((status, body["errors"]["run"].is_array()), (422, true), "a running run is not retried yet: {body}");
 }
 
 ocpp_bulk_tests::on_both_backends!(a_retry_targets_exactly_the_failures_and_links_both_ways);

@@ -16,9 +16,17 @@ use shared::{Error, Result};
 /// refused before parsing, locally as on AWS (where Lambda would refuse the event itself).
 pub const MAX_BODY_BYTES: usize = 6_000_000;
 
-/// The body's size once escaped into the Lambda event.
+/// The body's size once escaped into the Lambda event as a JSON string: a quote or backslash takes
+/// two bytes, a control character up to six (`\u001f`). (A JSON body travels as text; API Gateway
+/// would base64 a binary one, which this API does not take.)
 pub fn event_bytes(body: &[u8]) -> usize {
-    body.len() + body.iter().filter(|b| matches!(b, b'"' | b'\\')).count()
+    body.iter()
+        .map(|b| match b {
+            b'"' | b'\\' => 2,
+            0..=0x1f => 6,
+            _ => 1,
+        })
+        .sum()
 }
 
 pub async fn authenticate(tokens: &dyn TokenStore, headers: &HeaderMap) -> Result<Identity> {

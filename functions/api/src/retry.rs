@@ -18,6 +18,9 @@ const PAGE: usize = 1_000;
 /// The statuses a retry body names (`{"statuses": [...]}`), by default offline and error.
 pub fn statuses(body: &Value) -> Result<Vec<ResultStatus>> {
     let invalid = || Error::invalid("statuses", "The statuses field must be a non-empty array of offline and error.");
+    if !(body.is_object() || body.is_null()) {
+        return Err(Error::invalid("body", "The request body must be a JSON object."));
+    }
     let Some(named) = body.get("statuses").filter(|v| !v.is_null()) else {
         return Ok(RETRYABLE.to_vec());
     };
@@ -35,7 +38,8 @@ pub fn statuses(body: &Value) -> Result<Vec<ResultStatus>> {
 
 /// The body's fingerprint for an Idempotency-Key: the run retried and the statuses.
 pub fn fingerprint(run: &Run, statuses: &[ResultStatus]) -> String {
-    let names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    let mut names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
+    names.sort_unstable();
     crate::request::fingerprint(&json!({ "retry_of": run.id, "statuses": names }))
 }
 
@@ -47,6 +51,10 @@ pub async fn submit(
     statuses: &[ResultStatus],
     idempotency: Option<(String, String)>,
 ) -> Result<(Run, Vec<ResultRecord>)> {
+    if run.completed_at.is_none() {
+        // Its results may still end offline or error (or be cancelled): retrying now would miss them.
+        return Err(Error::invalid("run", "The run is still running: retry its failures once it has completed."));
+    }
     let mut charger_ids = Vec::new();
     for status in statuses {
         let mut after = None;
@@ -75,7 +83,11 @@ pub async fn submit(
         retry_of: Some(run.id),
     };
     let (retry, results) = create::submit(ctx, caller, request, idempotency, chrono::Utc::now()).await?;
-    ctx.runs.add_retry(run.id, retry.id).await?;
+    // The retry exists and is dispatching whatever happens here: a failed link is logged, not an
+    // error the client would answer by sending the retry again.
+    if let Err(err) = ctx.runs.add_retry(run.id, retry.id).await {
+        tracing::error!(run = %run.id, retry = %retry.id, error = %err, "could not list the retry on its run");
+    }
     Ok((retry, results))
 }
 
@@ -87,7 +99,7 @@ mod tests {
     fn statuses_default_to_offline_and_error_and_refuse_the_rest() {
         assert_eq!(statuses(&json!({})).unwrap(), RETRYABLE.to_vec());
         assert_eq!(statuses(&json!({"statuses": ["error", "error"]})).unwrap(), vec![ResultStatus::Error]);
-        for bad in [json!({"statuses": []}), json!({"statuses": ["sent"]}), json!({"statuses": "error"})] {
+        for bad in [json!({"statuses": []}), json!({"statuses": ["sent"]}), json!({"statuses": "error"}), json!([1])] {
             assert!(statuses(&bad).is_err(), "{bad}");
         }
     }

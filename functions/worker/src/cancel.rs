@@ -1,7 +1,7 @@
 //! A cancelled run's results not yet dispatched, ended a page at a time: the cancel request writes
-//! once (`RunStore::cancel`) and queues the first `Cancel` message; each page queues the next before
-//! it ends its results, so a crash repeats a page (every end is conditional) and never loses the
-//! rest. A result whose CALL is already out ends with its answer or timeout; a dispatch message
+//! once (`RunStore::cancel`) and queues the first `Cancel` message; each page ends its results, then
+//! queues the next page (a failure before that is redelivered and repeats the page: every end is
+//! conditional). The worker also ends, before any CALL, a result of a run it knows is cancelled. A result whose CALL is already out ends with its answer or timeout; a dispatch message
 //! that arrives later finds its result ended and sends nothing.
 
 use futures::{StreamExt, TryStreamExt};
@@ -20,10 +20,6 @@ const CONCURRENCY: usize = 16;
 
 pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result<()> {
     let page = ctx.runs.results(run, Some(ResultStatus::Pending), after, PAGE).await?;
-    if let (true, Some(last)) = (page.len() == PAGE, page.last()) {
-        let next = DispatchMessage::Cancel { run, after: Some(last.seq) };
-        ctx.queue.send(vec![Outgoing { message: next, delay_seconds: 0 }]).await?;
-    }
     let mut uncalled = Vec::with_capacity(page.len());
     for result in &page {
         if result.call_id.is_none() {
@@ -40,5 +36,9 @@ pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result
         .try_collect()
         .await?;
     tracing::info!(run = %run, cancelled = ended.iter().filter(|e| **e).count(), "cancelled results ended");
+    if let (true, Some(last)) = (page.len() == PAGE, page.last()) {
+        let next = DispatchMessage::Cancel { run, after: Some(last.seq) };
+        ctx.queue.send(vec![Outgoing { message: next, delay_seconds: 0 }]).await?;
+    }
     Ok(())
 }

@@ -103,6 +103,11 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
         tracing::debug!(status = result.status.as_str(), "already dispatched or ended");
         return Ok(Step::Done);
     }
+    if ctx.plans.cancelled(ctx.runs.as_ref(), run).await? {
+        // The sweep may not have reached it yet (or it came back after): it ends here.
+        ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::error("cancelled")).await?;
+        return Ok(Step::Done);
+    }
     let now = Utc::now();
     let start = not_before.filter(|at| *at > now).unwrap_or(now);
     let wait = (start - now).to_std().unwrap_or_default();

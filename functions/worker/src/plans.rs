@@ -1,8 +1,10 @@
 //! What the worker needs of a run to dispatch it, read once per run per warm process: the action,
-//! the payload encoded once as JSON text, and the answer timeout. These never change after creation.
+//! the payload encoded once as JSON text, and the answer timeout, which never change after creation;
+//! and whether it was cancelled, read again (one small read) at most every `CANCEL_CHECK_EVERY`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use shared::ports::RunStore;
 use shared::sync::locked;
@@ -15,10 +17,16 @@ pub struct RunPlan {
     pub timeout_seconds: u32,
 }
 
+/// How stale a worker's knowledge that a run is not cancelled may be: a CALL may still go out this
+/// long after the cancel (and ends normally, as every CALL already in flight does).
+pub const CANCEL_CHECK_EVERY: Duration = Duration::from_secs(1);
+
 /// Plans kept per process; the cache is dropped whole when it grows past `CAPACITY` runs.
 #[derive(Default)]
 pub struct RunPlans {
     plans: Mutex<HashMap<Uuid, Arc<RunPlan>>>,
+    /// Per run: cancelled (for good), or not cancelled as of the instant.
+    cancelled: Mutex<HashMap<Uuid, (bool, Instant)>>,
 }
 
 const CAPACITY: usize = 1024;
@@ -39,5 +47,21 @@ impl RunPlans {
         }
         plans.insert(id, plan.clone());
         Ok(Some(plan))
+    }
+
+    /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` ago.
+    pub async fn cancelled(&self, runs: &dyn RunStore, id: Uuid) -> Result<bool> {
+        if let Some((cancelled, at)) = locked(&self.cancelled).get(&id) {
+            if *cancelled || at.elapsed() < CANCEL_CHECK_EVERY {
+                return Ok(*cancelled);
+            }
+        }
+        let cancelled = runs.cancelled_at(id).await?.is_some();
+        let mut known = locked(&self.cancelled);
+        if known.len() >= CAPACITY {
+            known.clear();
+        }
+        known.insert(id, (cancelled, Instant::now()));
+        Ok(cancelled)
     }
 }

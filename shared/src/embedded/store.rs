@@ -139,6 +139,10 @@ impl RunStore for MemoryStore {
         Ok(true)
     }
 
+    async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
+        Ok(self.entry(run).and_then(|entry| locked(&entry).run.cancelled_at))
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         if let Some(entry) = self.entry(run) {
             let retries = &mut locked(&entry).run.retries;

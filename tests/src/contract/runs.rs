@@ -186,5 +186,9 @@ pub async fn cancelling_is_recorded_once(ports: &Ports) {
     let stored = ports.runs.run(run.id).await.unwrap().unwrap();
     assert_eq!(stored.cancelled_at.map(|t| t.timestamp_millis()), Some(at.timestamp_millis()));
     assert!(stored.completed_at.is_none(), "cancelling ends no result by itself");
+    let read = ports.runs.cancelled_at(run.id).await.unwrap();
+    assert_eq!(read.map(|t| t.timestamp_millis()), Some(at.timestamp_millis()));
+    let (other, _) = new_run(ports, "alice", 1, 0).await;
+    assert_eq!(ports.runs.cancelled_at(other.id).await.unwrap(), None);
     assert!(!ports.runs.cancel(Uuid::new_v4(), at).await.unwrap(), "an unknown run");
 }

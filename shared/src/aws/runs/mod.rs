@@ -235,6 +235,20 @@ impl RunStore for DynamoRunStore {
         applied(marked)
     }
 
+    async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(meta_key(run)))
+            .projection_expression("cancelled_at")
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        output.item.as_ref().map_or(Ok(None), |item| parse_time(item, "cancelled_at"))
+    }
+
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         // A string set: adding the same id twice (a retried request) leaves one.
         let added = self
