@@ -19,6 +19,7 @@ use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::time::Sleep;
+use tower::ServiceExt;
 
 use super::limits::ConnectionLimits;
 
@@ -39,7 +40,11 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
             tokio::spawn(refuse(stream, limits.max_connections));
             continue;
         };
-        let router = router.clone().layer(axum::Extension(ConnectInfo(peer)));
+        // The peer's address on each request (as axum's ConnectInfo), without re-layering the router.
+        let router = router.clone().map_request(move |mut request: hyper::Request<hyper::body::Incoming>| {
+            request.extensions_mut().insert(ConnectInfo(peer));
+            request
+        });
         tokio::spawn(async move {
             let io = TokioIo::new(Connection::new(stream, permit, limits.write_stall_timeout));
             let served = http1::Builder::new()
