@@ -17,12 +17,20 @@ pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
     if run.completed_at.is_some() {
         return Ok(run.clone());
     }
-    if ctx.runs.cancel(run.id, Utc::now()).await? {
-        tracing::info!(run = %run.id, "run cancelled");
+    let mut cancelled = run.clone();
+    if run.cancelled_at.is_none() {
+        let now = Utc::now();
+        if ctx.runs.cancel(run.id, now).await? {
+            tracing::info!(run = %run.id, "run cancelled");
+            cancelled.cancelled_at = Some(now);
+        } else {
+            // Another request cancelled it meanwhile: its time is the one that holds.
+            cancelled.cancelled_at = ctx.runs.cancelled_at(run.id).await?;
+        }
     }
     // Queued on every call: a retry of a cancel whose queueing failed still starts the sweep, and a
     // second sweep changes nothing.
     let sweep = DispatchMessage::Cancel { run: run.id, after: None };
     ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await?;
-    Ok(ctx.runs.run(run.id).await?.unwrap_or_else(|| run.clone()))
+    Ok(cancelled)
 }
