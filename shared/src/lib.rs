@@ -13,5 +13,6 @@ pub mod queue_message;
 pub mod retry;
 pub mod sync;
 pub mod telemetry;
+pub mod window;
 
 pub use error::{Error, Result};

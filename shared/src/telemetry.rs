@@ -21,33 +21,25 @@ pub const LOG_LINES_PER_CONNECTION_PER_MINUTE: u32 = 20;
 const TRACKED_CONNECTIONS: usize = 10_000;
 
 /// Per-connection budgets for log lines, in this process (a warm Lambda instance, or `serve`).
-static BUDGETS: std::sync::LazyLock<std::sync::Mutex<std::collections::HashMap<String, (i64, u32)>>> =
-    std::sync::LazyLock::new(Default::default);
+static BUDGETS: std::sync::LazyLock<crate::window::WindowCounts> =
+    std::sync::LazyLock::new(|| crate::window::WindowCounts::new(TRACKED_CONNECTIONS));
 
 /// Whether a log line about `connection` may be written now: the first
 /// `LOG_LINES_PER_CONNECTION_PER_MINUTE` of each minute may, and the first one past them writes
 /// (here) that the connection is muted until the minute ends.
 pub fn connection_may_log(connection: &str) -> bool {
     let minute = chrono::Utc::now().timestamp().div_euclid(60);
-    let mut budgets = crate::sync::locked(&BUDGETS);
-    if budgets.len() >= TRACKED_CONNECTIONS && !budgets.contains_key(connection) {
-        budgets.retain(|_, (at, _)| *at == minute);
-        if budgets.len() >= TRACKED_CONNECTIONS {
-            return false;
-        }
-    }
-    let (at, lines) = budgets.entry(connection.to_owned()).or_insert((minute, 0));
-    if *at != minute {
-        (*at, *lines) = (minute, 0);
-    }
-    *lines = lines.saturating_add(1);
-    if *lines == LOG_LINES_PER_CONNECTION_PER_MINUTE + 1 {
+    let Some(lines) = BUDGETS.hit(connection, minute) else {
+        return false; // as many connections as it tracks logged this minute: the rest are muted
+    };
+    let limit = u64::from(LOG_LINES_PER_CONNECTION_PER_MINUTE);
+    if lines == limit + 1 {
         tracing::warn!(
             limit = LOG_LINES_PER_CONNECTION_PER_MINUTE,
             "a connection logs too much: its lines are muted for the rest of the minute"
         );
     }
-    *lines <= LOG_LINES_PER_CONNECTION_PER_MINUTE
+    lines <= limit
 }
 
 #[cfg(test)]

@@ -3,13 +3,11 @@
 //! instance has seen go over the limit this minute, refused before their token is looked up, so
 //! that a right guess after the limit is refused too.
 
-use std::collections::HashMap;
 use std::net::IpAddr;
-use std::sync::Mutex;
 
 use axum::http::Extensions;
 use lambda_http::request::RequestContext;
-use shared::sync::locked;
+use shared::window::WindowCounts;
 
 /// The rate limiter's key for a request's source (API Gateway's request context, which
 /// `lambda_http` and `ocpp-bulk serve` put in its extensions). `#` never starts a user name (the
@@ -34,22 +32,18 @@ pub fn source_key(extensions: &Extensions) -> String {
 
 /// Sources refused until the end of a minute window, as this process learned it.
 #[derive(Debug, Default)]
-pub struct BlockedSources(Mutex<HashMap<String, i64>>);
+pub struct BlockedSources(WindowCounts);
 
 impl BlockedSources {
     /// Whether `source` is refused in `window`.
     pub fn blocks(&self, source: &str, window: i64) -> bool {
-        let blocked = locked(&self.0);
-        blocked.get(source).is_some_and(|until| *until == window)
+        self.0.count(source, window) > 0
     }
 
-    /// Refuses `source` for the rest of `window`.
+    /// Refuses `source` for the rest of `window` (unless the list is full of this window's
+    /// sources: the limiter's own count still refuses them).
     pub fn block(&self, source: String, window: i64) {
-        let mut blocked = locked(&self.0);
-        if blocked.len() >= 10_000 {
-            blocked.retain(|_, until| *until >= window);
-        }
-        blocked.insert(source, window);
+        let _ = self.0.hit(&source, window);
     }
 }
 

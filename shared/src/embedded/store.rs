@@ -3,6 +3,7 @@
 //! its own lock, so runs never contend with each other.
 
 use crate::sync::{locked, read, write};
+use crate::window::WindowCounts;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
 
@@ -55,8 +56,8 @@ pub struct MemoryStore {
     inflight: Mutex<HashMap<String, Slot>>,
     connections: Mutex<Connections>,
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
-    /// user → (minute window, requests in it)
-    rate: Mutex<HashMap<String, (i64, u64)>>,
+    /// Requests per user (or source) and minute.
+    rate: WindowCounts,
 }
 
 impl MemoryStore {
@@ -353,16 +354,8 @@ impl IdempotencyKeys for MemoryStore {
 #[async_trait]
 impl RateLimiter for MemoryStore {
     async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision> {
-        let window = RateDecision::window(now);
-        let mut rate = locked(&self.rate);
-        if rate.len() >= 10_000 && !rate.contains_key(user) {
-            rate.retain(|_, (at, _)| *at >= window); // past windows count for nothing
-        }
-        let entry = rate.entry(user.to_owned()).or_insert((window, 0));
-        if entry.0 != window {
-            *entry = (window, 0);
-        }
-        entry.1 += 1;
-        Ok(RateDecision::for_hits(limit, entry.1, now))
+        // With no room left (this minute's keys fill it), a hit counts as over the limit.
+        let hits = self.rate.hit(user, RateDecision::window(now)).unwrap_or(u64::MAX);
+        Ok(RateDecision::for_hits(limit, hits, now))
     }
 }
