@@ -56,7 +56,7 @@ async fn answer_call(
     match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
         Ok(Some(identity)) => {
-            let action = action.get(..action.len().min(64)).unwrap_or("(not ASCII)");
+            let action = shared::domain::run::truncated(action.to_owned(), 64);
             tracing::debug!(identity, action, "charger CALL");
         }
         Err(err) => {
