@@ -56,8 +56,8 @@ async fn answer_call(
     match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
         Ok(Some(identity)) => {
-            let action = shared::domain::run::truncated(action.to_owned(), 64);
-            tracing::debug!(identity, action, "charger CALL");
+            // Evaluated only when debug lines are on: no copy of the action on the way to the answer.
+            tracing::debug!(identity, action = shared::domain::run::truncated(action.to_owned(), 64), "charger CALL");
         }
         Err(err) => {
             if connection_may_log(connection_id) {
