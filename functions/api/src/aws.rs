@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use shared::aws::tables::Resources;
 use shared::aws::{
-    required_env, AwsClients, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore, SqsDispatchQueue,
+    required_env, AwsClients, Deployment, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
 };
 use shared::domain::CursorKey;
 use shared::ports::DispatchQueue;
@@ -41,14 +41,12 @@ impl ApiContext {
 
     /// Everything, read once at cold start: `Resources::from_env` and the settings above.
     pub async fn from_env() -> Result<ApiContext, String> {
-        let resources = Resources::from_env()?;
         let default_timeout_seconds = optional_env(DEFAULT_TIMEOUT_SECONDS, create::DEFAULT_TIMEOUT_SECONDS, |t| {
             (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
         })?;
         let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
         let cursor_key = CursorKey::new(required_env(CURSOR_SECRET)?);
-        let clients = AwsClients::from_env().await;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
+        let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         Ok(ApiContext {
             default_timeout_seconds,
             rate_limit_per_minute,

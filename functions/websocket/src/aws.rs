@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use shared::aws::tables::Resources;
 use shared::aws::{
-    AwsClients, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway, SqsDispatchQueue,
+    AwsClients, Deployment, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
 };
 use shared::ports::DispatchQueue;
 
@@ -39,10 +39,8 @@ impl WebsocketContext {
     /// Everything, read once at cold start: `Resources::from_env`, the management endpoint
     /// (`AwsClients::management_endpoint`) and REQUIRE_CHARGER_PASSWORDS.
     pub async fn from_env() -> Result<WebsocketContext, String> {
-        let resources = Resources::from_env()?;
-        let clients = AwsClients::from_env().await;
+        let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         let endpoint = clients.management_endpoint()?;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
         let mut ctx = Self::on_aws(&clients, &resources, queue, &endpoint);
         ctx.require_passwords = std::env::var(REQUIRE_CHARGER_PASSWORDS).is_ok_and(|v| v.eq_ignore_ascii_case("true"));
         Ok(ctx)

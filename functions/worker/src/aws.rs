@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use shared::aws::tables::Resources;
-use shared::aws::{AwsClients, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway, SqsDispatchQueue};
+use shared::aws::{AwsClients, Deployment, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway};
 use shared::ports::DispatchQueue;
 
 use crate::WorkerContext;
@@ -33,10 +33,8 @@ impl WorkerContext {
     /// Everything, read once at cold start: `Resources::from_env` and the management endpoint
     /// (`AwsClients::management_endpoint`).
     pub async fn from_env() -> Result<WorkerContext, String> {
-        let resources = Resources::from_env()?;
-        let clients = AwsClients::from_env().await;
+        let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         let endpoint = clients.management_endpoint()?;
-        let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
         Ok(Self::on_aws(&clients, &resources, queue, &endpoint))
     }
 }

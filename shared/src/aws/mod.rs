@@ -100,3 +100,20 @@ impl AwsClients {
         Ok(format!("https://{api}.execute-api.{region}.amazonaws.com/{stage}"))
     }
 }
+
+/// What every function reads at cold start: the deployment's resources (`Resources::from_env`),
+/// the SDK clients, and the dispatch queue on them.
+pub struct Deployment {
+    pub resources: tables::Resources,
+    pub clients: AwsClients,
+    pub queue: std::sync::Arc<SqsDispatchQueue>,
+}
+
+impl Deployment {
+    pub async fn from_env() -> Result<Deployment, String> {
+        let resources = tables::Resources::from_env()?;
+        let clients = AwsClients::from_env().await;
+        let queue = std::sync::Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
+        Ok(Deployment { resources, clients, queue })
+    }
+}
