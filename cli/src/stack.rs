@@ -60,6 +60,7 @@ impl Stack {
             api: ApiContext {
                 tokens: store.clone(),
                 chargers: store.clone(),
+                fleet: store.fleet.clone(),
                 runs: store.clone(),
                 queue: queue.clone(),
                 idempotency: store.clone(),
@@ -81,8 +82,9 @@ impl Stack {
                 connections: store.clone(),
                 gateway: Arc::new(connections.clone()),
                 inflight: store.clone(),
-                runs: store,
+                runs: store.clone(),
                 queue: queue.clone(),
+                fleet: store.fleet.clone(),
                 require_passwords: false,
             },
             connections,

@@ -9,6 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::queue_message::DispatchMessage;
@@ -129,9 +130,43 @@ pub trait ConnectionRegistry: Send + Sync {
     async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>>;
     async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>>;
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>>;
-    /// Forgets a connection; the charger's mapping goes only if it still points to it.
-    async fn unregister(&self, connection_id: &str) -> Result<()>;
+    /// Forgets a connection; the charger's mapping goes only if it still points to it. Returns the
+    /// identity the connection was registered for, if it was.
+    async fn unregister(&self, connection_id: &str) -> Result<Option<String>>;
 }
+
+/// The fleet view (`domain::charger_state`): what chargers said of themselves, kept by the
+/// WebSocket handler, listed by the API. Every charger of the directory has a state from import on.
+/// Writes name the charger by identity; one for a charger the directory does not hold changes nothing.
+#[async_trait]
+pub trait FleetStates: Send + Sync {
+    /// The charger connected on `connection` at `at` (also its last sign of life).
+    async fn connected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()>;
+    /// `connection` closed at `at`: the charger is disconnected unless a newer connection took over.
+    async fn disconnected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()>;
+    /// A BootNotification (also a sign of life).
+    async fn booted(&self, identity: &str, boot: &Boot) -> Result<()>;
+    /// A StatusNotification for `connector` (also a sign of life).
+    async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()>;
+    /// The stored `last_seen` (a cheap, eventually consistent read).
+    async fn last_seen(&self, identity: &str) -> Result<Option<DateTime<Utc>>>;
+    /// Any other sign of life, written when `last_seen_is_stale` says it is worth it.
+    async fn seen(&self, identity: &str, at: DateTime<Utc>) -> Result<()>;
+    /// Up to `limit` states of chargers in `teams` (sorted) after `after`, by team then uuid, read
+    /// through `index`, whose index entries pass `filter.may_match`; the caller applies
+    /// `filter.matches` to what comes back. Also returns where the listing stopped, when it
+    /// stopped early: the next page starts after it.
+    async fn page(
+        &self,
+        teams: &[String],
+        index: FleetIndex<'_>,
+        after: Option<&FleetKey>,
+        limit: usize,
+        filter: &FleetFilter,
+    ) -> Result<(Vec<ChargerState>, Option<FleetKey>)>;
+}
+
+pub use crate::domain::charger_state::{FleetEntry, FleetIndex};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {

@@ -41,7 +41,8 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
     let ports = Ports {
         tokens: directory.clone(),
-        chargers: directory,
+        chargers: directory.clone(),
+        fleet: directory,
         runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
         inflight: connections.clone(),
         connections,

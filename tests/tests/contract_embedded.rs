@@ -16,7 +16,8 @@ fn ports() -> Ports {
         inflight: store.clone(),
         connections: store.clone(),
         idempotency: store.clone(),
-        limiter: store,
+        limiter: store.clone(),
+        fleet: store.fleet.clone(),
     }
 }
 

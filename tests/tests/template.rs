@@ -50,14 +50,25 @@ fn tables_match_the_code() {
         let mut expected = vec![(def.hash, "HASH")];
         expected.extend(def.range.map(|r| (r, "RANGE")));
         assert_eq!(keys, expected, "{} keys", def.logical_id);
-        match &def.index {
-            Some(index) => {
-                let gsi = &props["GlobalSecondaryIndexes"][0];
-                assert_eq!(text(&gsi["IndexName"]), index.name);
-                assert_eq!(text(&gsi["KeySchema"][0]["AttributeName"]), index.hash);
-                assert_eq!(text(&gsi["KeySchema"][1]["AttributeName"]), index.range);
+        let gsis = props["GlobalSecondaryIndexes"].as_sequence().map_or(&[][..], Vec::as_slice);
+        assert_eq!(gsis.len(), def.indexes.len(), "{} indexes", def.logical_id);
+        for (gsi, index) in gsis.iter().zip(def.indexes) {
+            assert_eq!(text(&gsi["IndexName"]), index.name);
+            assert_eq!(text(&gsi["KeySchema"][0]["AttributeName"]), index.hash);
+            assert_eq!(text(&gsi["KeySchema"][1]["AttributeName"]), index.range);
+            match index.include {
+                None => assert_eq!(text(&gsi["Projection"]["ProjectionType"]), "ALL"),
+                Some(attributes) => {
+                    assert_eq!(text(&gsi["Projection"]["ProjectionType"]), "INCLUDE", "{}", index.name);
+                    let held: Vec<&str> = gsi["Projection"]["NonKeyAttributes"]
+                        .as_sequence()
+                        .expect("NonKeyAttributes")
+                        .iter()
+                        .map(text)
+                        .collect();
+                    assert_eq!(held, attributes, "{} holds", index.name);
+                }
             }
-            None => assert!(props["GlobalSecondaryIndexes"].is_null()),
         }
         match def.ttl {
             Some(attribute) => {

@@ -27,7 +27,8 @@ impl ApiContext {
         let directory = Arc::new(DynamoDirectory::new(db(), &resources.directory));
         ApiContext {
             tokens: directory.clone(),
-            chargers: directory,
+            chargers: directory.clone(),
+            fleet: directory,
             runs: Arc::new(DynamoRunStore::new(db(), &resources.runs)),
             queue,
             idempotency: Arc::new(DynamoIdempotency::new(db(), &resources.runs)),

@@ -5,6 +5,7 @@ use std::collections::{HashMap, HashSet};
 
 use chrono::{DateTime, Duration, Utc};
 use serde_json::{Map, Value};
+use shared::domain::charger_state::FleetFilter;
 use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
 use shared::error::ErrorCollector;
 use shared::ocpp::Command;
@@ -45,8 +46,10 @@ fn json_len(value: &Value) -> usize {
 pub struct BulkRequest {
     pub command: &'static Command,
     pub data: Value,
-    /// Distinct ids in request order; UUIDs in canonical form.
+    /// Distinct ids in request order; UUIDs in canonical form. Empty when `target` names them.
     pub charger_ids: Vec<String>,
+    /// The chargers by what they are (`fleet.rs`), resolved when the run is created.
+    pub target: Option<FleetFilter>,
     /// `None`: the deployment's default (`ApiContext::default_timeout_seconds`).
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
@@ -102,9 +105,25 @@ impl BulkRequest {
             }
         }
 
+        let target = match body.remove("target") {
+            None | Some(Value::Null) => None,
+            Some(target) => match crate::fleet::filter_from_target(target) {
+                Ok(filter) => Some(filter),
+                Err(message) => {
+                    errors.add("target", message);
+                    None
+                }
+            },
+        };
         let mut charger_ids = Vec::new();
         match body.remove("charger_ids") {
-            None | Some(Value::Null) => errors.add("charger_ids", "The charger ids field is required.".into()),
+            Some(ids) if !ids.is_null() && target.is_some() => {
+                errors.add("charger_ids", "The charger ids field cannot be given with a target.".into())
+            }
+            None | Some(Value::Null) if target.is_some() => {}
+            None | Some(Value::Null) => {
+                errors.add("charger_ids", "The charger ids field is required when target is not present.".into())
+            }
             Some(Value::Array(ids)) if ids.is_empty() => {
                 errors.add("charger_ids", "The charger ids field must have at least 1 item.".into())
             }
@@ -131,7 +150,7 @@ impl BulkRequest {
             return Err(err);
         }
         let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
-        Ok(BulkRequest { command, data, charger_ids, timeout_seconds, max_per_second, retry_of: None })
+        Ok(BulkRequest { command, data, charger_ids, target, timeout_seconds, max_per_second, retry_of: None })
     }
 }
 
@@ -207,6 +226,14 @@ pub async fn create(
     now: DateTime<Utc>,
     run_id: Uuid,
 ) -> Result<(Run, Vec<ResultRecord>)> {
+    let mut request = request;
+    if let Some(target) = &request.target {
+        let matched = crate::fleet::resolve(ctx, caller, target).await?;
+        if matched.is_empty() {
+            return Err(Error::invalid("target", "The target matches none of your chargers."));
+        }
+        request.charger_ids = matched.iter().map(Uuid::to_string).collect();
+    }
     let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
     // The adapter chunks the lookup as its store requires, with its own concurrency cap.
     let mut accessible = HashMap::new();
@@ -256,6 +283,7 @@ pub async fn create(
         max_per_second: request.max_per_second,
         retry_of: request.retry_of,
         retries: Vec::new(),
+        target: request.target,
         cancelled_at: None,
     };
     if run.is_complete() {

@@ -16,7 +16,7 @@ use chrono::Utc;
 use serde_json::json;
 use shared::domain::{CursorKey, Identity};
 use shared::ports::{
-    ChargerDirectory, DispatchQueue, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
+    ChargerDirectory, DispatchQueue, FleetStates, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
 };
 use shared::{Error, Result};
 use tower::util::MapRequest;
@@ -25,6 +25,7 @@ use tower::ServiceExt;
 pub mod aws;
 pub mod cancel;
 pub mod create;
+pub mod fleet;
 pub mod read;
 pub mod request;
 pub mod respond;
@@ -37,6 +38,8 @@ pub mod views;
 pub struct ApiContext {
     pub tokens: Arc<dyn TokenStore>,
     pub chargers: Arc<dyn ChargerDirectory>,
+    /// The fleet view: `GET /v3/chargers`, and runs that target chargers by it.
+    pub fleet: Arc<dyn FleetStates>,
     pub runs: Arc<dyn RunStore>,
     pub queue: Arc<dyn DispatchQueue>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
@@ -52,6 +55,7 @@ pub struct ApiContext {
 }
 
 const BULK: &str = "/v3/chargers/commands/bulk";
+const CHARGERS: &str = "/v3/chargers";
 
 /// Requests per user and minute unless RATE_LIMIT_PER_MINUTE says otherwise: room for a client
 /// polling a run several times a second, not for a runaway loop.
@@ -81,6 +85,7 @@ pub fn normalize(mut request: Request) -> Request {
 /// The API's routes, behind `gate`. Bodies up to `request::MAX_BODY_BYTES` are read; more is a 413.
 pub fn router(ctx: ApiContext) -> Router {
     Router::new()
+        .route(CHARGERS, get(chargers))
         .route(BULK, get(list).post(create))
         .route(&format!("{BULK}/{{run}}"), get(show))
         .route(&format!("{BULK}/{{run}}/results"), get(results))
@@ -230,6 +235,16 @@ async fn list(
 ) -> Response {
     let query = request::query(query.as_deref());
     answer(200, read::list(&ctx, &caller, &query, request::url_of(&headers, BULK)).await)
+}
+
+async fn chargers(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let query = request::query(query.as_deref());
+    answer(200, fleet::list(&ctx, &caller, &query, request::url_of(&headers, CHARGERS)).await)
 }
 
 async fn show(

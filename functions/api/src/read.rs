@@ -29,7 +29,8 @@ pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
     Ok(views::run(run, Some(&results)))
 }
 
-fn per_page(query: &HashMap<String, String>) -> Result<usize> {
+/// `per_page` of a listing's query: 1 to `MAX_PER_PAGE`, `DEFAULT_PER_PAGE` when absent.
+pub fn per_page(query: &HashMap<String, String>) -> Result<usize> {
     let Some(text) = query.get("per_page") else {
         return Ok(DEFAULT_PER_PAGE);
     };

@@ -78,6 +78,7 @@ pub async fn submit(
         command,
         data: run.data.clone(),
         charger_ids,
+        target: None,
         timeout_seconds: Some(run.timeout_seconds),
         max_per_second: run.max_per_second,
         retry_of: Some(run.id),

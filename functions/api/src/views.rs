@@ -25,6 +25,7 @@ pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
         "retry_of": run.retry_of,
         "retries": run.retries,
         "cancelled_at": run.cancelled_at.map(rfc3339),
+        "target": run.target,
     });
     if let (Some(results), Value::Object(map)) = (results, &mut view) {
         map.insert("results".to_owned(), results.iter().map(result).collect());

@@ -25,8 +25,10 @@ impl WebsocketContext {
     ) -> Self {
         let db = || clients.dynamodb.clone();
         let connections = Arc::new(DynamoConnectionTable::new(db(), &resources.connections));
+        let directory = Arc::new(DynamoDirectory::new(db(), &resources.directory));
         WebsocketContext {
-            chargers: Arc::new(DynamoDirectory::new(db(), &resources.directory)),
+            chargers: directory.clone(),
+            fleet: directory,
             connections: connections.clone(),
             gateway: Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
             inflight: connections,

@@ -53,20 +53,28 @@ async fn answer_call(
     action: &str,
     payload: &serde_json::Value,
 ) -> Result<Option<String>> {
-    match ctx.connections.identity_of(connection_id).await {
+    let identity = match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
         Ok(Some(identity)) => {
             // Evaluated only when debug lines are on: no copy of the action on the way to the answer.
             tracing::debug!(identity, action = shared::domain::run::truncated(action.to_owned(), 64), "charger CALL");
+            Some(identity)
         }
         Err(err) => {
             if connection_may_log(connection_id) {
                 tracing::warn!(error = %err, "registry unreadable; answering the charger's CALL anyway");
             }
+            None
         }
-    }
-    let answer = match charger_calls::answer(action, payload, Utc::now()) {
-        Ok(payload) => Frame::CallResult { id, payload },
+    };
+    let now = Utc::now();
+    let answer = match charger_calls::answer(action, payload, now) {
+        Ok(answer) => {
+            if let Some(identity) = &identity {
+                crate::fleet_view::observe(ctx, identity, action, payload, now).await;
+            }
+            Frame::CallResult { id, payload: answer }
+        }
         Err((code, description)) => Frame::call_error(&id, code, description),
     };
     Ok(Some(answer.to_text()))

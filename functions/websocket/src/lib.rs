@@ -10,11 +10,14 @@ use http::HeaderValue;
 use shared::answers::AnswerPorts;
 use shared::domain::fleet::is_valid_identity;
 use shared::ocpp::SUBPROTOCOL;
-use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
+use shared::ports::{
+    ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, FleetStates, InflightCalls, RunStore,
+};
 use shared::Result;
 
 pub mod aws;
 pub mod connect;
+pub mod fleet_view;
 pub mod frames;
 
 use connect::Refusal;
@@ -29,6 +32,8 @@ pub struct WebsocketContext {
     pub runs: Arc<dyn RunStore>,
     /// Where answers that could not be recorded are handed off, and waiting CALLs woken.
     pub queue: Arc<dyn DispatchQueue>,
+    /// The fleet view, kept from what chargers send (`fleet_view.rs`).
+    pub fleet: Arc<dyn FleetStates>,
     /// Refuse chargers that have no password (REQUIRE_CHARGER_PASSWORDS=true).
     pub require_passwords: bool,
 }
@@ -48,7 +53,7 @@ pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyReque
     let connection_id = event.request_context.connection_id.clone().unwrap_or_default();
     let outcome = match event.request_context.event_type.as_deref() {
         Some("CONNECT") => on_connect(ctx, &connection_id, &event).await,
-        Some("DISCONNECT") => ctx.connections.unregister(&connection_id).await.map(|()| reply(200, None)),
+        Some("DISCONNECT") => on_disconnect(ctx, &connection_id).await,
         _ => on_message(ctx, &connection_id, event.body.as_deref().unwrap_or_default()).await,
     };
     outcome.unwrap_or_else(|err| {
@@ -105,11 +110,19 @@ async fn on_connect(
             tracing::warn!(identity, error = %err, "closing the replaced connection failed");
         }
     }
+    fleet_view::connected(ctx, &identity, connection_id).await;
     tracing::info!(identity, charger = %charger.uuid, "charger connected");
     tracing::debug!(identity, connection = %connection_id, "connection registered");
     let mut response = reply(200, None);
     response.headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
     Ok(response)
+}
+
+async fn on_disconnect(ctx: &WebsocketContext, connection_id: &str) -> Result<ApiGatewayProxyResponse> {
+    if let Some(identity) = ctx.connections.unregister(connection_id).await? {
+        fleet_view::disconnected(ctx, &identity, connection_id).await;
+    }
+    Ok(reply(200, None))
 }
 
 async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> Result<ApiGatewayProxyResponse> {

@@ -96,7 +96,7 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .map(str::to_owned))
     }
 
-    async fn unregister(&self, connection_id: &str) -> Result<()> {
+    async fn unregister(&self, connection_id: &str) -> Result<Option<String>> {
         let old = self
             .client
             .delete_item()
@@ -107,7 +107,7 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
         let Some(identity) = old.attributes.as_ref().and_then(|a| opt_s(a, "identity")) else {
-            return Ok(());
+            return Ok(None);
         };
         let result = self
             .client
@@ -118,7 +118,7 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .expression_attribute_values(":c", string(connection_id))
             .send()
             .await;
-        applied(result).map(drop)
+        applied(result).map(|_| Some(identity.to_owned()))
     }
 }
 

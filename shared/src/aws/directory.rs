@@ -1,5 +1,6 @@
 //! Chargers and tokens on DynamoDB (the directory table): `CHARGER#{uuid}` and a copy under
-//! `IDENTITY#{identity}` (so `$connect` is one read), `TOKEN#{sha256}`. Secrets only as hashes.
+//! `IDENTITY#{identity}` (so `$connect` is one read), `TOKEN#{sha256}`, and the fleet view's
+//! `STATE#{identity}` (`fleet_states.rs`). Secrets only as hashes.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -64,7 +65,8 @@ impl DynamoDirectory {
             item.insert("teams".into(), AttributeValue::L(identity.teams.iter().map(string).collect()));
             items.push(item);
         }
-        batch::put_all(&self.client, &self.table, items).await
+        batch::put_all(&self.client, &self.table, items).await?;
+        self.import_states(&fleet.chargers).await
     }
 
     pub(super) fn client(&self) -> &Client {

@@ -150,12 +150,13 @@ impl DynamoDirectory {
         Ok(teams)
     }
 
-    /// Removes a charger (both its items). `false`: no charger has that identity.
+    /// Removes a charger (its items and its state). `false`: no charger has that identity.
     pub async fn remove_charger(&self, identity: &str) -> Result<bool> {
         let Some(item) = self.delete(format!("IDENTITY#{identity}")).await? else {
             return Ok(false);
         };
         self.delete(format!("CHARGER#{}", get_s(&item, "uuid")?)).await?;
+        self.delete(format!("STATE#{identity}")).await?;
         Ok(true)
     }
 }

@@ -73,3 +73,22 @@ pub async fn get_item(
         .map_err(|e| sdk_error("dynamodb", e))?;
     Ok(output.item)
 }
+
+/// GetItem of one attribute only, eventually consistent: the cheapest read there is.
+pub async fn get_item_projected(
+    client: &aws_sdk_dynamodb::Client,
+    table: &str,
+    key: Item,
+    attribute: &str,
+) -> Result<Option<Item>, Error> {
+    let output = client
+        .get_item()
+        .table_name(table)
+        .set_key(Some(key))
+        .projection_expression("#attribute")
+        .expression_attribute_names("#attribute", attribute)
+        .send()
+        .await
+        .map_err(|e| sdk_error("dynamodb", e))?;
+    Ok(output.item)
+}

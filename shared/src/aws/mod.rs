@@ -8,6 +8,7 @@ pub mod connections;
 pub mod directory;
 pub mod directory_admin;
 pub mod errors;
+pub mod fleet_states;
 pub mod gateway;
 pub mod idempotency;
 pub mod item;

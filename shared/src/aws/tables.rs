@@ -15,6 +15,8 @@ pub struct IndexDef {
     pub name: &'static str,
     pub hash: &'static str,
     pub range: &'static str,
+    /// The non-key attributes it holds: `None` for all of them.
+    pub include: Option<&'static [&'static str]>,
 }
 
 pub struct TableDef {
@@ -24,7 +26,7 @@ pub struct TableDef {
     pub env: &'static str,
     pub hash: &'static str,
     pub range: Option<&'static str>,
-    pub index: Option<IndexDef>,
+    pub indexes: &'static [IndexDef],
     pub ttl: Option<&'static str>,
 }
 
@@ -33,17 +35,24 @@ pub const RUNS: TableDef = TableDef {
     env: "RUNS_TABLE",
     hash: "pk",
     range: Some("sk"),
-    index: Some(IndexDef { name: super::runs::OWNER_INDEX, hash: "owner", range: "created" }),
+    indexes: &[IndexDef { name: super::runs::OWNER_INDEX, hash: "owner", range: "created", include: None }],
     ttl: Some("expires"),
 };
-pub const DIRECTORY: TableDef =
-    TableDef { logical_id: "DirectoryTable", env: "DIRECTORY_TABLE", hash: "pk", range: None, index: None, ttl: None };
+/// The directory also holds the fleet view (`fleet_states.rs`), listed through its three sparse indexes.
+pub const DIRECTORY: TableDef = TableDef {
+    logical_id: "DirectoryTable",
+    env: "DIRECTORY_TABLE",
+    hash: "pk",
+    range: None,
+    indexes: &super::fleet_states::INDEXES,
+    ttl: None,
+};
 pub const CONNECTIONS: TableDef = TableDef {
     logical_id: "ConnectionsTable",
     env: "CONNECTIONS_TABLE",
     hash: "pk",
     range: None,
-    index: None,
+    indexes: &[],
     ttl: Some("expires"),
 };
 pub const TABLES: [&TableDef; 3] = [&RUNS, &DIRECTORY, &CONNECTIONS];
@@ -71,18 +80,30 @@ pub async fn create_table(client: &aws_sdk_dynamodb::Client, def: &TableDef, nam
     if let Some(range) = def.range {
         request = request.attribute_definitions(string_attribute(range)?).key_schema(key(range, KeyType::Range)?);
     }
-    if let Some(index) = &def.index {
+    let mut defined = vec![def.hash];
+    defined.extend(def.range);
+    for index in def.indexes {
+        let projection = match index.include {
+            None => Projection::builder().projection_type(ProjectionType::All).build(),
+            Some(attributes) => Projection::builder()
+                .projection_type(ProjectionType::Include)
+                .set_non_key_attributes(Some(attributes.iter().map(|a| (*a).to_owned()).collect()))
+                .build(),
+        };
         let gsi = GlobalSecondaryIndex::builder()
             .index_name(index.name)
             .key_schema(key(index.hash, KeyType::Hash)?)
             .key_schema(key(index.range, KeyType::Range)?)
-            .projection(Projection::builder().projection_type(ProjectionType::All).build())
+            .projection(projection)
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        request = request
-            .attribute_definitions(string_attribute(index.hash)?)
-            .attribute_definitions(string_attribute(index.range)?)
-            .global_secondary_indexes(gsi);
+        for attribute in [index.hash, index.range] {
+            if !defined.contains(&attribute) {
+                defined.push(attribute);
+                request = request.attribute_definitions(string_attribute(attribute)?);
+            }
+        }
+        request = request.global_secondary_indexes(gsi);
     }
     match request.send().await {
         Ok(_) => {}

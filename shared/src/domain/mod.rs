@@ -1,6 +1,7 @@
 //! The rules of ocpp-bulk, free of any transport or storage.
 
 pub mod access;
+pub mod charger_state;
 pub mod cursor;
 pub mod fleet;
 pub mod run;

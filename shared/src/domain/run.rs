@@ -136,6 +136,8 @@ pub struct Run {
     pub retries: Vec<Uuid>,
     /// When it was cancelled: its results not yet dispatched end `error` / `cancelled`.
     pub cancelled_at: Option<DateTime<Utc>>,
+    /// The filter its chargers were chosen by, when the request named them by what they are.
+    pub target: Option<super::charger_state::FleetFilter>,
 }
 
 impl Run {

@@ -1,9 +1,11 @@
 //! Embedded adapters: every port in-process, for the local stack and for tests.
 
+pub mod fleet_states;
 pub mod gateway;
 pub mod queue;
 pub mod store;
 
+pub use fleet_states::MemoryFleet;
 pub use gateway::{MemoryGateway, Outbound};
 pub use queue::{MemoryQueue, QueueConsumer, QueueOptions};
 pub use store::MemoryStore;

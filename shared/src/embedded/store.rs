@@ -58,6 +58,8 @@ pub struct MemoryStore {
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
     rate: WindowCounts,
+    /// The fleet view (`fleet_states.rs`).
+    pub fleet: Arc<super::fleet_states::MemoryFleet>,
 }
 
 impl MemoryStore {
@@ -77,6 +79,7 @@ impl MemoryStore {
             ids.insert(charger.identity.clone(), charger.uuid);
             chargers.insert(charger.uuid, charger.clone());
         }
+        self.fleet.import(&fleet.chargers);
     }
 
     fn entry(&self, run: Uuid) -> Option<Arc<Mutex<RunEntry>>> {
@@ -307,14 +310,15 @@ impl ConnectionRegistry for MemoryStore {
         Ok(locked(&self.connections).by_connection.get(connection_id).cloned())
     }
 
-    async fn unregister(&self, connection_id: &str) -> Result<()> {
+    async fn unregister(&self, connection_id: &str) -> Result<Option<String>> {
         let mut connections = locked(&self.connections);
-        if let Some(identity) = connections.by_connection.remove(connection_id) {
-            if connections.by_identity.get(&identity).is_some_and(|c| c.id == connection_id) {
-                connections.by_identity.remove(&identity);
+        let identity = connections.by_connection.remove(connection_id);
+        if let Some(identity) = &identity {
+            if connections.by_identity.get(identity).is_some_and(|c| c.id == connection_id) {
+                connections.by_identity.remove(identity);
             }
         }
-        Ok(())
+        Ok(identity)
     }
 }
 

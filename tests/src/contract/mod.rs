@@ -4,6 +4,7 @@
 
 mod access;
 mod connections;
+mod fleet_view;
 mod runs;
 
 use std::sync::Arc;
@@ -11,12 +12,14 @@ use std::sync::Arc;
 use chrono::Utc;
 use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
 use shared::ports::{
-    ChargerDirectory, ConnectionRegistry, IdempotencyKeys, InflightCalls, RateLimiter, RunStore, TokenStore,
+    ChargerDirectory, ConnectionRegistry, FleetStates, IdempotencyKeys, InflightCalls, RateLimiter, RunStore,
+    TokenStore,
 };
 use uuid::Uuid;
 
 pub use access::*;
 pub use connections::*;
+pub use fleet_view::*;
 pub use runs::*;
 
 /// The ports under test. The directory and tokens hold `harness::fleet(n)` for some n ≥ 3.
@@ -29,6 +32,7 @@ pub struct Ports {
     pub connections: Arc<dyn ConnectionRegistry>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub fleet: Arc<dyn FleetStates>,
 }
 
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
@@ -57,6 +61,7 @@ pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize)
         retry_of: None,
         retries: Vec::new(),
         cancelled_at: None,
+        target: None,
     };
     ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)
@@ -72,7 +77,8 @@ macro_rules! contract_suite {
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
-            rate_limits_count_per_user_and_minute, cancelling_is_recorded_once);
+            rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
+            fleet_states_are_kept_and_listed);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

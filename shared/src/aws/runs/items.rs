@@ -45,6 +45,9 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     if let Some(retried) = run.retry_of {
         meta.insert("retry_of".into(), string(retried.to_string()));
     }
+    if let Some(target) = &run.target {
+        meta.insert("target".into(), string(serde_json::to_string(target).unwrap_or_default()));
+    }
     if let Some(at) = run.completed_at {
         meta.insert("completed_at".into(), string(rfc3339(at)));
         for status in ResultStatus::ENDINGS {
@@ -114,6 +117,7 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
         retry_of: opt_s(item, "retry_of").and_then(|id| Uuid::try_parse(id).ok()),
         retries: retries_of(item),
         cancelled_at: parse_time(item, "cancelled_at")?,
+        target: parse_json(item, "target")?.and_then(|target| serde_json::from_value(target).ok()),
     };
     Ok((run, parse_layout(item)?))
 }

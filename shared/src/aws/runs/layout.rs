@@ -120,6 +120,7 @@ mod sizing {
             retry_of: None,
             retries: Vec::new(),
             cancelled_at: None,
+            target: None,
         };
         let results: Vec<ResultRecord> = (0..total)
             .map(|seq| {

@@ -1,0 +1,382 @@
+//! The fleet view on DynamoDB: one `STATE#{identity}` item per charger in the directory table,
+//! written by `import` and by the WebSocket handler, listed through three sparse indexes
+//! (`docs/data-model.md`, "The fleet view"). Index keys are attributes only state items carry:
+//!
+//! - `by-team`: `fleet_team` = team, every charger of a team;
+//! - `by-model`: `fleet_model` = `{team}#{model}`, once the charger booted;
+//! - `online`: `fleet_online` = team, only while connected;
+//!
+//! each sorted by `fleet_charger` (the uuid), and holding only what changes rarely (`INCLUDE`):
+//! a heartbeat or status that writes `last_seen` or `connectors` writes no index.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::batch;
+use super::directory::DynamoDirectory;
+use super::errors::{applied, sdk_error};
+use super::item::{get_item_projected, get_s, opt_s, parse_time, string, Item};
+use super::tables::IndexDef;
+use crate::clock::rfc3339;
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::Charger;
+use crate::error::{Error, Result};
+use crate::ports::{FleetEntry, FleetIndex, FleetStates};
+
+/// What the indexes hold besides their keys (and the table's `pk`).
+const INDEXED: &[&str] = &["identity", "connected", "vendor", "model", "firmware"];
+
+pub const INDEXES: [IndexDef; 3] = [
+    IndexDef { name: "by-team", hash: "fleet_team", range: "fleet_charger", include: Some(INDEXED) },
+    IndexDef { name: "by-model", hash: "fleet_model", range: "fleet_charger", include: Some(INDEXED) },
+    IndexDef { name: "online", hash: "fleet_online", range: "fleet_charger", include: Some(INDEXED) },
+];
+
+/// Index entries read per Query while looking for a page's matches.
+const QUERY_PAGE: i32 = 500;
+
+fn state_key(identity: &str) -> Item {
+    Item::from([("pk".to_owned(), string(format!("STATE#{identity}")))])
+}
+
+fn model_key(team: &str, model: &str) -> String {
+    format!("{team}#{model}")
+}
+
+impl DynamoDirectory {
+    /// One state item per imported charger, keeping what was observed: its team, uuid and
+    /// reference are (re)set, and the index keys derived from the team follow it.
+    pub(super) async fn import_states(&self, chargers: &[Charger]) -> Result<()> {
+        use futures::{StreamExt, TryStreamExt};
+        futures::stream::iter(chargers.iter().map(|charger| self.import_state(charger)))
+            .buffer_unordered(batch::CONCURRENCY)
+            .try_collect()
+            .await
+    }
+
+    async fn import_state(&self, charger: &Charger) -> Result<()> {
+        let mut expression = "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team, \
+                              fleet_charger = :charger, #connected = if_not_exists(#connected, :no), \
+                              #connectors = if_not_exists(#connectors, :none)"
+            .to_owned();
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(state_key(&charger.identity)))
+            .expression_attribute_names("#identity", "identity")
+            .expression_attribute_names("#charger", "charger")
+            .expression_attribute_names("#team", "team")
+            .expression_attribute_names("#connected", "connected")
+            .expression_attribute_names("#connectors", "connectors")
+            .expression_attribute_names("#reference", "reference")
+            .expression_attribute_values(":identity", string(&charger.identity))
+            .expression_attribute_values(":charger", string(charger.uuid.to_string()))
+            .expression_attribute_values(":team", string(&charger.team))
+            .expression_attribute_values(":no", AttributeValue::Bool(false))
+            .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
+            .return_values(ReturnValue::AllNew);
+        match &charger.reference {
+            Some(reference) => {
+                expression.push_str(", #reference = :reference");
+                request = request.expression_attribute_values(":reference", string(reference));
+            }
+            None => expression.push_str(" REMOVE #reference"),
+        }
+        let output = request.update_expression(expression).send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        self.align_index_keys(&charger.identity, &output.attributes.unwrap_or_default()).await
+    }
+
+    /// Sets `fleet_model` and `fleet_online` to what the item's team, model and connection say,
+    /// when they do not already (after an import moved a charger, or a boot changed its model).
+    async fn align_index_keys(&self, identity: &str, item: &Item) -> Result<()> {
+        let Some(team) = opt_s(item, "team") else {
+            return Ok(());
+        };
+        let model = opt_s(item, "model").map(|model| model_key(team, model));
+        let online = (item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true)).then_some(team);
+        if opt_s(item, "fleet_model") == model.as_deref() && opt_s(item, "fleet_online") == online {
+            return Ok(());
+        }
+        let mut sets = Vec::new();
+        let mut removes = Vec::new();
+        let mut request = self.client().update_item().table_name(self.table()).set_key(Some(state_key(identity)));
+        match model {
+            Some(model) => {
+                sets.push("fleet_model = :model");
+                request = request.expression_attribute_values(":model", string(model));
+            }
+            None => removes.push("fleet_model"),
+        }
+        match online {
+            Some(team) => {
+                sets.push("fleet_online = :online");
+                request = request.expression_attribute_values(":online", string(team));
+            }
+            None => removes.push("fleet_online"),
+        }
+        let mut expression = String::new();
+        if !sets.is_empty() {
+            expression.push_str(&format!("SET {}", sets.join(", ")));
+        }
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let result = request.update_expression(expression).condition_expression("attribute_exists(pk)").send().await;
+        applied(result).map(drop)
+    }
+
+    /// An update of a state that exists; a charger the directory does not hold changes nothing.
+    async fn update_state(
+        &self,
+        identity: &str,
+        expression: &str,
+        condition: &str,
+        names: &[(&str, &str)],
+        values: Vec<(&str, AttributeValue)>,
+        return_new: bool,
+    ) -> Result<Option<Item>> {
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(state_key(identity)))
+            .update_expression(expression)
+            .condition_expression(condition);
+        for (placeholder, name) in names {
+            request = request.expression_attribute_names(*placeholder, *name);
+        }
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
+        if return_new {
+            request = request.return_values(ReturnValue::AllNew);
+        }
+        match request.send().await {
+            Ok(output) => Ok(output.attributes),
+            Err(err) if super::errors::is_condition_failure(&err) => Ok(None),
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+}
+
+fn parse_state(item: &Item) -> Result<ChargerState> {
+    let uuid = Uuid::try_parse(get_s(item, "charger")?).map_err(|e| Error::internal("dynamodb", e))?;
+    let boot = match (opt_s(item, "vendor"), opt_s(item, "model")) {
+        (Some(vendor), Some(model)) => Some(Boot {
+            vendor: vendor.to_owned(),
+            model: model.to_owned(),
+            firmware: opt_s(item, "firmware").map(str::to_owned),
+            serial: opt_s(item, "serial").map(str::to_owned),
+            at: parse_time(item, "booted_at")?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let mut connectors = std::collections::BTreeMap::new();
+    if let Some(Ok(map)) = item.get("connectors").map(AttributeValue::as_m) {
+        for (id, value) in map {
+            let (Ok(id), Ok(fields)) = (id.parse::<u32>(), value.as_m()) else {
+                continue;
+            };
+            connectors.insert(
+                id,
+                ConnectorStatus {
+                    status: get_s(fields, "status")?.to_owned(),
+                    error_code: get_s(fields, "error_code")?.to_owned(),
+                    at: parse_time(fields, "at")?.unwrap_or_default(),
+                },
+            );
+        }
+    }
+    Ok(ChargerState {
+        uuid,
+        identity: get_s(item, "identity")?.to_owned(),
+        reference: opt_s(item, "reference").map(str::to_owned),
+        team: get_s(item, "team")?.to_owned(),
+        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
+        connected_since: parse_time(item, "connected_since")?,
+        last_seen: parse_time(item, "last_seen")?,
+        boot,
+        connectors,
+    })
+}
+
+fn entry_of(item: &Item) -> FleetEntry {
+    FleetEntry {
+        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
+        vendor: opt_s(item, "vendor").map(str::to_owned),
+        model: opt_s(item, "model").map(str::to_owned),
+        firmware: opt_s(item, "firmware").map(str::to_owned),
+    }
+}
+
+#[async_trait]
+impl FleetStates for DynamoDirectory {
+    async fn connected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()> {
+        let at = string(rfc3339(at));
+        self.update_state(
+            identity,
+            "SET #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, \
+             fleet_online = fleet_team",
+            "attribute_exists(pk)",
+            &[("#connected", "connected")],
+            vec![(":yes", AttributeValue::Bool(true)), (":c", string(connection)), (":at", at)],
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn disconnected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()> {
+        self.update_state(
+            identity,
+            "SET #connected = :no, last_seen = :at REMOVE fleet_online, connection_id",
+            "connection_id = :c",
+            &[("#connected", "connected")],
+            vec![(":no", AttributeValue::Bool(false)), (":c", string(connection)), (":at", string(rfc3339(at)))],
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn booted(&self, identity: &str, boot: &Boot) -> Result<()> {
+        let mut values =
+            vec![(":vendor", string(&boot.vendor)), (":model", string(&boot.model)), (":at", string(rfc3339(boot.at)))];
+        let mut sets = vec!["vendor = :vendor", "#model = :model", "booted_at = :at", "last_seen = :at"];
+        let mut removes = Vec::new();
+        for (name, placeholder, value) in
+            [("firmware", ":firmware", &boot.firmware), ("serial", ":serial", &boot.serial)]
+        {
+            match value {
+                Some(value) => {
+                    sets.push(if name == "firmware" { "firmware = :firmware" } else { "serial = :serial" });
+                    values.push((placeholder, string(value)));
+                }
+                None => removes.push(name),
+            }
+        }
+        let mut expression = format!("SET {}", sets.join(", "));
+        if !removes.is_empty() {
+            expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
+        }
+        let updated = self
+            .update_state(identity, &expression, "attribute_exists(pk)", &[("#model", "model")], values, true)
+            .await?;
+        match updated {
+            Some(item) => self.align_index_keys(identity, &item).await,
+            None => Ok(()),
+        }
+    }
+
+    async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()> {
+        let fields = HashMap::from([
+            ("status".to_owned(), string(&status.status)),
+            ("error_code".to_owned(), string(&status.error_code)),
+            ("at".to_owned(), string(rfc3339(status.at))),
+        ]);
+        self.update_state(
+            identity,
+            "SET #connectors.#id = :status, last_seen = :at",
+            "attribute_exists(#connectors)",
+            &[("#connectors", "connectors"), ("#id", &connector.to_string())],
+            vec![(":status", AttributeValue::M(fields)), (":at", string(rfc3339(status.at)))],
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn last_seen(&self, identity: &str) -> Result<Option<DateTime<Utc>>> {
+        let item = get_item_projected(self.client(), self.table(), state_key(identity), "last_seen").await?;
+        item.as_ref().map(|item| parse_time(item, "last_seen")).transpose().map(Option::flatten)
+    }
+
+    async fn seen(&self, identity: &str, at: DateTime<Utc>) -> Result<()> {
+        self.update_state(
+            identity,
+            "SET last_seen = :at",
+            "attribute_exists(pk)",
+            &[],
+            vec![(":at", string(rfc3339(at)))],
+            false,
+        )
+        .await
+        .map(drop)
+    }
+
+    async fn page(
+        &self,
+        teams: &[String],
+        index: FleetIndex<'_>,
+        after: Option<&FleetKey>,
+        limit: usize,
+        filter: &FleetFilter,
+    ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
+        let (index_name, hash) = match index {
+            FleetIndex::All => ("by-team", "fleet_team"),
+            FleetIndex::Connected => ("online", "fleet_online"),
+            FleetIndex::Model(_) => ("by-model", "fleet_model"),
+        };
+        let mut found: Vec<FleetKey> = Vec::new();
+        'teams: for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
+            let partition = match index {
+                FleetIndex::Model(model) => model_key(team, model),
+                _ => team.clone(),
+            };
+            let mut start = after.filter(|a| a.team == *team).map(|a| {
+                let mut key = state_key(&a.identity);
+                key.insert(hash.to_owned(), string(&partition));
+                key.insert("fleet_charger".to_owned(), string(a.charger.to_string()));
+                key
+            });
+            loop {
+                let output = self
+                    .client()
+                    .query()
+                    .table_name(self.table())
+                    .index_name(index_name)
+                    .key_condition_expression("#hash = :partition")
+                    .expression_attribute_names("#hash", hash)
+                    .expression_attribute_values(":partition", string(&partition))
+                    .set_exclusive_start_key(start)
+                    .limit(QUERY_PAGE)
+                    .send()
+                    .await
+                    .map_err(|e| sdk_error("dynamodb", e))?;
+                for item in output.items() {
+                    if !filter.may_match(&entry_of(item)) {
+                        continue;
+                    }
+                    let charger =
+                        Uuid::try_parse(get_s(item, "fleet_charger")?).map_err(|e| Error::internal("dynamodb", e))?;
+                    found.push(FleetKey { team: team.clone(), charger, identity: get_s(item, "identity")?.to_owned() });
+                    if found.len() > limit {
+                        break 'teams;
+                    }
+                }
+                start = output.last_evaluated_key;
+                if start.is_none() {
+                    break;
+                }
+            }
+        }
+        let next = if found.len() > limit {
+            found.truncate(limit);
+            found.last().cloned()
+        } else {
+            None
+        };
+        let keys = found.iter().map(|key| state_key(&key.identity)).collect();
+        let mut states: HashMap<String, ChargerState> = HashMap::new();
+        for item in batch::get_all(self.client(), self.table(), keys, false).await? {
+            let state = parse_state(&item)?;
+            states.insert(state.identity.clone(), state);
+        }
+        Ok((found.iter().filter_map(|key| states.remove(&key.identity)).collect(), next))
+    }
+}

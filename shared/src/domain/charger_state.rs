@@ -1,0 +1,347 @@
+//! What the fleet view knows of each charger (`GET /v3/chargers`), and the filter that lists and
+//! targets chargers by it. The WebSocket handler keeps the state from what chargers send:
+//! `$connect` / `$disconnect`, BootNotification, StatusNotification, and any CALL as a sign of life.
+//! Every rule about that state is here: what a filter matches, how firmware versions compare,
+//! when `last_seen` is worth a write, when a connection counts as live.
+
+use std::cmp::Ordering;
+use std::collections::BTreeMap;
+
+use chrono::{DateTime, Duration, Utc};
+use serde::{Deserialize, Serialize};
+use uuid::Uuid;
+
+use super::access::Charger;
+use crate::ocpp::charger_calls::HEARTBEAT_INTERVAL_SECONDS;
+
+/// `last_seen` is kept to within this much while a charger stays connected: a sign of life
+/// writes only when the stored one is older. Three heartbeat intervals: a connected charger's
+/// liveness is its connection; `last_seen` matters once it is gone, and `$disconnect` records
+/// that moment exactly. One write per charger per 15 minutes instead of one per heartbeat.
+pub const LAST_SEEN_RESOLUTION: Duration = Duration::minutes(15);
+
+/// A charger counts as connected while its connection is registered and it was seen within
+/// this long. API Gateway documents `$disconnect` as best effort, so a connection that ended
+/// without one must not count as live for ever: `last_seen` at its resolution plus two missed
+/// heartbeats (and API Gateway closes a connection idle for 10 minutes).
+pub fn liveness_window() -> Duration {
+    LAST_SEEN_RESOLUTION + Duration::seconds(2 * i64::from(HEARTBEAT_INTERVAL_SECONDS))
+}
+
+/// What the charger said of itself in its last BootNotification.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Boot {
+    pub vendor: String,
+    pub model: String,
+    pub firmware: Option<String>,
+    pub serial: Option<String>,
+    pub at: DateTime<Utc>,
+}
+
+impl Boot {
+    /// From a BootNotification payload that passed its schema.
+    pub fn from_payload(payload: &serde_json::Value, at: DateTime<Utc>) -> Option<Boot> {
+        let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+        Some(Boot {
+            vendor: text("chargePointVendor")?,
+            model: text("chargePointModel")?,
+            firmware: text("firmwareVersion"),
+            serial: text("chargePointSerialNumber").or_else(|| text("chargeBoxSerialNumber")),
+            at,
+        })
+    }
+}
+
+/// A connector's last StatusNotification (connector 0 is the charger itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ConnectorStatus {
+    pub status: String,
+    pub error_code: String,
+    pub at: DateTime<Utc>,
+}
+
+impl ConnectorStatus {
+    /// From a StatusNotification payload that passed its schema: (connector id, status).
+    pub fn from_payload(payload: &serde_json::Value, at: DateTime<Utc>) -> Option<(u32, ConnectorStatus)> {
+        let connector = u32::try_from(payload.get("connectorId")?.as_u64()?).ok()?;
+        let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
+        Some((connector, ConnectorStatus { status: text("status")?, error_code: text("errorCode")?, at }))
+    }
+}
+
+/// One charger of the fleet view.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ChargerState {
+    pub uuid: Uuid,
+    pub identity: String,
+    pub reference: Option<String>,
+    pub team: String,
+    /// Its connection is registered (see `is_connected` for what the view reports).
+    pub connected: bool,
+    pub connected_since: Option<DateTime<Utc>>,
+    pub last_seen: Option<DateTime<Utc>>,
+    pub boot: Option<Boot>,
+    pub connectors: BTreeMap<u32, ConnectorStatus>,
+}
+
+impl ChargerState {
+    /// A charger as imported, never seen.
+    pub fn new(charger: &Charger) -> ChargerState {
+        ChargerState {
+            uuid: charger.uuid,
+            identity: charger.identity.clone(),
+            reference: charger.reference.clone(),
+            team: charger.team.clone(),
+            connected: false,
+            connected_since: None,
+            last_seen: None,
+            boot: None,
+            connectors: BTreeMap::new(),
+        }
+    }
+
+    /// Connected, and seen recently enough that the connection is believed (`liveness_window`).
+    pub fn is_connected(&self, now: DateTime<Utc>) -> bool {
+        self.connected && self.last_seen.is_some_and(|seen| now - seen <= liveness_window())
+    }
+
+    /// What an index holds of it.
+    pub fn entry(&self) -> FleetEntry {
+        let boot = self.boot.as_ref();
+        FleetEntry {
+            connected: self.connected,
+            vendor: boot.map(|b| b.vendor.clone()),
+            model: boot.map(|b| b.model.clone()),
+            firmware: boot.and_then(|b| b.firmware.clone()),
+        }
+    }
+
+    pub fn key(&self) -> FleetKey {
+        FleetKey { team: self.team.clone(), charger: self.uuid, identity: self.identity.clone() }
+    }
+}
+
+/// Whether a sign of life at `now` is worth writing, given the stored `last_seen`.
+pub fn last_seen_is_stale(stored: Option<DateTime<Utc>>, now: DateTime<Utc>) -> bool {
+    stored.is_none_or(|seen| now - seen >= LAST_SEEN_RESOLUTION)
+}
+
+/// What an index entry tells about a charger, before its whole state is read.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FleetEntry {
+    pub connected: bool,
+    pub vendor: Option<String>,
+    pub model: Option<String>,
+    pub firmware: Option<String>,
+}
+
+/// The narrowest way to read a team's chargers for a filter: every charger, the connected ones,
+/// or those of one model.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FleetIndex<'a> {
+    All,
+    Connected,
+    Model(&'a str),
+}
+
+/// Where a fleet listing stands: chargers are listed by team, then by uuid.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+pub struct FleetKey {
+    pub team: String,
+    pub charger: Uuid,
+    pub identity: String,
+}
+
+/// Which chargers a listing shows or a run targets. Every condition given must hold; none given
+/// matches every charger the caller can reach.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FleetFilter {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub team: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connected: Option<bool>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub vendor: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub model: Option<String>,
+    /// The firmware version, exactly.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware: Option<String>,
+    /// Firmware older than this version (`compare_versions`); a charger of unknown firmware is not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_below: Option<String>,
+}
+
+impl FleetFilter {
+    /// The teams to list, in order: the filter's team if the caller has it, else all of theirs.
+    pub fn teams(&self, caller_teams: &[String]) -> Vec<String> {
+        let mut teams: Vec<String> =
+            caller_teams.iter().filter(|t| self.team.as_ref().is_none_or(|only| only == *t)).cloned().collect();
+        teams.sort();
+        teams.dedup();
+        teams
+    }
+
+    /// The conditions an index entry can answer (what does not change with every heartbeat):
+    /// a charger that fails them fails `matches` too.
+    pub fn may_match(&self, entry: &FleetEntry) -> bool {
+        let same = |wanted: &Option<String>, have: &Option<String>| wanted.is_none() || wanted == have;
+        self.connected.is_none_or(|wanted| !wanted || entry.connected)
+            && same(&self.vendor, &entry.vendor)
+            && same(&self.model, &entry.model)
+            && same(&self.firmware, &entry.firmware)
+            && self.firmware_below.as_deref().is_none_or(|below| {
+                entry.firmware.as_deref().is_some_and(|have| compare_versions(have, below) == Ordering::Less)
+            })
+    }
+
+    pub fn matches(&self, state: &ChargerState, now: DateTime<Utc>) -> bool {
+        self.team.as_ref().is_none_or(|team| *team == state.team)
+            && self.connected.is_none_or(|wanted| wanted == state.is_connected(now))
+            && self.may_match(&FleetEntry { connected: true, ..state.entry() })
+    }
+
+    /// The narrowest index that holds every charger this filter can match.
+    pub fn index(&self) -> FleetIndex<'_> {
+        match (&self.model, self.connected) {
+            (Some(model), _) => FleetIndex::Model(model),
+            (None, Some(true)) => FleetIndex::Connected,
+            _ => FleetIndex::All,
+        }
+    }
+
+    /// The filter as query parameters (for pagination links), in a fixed order.
+    pub fn query_pairs(&self) -> Vec<(String, String)> {
+        let mut pairs = Vec::new();
+        let mut add = |name: &str, value: Option<String>| {
+            if let Some(value) = value {
+                pairs.push((name.to_owned(), value));
+            }
+        };
+        add("team", self.team.clone());
+        add("connected", self.connected.map(|c| c.to_string()));
+        add("vendor", self.vendor.clone());
+        add("model", self.model.clone());
+        add("firmware", self.firmware.clone());
+        add("firmware_below", self.firmware_below.clone());
+        pairs
+    }
+}
+
+/// Compares firmware versions as chargers write them ("1.8.2", "v2.10", "4.0.1-rc2"): runs of
+/// digits compare as numbers, anything else as text, case-insensitively, a leading "v" ignored;
+/// a version that is a prefix of another ("1.8" of "1.8.1") is older.
+pub fn compare_versions(a: &str, b: &str) -> Ordering {
+    let parts = |v: &str| -> Vec<Part> {
+        let v = v.trim();
+        let v = v.strip_prefix(['v', 'V']).unwrap_or(v);
+        let mut parts = Vec::new();
+        let mut rest = v;
+        while let Some(first) = rest.chars().next() {
+            let digits = first.is_ascii_digit();
+            let end = rest.find(|c: char| c.is_ascii_digit() != digits || matches!(c, '.' | '-' | '_' | '+'));
+            let (part, tail) = rest.split_at(end.unwrap_or(rest.len()).max(first.len_utf8()));
+            if digits {
+                let trimmed = part.trim_start_matches('0');
+                parts.push(Part::Number(trimmed.len(), trimmed.to_owned()));
+            } else if !matches!(part, "." | "-" | "_" | "+") {
+                parts.push(Part::Text(part.to_ascii_lowercase()));
+            }
+            rest = tail;
+        }
+        parts
+    };
+    parts(a).cmp(&parts(b))
+}
+
+/// A piece of a version: numbers (by length without leading zeros, then digits: any size) come
+/// before text, so "1.8.2" < "1.8.2a" and "1.9" < "1.10".
+#[derive(Debug, PartialEq, Eq, PartialOrd, Ord)]
+enum Part {
+    Number(usize, String),
+    Text(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn versions_compare_by_their_numbers() {
+        use Ordering::*;
+        assert_eq!(compare_versions("1.8.1", "1.8.2"), Less);
+        assert_eq!(compare_versions("1.9", "1.10"), Less);
+        assert_eq!(compare_versions("v2.0", "2.0"), Equal);
+        assert_eq!(compare_versions("1.8", "1.8.0"), Less);
+        assert_eq!(compare_versions("1.08", "1.8"), Equal);
+        assert_eq!(compare_versions("4.0.1-rc2", "4.0.1-rc10"), Less);
+        assert_eq!(compare_versions("99999999999999999999999.1", "1.0"), Greater);
+        assert_eq!(compare_versions("", "1"), Less);
+        assert_eq!(compare_versions("Rev-Ä", "rev-ä"), Less, "non-ASCII text compares as it is");
+    }
+
+    fn state(connected: bool, last_seen_minutes_ago: i64, firmware: Option<&str>) -> (ChargerState, DateTime<Utc>) {
+        let now = Utc::now();
+        let charger = Charger {
+            uuid: Uuid::new_v4(),
+            identity: "CP1".into(),
+            reference: None,
+            team: "acme".into(),
+            password_hash: None,
+        };
+        let mut state = ChargerState::new(&charger);
+        state.connected = connected;
+        state.last_seen = Some(now - Duration::minutes(last_seen_minutes_ago));
+        state.boot = Some(Boot {
+            vendor: "ABB".into(),
+            model: "Terra AC".into(),
+            firmware: firmware.map(str::to_owned),
+            serial: None,
+            at: now,
+        });
+        (state, now)
+    }
+
+    #[test]
+    fn filters_match_every_condition_given() {
+        let (s, now) = state(true, 1, Some("1.8.1"));
+        let f = |json: serde_json::Value| serde_json::from_value::<FleetFilter>(json).unwrap();
+        assert!(FleetFilter::default().matches(&s, now));
+        assert!(
+            f(serde_json::json!({"model": "Terra AC", "firmware_below": "1.8.2", "connected": true})).matches(&s, now)
+        );
+        assert!(!f(serde_json::json!({"firmware_below": "1.8.1"})).matches(&s, now));
+        assert!(!f(serde_json::json!({"vendor": "Alfen"})).matches(&s, now));
+        assert!(!f(serde_json::json!({"connected": false})).matches(&s, now));
+        assert!(!f(serde_json::json!({"team": "other"})).matches(&s, now));
+        let (unknown, now) = state(false, 1, None);
+        assert!(!f(serde_json::json!({"firmware_below": "9"})).matches(&unknown, now));
+        assert!(f(serde_json::json!({"connected": false})).matches(&unknown, now));
+        assert!(serde_json::from_value::<FleetFilter>(serde_json::json!({"colour": "red"})).is_err());
+    }
+
+    #[test]
+    fn a_connection_unseen_too_long_is_not_believed() {
+        let (fresh, now) = state(true, 20, None);
+        assert!(fresh.is_connected(now));
+        let (stale, now) = state(true, 30, None);
+        assert!(!stale.is_connected(now));
+    }
+
+    #[test]
+    fn last_seen_is_written_once_per_resolution() {
+        let now = Utc::now();
+        assert!(last_seen_is_stale(None, now));
+        assert!(!last_seen_is_stale(Some(now - Duration::minutes(14)), now));
+        assert!(last_seen_is_stale(Some(now - Duration::minutes(15)), now));
+    }
+
+    #[test]
+    fn teams_are_the_callers_only() {
+        let mine = vec!["b".to_owned(), "a".to_owned()];
+        assert_eq!(FleetFilter::default().teams(&mine), vec!["a", "b"]);
+        let other = FleetFilter { team: Some("z".into()), ..FleetFilter::default() };
+        assert!(other.teams(&mine).is_empty());
+    }
+}

@@ -1,0 +1,104 @@
+//! The fleet view: states kept from what chargers send, listed through the narrowest index.
+
+use chrono::{Duration, Utc};
+use shared::clock::rfc3339;
+use shared::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+
+use crate::harness::cp;
+
+use super::Ports;
+
+async fn list(
+    ports: &Ports,
+    teams: &[&str],
+    filter: &FleetFilter,
+    after: Option<&FleetKey>,
+    limit: usize,
+) -> (Vec<ChargerState>, Option<FleetKey>) {
+    let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
+    let (states, next) = ports.fleet.page(&teams, filter.index(), after, limit, filter).await.expect("page");
+    (states.into_iter().filter(|s| filter.matches(s, Utc::now())).collect(), next)
+}
+
+fn identities(states: &[ChargerState]) -> Vec<&str> {
+    states.iter().map(|s| s.identity.as_str()).collect()
+}
+
+fn boot(model: &str, firmware: &str) -> Boot {
+    Boot {
+        vendor: "ABB".into(),
+        model: model.into(),
+        firmware: Some(firmware.into()),
+        serial: Some("SN-1".into()),
+        at: Utc::now(),
+    }
+}
+
+pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
+    let all = FleetFilter::default();
+    let (acme, next) = list(ports, &["acme"], &all, None, 100).await;
+    assert_eq!(acme.len(), 4, "CP00000-2 and LOCKED1: {:?}", identities(&acme));
+    assert!(next.is_none());
+    let mut uuids: Vec<_> = acme.iter().map(|s| s.uuid).collect();
+    uuids.sort();
+    assert_eq!(acme.iter().map(|s| s.uuid).collect::<Vec<_>>(), uuids, "by uuid within a team");
+    assert!(acme.iter().all(|s| !s.connected && s.boot.is_none() && s.last_seen.is_none()));
+    let (other, _) = list(ports, &["other"], &all, None, 100).await;
+    assert_eq!(identities(&other), ["FOREIGN1"], "teams see their own chargers only");
+
+    // Connected, and a stale disconnection of an older connection changes nothing.
+    let now = Utc::now();
+    ports.fleet.connected(&cp(0), "conn-a", now).await.unwrap();
+    ports.fleet.disconnected(&cp(0), "conn-older", now).await.unwrap();
+    let online = FleetFilter { connected: Some(true), ..FleetFilter::default() };
+    let (live, _) = list(ports, &["acme"], &online, None, 100).await;
+    assert_eq!(identities(&live), [cp(0).as_str()]);
+    assert_eq!(live[0].connected_since.map(rfc3339), Some(rfc3339(now)));
+
+    // Boots: the model index follows a charger whose model changes.
+    ports.fleet.booted(&cp(1), &boot("Terra AC", "1.8.1")).await.unwrap();
+    ports.fleet.booted(&cp(2), &boot("Terra AC", "1.10.0")).await.unwrap();
+    let old_terra =
+        FleetFilter { model: Some("Terra AC".into()), firmware_below: Some("1.9".into()), ..FleetFilter::default() };
+    assert_eq!(identities(&list(ports, &["acme"], &old_terra, None, 100).await.0), [cp(1).as_str()]);
+    let terra = FleetFilter { model: Some("Terra AC".into()), ..FleetFilter::default() };
+    assert_eq!(list(ports, &["acme"], &terra, None, 100).await.0.len(), 2);
+    ports.fleet.booted(&cp(1), &boot("Terra DC", "2.0")).await.unwrap();
+    assert_eq!(identities(&list(ports, &["acme"], &terra, None, 100).await.0), [cp(2).as_str()]);
+    let (dc, _) =
+        list(ports, &["acme"], &FleetFilter { model: Some("Terra DC".into()), ..FleetFilter::default() }, None, 100)
+            .await;
+    assert_eq!(dc[0].boot.as_ref().and_then(|b| b.firmware.as_deref()), Some("2.0"));
+    assert_eq!(dc[0].boot.as_ref().and_then(|b| b.serial.as_deref()), Some("SN-1"));
+
+    // Statuses per connector, and signs of life.
+    let charging = ConnectorStatus { status: "Charging".into(), error_code: "NoError".into(), at: now };
+    ports.fleet.connector_status(&cp(0), 1, &charging).await.unwrap();
+    ports
+        .fleet
+        .connector_status(&cp(0), 0, &ConnectorStatus { status: "Available".into(), ..charging.clone() })
+        .await
+        .unwrap();
+    let later = now + Duration::minutes(20);
+    ports.fleet.seen(&cp(0), later).await.unwrap();
+    assert_eq!(ports.fleet.last_seen(&cp(0)).await.unwrap().map(rfc3339), Some(rfc3339(later)));
+    let (live, _) = list(ports, &["acme"], &online, None, 100).await;
+    assert_eq!(live[0].connectors.get(&1).map(|c| c.status.as_str()), Some("Charging"));
+    assert_eq!(live[0].connectors.get(&0).map(|c| c.status.as_str()), Some("Available"));
+
+    // Pages resume where they stopped.
+    let (first, next) = list(ports, &["acme"], &all, None, 3).await;
+    let (rest, end) = list(ports, &["acme"], &all, next.as_ref(), 3).await;
+    assert_eq!((first.len(), rest.len()), (3, 1), "{next:?}");
+    assert!(end.is_none());
+    assert!(!identities(&first).contains(&rest[0].identity.as_str()));
+
+    // The registered connection's disconnection; a charger the directory does not hold is ignored.
+    ports.fleet.disconnected(&cp(0), "conn-a", later).await.unwrap();
+    assert!(list(ports, &["acme"], &online, None, 100).await.0.is_empty());
+    let offline = FleetFilter { connected: Some(false), ..FleetFilter::default() };
+    assert_eq!(list(ports, &["acme"], &offline, None, 100).await.0.len(), 4);
+    ports.fleet.connected("NOPE", "conn-x", now).await.unwrap();
+    ports.fleet.booted("NOPE", &boot("Terra AC", "1")).await.unwrap();
+    assert!(ports.fleet.last_seen("NOPE").await.unwrap().is_none());
+}
