@@ -95,11 +95,15 @@ pub enum Command {
         #[arg(long, default_value = "{}")]
         data: String,
         /// Charger UUIDs, comma-separated.
-        #[arg(long, value_delimiter = ',', required_unless_present_any = ["fleet", "retry"])]
+        #[arg(long, value_delimiter = ',', required_unless_present_any = ["fleet", "retry", "target"])]
         chargers: Vec<String>,
+        /// Instead of ids: the chargers that match this filter, as JSON (team, connected, vendor,
+        /// model, firmware, firmware_below), e.g. '{"model":"Terra AC","firmware_below":"1.8.2"}'.
+        #[arg(long, conflicts_with_all = ["chargers", "fleet"])]
+        target: Option<String>,
         /// Instead of a new command: retry this run's failures (same command and data, the chargers
         /// whose results ended offline or error; `--statuses` narrows that).
-        #[arg(long, conflicts_with_all = ["command", "chargers", "fleet", "data", "timeout_seconds", "max_per_second"])]
+        #[arg(long, conflicts_with_all = ["command", "chargers", "fleet", "target", "data", "timeout_seconds", "max_per_second"])]
         retry: Option<String>,
         /// With --retry: which results to retry, comma-separated (offline, error).
         #[arg(long, value_delimiter = ',', requires = "retry")]

@@ -1,11 +1,14 @@
 //! `ocpp-bulk demo`: the whole flow on a generated fleet, in one process, so a newcomer sees every
 //! status: 100 chargers of the caller's team (80 accept, 5 reject, 5 answer CALLERROR, 5 never
 //! answer, 5 are offline), 5 chargers of another team and 2 unresolvable ids (skipped); then the
-//! failures (offline and error) once more, as `send --retry RUN` does.
+//! failures (offline and error) once more, as `send --retry RUN` does; then a firmware update to
+//! the connected chargers a version behind, chosen by the fleet view (`send --target`).
 
 use std::time::Duration;
 
+use chrono::Utc;
 use serde_json::json;
+use shared::clock::rfc3339;
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
 use shared::embedded::QueueOptions;
 use tokio::net::TcpListener;
@@ -16,6 +19,8 @@ use crate::sim::{self, Behaviour, SimCharger};
 use crate::stack::Stack;
 
 pub const DEMO_TOKEN: &str = "demo-token-0123456789";
+/// The firmware half the demo fleet boots with, a version behind.
+const OLD_FIRMWARE: &str = "1.8.1";
 /// A silent charger's CALL fails after this long.
 const DEMO_TIMEOUT_SECONDS: u32 = 5;
 
@@ -47,7 +52,9 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
             91..=95 => Behaviour::Silent,
             _ => continue,
         };
-        simulated.push(SimCharger { identity, password, behaviour });
+        // The first 50 boot a version behind: the firmware update at the end targets them.
+        let firmware = Some(if i <= 50 { OLD_FIRMWARE } else { "1.9.0" }.to_owned());
+        simulated.push(SimCharger { identity, password, behaviour, firmware });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");
@@ -91,6 +98,7 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         what,
         data: json!({"type": "Soft"}),
         chargers: chargers.clone(),
+        target: None,
         timeout_seconds: Some(DEMO_TIMEOUT_SECONDS),
         max_per_second: None,
         poll_every: Duration::from_millis(200),
@@ -107,6 +115,21 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         }
         Err(err) => Err(err.clone()),
     };
+    // Chargers chosen by what they said at boot, as `send --target` does.
+    let updated = match &retried {
+        Ok(summary) => {
+            print!("{}", summary.table());
+            let target = json!({"firmware_below": "1.9", "connected": true});
+            println!("\nupdating the firmware of every connected charger below 1.9: --target '{target}'\n");
+            let update = SendOptions {
+                data: json!({"location": "https://firmware.example/demo-1.9.0.bin", "retrieveDate": rfc3339(Utc::now())}),
+                target: Some(target),
+                ..options(What::Command("UpdateFirmware".into()))
+            };
+            send(&update).await
+        }
+        Err(err) => Err(err.clone()),
+    };
     sims.stop();
-    retried
+    updated
 }

@@ -128,6 +128,8 @@ async fn run(command: Command) -> Result<(), String> {
                     identity: c.identity.clone(),
                     password: c.password.clone(),
                     behaviour: mix.behaviour(i),
+                    // Half the fleet a version behind, so targeting by firmware has something to find.
+                    firmware: Some(if i % 2 == 0 { "1.8.1" } else { "1.9.0" }.to_owned()),
                 })
                 .collect();
             let sims = ocpp_bulk::sim::start(&url, chargers, concurrency).await?;
@@ -150,6 +152,7 @@ async fn run(command: Command) -> Result<(), String> {
             command,
             data,
             chargers,
+            target,
             fleet,
             timeout_seconds,
             max_per_second,
@@ -157,6 +160,9 @@ async fn run(command: Command) -> Result<(), String> {
             statuses,
         } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
+            let target = target
+                .map(|t| serde_json::from_str(&t).map_err(|e| format!("--target is not JSON: {e}")))
+                .transpose()?;
             let chargers = match fleet {
                 Some(path) => load(&path)?.chargers.iter().map(|c| c.uuid.to_string()).collect(),
                 None => chargers,
@@ -172,6 +178,7 @@ async fn run(command: Command) -> Result<(), String> {
                 what,
                 data,
                 chargers,
+                target,
                 timeout_seconds,
                 max_per_second,
                 poll_every: Duration::from_millis(250),

@@ -15,6 +15,8 @@ pub struct SendOptions {
     pub what: What,
     pub data: Value,
     pub chargers: Vec<String>,
+    /// Instead of `chargers`: a filter of the fleet view (`POST … "target"`).
+    pub target: Option<Value>,
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
     pub poll_every: Duration,
@@ -147,7 +149,10 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
     let client = ApiClient::new(&options.api, &options.token);
     let run = match &options.what {
         What::Command(command) => {
-            let mut body = json!({"command": command, "data": options.data, "charger_ids": options.chargers});
+            let mut body = match &options.target {
+                Some(target) => json!({"command": command, "data": options.data, "target": target}),
+                None => json!({"command": command, "data": options.data, "charger_ids": options.chargers}),
+            };
             if let Some(t) = options.timeout_seconds {
                 body["timeout_seconds"] = json!(t);
             }
@@ -210,6 +215,9 @@ impl Summary {
         );
         if let Some(retried) = run["retry_of"].as_str() {
             out.push_str(&format!("retries the failures of run {retried}\n"));
+        }
+        if run["target"].is_object() {
+            out.push_str(&format!("chargers chosen by target {}\n", run["target"]));
         }
         out.push_str(&format!("{:<18} {:>7}  {}\n", "STATUS", "COUNT", "MESSAGES"));
         for (status, messages) in &self.by_status {

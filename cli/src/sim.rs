@@ -79,6 +79,8 @@ pub struct SimCharger {
     pub identity: String,
     pub password: Option<String>,
     pub behaviour: Behaviour,
+    /// The firmware version it boots with (none: the BootNotification leaves it out).
+    pub firmware: Option<String>,
 }
 
 /// Counters shared by a simulated fleet.
@@ -168,11 +170,11 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
         request.headers_mut().insert("authorization", value);
     }
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
-    let boot = Frame::Call {
-        id: "boot".into(),
-        action: "BootNotification".into(),
-        payload: json!({"chargePointVendor": "ocpp-bulk", "chargePointModel": "sim"}),
-    };
+    let mut payload = json!({"chargePointVendor": "ocpp-bulk", "chargePointModel": "sim"});
+    if let Some(firmware) = &charger.firmware {
+        payload["firmwareVersion"] = json!(firmware);
+    }
+    let boot = Frame::Call { id: "boot".into(), action: "BootNotification".into(), payload };
     socket.send(Message::Text(boot.to_text().into())).await.map_err(|e| e.to_string())?;
     while let Some(message) = socket.next().await {
         let message = message.map_err(|e| e.to_string())?;

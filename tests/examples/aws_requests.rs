@@ -20,8 +20,9 @@ async fn main() {
     let stack = Stack::aws(&clients, &resources, &endpoint, &Default::default());
     tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
     tokio::spawn(ocpp_bulk::server::serve(listener, stack));
-    let chargers =
-        (0..count).map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept }).collect();
+    let chargers = (0..count)
+        .map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept, firmware: None })
+        .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");
 
     let api = ocpp_bulk::send::ApiClient::new(&format!("http://{address}"), ALICE);

@@ -203,7 +203,7 @@ impl TestStack {
     pub async fn sims(&self, identities: impl IntoIterator<Item = (String, Behaviour)>) -> SimFleet {
         let chargers = identities
             .into_iter()
-            .map(|(identity, behaviour)| SimCharger { identity, password: None, behaviour })
+            .map(|(identity, behaviour)| SimCharger { identity, password: None, behaviour, firmware: None })
             .collect();
         sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")
     }
