@@ -31,6 +31,14 @@ pub enum Command {
         /// Refuse chargers that have no password (as RequireChargerPasswords=true on AWS).
         #[arg(long)]
         require_passwords: bool,
+        /// Let runs' webhooks reach loopback and private addresses, over plain http too (receivers
+        /// on this machine or network). Never so on AWS: there a callback must be public https.
+        #[arg(long)]
+        allow_private_webhooks: bool,
+        /// With --allow-private-webhooks: the first retry of a failed completion event after this
+        /// many seconds (doubling each time) instead of 30.
+        #[arg(long, default_value_t = 30, requires = "allow_private_webhooks")]
+        webhook_first_retry_seconds: u32,
         /// Where the management API stand-in listens (aws backend; loopback only, never the public
         /// listener): the endpoint other local processes post frames to.
         #[arg(long, default_value = "127.0.0.1:0")]

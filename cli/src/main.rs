@@ -48,7 +48,17 @@ fn load(path: &std::path::Path) -> Result<Fleet, String> {
 
 async fn run(command: Command) -> Result<(), String> {
     match command {
-        Command::Serve { listen, fleet, backend, prefix, require_passwords, management_listen, max_connections } => {
+        Command::Serve {
+            listen,
+            fleet,
+            backend,
+            prefix,
+            require_passwords,
+            allow_private_webhooks,
+            webhook_first_retry_seconds,
+            management_listen,
+            max_connections,
+        } => {
             raise_open_file_limit();
             let provisioned = load(&fleet)?.provision().map_err(|e| e.to_string())?;
             let listener =
@@ -85,6 +95,9 @@ async fn run(command: Command) -> Result<(), String> {
                 provisioned.tokens.len()
             );
             stack.websocket.require_passwords = require_passwords;
+            if allow_private_webhooks {
+                stack.allow_private_webhooks(webhook_first_retry_seconds);
+            }
             if let Some(max) = max_connections {
                 stack.limits.max_connections = max.max(1);
             }

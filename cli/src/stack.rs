@@ -11,7 +11,10 @@ use shared::aws::{AwsClients, SqsDispatchQueue};
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{MemoryGateway, MemoryQueue, MemoryStore, QueueOptions};
 use shared::ports::DispatchQueue;
+use shared::webhook::address::WebhookPolicy;
+use shared::webhook::WebhookKey;
 use websocket::WebsocketContext;
+use worker::webhooks::Webhooks;
 use worker::WorkerContext;
 
 use crate::server::ConnectionLimits;
@@ -49,6 +52,16 @@ impl AwsOptions {
 }
 
 impl Stack {
+    /// Lets webhooks reach loopback and private addresses over plain http (`serve
+    /// --allow-private-webhooks`: receivers on this machine or network), and retries a failed
+    /// completion event after `first_retry_seconds` (doubling) instead of 30 s.
+    pub fn allow_private_webhooks(&mut self, first_retry_seconds: u32) {
+        self.api.webhook_policy = WebhookPolicy { allow_private: true };
+        if let Some(hooks) = &self.worker.webhooks {
+            hooks.allow_private(first_retry_seconds);
+        }
+    }
+
     /// Builds the embedded stack and starts its queue consumer on the current runtime.
     pub fn embedded(fleet: &Provisioned, options: QueueOptions) -> Stack {
         let store = Arc::new(MemoryStore::new());
@@ -56,6 +69,16 @@ impl Stack {
         let (queue, consumer) = MemoryQueue::new(options);
         let connections = MemoryGateway::new();
         let queue = Arc::new(queue);
+        let webhook_key = WebhookKey::random();
+        let mut worker = WorkerContext::new(
+            store.clone(),
+            store.clone(),
+            Arc::new(connections.clone()),
+            store.clone(),
+            queue.clone(),
+        );
+        worker.webhooks =
+            Some(Arc::new(Webhooks::new(store.clone(), store.clone(), webhook_key.clone(), WebhookPolicy::default())));
         let stack = Stack {
             api: ApiContext {
                 tokens: store.clone(),
@@ -69,14 +92,11 @@ impl Stack {
                 default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
                 cursor_key: shared::domain::CursorKey::random(),
                 blocked_sources: Default::default(),
+                webhook_secrets: store.clone(),
+                webhook_key,
+                webhook_policy: WebhookPolicy::default(),
             },
-            worker: WorkerContext::new(
-                store.clone(),
-                store.clone(),
-                Arc::new(connections.clone()),
-                store.clone(),
-                queue.clone(),
-            ),
+            worker,
             websocket: WebsocketContext {
                 chargers: store.clone(),
                 connections: store.clone(),
@@ -107,12 +127,13 @@ impl Stack {
         if options.duplicate_deliveries {
             queue = Arc::new(crate::lambda_like::Duplicating(queue));
         }
-        let worker = WorkerContext::on_aws(clients, resources, queue.clone(), management_endpoint);
+        let webhook_key = WebhookKey::random();
+        let worker = WorkerContext::on_aws(clients, resources, queue.clone(), management_endpoint, webhook_key.clone());
         let stack = Stack {
             connections: MemoryGateway::new(),
             management_throttle_rate: options.management_throttle_rate,
             limits: ConnectionLimits::default(),
-            api: ApiContext::on_aws(clients, resources, queue.clone()),
+            api: ApiContext::on_aws(clients, resources, queue.clone(), webhook_key),
             worker,
             websocket: WebsocketContext::on_aws(clients, resources, queue, management_endpoint),
         };

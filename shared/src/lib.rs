@@ -13,6 +13,8 @@ pub mod queue_message;
 pub mod retry;
 pub mod sync;
 pub mod telemetry;
+pub mod views;
+pub mod webhook;
 pub mod window;
 
 pub use error::{Error, Result};

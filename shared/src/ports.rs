@@ -13,6 +13,7 @@ use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFil
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::queue_message::DispatchMessage;
+use crate::webhook::AttemptOutcome;
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -70,6 +71,44 @@ pub trait RunStore: Send + Sync {
     /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
     /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;
+}
+
+/// A run's webhook state (`crate::webhook`), kept on the run; every change conditional, so a
+/// duplicated queue message neither sends an event twice nor counts an attempt twice.
+#[async_trait]
+pub trait RunWebhooks: Send + Sync {
+    /// Claims step `step` of the run's watch (`webhook` module) until `lease_until`: it follows an
+    /// earlier step, or is the same step whose lease ran out before it was done (its worker died).
+    async fn claim_watch(&self, run: Uuid, step: u32, lease_until: DateTime<Utc>) -> Result<Claim>;
+    /// Step `step` queued its successor (or ended the watch): a late copy of it does nothing.
+    async fn watch_done(&self, run: Uuid, step: u32) -> Result<()>;
+    /// Records that the progress event for `tenth` goes out. `false`: it (or a later one) went.
+    async fn progress_sent(&self, run: Uuid, tenth: u8) -> Result<bool>;
+    /// Claims attempt `attempt` (≥ 1) of the completion event, until `lease_until`: it follows
+    /// attempt `attempt - 1`, or is the same attempt whose lease ran out before its outcome was
+    /// recorded (its worker died).
+    async fn claim_attempt(&self, run: Uuid, attempt: u32, lease_until: DateTime<Utc>) -> Result<Claim>;
+    /// Records the outcome of attempt `attempt`, if it is still the latest.
+    async fn record_attempt(&self, run: Uuid, attempt: u32, outcome: &AttemptOutcome) -> Result<()>;
+}
+
+/// What became of a claim on a step of work that duplicated messages may race for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Claim {
+    /// Ours, until the lease ends.
+    Claimed,
+    /// Another worker holds it now: try again after its lease.
+    Held,
+    /// Done already (or superseded): nothing to do.
+    Done,
+}
+
+/// Each user's webhook secret version (the secret itself is derived, `webhook::WebhookKey`).
+#[async_trait]
+pub trait WebhookSecrets: Send + Sync {
+    async fn secret_version(&self, user: &str) -> Result<Option<u32>>;
+    /// Moves `user` to a new version (the first is 1); returns it.
+    async fn rotate_secret(&self, user: &str) -> Result<u32>;
 }
 
 /// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).

@@ -59,6 +59,11 @@ pub enum DispatchMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
     },
+    /// A run with a webhook, looked at again (`crate::webhook`): its progress events, and its
+    /// completion event once it completes. Each step queues the next until then.
+    WebhookWatch { run: Uuid, step: u32 },
+    /// Attempt `attempt` of a run's completion event; the first was made at `first_at`.
+    WebhookSend { run: Uuid, attempt: u32, first_at: DateTime<Utc> },
 }
 
 impl DispatchMessage {
@@ -70,7 +75,9 @@ impl DispatchMessage {
                 Some((*run, *seq))
             }
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
-            DispatchMessage::Cancel { .. } => None,
+            DispatchMessage::Cancel { .. }
+            | DispatchMessage::WebhookWatch { .. }
+            | DispatchMessage::WebhookSend { .. } => None,
         }
     }
 
@@ -79,7 +86,9 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
             DispatchMessage::Answer(answer) => answer.identity.as_deref(),
-            DispatchMessage::Cancel { .. } => None,
+            DispatchMessage::Cancel { .. }
+            | DispatchMessage::WebhookWatch { .. }
+            | DispatchMessage::WebhookSend { .. } => None,
         }
     }
 
@@ -88,7 +97,9 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
-            DispatchMessage::Cancel { .. } => None,
+            DispatchMessage::Cancel { .. }
+            | DispatchMessage::WebhookWatch { .. }
+            | DispatchMessage::WebhookSend { .. } => None,
         }
     }
 }

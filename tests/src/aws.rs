@@ -39,11 +39,14 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     let resources = provision(&clients, suite, fleet).await;
     let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory));
     let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
+    let runs = Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs));
     let ports = Ports {
         tokens: directory.clone(),
         chargers: directory.clone(),
         fleet: directory,
-        runs: Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
+        runs: runs.clone(),
+        webhooks: runs.clone(),
+        secrets: runs,
         inflight: connections.clone(),
         connections,
         idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),

@@ -18,6 +18,8 @@ fn ports() -> Ports {
         idempotency: store.clone(),
         limiter: store.clone(),
         fleet: store.fleet.clone(),
+        webhooks: store.clone(),
+        secrets: store,
     }
 }
 

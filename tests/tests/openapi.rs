@@ -18,8 +18,20 @@ fn component(name: &str) -> Value {
 #[test]
 fn the_bulk_request_component_is_what_the_parser_enforces() {
     let request = component("BulkRequest");
-    assert_eq!(request["required"], json!(["command", "charger_ids"]));
+    // charger_ids or target, never both: a rule of the parser's the description states.
+    assert_eq!(request["required"], json!(["command"]));
+    let described = request["description"].as_str().unwrap_or_default();
+    assert!(described.contains("`charger_ids`") && described.contains("`target`"), "{described}");
     let properties = &request["properties"];
+    assert_eq!(properties["target"]["$ref"], "#/components/schemas/Target");
+    let target = component("Target");
+    assert_eq!(target["additionalProperties"], false);
+    let mut fields: Vec<&str> = target["properties"].as_object().expect("Target").keys().map(String::as_str).collect();
+    fields.sort();
+    assert_eq!(fields, ["connected", "firmware", "firmware_below", "model", "team", "vendor"], "FleetFilter's fields");
+    assert_eq!(properties["callback_url"]["type"], "string");
+    assert_eq!(properties["callback_url"]["maxLength"], shared::webhook::address::MAX_URL_BYTES);
+    assert_eq!(properties["callback_progress"]["type"], "boolean");
     let commands: Vec<&str> = COMMANDS.iter().map(|c| c.action).collect();
     assert_eq!(properties["command"]["enum"], json!(commands), "the catalogue's commands, in its order");
     assert_eq!(properties["data"]["type"], "object");
@@ -48,9 +60,20 @@ fn every_parser_rule_is_exercised_against_the_component() {
         ("max_per_second", json!(0)),
         ("charger_ids", json!([])),
         ("command", json!("BootNotification")),
+        ("target", json!({"colour": "red"})),
+        ("target", json!([])),
+        ("callback_url", json!(7)),
+        ("callback_progress", json!("yes")),
     ] {
         let mut body = json!({"command": "ClearCache", "charger_ids": ["x"]});
         body[field] = bad;
         assert!(api::create::BulkRequest::parse(body).is_err(), "{field}");
     }
+    let target = json!({"command": "ClearCache", "target": {"model": "Terra AC", "connected": true}});
+    assert!(api::create::BulkRequest::parse(target).is_ok());
+    let both = json!({"command": "ClearCache", "target": {}, "charger_ids": ["x"]});
+    assert!(api::create::BulkRequest::parse(both).is_err(), "charger_ids and target together");
+    assert!(api::create::BulkRequest::parse(json!({"command": "ClearCache"})).is_err(), "neither");
+    let progress_alone = json!({"command": "ClearCache", "charger_ids": ["x"], "callback_progress": true});
+    assert!(api::create::BulkRequest::parse(progress_alone).is_err(), "progress needs a url");
 }

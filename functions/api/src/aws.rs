@@ -9,12 +9,14 @@ use shared::aws::{
 };
 use shared::domain::CursorKey;
 use shared::ports::DispatchQueue;
+use shared::webhook::address::WebhookPolicy;
+use shared::webhook::{WebhookKey, WEBHOOK_KEY};
 
 use crate::{create, ApiContext, DEFAULT_RATE_LIMIT_PER_MINUTE};
 
 /// The api's own settings, beside the resources: DEFAULT_TIMEOUT_SECONDS (30, at most 900),
 /// RATE_LIMIT_PER_MINUTE (6,000), CURSOR_SECRET (required: every instance signs and checks cursors
-/// with it).
+/// with it), WEBHOOK_KEY (required: users' webhook secrets derive from it, as in the worker).
 pub const DEFAULT_TIMEOUT_SECONDS: &str = "DEFAULT_TIMEOUT_SECONDS";
 pub const RATE_LIMIT_PER_MINUTE: &str = "RATE_LIMIT_PER_MINUTE";
 pub const CURSOR_SECRET: &str = "CURSOR_SECRET";
@@ -22,14 +24,23 @@ pub const CURSOR_SECRET: &str = "CURSOR_SECRET";
 impl ApiContext {
     /// The AWS adapters over the directory table, the runs table (runs, idempotency keys, rate
     /// counters) and `queue`; default timeout and rate limit, a random cursor key.
-    pub fn on_aws(clients: &AwsClients, resources: &Resources, queue: Arc<dyn DispatchQueue>) -> Self {
+    pub fn on_aws(
+        clients: &AwsClients,
+        resources: &Resources,
+        queue: Arc<dyn DispatchQueue>,
+        webhook_key: WebhookKey,
+    ) -> Self {
         let db = || clients.dynamodb.clone();
         let directory = Arc::new(DynamoDirectory::new(db(), &resources.directory));
+        let runs = Arc::new(DynamoRunStore::new(db(), &resources.runs));
         ApiContext {
             tokens: directory.clone(),
             chargers: directory.clone(),
             fleet: directory,
-            runs: Arc::new(DynamoRunStore::new(db(), &resources.runs)),
+            runs: runs.clone(),
+            webhook_secrets: runs,
+            webhook_key,
+            webhook_policy: WebhookPolicy { allow_private: false },
             queue,
             idempotency: Arc::new(DynamoIdempotency::new(db(), &resources.runs)),
             limiter: Arc::new(DynamoRateLimiter::new(db(), &resources.runs)),
@@ -47,12 +58,13 @@ impl ApiContext {
         })?;
         let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
         let cursor_key = CursorKey::new(required_env(CURSOR_SECRET)?);
+        let webhook_key = WebhookKey::new(required_env(WEBHOOK_KEY)?);
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         Ok(ApiContext {
             default_timeout_seconds,
             rate_limit_per_minute,
             cursor_key,
-            ..Self::on_aws(&clients, &resources, queue)
+            ..Self::on_aws(&clients, &resources, queue, webhook_key)
         })
     }
 }

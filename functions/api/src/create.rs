@@ -55,6 +55,9 @@ pub struct BulkRequest {
     pub max_per_second: Option<u32>,
     /// Set by a retry (`retry.rs`): the run whose failures this one retries.
     pub retry_of: Option<Uuid>,
+    /// Where the run's summary is POSTed when it completes (checked in `create`, `webhook.rs`),
+    /// and whether at each tenth of its progress too.
+    pub callback: Option<(String, bool)>,
 }
 
 impl BulkRequest {
@@ -143,6 +146,25 @@ impl BulkRequest {
             Some(_) => errors.add("charger_ids", "The charger ids field must be an array.".into()),
         }
 
+        let callback_url = match body.remove("callback_url") {
+            None | Some(Value::Null) => None,
+            Some(Value::String(url)) => Some(url),
+            Some(_) => {
+                errors.add("callback_url", "The callback url field must be a string.".into());
+                None
+            }
+        };
+        let progress = match body.remove("callback_progress") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(progress)) => progress,
+            Some(_) => {
+                errors.add("callback_progress", "The callback progress field must be true or false.".into());
+                false
+            }
+        };
+        if progress && callback_url.is_none() {
+            errors.add("callback_progress", "The callback progress field needs a callback url.".into());
+        }
         let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut errors);
         let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut errors);
 
@@ -150,7 +172,16 @@ impl BulkRequest {
             return Err(err);
         }
         let command = command.ok_or_else(|| Error::invalid("command", "The command field is required."))?;
-        Ok(BulkRequest { command, data, charger_ids, target, timeout_seconds, max_per_second, retry_of: None })
+        Ok(BulkRequest {
+            command,
+            data,
+            charger_ids,
+            target,
+            timeout_seconds,
+            max_per_second,
+            retry_of: None,
+            callback: callback_url.map(|url| (url, progress)),
+        })
     }
 }
 
@@ -227,6 +258,10 @@ pub async fn create(
     run_id: Uuid,
 ) -> Result<(Run, Vec<ResultRecord>)> {
     let mut request = request;
+    let webhook = match &request.callback {
+        Some((url, progress)) => Some(crate::webhook::checked(ctx, caller, url, *progress).await?),
+        None => None,
+    };
     if let Some(target) = &request.target {
         let matched = crate::fleet::resolve(ctx, caller, target).await?;
         if matched.is_empty() {
@@ -284,10 +319,15 @@ pub async fn create(
         retry_of: request.retry_of,
         retries: Vec::new(),
         target: request.target,
+        webhook,
         cancelled_at: None,
     };
     if run.is_complete() {
         run.completed_at = Some(now);
+    }
+    if run.webhook.is_some() {
+        // The run's watch (`worker/src/webhooks.rs`): progress events, then the completion event.
+        messages.push(Outgoing { message: DispatchMessage::WebhookWatch { run: run_id, step: 1 }, delay_seconds: 1 });
     }
     let first_results: Vec<ResultRecord> = results.iter().take(EMBEDDED_RESULTS).cloned().collect();
     let dispatched: Vec<u64> = messages.iter().filter_map(|m| m.message.result_key()).map(|(_, seq)| seq).collect();

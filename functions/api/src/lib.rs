@@ -17,7 +17,10 @@ use serde_json::json;
 use shared::domain::{CursorKey, Identity};
 use shared::ports::{
     ChargerDirectory, DispatchQueue, FleetStates, IdempotencyKeys, RateDecision, RateLimiter, RunStore, TokenStore,
+    WebhookSecrets,
 };
+use shared::webhook::address::WebhookPolicy;
+use shared::webhook::WebhookKey;
 use shared::{Error, Result};
 use tower::util::MapRequest;
 use tower::ServiceExt;
@@ -32,6 +35,7 @@ pub mod respond;
 pub mod retry;
 pub mod sources;
 pub mod views;
+pub mod webhook;
 
 /// The capabilities the API uses, built once at start-up.
 #[derive(Clone)]
@@ -52,6 +56,12 @@ pub struct ApiContext {
     pub cursor_key: CursorKey,
     /// Sources over their failed authentications this minute, as this instance learned it.
     pub blocked_sources: Arc<sources::BlockedSources>,
+    /// Each user's webhook secret version; the secrets derive from `webhook_key`.
+    pub webhook_secrets: Arc<dyn WebhookSecrets>,
+    /// WEBHOOK_KEY on AWS (from the secret store); generated per process locally.
+    pub webhook_key: WebhookKey,
+    /// Which callback URLs a run may name (never private addresses on AWS).
+    pub webhook_policy: WebhookPolicy,
 }
 
 const BULK: &str = "/v3/chargers/commands/bulk";
@@ -86,6 +96,7 @@ pub fn normalize(mut request: Request) -> Request {
 pub fn router(ctx: ApiContext) -> Router {
     Router::new()
         .route(CHARGERS, get(chargers))
+        .route("/v3/webhooks/secret", post(rotate_webhook_secret))
         .route(BULK, get(list).post(create))
         .route(&format!("{BULK}/{{run}}"), get(show))
         .route(&format!("{BULK}/{{run}}/results"), get(results))
@@ -245,6 +256,10 @@ async fn chargers(
 ) -> Response {
     let query = request::query(query.as_deref());
     answer(200, fleet::list(&ctx, &caller, &query, request::url_of(&headers, CHARGERS)).await)
+}
+
+async fn rotate_webhook_secret(State(ctx): State<ApiContext>, Extension(caller): Extension<Identity>) -> Response {
+    answer(201, webhook::rotate(&ctx, &caller).await)
 }
 
 async fn show(

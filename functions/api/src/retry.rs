@@ -79,6 +79,8 @@ pub async fn submit(
         data: run.data.clone(),
         charger_ids,
         target: None,
+        // The retry reports where its run reports.
+        callback: run.webhook.as_ref().map(|hook| (hook.url.clone(), hook.progress)),
         timeout_seconds: Some(run.timeout_seconds),
         max_per_second: run.max_per_second,
         retry_of: Some(run.id),

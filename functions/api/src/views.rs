@@ -8,25 +8,7 @@ use shared::domain::{ResultRecord, Run};
 pub const EMBEDDED_RESULTS: usize = 100;
 
 pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
-    let mut view = json!({
-        "uuid": run.id,
-        "command": run.command,
-        "data": run.data,
-        "status": run.status().as_str(),
-        "total_count": run.total_count,
-        "sent_count": run.counters.sent,
-        "offline_count": run.counters.offline,
-        "error_count": run.counters.error,
-        "skipped_count": run.counters.skipped,
-        "created_at": rfc3339(run.created_at),
-        "completed_at": run.completed_at.map(rfc3339),
-        "timeout_seconds": run.timeout_seconds,
-        "max_per_second": run.max_per_second,
-        "retry_of": run.retry_of,
-        "retries": run.retries,
-        "cancelled_at": run.cancelled_at.map(rfc3339),
-        "target": run.target,
-    });
+    let mut view = shared::views::run(run);
     if let (Some(results), Value::Object(map)) = (results, &mut view) {
         map.insert("results".to_owned(), results.iter().map(result).collect());
     }

@@ -4,37 +4,46 @@
 use std::sync::Arc;
 
 use shared::aws::tables::Resources;
-use shared::aws::{AwsClients, Deployment, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway};
+use shared::aws::{required_env, AwsClients, Deployment, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway};
 use shared::ports::DispatchQueue;
+use shared::webhook::address::WebhookPolicy;
+use shared::webhook::{WebhookKey, WEBHOOK_KEY};
 
+use crate::webhooks::Webhooks;
 use crate::WorkerContext;
 
 impl WorkerContext {
     /// The AWS adapters over the runs and connections tables, `queue`, and the management
     /// endpoint; records from the dead-letter queue (`resources.dead_letter_arn`) end their results.
+    /// Webhooks are signed with secrets derived from `webhook_key` and reach public addresses only.
     pub fn on_aws(
         clients: &AwsClients,
         resources: &Resources,
         queue: Arc<dyn DispatchQueue>,
         management_endpoint: &str,
+        webhook_key: WebhookKey,
     ) -> Self {
         let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
+        let runs = Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs));
         let mut ctx = WorkerContext::new(
-            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs)),
+            runs.clone(),
             connections.clone(),
             Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
             connections,
             queue,
         );
         ctx.dead_letter_arn = resources.dead_letter_arn.clone();
+        ctx.webhooks =
+            Some(Arc::new(Webhooks::new(runs.clone(), runs, webhook_key, WebhookPolicy { allow_private: false })));
         ctx
     }
 
-    /// Everything, read once at cold start: `Resources::from_env` and the management endpoint
-    /// (`AwsClients::management_endpoint`).
+    /// Everything, read once at cold start: `Resources::from_env`, the management endpoint
+    /// (`AwsClients::management_endpoint`) and WEBHOOK_KEY.
     pub async fn from_env() -> Result<WorkerContext, String> {
+        let key = WebhookKey::new(required_env(WEBHOOK_KEY)?);
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         let endpoint = clients.management_endpoint()?;
-        Ok(Self::on_aws(&clients, &resources, queue, &endpoint))
+        Ok(Self::on_aws(&clients, &resources, queue, &endpoint, key))
     }
 }

@@ -89,7 +89,10 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
             release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), identity, call_id).await?;
             return Ok(Step::Done);
         }
-        DispatchMessage::Answer(_) | DispatchMessage::Cancel { .. } => return Ok(Step::Done),
+        DispatchMessage::Answer(_)
+        | DispatchMessage::Cancel { .. }
+        | DispatchMessage::WebhookWatch { .. }
+        | DispatchMessage::WebhookSend { .. } => return Ok(Step::Done),
     };
     let Some(plan) = ctx.plans.get(ctx.runs.as_ref(), run).await? else {
         tracing::warn!("message for an unknown run dropped");

@@ -20,6 +20,7 @@ pub mod aws;
 pub mod cancel;
 pub mod dispatch;
 pub mod plans;
+pub mod webhooks;
 
 use dispatch::Step;
 use plans::RunPlans;
@@ -35,6 +36,8 @@ pub struct WorkerContext {
     pub plans: Arc<RunPlans>,
     /// The dead-letter queue's ARN: its records end their results instead of dispatching.
     pub dead_letter_arn: Option<String>,
+    /// Run webhooks (`webhooks.rs`); without it, webhook messages are left to the dead-letter queue.
+    pub webhooks: Option<Arc<webhooks::Webhooks>>,
 }
 
 impl WorkerContext {
@@ -45,7 +48,16 @@ impl WorkerContext {
         inflight: Arc<dyn InflightCalls>,
         queue: Arc<dyn DispatchQueue>,
     ) -> Self {
-        WorkerContext { runs, connections, gateway, inflight, queue, plans: Arc::default(), dead_letter_arn: None }
+        WorkerContext {
+            runs,
+            connections,
+            gateway,
+            inflight,
+            queue,
+            plans: Arc::default(),
+            dead_letter_arn: None,
+            webhooks: None,
+        }
     }
 
     fn answer_ports(&self) -> AnswerPorts<'_> {
@@ -68,6 +80,13 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
+                }
+                // Dead letters of a webhook are simply tried again.
+                Some(DispatchMessage::WebhookWatch { run, step }) => {
+                    webhooks::watch(ctx, *run, *step).await.map(|()| Step::Done)
+                }
+                Some(DispatchMessage::WebhookSend { run, attempt, first_at }) => {
+                    webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
                 Some(message) if r.dead => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message) => dispatch::prepare(ctx, message).await,
@@ -194,6 +213,10 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         ),
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
+        // Nothing to end: the message goes on to the dead-letter queue, whose records are tried again.
+        DispatchMessage::WebhookWatch { .. } | DispatchMessage::WebhookSend { .. } => {
+            return Err(Error::transient("webhook", format!("webhook message {why}; left to the dead-letter queue")))
+        }
     };
     ctx.runs.finish(run, seq, &expect, outcome).await?;
     if let Some((identity, call_id)) = release {

@@ -138,6 +138,8 @@ pub struct Run {
     pub cancelled_at: Option<DateTime<Utc>>,
     /// The filter its chargers were chosen by, when the request named them by what they are.
     pub target: Option<super::charger_state::FleetFilter>,
+    /// Where its summary is POSTed when it completes, and how that fares.
+    pub webhook: Option<crate::webhook::Webhook>,
 }
 
 impl Run {

@@ -4,6 +4,7 @@ pub mod fleet_states;
 pub mod gateway;
 pub mod queue;
 pub mod store;
+pub mod webhooks;
 
 pub use fleet_states::MemoryFleet;
 pub use gateway::{MemoryGateway, Outbound};

@@ -20,10 +20,12 @@ use crate::ports::{
 };
 use crate::queue_message::DispatchMessage;
 
-struct RunEntry {
-    run: Run,
+pub(super) struct RunEntry {
+    pub(super) run: Run,
     /// Indexed by `seq`.
     results: Vec<ResultRecord>,
+    /// The webhook's bookkeeping beside what the run shows (`webhooks.rs`).
+    pub(super) hook: super::webhooks::HookBookkeeping,
 }
 
 impl RunEntry {
@@ -58,6 +60,8 @@ pub struct MemoryStore {
     idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
     rate: WindowCounts,
+    /// Each user's webhook secret version.
+    pub(super) webhook_secrets: Mutex<HashMap<String, u32>>,
     /// The fleet view (`fleet_states.rs`).
     pub fleet: Arc<super::fleet_states::MemoryFleet>,
 }
@@ -82,7 +86,7 @@ impl MemoryStore {
         self.fleet.import(&fleet.chargers);
     }
 
-    fn entry(&self, run: Uuid) -> Option<Arc<Mutex<RunEntry>>> {
+    pub(super) fn entry(&self, run: Uuid) -> Option<Arc<Mutex<RunEntry>>> {
         read(&self.runs).get(&run).cloned()
     }
 }
@@ -115,7 +119,7 @@ impl RunStore for MemoryStore {
         if results.iter().enumerate().any(|(i, r)| r.seq != i as u64) {
             return Err(Error::internal("memory store", "results must be numbered 0..n in order"));
         }
-        let entry = Arc::new(Mutex::new(RunEntry { run: run.clone(), results }));
+        let entry = Arc::new(Mutex::new(RunEntry { run: run.clone(), results, hook: Default::default() }));
         {
             let mut runs = write(&self.runs);
             if runs.contains_key(&run.id) {

@@ -6,6 +6,7 @@ mod access;
 mod connections;
 mod fleet_view;
 mod runs;
+mod webhooks;
 
 use std::sync::Arc;
 
@@ -13,7 +14,7 @@ use chrono::Utc;
 use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
 use shared::ports::{
     ChargerDirectory, ConnectionRegistry, FleetStates, IdempotencyKeys, InflightCalls, RateLimiter, RunStore,
-    TokenStore,
+    RunWebhooks, TokenStore, WebhookSecrets,
 };
 use uuid::Uuid;
 
@@ -21,6 +22,7 @@ pub use access::*;
 pub use connections::*;
 pub use fleet_view::*;
 pub use runs::*;
+pub use webhooks::*;
 
 /// The ports under test. The directory and tokens hold `harness::fleet(n)` for some n ≥ 3.
 #[derive(Clone)]
@@ -33,10 +35,23 @@ pub struct Ports {
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub limiter: Arc<dyn RateLimiter>,
     pub fleet: Arc<dyn FleetStates>,
+    pub webhooks: Arc<dyn RunWebhooks>,
+    pub secrets: Arc<dyn WebhookSecrets>,
 }
 
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
 pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize) -> (Run, Vec<ResultRecord>) {
+    new_run_with(ports, owner, pending, skipped, |_| {}).await
+}
+
+/// `new_run`, the run changed by `shape` before it is stored.
+pub async fn new_run_with(
+    ports: &Ports,
+    owner: &str,
+    pending: usize,
+    skipped: usize,
+    shape: impl FnOnce(&mut Run),
+) -> (Run, Vec<ResultRecord>) {
     let mut results: Vec<ResultRecord> = (0..pending)
         .map(|i| {
             let identity = format!("X{}", Uuid::new_v4().simple());
@@ -47,7 +62,7 @@ pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize)
         })
         .collect();
     results.extend((0..skipped).map(|i| ResultRecord::skipped((pending + i) as u64, format!("not-a-uuid-{i}"))));
-    let run = Run {
+    let mut run = Run {
         id: Uuid::new_v4(),
         owner: owner.to_owned(),
         command: "Reset".into(),
@@ -62,7 +77,9 @@ pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize)
         retries: Vec::new(),
         cancelled_at: None,
         target: None,
+        webhook: None,
     };
+    shape(&mut run);
     ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)
 }
@@ -78,7 +95,7 @@ macro_rules! contract_suite {
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
-            fleet_states_are_kept_and_listed);
+            fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

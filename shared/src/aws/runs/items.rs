@@ -45,6 +45,9 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     if let Some(retried) = run.retry_of {
         meta.insert("retry_of".into(), string(retried.to_string()));
     }
+    if let Some(webhook) = &run.webhook {
+        super::webhooks::webhook_attributes(webhook, &mut meta);
+    }
     if let Some(target) = &run.target {
         meta.insert("target".into(), string(serde_json::to_string(target).unwrap_or_default()));
     }
@@ -118,6 +121,7 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
         retries: retries_of(item),
         cancelled_at: parse_time(item, "cancelled_at")?,
         target: parse_json(item, "target")?.and_then(|target| serde_json::from_value(target).ok()),
+        webhook: super::webhooks::parse_webhook(item)?,
     };
     Ok((run, parse_layout(item)?))
 }

@@ -121,6 +121,7 @@ mod sizing {
             retries: Vec::new(),
             cancelled_at: None,
             target: None,
+            webhook: None,
         };
         let results: Vec<ResultRecord> = (0..total)
             .map(|seq| {

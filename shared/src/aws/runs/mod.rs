@@ -5,6 +5,7 @@
 
 mod items;
 mod layout;
+mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
