@@ -123,6 +123,12 @@ pub enum Command {
         timeout_seconds: Option<u32>,
         #[arg(long)]
         max_per_second: Option<u32>,
+        /// POST the run's summary here when it completes, signed (see `webhook-secret`).
+        #[arg(long, conflicts_with = "retry")]
+        callback_url: Option<String>,
+        /// With --callback-url: also at each tenth of the run's progress.
+        #[arg(long, requires = "callback_url")]
+        callback_progress: bool,
     },
     /// List my runs, newest first.
     Runs {
@@ -157,6 +163,11 @@ pub enum Command {
         run: String,
         #[arg(long)]
         json: bool,
+    },
+    /// A new signing secret for my runs' webhooks, shown this once (the previous one stops signing).
+    WebhookSecret {
+        #[command(flatten)]
+        api: ApiArgs,
     },
     /// Fleet files.
     Fleet {

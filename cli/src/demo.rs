@@ -99,6 +99,7 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         data: json!({"type": "Soft"}),
         chargers: chargers.clone(),
         target: None,
+        callback: None,
         timeout_seconds: Some(DEMO_TIMEOUT_SECONDS),
         max_per_second: None,
         poll_every: Duration::from_millis(200),

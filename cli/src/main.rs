@@ -171,6 +171,8 @@ async fn run(command: Command) -> Result<(), String> {
             max_per_second,
             retry,
             statuses,
+            callback_url,
+            callback_progress,
         } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
             let target = target
@@ -192,6 +194,7 @@ async fn run(command: Command) -> Result<(), String> {
                 data,
                 chargers,
                 target,
+                callback: callback_url.map(|url| (url, callback_progress)),
                 timeout_seconds,
                 max_per_second,
                 poll_every: Duration::from_millis(250),
@@ -232,6 +235,10 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Run { api, run, watch, status, json } => {
             print!("{}", ocpp_bulk::runs::show(&api.client(), &run, watch, status.as_deref(), output(json)).await?);
+            Ok(())
+        }
+        Command::WebhookSecret { api } => {
+            print!("{}", ocpp_bulk::runs::rotate_webhook_secret(&api.client()).await?);
             Ok(())
         }
         Command::Cancel { api, run, json } => {

@@ -106,6 +106,18 @@ async fn results(client: &ApiClient, id: &str, status: &str, output: Output) -> 
 }
 
 /// Cancels what of a run is not yet dispatched.
+/// Rotates the caller's webhook secret and shows it, with how to check a signature.
+pub async fn rotate_webhook_secret(client: &ApiClient) -> Result<String, String> {
+    let made = client.rotate_webhook_secret().await?;
+    Ok(format!(
+        "{}\n(version {}; shown this once. Events carry {}: {})\n",
+        made["secret"].as_str().unwrap_or_default(),
+        made["version"],
+        made["header"].as_str().unwrap_or_default(),
+        made["scheme"].as_str().unwrap_or_default(),
+    ))
+}
+
 pub async fn cancel(client: &ApiClient, id: &str, output: Output) -> Result<String, String> {
     let run = client.cancel(id).await?;
     Ok(match output {

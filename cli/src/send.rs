@@ -17,6 +17,8 @@ pub struct SendOptions {
     pub chargers: Vec<String>,
     /// Instead of `chargers`: a filter of the fleet view (`POST … "target"`).
     pub target: Option<Value>,
+    /// The run's webhook: its URL, and whether progress events too.
+    pub callback: Option<(String, bool)>,
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
     pub poll_every: Duration,
@@ -84,6 +86,11 @@ impl ApiClient {
         let body = if statuses.is_empty() { json!({}) } else { json!({ "statuses": statuses }) };
         let path = format!("/v3/chargers/commands/bulk/{id}/retry");
         Ok(self.expect_status(reqwest::Method::POST, &path, Some(&body), 202).await?["data"].take())
+    }
+
+    /// A new webhook signing secret for the caller.
+    pub async fn rotate_webhook_secret(&self) -> Result<Value, String> {
+        Ok(self.expect_status(reqwest::Method::POST, "/v3/webhooks/secret", None, 201).await?["data"].take())
     }
 
     pub async fn run(&self, id: &str) -> Result<Value, String> {
@@ -158,6 +165,10 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
             }
             if let Some(r) = options.max_per_second {
                 body["max_per_second"] = json!(r);
+            }
+            if let Some((url, progress)) = &options.callback {
+                body["callback_url"] = json!(url);
+                body["callback_progress"] = json!(progress);
             }
             client.create(&body).await?
         }
