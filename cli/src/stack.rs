@@ -77,6 +77,7 @@ impl Stack {
             store.clone(),
             queue.clone(),
         );
+        worker.chargers = Some(store.clone());
         worker.webhooks =
             Some(Arc::new(Webhooks::new(store.clone(), store.clone(), webhook_key.clone(), WebhookPolicy::default())));
         let stack = Stack {

@@ -40,6 +40,13 @@ pub struct RunKey {
 pub trait RunStore: Send + Sync {
     /// Stores a new run with all its results (pending and skipped).
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()>;
+    /// Stores a new run whose results come later, a chunk at a time (`write_results`): each of its
+    /// `total_count` results counts as pending until it ends. Its META is written last.
+    async fn create_run_shell(&self, run: &Run) -> Result<()>;
+    /// Writes chunk `chunk` of a run created with `create_run_shell`, once: its results pending,
+    /// or `skipped_forbidden` and counted so. `false` when the chunk was written before (a
+    /// repeated message), and nothing is.
+    async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool>;
     async fn run(&self, id: Uuid) -> Result<Option<Run>>;
     /// Up to `limit` results in request order after position `after`, optionally of one status.
     /// A result is keyed by `(run, seq)`: its position in the request.

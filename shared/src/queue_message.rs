@@ -64,6 +64,9 @@ pub enum DispatchMessage {
     WebhookWatch { run: Uuid, step: u32 },
     /// Attempt `attempt` of a run's completion event; the first was made at `first_at`.
     WebhookSend { run: Uuid, attempt: u32, first_at: DateTime<Utc> },
+    /// One chunk of a big run's requested ids, from position `first_seq` on: resolved against the
+    /// directory for the owner's `teams`, written, skipped or dispatched by the worker.
+    CreateChunk { run: Uuid, chunk: u32, first_seq: u64, ids: Vec<String>, teams: Vec<String> },
 }
 
 impl DispatchMessage {
@@ -77,7 +80,8 @@ impl DispatchMessage {
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. } => None,
+            | DispatchMessage::WebhookSend { .. }
+            | DispatchMessage::CreateChunk { .. } => None,
         }
     }
 
@@ -88,7 +92,8 @@ impl DispatchMessage {
             DispatchMessage::Answer(answer) => answer.identity.as_deref(),
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. } => None,
+            | DispatchMessage::WebhookSend { .. }
+            | DispatchMessage::CreateChunk { .. } => None,
         }
     }
 
@@ -99,9 +104,28 @@ impl DispatchMessage {
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. } => None,
+            | DispatchMessage::WebhookSend { .. }
+            | DispatchMessage::CreateChunk { .. } => None,
         }
     }
+}
+
+/// Where a message sits in a rate-limited rollout that started at `start`: its queue delay from
+/// `now` and the time it may go.
+pub fn rollout_slot(
+    max_per_second: Option<u32>,
+    slot: u64,
+    start: DateTime<Utc>,
+    now: DateTime<Utc>,
+) -> (u32, Option<DateTime<Utc>>) {
+    let Some(rate) = max_per_second else {
+        return (0, None);
+    };
+    let millis = slot.saturating_mul(1000) / u64::from(rate.max(1));
+    let at = start + chrono::Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX / 2));
+    let wait = (at - now).num_seconds().max(0);
+    let delay = u32::try_from(wait).unwrap_or(u32::MAX).min(MAX_DELAY_SECONDS);
+    (delay, Some(at))
 }
 
 /// Frees a charger's in-flight slot held by `call_id` and wakes the messages parked on it. A wake
@@ -129,6 +153,18 @@ pub async fn release_slot(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn rollout_slots_spread_messages() {
+        let now = Utc::now();
+        assert_eq!(rollout_slot(None, 5, now, now), (0, None));
+        let (delay, at) = rollout_slot(Some(10), 25, now, now);
+        assert_eq!(delay, 2);
+        assert_eq!(at, Some(now + chrono::Duration::milliseconds(2500)));
+        assert_eq!(rollout_slot(Some(1), 100_000, now, now).0, MAX_DELAY_SECONDS);
+        let later = now + chrono::Duration::seconds(2);
+        assert_eq!(rollout_slot(Some(10), 25, now, later).0, 0, "a chunk resolved late waits what is left");
+    }
 
     #[test]
     fn messages_round_trip_as_json() {

@@ -31,6 +31,14 @@ impl RunStore for FailingFinish {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.create_run(run, results).await
     }
+    async fn create_run_shell(&self, run: &Run) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.create_run_shell(run).await
+    }
+    async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.write_results(run, chunk, results).await
+    }
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.cancel(run, at).await

@@ -10,7 +10,7 @@ use shared::domain::{Counters, Expect, Identity, Outcome, ResultRecord, Run};
 use shared::error::ErrorCollector;
 use shared::ocpp::Command;
 use shared::ports::{IdempotencyClaim, Outgoing};
-use shared::queue_message::{DispatchMessage, MAX_DELAY_SECONDS};
+use shared::queue_message::{rollout_slot, DispatchMessage};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -41,6 +41,10 @@ fn json_len(value: &Value) -> usize {
     let mut count = Count(0);
     serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
 }
+
+/// The longest charger id a request may name: a charger's is a UUID; anything else is kept in its
+/// result as sent, so it is bounded.
+pub const MAX_ID_BYTES: usize = 255;
 
 /// A validated request.
 pub struct BulkRequest {
@@ -137,6 +141,11 @@ impl BulkRequest {
                         errors.add(&format!("charger_ids.{i}"), format!("The charger_ids.{i} field must be a string."));
                         continue;
                     };
+                    if id.len() > MAX_ID_BYTES {
+                        let message = format!("The charger_ids.{i} field may be at most {MAX_ID_BYTES} characters.");
+                        errors.add(&format!("charger_ids.{i}"), message);
+                        continue;
+                    }
                     let id = Uuid::try_parse(&id).map_or(id, |uuid| uuid.to_string());
                     if seen.insert(id.clone()) {
                         charger_ids.push(id);
@@ -269,6 +278,9 @@ pub async fn create(
         }
         request.charger_ids = matched.iter().map(Uuid::to_string).collect();
     }
+    if request.charger_ids.len() > crate::chunks::INLINE_LIMIT {
+        return crate::chunks::create(ctx, caller, request, now, run_id, webhook).await;
+    }
     let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
     // The adapter chunks the lookup as its store requires, with its own concurrency cap.
     let mut accessible = HashMap::new();
@@ -285,7 +297,7 @@ pub async fn create(
         .map(|(seq, id)| match accessible.get(&id) {
             Some(charger) => {
                 let slot = messages.len() as u64;
-                let (delay_seconds, not_before) = rollout_slot(request.max_per_second, slot, now);
+                let (delay_seconds, not_before) = rollout_slot(request.max_per_second, slot, now, now);
                 messages.push(Outgoing {
                     message: DispatchMessage::Dispatch {
                         run: run_id,
@@ -345,17 +357,6 @@ pub async fn create(
     Ok((run, first_results))
 }
 
-/// Where a message sits in a rate-limited rollout: its queue delay and the time it may go.
-fn rollout_slot(max_per_second: Option<u32>, slot: u64, now: DateTime<Utc>) -> (u32, Option<DateTime<Utc>>) {
-    let Some(rate) = max_per_second else {
-        return (0, None);
-    };
-    let millis = slot.saturating_mul(1000) / u64::from(rate);
-    let at = now + Duration::milliseconds(i64::try_from(millis).unwrap_or(i64::MAX / 2));
-    let delay = u32::try_from(millis / 1000).unwrap_or(u32::MAX).min(MAX_DELAY_SECONDS);
-    (delay, Some(at))
-}
-
 /// Results whose message may not have been queued become `error`; any the worker already
 /// called are left to finish (the write is conditional on no CALL yet).
 async fn fail_undispatched(ctx: &ApiContext, run: Uuid, seqs: &[u64]) -> Result<()> {
@@ -376,16 +377,6 @@ mod tests {
             Err(err) => err.body()["errors"].clone(),
             Ok(_) => panic!("expected a validation error"),
         }
-    }
-
-    #[test]
-    fn rollout_slots_spread_messages() {
-        let now = Utc::now();
-        assert_eq!(rollout_slot(None, 5, now), (0, None));
-        let (delay, at) = rollout_slot(Some(10), 25, now);
-        assert_eq!(delay, 2);
-        assert_eq!(at, Some(now + Duration::milliseconds(2500)));
-        assert_eq!(rollout_slot(Some(1), 100_000, now).0, MAX_DELAY_SECONDS);
     }
 
     #[test]

@@ -27,6 +27,7 @@ use tower::ServiceExt;
 
 pub mod aws;
 pub mod cancel;
+pub mod chunks;
 pub mod create;
 pub mod fleet;
 pub mod read;

@@ -4,7 +4,9 @@
 use std::sync::Arc;
 
 use shared::aws::tables::Resources;
-use shared::aws::{required_env, AwsClients, Deployment, DynamoConnectionTable, DynamoRunStore, ManagementApiGateway};
+use shared::aws::{
+    required_env, AwsClients, Deployment, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
+};
 use shared::ports::DispatchQueue;
 use shared::webhook::address::WebhookPolicy;
 use shared::webhook::{WebhookKey, WEBHOOK_KEY};
@@ -33,6 +35,7 @@ impl WorkerContext {
             queue,
         );
         ctx.dead_letter_arn = resources.dead_letter_arn.clone();
+        ctx.chargers = Some(Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory)));
         ctx.webhooks =
             Some(Arc::new(Webhooks::new(runs.clone(), runs, webhook_key, WebhookPolicy { allow_private: false })));
         ctx

@@ -11,13 +11,14 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
 use shared::domain::{Expect, Outcome};
-use shared::ports::{ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
+use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use shared::queue_message::{release_slot, DispatchMessage, MAX_RECEIVES};
 use shared::{Error, Result};
 use tracing::Instrument;
 
 pub mod aws;
 pub mod cancel;
+pub mod chunks;
 pub mod dispatch;
 pub mod plans;
 pub mod webhooks;
@@ -38,6 +39,8 @@ pub struct WorkerContext {
     pub dead_letter_arn: Option<String>,
     /// Run webhooks (`webhooks.rs`); without it, webhook messages are left to the dead-letter queue.
     pub webhooks: Option<Arc<webhooks::Webhooks>>,
+    /// Resolves the ids of big runs' chunks (`chunks.rs`).
+    pub chargers: Option<Arc<dyn ChargerDirectory>>,
 }
 
 impl WorkerContext {
@@ -57,6 +60,7 @@ impl WorkerContext {
             plans: Arc::default(),
             dead_letter_arn: None,
             webhooks: None,
+            chargers: None,
         }
     }
 
@@ -80,6 +84,10 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
+                }
+                Some(DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams }) => {
+                    let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
+                    chunks::create(ctx, chunk, r.dead).await.map(|()| Step::Done)
                 }
                 // Dead letters of a webhook are simply tried again.
                 Some(DispatchMessage::WebhookWatch { run, step }) => {
@@ -213,6 +221,11 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         ),
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
+        // A chunk that cannot be created still ends its results.
+        DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams } => {
+            let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
+            return chunks::create(ctx, chunk, true).await;
+        }
         // Nothing to end: the message goes on to the dead-letter queue, whose records are tried again.
         DispatchMessage::WebhookWatch { .. } | DispatchMessage::WebhookSend { .. } => {
             return Err(Error::transient("webhook", format!("webhook message {why}; left to the dead-letter queue")))

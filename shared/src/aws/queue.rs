@@ -15,6 +15,9 @@ use crate::retry::{exhausted, Backoff};
 
 /// SQS's limit per SendMessageBatch / DeleteMessageBatch.
 pub const SEND_CHUNK: usize = 10;
+/// The most message bytes one SendMessageBatch carries: SQS takes 256 KiB per call, all entries
+/// together (a big run's chunk messages are tens of KB each).
+pub const SEND_BYTES: usize = 200 * 1024;
 const CONCURRENCY: usize = 64;
 
 pub struct SqsDispatchQueue {
@@ -56,22 +59,25 @@ impl SqsDispatchQueue {
 #[async_trait]
 impl DispatchQueue for SqsDispatchQueue {
     async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> Result<()> {
-        let mut chunks = Vec::with_capacity(messages.len().div_ceil(SEND_CHUNK));
-        for chunk in messages.chunks(SEND_CHUNK) {
-            let entries = chunk
-                .iter()
-                .enumerate()
-                .map(|(i, outgoing)| {
-                    let body = serde_json::to_string(&outgoing.message).map_err(|e| Error::internal("sqs", e))?;
-                    SendMessageBatchRequestEntry::builder()
-                        .id(i.to_string())
-                        .message_body(body)
-                        .delay_seconds(i32::try_from(outgoing.delay_seconds.min(MAX_DELAY_SECONDS)).unwrap_or(0))
-                        .build()
-                        .map_err(|e| Error::internal("sqs", e))
-                })
-                .collect::<Result<Vec<_>>>()?;
-            chunks.push(entries);
+        let mut chunks: Vec<Vec<SendMessageBatchRequestEntry>> =
+            Vec::with_capacity(messages.len().div_ceil(SEND_CHUNK));
+        let mut bytes = 0;
+        for outgoing in &messages {
+            let body = serde_json::to_string(&outgoing.message).map_err(|e| Error::internal("sqs", e))?;
+            let full = chunks.last().is_none_or(|c| c.len() == SEND_CHUNK || bytes + body.len() > SEND_BYTES);
+            if full {
+                chunks.push(Vec::with_capacity(SEND_CHUNK));
+                bytes = 0;
+            }
+            bytes += body.len();
+            let Some(chunk) = chunks.last_mut() else { continue };
+            let entry = SendMessageBatchRequestEntry::builder()
+                .id(chunk.len().to_string())
+                .message_body(body)
+                .delay_seconds(i32::try_from(outgoing.delay_seconds.min(MAX_DELAY_SECONDS)).unwrap_or(0))
+                .build()
+                .map_err(|e| Error::internal("sqs", e))?;
+            chunk.push(entry);
         }
         futures::stream::iter(chunks.into_iter().map(|entries| self.send_chunk(entries)))
             .buffer_unordered(CONCURRENCY)

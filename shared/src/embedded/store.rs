@@ -22,16 +22,31 @@ use crate::queue_message::DispatchMessage;
 
 pub(super) struct RunEntry {
     pub(super) run: Run,
-    /// Indexed by `seq`.
-    results: Vec<ResultRecord>,
+    /// Indexed by `seq`; `None` until a run created in chunks has its chunk written.
+    results: Vec<Option<ResultRecord>>,
+    /// The chunks written of a run created in chunks.
+    chunks: std::collections::HashSet<u32>,
     /// The webhook's bookkeeping beside what the run shows (`webhooks.rs`).
     pub(super) hook: super::webhooks::HookBookkeeping,
 }
 
 impl RunEntry {
     fn result_mut(&mut self, seq: u64) -> Option<&mut ResultRecord> {
-        let result = self.results.get_mut(usize::try_from(seq).ok()?)?;
+        let result = self.results.get_mut(usize::try_from(seq).ok()?)?.as_mut()?;
         (result.seq == seq).then_some(result)
+    }
+
+    fn insert(store: &MemoryStore, run: &Run, results: Vec<Option<ResultRecord>>) -> Result<()> {
+        let entry = RunEntry { run: run.clone(), results, chunks: Default::default(), hook: Default::default() };
+        {
+            let mut runs = write(&store.runs);
+            if runs.contains_key(&run.id) {
+                return Err(Error::internal("memory store", format!("run {} already exists", run.id)));
+            }
+            runs.insert(run.id, Arc::new(Mutex::new(entry)));
+        }
+        write(&store.runs_by_owner).entry(run.owner.clone()).or_default().push(run.id);
+        Ok(())
     }
 }
 
@@ -119,16 +134,34 @@ impl RunStore for MemoryStore {
         if results.iter().enumerate().any(|(i, r)| r.seq != i as u64) {
             return Err(Error::internal("memory store", "results must be numbered 0..n in order"));
         }
-        let entry = Arc::new(Mutex::new(RunEntry { run: run.clone(), results, hook: Default::default() }));
-        {
-            let mut runs = write(&self.runs);
-            if runs.contains_key(&run.id) {
-                return Err(Error::internal("memory store", format!("run {} already exists", run.id)));
-            }
-            runs.insert(run.id, entry);
+        RunEntry::insert(self, run, results.into_iter().map(Some).collect())
+    }
+
+    async fn create_run_shell(&self, run: &Run) -> Result<()> {
+        let total = usize::try_from(run.total_count).map_err(|e| Error::internal("memory store", e))?;
+        RunEntry::insert(self, run, vec![None; total])
+    }
+
+    async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Err(Error::internal("memory store", format!("results for run {run}, which does not exist")));
+        };
+        let mut entry = locked(&entry);
+        if !entry.chunks.insert(chunk) {
+            return Ok(false);
         }
-        write(&self.runs_by_owner).entry(run.owner.clone()).or_default().push(run.id);
-        Ok(())
+        for result in results {
+            let (seq, status) = (result.seq, result.status);
+            match usize::try_from(seq).ok().and_then(|seq| entry.results.get_mut(seq)) {
+                Some(slot) if slot.is_none() => *slot = Some(result),
+                _ => return Err(Error::internal("memory store", format!("result {seq} of run {run} is no slot to fill"))),
+            }
+            entry.run.counters.count(status);
+        }
+        if entry.run.completed_at.is_none() && entry.run.is_complete() {
+            entry.run.completed_at = Some(Utc::now());
+        }
+        Ok(true)
     }
 
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {
@@ -173,9 +206,13 @@ impl RunStore for MemoryStore {
             return Ok(Vec::new());
         };
         let entry = locked(&entry);
-        let start = after.map_or(0, |seq| entry.results.partition_point(|r| r.seq <= seq));
-        Ok(entry.results[start..]
+        // Indexed by seq: the page starts right after `after`.
+        let start = after.map_or(0, |seq| usize::try_from(seq.saturating_add(1)).unwrap_or(usize::MAX));
+        Ok(entry
+            .results
             .iter()
+            .skip(start)
+            .flatten()
             .filter(|r| status.is_none_or(|s| r.status == s))
             .take(limit)
             .cloned()

@@ -20,14 +20,36 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
         }
         items.push(result_item(run.id, layout, result));
     }
-    for (shard, pending) in pending.iter().enumerate() {
-        let mut item = counter_key(run.id, shard as u32);
-        for status in ResultStatus::ENDINGS {
-            item.insert(status.as_str().into(), number(0));
-        }
-        item.insert("pending".into(), number(pending));
-        items.push(item);
-    }
+    items.extend(counter_items(run.id, &pending));
+    (items, meta_item(run, layout))
+}
+
+/// The items of a run created in chunks, before its results (`create_run_shell`): its counter
+/// shards, every one of its `total_count` results pending in its shard, and its META.
+pub fn shell_items(run: &Run) -> (Vec<Item>, Item) {
+    let layout = Layout::for_run(run.total_count);
+    let counters = u64::from(layout.counters);
+    let pending: Vec<u64> =
+        (0..counters).map(|k| run.total_count / counters + u64::from(k < run.total_count % counters)).collect();
+    (counter_items(run.id, &pending), meta_item(run, layout))
+}
+
+fn counter_items(run: Uuid, pending: &[u64]) -> Vec<Item> {
+    pending
+        .iter()
+        .enumerate()
+        .map(|(shard, pending)| {
+            let mut item = counter_key(run, shard as u32);
+            for status in ResultStatus::ENDINGS {
+                item.insert(status.as_str().into(), number(0));
+            }
+            item.insert("pending".into(), number(*pending));
+            item
+        })
+        .collect()
+}
+
+fn meta_item(run: &Run, layout: Layout) -> Item {
     let mut meta = meta_key(run.id);
     meta.insert("owner".into(), string(&run.owner));
     meta.insert("created".into(), string(owner_sort_key(run.created_at, run.id)));
@@ -57,7 +79,7 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
             meta.insert(status.as_str().into(), number(run.counters.of(status)));
         }
     }
-    (items, meta)
+    meta
 }
 
 pub fn result_item(run: Uuid, layout: Layout, result: &ResultRecord) -> Item {
@@ -137,10 +159,13 @@ fn retries_of(item: &Item) -> Vec<Uuid> {
     ids
 }
 
-/// `base` plus the counts an item holds under each ending's name (a counter shard, a completed META).
+/// `base` plus the counts an item holds under each ending's name (a counter shard, a completed META),
+/// and the results a shard counted `skipped_forbidden` (in a run created in chunks, ids are resolved,
+/// and skipped, after the run exists; a completed META holds every skip in `skipped`).
 pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
     for status in ResultStatus::ENDINGS {
         base.add(status, opt_n(item, status.as_str()).unwrap_or(0));
     }
+    base.skipped += opt_n::<u64>(item, ResultStatus::SkippedForbidden.as_str()).unwrap_or(0);
     base
 }

@@ -54,6 +54,11 @@ pub fn meta_key(run: Uuid) -> Item {
     Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string("META"))])
 }
 
+/// The marker of a written chunk of a run created in chunks (`write_results`).
+pub fn chunk_key(run: Uuid, chunk: u32) -> Item {
+    Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string(format!("CHUNK#{chunk:06}")))])
+}
+
 pub fn counter_key(run: Uuid, shard: u32) -> Item {
     Item::from([("pk".into(), string(format!("RUN#{run}#C{shard}"))), ("sk".into(), string("C"))])
 }

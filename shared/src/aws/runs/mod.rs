@@ -28,9 +28,9 @@ use crate::error::{Error, Result};
 use crate::ports::{RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
-use items::{counters_of, parse_layout, parse_meta, parse_result, run_items};
+use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
+use layout::{chunk_key, owner_sort_key, results_partition};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
-use layout::{owner_sort_key, results_partition};
 
 pub struct DynamoRunStore {
     client: Client,
@@ -82,6 +82,39 @@ impl DynamoRunStore {
         Ok(run)
     }
 
+    /// Counts `count` skipped results of chunk `chunk` in counter shard `shard`, once; `true` when
+    /// the shard has no pending result left after it.
+    async fn count_skipped(&self, run: Uuid, chunk: u32, shard: u32, count: u64) -> Result<bool> {
+        let tag = chunk.to_string();
+        let outcome = Backoff::WRITE
+            .run(|| async {
+                let result = self
+                    .client
+                    .update_item()
+                    .table_name(&self.table)
+                    .set_key(Some(counter_key(run, shard)))
+                    .update_expression("ADD #skipped :count, #pending :minus, counted_chunks :chunks")
+                    .condition_expression("NOT contains(counted_chunks, :chunk)")
+                    .expression_attribute_names("#skipped", ResultStatus::SkippedForbidden.as_str())
+                    .expression_attribute_names("#pending", "pending")
+                    .expression_attribute_values(":count", number(count))
+                    .expression_attribute_values(":minus", number(-i64::try_from(count).unwrap_or(i64::MAX)))
+                    .expression_attribute_values(":chunks", AttributeValue::Ss(vec![tag.clone()]))
+                    .expression_attribute_values(":chunk", string(&tag))
+                    .return_values(ReturnValue::UpdatedNew)
+                    .send()
+                    .await;
+                match result {
+                    Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
+                    // Counted before (a repeated chunk, or a retry whose answer was lost).
+                    Err(err) if is_condition_failure(&err) => Ok(None),
+                    Err(err) => Err(sdk_error("dynamodb", err)),
+                }
+            })
+            .await?;
+        Ok(outcome.is_some_and(|attributes| opt_n::<i64>(&attributes, "pending").is_some_and(|p| p <= 0)))
+    }
+
     /// Completion, the explicit step: a run whose counters add up is flipped to completed (once:
     /// the flip is conditional). `finish` takes it when a counter shard has no pending result left;
     /// reading a run takes it too, so a crash between the last answer and the flip cannot leave a
@@ -104,7 +137,9 @@ impl DynamoRunStore {
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
             .expression_attribute_names("#completed_at", "completed_at")
             .expression_attribute_values(":at", string(rfc3339(now)));
-        let mut sets = vec!["#completed_at = :at".to_owned()];
+        // Every skip, those counted at creation and those the shards counted since.
+        let mut sets = vec!["#completed_at = :at".to_owned(), "skipped = :skipped".to_owned()];
+        update = update.expression_attribute_values(":skipped", number(run.counters.skipped));
         for status in ResultStatus::ENDINGS {
             let field = status.as_str();
             sets.push(format!("#{field} = :{field}"));
@@ -220,6 +255,61 @@ impl RunStore for DynamoRunStore {
         applied(put)?;
         self.remember(run.id, Layout::for_run(results.len() as u64));
         Ok(())
+    }
+
+    async fn create_run_shell(&self, run: &Run) -> Result<()> {
+        let (counters, meta) = shell_items(run);
+        batch::put_all(&self.client, &self.table, counters).await?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(meta))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        // META there already: an earlier attempt of this creation (the same run id, taken over
+        // through its Idempotency-Key, or a write whose answer was lost).
+        applied(put)?;
+        self.remember(run.id, Layout::for_run(run.total_count));
+        Ok(())
+    }
+
+    async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool> {
+        let Some(layout) = self.layout(run).await? else {
+            return Err(Error::internal("dynamodb", format!("results for run {run}, which has no META")));
+        };
+        // Written before: its results may have moved on since, so they are not written again.
+        if get_item(&self.client, &self.table, chunk_key(run, chunk), true).await?.is_some() {
+            return Ok(false);
+        }
+        let mut skipped: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
+        for result in results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden) {
+            *skipped.entry(layout.counter_of(result.seq)).or_default() += 1;
+        }
+        let items = results.iter().map(|result| items::result_item(run, layout, result)).collect();
+        batch::put_all(&self.client, &self.table, items).await?;
+        // Its skips, counted in their shards once per chunk: each shard keeps the chunks it counted.
+        let counted = futures::future::try_join_all(
+            skipped.into_iter().map(|(shard, count)| self.count_skipped(run, chunk, shard, count)),
+        )
+        .await?;
+        // Only now: a chunk cut short is written again whole by its next delivery; nothing of it
+        // was dispatched before this marker, and its skips are counted once whatever happens.
+        self.client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(chunk_key(run, chunk)))
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        // A shard whose results all ended by these skips: the run may be complete.
+        if counted.contains(&true) {
+            if let Some(meta) = self.meta(run).await? {
+                self.settle(self.assemble(meta).await?).await?;
+            }
+        }
+        Ok(true)
     }
 
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {

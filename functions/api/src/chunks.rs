@@ -1,0 +1,119 @@
+//! Big runs, created in chunks: a POST of more than `INLINE_LIMIT` ids answers as soon as the run
+//! exists, and the worker resolves, writes and dispatches its results a chunk at a time
+//! (`functions/worker/src/chunks.rs`). Creating 150,000 results inside the request would take
+//! longer than API Gateway's 30 s on a table that serves 4,000 writes a second, and hold every
+//! result in the function's memory (`docs/data-model.md`, "Runs of any size").
+//!
+//! Order matters: the chunk messages are queued first and the run (its META and counters, every
+//! result pending) stored last, so a creation cut short at any point leaves either a run whose
+//! chunks are on the queue, or no run at all — its chunk messages wait for it, then die — and a
+//! retry with the same Idempotency-Key creates it under the same id.
+
+use chrono::{DateTime, Utc};
+use shared::domain::{Counters, Identity, ResultRecord, Run};
+use shared::ports::Outgoing;
+use shared::queue_message::DispatchMessage;
+use shared::webhook::Webhook;
+use shared::Result;
+use uuid::Uuid;
+
+use crate::create::BulkRequest;
+use crate::ApiContext;
+
+/// Ids a POST resolves and stores before it answers; a bigger run is created in chunks.
+pub const INLINE_LIMIT: usize = 1_000;
+/// Ids per chunk message, and the most bytes of ids one may carry (SQS takes 256 KiB a message,
+/// and as much per SendMessageBatch).
+pub const CHUNK_IDS: usize = 1_000;
+pub const CHUNK_BYTES: usize = 160 * 1024;
+
+/// The request's ids in chunks of at most `CHUNK_IDS` ids and `CHUNK_BYTES` bytes, each with the
+/// position of its first id.
+pub fn split(ids: Vec<String>) -> Vec<(u64, Vec<String>)> {
+    let mut chunks = Vec::new();
+    let (mut current, mut bytes, mut first) = (Vec::new(), 0usize, 0u64);
+    for (seq, id) in ids.into_iter().enumerate() {
+        let size = id.len() + 4;
+        if !current.is_empty() && (current.len() == CHUNK_IDS || bytes + size > CHUNK_BYTES) {
+            chunks.push((first, std::mem::take(&mut current)));
+            bytes = 0;
+            first = seq as u64;
+        }
+        bytes += size;
+        current.push(id);
+    }
+    if !current.is_empty() {
+        chunks.push((first, current));
+    }
+    chunks
+}
+
+pub async fn create(
+    ctx: &ApiContext,
+    caller: &Identity,
+    request: BulkRequest,
+    now: DateTime<Utc>,
+    run_id: Uuid,
+    webhook: Option<Webhook>,
+) -> Result<(Run, Vec<ResultRecord>)> {
+    let run = Run {
+        id: run_id,
+        owner: caller.user.clone(),
+        command: request.command.action.to_owned(),
+        data: request.data,
+        total_count: request.charger_ids.len() as u64,
+        counters: Counters::default(),
+        created_at: now,
+        completed_at: None,
+        timeout_seconds: request.timeout_seconds.unwrap_or(ctx.default_timeout_seconds),
+        max_per_second: request.max_per_second,
+        retry_of: request.retry_of,
+        retries: Vec::new(),
+        cancelled_at: None,
+        target: request.target,
+        webhook,
+    };
+    let mut messages: Vec<Outgoing<DispatchMessage>> = split(request.charger_ids)
+        .into_iter()
+        .enumerate()
+        .map(|(chunk, (first_seq, ids))| Outgoing {
+            message: DispatchMessage::CreateChunk {
+                run: run_id,
+                chunk: chunk as u32,
+                first_seq,
+                ids,
+                teams: caller.teams.clone(),
+            },
+            delay_seconds: 0,
+        })
+        .collect();
+    let chunks = messages.len();
+    if run.webhook.is_some() {
+        messages.push(Outgoing { message: DispatchMessage::WebhookWatch { run: run_id, step: 1 }, delay_seconds: 1 });
+    }
+    ctx.queue.send(messages).await?;
+    ctx.runs.create_run_shell(&run).await?;
+    tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count, chunks,
+        "run created; its results follow in chunks");
+    Ok((run, Vec::new()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn chunks_are_bounded_by_count_and_bytes() {
+        let ids: Vec<String> = (0..2_500).map(|i| format!("{i:036}")).collect();
+        let chunks = split(ids);
+        assert_eq!(
+            chunks.iter().map(|(first, ids)| (*first, ids.len())).collect::<Vec<_>>(),
+            [(0, 1000), (1000, 1000), (2000, 500)]
+        );
+        let long: Vec<String> = (0..10).map(|_| "x".repeat(50_000)).collect();
+        let chunks = split(long);
+        assert!(chunks.iter().all(|(_, ids)| ids.iter().map(|i| i.len() + 4).sum::<usize>() <= CHUNK_BYTES));
+        assert_eq!(chunks.iter().map(|(_, ids)| ids.len()).sum::<usize>(), 10);
+        assert_eq!(chunks[1].0, chunks[0].1.len() as u64);
+    }
+}

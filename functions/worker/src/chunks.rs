@@ -1,0 +1,97 @@
+//! A big run's chunk (`functions/api/src/chunks.rs`): its ids resolved against the directory for
+//! the owner's teams, its results written once (`RunStore::write_results`: pending, or
+//! `skipped_forbidden` and counted so), then the reachable chargers dispatched. Dispatching again is
+//! harmless (a CALL is marked once), so a repeated or resumed chunk redoes it safely; a chunk that
+//! dead-letters ends its reachable results `error`, so the run completes.
+
+use std::collections::HashMap;
+
+use chrono::Utc;
+use futures::{StreamExt, TryStreamExt};
+use shared::domain::{Charger, Expect, Identity, Outcome, ResultRecord};
+use shared::ports::Outgoing;
+use shared::queue_message::{rollout_slot, DispatchMessage};
+use shared::{Error, Result};
+use uuid::Uuid;
+
+use crate::WorkerContext;
+
+/// Finishes in flight at once for one chunk.
+const CONCURRENCY: usize = 16;
+
+pub struct Chunk<'a> {
+    pub run: Uuid,
+    pub chunk: u32,
+    pub first_seq: u64,
+    pub ids: &'a [String],
+    pub teams: &'a [String],
+}
+
+/// Creates the chunk's results; `dead`: the chunk's message dead-lettered, so its results end `error`.
+pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result<()> {
+    let Some(run) = ctx.runs.run(chunk.run).await? else {
+        if dead {
+            tracing::warn!(run = %chunk.run, chunk = chunk.chunk, "chunk of a run that was never stored dropped");
+            return Ok(());
+        }
+        // Queued before the run is stored: it waits (or dies with a creation that never finished).
+        return Err(Error::transient("worker", "the chunk's run is not stored yet"));
+    };
+    let directory = ctx.chargers.as_ref().ok_or_else(|| Error::internal("worker", "no charger directory"))?;
+    let owner = Identity { user: run.owner.clone(), teams: chunk.teams.to_vec() };
+    let uuids: Vec<Uuid> = chunk.ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
+    let reachable: HashMap<String, Charger> = directory
+        .chargers_by_uuid(&uuids)
+        .await?
+        .into_iter()
+        .filter(|charger| owner.can_access(charger))
+        .map(|charger| (charger.uuid.to_string(), charger))
+        .collect();
+    let results: Vec<ResultRecord> = chunk
+        .ids
+        .iter()
+        .enumerate()
+        .map(|(i, id)| {
+            let seq = chunk.first_seq + i as u64;
+            match reachable.get(id) {
+                Some(charger) => ResultRecord::pending(seq, charger.as_ref()),
+                None => ResultRecord::skipped(seq, id.clone()),
+            }
+        })
+        .collect();
+    let fresh = ctx.runs.write_results(chunk.run, chunk.chunk, results.clone()).await?;
+    tracing::debug!(run = %chunk.run, chunk = chunk.chunk, fresh, "chunk written");
+
+    if dead {
+        // Never dispatched: each reachable charger's result ends `error` (conditionally: one a
+        // previous delivery dispatched goes on).
+        let run_id = chunk.run;
+        let seqs: Vec<u64> = results.iter().filter(|r| r.charger.is_some()).map(|r| r.seq).collect();
+        futures::stream::iter(seqs)
+            .map(|seq| async move {
+                let outcome = Outcome::error("dispatch failed: the run's creation message dead-lettered");
+                ctx.runs.finish(run_id, seq, &Expect::Uncalled, outcome).await
+            })
+            .buffer_unordered(CONCURRENCY)
+            .try_collect::<Vec<bool>>()
+            .await?;
+        return Ok(());
+    }
+    let now = Utc::now();
+    let messages: Vec<Outgoing<DispatchMessage>> = results
+        .iter()
+        .filter_map(|result| {
+            let charger = result.charger.as_ref()?;
+            let (delay_seconds, not_before) = rollout_slot(run.max_per_second, result.seq, run.created_at, now);
+            let message = DispatchMessage::Dispatch {
+                run: chunk.run,
+                seq: result.seq,
+                charger: charger.uuid,
+                identity: charger.identity.clone(),
+                not_before,
+            };
+            Some(Outgoing { message, delay_seconds })
+        })
+        .collect();
+    ctx.queue.send(messages).await
+}
