@@ -186,8 +186,9 @@ pub trait ConnectionRegistry: Send + Sync {
 /// Writes name the charger by identity; one for a charger the directory does not hold changes nothing.
 #[async_trait]
 pub trait FleetStates: Send + Sync {
-    /// The charger connected on `connection` at `at` (also its last sign of life).
-    async fn connected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()>;
+    /// The charger connected on `connection` at `at` (also its last sign of life). Creates its state
+    /// if it has none (a charger imported before the fleet view existed).
+    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()>;
     /// `connection` closed at `at`: the charger is disconnected unless a newer connection took over.
     async fn disconnected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()>;
     /// A BootNotification (also a sign of life).
@@ -201,7 +202,9 @@ pub trait FleetStates: Send + Sync {
     /// Up to `limit` states of chargers in `teams` (sorted) after `after`, by team then uuid, read
     /// through `index`, whose index entries pass `filter.may_match`; the caller applies
     /// `filter.matches` to what comes back. Also returns where the listing stopped, when it
-    /// stopped early: the next page starts after it.
+    /// stopped early: the next page starts after it. At most `MAX_SCAN` index entries are read
+    /// for one page, so a filter that matches few chargers of a big team answers in pages (some
+    /// short) instead of reading the whole team at once.
     async fn page(
         &self,
         teams: &[String],
@@ -212,7 +215,7 @@ pub trait FleetStates: Send + Sync {
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)>;
 }
 
-pub use crate::domain::charger_state::{FleetEntry, FleetIndex};
+pub use crate::domain::charger_state::{FleetEntry, FleetIndex, MAX_SCAN};
 
 #[derive(Debug, thiserror::Error)]
 pub enum PostError {

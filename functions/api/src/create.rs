@@ -350,6 +350,14 @@ pub async fn create(
     if let Err(err) = ctx.queue.send(messages).await {
         tracing::error!(run = %run.id, error = %err, "queueing failed; failing the run's undispatched results");
         fail_undispatched(ctx, run.id, &dispatched).await?;
+        if run.webhook.is_some() {
+            // Its watch may have been among the messages lost: once more, alone, so the run's
+            // completion is still told.
+            let watch = Outgoing { message: DispatchMessage::WebhookWatch { run: run.id, step: 1 }, delay_seconds: 1 };
+            if let Err(err) = ctx.queue.send(vec![watch]).await {
+                tracing::error!(run = %run.id, error = %err, "the run's webhook watch could not be queued");
+            }
+        }
         let run = ctx.runs.run(run.id).await?.unwrap_or(run);
         let first_results = ctx.runs.results(run.id, None, None, EMBEDDED_RESULTS).await?;
         return Ok((run, first_results));

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use chrono::{DateTime, Utc};
 use serde_json::{json, Value};
 use shared::clock::rfc3339;
-use shared::domain::charger_state::{ChargerState, FleetFilter, FleetKey};
+use shared::domain::charger_state::{ChargerState, FleetFilter, FleetKey, MAX_FILTER_BYTES};
 use shared::domain::{Cursor, Identity};
 use shared::{Error, Result};
 use uuid::Uuid;
@@ -27,14 +27,20 @@ pub fn filter_from_query(query: &HashMap<String, String>) -> Result<FleetFilter>
         Some("false" | "0") => Some(false),
         Some(_) => return Err(Error::invalid("connected", "The connected field must be true or false.")),
     };
-    Ok(FleetFilter {
+    let filter = FleetFilter {
         team: text("team"),
         connected,
         vendor: text("vendor"),
         model: text("model"),
         firmware: text("firmware"),
         firmware_below: text("firmware_below"),
-    })
+    };
+    match filter.too_long() {
+        Some(field) => {
+            Err(Error::invalid(field, format!("The {field} field may be at most {MAX_FILTER_BYTES} characters.")))
+        }
+        None => Ok(filter),
+    }
 }
 
 /// A run's `target`: an object with the listing's filter fields, nothing else.
@@ -48,7 +54,10 @@ pub fn filter_from_target(target: Value) -> std::result::Result<FleetFilter, Str
              firmware_below (strings): {err}."
         )
     })?;
-    Ok(filter)
+    match filter.too_long() {
+        Some(field) => Err(format!("The target's {field} may be at most {MAX_FILTER_BYTES} characters.")),
+        None => Ok(filter),
+    }
 }
 
 /// One page of the caller's chargers that match `filter`, and where the next page starts.
@@ -62,16 +71,20 @@ pub async fn page(
     let teams = filter.teams(&caller.teams);
     let now = Utc::now();
     let (states, next) = ctx.fleet.page(&teams, filter.index(), after, limit, filter).await?;
-    Ok((states.into_iter().filter(|state| filter.matches(state, now)).collect(), next))
+    // The caller's teams only, whatever an index that is catching up with a move still holds.
+    let mine = |state: &ChargerState| teams.contains(&state.team);
+    Ok((states.into_iter().filter(|state| mine(state) && filter.matches(state, now)).collect(), next))
 }
 
 /// Every charger of the caller's that `filter` matches, in listing order: a run's targets.
 pub async fn resolve(ctx: &ApiContext, caller: &Identity, filter: &FleetFilter) -> Result<Vec<Uuid>> {
     let mut chargers = Vec::new();
+    let mut seen = std::collections::HashSet::new();
     let mut after = None;
     loop {
         let (states, next) = page(ctx, caller, filter, after.as_ref(), RESOLVE_PAGE).await?;
-        chargers.extend(states.iter().map(|state| state.uuid));
+        // Once each, even if a renamed identity left a second state behind.
+        chargers.extend(states.iter().map(|state| state.uuid).filter(|uuid| seen.insert(*uuid)));
         match next {
             Some(next) => after = Some(next),
             None => return Ok(chargers),

@@ -5,6 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::charger_state::{last_seen_is_stale, Boot, ConnectorStatus};
+use shared::domain::Charger;
 use shared::telemetry::connection_may_log;
 
 use crate::WebsocketContext;
@@ -17,8 +18,8 @@ fn logged(identity: &str, what: &str, result: shared::Result<()>) {
     }
 }
 
-pub async fn connected(ctx: &WebsocketContext, identity: &str, connection: &str) {
-    logged(identity, "the connection", ctx.fleet.connected(identity, connection, Utc::now()).await);
+pub async fn connected(ctx: &WebsocketContext, charger: &Charger, connection: &str) {
+    logged(&charger.identity, "the connection", ctx.fleet.connected(charger, connection, Utc::now()).await);
 }
 
 pub async fn disconnected(ctx: &WebsocketContext, identity: &str, connection: &str) {

@@ -110,7 +110,7 @@ async fn on_connect(
             tracing::warn!(identity, error = %err, "closing the replaced connection failed");
         }
     }
-    fleet_view::connected(ctx, &identity, connection_id).await;
+    fleet_view::connected(ctx, &charger, connection_id).await;
     tracing::info!(identity, charger = %charger.uuid, "charger connected");
     tracing::debug!(identity, connection = %connection_id, "connection registered");
     let mut response = reply(200, None);

@@ -62,16 +62,22 @@ pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result
     let fresh = ctx.runs.write_results(chunk.run, chunk.chunk, results.clone()).await?;
     tracing::debug!(run = %chunk.run, chunk = chunk.chunk, fresh, "chunk written");
 
-    if dead {
+    // Checked after the write: a cancel marked before this is seen here; one marked after it
+    // queues a sweep that finds these results written.
+    let ending = if dead {
+        Some("dispatch failed: the run's creation message dead-lettered")
+    } else if ctx.runs.cancelled_at(chunk.run).await?.is_some() {
+        Some("cancelled")
+    } else {
+        None
+    };
+    if let Some(why) = ending {
         // Never dispatched: each reachable charger's result ends `error` (conditionally: one a
         // previous delivery dispatched goes on).
         let run_id = chunk.run;
         let seqs: Vec<u64> = results.iter().filter(|r| r.charger.is_some()).map(|r| r.seq).collect();
         futures::stream::iter(seqs)
-            .map(|seq| async move {
-                let outcome = Outcome::error("dispatch failed: the run's creation message dead-lettered");
-                ctx.runs.finish(run_id, seq, &Expect::Uncalled, outcome).await
-            })
+            .map(|seq| async move { ctx.runs.finish(run_id, seq, &Expect::Uncalled, Outcome::error(why)).await })
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<bool>>()
             .await?;

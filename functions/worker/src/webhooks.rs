@@ -44,7 +44,8 @@ pub struct Webhooks {
     allow_private: Arc<AtomicBool>,
     /// The first retry's delay (`FIRST_RETRY_SECONDS`; shorter only on a local stack).
     first_retry_seconds: AtomicU32,
-    client: reqwest::Client,
+    /// Never a client without the checks above: if it cannot be built, every attempt fails, saying so.
+    client: std::result::Result<reqwest::Client, String>,
 }
 
 impl Webhooks {
@@ -55,13 +56,15 @@ impl Webhooks {
         policy: WebhookPolicy,
     ) -> Webhooks {
         let allow_private = Arc::new(AtomicBool::new(policy.allow_private));
+        // No proxy (it would resolve names past `AllowedOnly`), no redirects (to anywhere).
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
             .timeout(StdDuration::from_secs(ATTEMPT_TIMEOUT_SECONDS))
             .dns_resolver(Arc::new(AllowedOnly(allow_private.clone())))
             .user_agent("ocpp-bulk-webhooks")
             .build()
-            .unwrap_or_default();
+            .map_err(|e| format!("the webhook HTTP client could not be built: {e}"));
         Webhooks {
             store,
             secrets,
@@ -97,8 +100,8 @@ impl Webhooks {
         address::resolve(&target, self.policy()).await?;
         let now = Utc::now();
         let body = event_body(event, run, shared::views::run(run), now);
-        let response = self
-            .client
+        let client = self.client.as_ref().map_err(Clone::clone)?;
+        let response = client
             .post(url)
             .header("content-type", "application/json")
             .header(SIGNATURE_HEADER, signature(&secret, now, &body))
@@ -165,7 +168,9 @@ pub async fn watch(ctx: &WorkerContext, run_id: Uuid, step: u32) -> Result<()> {
         return Ok(());
     };
     if run.completed_at.is_some() {
-        if hook.state == WebhookState::Pending && hook.attempts == 0 {
+        // The first attempt is made here (later ones have their own messages): made before and
+        // cut short, it is taken over once its lease ends; made and recorded, it is done.
+        if hook.state == WebhookState::Pending && hook.attempts <= 1 {
             attempt(ctx, run_id, 1, Utc::now()).await?;
         }
         return hooks.store.watch_done(run_id, step).await;

@@ -25,7 +25,7 @@ use crate::clock::rfc3339;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::Charger;
 use crate::error::{Error, Result};
-use crate::ports::{FleetEntry, FleetIndex, FleetStates};
+use crate::ports::{FleetEntry, FleetIndex, FleetStates, MAX_SCAN};
 
 /// What the indexes hold besides their keys (and the table's `pk`).
 const INDEXED: &[&str] = &["identity", "connected", "vendor", "model", "firmware"];
@@ -59,10 +59,24 @@ impl DynamoDirectory {
     }
 
     async fn import_state(&self, charger: &Charger) -> Result<()> {
-        let mut expression = "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team, \
-                              fleet_charger = :charger, #connected = if_not_exists(#connected, :no), \
-                              #connectors = if_not_exists(#connectors, :none)"
-            .to_owned();
+        let item = self.write_directory_fields(charger, "", Vec::new()).await?;
+        self.align_index_keys(&charger.identity, &item).await
+    }
+
+    /// Sets a state's fields from the directory (identity, uuid, team, reference and the index keys
+    /// that follow from them), creating the state if there is none, plus `more` (`, a = :a, …`)
+    /// with its `values`; returns the item as it now stands.
+    async fn write_directory_fields(
+        &self,
+        charger: &Charger,
+        more: &str,
+        values: Vec<(&str, AttributeValue)>,
+    ) -> Result<Item> {
+        let mut expression = format!(
+            "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team, \
+             fleet_charger = :charger, #connected = if_not_exists(#connected, :no), \
+             #connectors = if_not_exists(#connectors, :none){more}"
+        );
         let mut request = self
             .client()
             .update_item()
@@ -80,6 +94,9 @@ impl DynamoDirectory {
             .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
             .return_values(ReturnValue::AllNew);
+        for (placeholder, value) in values {
+            request = request.expression_attribute_values(placeholder, value);
+        }
         match &charger.reference {
             Some(reference) => {
                 expression.push_str(", #reference = :reference");
@@ -88,7 +105,7 @@ impl DynamoDirectory {
             None => expression.push_str(" REMOVE #reference"),
         }
         let output = request.update_expression(expression).send().await.map_err(|e| sdk_error("dynamodb", e))?;
-        self.align_index_keys(&charger.identity, &output.attributes.unwrap_or_default()).await
+        Ok(output.attributes.unwrap_or_default())
     }
 
     /// Sets `fleet_model` and `fleet_online` to what the item's team, model and connection say,
@@ -216,19 +233,16 @@ fn entry_of(item: &Item) -> FleetEntry {
 
 #[async_trait]
 impl FleetStates for DynamoDirectory {
-    async fn connected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()> {
-        let at = string(rfc3339(at));
-        self.update_state(
-            identity,
-            "SET #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, \
-             fleet_online = fleet_team",
-            "attribute_exists(pk)",
-            &[("#connected", "connected")],
-            vec![(":yes", AttributeValue::Bool(true)), (":c", string(connection)), (":at", at)],
-            false,
-        )
-        .await
-        .map(drop)
+    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()> {
+        // The directory's own fields too: a charger imported before the fleet view has no state yet.
+        let item = self
+            .write_directory_fields(
+                charger,
+                ", #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, fleet_online = :team",
+                vec![(":yes", AttributeValue::Bool(true)), (":c", string(connection)), (":at", string(rfc3339(at)))],
+            )
+            .await?;
+        self.align_index_keys(&charger.identity, &item).await
     }
 
     async fn disconnected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()> {
@@ -323,6 +337,7 @@ impl FleetStates for DynamoDirectory {
             FleetIndex::Model(_) => ("by-model", "fleet_model"),
         };
         let mut found: Vec<FleetKey> = Vec::new();
+        let (mut scanned, mut stopped_at) = (0, None);
         'teams: for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
             let partition = match index {
                 FleetIndex::Model(model) => model_key(team, model),
@@ -349,13 +364,18 @@ impl FleetStates for DynamoDirectory {
                     .await
                     .map_err(|e| sdk_error("dynamodb", e))?;
                 for item in output.items() {
-                    if !filter.may_match(&entry_of(item)) {
-                        continue;
-                    }
                     let charger =
                         Uuid::try_parse(get_s(item, "fleet_charger")?).map_err(|e| Error::internal("dynamodb", e))?;
-                    found.push(FleetKey { team: team.clone(), charger, identity: get_s(item, "identity")?.to_owned() });
-                    if found.len() > limit {
+                    let key = FleetKey { team: team.clone(), charger, identity: get_s(item, "identity")?.to_owned() };
+                    if filter.may_match(&entry_of(item)) {
+                        found.push(key.clone());
+                        if found.len() > limit {
+                            break 'teams;
+                        }
+                    }
+                    scanned += 1;
+                    if scanned >= MAX_SCAN {
+                        stopped_at = Some(key);
                         break 'teams;
                     }
                 }
@@ -369,7 +389,7 @@ impl FleetStates for DynamoDirectory {
             found.truncate(limit);
             found.last().cloned()
         } else {
-            None
+            stopped_at
         };
         let keys = found.iter().map(|key| state_key(&key.identity)).collect();
         let mut states: HashMap<String, ChargerState> = HashMap::new();

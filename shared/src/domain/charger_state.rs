@@ -63,7 +63,7 @@ pub struct ConnectorStatus {
 impl ConnectorStatus {
     /// From a StatusNotification payload that passed its schema: (connector id, status).
     pub fn from_payload(payload: &serde_json::Value, at: DateTime<Utc>) -> Option<(u32, ConnectorStatus)> {
-        let connector = u32::try_from(payload.get("connectorId")?.as_u64()?).ok()?;
+        let connector = u32::try_from(payload.get("connectorId")?.as_u64()?).ok().filter(|c| *c <= MAX_CONNECTOR_ID)?;
         let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
         Some((connector, ConnectorStatus { status: text("status")?, error_code: text("errorCode")?, at }))
     }
@@ -144,6 +144,16 @@ pub enum FleetIndex<'a> {
     Model(&'a str),
 }
 
+/// Index entries one page of a fleet listing reads at most (`FleetStates::page`).
+pub const MAX_SCAN: usize = 2_000;
+
+/// The longest value a filter field may hold (BootNotification's own fields are at most 50).
+pub const MAX_FILTER_BYTES: usize = 128;
+
+/// The highest connector id whose status is kept: a charger's state stays bounded whatever
+/// connector ids it reports.
+pub const MAX_CONNECTOR_ID: u32 = 100;
+
 /// Where a fleet listing stands: chargers are listed by team, then by uuid.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 pub struct FleetKey {
@@ -209,6 +219,21 @@ impl FleetFilter {
             (None, Some(true)) => FleetIndex::Connected,
             _ => FleetIndex::All,
         }
+    }
+
+    /// The first field longer than `MAX_FILTER_BYTES`, if any: a filter names teams, vendors,
+    /// models and versions, and each field keys an index partition or is compared per charger.
+    pub fn too_long(&self) -> Option<&'static str> {
+        [
+            ("team", &self.team),
+            ("vendor", &self.vendor),
+            ("model", &self.model),
+            ("firmware", &self.firmware),
+            ("firmware_below", &self.firmware_below),
+        ]
+        .into_iter()
+        .find(|(_, value)| value.as_ref().is_some_and(|v| v.len() > MAX_FILTER_BYTES))
+        .map(|(name, _)| name)
     }
 
     /// The filter as query parameters (for pagination links), in a fixed order.

@@ -79,6 +79,13 @@ impl Fleet {
                     "charger identity {id:?} must be 1-48 printable ASCII characters without / or ?"
                 )));
             }
+            // A team keys the fleet view's index partitions (`{team}#{model}`): never empty, no `#`.
+            let team = &charger.team;
+            if team.is_empty() || team.len() > 128 || team.contains('#') {
+                return Err(FleetError::Invalid(format!(
+                    "charger {id}'s team {team:?} must be 1-128 characters without #"
+                )));
+            }
             if !identities.insert(id.as_str()) {
                 return Err(FleetError::Invalid(format!("charger identity {id} appears twice")));
             }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::Charger;
 use crate::error::Result;
-use crate::ports::{FleetIndex, FleetStates};
+use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
 use crate::sync::locked;
 
 #[derive(Default)]
@@ -58,7 +58,11 @@ impl MemoryFleet {
 
 #[async_trait]
 impl FleetStates for MemoryFleet {
-    async fn connected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()> {
+        let identity = charger.identity.as_str();
+        if !locked(&self.fleet).by_identity.contains_key(identity) {
+            self.import(std::slice::from_ref(charger));
+        }
         self.update(identity, |state, live| {
             *live = Some(connection.to_owned());
             state.connected = true;
@@ -115,6 +119,7 @@ impl FleetStates for MemoryFleet {
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
         let fleet = locked(&self.fleet);
         let mut found = Vec::new();
+        let mut scanned = 0;
         for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
             let from = match after.filter(|a| a.team == *team) {
                 Some(a) => std::ops::Bound::Excluded((team.clone(), a.charger)),
@@ -128,12 +133,19 @@ impl FleetStates for MemoryFleet {
                     FleetIndex::Connected => state.connected,
                     FleetIndex::Model(model) => entry.model.as_deref() == Some(model),
                 };
-                if in_index && filter.may_match(&entry) {
+                if !in_index {
+                    continue;
+                }
+                if filter.may_match(&entry) {
                     found.push(state.clone());
                     if found.len() > limit {
                         found.truncate(limit);
                         return Ok((found.clone(), found.last().map(ChargerState::key)));
                     }
+                }
+                scanned += 1;
+                if scanned >= MAX_SCAN {
+                    return Ok((found, Some(state.key())));
                 }
             }
         }

@@ -154,7 +154,12 @@ impl RunStore for MemoryStore {
             let (seq, status) = (result.seq, result.status);
             match usize::try_from(seq).ok().and_then(|seq| entry.results.get_mut(seq)) {
                 Some(slot) if slot.is_none() => *slot = Some(result),
-                _ => return Err(Error::internal("memory store", format!("result {seq} of run {run} is no slot to fill"))),
+                _ => {
+                    return Err(Error::internal(
+                        "memory store",
+                        format!("result {seq} of run {run} is no slot to fill"),
+                    ))
+                }
             }
             entry.run.counters.count(status);
         }

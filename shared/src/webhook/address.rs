@@ -9,6 +9,9 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 
+/// How long resolving a callback's host may take.
+const LOOKUP_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// The longest callback URL accepted.
 pub const MAX_URL_BYTES: usize = 2048;
 
@@ -55,19 +58,24 @@ pub fn parse(text: &str, policy: WebhookPolicy) -> Result<CallbackUrl, String> {
 pub async fn resolve(url: &CallbackUrl, policy: WebhookPolicy) -> Result<Vec<SocketAddr>, String> {
     let addresses: Vec<SocketAddr> = match url.host.parse::<IpAddr>() {
         Ok(ip) => vec![SocketAddr::new(ip, url.port)],
-        Err(_) => tokio::net::lookup_host((url.host.as_str(), url.port))
-            .await
-            .map_err(|e| format!("The callback url's host {} does not resolve: {e}.", url.host))?
-            .collect(),
+        Err(_) => {
+            let lookup = tokio::net::lookup_host((url.host.as_str(), url.port));
+            match tokio::time::timeout(LOOKUP_TIMEOUT, lookup).await {
+                Ok(Ok(found)) => found.collect(),
+                Ok(Err(e)) => return Err(format!("The callback url's host {} does not resolve: {e}.", url.host)),
+                Err(_) => return Err(format!("The callback url's host {} did not resolve in time.", url.host)),
+            }
+        }
     };
     if addresses.is_empty() {
         return Err(format!("The callback url's host {} does not resolve.", url.host));
     }
-    if let Some(refused) = addresses.iter().find(|a| !policy.allow_private && !is_public(a.ip())) {
+    // The address itself is not told: the caller learns nothing of a private network's layout.
+    if addresses.iter().any(|a| !policy.allow_private && !is_public(a.ip())) {
         return Err(format!(
-            "The callback url must reach a public address: {} resolves to {}, which is not.",
-            url.host,
-            refused.ip()
+            "The callback url must reach a public address: {} resolves to a loopback, private, link-local or \
+             otherwise reserved one.",
+            url.host
         ));
     }
     Ok(addresses)
@@ -84,16 +92,23 @@ pub fn is_public(ip: IpAddr) -> bool {
                 return is_public_v4(v4);
             }
             let segments = v6.segments();
-            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
-                // NAT64 (64:ff9b::/96) carries an IPv4 address in its last 32 bits.
-                let o = v6.octets();
-                return is_public_v4(Ipv4Addr::new(o[12], o[13], o[14], o[15]));
+            let o = v6.octets();
+            let embedded = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+            // NAT64 (64:ff9b::/96) and IPv4-compatible (::a.b.c.d) addresses carry an IPv4 address
+            // in their last 32 bits; 6to4 (2002::/16) in bits 16-48.
+            if segments[..6] == [0x64, 0xff9b, 0, 0, 0, 0] || segments[..6] == [0, 0, 0, 0, 0, 0] {
+                return is_public_v4(embedded);
+            }
+            if segments[0] == 0x2002 {
+                return is_public_v4(Ipv4Addr::new(o[2], o[3], o[4], o[5]));
             }
             !(v6.is_loopback()
                 || v6.is_unspecified()
                 || v6.is_multicast()
                 || (segments[0] & 0xfe00) == 0xfc00 // unique local
                 || (segments[0] & 0xffc0) == 0xfe80 // link-local
+                || (segments[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
+                || (segments[0] == 0x64 && segments[1] == 0xff9b && segments[2] == 1) // local-use NAT64
                 || (segments[0] == 0x2001 && segments[1] == 0x0db8) // documentation
                 || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)) // EC2 metadata over IPv6
         }
@@ -143,6 +158,10 @@ mod tests {
             "::ffff:169.254.169.254",
             "64:ff9b::a9fe:a9fe",
             "2001:db8::1",
+            "::127.0.0.1",
+            "2002:a9fe:a9fe::1",
+            "fec0::1",
+            "64:ff9b:1::a",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }
@@ -165,7 +184,7 @@ mod tests {
     #[tokio::test]
     async fn private_targets_are_refused_unless_allowed() {
         let metadata = parse("https://169.254.169.254/latest/meta-data/", STRICT).unwrap();
-        assert!(resolve(&metadata, STRICT).await.unwrap_err().contains("169.254.169.254"));
+        assert!(resolve(&metadata, STRICT).await.unwrap_err().contains("public address"));
         let local = parse("https://localhost:8443/hook", STRICT).unwrap();
         assert!(resolve(&local, STRICT).await.is_err());
         assert!(resolve(&parse("http://127.0.0.1:9/x", LOCAL).unwrap(), LOCAL).await.is_ok());

@@ -20,6 +20,10 @@ async fn list(
     (states.into_iter().filter(|s| filter.matches(s, Utc::now())).collect(), next)
 }
 
+async fn charger(ports: &Ports, identity: &str) -> shared::domain::Charger {
+    ports.chargers.charger_by_identity(identity).await.unwrap().expect("charger")
+}
+
 fn identities(states: &[ChargerState]) -> Vec<&str> {
     states.iter().map(|s| s.identity.as_str()).collect()
 }
@@ -48,7 +52,7 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
 
     // Connected, and a stale disconnection of an older connection changes nothing.
     let now = Utc::now();
-    ports.fleet.connected(&cp(0), "conn-a", now).await.unwrap();
+    ports.fleet.connected(&charger(ports, &cp(0)).await, "conn-a", now).await.unwrap();
     ports.fleet.disconnected(&cp(0), "conn-older", now).await.unwrap();
     let online = FleetFilter { connected: Some(true), ..FleetFilter::default() };
     let (live, _) = list(ports, &["acme"], &online, None, 100).await;
@@ -98,7 +102,6 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
     assert!(list(ports, &["acme"], &online, None, 100).await.0.is_empty());
     let offline = FleetFilter { connected: Some(false), ..FleetFilter::default() };
     assert_eq!(list(ports, &["acme"], &offline, None, 100).await.0.len(), 4);
-    ports.fleet.connected("NOPE", "conn-x", now).await.unwrap();
     ports.fleet.booted("NOPE", &boot("Terra AC", "1")).await.unwrap();
     assert!(ports.fleet.last_seen("NOPE").await.unwrap().is_none());
 }
