@@ -255,8 +255,9 @@ pub trait DispatchQueue: Send + Sync {
 pub enum IdempotencyClaim {
     /// The key is new (or expired): it now names this request's run.
     Claimed,
-    /// The key names an earlier request: its run and the fingerprint of its body.
-    Existing { run: Uuid, fingerprint: String },
+    /// The key names an earlier request: its run, the fingerprint of its body, and when the claim
+    /// expires (it was made `IDEMPOTENCY_HOURS` before).
+    Existing { run: Uuid, fingerprint: String, expires_at: DateTime<Utc> },
 }
 
 #[async_trait]

@@ -212,6 +212,10 @@ fn integer(body: &mut Map<String, Value>, field: &str, min: u32, max: u32, error
     }
 }
 
+/// How long after a claim a request with the same key may take it over when no run exists: longer
+/// than any request may run (API Gateway ends one at 30 s).
+pub const TAKEOVER_AFTER: Duration = Duration::seconds(60);
+
 /// How long an `Idempotency-Key` names its run.
 pub const IDEMPOTENCY_HOURS: i64 = 24;
 
@@ -238,13 +242,21 @@ pub async fn submit(
                 "The Idempotency-Key was already used with a different request body.",
             ));
         }
-        IdempotencyClaim::Existing { run, .. } => {
+        IdempotencyClaim::Existing { run, expires_at, .. } => {
             return match ctx.runs.run(run).await? {
                 Some(existing) if existing.owner == caller.user => {
                     let results = ctx.runs.results(run, None, None, EMBEDDED_RESULTS).await?;
                     Ok((existing, results))
                 }
-                _ => Err(Error::Conflict),
+                Some(_) => Err(Error::Conflict),
+                // Claimed long enough ago that its request is over, and no run: that request died
+                // before storing it. This one creates it, under the same id (any of its messages
+                // still queued then find their run).
+                None if expires_at - Duration::hours(IDEMPOTENCY_HOURS) + TAKEOVER_AFTER <= now => {
+                    tracing::warn!(run = %run, "taking over the Idempotency-Key of a request that never created its run");
+                    create(ctx, caller, request, now, run).await
+                }
+                None => Err(Error::Conflict),
             };
         }
     }

@@ -59,7 +59,13 @@ impl DynamoDirectory {
     }
 
     async fn import_state(&self, charger: &Charger) -> Result<()> {
-        let item = self.write_directory_fields(charger, "", Vec::new()).await?;
+        let item = self
+            .write_directory_fields(
+                charger,
+                ", #connected = if_not_exists(#connected, :no)",
+                vec![(":no", AttributeValue::Bool(false))],
+            )
+            .await?;
         self.align_index_keys(&charger.identity, &item).await
     }
 
@@ -74,8 +80,7 @@ impl DynamoDirectory {
     ) -> Result<Item> {
         let mut expression = format!(
             "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team, \
-             fleet_charger = :charger, #connected = if_not_exists(#connected, :no), \
-             #connectors = if_not_exists(#connectors, :none){more}"
+             fleet_charger = :charger, #connectors = if_not_exists(#connectors, :none){more}"
         );
         let mut request = self
             .client()
@@ -91,7 +96,6 @@ impl DynamoDirectory {
             .expression_attribute_values(":identity", string(&charger.identity))
             .expression_attribute_values(":charger", string(charger.uuid.to_string()))
             .expression_attribute_values(":team", string(&charger.team))
-            .expression_attribute_values(":no", AttributeValue::Bool(false))
             .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
             .return_values(ReturnValue::AllNew);
         for (placeholder, value) in values {

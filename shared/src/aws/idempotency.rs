@@ -64,7 +64,13 @@ impl IdempotencyKeys for DynamoIdempotency {
             // Our own claim: a retried put whose first attempt was applied (its answer lost).
             return Ok(IdempotencyClaim::Claimed);
         }
-        Ok(IdempotencyClaim::Existing { run: existing_run, fingerprint: get_s(&existing, "fingerprint")?.to_owned() })
+        let expires_at =
+            opt_n::<i64>(&existing, "expires").and_then(|e| DateTime::from_timestamp(e, 0)).unwrap_or_default();
+        Ok(IdempotencyClaim::Existing {
+            run: existing_run,
+            fingerprint: get_s(&existing, "fingerprint")?.to_owned(),
+            expires_at,
+        })
     }
 
     async fn forget(&self, user: &str, idempotency_key: &str, run: Uuid) -> Result<()> {

@@ -382,7 +382,7 @@ impl IdempotencyKeys for MemoryStore {
         let id = (user.to_owned(), key.to_owned());
         match keys.get(&id) {
             Some((existing, print, expiry)) if *expiry > Utc::now() => {
-                Ok(IdempotencyClaim::Existing { run: *existing, fingerprint: print.clone() })
+                Ok(IdempotencyClaim::Existing { run: *existing, fingerprint: print.clone(), expires_at: *expiry })
             }
             _ => {
                 keys.insert(id, (run, fingerprint.to_owned(), expires_at));

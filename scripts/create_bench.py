@@ -1,0 +1,109 @@
+"""How long a POST of 150,000 charger ids takes to answer, and how much memory the server holds, on
+each backend (the AWS one against moto's server behind the strict stand-in, which caps the table at
+a cold on-demand table's 4,000 write units/s). Run by scripts/bench-create.sh, which starts moto.
+
+Baseline, measured in the same run: a POST of 1,000 ids (created inline). Also reported: how long the
+150,000-id run takes to complete (every result written, skipped or sent), and that its counters add up.
+The memory figure is the whole `serve` process's peak resident set (API, worker and WebSocket server
+together): an upper bound for the API's code path alone.
+"""
+
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+import uuid
+
+BINARY = os.environ.get("OCPP_BULK_BIN", "target/debug/ocpp-bulk")
+TOKEN = "bench-token-0123456789"
+KNOWN = 1_000
+BIG = int(os.environ.get("BENCH_IDS", "150000"))
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def peak_rss_mb(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def post(base, ids):
+    body = json.dumps({"command": "ClearCache", "data": {}, "charger_ids": ids, "timeout_seconds": 5}).encode()
+    req = urllib.request.Request(base + "/v3/chargers/commands/bulk", data=body, method="POST",
+                                 headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
+    started = time.monotonic()
+    with urllib.request.urlopen(req, timeout=120) as r:
+        answer = json.loads(r.read())
+    return time.monotonic() - started, answer["data"]
+
+
+def get(base, run):
+    req = urllib.request.Request(f"{base}/v3/chargers/commands/bulk/{run}", headers={"Authorization": "Bearer " + TOKEN})
+    with urllib.request.urlopen(req, timeout=30) as r:
+        return json.loads(r.read())["data"]
+
+
+def bench(backend):
+    chargers = [{"uuid": str(uuid.uuid4()), "identity": f"B{i:05}", "team": "bench"} for i in range(KNOWN)]
+    fleet = {"tokens": [{"token": TOKEN, "user": "bench", "teams": ["bench"]}], "chargers": chargers}
+    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
+        json.dump(fleet, f)
+    port = free_port()
+    args = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name, "--backend", backend]
+    if backend == "aws":
+        args += ["--prefix", f"bench-{uuid.uuid4().hex[:8]}"]
+    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(base + "/v3/chargers", timeout=1)
+            except urllib.error.HTTPError:
+                break
+            except OSError:
+                if proc.poll() is not None:
+                    sys.exit("ocpp-bulk serve exited")
+                time.sleep(0.1)
+        known = [c["uuid"] for c in chargers]
+        small_s, _ = post(base, known)
+        rss_before = peak_rss_mb(proc.pid)
+        ids = known + [str(uuid.uuid4()) for _ in range(BIG - KNOWN)]
+        big_s, run = post(base, ids)
+        rss_after = peak_rss_mb(proc.pid)
+        started = time.monotonic()
+        while True:
+            now = get(base, run["uuid"])
+            if now["status"] == "completed" or time.monotonic() - started > 900:
+                break
+            time.sleep(1)
+        done_s = time.monotonic() - started
+        counted = sum(now[k] for k in ("sent_count", "offline_count", "error_count", "skipped_count"))
+        print(f"{backend:9} POST {KNOWN:>7,} ids (inline, baseline): {small_s * 1000:8.0f} ms")
+        print(f"{backend:9} POST {BIG:>7,} ids (in chunks):         {big_s * 1000:8.0f} ms  "
+              f"({big_s / small_s:.1f}x the baseline for {BIG // KNOWN}x the ids); answered {run['status']}, "
+              f"total_count {run['total_count']:,}")
+        print(f"{backend:9} serve's peak RSS: {rss_before:.0f} MB before the big POST, {rss_after:.0f} MB after "
+              f"(the api function has 256 MB)")
+        print(f"{backend:9} the big run {now['status']} {done_s:.0f} s after its POST answered; counters "
+              f"{counted:,} of {now['total_count']:,} (skipped {now['skipped_count']:,}, offline {now['offline_count']:,})")
+    finally:
+        proc.terminate()
+        proc.wait(timeout=20)
+        os.unlink(f.name)
+
+
+if __name__ == "__main__":
+    for backend in sys.argv[1:] or ["embedded", "aws"]:
+        bench(backend)
