@@ -1,4 +1,5 @@
-"""How long a POST of 150,000 charger ids takes to answer, and how much memory the server holds, on
+"""How long a POST of 140,000 charger ids (about the most that fits the 6 MB Lambda takes; 150,000 is a
+413 that says so) takes to answer, and how much memory the server holds, on
 each backend (the AWS one against moto's server behind the strict stand-in, which caps the table at
 a cold on-demand table's 4,000 write units/s). Run by scripts/bench-create.sh, which starts moto.
 
@@ -21,7 +22,7 @@ import uuid
 BINARY = os.environ.get("OCPP_BULK_BIN", "target/debug/ocpp-bulk")
 TOKEN = "bench-token-0123456789"
 KNOWN = 1_000
-BIG = int(os.environ.get("BENCH_IDS", "150000"))
+BIG = int(os.environ.get("BENCH_IDS", "140000"))
 
 
 def free_port():
@@ -82,22 +83,30 @@ def bench(backend):
         ids = known + [str(uuid.uuid4()) for _ in range(BIG - KNOWN)]
         big_s, run = post(base, ids)
         rss_after = peak_rss_mb(proc.pid)
-        started = time.monotonic()
-        while True:
-            now = get(base, run["uuid"])
-            if now["status"] == "completed" or time.monotonic() - started > 900:
-                break
-            time.sleep(1)
-        done_s = time.monotonic() - started
-        counted = sum(now[k] for k in ("sent_count", "offline_count", "error_count", "skipped_count"))
         print(f"{backend:9} POST {KNOWN:>7,} ids (inline, baseline): {small_s * 1000:8.0f} ms")
         print(f"{backend:9} POST {BIG:>7,} ids (in chunks):         {big_s * 1000:8.0f} ms  "
               f"({big_s / small_s:.1f}x the baseline for {BIG // KNOWN}x the ids); answered {run['status']}, "
               f"total_count {run['total_count']:,}")
         print(f"{backend:9} serve's peak RSS: {rss_before:.0f} MB before the big POST, {rss_after:.0f} MB after "
-              f"(the api function has 256 MB)")
-        print(f"{backend:9} the big run {now['status']} {done_s:.0f} s after its POST answered; counters "
-              f"{counted:,} of {now['total_count']:,} (skipped {now['skipped_count']:,}, offline {now['offline_count']:,})")
+              f"(the api function has 256 MB)", flush=True)
+        started = time.monotonic()
+        now = None
+        limit = float(os.environ.get("BENCH_COMPLETE_WITHIN", "900"))
+        while time.monotonic() - started < limit:
+            try:
+                now = get(base, run["uuid"])
+            except OSError:
+                now = None  # a read slower than 30 s while the worker writes: try again
+            if now and now["status"] == "completed":
+                break
+            time.sleep(2)
+        done_s = time.monotonic() - started
+        if now:
+            counted = sum(now[k] for k in ("sent_count", "offline_count", "error_count", "skipped_count"))
+            print(f"{backend:9} the big run {now['status']} {done_s:.0f} s after its POST answered; counters "
+                  f"{counted:,} of {now['total_count']:,} (skipped {now['skipped_count']:,}, offline {now['offline_count']:,})")
+        else:
+            print(f"{backend:9} the big run could not be read within {done_s:.0f} s")
     finally:
         proc.terminate()
         proc.wait(timeout=20)
