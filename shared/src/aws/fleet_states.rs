@@ -125,7 +125,27 @@ impl DynamoDirectory {
         }
         let mut sets = Vec::new();
         let mut removes = Vec::new();
-        let mut request = self.client().update_item().table_name(self.table()).set_key(Some(state_key(identity)));
+        // Only if the item still says what this was computed from: a write that raced in (a
+        // `$connect` beside a boot) aligns the keys itself from what it wrote.
+        let connected = online.is_some();
+        let mut condition = "#team = :read_team AND #connected = :read_connected".to_owned();
+        let mut request = self
+            .client()
+            .update_item()
+            .table_name(self.table())
+            .set_key(Some(state_key(identity)))
+            .expression_attribute_names("#team", "team")
+            .expression_attribute_names("#connected", "connected")
+            .expression_attribute_names("#model", "model")
+            .expression_attribute_values(":read_team", string(team))
+            .expression_attribute_values(":read_connected", AttributeValue::Bool(connected));
+        match opt_s(item, "model") {
+            Some(read) => {
+                condition.push_str(" AND #model = :read_model");
+                request = request.expression_attribute_values(":read_model", string(read));
+            }
+            None => condition.push_str(" AND attribute_not_exists(#model)"),
+        }
         match model {
             Some(model) => {
                 sets.push("fleet_model = :model");
@@ -147,7 +167,7 @@ impl DynamoDirectory {
         if !removes.is_empty() {
             expression.push_str(&format!(" REMOVE {}", removes.join(", ")));
         }
-        let result = request.update_expression(expression).condition_expression("attribute_exists(pk)").send().await;
+        let result = request.update_expression(expression).condition_expression(condition).send().await;
         applied(result).map(drop)
     }
 
