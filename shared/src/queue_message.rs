@@ -64,6 +64,9 @@ pub enum DispatchMessage {
     WebhookWatch { run: Uuid, step: u32 },
     /// Attempt `attempt` of a run's completion event; the first was made at `first_at`.
     WebhookSend { run: Uuid, attempt: u32, first_at: DateTime<Utc> },
+    /// A run created inline, looked at a minute later: if nothing of it has moved (the request
+    /// that created it died before queueing its messages), its pending results are dispatched.
+    Recover { run: Uuid },
     /// One chunk of a big run's requested ids, from position `first_seq` on: resolved against the
     /// directory for the owner's `teams`, written, skipped or dispatched by the worker.
     CreateChunk { run: Uuid, chunk: u32, first_seq: u64, ids: Vec<String>, teams: Vec<String> },
@@ -81,7 +84,8 @@ impl DispatchMessage {
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. } => None,
+            | DispatchMessage::CreateChunk { .. }
+            | DispatchMessage::Recover { .. } => None,
         }
     }
 
@@ -93,7 +97,8 @@ impl DispatchMessage {
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. } => None,
+            | DispatchMessage::CreateChunk { .. }
+            | DispatchMessage::Recover { .. } => None,
         }
     }
 
@@ -105,7 +110,8 @@ impl DispatchMessage {
             DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. } => None,
+            | DispatchMessage::CreateChunk { .. }
+            | DispatchMessage::Recover { .. } => None,
         }
     }
 }

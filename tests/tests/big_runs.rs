@@ -6,8 +6,9 @@
 use std::time::Duration;
 
 use ocpp_bulk::sim::Behaviour;
-use ocpp_bulk_tests::harness::{assert_consistent, cp, fleet, ids, Backend, TestStack};
+use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, TestStack};
 use serde_json::json;
+use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
 use shared::ports::Outgoing;
 use shared::queue_message::DispatchMessage;
 use uuid::Uuid;
@@ -132,7 +133,44 @@ async fn a_creation_cut_short_is_created_by_its_retry(backend: Backend) {
     assert_eq!((status, &again["data"]["uuid"]), (202, &json!(dead.to_string())), "and it is that run from now on");
 }
 
+/// A run created inline whose request died after storing it and before queueing its messages: the
+/// `Recover` message the request queued first dispatches it, and it completes.
+async fn a_run_whose_messages_were_lost_is_recovered(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(3)).await;
+    let sims = stack.sims((0..3).map(|i| (cp(i), Behaviour::Accept))).await;
+    let results: Vec<ResultRecord> = (0..3)
+        .map(|i| {
+            let charger = ChargerRef { uuid: charger_uuid(&cp(i)), identity: cp(i), reference: None };
+            ResultRecord::pending(i as u64, charger)
+        })
+        .collect();
+    let run = Run {
+        id: Uuid::new_v4(),
+        owner: "alice".into(),
+        command: "ClearCache".into(),
+        data: json!({}),
+        total_count: 3,
+        counters: Counters::default(),
+        created_at: chrono::Utc::now(),
+        completed_at: None,
+        timeout_seconds: stack.short_timeout(),
+        max_per_second: None,
+        retry_of: None,
+        retries: Vec::new(),
+        cancelled_at: None,
+        target: None,
+        webhook: None,
+    };
+    stack.stack.api.runs.create_run(&run, results).await.expect("stored, its messages lost");
+    let recover = DispatchMessage::Recover { run: run.id };
+    stack.stack.api.queue.send(vec![Outgoing { message: recover, delay_seconds: 0 }]).await.expect("queued");
+    let done = stack.completed(&run.id.to_string(), Duration::from_secs(30)).await;
+    assert_eq!(done["sent_count"], 3, "{done}");
+    sims.stop();
+}
+
 ocpp_bulk_tests::on_both_backends!(
+    a_run_whose_messages_were_lost_is_recovered,
     a_creation_cut_short_is_created_by_its_retry,
     big_runs_complete_exactly_when_every_message_comes_twice,
     a_chunk_without_its_run_creates_nothing

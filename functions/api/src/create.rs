@@ -212,6 +212,9 @@ fn integer(body: &mut Map<String, Value>, field: &str, min: u32, max: u32, error
     }
 }
 
+/// When a run created inline is looked at for lost messages (`DispatchMessage::Recover`).
+pub const RECOVER_AFTER_SECONDS: u32 = 60;
+
 /// How long after a claim a request with the same key may take it over when no run exists: longer
 /// than any request may run (API Gateway ends one at 30 s).
 pub const TAKEOVER_AFTER: Duration = Duration::seconds(60);
@@ -355,6 +358,13 @@ pub async fn create(
     }
     let first_results: Vec<ResultRecord> = results.iter().take(EMBEDDED_RESULTS).cloned().collect();
     let dispatched: Vec<u64> = messages.iter().filter_map(|m| m.message.result_key()).map(|(_, seq)| seq).collect();
+    // Queued before the run is stored: if this request dies between storing the run and queueing
+    // its messages, the run is recovered from the queue (`worker/src/recover.rs`) instead of
+    // staying `running`; if it dies before storing it, the message finds no run and ends.
+    if !dispatched.is_empty() {
+        let recover = DispatchMessage::Recover { run: run.id };
+        ctx.queue.send(vec![Outgoing { message: recover, delay_seconds: RECOVER_AFTER_SECONDS }]).await?;
+    }
     ctx.runs.create_run(&run, results).await?;
     tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count,
         skipped = run.counters.skipped, "run created");

@@ -93,7 +93,8 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
         | DispatchMessage::Cancel { .. }
         | DispatchMessage::WebhookWatch { .. }
         | DispatchMessage::WebhookSend { .. }
-        | DispatchMessage::CreateChunk { .. } => return Ok(Step::Done),
+        | DispatchMessage::CreateChunk { .. }
+        | DispatchMessage::Recover { .. } => return Ok(Step::Done),
     };
     let Some(plan) = ctx.plans.get(ctx.runs.as_ref(), run).await? else {
         tracing::warn!("message for an unknown run dropped");

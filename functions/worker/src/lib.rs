@@ -21,6 +21,7 @@ pub mod cancel;
 pub mod chunks;
 pub mod dispatch;
 pub mod plans;
+pub mod recover;
 pub mod webhooks;
 
 use dispatch::Step;
@@ -89,6 +90,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                     let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
                     chunks::create(ctx, chunk, r.dead).await.map(|()| Step::Done)
                 }
+                Some(DispatchMessage::Recover { run }) => recover::recover(ctx, *run).await.map(|()| Step::Done),
                 // Dead letters of a webhook are simply tried again.
                 Some(DispatchMessage::WebhookWatch { run, step }) => {
                     webhooks::watch(ctx, *run, *step).await.map(|()| Step::Done)
@@ -221,6 +223,7 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         ),
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
+        DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
         // A chunk that cannot be created still ends its results.
         DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams } => {
             let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
