@@ -8,7 +8,7 @@ use std::time::Duration;
 use ocpp_bulk::sim::Behaviour;
 use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, TestStack};
 use serde_json::json;
-use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
+use shared::domain::{ChargerRef, ResultRecord, Run};
 use shared::ports::Outgoing;
 use shared::queue_message::DispatchMessage;
 use uuid::Uuid;
@@ -144,23 +144,15 @@ async fn a_run_whose_messages_were_lost_is_recovered(backend: Backend) {
             ResultRecord::pending(i as u64, charger)
         })
         .collect();
-    let run = Run {
-        id: Uuid::new_v4(),
-        owner: "alice".into(),
-        command: "ClearCache".into(),
-        data: json!({}),
-        total_count: 3,
-        counters: Counters::default(),
-        created_at: chrono::Utc::now(),
-        completed_at: None,
-        timeout_seconds: stack.short_timeout(),
-        max_per_second: None,
-        retry_of: None,
-        retries: Vec::new(),
-        cancelled_at: None,
-        target: None,
-        webhook: None,
-    };
+    let run = Run::new(
+        Uuid::new_v4(),
+        "alice".into(),
+        "ClearCache".into(),
+        json!({}),
+        3,
+        chrono::Utc::now(),
+        stack.short_timeout(),
+    );
     stack.stack.api.runs.create_run(&run, results).await.expect("stored, its messages lost");
     let recover = DispatchMessage::Recover { run: run.id };
     stack.stack.api.queue.send(vec![Outgoing { message: recover, delay_seconds: 0 }]).await.expect("queued");

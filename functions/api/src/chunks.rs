@@ -10,7 +10,7 @@
 //! retry with the same Idempotency-Key creates it under the same id.
 
 use chrono::{DateTime, Utc};
-use shared::domain::{Counters, Identity, ResultRecord, Run};
+use shared::domain::{Identity, ResultRecord, Run};
 use shared::ports::Outgoing;
 use shared::queue_message::DispatchMessage;
 use shared::webhook::Webhook;
@@ -51,29 +51,14 @@ pub fn split(ids: Vec<String>) -> Vec<(u64, Vec<String>)> {
 pub async fn create(
     ctx: &ApiContext,
     caller: &Identity,
-    request: BulkRequest,
+    mut request: BulkRequest,
     now: DateTime<Utc>,
     run_id: Uuid,
     webhook: Option<Webhook>,
 ) -> Result<(Run, Vec<ResultRecord>)> {
-    let run = Run {
-        id: run_id,
-        owner: caller.user.clone(),
-        command: request.command.action.to_owned(),
-        data: request.data,
-        total_count: request.charger_ids.len() as u64,
-        counters: Counters::default(),
-        created_at: now,
-        completed_at: None,
-        timeout_seconds: request.timeout_seconds.unwrap_or(ctx.default_timeout_seconds),
-        max_per_second: request.max_per_second,
-        retry_of: request.retry_of,
-        retries: Vec::new(),
-        cancelled_at: None,
-        target: request.target,
-        webhook,
-    };
-    let mut messages: Vec<Outgoing<DispatchMessage>> = split(request.charger_ids)
+    let charger_ids = std::mem::take(&mut request.charger_ids);
+    let run = request.into_run(ctx, caller, run_id, charger_ids.len() as u64, now, webhook);
+    let mut messages: Vec<Outgoing<DispatchMessage>> = split(charger_ids)
         .into_iter()
         .enumerate()
         .map(|(chunk, (first_seq, ids))| Outgoing {

@@ -11,6 +11,7 @@ use shared::error::ErrorCollector;
 use shared::ocpp::Command;
 use shared::ports::{IdempotencyClaim, Outgoing};
 use shared::queue_message::{rollout_slot, DispatchMessage};
+use shared::webhook::Webhook;
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -194,6 +195,29 @@ impl BulkRequest {
     }
 }
 
+impl BulkRequest {
+    /// The run this request creates (its ids aside): `total_count` results, nothing counted yet.
+    pub fn into_run(
+        self,
+        ctx: &ApiContext,
+        caller: &Identity,
+        id: Uuid,
+        total_count: u64,
+        now: DateTime<Utc>,
+        webhook: Option<Webhook>,
+    ) -> Run {
+        let timeout = self.timeout_seconds.unwrap_or(ctx.default_timeout_seconds);
+        let data = self.data;
+        Run {
+            max_per_second: self.max_per_second,
+            retry_of: self.retry_of,
+            target: self.target,
+            webhook,
+            ..Run::new(id, caller.user.clone(), self.command.action.to_owned(), data, total_count, now, timeout)
+        }
+    }
+}
+
 fn integer(body: &mut Map<String, Value>, field: &str, min: u32, max: u32, errors: &mut ErrorCollector) -> Option<u32> {
     let value = body.remove(field)?;
     if value.is_null() {
@@ -296,7 +320,8 @@ pub async fn create(
     if request.charger_ids.len() > crate::chunks::INLINE_LIMIT {
         return crate::chunks::create(ctx, caller, request, now, run_id, webhook).await;
     }
-    let uuids: Vec<Uuid> = request.charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
+    let (charger_ids, settings) = (std::mem::take(&mut request.charger_ids), request);
+    let uuids: Vec<Uuid> = charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
     // The adapter chunks the lookup as its store requires, with its own concurrency cap.
     let mut accessible = HashMap::new();
     for charger in ctx.chargers.chargers_by_uuid(&uuids).await?.into_iter().filter(|c| caller.can_access(c)) {
@@ -305,14 +330,13 @@ pub async fn create(
 
     let mut counters = Counters::default();
     let mut messages = Vec::with_capacity(accessible.len());
-    let results: Vec<ResultRecord> = request
-        .charger_ids
+    let results: Vec<ResultRecord> = charger_ids
         .into_iter()
         .enumerate()
         .map(|(seq, id)| match accessible.get(&id) {
             Some(charger) => {
                 let slot = messages.len() as u64;
-                let (delay_seconds, not_before) = rollout_slot(request.max_per_second, slot, now, now);
+                let (delay_seconds, not_before) = rollout_slot(settings.max_per_second, slot, now, now);
                 messages.push(Outgoing {
                     message: DispatchMessage::Dispatch {
                         run: run_id,
@@ -332,23 +356,8 @@ pub async fn create(
         })
         .collect();
 
-    let mut run = Run {
-        id: run_id,
-        owner: caller.user.clone(),
-        command: request.command.action.to_owned(),
-        data: request.data,
-        total_count: results.len() as u64,
-        counters,
-        created_at: now,
-        completed_at: None,
-        timeout_seconds: request.timeout_seconds.unwrap_or(ctx.default_timeout_seconds),
-        max_per_second: request.max_per_second,
-        retry_of: request.retry_of,
-        retries: Vec::new(),
-        target: request.target,
-        webhook,
-        cancelled_at: None,
-    };
+    let mut run = settings.into_run(ctx, caller, run_id, results.len() as u64, now, webhook);
+    run.counters = counters;
     if run.is_complete() {
         run.completed_at = Some(now);
     }

@@ -143,6 +143,35 @@ pub struct Run {
 }
 
 impl Run {
+    /// A run just created: running, nothing counted, no rollout rate, no retries, no target or webhook.
+    pub fn new(
+        id: Uuid,
+        owner: String,
+        command: String,
+        data: Value,
+        total_count: u64,
+        created_at: DateTime<Utc>,
+        timeout_seconds: u32,
+    ) -> Run {
+        Run {
+            id,
+            owner,
+            command,
+            data,
+            total_count,
+            counters: Counters::default(),
+            created_at,
+            completed_at: None,
+            timeout_seconds,
+            max_per_second: None,
+            retry_of: None,
+            retries: Vec::new(),
+            cancelled_at: None,
+            target: None,
+            webhook: None,
+        }
+    }
+
     pub fn status(&self) -> RunStatus {
         if self.completed_at.is_some() {
             RunStatus::Completed

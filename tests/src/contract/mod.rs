@@ -11,7 +11,7 @@ mod webhooks;
 use std::sync::Arc;
 
 use chrono::Utc;
-use shared::domain::{ChargerRef, Counters, ResultRecord, Run};
+use shared::domain::{ChargerRef, ResultRecord, Run};
 use shared::ports::{
     ChargerDirectory, ConnectionRegistry, FleetStates, IdempotencyKeys, InflightCalls, RateLimiter, RunStore,
     RunWebhooks, TokenStore, WebhookSecrets,
@@ -62,23 +62,10 @@ pub async fn new_run_with(
         })
         .collect();
     results.extend((0..skipped).map(|i| ResultRecord::skipped((pending + i) as u64, format!("not-a-uuid-{i}"))));
-    let mut run = Run {
-        id: Uuid::new_v4(),
-        owner: owner.to_owned(),
-        command: "Reset".into(),
-        data: serde_json::json!({"type": "Soft"}),
-        total_count: results.len() as u64,
-        counters: Counters { skipped: skipped as u64, ..Counters::default() },
-        created_at: Utc::now(),
-        completed_at: None,
-        timeout_seconds: 30,
-        max_per_second: None,
-        retry_of: None,
-        retries: Vec::new(),
-        cancelled_at: None,
-        target: None,
-        webhook: None,
-    };
+    let data = serde_json::json!({"type": "Soft"});
+    let mut run =
+        Run::new(Uuid::new_v4(), owner.to_owned(), "Reset".into(), data, results.len() as u64, Utc::now(), 30);
+    run.counters.skipped = skipped as u64;
     shape(&mut run);
     ports.runs.create_run(&run, results.clone()).await.expect("create_run");
     (run, results)

@@ -99,7 +99,7 @@ mod sizing {
 
     use super::*;
     use crate::aws::runs::items::run_items;
-    use crate::domain::{ChargerRef, Counters, ResultRecord, Run};
+    use crate::domain::{ChargerRef, ResultRecord, Run};
 
     /// A partition's sustained write capacity, in write units per second.
     const PARTITION_WCU: u64 = 1_000;
@@ -111,23 +111,8 @@ mod sizing {
     #[test]
     fn writes_per_partition_stay_under_the_limit() {
         let total: u64 = 150_000;
-        let run = Run {
-            id: Uuid::new_v4(),
-            owner: "alice".into(),
-            command: "Reset".into(),
-            data: serde_json::json!({"type": "Soft"}),
-            total_count: total,
-            counters: Counters::default(),
-            created_at: Utc::now(),
-            completed_at: None,
-            timeout_seconds: 30,
-            max_per_second: None,
-            retry_of: None,
-            retries: Vec::new(),
-            cancelled_at: None,
-            target: None,
-            webhook: None,
-        };
+        let data = serde_json::json!({"type": "Soft"});
+        let run = Run::new(Uuid::new_v4(), "alice".into(), "Reset".into(), data, total, Utc::now(), 30);
         let results: Vec<ResultRecord> = (0..total)
             .map(|seq| {
                 ResultRecord::pending(
