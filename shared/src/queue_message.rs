@@ -134,6 +134,33 @@ pub fn rollout_slot(
     (delay, Some(at))
 }
 
+/// The `Dispatch` messages of `results` that name a charger (the others are skipped), for run
+/// `run` paced at `max_per_second` by position from `start`: how a run created in chunks, or
+/// recovered, queues its CALLs.
+pub fn dispatches(
+    run: Uuid,
+    max_per_second: Option<u32>,
+    start: DateTime<Utc>,
+    results: &[crate::domain::ResultRecord],
+    now: DateTime<Utc>,
+) -> Vec<Outgoing<DispatchMessage>> {
+    results
+        .iter()
+        .filter_map(|result| {
+            let charger = result.charger.as_ref()?;
+            let (delay_seconds, not_before) = rollout_slot(max_per_second, result.seq, start, now);
+            let message = DispatchMessage::Dispatch {
+                run,
+                seq: result.seq,
+                charger: charger.uuid,
+                identity: charger.identity.clone(),
+                not_before,
+            };
+            Some(Outgoing { message, delay_seconds })
+        })
+        .collect()
+}
+
 /// Frees a charger's in-flight slot held by `call_id` and wakes the messages parked on it. A wake
 /// that fails to queue is only logged: each parked message has its own backstop on the queue.
 pub async fn release_slot(

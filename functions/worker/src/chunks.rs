@@ -9,8 +9,7 @@ use std::collections::HashMap;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use shared::domain::{Charger, Expect, Identity, Outcome, ResultRecord};
-use shared::ports::Outgoing;
-use shared::queue_message::{rollout_slot, DispatchMessage};
+use shared::queue_message::dispatches;
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -29,7 +28,8 @@ pub struct Chunk<'a> {
 
 /// Creates the chunk's results; `dead`: the chunk's message dead-lettered, so its results end `error`.
 pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result<()> {
-    let Some(run) = ctx.runs.run(chunk.run).await? else {
+    // The run's settings, read once per run and process (a run read would also sum its counters).
+    let Some(run) = ctx.plans.get(ctx.runs.as_ref(), chunk.run).await? else {
         if dead {
             tracing::warn!(run = %chunk.run, chunk = chunk.chunk, "chunk of a run that was never stored dropped");
             return Ok(());
@@ -83,21 +83,5 @@ pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result
             .await?;
         return Ok(());
     }
-    let now = Utc::now();
-    let messages: Vec<Outgoing<DispatchMessage>> = results
-        .iter()
-        .filter_map(|result| {
-            let charger = result.charger.as_ref()?;
-            let (delay_seconds, not_before) = rollout_slot(run.max_per_second, result.seq, run.created_at, now);
-            let message = DispatchMessage::Dispatch {
-                run: chunk.run,
-                seq: result.seq,
-                charger: charger.uuid,
-                identity: charger.identity.clone(),
-                not_before,
-            };
-            Some(Outgoing { message, delay_seconds })
-        })
-        .collect();
-    ctx.queue.send(messages).await
+    ctx.queue.send(dispatches(chunk.run, run.max_per_second, run.created_at, &results, Utc::now())).await
 }

@@ -15,6 +15,10 @@ pub struct RunPlan {
     pub action: String,
     pub payload: Box<serde_json::value::RawValue>,
     pub timeout_seconds: u32,
+    /// Who created it, when, and at what pace (a big run's chunks resolve and pace by them).
+    pub owner: String,
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub max_per_second: Option<u32>,
 }
 
 /// How stale a worker's knowledge that a run is not cancelled may be: a CALL may still go out this
@@ -40,7 +44,14 @@ impl RunPlans {
             return Ok(None);
         };
         let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("worker", e))?;
-        let plan = Arc::new(RunPlan { action: run.command, payload, timeout_seconds: run.timeout_seconds });
+        let plan = Arc::new(RunPlan {
+            action: run.command,
+            payload,
+            timeout_seconds: run.timeout_seconds,
+            owner: run.owner,
+            created_at: run.created_at,
+            max_per_second: run.max_per_second,
+        });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
             plans.clear();

@@ -7,8 +7,7 @@
 
 use chrono::Utc;
 use shared::domain::ResultStatus;
-use shared::ports::Outgoing;
-use shared::queue_message::{rollout_slot, DispatchMessage};
+use shared::queue_message::dispatches;
 use shared::Result;
 use uuid::Uuid;
 
@@ -39,22 +38,7 @@ pub async fn recover(ctx: &WorkerContext, run_id: Uuid) -> Result<()> {
             break;
         }
     }
-    let now = Utc::now();
-    let messages: Vec<Outgoing<DispatchMessage>> = pending
-        .iter()
-        .filter_map(|result| {
-            let charger = result.charger.as_ref()?;
-            let (delay_seconds, not_before) = rollout_slot(run.max_per_second, result.seq, run.created_at, now);
-            let message = DispatchMessage::Dispatch {
-                run: run_id,
-                seq: result.seq,
-                charger: charger.uuid,
-                identity: charger.identity.clone(),
-                not_before,
-            };
-            Some(Outgoing { message, delay_seconds })
-        })
-        .collect();
+    let messages = dispatches(run_id, run.max_per_second, run.created_at, &pending, Utc::now());
     if !messages.is_empty() {
         tracing::warn!(run = %run_id, pending = messages.len(), "a run's messages were lost at its creation; dispatching it now");
         ctx.queue.send(messages).await?;
