@@ -82,6 +82,25 @@ impl DynamoRunStore {
         Ok(run)
     }
 
+    /// Writes a new run's items, then its META, last and conditionally: a failed condition means
+    /// META is there already, and run ids are fresh UUIDs, so it is this run's, written by an
+    /// earlier attempt (one whose answer was lost, or a creation taken over through its
+    /// Idempotency-Key).
+    async fn store_run(&self, run: &Run, items: Vec<Item>, meta: Item) -> Result<()> {
+        batch::put_all(&self.client, &self.table, items).await?;
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(meta))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(put)?;
+        self.remember(run.id, Layout::for_run(run.total_count));
+        Ok(())
+    }
+
     /// Counts `count` skipped results of chunk `chunk` in counter shard `shard`, once; `true` when
     /// the shard has no pending result left after it.
     async fn count_skipped(&self, run: Uuid, chunk: u32, shard: u32, count: u64) -> Result<bool> {
@@ -241,38 +260,12 @@ impl DynamoRunStore {
 impl RunStore for DynamoRunStore {
     async fn create_run(&self, run: &Run, results: Vec<ResultRecord>) -> Result<()> {
         let (items, meta) = run_items(run, &results);
-        batch::put_all(&self.client, &self.table, items).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(meta))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        // A failed condition means META is there already: run ids are fresh UUIDs, so it is ours,
-        // written by an attempt whose answer was lost.
-        applied(put)?;
-        self.remember(run.id, Layout::for_run(results.len() as u64));
-        Ok(())
+        self.store_run(run, items, meta).await
     }
 
     async fn create_run_shell(&self, run: &Run) -> Result<()> {
         let (counters, meta) = shell_items(run);
-        batch::put_all(&self.client, &self.table, counters).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(meta))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        // META there already: an earlier attempt of this creation (the same run id, taken over
-        // through its Idempotency-Key, or a write whose answer was lost).
-        applied(put)?;
-        self.remember(run.id, Layout::for_run(run.total_count));
-        Ok(())
+        self.store_run(run, counters, meta).await
     }
 
     async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool> {
