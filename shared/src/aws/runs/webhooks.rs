@@ -3,6 +3,7 @@
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::error::SdkError;
+use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::operation::update_item::{UpdateItemError, UpdateItemOutput};
 use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure};
 use aws_smithy_runtime_api::client::orchestrator::HttpResponse;
@@ -82,6 +83,13 @@ fn claim_outcome(
     }
 }
 
+impl DynamoRunStore {
+    /// An UpdateItem of `run`'s META, where a run's webhook lives.
+    fn update_meta(&self, run: Uuid) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).set_key(Some(meta_key(run)))
+    }
+}
+
 fn secret_key(user: &str) -> Item {
     Item::from([("pk".to_owned(), string(format!("WEBHOOK#{user}"))), ("sk".to_owned(), string("WEBHOOK"))])
 }
@@ -91,10 +99,7 @@ impl RunWebhooks for DynamoRunStore {
     async fn claim_watch(&self, run: Uuid, step: u32, lease_until: DateTime<Utc>) -> Result<Claim> {
         let now = Utc::now().timestamp_micros();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET wh_watch = :step, wh_watch_lease = :lease")
             .condition_expression(
                 "wh_watch < :step OR (wh_watch = :step AND wh_watch_lease < :now AND wh_watch_done < :step)",
@@ -113,10 +118,7 @@ impl RunWebhooks for DynamoRunStore {
 
     async fn watch_done(&self, run: Uuid, step: u32) -> Result<()> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET wh_watch_done = :step")
             .condition_expression("wh_watch = :step")
             .expression_attribute_values(":step", number(step))
@@ -127,10 +129,7 @@ impl RunWebhooks for DynamoRunStore {
 
     async fn progress_sent(&self, run: Uuid, tenth: u8) -> Result<bool> {
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET wh_progress_sent = :tenth")
             .condition_expression("wh_progress_sent < :tenth")
             .expression_attribute_values(":tenth", number(tenth))
@@ -142,10 +141,7 @@ impl RunWebhooks for DynamoRunStore {
     async fn claim_attempt(&self, run: Uuid, attempt: u32, lease_until: DateTime<Utc>) -> Result<Claim> {
         let now = Utc::now().timestamp_micros();
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET wh_attempts = :attempt, wh_lease = :lease")
             // The next attempt, or this one again when its worker died holding it (lease out, no outcome).
             .condition_expression(
@@ -172,10 +168,7 @@ impl RunWebhooks for DynamoRunStore {
             vec!["wh_state = :state", "wh_last_attempt_at = :at", "wh_recorded_attempt = :attempt", "wh_lease = :zero"];
         let mut removes = Vec::new();
         let mut request = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .condition_expression("wh_attempts = :attempt AND wh_state = :pending")
             .expression_attribute_values(":state", string(outcome.state.as_str()))
             .expression_attribute_values(":at", string(rfc3339(outcome.at)))
