@@ -199,30 +199,30 @@ pub fn signature(secret: &str, at: DateTime<Utc>, body: &str) -> String {
     format!("t={t},v1={}", hex::encode(mac.finalize().into_bytes()))
 }
 
-/// Checks a signature header as a receiver would: the HMAC matches (in constant time) and its time
-/// is within `tolerance` of `now`.
-pub fn verify(secret: &str, header: &str, body: &str, now: DateTime<Utc>, tolerance: Duration) -> bool {
-    let mut t = None;
-    let mut v1 = Vec::new();
-    for part in header.split(',') {
-        match part.trim().split_once('=') {
-            Some(("t", value)) => t = value.parse::<i64>().ok(),
-            Some(("v1", value)) => v1.extend(hex::decode(value).ok()),
-            _ => {}
-        }
-    }
-    let Some(t) = t else {
-        return false;
-    };
-    if (now.timestamp() - t).abs() > tolerance.num_seconds() {
-        return false;
-    }
-    v1.iter().any(|sig| hmac(secret.as_bytes(), format!("{t}.{body}").as_bytes()).verify_slice(sig).is_ok())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A receiver's check (ocpp-bulk only signs): the HMAC matches, in constant time, and its time is
+    /// within `tolerance` of `now`.
+    fn verify(secret: &str, header: &str, body: &str, now: DateTime<Utc>, tolerance: Duration) -> bool {
+        let mut t = None;
+        let mut v1 = Vec::new();
+        for part in header.split(',') {
+            match part.trim().split_once('=') {
+                Some(("t", value)) => t = value.parse::<i64>().ok(),
+                Some(("v1", value)) => v1.extend(hex::decode(value).ok()),
+                _ => {}
+            }
+        }
+        let Some(t) = t else {
+            return false;
+        };
+        if (now.timestamp() - t).abs() > tolerance.num_seconds() {
+            return false;
+        }
+        v1.iter().any(|sig| hmac(secret.as_bytes(), format!("{t}.{body}").as_bytes()).verify_slice(sig).is_ok())
+    }
 
     #[test]
     fn signatures_verify_and_expire() {
