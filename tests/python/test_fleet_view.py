@@ -8,22 +8,15 @@ the filter matches.
 """
 
 import asyncio
-import json
-import os
-import subprocess
-import tempfile
-import time
-import urllib.error
 import urllib.parse
-import urllib.request
-import uuid
 
 import pytest
+import websockets
 from ocpp.v16 import call
 
-from test_ocpp_package_chargers import BINARY, Charger, charger_uuid, free_port
-
-import websockets
+import local_stack
+from local_stack import serve
+from test_ocpp_package_chargers import Charger, charger_uuid
 
 TOKEN = "fleet-token-0123456789"
 OTHER_TOKEN = "fleet-other-token-0123"
@@ -37,45 +30,18 @@ NEVER_SEEN = "FV-IDLE"
 
 @pytest.fixture(scope="module", params=["embedded", "aws"])
 def server(request):
-    backend = request.param
-    if backend == "aws" and not os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127."):
-        pytest.skip("the AWS backend needs moto's server on loopback (scripts/test.sh starts it)")
     identities = list(BOOTS) + [NEVER_SEEN]
     fleet = {
         "tokens": [{"token": TOKEN, "user": "fleet", "teams": ["fleet"]},
                    {"token": OTHER_TOKEN, "user": "elsewhere", "teams": ["elsewhere"]}],
         "chargers": [{"uuid": charger_uuid(i), "identity": i, "reference": i, "team": "fleet"} for i in identities],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(fleet, f)
-    port = free_port()
-    args = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name, "--backend", backend]
-    if backend == "aws":
-        args += ["--prefix", f"py-fleet-{uuid.uuid4().hex[:10]}"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/v3/chargers", timeout=1)
-        except urllib.error.HTTPError:
-            break
-        except OSError:
-            assert proc.poll() is None, "ocpp-bulk serve exited"
-            time.sleep(0.1)
-    yield base, f"ws://127.0.0.1:{port}/ocpp"
-    proc.terminate()
-    proc.wait(timeout=10)
-    os.unlink(f.name)
+    with serve(fleet, request.param) as stack:
+        yield stack
 
 
 def api(base, method, path, body=None, token=TOKEN):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Authorization": "Bearer " + token, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return local_stack.api(base, token, method, path, body)
 
 
 def listed(base, token=TOKEN, **filters):

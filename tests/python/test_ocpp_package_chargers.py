@@ -7,14 +7,6 @@ invalid answer to the charger's own CALLs raises. So every command here must end
 
 import asyncio
 import base64
-import json
-import os
-import socket
-import subprocess
-import tempfile
-import time
-import urllib.error
-import urllib.request
 import uuid
 from datetime import datetime, timedelta, timezone
 
@@ -24,8 +16,9 @@ from ocpp.routing import on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
-ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-BINARY = os.environ.get("OCPP_BULK_BIN", os.path.join(ROOT, "target", "debug", "ocpp-bulk"))
+import local_stack
+from local_stack import serve
+
 TOKEN = "py-token-0123456789"
 CHARGERS = ["PY001", "PY002", "PY003"]
 LOCKED = ("PYLOCK", "py-lock-secret")
@@ -35,12 +28,6 @@ def charger_uuid(identity):
     return str(uuid.uuid5(uuid.NAMESPACE_URL, "py/" + identity))
 
 
-def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="module")
 def server():
     fleet = {
@@ -48,33 +35,12 @@ def server():
         "chargers": [{"uuid": charger_uuid(i), "identity": i, "reference": i, "team": "py"} for i in CHARGERS]
         + [{"uuid": charger_uuid(LOCKED[0]), "identity": LOCKED[0], "team": "py", "password": LOCKED[1]}],
     }
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(fleet, f)
-    port = free_port()
-    proc = subprocess.Popen([BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(100):
-        try:
-            urllib.request.urlopen(base + "/v3/chargers/commands/bulk", timeout=1)
-        except urllib.error.HTTPError:
-            break
-        except OSError:
-            time.sleep(0.1)
-    yield base, f"ws://127.0.0.1:{port}/ocpp"
-    proc.terminate()
-    proc.wait(timeout=10)
-    os.unlink(f.name)
+    with serve(fleet) as stack:
+        yield stack
 
 
 def api(base, method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body else None,
-                                 headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return local_stack.api(base, TOKEN, method, path, body)
 
 
 class Charger(ChargePoint):

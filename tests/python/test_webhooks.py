@@ -12,20 +12,16 @@ import hashlib
 import hmac
 import http.server
 import json
-import os
-import subprocess
-import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
-import uuid
 
 import pytest
 import websockets
 from ocpp.v16 import call
 
-from test_ocpp_package_chargers import BINARY, Charger, charger_uuid, free_port
+import local_stack
+from local_stack import serve
+from test_ocpp_package_chargers import Charger, charger_uuid
 
 TOKEN = "hook-token-0123456789"
 CHARGERS = ["HK001", "HK002"]
@@ -74,42 +70,14 @@ class Handler(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture(scope="module", params=["embedded", "aws"])
 def stack(request):
-    backend = request.param
-    if backend == "aws" and not os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127."):
-        pytest.skip("the AWS backend needs moto's server on loopback (scripts/test.sh starts it)")
     fleet = {"tokens": [{"token": TOKEN, "user": "hooks", "teams": ["hooks"]}],
              "chargers": [{"uuid": charger_uuid(i), "identity": i, "team": "hooks"} for i in CHARGERS]}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(fleet, f)
-    port = free_port()
-    args = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name, "--backend", backend,
-            "--allow-private-webhooks", "--webhook-first-retry-seconds", "1"]
-    if backend == "aws":
-        args += ["--prefix", f"py-hooks-{uuid.uuid4().hex[:10]}"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    for _ in range(300):
-        try:
-            urllib.request.urlopen(base + "/v3/chargers", timeout=1)
-        except urllib.error.HTTPError:
-            break
-        except OSError:
-            assert proc.poll() is None, "ocpp-bulk serve exited"
-            time.sleep(0.1)
-    yield base, f"ws://127.0.0.1:{port}/ocpp"
-    proc.terminate()
-    proc.wait(timeout=10)
-    os.unlink(f.name)
+    with serve(fleet, request.param, ["--allow-private-webhooks", "--webhook-first-retry-seconds", "1"]) as running:
+        yield running
 
 
 def api(base, method, path, body=None):
-    req = urllib.request.Request(base + path, method=method, data=json.dumps(body).encode() if body is not None else None,
-                                 headers={"Authorization": "Bearer " + TOKEN, "Content-Type": "application/json"})
-    try:
-        with urllib.request.urlopen(req, timeout=20) as r:
-            return r.status, json.loads(r.read())
-    except urllib.error.HTTPError as e:
-        return e.code, json.loads(e.read())
+    return local_stack.api(base, TOKEN, method, path, body)
 
 
 def test_completion_is_signed_retried_and_recorded(stack):
