@@ -22,8 +22,9 @@ use shared::ports::{Claim, Outgoing, RunWebhooks, WebhookSecrets};
 use shared::queue_message::DispatchMessage;
 use shared::webhook::address::{self, WebhookPolicy};
 use shared::webhook::{
-    event_body, retry_delay_seconds, signature, tenths_done, AttemptOutcome, WebhookEvent, WebhookKey, WebhookState,
-    ATTEMPT_TIMEOUT_SECONDS, EVENT_HEADER, FIRST_RETRY_SECONDS, MAX_ERROR_BYTES, RETRY_FOR, SIGNATURE_HEADER,
+    event_body, retry_delay_seconds, signature, tenths_done, AttemptOutcome, Webhook, WebhookEvent, WebhookKey,
+    WebhookState, ATTEMPT_TIMEOUT_SECONDS, EVENT_HEADER, FIRST_RETRY_SECONDS, MAX_ERROR_BYTES, RETRY_FOR,
+    SIGNATURE_HEADER,
 };
 use shared::{Error, Result};
 use uuid::Uuid;
@@ -150,28 +151,43 @@ fn lease(length: Duration) -> DateTime<Utc> {
     Utc::now() + length + Duration::microseconds(fastrand::i64(0..1_000_000))
 }
 
-fn held(what: &str) -> Error {
-    Error::transient("webhook", format!("another worker holds {what}; trying again after its lease"))
+/// Whether to go on once `claim` is made: not for a duplicate or a step done; a step another
+/// worker holds is an error, so its message comes back after the lease.
+fn proceed(claim: Claim, what: &str) -> Result<bool> {
+    match claim {
+        Claim::Claimed => Ok(true),
+        Claim::Held => {
+            Err(Error::transient("webhook", format!("another worker holds {what}; trying again after its lease")))
+        }
+        Claim::Done => Ok(false),
+    }
+}
+
+/// The run and its webhook, once `claim` is ours (`None`: nothing to do).
+async fn claimed(ctx: &WorkerContext, run_id: Uuid, claim: Claim, what: &str) -> Result<Option<(Run, Webhook)>> {
+    if !proceed(claim, what)? {
+        return Ok(None);
+    }
+    let Some(run) = ctx.runs.run(run_id).await? else {
+        return Ok(None);
+    };
+    Ok(run.webhook.clone().map(|hook| (run, hook)))
 }
 
 pub async fn watch(ctx: &WorkerContext, run_id: Uuid, step: u32) -> Result<()> {
     let hooks = webhooks(ctx)?;
-    match hooks.store.claim_watch(run_id, step, lease(WATCH_LEASE)).await? {
-        Claim::Claimed => {}
-        Claim::Held => return Err(held("this watch step")),
-        Claim::Done => return Ok(()),
-    }
-    let Some(run) = ctx.runs.run(run_id).await? else {
-        return Ok(());
-    };
-    let Some(hook) = &run.webhook else {
+    let claim = hooks.store.claim_watch(run_id, step, lease(WATCH_LEASE)).await?;
+    let Some((run, hook)) = claimed(ctx, run_id, claim, "this watch step").await? else {
         return Ok(());
     };
     if run.completed_at.is_some() {
         // The first attempt is made here (later ones have their own messages): made before and
         // cut short, it is taken over once its lease ends; made and recorded, it is done.
         if hook.state == WebhookState::Pending && hook.attempts <= 1 {
-            attempt(ctx, run_id, 1, Utc::now()).await?;
+            // The run just read serves the attempt too.
+            if proceed(hooks.store.claim_attempt(run_id, 1, lease(ATTEMPT_LEASE)).await?, "the first attempt")? {
+                make_attempt(ctx, hooks, &run, &hook, 1, Utc::now()).await?;
+            }
         }
         return hooks.store.watch_done(run_id, step).await;
     }
@@ -195,18 +211,25 @@ pub async fn watch(ctx: &WorkerContext, run_id: Uuid, step: u32) -> Result<()> {
 /// Attempt `attempt` of `run_id`'s completion event.
 pub async fn attempt(ctx: &WorkerContext, run_id: Uuid, attempt: u32, first_at: DateTime<Utc>) -> Result<()> {
     let hooks = webhooks(ctx)?;
-    match hooks.store.claim_attempt(run_id, attempt, lease(ATTEMPT_LEASE)).await? {
-        Claim::Claimed => {}
-        Claim::Held => return Err(held("this attempt")),
-        Claim::Done => return Ok(()),
-    }
-    let Some(run) = ctx.runs.run(run_id).await? else {
+    let claim = hooks.store.claim_attempt(run_id, attempt, lease(ATTEMPT_LEASE)).await?;
+    let Some((run, hook)) = claimed(ctx, run_id, claim, "this attempt").await? else {
         return Ok(());
     };
-    let Some(hook) = &run.webhook else {
-        return Ok(());
-    };
-    let result = hooks.post(&run, &hook.url, WebhookEvent::Completed).await;
+    make_attempt(ctx, hooks, &run, &hook, attempt, first_at).await
+}
+
+/// Attempt `attempt` of `run`'s completion event, claimed: posted, the next queued if it failed,
+/// its outcome recorded.
+async fn make_attempt(
+    ctx: &WorkerContext,
+    hooks: &Webhooks,
+    run: &Run,
+    hook: &Webhook,
+    attempt: u32,
+    first_at: DateTime<Utc>,
+) -> Result<()> {
+    let run_id = run.id;
+    let result = hooks.post(run, &hook.url, WebhookEvent::Completed).await;
     let at = Utc::now();
     let (status, error) = match result {
         Ok(status) if (200..300).contains(&status) => (Some(status), None),
