@@ -60,6 +60,17 @@ pub trait RunStore: Send + Sync {
     /// Up to `limit` of an owner's runs, newest first, older than `before`.
     async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>>;
     async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>>;
+    /// The results at `keys` (run, position) that exist, with their run, in no particular order:
+    /// any number of keys, read in as few requests as the store allows.
+    async fn results_at(&self, keys: &[(Uuid, u64)]) -> Result<Vec<(Uuid, ResultRecord)>> {
+        let mut found = Vec::with_capacity(keys.len());
+        for (run, seq) in keys {
+            if let Some(result) = self.result(*run, *seq).await? {
+                found.push((*run, result));
+            }
+        }
+        Ok(found)
+    }
     /// Records that CALL `call_id` is being posted for a pending, not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool>;
@@ -175,6 +186,17 @@ pub trait ConnectionRegistry: Send + Sync {
     /// Makes `connection_id` the charger's live connection from `now`; returns the one it replaces.
     async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>>;
     async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>>;
+    /// The live connections of those of `identities` that have one, in as few requests as the
+    /// store allows.
+    async fn connections_of(&self, identities: &[String]) -> Result<Vec<(String, LiveConnection)>> {
+        let mut found = Vec::with_capacity(identities.len());
+        for identity in identities {
+            if let Some(connection) = self.connection_of(identity).await? {
+                found.push((identity.clone(), connection));
+            }
+        }
+        Ok(found)
+    }
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>>;
     /// Forgets a connection; the charger's mapping goes only if it still points to it. Returns the
     /// identity the connection was registered for, if it was.

@@ -1,6 +1,6 @@
-//! What travels on the dispatch queue. One `Dispatch` per accessible charger; one `Timeout` per
-//! posted CALL, delayed by the run's `timeout_seconds` and a grace for handed-off answers; an
-//! `Answer` for each charger answer the WebSocket handler handed off.
+//! What travels on the dispatch queue. One `Dispatch` per accessible charger; one `Timeouts` per
+//! run per worker batch, for the CALLs the batch posted, delayed by the run's `timeout_seconds` and
+//! a grace for handed-off answers; an `Answer` for each charger answer the WebSocket handler handed off.
 
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
@@ -38,7 +38,17 @@ pub enum DispatchMessage {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         not_before: Option<DateTime<Utc>>,
     },
-    /// The CALL `call_id` had its time: if still unanswered, it failed.
+    /// The CALLs of run `run` one worker batch posted had their time: those still unanswered failed.
+    Timeouts {
+        run: Uuid,
+        calls: Vec<TimedCall>,
+        /// Not before this time (the latest expiry among them and the answer grace): SQS delays
+        /// at most 900 s, so a message that arrives early waits again.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        not_before: Option<DateTime<Utc>>,
+    },
+    /// One CALL's timeout, as versions before `Timeouts` queued it: read and handled as a
+    /// `Timeouts` of one, so such messages still on a queue after an upgrade end their results.
     Timeout {
         run: Uuid,
         seq: u64,
@@ -72,6 +82,15 @@ pub enum DispatchMessage {
     CreateChunk { run: Uuid, chunk: u32, first_seq: u64, ids: Vec<String>, teams: Vec<String> },
 }
 
+/// One posted CALL whose timeout a `Timeouts` message carries.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct TimedCall {
+    pub seq: u64,
+    pub charger: Uuid,
+    pub identity: String,
+    pub call_id: String,
+}
+
 impl DispatchMessage {
     /// The run and position of the result this message is about; `None` for an answer not yet
     /// matched to its CALL.
@@ -81,7 +100,8 @@ impl DispatchMessage {
                 Some((*run, *seq))
             }
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
-            DispatchMessage::Cancel { .. }
+            DispatchMessage::Timeouts { .. }
+            | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
             | DispatchMessage::CreateChunk { .. }
@@ -94,7 +114,8 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
             DispatchMessage::Answer(answer) => answer.identity.as_deref(),
-            DispatchMessage::Cancel { .. }
+            DispatchMessage::Timeouts { .. }
+            | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
             | DispatchMessage::CreateChunk { .. }
@@ -107,7 +128,8 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
-            DispatchMessage::Cancel { .. }
+            DispatchMessage::Timeouts { .. }
+            | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
             | DispatchMessage::CreateChunk { .. }

@@ -1,6 +1,6 @@
-//! One message, in two steps so a batch's timeout messages go out in one send. `prepare` does
-//! everything up to taking the charger's in-flight slot (and ends `Timeout` messages there);
-//! `fire` marks the result called and posts the CALL, once the batch's timeouts are queued.
+//! One dispatch, in two steps so a batch's timeout messages go out in one send. `prepare` does
+//! everything up to taking the charger's in-flight slot; `fire` marks the result called and posts
+//! the CALL, once the batch's timeouts (`timeouts.rs`) are queued.
 
 use std::sync::Arc;
 
@@ -9,11 +9,13 @@ use shared::domain::{Expect, Outcome};
 use shared::ocpp::encode_call;
 use shared::ports::{InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::queue_message::{
-    release_slot, DispatchMessage, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS, MAX_DELAY_SECONDS,
+    release_slot, DispatchMessage, TimedCall, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS,
+    MAX_DELAY_SECONDS,
 };
 use shared::Result;
 use uuid::Uuid;
 
+use crate::known::Known;
 use crate::plans::RunPlan;
 use crate::WorkerContext;
 
@@ -35,20 +37,15 @@ pub struct ReadyCall {
 }
 
 impl ReadyCall {
-    /// The message that fails this CALL if it is still unanswered after the run's timeout.
-    pub fn timeout(&self) -> Outgoing<DispatchMessage> {
-        let not_before = self.call.expires_at + Duration::seconds(ANSWER_GRACE_SECONDS.into());
-        Outgoing {
-            message: DispatchMessage::Timeout {
-                run: self.call.run,
-                seq: self.call.seq,
-                charger: self.call.charger,
-                identity: self.identity.clone(),
-                call_id: self.call.call_id.clone(),
-                not_before: Some(not_before),
-            },
-            delay_seconds: delay_until(not_before),
-        }
+    /// What this CALL's timeout message needs of it, its run, and when it expires.
+    pub fn timed(&self) -> (Uuid, TimedCall, DateTime<Utc>) {
+        let call = TimedCall {
+            seq: self.call.seq,
+            charger: self.call.charger,
+            identity: self.identity.clone(),
+            call_id: self.call.call_id.clone(),
+        };
+        (self.call.run, call, self.call.expires_at)
     }
 
     /// Gives the charger's slot back (the CALL will not be sent).
@@ -58,7 +55,7 @@ impl ReadyCall {
 }
 
 /// The queue delay that makes a message arrive at `at` (rounded up; SQS delays at most 900 s).
-fn delay_until(at: DateTime<Utc>) -> u32 {
+pub(crate) fn delay_until(at: DateTime<Utc>) -> u32 {
     let millis = (at - Utc::now()).num_milliseconds().max(0).unsigned_abs();
     u32::try_from(millis.div_ceil(1000)).unwrap_or(MAX_DELAY_SECONDS).min(MAX_DELAY_SECONDS)
 }
@@ -68,39 +65,16 @@ async fn requeue(ctx: &WorkerContext, message: &DispatchMessage, delay_seconds: 
     ctx.queue.send(vec![Outgoing { message: message.clone(), delay_seconds }]).await
 }
 
-pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<Step> {
-    let (run, seq, charger, identity, not_before) = match message {
-        DispatchMessage::Dispatch { run, seq, charger, identity, not_before } => {
-            (*run, *seq, *charger, identity, *not_before)
-        }
-        DispatchMessage::Timeout { run, seq, identity, call_id, not_before, .. } => {
-            if not_before.is_some_and(|at| at > Utc::now() + Duration::milliseconds(500)) {
-                // Arrived early (a timeout beyond SQS's longest delay): wait again.
-                requeue(ctx, message, not_before.map_or(0, delay_until)).await?;
-                return Ok(Step::Done);
-            }
-            let timeout = match ctx.plans.get(ctx.runs.as_ref(), *run).await? {
-                Some(plan) => format!("timeout: no answer within {} s", plan.timeout_seconds),
-                None => "timeout: no answer".to_owned(),
-            };
-            if ctx.runs.finish(*run, *seq, &Expect::Call(call_id.clone()), Outcome::error(timeout)).await? {
-                tracing::info!(call = %call_id, "CALL timed out");
-            }
-            release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), identity, call_id).await?;
-            return Ok(Step::Done);
-        }
-        DispatchMessage::Answer(_)
-        | DispatchMessage::Cancel { .. }
-        | DispatchMessage::WebhookWatch { .. }
-        | DispatchMessage::WebhookSend { .. }
-        | DispatchMessage::CreateChunk { .. }
-        | DispatchMessage::Recover { .. } => return Ok(Step::Done),
+pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessage) -> Result<Step> {
+    let DispatchMessage::Dispatch { run, seq, charger, identity, not_before } = message else {
+        return Ok(Step::Done);
     };
+    let (run, seq, charger, not_before) = (*run, *seq, *charger, *not_before);
     let Some(plan) = ctx.plans.get(ctx.runs.as_ref(), run).await? else {
         tracing::warn!("message for an unknown run dropped");
         return Ok(Step::Done);
     };
-    let Some(result) = ctx.runs.result(run, seq).await? else {
+    let Some(result) = known.result(ctx, run, seq).await? else {
         tracing::warn!("message for an unknown result dropped");
         return Ok(Step::Done);
     };
@@ -121,7 +95,7 @@ pub async fn prepare(ctx: &WorkerContext, message: &DispatchMessage) -> Result<S
         requeue(ctx, message, delay).await?;
         return Ok(Step::Done);
     }
-    let Some(connection) = ctx.connections.connection_of(identity).await? else {
+    let Some(connection) = known.connection(ctx, identity).await? else {
         if ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::offline("no live connection", Utc::now())).await? {
             tracing::info!("charger offline at dispatch");
         }

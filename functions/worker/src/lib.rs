@@ -12,7 +12,7 @@ use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
 use shared::domain::{Expect, Outcome};
 use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
-use shared::queue_message::{release_slot, DispatchMessage, MAX_RECEIVES};
+use shared::queue_message::{DispatchMessage, MAX_RECEIVES};
 use shared::{Error, Result};
 use tracing::Instrument;
 
@@ -20,11 +20,14 @@ pub mod aws;
 pub mod cancel;
 pub mod chunks;
 pub mod dispatch;
+pub mod known;
 pub mod plans;
 pub mod recover;
+pub mod timeouts;
 pub mod webhooks;
 
 use dispatch::Step;
+use known::Known;
 use plans::RunPlans;
 
 /// The capabilities the worker uses, built once at start-up.
@@ -77,6 +80,7 @@ impl WorkerContext {
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
+    let known = &Known::read(ctx, records.iter().filter(|r| !r.dead).filter_map(|r| r.message.as_ref())).await;
     // Step one, every record at once: checks, offline verdicts, the charger's slot; timeouts,
     // handed-off answers and dead letters end here.
     let steps = futures::future::join_all(records.iter().map(|r| {
@@ -99,7 +103,10 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                     webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
                 Some(message) if r.dead => dead_letter(ctx, message).await.map(|()| Step::Done),
-                Some(message) => dispatch::prepare(ctx, message).await,
+                Some(message @ (DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. })) => {
+                    timeouts::expire(ctx, known, message, None).await.map(|()| Step::Done)
+                }
+                Some(message) => dispatch::prepare(ctx, known, message).await,
                 None => Ok(Step::Done),
             }
         }
@@ -107,11 +114,8 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     }))
     .await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
-    let timeouts: Vec<_> = steps
-        .iter()
-        .filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready.timeout()) } else { None })
-        .collect();
-    let queued = if timeouts.is_empty() { Ok(()) } else { ctx.queue.send(timeouts).await };
+    let ready: Vec<_> = steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready) } else { None }).collect();
+    let queued = if ready.is_empty() { Ok(()) } else { ctx.queue.send(timeouts::messages(&ready)).await };
     if let Err(err) = &queued {
         tracing::warn!(error = %err, "queueing the batch's timeout messages failed; its CALLs wait for a retry");
     }
@@ -210,17 +214,11 @@ async fn dead_letter(ctx: &WorkerContext, message: &DispatchMessage) -> Result<(
 }
 
 async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -> Result<()> {
-    let (run, seq, expect, outcome, release) = match message {
-        DispatchMessage::Dispatch { run, seq, .. } => {
-            (*run, *seq, Expect::Uncalled, Outcome::error(format!("dispatch failed: the message {why}")), None)
+    let (run, seq) = match message {
+        DispatchMessage::Dispatch { run, seq, .. } => (*run, *seq),
+        DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. } => {
+            return timeouts::expire(ctx, &Known::default(), message, Some(why)).await
         }
-        DispatchMessage::Timeout { run, seq, call_id, identity, .. } => (
-            *run,
-            *seq,
-            Expect::Call(call_id.clone()),
-            Outcome::error(format!("timeout: no answer (the timeout message {why})")),
-            Some((identity, call_id)),
-        ),
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
         DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
@@ -234,11 +232,8 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
             return Err(Error::transient("webhook", format!("webhook message {why}; left to the dead-letter queue")))
         }
     };
-    ctx.runs.finish(run, seq, &expect, outcome).await?;
-    if let Some((identity, call_id)) = release {
-        release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), identity, call_id).await?;
-    }
-    Ok(())
+    let outcome = Outcome::error(format!("dispatch failed: the message {why}"));
+    ctx.runs.finish(run, seq, &Expect::Uncalled, outcome).await.map(|_| ())
 }
 
 /// Records an answer the WebSocket handler handed off.

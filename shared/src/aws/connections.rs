@@ -9,6 +9,7 @@ use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
+use super::batch;
 use super::errors::{applied, is_condition_failure, sdk_error};
 use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
@@ -40,6 +41,13 @@ impl DynamoConnectionTable {
     async fn get(&self, pk: String) -> Result<Option<Item>> {
         get_item(&self.client, &self.table, key(pk), true).await
     }
+}
+
+/// A `CHARGER#{identity}` item's live connection.
+fn live_connection(item: &Item) -> Option<LiveConnection> {
+    let id = opt_s(item, "connection_id")?;
+    let since = opt_n::<i64>(item, "since_ms").and_then(DateTime::from_timestamp_millis).unwrap_or_default();
+    Some(LiveConnection { id: id.to_owned(), since })
 }
 
 #[async_trait]
@@ -77,14 +85,24 @@ impl ConnectionRegistry for DynamoConnectionTable {
     }
 
     async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>> {
-        let Some(item) = self.get(format!("CHARGER#{identity}")).await? else {
-            return Ok(None);
-        };
-        let Some(id) = opt_s(&item, "connection_id") else {
-            return Ok(None);
-        };
-        let since = opt_n::<i64>(&item, "since_ms").and_then(DateTime::from_timestamp_millis).unwrap_or_default();
-        Ok(Some(LiveConnection { id: id.to_owned(), since }))
+        Ok(self.get(format!("CHARGER#{identity}")).await?.as_ref().and_then(live_connection))
+    }
+
+    async fn connections_of(&self, identities: &[String]) -> Result<Vec<(String, LiveConnection)>> {
+        let mut asked = std::collections::HashSet::with_capacity(identities.len());
+        let keys = identities
+            .iter()
+            .filter(|identity| asked.insert(identity.as_str()))
+            .map(|identity| key(format!("CHARGER#{identity}")))
+            .collect();
+        Ok(batch::get_all(&self.client, &self.table, keys, true)
+            .await?
+            .iter()
+            .filter_map(|item| {
+                let identity = opt_s(item, "pk")?.strip_prefix("CHARGER#")?;
+                Some((identity.to_owned(), live_connection(item)?))
+            })
+            .collect())
     }
 
     async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {

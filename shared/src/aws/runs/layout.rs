@@ -68,6 +68,13 @@ pub fn results_partition(run: Uuid, shard: u64) -> String {
     format!("RUN#{run}#R{shard}")
 }
 
+/// The run a results partition (`results_partition`) belongs to.
+pub fn run_of_partition(pk: &str) -> Option<Uuid> {
+    let rest = pk.strip_prefix("RUN#")?;
+    let (run, _) = rest.split_once("#R")?;
+    Uuid::try_parse(run).ok()
+}
+
 pub fn result_key(run: Uuid, layout: Layout, seq: u64) -> Item {
     let shard = layout.shard_of(seq);
     Item::from([("pk".into(), string(results_partition(run, shard))), ("sk".into(), string(format!("{seq:012}")))])

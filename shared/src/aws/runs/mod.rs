@@ -1,7 +1,7 @@
 //! `RunStore` on DynamoDB. The layout and its arithmetic are in docs/data-model.md and `layout`;
 //! the items and their attributes in `items`. A result leaves `pending` in the same
-//! TransactWriteItems as its counter shard moves; the run flips to completed by a conditional update
-//! (`settle`) once every shard has no pending result left.
+//! TransactWriteItems as its counter shard moves (and records when: `ended_ms`); the run flips to
+//! completed by a conditional update (`settle`) the next time it is read with no pending result left.
 
 mod items;
 mod layout;
@@ -29,7 +29,7 @@ use crate::ports::{RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
 use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
-use layout::{chunk_key, owner_sort_key, results_partition};
+use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
 pub struct DynamoRunStore {
@@ -68,18 +68,27 @@ impl DynamoRunStore {
         cache.insert(run, layout);
     }
 
-    /// A run with its counters summed over the shards.
-    async fn assemble(&self, meta: Item) -> Result<Run> {
+    /// A run with its counters summed over the shards, and when its last result ended (the latest
+    /// `ended_at` of its shards), which is when it completed once its counters add up.
+    async fn assemble(&self, meta: Item) -> Result<(Run, Option<DateTime<Utc>>)> {
         let (mut run, layout) = parse_meta(&meta)?;
         self.remember(run.id, layout);
         if run.completed_at.is_some() {
-            return Ok(run);
+            return Ok((run, None));
         }
         let keys = (0..layout.counters).map(|k| counter_key(run.id, k)).collect();
+        let mut last_ended = None;
         for shard in batch::get_all(&self.client, &self.table, keys, true).await? {
             run.counters = counters_of(&shard, run.counters);
+            last_ended = last_ended.max(opt_n::<i64>(&shard, "ended_ms").and_then(DateTime::from_timestamp_millis));
         }
-        Ok(run)
+        Ok((run, last_ended))
+    }
+
+    /// A run read whole, and settled.
+    async fn read(&self, meta: Item) -> Result<Run> {
+        let (run, last_ended) = self.assemble(meta).await?;
+        self.settle(run, last_ended).await
     }
 
     /// Writes a new run's items, then its META, last and conditionally: a failed condition means
@@ -112,7 +121,7 @@ impl DynamoRunStore {
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(counter_key(run, shard)))
-                    .update_expression("ADD #skipped :count, #pending :minus, counted_chunks :chunks")
+                    .update_expression("ADD #skipped :count, #pending :minus, counted_chunks :chunks SET ended_ms = :now")
                     .condition_expression("NOT contains(counted_chunks, :chunk)")
                     .expression_attribute_names("#skipped", ResultStatus::SkippedForbidden.as_str())
                     .expression_attribute_names("#pending", "pending")
@@ -120,6 +129,7 @@ impl DynamoRunStore {
                     .expression_attribute_values(":minus", number(-i64::try_from(count).unwrap_or(i64::MAX)))
                     .expression_attribute_values(":chunks", AttributeValue::Ss(vec![tag.clone()]))
                     .expression_attribute_values(":chunk", string(&tag))
+                    .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
                     .return_values(ReturnValue::UpdatedNew)
                     .send()
                     .await;
@@ -135,19 +145,19 @@ impl DynamoRunStore {
     }
 
     /// Completion, the explicit step: a run whose counters add up is flipped to completed (once:
-    /// the flip is conditional). `finish` takes it when a counter shard has no pending result left;
-    /// reading a run takes it too, so a crash between the last answer and the flip cannot leave a
-    /// run `running`.
-    async fn settle(&self, mut run: Run) -> Result<Run> {
+    /// the flip is conditional), at the time its last result ended. Nothing reads a shard back to
+    /// find the moment: whoever reads the run next (a GET, a list, the worker's watch or cancel)
+    /// takes the step, and `completed_at` is the same whoever takes it.
+    async fn settle(&self, mut run: Run, last_ended: Option<DateTime<Utc>>) -> Result<Run> {
         if run.completed_at.is_none() && run.is_complete() {
-            run.completed_at = Some(self.complete(&run).await?);
+            let at = last_ended.unwrap_or_else(Utc::now).max(run.created_at);
+            run.completed_at = Some(self.complete(&run, at).await?);
         }
         Ok(run)
     }
 
-    /// The conditional flip to completed; returns the completion time that holds.
-    async fn complete(&self, run: &Run) -> Result<DateTime<Utc>> {
-        let now = Utc::now();
+    /// The conditional flip to completed at `at`; returns the completion time that holds.
+    async fn complete(&self, run: &Run, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
         let mut update = self
             .client
             .update_item()
@@ -155,7 +165,7 @@ impl DynamoRunStore {
             .set_key(Some(meta_key(run.id)))
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
             .expression_attribute_names("#completed_at", "completed_at")
-            .expression_attribute_values(":at", string(rfc3339(now)));
+            .expression_attribute_values(":at", string(rfc3339(at)));
         // Every skip, those counted at creation and those the shards counted since.
         let mut sets = vec!["#completed_at = :at".to_owned(), "skipped = :skipped".to_owned()];
         update = update.expression_attribute_values(":skipped", number(run.counters.skipped));
@@ -170,7 +180,7 @@ impl DynamoRunStore {
         match result {
             Ok(_) => {
                 tracing::info!(run = %run.id, "run completed");
-                Ok(now)
+                Ok(at)
             }
             Err(err) if is_condition_failure(&err) => {
                 let meta = self.meta(run.id).await?.ok_or(Error::NotFound)?;
@@ -299,7 +309,7 @@ impl RunStore for DynamoRunStore {
         // A shard whose results all ended by these skips: the run may be complete.
         if counted.contains(&true) {
             if let Some(meta) = self.meta(run).await? {
-                self.settle(self.assemble(meta).await?).await?;
+                self.read(meta).await?;
             }
         }
         Ok(true)
@@ -350,7 +360,7 @@ impl RunStore for DynamoRunStore {
 
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {
         match self.meta(id).await? {
-            Some(meta) => Ok(Some(self.settle(self.assemble(meta).await?).await?)),
+            Some(meta) => Ok(Some(self.read(meta).await?)),
             None => Ok(None),
         }
     }
@@ -395,7 +405,7 @@ impl RunStore for DynamoRunStore {
             .items
             .unwrap_or_default()
             .into_iter()
-            .map(|meta| async { self.settle(self.assemble(meta).await?).await });
+            .map(|meta| self.read(meta));
         futures::future::try_join_all(runs).await
     }
 
@@ -408,6 +418,30 @@ impl RunStore for DynamoRunStore {
             .as_ref()
             .map(parse_result)
             .transpose()
+    }
+
+    async fn results_at(&self, keys: &[(Uuid, u64)]) -> Result<Vec<(Uuid, ResultRecord)>> {
+        let mut items = Vec::with_capacity(keys.len());
+        let mut asked = std::collections::HashSet::with_capacity(keys.len());
+        for &(run, seq) in keys {
+            // BatchGetItem refuses a request that names one key twice.
+            if !asked.insert((run, seq)) {
+                continue;
+            }
+            if let Some(layout) = self.layout(run).await? {
+                items.push(result_key(run, layout, seq));
+            }
+        }
+        batch::get_all(&self.client, &self.table, items, true)
+            .await?
+            .iter()
+            .map(|item| {
+                let run = opt_s(item, "pk")
+                    .and_then(run_of_partition)
+                    .ok_or_else(|| Error::internal("dynamodb", "result outside a results partition"))?;
+                Ok((run, parse_result(item)?))
+            })
+            .collect()
     }
 
     async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
@@ -490,8 +524,9 @@ impl RunStore for DynamoRunStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(counter_key(run, counter)))
-            .update_expression("ADD #field :one, #pending :minus")
+            .update_expression("ADD #field :one, #pending :minus SET ended_ms = :now")
             .expression_attribute_names("#field", field)
+            .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
             .expression_attribute_names("#pending", "pending")
             .expression_attribute_values(":one", number(1))
             .expression_attribute_values(":minus", number(-1))
@@ -516,15 +551,8 @@ impl RunStore for DynamoRunStore {
                 }
             })
             .await?;
-        if !written {
-            return Ok(false);
-        }
-        let shard_item = get_item(&self.client, &self.table, counter_key(run, counter), true).await?;
-        if shard_item.as_ref().and_then(|i| opt_n::<i64>(i, "pending")).is_some_and(|p| p <= 0) {
-            if let Some(meta) = self.meta(run).await? {
-                self.settle(self.assemble(meta).await?).await?;
-            }
-        }
-        Ok(true)
+        // The shard is not read back to see whether this was the run's last result: the run
+        // completes when it is next read (`settle`), at the time its last result ended.
+        Ok(written)
     }
 }
