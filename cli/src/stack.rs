@@ -104,6 +104,7 @@ impl Stack {
                 gateway: Arc::new(connections.clone()),
                 inflight: store.clone(),
                 runs: store.clone(),
+                plans: Arc::default(),
                 queue: queue.clone(),
                 fleet: store.fleet.clone(),
                 require_passwords: false,

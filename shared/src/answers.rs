@@ -11,7 +11,8 @@ use serde_json::Value;
 
 use crate::domain::{Expect, Outcome};
 use crate::error::Result;
-use crate::ocpp::Command;
+use crate::ocpp::{call_id, Command};
+use crate::plans::RunPlans;
 use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, RunStore};
 use crate::queue_message::release_slot;
 
@@ -59,6 +60,7 @@ pub struct AnswerPorts<'a> {
     pub queue: &'a dyn DispatchQueue,
     pub inflight: &'a dyn InflightCalls,
     pub runs: &'a dyn RunStore,
+    pub plans: &'a RunPlans,
 }
 
 /// Records `answer`, filling in its `identity` and `call` as they are learned, so that on an
@@ -71,30 +73,67 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
             None => return Ok(Recorded::UnknownConnection),
         },
     };
+    let Some(answered) = answered_call(ports, answer, &identity).await? else {
+        if crate::telemetry::connection_may_log(&answer.connection) {
+            tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+        }
+        return Ok(Recorded::Ignored);
+    };
+    let outcome = outcome(&answered.action, answer.reply.clone());
+    let status = outcome.status;
+    let (counted, freed) =
+        ports.runs.finish_answered(answered.run, answered.seq, &answered.expect, outcome, &identity).await?;
+    if !freed {
+        release_slot(ports.inflight, ports.queue, &identity, &answer.call_id).await?;
+    }
+    if counted {
+        tracing::debug!(run = %answered.run, seq = answered.seq, identity, status = status.as_str(), "answer recorded");
+        Ok(Recorded::Counted)
+    } else {
+        if crate::telemetry::connection_may_log(&answer.connection) {
+            tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+        }
+        Ok(Recorded::Ignored)
+    }
+}
+
+/// The result an answer is for, and what must hold to record it.
+struct Answered {
+    run: uuid::Uuid,
+    seq: u64,
+    action: String,
+    expect: Expect,
+}
+
+/// The CALL an answer answers, as its message id names it (`call_id`): no read but the run's plan,
+/// once per run per process; the result's own condition checks the rest (`Expect::Answer`). An id
+/// from before ids named results is matched against the charger's slot. `None`: no such CALL.
+async fn answered_call(
+    ports: &AnswerPorts<'_>,
+    answer: &mut ChargerAnswer,
+    identity: &str,
+) -> Result<Option<Answered>> {
+    if let Some((run, seq)) = call_id::decode(&answer.call_id) {
+        let Some(plan) = ports.plans.get(ports.runs, run).await? else {
+            return Ok(None);
+        };
+        let expect = Expect::Answer {
+            call_id: answer.call_id.clone(),
+            identity: identity.to_owned(),
+            received_at: answer.received_at,
+        };
+        return Ok(Some(Answered { run, seq, action: plan.action.clone(), expect }));
+    }
     let call = match &answer.call {
         Some(call) => call.clone(),
-        None => match ports.inflight.current(&identity).await? {
+        None => match ports.inflight.current(identity).await? {
             Some(call) if call.call_id == answer.call_id && call.expires_at > answer.received_at => {
                 answer.call.insert(call).clone()
             }
-            _ => {
-                if crate::telemetry::connection_may_log(&answer.connection) {
-                    tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
-                }
-                return Ok(Recorded::Ignored);
-            }
+            _ => return Ok(None),
         },
     };
-    let outcome = outcome(&call.action, answer.reply.clone());
-    let status = outcome.status;
-    let counted = ports.runs.finish(call.run, call.seq, &Expect::Call(call.call_id.clone()), outcome).await?;
-    release_slot(ports.inflight, ports.queue, &identity, &call.call_id).await?;
-    if counted {
-        tracing::debug!(run = %call.run, charger = %call.charger, identity, status = status.as_str(), "answer recorded");
-        Ok(Recorded::Counted)
-    } else {
-        Ok(Recorded::Ignored)
-    }
+    Ok(Some(Answered { run: call.run, seq: call.seq, action: call.action, expect: Expect::Call(call.call_id) }))
 }
 
 /// The result an answer to `action` gives: a CALLRESULT must match the action's official

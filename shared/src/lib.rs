@@ -8,6 +8,7 @@ pub mod domain;
 pub mod embedded;
 pub mod error;
 pub mod ocpp;
+pub mod plans;
 pub mod ports;
 pub mod queue_message;
 pub mod retry;

@@ -73,10 +73,24 @@ pub trait RunStore: Send + Sync {
     }
     /// Records that CALL `call_id` is being posted for a pending, not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
-    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool>;
+    async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool>;
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
+    /// `finish` for a charger's answer (`Expect::Answer`), which may also free the charger
+    /// `identity`'s in-flight slot in the same write, where the store can: `(counted, freed)`.
+    /// When the slot was not freed here, the caller frees it (`release_slot`).
+    async fn finish_answered(
+        &self,
+        run: Uuid,
+        seq: u64,
+        expect: &Expect,
+        outcome: Outcome,
+        identity: &str,
+    ) -> Result<(bool, bool)> {
+        let _ = identity;
+        Ok((self.finish(run, seq, expect, outcome).await?, false))
+    }
 
     /// Records that `retry` retries `run`'s failures (idempotent: once per pair).
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()>;
@@ -127,6 +141,19 @@ pub trait WebhookSecrets: Send + Sync {
     async fn secret_version(&self, user: &str) -> Result<Option<u32>>;
     /// Moves `user` to a new version (the first is 1); returns it.
     async fn rotate_secret(&self, user: &str) -> Result<u32>;
+}
+
+/// A CALL about to be posted for a result: its message id, and when its answer is due.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Called {
+    pub call_id: String,
+    pub due: DateTime<Utc>,
+}
+
+impl Called {
+    pub fn new(call_id: impl Into<String>, due: DateTime<Utc>) -> Self {
+        Called { call_id: call_id.into(), due }
+    }
 }
 
 /// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).

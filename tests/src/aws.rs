@@ -39,7 +39,8 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
     let resources = provision(&clients, suite, fleet).await;
     let directory = Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory));
     let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
-    let runs = Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs));
+    let runs =
+        Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs).with_slots(&resources.connections));
     let ports = Ports {
         tokens: directory.clone(),
         chargers: directory.clone(),

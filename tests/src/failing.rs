@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
-use shared::ports::{RunKey, RunStore};
+use shared::ports::{Called, RunKey, RunStore};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -76,9 +76,9 @@ impl RunStore for FailingFinish {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.result(run, seq).await
     }
-    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.mark_called(run, seq, call_id, at).await
+        self.inner.mark_called(run, seq, call, at).await
     }
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,7 @@
 
 use chrono::Utc;
 use ocpp_bulk_tests::aws::{lose_answers, ports_on};
-use ocpp_bulk_tests::contract::new_run;
+use ocpp_bulk_tests::contract::{called, new_run};
 use ocpp_bulk_tests::harness::fleet;
 use shared::domain::{Counters, Expect, Outcome, ResultStatus};
 
@@ -25,8 +25,11 @@ async fn a_call_marked_whose_answer_was_lost_is_still_ours() {
     let (run, results) = new_run(&ports, "alice", 1, 0).await;
     let seq = results[0].seq;
     lose_answers("UpdateItem", &tables.runs, 1).await;
-    assert!(ports.runs.mark_called(run.id, seq, "call-1", Utc::now()).await.unwrap(), "its own write");
-    assert!(!ports.runs.mark_called(run.id, seq, "call-2", Utc::now()).await.unwrap(), "another CALL is refused");
+    assert!(ports.runs.mark_called(run.id, seq, &called("call-1"), Utc::now()).await.unwrap(), "its own write");
+    assert!(
+        !ports.runs.mark_called(run.id, seq, &called("call-2"), Utc::now()).await.unwrap(),
+        "another CALL is refused"
+    );
     let stored = ports.runs.result(run.id, seq).await.unwrap().unwrap();
     assert_eq!(stored.call_id.as_deref(), Some("call-1"));
 }

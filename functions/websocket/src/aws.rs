@@ -32,7 +32,8 @@ impl WebsocketContext {
             connections: connections.clone(),
             gateway: Arc::new(ManagementApiGateway::new(clients.management(management_endpoint))),
             inflight: connections,
-            runs: Arc::new(DynamoRunStore::new(db(), &resources.runs)),
+            runs: Arc::new(DynamoRunStore::new(db(), &resources.runs).with_slots(&resources.connections)),
+            plans: Arc::default(),
             queue,
             require_passwords: false,
         }

@@ -10,6 +10,7 @@ use http::HeaderValue;
 use shared::answers::AnswerPorts;
 use shared::domain::fleet::is_valid_identity;
 use shared::ocpp::SUBPROTOCOL;
+use shared::plans::RunPlans;
 use shared::ports::{
     ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, FleetStates, InflightCalls, RunStore,
 };
@@ -32,6 +33,8 @@ pub struct WebsocketContext {
     pub runs: Arc<dyn RunStore>,
     /// Where answers that could not be recorded are handed off, and waiting CALLs woken.
     pub queue: Arc<dyn DispatchQueue>,
+    /// What an answer is checked against: its run's command, read once per run.
+    pub plans: Arc<RunPlans>,
     /// The fleet view, kept from what chargers send (`fleet_view.rs`).
     pub fleet: Arc<dyn FleetStates>,
     /// Refuse chargers that have no password (REQUIRE_CHARGER_PASSWORDS=true).
@@ -45,6 +48,7 @@ impl WebsocketContext {
             queue: self.queue.as_ref(),
             inflight: self.inflight.as_ref(),
             runs: self.runs.as_ref(),
+            plans: &self.plans,
         }
     }
 }

@@ -26,7 +26,8 @@ impl WorkerContext {
         webhook_key: WebhookKey,
     ) -> Self {
         let connections = Arc::new(DynamoConnectionTable::new(clients.dynamodb.clone(), &resources.connections));
-        let runs = Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs));
+        let runs =
+            Arc::new(DynamoRunStore::new(clients.dynamodb.clone(), &resources.runs).with_slots(&resources.connections));
         let mut ctx = WorkerContext::new(
             runs.clone(),
             connections.clone(),

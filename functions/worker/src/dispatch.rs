@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Expect, Outcome};
-use shared::ocpp::encode_call;
-use shared::ports::{InflightCall, LiveConnection, Outgoing, Parking, PostError};
+use shared::ocpp::{call_id, encode_call};
+use shared::ports::{Called, InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::queue_message::{
     release_slot, DispatchMessage, TimedCall, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS,
     MAX_DELAY_SECONDS,
@@ -104,7 +104,7 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
     let now = Utc::now();
     let start = start.max(now);
     let call = InflightCall {
-        call_id: Uuid::new_v4().to_string(),
+        call_id: call_id::encode(run, seq),
         action: plan.action.clone(),
         run,
         charger,
@@ -165,7 +165,11 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
         tokio::time::sleep(wait).await;
     }
     let release = || release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &identity, &call.call_id);
-    let marked = match ctx.runs.mark_called(call.run, call.seq, &call.call_id, Utc::now()).await {
+    let marked = match ctx
+        .runs
+        .mark_called(call.run, call.seq, &Called::new(&call.call_id, call.expires_at), Utc::now())
+        .await
+    {
         Ok(marked) => marked,
         Err(err) => {
             // Perhaps applied, perhaps not: take it back (a no-op if it was not) and free the slot,

@@ -21,7 +21,7 @@ pub mod cancel;
 pub mod chunks;
 pub mod dispatch;
 pub mod known;
-pub mod plans;
+pub use shared::plans;
 pub mod recover;
 pub mod timeouts;
 pub mod webhooks;
@@ -74,6 +74,7 @@ impl WorkerContext {
             queue: self.queue.as_ref(),
             inflight: self.inflight.as_ref(),
             runs: self.runs.as_ref(),
+            plans: &self.plans,
         }
     }
 }
@@ -114,7 +115,8 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     }))
     .await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
-    let ready: Vec<_> = steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready) } else { None }).collect();
+    let ready: Vec<_> =
+        steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready) } else { None }).collect();
     let queued = if ready.is_empty() { Ok(()) } else { ctx.queue.send(timeouts::messages(&ready)).await };
     if let Err(err) = &queued {
         tracing::warn!(error = %err, "queueing the batch's timeout messages failed; its CALLs wait for a retry");

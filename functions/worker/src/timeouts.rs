@@ -39,12 +39,7 @@ pub fn messages(ready: &[&ReadyCall]) -> Vec<Outgoing<DispatchMessage>> {
 }
 
 /// A `Timeouts` message come due; `why` names a message the queue gave up on (dead-lettered).
-pub async fn expire(
-    ctx: &WorkerContext,
-    known: &Known,
-    message: &DispatchMessage,
-    why: Option<&str>,
-) -> Result<()> {
+pub async fn expire(ctx: &WorkerContext, known: &Known, message: &DispatchMessage, why: Option<&str>) -> Result<()> {
     let (run, calls, not_before) = match message {
         DispatchMessage::Timeouts { run, calls, not_before } => (*run, calls.clone(), *not_before),
         DispatchMessage::Timeout { run, seq, charger, identity, call_id, not_before } => {

@@ -68,17 +68,21 @@ where
     }
 }
 
-/// What a cancelled (or failed) TransactWriteItems means.
-pub fn transaction_outcome<R: std::fmt::Debug>(
+/// Which items of a cancelled TransactWriteItems failed their condition (`true` at their index),
+/// when conditions are all that failed; conflicts and throttling are transient errors.
+pub fn failed_conditions<R: std::fmt::Debug>(
     err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Result<bool, Error> {
+) -> Result<Vec<bool>, Error> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
         return Err(sdk_error("dynamodb", err));
     };
-    let codes: Vec<&str> = cancelled.cancellation_reasons().iter().filter_map(|r| r.code()).collect();
-    if codes.contains(&"ConditionalCheckFailed") {
-        return Ok(false);
+    let reasons = cancelled.cancellation_reasons();
+    let codes: Vec<&str> = reasons.iter().map(|r| r.code().unwrap_or("None")).collect();
+    if codes.iter().all(|code| *code == "None" || *code == "ConditionalCheckFailed")
+        && codes.contains(&"ConditionalCheckFailed")
+    {
+        return Ok(codes.iter().map(|code| *code == "ConditionalCheckFailed").collect());
     }
     let detail = format!("transaction cancelled: {codes:?}");
     if codes.iter().any(|code| RETRYABLE_CANCELLATIONS.contains(code)) {

@@ -206,6 +206,8 @@ pub struct ResultRecord {
     pub charger: Option<ChargerRef>,
     /// The message id of the CALL posted for this result, once one was.
     pub call_id: Option<String>,
+    /// When that CALL's answer is due: an answer received later is late.
+    pub call_expires_at: Option<DateTime<Utc>>,
 }
 
 impl ResultRecord {
@@ -219,6 +221,7 @@ impl ResultRecord {
             response: None,
             charger: Some(charger),
             call_id: None,
+            call_expires_at: None,
         }
     }
 
@@ -232,6 +235,7 @@ impl ResultRecord {
             response: None,
             charger: None,
             call_id: None,
+            call_expires_at: None,
         }
     }
 
@@ -241,6 +245,11 @@ impl ResultRecord {
             && match expect {
                 Expect::Uncalled => self.call_id.is_none(),
                 Expect::Call(id) => self.call_id.as_deref() == Some(id.as_str()),
+                Expect::Answer { call_id, identity, received_at } => {
+                    self.call_id.as_deref() == Some(call_id.as_str())
+                        && self.charger.as_ref().is_some_and(|c| c.identity == *identity)
+                        && self.call_expires_at.is_none_or(|due| due > *received_at)
+                }
             }
     }
 
@@ -259,8 +268,11 @@ impl ResultRecord {
 pub enum Expect {
     /// No CALL was posted yet (offline at dispatch, cancelled before dispatch).
     Uncalled,
-    /// The CALL with this message id is the one in flight (its answer, its timeout, its failure).
+    /// The CALL with this message id is the one in flight (its timeout, its failure).
     Call(String),
+    /// The CALL with this message id is the one in flight, sent to the charger `identity`, and
+    /// its answer came at `received_at`, before the CALL expired.
+    Answer { call_id: String, identity: String, received_at: DateTime<Utc> },
 }
 
 /// Where a result goes when it leaves `pending`.

@@ -15,8 +15,8 @@ use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{
-    waiter_key, ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall, InflightCalls,
-    LiveConnection, Parking, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
+    waiter_key, Called, ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall,
+    InflightCalls, LiveConnection, Parking, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
 };
 use crate::queue_message::DispatchMessage;
 
@@ -243,7 +243,7 @@ impl RunStore for MemoryStore {
         Ok(entry.result_mut(seq).map(|r| r.clone()))
     }
 
-    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool> {
         let Some(entry) = self.entry(run) else {
             return Ok(false);
         };
@@ -254,7 +254,8 @@ impl RunStore for MemoryStore {
         if !result.admits(&Expect::Uncalled) {
             return Ok(false);
         }
-        result.call_id = Some(call_id.to_owned());
+        result.call_id = Some(call.call_id.clone());
+        result.call_expires_at = Some(call.due);
         result.executed_at = Some(at);
         Ok(true)
     }

@@ -1,5 +1,6 @@
 //! OCPP 1.6-J: frames, the command catalogue with its official schemas, and answers to chargers.
 
+pub mod call_id;
 pub mod catalogue;
 pub mod charger_calls;
 pub mod frame;

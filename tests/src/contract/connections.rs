@@ -6,7 +6,7 @@ use shared::ports::{InflightCall, LiveConnection, Parking};
 use shared::queue_message::DispatchMessage;
 use uuid::Uuid;
 
-use super::{new_run, Ports};
+use super::{called, new_run, Ports};
 
 pub async fn inflight_slot_is_exclusive(ports: &Ports) {
     let identity = format!("SLOT{}", Uuid::new_v4().simple());
@@ -73,7 +73,7 @@ pub async fn waiting_messages_are_woken_by_the_release(ports: &Ports) {
 
 pub async fn an_undelivered_call_is_taken_back(ports: &Ports) {
     let (run, _) = new_run(ports, "alice", 1, 0).await;
-    assert!(ports.runs.mark_called(run.id, 0, "m1", Utc::now()).await.unwrap());
+    assert!(ports.runs.mark_called(run.id, 0, &called("m1"), Utc::now()).await.unwrap());
     assert!(!ports.runs.unmark_called(run.id, 0, "m2").await.unwrap(), "only the CALL that was marked");
     assert!(ports.runs.unmark_called(run.id, 0, "m1").await.unwrap());
     let result = ports.runs.result(run.id, 0).await.unwrap().unwrap();
@@ -82,7 +82,7 @@ pub async fn an_undelivered_call_is_taken_back(ports: &Ports) {
         !ports.runs.finish(run.id, 0, &Expect::Call("m1".into()), Outcome::error("timeout")).await.unwrap(),
         "the taken-back CALL's timeout changes nothing"
     );
-    assert!(ports.runs.mark_called(run.id, 0, "m3", Utc::now()).await.unwrap(), "dispatched again");
+    assert!(ports.runs.mark_called(run.id, 0, &called("m3"), Utc::now()).await.unwrap(), "dispatched again");
 }
 
 pub async fn connections_newest_wins(ports: &Ports) {

@@ -39,6 +39,11 @@ pub struct Ports {
     pub secrets: Arc<dyn WebhookSecrets>,
 }
 
+/// A CALL whose answer is due in a minute, as `RunStore::mark_called` records it.
+pub fn called(call_id: &str) -> shared::ports::Called {
+    shared::ports::Called::new(call_id, chrono::Utc::now() + chrono::Duration::minutes(1))
+}
+
 /// A run of `pending` chargers plus `skipped` unresolvable ids, stored.
 pub async fn new_run(ports: &Ports, owner: &str, pending: usize, skipped: usize) -> (Run, Vec<ResultRecord>) {
     new_run_with(ports, owner, pending, skipped, |_| {}).await

@@ -6,7 +6,7 @@ use shared::domain::{Counters, Expect, Outcome, ResultStatus};
 use shared::ports::RunKey;
 use uuid::Uuid;
 
-use super::{new_run, Ports};
+use super::{called, new_run, Ports};
 
 pub async fn runs_and_results_round_trip(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 7, 3).await;
@@ -35,12 +35,15 @@ pub async fn mark_called_is_conditional(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
     let key = results[0].seq;
     let now = Utc::now();
-    assert!(ports.runs.mark_called(run.id, key, "call-1", now).await.unwrap());
-    assert!(!ports.runs.mark_called(run.id, key, "call-2", now).await.unwrap(), "a second CALL for one result");
+    assert!(ports.runs.mark_called(run.id, key, &called("call-1"), now).await.unwrap());
+    assert!(
+        !ports.runs.mark_called(run.id, key, &called("call-2"), now).await.unwrap(),
+        "a second CALL for one result"
+    );
     let stored = ports.runs.result(run.id, key).await.unwrap().unwrap();
     assert_eq!(stored.call_id.as_deref(), Some("call-1"));
     assert!(stored.executed_at.is_some());
-    assert!(!ports.runs.mark_called(Uuid::new_v4(), key, "call-3", now).await.unwrap());
+    assert!(!ports.runs.mark_called(Uuid::new_v4(), key, &called("call-3"), now).await.unwrap());
 }
 
 pub async fn finish_counts_once_and_completes(ports: &Ports) {
@@ -48,7 +51,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
     let [a, b, c] = [0u64, 1, 2];
     let now = Utc::now();
     // b is called; an offline verdict that expects no CALL cannot touch it.
-    assert!(ports.runs.mark_called(run.id, b, "call-b", now).await.unwrap());
+    assert!(ports.runs.mark_called(run.id, b, &called("call-b"), now).await.unwrap());
     assert!(!ports
         .runs
         .finish(run.id, b, &Expect::Uncalled, Outcome::offline("no live connection", now))
@@ -93,7 +96,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
 pub async fn racing_finishes_make_one_transition(ports: &Ports) {
     let (run, results) = new_run(ports, "alice", 1, 0).await;
     let key = results[0].seq;
-    assert!(ports.runs.mark_called(run.id, key, "call-r", Utc::now()).await.unwrap());
+    assert!(ports.runs.mark_called(run.id, key, &called("call-r"), Utc::now()).await.unwrap());
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
         tokio::spawn(async move {
@@ -117,7 +120,9 @@ pub async fn racing_dispatches_mark_one_call(ports: &Ports) {
     let key = results[0].seq;
     let attempts = (0..16).map(|i| {
         let runs = ports.runs.clone();
-        tokio::spawn(async move { runs.mark_called(run.id, key, &format!("call-{i}"), Utc::now()).await.unwrap() })
+        tokio::spawn(
+            async move { runs.mark_called(run.id, key, &called(&format!("call-{i}")), Utc::now()).await.unwrap() },
+        )
     });
     let won = futures::future::join_all(attempts).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
     assert_eq!(won, 1, "exactly one worker may post the CALL");

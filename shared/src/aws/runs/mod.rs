@@ -13,19 +13,19 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{applied, applied_or, is_condition_failure, sdk_error, transaction_outcome};
+use super::errors::{applied, applied_or, failed_conditions, is_condition_failure, sdk_error};
 use super::item::{get_item, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{RunKey, RunStore};
+use crate::ports::{Called, RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
 use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
@@ -35,13 +35,22 @@ pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_I
 pub struct DynamoRunStore {
     client: Client,
     table: String,
+    /// The connections table, where chargers' in-flight slots are: an answer frees its slot in the
+    /// transaction that records it (`finish_answered`). Without it, the caller frees the slot.
+    slots: Option<String>,
     /// Layouts never change after creation; cached per warm process.
     layouts: Mutex<HashMap<Uuid, Layout>>,
 }
 
 impl DynamoRunStore {
     pub fn new(client: Client, table: impl Into<String>) -> Self {
-        DynamoRunStore { client, table: table.into(), layouts: Mutex::default() }
+        DynamoRunStore { client, table: table.into(), slots: None, layouts: Mutex::default() }
+    }
+
+    /// Frees answered CALLs' slots in `connections` (the connections table) as answers are recorded.
+    pub fn with_slots(mut self, connections: impl Into<String>) -> Self {
+        self.slots = Some(connections.into());
+        self
     }
 
     async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
@@ -121,7 +130,9 @@ impl DynamoRunStore {
                     .update_item()
                     .table_name(&self.table)
                     .set_key(Some(counter_key(run, shard)))
-                    .update_expression("ADD #skipped :count, #pending :minus, counted_chunks :chunks SET ended_ms = :now")
+                    .update_expression(
+                        "ADD #skipped :count, #pending :minus, counted_chunks :chunks SET ended_ms = :now",
+                    )
                     .condition_expression("NOT contains(counted_chunks, :chunk)")
                     .expression_attribute_names("#skipped", ResultStatus::SkippedForbidden.as_str())
                     .expression_attribute_names("#pending", "pending")
@@ -221,6 +232,116 @@ impl DynamoRunStore {
                     .return_values(ReturnValue::None)
                     .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
                 applied_or(update(request).send().await, &ours)
+            })
+            .await
+    }
+
+    /// The two updates that end a result: the result itself, conditionally on `expect`, and its
+    /// counter shard (with when: `ended_ms`). `None` for a run that does not exist.
+    async fn finish_updates(
+        &self,
+        run: Uuid,
+        seq: u64,
+        expect: &Expect,
+        outcome: Outcome,
+    ) -> Result<Option<[Update; 2]>> {
+        let Some(layout) = self.layout(run).await? else {
+            return Ok(None);
+        };
+        let counter = layout.counter_of(seq);
+        if !ResultStatus::ENDINGS.contains(&outcome.status) {
+            let status = outcome.status.as_str();
+            return Err(Error::internal("dynamodb", format!("cannot finish a result as {status}")));
+        }
+        let field = outcome.status.as_str();
+        let mut sets = vec!["#status = :status"];
+        let mut condition = "#status = :pending".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(result_key(run, layout, seq)))
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":status", string(outcome.status.as_str()))
+            .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()));
+        if let Some(message) = &outcome.message {
+            sets.push("#message = :message");
+            update = update
+                .expression_attribute_names("#message", "message")
+                .expression_attribute_values(":message", string(message));
+        }
+        if let Some(response) = &outcome.response {
+            sets.push("#response = :response");
+            update = update
+                .expression_attribute_names("#response", "response")
+                .expression_attribute_values(":response", string(response.to_string()));
+        }
+        if let Some(at) = outcome.executed_at {
+            sets.push("#executed_at = :at");
+            update = update
+                .expression_attribute_names("#executed_at", "executed_at")
+                .expression_attribute_values(":at", string(rfc3339(at)));
+        }
+        match expect {
+            Expect::Uncalled => {
+                condition.push_str(" AND attribute_not_exists(#call_id)");
+                update = update.expression_attribute_names("#call_id", "call_id");
+            }
+            Expect::Call(id) => {
+                condition.push_str(" AND #call_id = :call");
+                update = update
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_values(":call", string(id));
+            }
+            Expect::Answer { call_id, identity, received_at } => {
+                condition.push_str(
+                    " AND #call_id = :call AND #identity = :identity \
+                     AND (attribute_not_exists(call_expires_ms) OR call_expires_ms > :received)",
+                );
+                update = update
+                    .expression_attribute_names("#call_id", "call_id")
+                    .expression_attribute_names("#identity", "identity")
+                    .expression_attribute_values(":call", string(call_id))
+                    .expression_attribute_values(":identity", string(identity))
+                    .expression_attribute_values(":received", number(received_at.timestamp_millis()));
+            }
+        }
+        let update = update
+            .update_expression(format!("SET {}", sets.join(", ")))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let count = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(counter_key(run, counter)))
+            .update_expression("ADD #field :one, #pending :minus SET ended_ms = :now")
+            .expression_attribute_names("#field", field)
+            .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
+            .expression_attribute_names("#pending", "pending")
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":minus", number(-1))
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        Ok(Some([update, count]))
+    }
+
+    /// One TransactWriteItems, retried on conflicts and throttling with one token for every attempt:
+    /// a retry of a transaction that was applied (its answer lost to a 500 or a timeout) succeeds
+    /// again without applying twice (DynamoDB keeps the token 10 minutes). `None` when applied;
+    /// otherwise which items' conditions failed.
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>> {
+        let token = Uuid::new_v4().to_string();
+        Backoff::WRITE
+            .run(|| async {
+                match self
+                    .client
+                    .transact_write_items()
+                    .client_request_token(&token)
+                    .set_transact_items(Some(items.clone()))
+                    .send()
+                    .await
+                {
+                    Ok(_) => Ok(None),
+                    Err(err) => failed_conditions(err).map(Some),
+                }
             })
             .await
     }
@@ -401,11 +522,7 @@ impl RunStore for DynamoRunStore {
             None => query.key_condition_expression("#owner = :owner"),
         };
         let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
-        let runs = output
-            .items
-            .unwrap_or_default()
-            .into_iter()
-            .map(|meta| self.read(meta));
+        let runs = output.items.unwrap_or_default().into_iter().map(|meta| self.read(meta));
         futures::future::try_join_all(runs).await
     }
 
@@ -444,12 +561,14 @@ impl RunStore for DynamoRunStore {
             .collect()
     }
 
-    async fn mark_called(&self, run: Uuid, seq: u64, call_id: &str, at: DateTime<Utc>) -> Result<bool> {
+    async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool> {
+        let call_id = call.call_id.as_str();
         let update = |request: UpdateItemFluentBuilder| {
             request
-                .update_expression("SET #call_id = :call, #executed_at = :at")
+                .update_expression("SET #call_id = :call, #executed_at = :at, call_expires_ms = :due")
                 .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
                 .expression_attribute_values(":at", string(rfc3339(at)))
+                .expression_attribute_values(":due", number(call.due.timestamp_millis()))
         };
         // A retry of a write that was applied (its answer lost) finds its own call id.
         self.update_call(run, seq, call_id, update, |old| opt_s(old, "call_id") == Some(call_id)).await
@@ -458,7 +577,7 @@ impl RunStore for DynamoRunStore {
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
         let update = |request: UpdateItemFluentBuilder| {
             request
-                .update_expression("REMOVE #call_id, #executed_at")
+                .update_expression("REMOVE #call_id, #executed_at, call_expires_ms")
                 .condition_expression("#status = :pending AND #call_id = :call")
         };
         // A retry of a write that was applied finds the result pending and uncalled.
@@ -469,90 +588,53 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
-        let Some(layout) = self.layout(run).await? else {
+        let Some(updates) = self.finish_updates(run, seq, expect, outcome).await? else {
             return Ok(false);
         };
-        let counter = layout.counter_of(seq);
-        if !ResultStatus::ENDINGS.contains(&outcome.status) {
-            let status = outcome.status.as_str();
-            return Err(Error::internal("dynamodb", format!("cannot finish a result as {status}")));
-        }
-        let field = outcome.status.as_str();
-        let mut sets = vec!["#status = :status"];
-        let mut condition = "#status = :pending".to_owned();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(result_key(run, layout, seq)))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", string(outcome.status.as_str()))
-            .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()));
-        if let Some(message) = &outcome.message {
-            sets.push("#message = :message");
-            update = update
-                .expression_attribute_names("#message", "message")
-                .expression_attribute_values(":message", string(message));
-        }
-        if let Some(response) = &outcome.response {
-            sets.push("#response = :response");
-            update = update
-                .expression_attribute_names("#response", "response")
-                .expression_attribute_values(":response", string(response.to_string()));
-        }
-        if let Some(at) = outcome.executed_at {
-            sets.push("#executed_at = :at");
-            update = update
-                .expression_attribute_names("#executed_at", "executed_at")
-                .expression_attribute_values(":at", string(rfc3339(at)));
-        }
-        match expect {
-            Expect::Uncalled => {
-                condition.push_str(" AND attribute_not_exists(#call_id)");
-                update = update.expression_attribute_names("#call_id", "call_id");
-            }
-            Expect::Call(id) => {
-                condition.push_str(" AND #call_id = :call");
-                update = update
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_values(":call", string(id));
-            }
-        }
-        let update = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .build()
-            .map_err(|e| Error::internal("dynamodb", e))?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(run, counter)))
-            .update_expression("ADD #field :one, #pending :minus SET ended_ms = :now")
-            .expression_attribute_names("#field", field)
-            .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
-            .expression_attribute_names("#pending", "pending")
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":minus", number(-1))
-            .build()
-            .map_err(|e| Error::internal("dynamodb", e))?;
-        // One token for every attempt: a retry of a transaction that was applied (its answer lost to
-        // a 500 or a timeout) succeeds again without applying twice (DynamoDB keeps it 10 minutes).
-        let token = Uuid::new_v4().to_string();
-        let written = Backoff::WRITE
-            .run(|| async {
-                match self
-                    .client
-                    .transact_write_items()
-                    .client_request_token(&token)
-                    .transact_items(TransactWriteItem::builder().update(update.clone()).build())
-                    .transact_items(TransactWriteItem::builder().update(count.clone()).build())
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(true),
-                    Err(err) => transaction_outcome(err),
-                }
-            })
-            .await?;
         // The shard is not read back to see whether this was the run's last result: the run
         // completes when it is next read (`settle`), at the time its last result ended.
-        Ok(written)
+        Ok(self.transact(updates.map(|u| TransactWriteItem::builder().update(u).build()).to_vec()).await?.is_none())
+    }
+
+    async fn finish_answered(
+        &self,
+        run: Uuid,
+        seq: u64,
+        expect: &Expect,
+        outcome: Outcome,
+        identity: &str,
+    ) -> Result<(bool, bool)> {
+        let Some(slots) = &self.slots else {
+            return Ok((self.finish(run, seq, expect, outcome).await?, false));
+        };
+        let Expect::Answer { call_id, .. } = expect else {
+            return Ok((self.finish(run, seq, expect, outcome).await?, false));
+        };
+        let Some(updates) = self.finish_updates(run, seq, expect, outcome).await? else {
+            return Ok((false, false));
+        };
+        // The charger's slot goes in the same transaction when this CALL holds it and nothing
+        // waits on it (or it is gone already); otherwise the caller frees it and wakes the waiters.
+        let free = Delete::builder()
+            .table_name(slots)
+            .key("pk", string(format!("INFLIGHT#{identity}")))
+            .condition_expression("attribute_not_exists(pk) OR (call_id = :call AND size(waiters) = :none)")
+            .expression_attribute_values(":call", string(call_id))
+            .expression_attribute_values(":none", number(0))
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let mut items: Vec<TransactWriteItem> =
+            updates.iter().map(|u| TransactWriteItem::builder().update(u.clone()).build()).collect();
+        items.push(TransactWriteItem::builder().delete(free).build());
+        match self.transact(items).await? {
+            None => Ok((true, true)),
+            // The result's own condition: a late, duplicate or misdirected answer.
+            Some(failed) if failed.first() == Some(&true) => Ok((false, false)),
+            // Only the slot's: the result alone, then the caller frees the slot.
+            Some(_) => {
+                let items = updates.map(|u| TransactWriteItem::builder().update(u).build()).to_vec();
+                Ok((self.transact(items).await?.is_none(), false))
+            }
+        }
     }
 }

@@ -1,4 +1,5 @@
-//! What the worker needs of a run to dispatch it, read once per run per warm process: the action,
+//! What the worker needs of a run to dispatch it, and the WebSocket handler to check an answer
+//! against its command, read once per run per warm process: the action,
 //! the payload encoded once as JSON text, and the answer timeout, which never change after creation;
 //! and whether it was cancelled, read again (one small read) at most every `CANCEL_CHECK_EVERY`.
 
@@ -6,9 +7,9 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use shared::ports::RunStore;
-use shared::sync::locked;
-use shared::{Error, Result};
+use crate::ports::RunStore;
+use crate::sync::locked;
+use crate::{Error, Result};
 use uuid::Uuid;
 
 pub struct RunPlan {
@@ -43,7 +44,7 @@ impl RunPlans {
         let Some(run) = runs.run(id).await? else {
             return Ok(None);
         };
-        let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("worker", e))?;
+        let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("plans", e))?;
         let plan = Arc::new(RunPlan {
             action: run.command,
             payload,
