@@ -74,6 +74,19 @@ pub trait RunStore: Send + Sync {
     /// Records that CALL `call_id` is being posted for a pending, not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
     async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool>;
+    /// Takes charger `identity`'s in-flight slot for `call` (free, or expired before `free_before`)
+    /// and marks its result called, in one write, where the store can (`InflightCalls::acquire`
+    /// and `mark_called` in one). `None` where it cannot: the caller takes the two steps.
+    async fn claim_call(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        free_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CallClaim>> {
+        let _ = (identity, call, free_before, at);
+        Ok(None)
+    }
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
     /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
@@ -141,6 +154,17 @@ pub trait WebhookSecrets: Send + Sync {
     async fn secret_version(&self, user: &str) -> Result<Option<u32>>;
     /// Moves `user` to a new version (the first is 1); returns it.
     async fn rotate_secret(&self, user: &str) -> Result<u32>;
+}
+
+/// What became of taking a charger's slot and marking the result called (`RunStore::claim_call`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CallClaim {
+    /// Both done: the CALL goes out.
+    Taken,
+    /// The result is no longer pending and uncalled (a duplicate, a race lost): nothing to send.
+    Ended,
+    /// Another CALL holds the charger's slot (`None`: none did by the time it was looked at).
+    Held(Option<InflightCall>),
 }
 
 /// A CALL about to be posted for a result: its message id, and when its answer is due.

@@ -72,7 +72,14 @@ async fn every_sample_event_is_handled() {
         );
     }
     assert_eq!(websocket::handle(&websocket, websocket_event("websocket-disconnect.json")).await.status_code, 200);
+    let request = serde_json::from_str(&read("websocket-authorizer.json")).expect("an authorizer request");
+    assert!(websocket::authorizer::is_authorizer_request(&request));
+    let request = serde_json::from_value(request).expect("a REQUEST authorizer event");
+    let allowed = serde_json::to_value(websocket::authorizer::authorize(&request)).expect("JSON");
+    assert_eq!(allowed["context"]["identity"], "EVENTS01", "the identity every later event carries");
+    assert_eq!(allowed["policyDocument"]["Statement"][0]["Effect"], "Allow");
     checked.extend([
+        "websocket-authorizer.json",
         "websocket-connect.json",
         "websocket-connect-basic-auth.json",
         "websocket-default-boot-notification.json",

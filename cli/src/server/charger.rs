@@ -1,8 +1,9 @@
 //! A charger's WebSocket: `$connect` decides the handshake, each text frame is a `$default`
 //! event, the end is `$disconnect`, as API Gateway would deliver them, with API Gateway's limits.
 
-use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
+use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body as LambdaBody;
+use aws_lambda_events::query_map::QueryMap;
 use axum::extract::rejection::{PathRejection, QueryRejection};
 use axum::extract::ws::rejection::WebSocketUpgradeRejection;
 use axum::extract::ws::{close_code, CloseFrame, Message, WebSocket, WebSocketUpgrade};
@@ -58,8 +59,14 @@ fn rejected(status: StatusCode, text: String) -> Response {
     (status, [("content-type", "application/json")], body).into_response()
 }
 
-fn event(connection_id: &str, event_type: &str, route_key: &str) -> ApiGatewayWebsocketProxyRequest {
+fn event(
+    connection_id: &str,
+    event_type: &str,
+    route_key: &str,
+    authorized: &HashMap<String, serde_json::Value>,
+) -> ApiGatewayWebsocketProxyRequest {
     let mut event = ApiGatewayWebsocketProxyRequest::default();
+    event.request_context.authorizer.fields = authorized.clone();
     event.request_context.connection_id = Some(connection_id.to_owned());
     event.request_context.event_type = Some(event_type.to_owned());
     event.request_context.route_key = Some(route_key.to_owned());
@@ -67,15 +74,30 @@ fn event(connection_id: &str, event_type: &str, route_key: &str) -> ApiGatewayWe
     event
 }
 
-/// `$connect`: the handler decides; the upgrade happens only when it answers 200.
+/// The `$connect` route's authorizer, as API Gateway runs it: its context goes with every event
+/// of the connection.
+fn authorize(query: &QueryMap) -> HashMap<String, serde_json::Value> {
+    let mut request = ApiGatewayCustomAuthorizerRequestTypeRequest::default();
+    request.type_ = Some("REQUEST".to_owned());
+    request.method_arn = Some("arn:aws:execute-api:local:000000000000:local/local/$connect".to_owned());
+    request.query_string_parameters = query.clone();
+    match websocket::authorizer::authorize(&request).context {
+        serde_json::Value::Object(context) => context.into_iter().collect(),
+        _ => HashMap::new(),
+    }
+}
+
+/// `$connect`: the authorizer, then the handler decides; the upgrade happens only when it answers 200.
 async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: WebSocketUpgrade) -> Response {
     let connection_id = uuid::Uuid::new_v4().simple().to_string();
     let outbound = stack.connections.attach(&connection_id);
-    let mut connect = event(&connection_id, "CONNECT", "$connect");
+    let query: QueryMap = HashMap::from([("identity".to_owned(), identity.clone())]).into();
+    let authorized = authorize(&query);
+    let mut connect = event(&connection_id, "CONNECT", "$connect", &authorized);
     connect.headers = headers;
     connect.path = Some(format!("/ocpp/{identity}"));
-    connect.query_string_parameters = HashMap::from([("identity".to_owned(), identity)]).into();
-    let answer = websocket::handle(&stack.websocket, connect).await;
+    connect.query_string_parameters = query;
+    let answer = invoked(websocket::handle(&stack.websocket, connect)).await;
     if answer.status_code != 200 {
         stack.connections.detach(&connection_id);
         let status = StatusCode::from_u16(u16::try_from(answer.status_code).unwrap_or(500))
@@ -89,12 +111,13 @@ async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: We
         .protocols([SUBPROTOCOL])
         .max_frame_size(stack.limits.max_frame_bytes)
         .max_message_size(stack.limits.max_message_bytes)
-        .on_upgrade(move |socket| run_connection(stack, connection_id, socket, outbound))
+        .on_upgrade(move |socket| run_connection(stack, connection_id, authorized, socket, outbound))
 }
 
 async fn run_connection(
     stack: Stack,
     connection_id: String,
+    authorized: HashMap<String, serde_json::Value>,
     socket: WebSocket,
     mut outbound: tokio::sync::mpsc::UnboundedReceiver<Outbound>,
 ) {
@@ -168,18 +191,26 @@ async fn run_connection(
             Message::Close(_) => break,
             _ => continue,
         };
-        let mut frame = event(&connection_id, "MESSAGE", "$default");
+        let mut frame = event(&connection_id, "MESSAGE", "$default", &authorized);
         frame.body = Some(text.to_string());
-        let answer = websocket::handle(&stack.websocket, frame).await;
+        let answer = invoked(websocket::handle(&stack.websocket, frame)).await;
         if let Some(LambdaBody::Text(reply)) = answer.body {
             if stack.connections.post(&connection_id, &reply).await.is_err() {
                 break;
             }
         }
     }
-    websocket::handle(&stack.websocket, event(&connection_id, "DISCONNECT", "$disconnect")).await;
+    invoked(websocket::handle(&stack.websocket, event(&connection_id, "DISCONNECT", "$disconnect", &authorized))).await;
     stack.connections.detach(&connection_id);
     writer.abort();
+}
+
+/// One invocation of the websocket function, counted (`crate::invocations`).
+async fn invoked<T>(handling: impl std::future::Future<Output = T>) -> T {
+    let started = std::time::Instant::now();
+    let answer = handling.await;
+    crate::invocations::record("websocket", started.elapsed());
+    answer
 }
 
 /// Whether reading failed on a frame or message over the limits.

@@ -13,8 +13,16 @@ use shared::{retry, Result};
 
 use crate::WebsocketContext;
 
-/// Handles one frame from connection `connection_id`; returns the frame to send back, if any.
-pub async fn handle_frame(ctx: &WebsocketContext, connection_id: &str, text: &str) -> Result<Option<String>> {
+/// Handles one frame from connection `connection_id`, opened by the charger `identity` when the
+/// authorizer named it; returns the frame to send back, if any. An answer to our CALL needs no
+/// more than that name; a charger's own CALL still has its connection looked up, so a connection
+/// the registry forgot (unreachable by dispatch) is closed at its next heartbeat.
+pub async fn handle_frame(
+    ctx: &WebsocketContext,
+    connection_id: &str,
+    identity: Option<&str>,
+    text: &str,
+) -> Result<Option<String>> {
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(err) => {
@@ -31,7 +39,7 @@ pub async fn handle_frame(ctx: &WebsocketContext, connection_id: &str, text: &st
     };
     let mut answer = ChargerAnswer {
         connection: connection_id.to_owned(),
-        identity: None,
+        identity: identity.map(str::to_owned),
         call_id,
         reply,
         received_at: Utc::now(),

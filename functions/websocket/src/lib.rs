@@ -16,6 +16,7 @@ use shared::ports::{
 };
 use shared::Result;
 
+pub mod authorizer;
 pub mod aws;
 pub mod connect;
 pub mod fleet_view;
@@ -58,7 +59,10 @@ pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyReque
     let outcome = match event.request_context.event_type.as_deref() {
         Some("CONNECT") => on_connect(ctx, &connection_id, &event).await,
         Some("DISCONNECT") => on_disconnect(ctx, &connection_id).await,
-        _ => on_message(ctx, &connection_id, event.body.as_deref().unwrap_or_default()).await,
+        _ => {
+            let identity = authorizer::identity_of(&event);
+            on_message(ctx, &connection_id, identity, event.body.as_deref().unwrap_or_default()).await
+        }
     };
     outcome.unwrap_or_else(|err| {
         if shared::telemetry::connection_may_log(&connection_id) {
@@ -129,6 +133,11 @@ async fn on_disconnect(ctx: &WebsocketContext, connection_id: &str) -> Result<Ap
     Ok(reply(200, None))
 }
 
-async fn on_message(ctx: &WebsocketContext, connection_id: &str, body: &str) -> Result<ApiGatewayProxyResponse> {
-    Ok(reply(200, frames::handle_frame(ctx, connection_id, body).await?))
+async fn on_message(
+    ctx: &WebsocketContext,
+    connection_id: &str,
+    identity: Option<&str>,
+    body: &str,
+) -> Result<ApiGatewayProxyResponse> {
+    Ok(reply(200, frames::handle_frame(ctx, connection_id, identity, body).await?))
 }

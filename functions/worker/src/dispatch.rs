@@ -1,13 +1,14 @@
-//! One dispatch, in two steps so a batch's timeout messages go out in one send. `prepare` does
-//! everything up to taking the charger's in-flight slot; `fire` marks the result called and posts
-//! the CALL, once the batch's timeouts (`timeouts.rs`) are queued.
+//! One dispatch, in two steps so a batch's timeout messages go out in one send. `prepare` checks
+//! everything that needs no write; `fire`, once the batch's timeouts (`timeouts.rs`) are queued,
+//! takes the charger's in-flight slot and marks the result called (one transaction on AWS), then
+//! posts the CALL.
 
 use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Expect, Outcome};
 use shared::ocpp::{call_id, encode_call};
-use shared::ports::{Called, InflightCall, LiveConnection, Outgoing, Parking, PostError};
+use shared::ports::{CallClaim, Called, InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::queue_message::{
     release_slot, DispatchMessage, TimedCall, ANSWER_GRACE_SECONDS, BUSY_RETRY_SECONDS, HANDSHAKE_GRACE_SECONDS,
     MAX_DELAY_SECONDS,
@@ -23,8 +24,8 @@ use crate::WorkerContext;
 pub enum Step {
     /// Nothing more to do (duplicate, offline, re-queued, timed out, …).
     Done,
-    /// The charger's slot is taken for this CALL: queue its timeout, then `fire` it.
-    Ready(ReadyCall),
+    /// The CALL may go: queue its timeout, then `fire` it (which takes the charger's slot).
+    Ready(Box<ReadyCall>),
 }
 
 pub struct ReadyCall {
@@ -34,6 +35,8 @@ pub struct ReadyCall {
     connection: LiveConnection,
     call: InflightCall,
     plan: Arc<RunPlan>,
+    /// The message, to queue again should the charger be busy.
+    message: DispatchMessage,
 }
 
 impl ReadyCall {
@@ -46,11 +49,6 @@ impl ReadyCall {
             call_id: self.call.call_id.clone(),
         };
         (self.call.run, call, self.call.expires_at)
-    }
-
-    /// Gives the charger's slot back (the CALL will not be sent).
-    pub async fn abandon(self, ctx: &WorkerContext) -> Result<()> {
-        release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &self.identity, &self.call.call_id).await
     }
 }
 
@@ -111,25 +109,51 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
         seq,
         expires_at: start + Duration::seconds(plan.timeout_seconds.into()),
     };
+    Ok(Step::Ready(Box::new(ReadyCall {
+        start,
+        identity: identity.clone(),
+        connection,
+        call,
+        plan,
+        message: message.clone(),
+    })))
+}
+
+/// Takes the charger's slot for `call` and marks its result called: one write where the store
+/// can (`RunStore::claim_call`), else the slot first, then the mark.
+async fn claim(ctx: &WorkerContext, identity: &str, call: &InflightCall) -> Result<CallClaim> {
+    let now = Utc::now();
     // An expired slot is free only after the answer grace (a handed-off answer may still come).
-    if !ctx.inflight.acquire(identity, &call, now - grace()).await? {
-        let Some(held) = ctx.inflight.current(identity).await? else {
-            // Released in between: try again at once.
-            requeue(ctx, message, 0).await?;
-            return Ok(Step::Done);
-        };
-        if held.run == run && held.seq == seq {
-            // Either a duplicate delivery whose CALL is about to be marked, or a slot left by an
-            // attempt that never marked its CALL (it crashed, or its write failed): the result is
-            // still uncalled, so come back when that slot expires; a duplicate then finds it called.
-            tracing::debug!("this result's slot is taken by another attempt; back at its expiry");
-            requeue(ctx, message, delay_until(held.expires_at + grace() + jitter())).await?;
-            return Ok(Step::Done);
-        }
-        wait_for(ctx, identity, &held, message).await?;
-        return Ok(Step::Done);
+    let free_before = now - grace();
+    if let Some(claim) = ctx.runs.claim_call(identity, call, free_before, now).await? {
+        return Ok(claim);
     }
-    Ok(Step::Ready(ReadyCall { start, identity: identity.clone(), connection, call, plan }))
+    if !ctx.inflight.acquire(identity, call, free_before).await? {
+        return Ok(CallClaim::Held(ctx.inflight.current(identity).await?));
+    }
+    if ctx.runs.mark_called(call.run, call.seq, &Called::new(&call.call_id, call.expires_at), now).await? {
+        return Ok(CallClaim::Taken);
+    }
+    release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), identity, &call.call_id).await?;
+    Ok(CallClaim::Ended)
+}
+
+/// The charger's slot is held by `held`: wait for it.
+async fn busy(
+    ctx: &WorkerContext,
+    identity: &str,
+    call: &InflightCall,
+    held: &InflightCall,
+    message: &DispatchMessage,
+) -> Result<()> {
+    if held.run == call.run && held.seq == call.seq {
+        // A slot left by an attempt that never marked its CALL (it crashed, or its write failed,
+        // between the two steps): the result is still uncalled, so come back when that slot
+        // expires; a duplicate delivery then finds the result called.
+        tracing::debug!("this result's slot is taken by another attempt; back at its expiry");
+        return requeue(ctx, message, delay_until(held.expires_at + grace() + jitter())).await;
+    }
+    wait_for(ctx, identity, held, message).await
 }
 
 /// A charger busy with another CALL: the message is parked on the slot, to be woken when the
@@ -159,18 +183,21 @@ fn jitter() -> Duration {
 }
 
 /// Marks the result called (conditionally: one CALL per result, ever) and posts the frame.
-pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
-    let ReadyCall { start, identity, connection, call, plan } = ready;
+pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
+    let ReadyCall { start, identity, connection, call, plan, message } = *ready;
     if let Ok(wait) = (start - Utc::now()).to_std() {
         tokio::time::sleep(wait).await;
     }
     let release = || release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &identity, &call.call_id);
-    let marked = match ctx
-        .runs
-        .mark_called(call.run, call.seq, &Called::new(&call.call_id, call.expires_at), Utc::now())
-        .await
-    {
-        Ok(marked) => marked,
+    match claim(ctx, &identity, &call).await {
+        Ok(CallClaim::Taken) => {}
+        Ok(CallClaim::Ended) => {
+            tracing::debug!("lost the race to dispatch this result");
+            return Ok(());
+        }
+        // Released in between: try again at once.
+        Ok(CallClaim::Held(None)) => return requeue(ctx, &message, 0).await,
+        Ok(CallClaim::Held(Some(held))) => return busy(ctx, &identity, &call, &held, &message).await,
         Err(err) => {
             // Perhaps applied, perhaps not: take it back (a no-op if it was not) and free the slot,
             // so the message's next delivery starts afresh. Best effort: the slot expires anyway.
@@ -179,11 +206,6 @@ pub async fn fire(ctx: &WorkerContext, ready: ReadyCall) -> Result<()> {
             }
             return Err(err);
         }
-    };
-    if !marked {
-        release().await?;
-        tracing::debug!("lost the race to dispatch this result");
-        return Ok(());
     }
     let frame = encode_call(&call.call_id, &plan.action, &plan.payload);
     let failure = match ctx.gateway.post(&connection.id, &frame).await {

@@ -2,9 +2,10 @@
 //! lists only the records that should be delivered again (`ReportBatchItemFailures`).
 //!
 //! Dispatch, in order, each step conditional so a duplicate delivery sends no second CALL:
-//! result still pending and uncalled → live connection (else `offline`) → the charger's in-flight
-//! slot (else re-queued: one CALL per charger at a time) → timeout message queued (one send for
-//! the whole batch) → result marked called with the CALL's id → frame posted (gone → `offline`).
+//! result still pending and uncalled, and the charger's live connection (else `offline`), read
+//! for the whole batch at once → timeout messages queued (one send for the whole batch) → the
+//! charger's in-flight slot taken (else parked: one CALL per charger at a time) and the result
+//! marked called with the CALL's id, in one transaction → frame posted (gone → `offline`).
 
 use std::sync::Arc;
 
@@ -116,7 +117,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     .await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
     let ready: Vec<_> =
-        steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready) } else { None }).collect();
+        steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready.as_ref()) } else { None }).collect();
     let queued = if ready.is_empty() { Ok(()) } else { ctx.queue.send(timeouts::messages(&ready)).await };
     if let Err(err) = &queued {
         tracing::warn!(error = %err, "queueing the batch's timeout messages failed; its CALLs wait for a retry");
@@ -127,10 +128,8 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
         async move {
             let done = match step {
                 Ok(Step::Ready(ready)) if queued => dispatch::fire(ctx, ready).await,
-                Ok(Step::Ready(ready)) => ready
-                    .abandon(ctx)
-                    .await
-                    .and(Err(Error::transient("sqs", "the timeout message could not be queued"))),
+                // No slot was taken nor result marked yet: the message comes again.
+                Ok(Step::Ready(_)) => Err(Error::transient("sqs", "the timeout message could not be queued")),
                 Ok(Step::Done) => Ok(()),
                 Err(err) => Err(err),
             };

@@ -43,6 +43,40 @@ impl DynamoConnectionTable {
     }
 }
 
+/// The condition on taking a charger's slot (`:now`, `:call`): free, expired, or this CALL's already.
+pub(crate) const SLOT_FREE: &str = "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call";
+
+/// The `INFLIGHT#{identity}` item of a charger's slot taken by `call`, with no waiters yet.
+pub(crate) fn slot_item(identity: &str, call: &InflightCall) -> Item {
+    let mut item = key(format!("INFLIGHT#{identity}"));
+    item.insert("call_id".into(), string(&call.call_id));
+    item.insert("action".into(), string(&call.action));
+    item.insert("run".into(), string(call.run.to_string()));
+    item.insert("charger".into(), string(call.charger.to_string()));
+    item.insert("seq".into(), number(call.seq));
+    item.insert("expires_at".into(), string(rfc3339(call.expires_at)));
+    item.insert("expires_ms".into(), number(call.expires_at.timestamp_millis()));
+    item.insert("expires".into(), ttl(call.expires_at, 24));
+    item.insert("waiters".into(), AttributeValue::M(Default::default()));
+    item
+}
+
+/// The CALL a slot item holds.
+pub(crate) fn parse_slot(item: &Item) -> Result<InflightCall> {
+    let uuid = |name: &str| -> Result<Uuid> {
+        Uuid::try_parse(get_s(item, name)?).map_err(|e| Error::internal("dynamodb", e))
+    };
+    Ok(InflightCall {
+        call_id: get_s(item, "call_id")?.to_owned(),
+        action: get_s(item, "action")?.to_owned(),
+        run: uuid("run")?,
+        charger: uuid("charger")?,
+        seq: get_n(item, "seq")?,
+        expires_at: parse_time(item, "expires_at")?
+            .ok_or_else(|| Error::internal("dynamodb", "in-flight CALL without expiry"))?,
+    })
+}
+
 /// A `CHARGER#{identity}` item's live connection.
 fn live_connection(item: &Item) -> Option<LiveConnection> {
     let id = opt_s(item, "connection_id")?;
@@ -143,22 +177,12 @@ impl ConnectionRegistry for DynamoConnectionTable {
 #[async_trait]
 impl InflightCalls for DynamoConnectionTable {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
-        let mut item = key(format!("INFLIGHT#{identity}"));
-        item.insert("call_id".into(), string(&call.call_id));
-        item.insert("action".into(), string(&call.action));
-        item.insert("run".into(), string(call.run.to_string()));
-        item.insert("charger".into(), string(call.charger.to_string()));
-        item.insert("seq".into(), number(call.seq));
-        item.insert("expires_at".into(), string(rfc3339(call.expires_at)));
-        item.insert("expires_ms".into(), number(call.expires_at.timestamp_millis()));
-        item.insert("expires".into(), ttl(call.expires_at, 24));
-        item.insert("waiters".into(), AttributeValue::M(Default::default()));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(item))
-            .condition_expression("attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call")
+            .set_item(Some(slot_item(identity, call)))
+            .condition_expression(SLOT_FREE)
             .expression_attribute_values(":now", number(now.timestamp_millis()))
             .expression_attribute_values(":call", string(&call.call_id))
             .send()
@@ -167,21 +191,7 @@ impl InflightCalls for DynamoConnectionTable {
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
-        let Some(item) = self.get(format!("INFLIGHT#{identity}")).await? else {
-            return Ok(None);
-        };
-        let uuid = |name: &str| -> Result<Uuid> {
-            Uuid::try_parse(get_s(&item, name)?).map_err(|e| Error::internal("dynamodb", e))
-        };
-        Ok(Some(InflightCall {
-            call_id: get_s(&item, "call_id")?.to_owned(),
-            action: get_s(&item, "action")?.to_owned(),
-            run: uuid("run")?,
-            charger: uuid("charger")?,
-            seq: get_n(&item, "seq")?,
-            expires_at: parse_time(&item, "expires_at")?
-                .ok_or_else(|| Error::internal("dynamodb", "in-flight CALL without expiry"))?,
-        }))
+        self.get(format!("INFLIGHT#{identity}")).await?.as_ref().map(parse_slot).transpose()
     }
 
     async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking> {

@@ -68,11 +68,12 @@ where
     }
 }
 
-/// Which items of a cancelled TransactWriteItems failed their condition (`true` at their index),
+/// Which items of a cancelled TransactWriteItems failed their condition (`Some` at their index,
+/// with the item as it stood when it was asked for with `ReturnValuesOnConditionCheckFailure`),
 /// when conditions are all that failed; conflicts and throttling are transient errors.
 pub fn failed_conditions<R: std::fmt::Debug>(
     err: SdkError<aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError, R>,
-) -> Result<Vec<bool>, Error> {
+) -> Result<Vec<Option<super::item::Item>>, Error> {
     use aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError;
     let Some(TransactWriteItemsError::TransactionCanceledException(cancelled)) = err.as_service_error() else {
         return Err(sdk_error("dynamodb", err));
@@ -82,7 +83,10 @@ pub fn failed_conditions<R: std::fmt::Debug>(
     if codes.iter().all(|code| *code == "None" || *code == "ConditionalCheckFailed")
         && codes.contains(&"ConditionalCheckFailed")
     {
-        return Ok(codes.iter().map(|code| *code == "ConditionalCheckFailed").collect());
+        return Ok(reasons
+            .iter()
+            .map(|r| (r.code() == Some("ConditionalCheckFailed")).then(|| r.item().cloned().unwrap_or_default()))
+            .collect());
     }
     let detail = format!("transaction cancelled: {codes:?}");
     if codes.iter().any(|code| RETRYABLE_CANCELLATIONS.contains(code)) {

@@ -13,19 +13,20 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
+use super::connections::{parse_slot, slot_item, SLOT_FREE};
 use super::errors::{applied, applied_or, failed_conditions, is_condition_failure, sdk_error};
 use super::item::{get_item, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{Called, RunKey, RunStore};
+use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
 use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
@@ -326,8 +327,8 @@ impl DynamoRunStore {
     /// One TransactWriteItems, retried on conflicts and throttling with one token for every attempt:
     /// a retry of a transaction that was applied (its answer lost to a 500 or a timeout) succeeds
     /// again without applying twice (DynamoDB keeps the token 10 minutes). `None` when applied;
-    /// otherwise which items' conditions failed.
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<bool>>> {
+    /// otherwise which items' conditions failed (`failed_conditions`).
+    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Option<Item>>>> {
         let token = Uuid::new_v4().to_string();
         Backoff::WRITE
             .run(|| async {
@@ -574,6 +575,54 @@ impl RunStore for DynamoRunStore {
         self.update_call(run, seq, call_id, update, |old| opt_s(old, "call_id") == Some(call_id)).await
     }
 
+    async fn claim_call(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        free_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CallClaim>> {
+        let Some(slots) = &self.slots else {
+            return Ok(None);
+        };
+        let Some(layout) = self.layout(call.run).await? else {
+            return Ok(Some(CallClaim::Ended));
+        };
+        let take = Put::builder()
+            .table_name(slots)
+            .set_item(Some(slot_item(identity, call)))
+            .condition_expression(SLOT_FREE)
+            .expression_attribute_values(":now", number(free_before.timestamp_millis()))
+            .expression_attribute_values(":call", string(&call.call_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let mark = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(result_key(call.run, layout, call.seq)))
+            .update_expression("SET #call_id = :call, #executed_at = :at, call_expires_ms = :due")
+            .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#call_id", "call_id")
+            .expression_attribute_names("#executed_at", "executed_at")
+            .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()))
+            .expression_attribute_values(":call", string(&call.call_id))
+            .expression_attribute_values(":at", string(rfc3339(at)))
+            .expression_attribute_values(":due", number(call.expires_at.timestamp_millis()))
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let items =
+            vec![TransactWriteItem::builder().put(take).build(), TransactWriteItem::builder().update(mark).build()];
+        Ok(Some(match self.transact(items).await? {
+            None => CallClaim::Taken,
+            Some(failed) => match (failed.first().cloned().flatten(), failed.get(1).is_some_and(Option::is_some)) {
+                (_, true) => CallClaim::Ended,
+                (Some(held), false) => CallClaim::Held(parse_slot(&held).ok()),
+                (None, false) => return Err(Error::internal("dynamodb", "claim cancelled without a failed condition")),
+            },
+        }))
+    }
+
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool> {
         let update = |request: UpdateItemFluentBuilder| {
             request
@@ -629,7 +678,7 @@ impl RunStore for DynamoRunStore {
         match self.transact(items).await? {
             None => Ok((true, true)),
             // The result's own condition: a late, duplicate or misdirected answer.
-            Some(failed) if failed.first() == Some(&true) => Ok((false, false)),
+            Some(failed) if failed.first().is_some_and(Option::is_some) => Ok((false, false)),
             // Only the slot's: the result alone, then the caller frees the slot.
             Some(_) => {
                 let items = updates.map(|u| TransactWriteItem::builder().update(u).build()).to_vec();
