@@ -72,7 +72,9 @@ where
             receipts.push((message.message_id.unwrap_or_default(), message.receipt_handle.unwrap_or_default()));
             event.records.push(record);
         }
+        let started = std::time::Instant::now();
         let response = handler(event).await;
+        crate::invocations::record("worker", started.elapsed());
         let done: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()
             .filter(|(id, _)| !response.batch_item_failures.iter().any(|f| f.item_identifier == *id))

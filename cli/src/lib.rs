@@ -3,6 +3,7 @@
 pub mod demo;
 pub mod directory;
 pub mod fleet_gen;
+pub mod invocations;
 pub mod lambda_like;
 pub mod runs;
 pub mod send;

@@ -31,6 +31,7 @@ async fn main() {
     let api = ocpp_bulk::send::ApiClient::new(&format!("http://{address}"), ALICE);
     let ids: Vec<String> = (0..count).map(|i| charger_uuid(&cp(i)).to_string()).collect();
     clients.requests.reset();
+    ocpp_bulk::invocations::reset();
     let started = std::time::Instant::now();
     let run =
         api.create(&json!({"command": "Reset", "data": {"type": "Soft"}, "charger_ids": ids, "timeout_seconds": TIMEOUT_SECONDS})).await.expect("POST");
@@ -54,27 +55,151 @@ async fn main() {
     let attempts = clients.requests.attempts();
     sims.stop();
 
-    let per = |n: u64| n as f64 / count as f64;
+    let units = clients.requests.units();
+    let empty_receives = clients.requests.empty_receives();
+    let invocations = ocpp_bulk::invocations::snapshot();
+
+    let per = |n: f64| n / count as f64;
     println!(
-        "{count} chargers, Reset, completed in {:.1} s on moto: sent {} of {}; {polls} GET polls of the run; counted until the last timeout message",
+        "{count} chargers, Reset, completed in {:.1} s on moto: sent {} of {}; {polls} GET polls of the run; \
+         counted until the last timeout message",
         elapsed.as_secs_f64(),
         run["sent_count"],
         run["total_count"]
     );
-    println!("{:<42} {:>8} {:>12} {:>12} {:>9}", "operation", "requests", "per charger", "at creation", "attempts");
+    println!(
+        "{:<42} {:>8} {:>12} {:>8} {:>12} {:>9} {:>8} {:>8}",
+        "operation", "requests", "per charger", "minimum", "at creation", "attempts", "WRU", "RRU"
+    );
+    let mut total = 0.0;
     for (operation, n) in &all {
+        // The pollers' receives of an empty queue are the deployment's, not the run's.
+        let n = if operation == "SQS.ReceiveMessage" { n.saturating_sub(empty_receives) } else { *n };
+        total += n as f64;
         let at_creation = created.get(operation).copied().unwrap_or(0);
         let tries = attempts.get(operation).copied().unwrap_or(0);
-        println!("{operation:<42} {n:>8} {:>12.3} {at_creation:>12} {tries:>9}", per(*n));
+        let u = units.get(operation).copied().unwrap_or_default();
+        let least = minimum(operation);
+        println!(
+            "{operation:<42} {n:>8} {:>12.3} {least:>8.2} {at_creation:>12} {tries:>9} {:>8.0} {:>8.0}",
+            per(n as f64),
+            u.write,
+            u.read
+        );
     }
-    let total: u64 = all.values().sum();
-    let at_creation: u64 = created.values().sum();
-    let tries: u64 = attempts.values().sum();
-    println!("{:<42} {total:>8} {:>12.3} {at_creation:>12} {tries:>9}", "total", per(total));
-    println!("(attempts beyond requests are SDK retries: moto applies one DynamoDB request at a time)");
+    let least: f64 = MINIMUM.iter().map(|(_, n)| n).sum();
+    println!("{:<42} {:>8} {:>12.3} {least:>8.2}", "total", total, per(total));
     println!(
-        "batched minimum at creation: 1/25 BatchWriteItem + 1/10 SendMessageBatch + 1/100 BatchGetItem = {:.3} per charger; measured {:.3}",
-        1.0 / 25.0 + 1.0 / 10.0 + 1.0 / 100.0,
-        per(at_creation)
+        "(SQS.ReceiveMessage leaves out {empty_receives} receives of an empty queue, the pollers' own; attempts \
+         beyond requests are SDK retries; minimum: SQS batches of 10, one write as the CALL goes out and one \
+         as its answer comes back)"
     );
+    let at_creation: u64 = created.values().sum();
+    println!(
+        "batched minimum at creation: 1/25 BatchWriteItem + 1/10 SendMessageBatch + 1/100 BatchGetItem = {:.3} per \
+         charger; measured {:.3}",
+        1.0 / 25.0 + 1.0 / 10.0 + 1.0 / 100.0,
+        per(at_creation as f64)
+    );
+    print_cost(count, elapsed, &all, &units, empty_receives, &invocations);
+}
+
+/// The least each operation can cost a charger on the accept path, with SQS batches of 10: the
+/// CALL posted; one transaction as it goes out (slot and result), one as its answer comes back;
+/// the batch's results and connections read at once, and its timeouts' results; the dispatch and
+/// the timeout messages sent, received and deleted ten at a time; the results written 25 at a time.
+const MINIMUM: [(&str, f64); 7] = [
+    ("ApiGatewayManagementApi.PostToConnection", 1.0),
+    ("DynamoDB.TransactWriteItems", 2.0),
+    ("DynamoDB.BatchGetItem", 0.3),
+    ("DynamoDB.BatchWriteItem", 0.04),
+    ("SQS.SendMessageBatch", 0.2),
+    ("SQS.ReceiveMessage", 0.11),
+    ("SQS.DeleteMessageBatch", 0.11),
+];
+
+fn minimum(operation: &str) -> f64 {
+    MINIMUM.iter().find(|(name, _)| *name == operation).map_or(0.0, |(_, n)| *n)
+}
+
+/// List prices, us-east-1 (docs/data-model.md, "What a run costs", cites them).
+const LAMBDA_ARM_GB_SECOND: f64 = 0.000_013_333_4;
+const LAMBDA_REQUEST: f64 = 0.20 / 1e6;
+const SQS_REQUEST: f64 = 0.40 / 1e6;
+const DYNAMODB_WRU: f64 = 0.625 / 1e6;
+const DYNAMODB_RRU: f64 = 0.125 / 1e6;
+const WEBSOCKET_MESSAGE: f64 = 1.00 / 1e6;
+const WEBSOCKET_CONNECTION_MINUTE: f64 = 0.25 / 1e6;
+const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
+
+/// The functions' memory from template.yaml: Globals, or the function's own `MemorySize`.
+fn memory_gb(function: &str) -> f64 {
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let template: serde_yaml::Value =
+        std::fs::read_to_string(path).ok().and_then(|text| serde_yaml::from_str(&text).ok()).unwrap_or_default();
+    let resource = match function {
+        "api" => "ApiFunction",
+        "worker" => "WorkerFunction",
+        _ => "WebSocketFunction",
+    };
+    let own = template["Resources"][resource]["Properties"]["MemorySize"].as_f64();
+    own.or_else(|| template["Globals"]["Function"]["MemorySize"].as_f64()).unwrap_or(128.0) / 1024.0
+}
+
+fn print_cost(
+    count: usize,
+    elapsed: Duration,
+    all: &std::collections::BTreeMap<String, u64>,
+    units: &std::collections::BTreeMap<String, shared::aws::Units>,
+    empty_receives: u64,
+    invocations: &std::collections::BTreeMap<&'static str, (u64, Duration)>,
+) {
+    let scale = 1000.0 / count as f64;
+    let get = |operation: &str| all.get(operation).copied().unwrap_or(0) as f64;
+    let mut lines: Vec<(String, f64)> = Vec::new();
+    for (function, (n, total)) in invocations {
+        let gb = memory_gb(function);
+        let gb_seconds = total.as_secs_f64() * gb;
+        let dollars = *n as f64 * LAMBDA_REQUEST + gb_seconds * LAMBDA_ARM_GB_SECOND;
+        lines.push((
+            format!(
+                "Lambda {function}: {:.0} invocations, {:.2} GB-s at {:.0} MB (mean {:.1} ms, on moto)",
+                *n as f64 * scale,
+                gb_seconds * scale,
+                gb * 1024.0,
+                total.as_secs_f64() * 1000.0 / (*n).max(1) as f64
+            ),
+            dollars * scale,
+        ));
+    }
+    let sqs: f64 = all.iter().filter(|(op, _)| op.starts_with("SQS.")).map(|(_, n)| *n as f64).sum::<f64>()
+        - empty_receives as f64;
+    lines.push((format!("SQS: {:.0} requests", sqs * scale), sqs * SQS_REQUEST * scale));
+    let (wru, rru) = units.values().fold((0.0, 0.0), |(w, r), u| (w + u.write, r + u.read));
+    lines.push((
+        format!("DynamoDB: {:.0} write units, {:.0} read units (on demand)", wru * scale, rru * scale),
+        (wru * DYNAMODB_WRU + rru * DYNAMODB_RRU) * scale,
+    ));
+    let frames_in = invocations.get("websocket").map_or(0, |(n, _)| *n) as f64;
+    let messages = get("ApiGatewayManagementApi.PostToConnection") + frames_in;
+    let minutes = count as f64 * elapsed.as_secs_f64() / 60.0;
+    lines.push((
+        format!(
+            "API Gateway WebSocket: {:.0} messages, {:.0} connection minutes (the run's share of being connected)",
+            messages * scale,
+            minutes * scale
+        ),
+        (messages * WEBSOCKET_MESSAGE + minutes * WEBSOCKET_CONNECTION_MINUTE) * scale,
+    ));
+    let http = invocations.get("api").map_or(0, |(n, _)| *n) as f64;
+    lines.push((
+        format!("API Gateway HTTP: {:.0} requests (the POST and the polls)", http * scale),
+        http * HTTP_API_REQUEST * scale,
+    ));
+    println!("list-price cost per 1,000 chargers of one run (us-east-1, arm64):");
+    for (what, dollars) in &lines {
+        println!("  {what:<100} ${dollars:.6}");
+    }
+    let total: f64 = lines.iter().map(|(_, d)| d).sum();
+    println!("  {:<100} ${total:.6}", "total");
 }

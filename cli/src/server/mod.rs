@@ -65,5 +65,8 @@ async fn as_api_gateway(limits: ConnectionLimits, request: Request, next: Next) 
     let mut context = ApiGatewayV2httpRequestContext::default();
     context.http.source_ip = peer;
     parts.extensions.insert(RequestContext::ApiGatewayV2(context));
-    next.run(Request::from_parts(parts, Body::from(bytes))).await
+    let started = std::time::Instant::now();
+    let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
+    crate::invocations::record("api", started.elapsed());
+    response
 }

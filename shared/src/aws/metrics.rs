@@ -1,12 +1,16 @@
 //! Counts AWS requests per operation with an SDK interceptor: operations (what the code asked
-//! for) and attempts (what went over the wire, retries included).
+//! for) and attempts (what went over the wire, retries included); the DynamoDB capacity units each
+//! operation consumes, estimated from its request (items of at most 1 KB written, 4 KB read: what
+//! ocpp-bulk's items are); and the receives that found the queue empty.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::sync::locked;
 use aws_smithy_runtime_api::box_error::BoxError;
-use aws_smithy_runtime_api::client::interceptors::context::BeforeTransmitInterceptorContextRef;
+use aws_smithy_runtime_api::client::interceptors::context::{
+    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+};
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
 use aws_smithy_runtime_api::client::runtime_components::RuntimeComponents;
@@ -16,6 +20,38 @@ use aws_smithy_types::config_bag::ConfigBag;
 pub struct RequestCounter {
     counts: Arc<Mutex<BTreeMap<String, u64>>>,
     attempts: Arc<Mutex<BTreeMap<String, u64>>>,
+    /// DynamoDB write and read units, by `Service.Operation`.
+    units: Arc<Mutex<BTreeMap<String, Units>>>,
+    empty_receives: Arc<Mutex<u64>>,
+}
+
+/// DynamoDB capacity units.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Units {
+    pub write: f64,
+    pub read: f64,
+}
+
+/// The units a DynamoDB request consumes, from its JSON body: a write of an item up to 1 KB is one
+/// write unit, twice that in a transaction; a strongly consistent read up to 4 KB one read unit, an
+/// eventually consistent one half. A write whose condition fails consumes its units all the same.
+pub fn dynamodb_units(operation: &str, body: &[u8]) -> Units {
+    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let read = |consistent: &serde_json::Value| if consistent.as_bool() == Some(true) { 1.0 } else { 0.5 };
+    let tables = || request["RequestItems"].as_object().into_iter().flat_map(|tables| tables.values());
+    let count = |value: &serde_json::Value| value.as_array().map_or(0, Vec::len) as f64;
+    match operation {
+        "PutItem" | "UpdateItem" | "DeleteItem" => Units { write: 1.0, read: 0.0 },
+        "TransactWriteItems" => Units { write: 2.0 * count(&request["TransactItems"]), read: 0.0 },
+        "BatchWriteItem" => Units { write: tables().map(count).sum(), read: 0.0 },
+        "GetItem" => Units { write: 0.0, read: read(&request["ConsistentRead"]) },
+        "BatchGetItem" => {
+            Units { write: 0.0, read: tables().map(|t| count(&t["Keys"]) * read(&t["ConsistentRead"])).sum() }
+        }
+        // A query's reads depend on what it finds: counted as one unit (a page of a few small items).
+        "Query" => Units { write: 0.0, read: read(&request["ConsistentRead"]) },
+        _ => Units::default(),
+    }
 }
 
 fn bump(counts: &Mutex<BTreeMap<String, u64>>, cfg: &ConfigBag) {
@@ -37,9 +73,21 @@ impl RequestCounter {
         locked(&self.attempts).clone()
     }
 
+    /// Estimated DynamoDB units so far, by `Service.Operation` (`dynamodb_units`).
+    pub fn units(&self) -> BTreeMap<String, Units> {
+        locked(&self.units).clone()
+    }
+
+    /// SQS receives that found no message (pollers wait on an idle queue whatever it holds).
+    pub fn empty_receives(&self) -> u64 {
+        *locked(&self.empty_receives)
+    }
+
     pub fn reset(&self) {
         locked(&self.counts).clear();
         locked(&self.attempts).clear();
+        locked(&self.units).clear();
+        *locked(&self.empty_receives) = 0;
     }
 }
 
@@ -51,11 +99,35 @@ impl Intercept for RequestCounter {
     /// Once per operation, before its attempts (the operation's name is known from here on).
     fn read_after_serialization(
         &self,
-        _context: &BeforeTransmitInterceptorContextRef<'_>,
+        context: &BeforeTransmitInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
         cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
         bump(&self.counts, cfg);
+        if let Some(metadata) = cfg.load::<Metadata>().filter(|m| m.service().eq_ignore_ascii_case("dynamodb")) {
+            let body = context.request().body().bytes().unwrap_or_default();
+            let units = dynamodb_units(metadata.name(), body);
+            let mut all = locked(&self.units);
+            let entry = all.entry(operation(cfg)).or_default();
+            entry.write += units.write;
+            entry.read += units.read;
+        }
+        Ok(())
+    }
+
+    /// Once per response: an SQS receive that brought no message is told apart.
+    fn read_before_deserialization(
+        &self,
+        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        _components: &RuntimeComponents,
+        cfg: &mut ConfigBag,
+    ) -> Result<(), BoxError> {
+        if cfg.load::<Metadata>().is_some_and(|m| m.name() == "ReceiveMessage") {
+            let body = context.response().body().bytes().unwrap_or_default();
+            if context.response().status().is_success() && !body.windows(10).any(|w| w == b"\"Messages\"") {
+                *locked(&self.empty_receives) += 1;
+            }
+        }
         Ok(())
     }
 

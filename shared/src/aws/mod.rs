@@ -26,7 +26,7 @@ pub use directory::DynamoDirectory;
 pub use gateway::ManagementApiGateway;
 pub use idempotency::DynamoIdempotency;
 #[cfg(feature = "request-counting")]
-pub use metrics::RequestCounter;
+pub use metrics::{RequestCounter, Units};
 pub use queue::SqsDispatchQueue;
 pub use rate::DynamoRateLimiter;
 pub use runs::DynamoRunStore;
