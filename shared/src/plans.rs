@@ -30,6 +30,8 @@ pub const CANCEL_CHECK_EVERY: Duration = Duration::from_secs(1);
 #[derive(Default)]
 pub struct RunPlans {
     plans: Mutex<HashMap<Uuid, Arc<RunPlan>>>,
+    /// Per run being read: the lock its readers queue on.
+    loading: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
     /// Per run: cancelled (for good), or not cancelled as of the instant.
     cancelled: Mutex<HashMap<Uuid, (bool, Instant)>>,
 }
@@ -41,7 +43,20 @@ impl RunPlans {
         if let Some(plan) = locked(&self.plans).get(&id) {
             return Ok(Some(plan.clone()));
         }
-        let Some(run) = runs.run(id).await? else {
+        // One read per run however many ask at once (a run's first answers come together): the
+        // others wait for it.
+        let loading = locked(&self.loading).entry(id).or_default().clone();
+        let _one_at_a_time = loading.lock().await;
+        if let Some(plan) = locked(&self.plans).get(&id) {
+            return Ok(Some(plan.clone()));
+        }
+        let plan = self.load(runs, id).await;
+        locked(&self.loading).remove(&id);
+        plan
+    }
+
+    async fn load(&self, runs: &dyn RunStore, id: Uuid) -> Result<Option<Arc<RunPlan>>> {
+        let Some(run) = runs.definition(id).await? else {
             return Ok(None);
         };
         let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("plans", e))?;

@@ -48,6 +48,11 @@ pub trait RunStore: Send + Sync {
     /// repeated message), and nothing is.
     async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool>;
     async fn run(&self, id: Uuid) -> Result<Option<Run>>;
+    /// A run as it was created, its counters not summed: what never changes (command, payload,
+    /// timeout, owner, pace) in one read where `run` would take more.
+    async fn definition(&self, id: Uuid) -> Result<Option<Run>> {
+        self.run(id).await
+    }
     /// Up to `limit` results in request order after position `after`, optionally of one status.
     /// A result is keyed by `(run, seq)`: its position in the request.
     async fn results(

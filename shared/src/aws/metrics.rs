@@ -7,9 +7,10 @@ use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 
 use crate::sync::locked;
+use aws_sdk_sqs::operation::receive_message::ReceiveMessageOutput;
 use aws_smithy_runtime_api::box_error::BoxError;
 use aws_smithy_runtime_api::client::interceptors::context::{
-    BeforeDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
+    AfterDeserializationInterceptorContextRef, BeforeTransmitInterceptorContextRef,
 };
 use aws_smithy_runtime_api::client::interceptors::Intercept;
 use aws_smithy_runtime_api::client::orchestrator::Metadata;
@@ -115,16 +116,15 @@ impl Intercept for RequestCounter {
         Ok(())
     }
 
-    /// Once per response: an SQS receive that brought no message is told apart.
-    fn read_before_deserialization(
+    /// Once per operation, with its output: an SQS receive that brought no message is told apart.
+    fn read_after_deserialization(
         &self,
-        context: &BeforeDeserializationInterceptorContextRef<'_>,
+        context: &AfterDeserializationInterceptorContextRef<'_>,
         _components: &RuntimeComponents,
-        cfg: &mut ConfigBag,
+        _cfg: &mut ConfigBag,
     ) -> Result<(), BoxError> {
-        if cfg.load::<Metadata>().is_some_and(|m| m.name() == "ReceiveMessage") {
-            let body = context.response().body().bytes().unwrap_or_default();
-            if context.response().status().is_success() && !body.windows(10).any(|w| w == b"\"Messages\"") {
+        if let Ok(output) = context.output_or_error() {
+            if output.downcast_ref::<ReceiveMessageOutput>().is_some_and(|o| o.messages().is_empty()) {
                 *locked(&self.empty_receives) += 1;
             }
         }
@@ -140,5 +140,24 @@ impl Intercept for RequestCounter {
     ) -> Result<(), BoxError> {
         bump(&self.attempts, cfg);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn units_follow_dynamodb_capacity_rules() {
+        let units = |op: &str, body: serde_json::Value| dynamodb_units(op, body.to_string().as_bytes());
+        assert_eq!(units("GetItem", serde_json::json!({"ConsistentRead": true})).read, 1.0);
+        assert_eq!(units("GetItem", serde_json::json!({})).read, 0.5);
+        let batch = serde_json::json!({"RequestItems": {"t": {"Keys": [{}, {}, {}], "ConsistentRead": true}, "u": {"Keys": [{}]}}});
+        assert_eq!(units("BatchGetItem", batch).read, 3.5);
+        let transaction = serde_json::json!({"TransactItems": [{}, {}, {}]});
+        assert_eq!(units("TransactWriteItems", transaction).write, 6.0, "twice per item");
+        let writes = serde_json::json!({"RequestItems": {"t": [{}, {}]}});
+        assert_eq!(units("BatchWriteItem", writes).write, 2.0);
+        assert_eq!(units("UpdateItem", serde_json::json!({})).write, 1.0);
     }
 }

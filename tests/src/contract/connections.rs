@@ -2,7 +2,8 @@
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Expect, Outcome, ResultStatus};
-use shared::ports::{InflightCall, LiveConnection, Parking};
+use shared::ocpp::call_id;
+use shared::ports::{CallClaim, Called, InflightCall, LiveConnection, Parking};
 use shared::queue_message::DispatchMessage;
 use uuid::Uuid;
 
@@ -107,4 +108,61 @@ pub async fn connections_newest_wins(ports: &Ports) {
     ports.connections.unregister(&two).await.unwrap();
     assert_eq!(ports.connections.connection_of(&identity).await.unwrap(), None);
     assert_eq!(ports.connections.identity_of(&two).await.unwrap(), None);
+}
+
+/// A CALL goes out with the charger's slot and its result's mark taken together (where the store
+/// can), and its answer counts once, only from its charger and only in time, freeing the slot.
+pub async fn an_answer_counts_once_from_its_charger_in_time(ports: &Ports) {
+    let (run, results) = new_run(ports, "alice", 2, 0).await;
+    let charger = results[0].charger.clone().expect("a charger");
+    let identity = charger.identity.clone();
+    let now = Utc::now();
+    let call = |seq: u64| InflightCall {
+        call_id: call_id::encode(run.id, seq),
+        action: "Reset".into(),
+        run: run.id,
+        charger: charger.uuid,
+        seq,
+        expires_at: now + Duration::minutes(1),
+    };
+    let first = call(0);
+    match ports.runs.claim_call(&identity, &first, now, now).await.unwrap() {
+        Some(claim) => {
+            assert_eq!(claim, CallClaim::Taken);
+            let busy = ports.runs.claim_call(&identity, &call(1), now, now).await.unwrap();
+            let held = match busy {
+                Some(CallClaim::Held(Some(held))) => held.call_id,
+                other => panic!("one CALL per charger at a time, got {other:?}"),
+            };
+            assert_eq!(held, first.call_id);
+            let again = ports.runs.claim_call(&identity, &call(0), now, now).await.unwrap();
+            assert_eq!(again, Some(CallClaim::Ended), "a second CALL for one result");
+            let holder = ports.inflight.current(&identity).await.unwrap().map(|c| c.call_id);
+            assert_eq!(holder, Some(first.call_id.clone()), "nothing moved");
+        }
+        None => {
+            assert!(ports.inflight.acquire(&identity, &first, now).await.unwrap());
+            let due = Called::new(&first.call_id, first.expires_at);
+            assert!(ports.runs.mark_called(run.id, 0, &due, now).await.unwrap());
+        }
+    }
+    let answer =
+        |from: &str, at| Expect::Answer { call_id: first.call_id.clone(), identity: from.into(), received_at: at };
+    let accepted = || Outcome::sent(serde_json::json!({"status": "Accepted"}));
+    let finish = |expect: Expect, from: String| {
+        let runs = ports.runs.clone();
+        async move { runs.finish_answered(run.id, 0, &expect, accepted(), &from).await.unwrap() }
+    };
+    let other = format!("{identity}-other");
+    assert!(!finish(answer(&other, now), other.clone()).await.0, "another charger's answer");
+    assert!(!finish(answer(&identity, now + Duration::minutes(2)), identity.clone()).await.0, "a late answer");
+    let (counted, freed) = finish(answer(&identity, now), identity.clone()).await;
+    assert!(counted, "its charger's answer, in time");
+    if !freed {
+        ports.inflight.release(&identity, &first.call_id).await.unwrap();
+    }
+    assert_eq!(ports.inflight.current(&identity).await.unwrap(), None, "the slot is free again");
+    assert!(!finish(answer(&identity, now), identity.clone()).await.0, "counted once");
+    let stored = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!((stored.counters.sent, stored.completed_at), (1, None), "one of two answered: {stored:?}");
 }

@@ -87,7 +87,8 @@ macro_rules! contract_suite {
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
-            fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once);
+            fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
+            an_answer_counts_once_from_its_charger_in_time);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -487,6 +487,15 @@ impl RunStore for DynamoRunStore {
         }
     }
 
+    async fn definition(&self, id: Uuid) -> Result<Option<Run>> {
+        let Some(meta) = self.meta(id).await? else {
+            return Ok(None);
+        };
+        let (run, layout) = parse_meta(&meta)?;
+        self.remember(id, layout);
+        Ok(Some(run))
+    }
+
     async fn results(
         &self,
         run: Uuid,
