@@ -76,11 +76,17 @@ impl RunPlans {
         Ok(Some(plan))
     }
 
-    /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` ago.
+    /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` (and one read) ago.
     pub async fn cancelled(&self, runs: &dyn RunStore, id: Uuid) -> Result<bool> {
-        if let Some((cancelled, at)) = locked(&self.cancelled).get(&id) {
-            if *cancelled || at.elapsed() < CANCEL_CHECK_EVERY {
-                return Ok(*cancelled);
+        {
+            let mut known = locked(&self.cancelled);
+            if let Some((cancelled, at)) = known.get_mut(&id) {
+                if *cancelled || at.elapsed() < CANCEL_CHECK_EVERY {
+                    return Ok(*cancelled);
+                }
+                // This caller reads it again; those that ask meanwhile take the last answer (one
+                // read per run per interval, however many dispatches ask at once).
+                *at = Instant::now();
             }
         }
         let cancelled = runs.cancelled_at(id).await?.is_some();
