@@ -114,7 +114,8 @@ async fn answered_call(
     identity: &str,
 ) -> Result<Option<Answered>> {
     if let Some((run, seq)) = call_id::decode(&answer.call_id) {
-        let Some(plan) = ports.plans.get(ports.runs, run).await? else {
+        // A position the run does not have is not worth a write (a forged or garbled id).
+        let Some(plan) = ports.plans.get(ports.runs, run).await?.filter(|plan| seq < plan.total) else {
             return Ok(None);
         };
         let expect = Expect::Answer {

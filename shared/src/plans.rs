@@ -20,6 +20,8 @@ pub struct RunPlan {
     pub owner: String,
     pub created_at: chrono::DateTime<chrono::Utc>,
     pub max_per_second: Option<u32>,
+    /// How many results it has: a position at or past it names no result.
+    pub total: u64,
 }
 
 /// How stale a worker's knowledge that a run is not cancelled may be: a CALL may still go out this
@@ -51,7 +53,11 @@ impl RunPlans {
             return Ok(Some(plan.clone()));
         }
         let plan = self.load(runs, id).await;
-        locked(&self.loading).remove(&id);
+        let mut loading_now = locked(&self.loading);
+        // Only this read's entry: a reader that came after a failed read may have put its own.
+        if loading_now.get(&id).is_some_and(|l| Arc::ptr_eq(l, &loading)) {
+            loading_now.remove(&id);
+        }
         plan
     }
 
@@ -67,6 +73,7 @@ impl RunPlans {
             owner: run.owner,
             created_at: run.created_at,
             max_per_second: run.max_per_second,
+            total: run.total_count,
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {

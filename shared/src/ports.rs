@@ -76,7 +76,8 @@ pub trait RunStore: Send + Sync {
         }
         Ok(found)
     }
-    /// Records that CALL `call_id` is being posted for a pending, not yet called result.
+    /// Records that CALL `call.call_id`, answer due at `call.due`, is being posted for a pending,
+    /// not yet called result.
     /// `false`: it was already called or is no longer pending (a duplicate delivery).
     async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool>;
     /// Takes charger `identity`'s in-flight slot for `call` (free, or expired before `free_before`)
@@ -93,7 +94,7 @@ pub trait RunStore: Send + Sync {
         Ok(None)
     }
     /// Moves a result out of `pending` if `expect` holds, counting it in the run in the same
-    /// atomic step and completing the run when every result is terminal. `false`: nothing changed.
+    /// atomic step (the run completes when next read with nothing pending). `false`: nothing changed.
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool>;
     /// `finish` for a charger's answer (`Expect::Answer`), which may also free the charger
     /// `identity`'s in-flight slot in the same write, where the store can: `(counted, freed)`.

@@ -14,9 +14,10 @@ use crate::ports::{DispatchQueue, InflightCalls, Outgoing};
 pub const MAX_DELAY_SECONDS: u32 = 900;
 /// How long a CALL waits when its charger is busy with another run's CALL.
 pub const BUSY_RETRY_SECONDS: u32 = 1;
-/// A CALL's timeout message comes this long after its expiry, and its charger's slot is taken by
-/// no other CALL before then, so an answer that arrived in time but was handed off to the queue is
-/// recorded before the timeout is. Longer than the WebSocket handler's retries before a hand-off.
+/// A CALL's timeout message comes this long after its expiry (the latest of its batch's), and its
+/// charger's slot is taken by no other CALL before then unless its answer freed it, so an answer
+/// that arrived in time but was handed off to the queue is recorded before the timeout is. Longer
+/// than the WebSocket handler's retries before a hand-off.
 pub const ANSWER_GRACE_SECONDS: u32 = 5;
 /// API Gateway refuses posts (Gone) to a connection until its handshake completes; a connection
 /// younger than this that answers Gone is taken to be opening, not closed.

@@ -190,13 +190,19 @@ pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
     }
     let release = || release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &identity, &call.call_id);
     match claim(ctx, &identity, &call).await {
-        Ok(CallClaim::Taken) => {}
         Ok(CallClaim::Ended) => {
             tracing::debug!("lost the race to dispatch this result");
             return Ok(());
         }
-        // Released in between: try again at once.
-        Ok(CallClaim::Held(None)) => return requeue(ctx, &message, 0).await,
+        // The claim took so long (retries, a brownout) that the CALL's timeout may have come and
+        // gone while it was uncalled: posting it now could leave it to no timeout. Take it back.
+        Ok(CallClaim::Taken) if Utc::now() >= call.expires_at => {
+            tracing::warn!("the CALL expired while it was being claimed; it will be dispatched again");
+            return undelivered(ctx, &call, &identity, BUSY_RETRY_SECONDS).await;
+        }
+        Ok(CallClaim::Taken) => {}
+        // Released in between (or its holder could not be read): again in a moment.
+        Ok(CallClaim::Held(None)) => return requeue(ctx, &message, BUSY_RETRY_SECONDS).await,
         Ok(CallClaim::Held(Some(held))) => return busy(ctx, &identity, &call, &held, &message).await,
         Err(err) => {
             // Perhaps applied, perhaps not: take it back (a no-op if it was not) and free the slot,

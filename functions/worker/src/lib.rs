@@ -83,8 +83,8 @@ impl WorkerContext {
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
     let known = &Known::read(ctx, records.iter().filter(|r| !r.dead).filter_map(|r| r.message.as_ref())).await;
-    // Step one, every record at once: checks, offline verdicts, the charger's slot; timeouts,
-    // handed-off answers and dead letters end here.
+    // Step one, every record at once, on what the batch read: checks and offline verdicts;
+    // timeouts, handed-off answers and dead letters end here.
     let steps = futures::future::join_all(records.iter().map(|r| {
         async move {
             match &r.message {
