@@ -73,28 +73,30 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
             None => return Ok(Recorded::UnknownConnection),
         },
     };
-    let Some(answered) = answered_call(ports, answer, &identity).await? else {
-        if crate::telemetry::connection_may_log(&answer.connection) {
-            tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+    let counted = match answered_call(ports, answer, &identity).await? {
+        Some(answered) => {
+            let outcome = outcome(&answered.action, answer.reply.clone());
+            let status = outcome.status;
+            let (counted, freed) =
+                ports.runs.finish_answered(answered.run, answered.seq, &answered.expect, outcome, &identity).await?;
+            if !freed {
+                release_slot(ports.inflight, ports.queue, &identity, &answer.call_id).await?;
+            }
+            if counted {
+                let seq = answered.seq;
+                tracing::debug!(run = %answered.run, seq, identity, status = status.as_str(), "answer recorded");
+            }
+            counted
         }
-        return Ok(Recorded::Ignored);
+        None => false,
     };
-    let outcome = outcome(&answered.action, answer.reply.clone());
-    let status = outcome.status;
-    let (counted, freed) =
-        ports.runs.finish_answered(answered.run, answered.seq, &answered.expect, outcome, &identity).await?;
-    if !freed {
-        release_slot(ports.inflight, ports.queue, &identity, &answer.call_id).await?;
-    }
     if counted {
-        tracing::debug!(run = %answered.run, seq = answered.seq, identity, status = status.as_str(), "answer recorded");
-        Ok(Recorded::Counted)
-    } else {
-        if crate::telemetry::connection_may_log(&answer.connection) {
-            tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
-        }
-        Ok(Recorded::Ignored)
+        return Ok(Recorded::Counted);
     }
+    if crate::telemetry::connection_may_log(&answer.connection) {
+        tracing::info!(identity, call = answer.call_id, "late, unknown or duplicate answer ignored");
+    }
+    Ok(Recorded::Ignored)
 }
 
 /// The result an answer is for, and what must hold to record it.
