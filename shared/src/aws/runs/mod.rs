@@ -33,6 +33,11 @@ use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shel
 use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
+/// Marking a result called (`mark_called`, `claim_call`), and the condition that makes it the
+/// result's only CALL (`#status`, `#call_id`, `#executed_at`, `:pending`, `:call`, `:at`, `:due`).
+const MARK_CALLED: &str = "SET #call_id = :call, #executed_at = :at, call_expires_ms = :due";
+const UNCALLED: &str = "#status = :pending AND attribute_not_exists(#call_id)";
+
 pub struct DynamoRunStore {
     client: Client,
     table: String,
@@ -575,8 +580,8 @@ impl RunStore for DynamoRunStore {
         let call_id = call.call_id.as_str();
         let update = |request: UpdateItemFluentBuilder| {
             request
-                .update_expression("SET #call_id = :call, #executed_at = :at, call_expires_ms = :due")
-                .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+                .update_expression(MARK_CALLED)
+                .condition_expression(UNCALLED)
                 .expression_attribute_values(":at", string(rfc3339(at)))
                 .expression_attribute_values(":due", number(call.due.timestamp_millis()))
         };
@@ -609,8 +614,8 @@ impl RunStore for DynamoRunStore {
         let mark = Update::builder()
             .table_name(&self.table)
             .set_key(Some(result_key(call.run, layout, call.seq)))
-            .update_expression("SET #call_id = :call, #executed_at = :at, call_expires_ms = :due")
-            .condition_expression("#status = :pending AND attribute_not_exists(#call_id)")
+            .update_expression(MARK_CALLED)
+            .condition_expression(UNCALLED)
             .expression_attribute_names("#status", "status")
             .expression_attribute_names("#call_id", "call_id")
             .expression_attribute_names("#executed_at", "executed_at")
@@ -662,10 +667,7 @@ impl RunStore for DynamoRunStore {
         outcome: Outcome,
         identity: &str,
     ) -> Result<(bool, bool)> {
-        let Some(slots) = &self.slots else {
-            return Ok((self.finish(run, seq, expect, outcome).await?, false));
-        };
-        let Expect::Answer { call_id, .. } = expect else {
+        let (Some(slots), Expect::Answer { call_id, .. }) = (&self.slots, expect) else {
             return Ok((self.finish(run, seq, expect, outcome).await?, false));
         };
         let Some(updates) = self.finish_updates(run, seq, expect, outcome).await? else {
