@@ -133,10 +133,7 @@ const WEBSOCKET_CONNECTION_MINUTE: f64 = 0.25 / 1e6;
 const HTTP_API_REQUEST: f64 = 1.00 / 1e6;
 
 /// The functions' memory from template.yaml: Globals, or the function's own `MemorySize`.
-fn memory_gb(function: &str) -> f64 {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
-    let template: serde_yaml::Value =
-        std::fs::read_to_string(path).ok().and_then(|text| serde_yaml::from_str(&text).ok()).unwrap_or_default();
+fn memory_gb(template: &serde_yaml::Value, function: &str) -> f64 {
     let resource = match function {
         "api" => "ApiFunction",
         "worker" => "WorkerFunction",
@@ -156,9 +153,12 @@ fn print_cost(
 ) {
     let scale = 1000.0 / count as f64;
     let get = |operation: &str| all.get(operation).copied().unwrap_or(0) as f64;
+    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../template.yaml");
+    let template: serde_yaml::Value =
+        std::fs::read_to_string(path).ok().and_then(|text| serde_yaml::from_str(&text).ok()).unwrap_or_default();
     let mut lines: Vec<(String, f64)> = Vec::new();
     for (function, (n, total)) in invocations {
-        let gb = memory_gb(function);
+        let gb = memory_gb(&template, function);
         let gb_seconds = total.as_secs_f64() * gb;
         let dollars = *n as f64 * LAMBDA_REQUEST + gb_seconds * LAMBDA_ARM_GB_SECOND;
         lines.push((
