@@ -11,25 +11,17 @@ together): an upper bound for the API's code path alone.
 
 import json
 import os
-import subprocess
 import sys
-import tempfile
 import time
-import urllib.error
 import urllib.request
 import uuid
 
-BINARY = os.environ.get("OCPP_BULK_BIN", "target/debug/ocpp-bulk")
+sys.path.insert(0, os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "tests", "python"))
+from local_stack import started as serving  # noqa: E402  (the Python tests' server starter)
+
 TOKEN = "bench-token-0123456789"
 KNOWN = 1_000
 BIG = int(os.environ.get("BENCH_IDS", "140000"))
-
-
-def free_port():
-    import socket
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def peak_rss_mb(pid):
@@ -59,24 +51,7 @@ def get(base, run):
 def bench(backend):
     chargers = [{"uuid": str(uuid.uuid4()), "identity": f"B{i:05}", "team": "bench"} for i in range(KNOWN)]
     fleet = {"tokens": [{"token": TOKEN, "user": "bench", "teams": ["bench"]}], "chargers": chargers}
-    with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
-        json.dump(fleet, f)
-    port = free_port()
-    args = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name, "--backend", backend]
-    if backend == "aws":
-        args += ["--prefix", f"bench-{uuid.uuid4().hex[:8]}"]
-    proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(600):
-            try:
-                urllib.request.urlopen(base + "/v3/chargers", timeout=1)
-            except urllib.error.HTTPError:
-                break
-            except OSError:
-                if proc.poll() is not None:
-                    sys.exit("ocpp-bulk serve exited")
-                time.sleep(0.1)
+    with serving(fleet, backend, prefix="bench") as (base, _, proc):
         known = [c["uuid"] for c in chargers]
         small_s, _ = post(base, known)
         rss_before = peak_rss_mb(proc.pid)
@@ -107,10 +82,6 @@ def bench(backend):
                   f"{counted:,} of {now['total_count']:,} (skipped {now['skipped_count']:,}, offline {now['offline_count']:,})")
         else:
             print(f"{backend:9} the big run could not be read within {done_s:.0f} s")
-    finally:
-        proc.terminate()
-        proc.wait(timeout=20)
-        os.unlink(f.name)
 
 
 if __name__ == "__main__":

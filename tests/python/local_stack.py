@@ -1,6 +1,7 @@
 """`ocpp-bulk serve` for the Python tests: a fleet file, a free port, the server started on either
 backend (the AWS one needs moto's server on loopback, which scripts/test.sh starts and exports as
-AWS_ENDPOINT_URL) and stopped again, and a JSON client for its API."""
+AWS_ENDPOINT_URL) and stopped again, and a JSON client for its API. scripts/create_bench.py starts
+its servers here too."""
 
 import contextlib
 import json
@@ -13,8 +14,6 @@ import urllib.error
 import urllib.request
 import uuid
 
-import pytest
-
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
 BINARY = os.environ.get("OCPP_BULK_BIN", os.path.join(ROOT, "target", "debug", "ocpp-bulk"))
 
@@ -26,32 +25,43 @@ def free_port():
 
 
 @contextlib.contextmanager
-def serve(fleet, backend="embedded", extra=()):
-    """Yields (API base URL, chargers' WebSocket base URL) of a server holding `fleet`."""
-    if backend == "aws" and not os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127."):
-        pytest.skip("the AWS backend needs moto's server on loopback (scripts/test.sh starts it)")
+def started(fleet, backend="embedded", extra=(), prefix="py"):
+    """Yields (API base URL, chargers' WebSocket base URL, the process) of `ocpp-bulk serve` holding
+    `fleet`, once it answers (at most 60 s: the AWS backend provisions its tables first)."""
     with tempfile.NamedTemporaryFile("w", suffix=".json", delete=False) as f:
         json.dump(fleet, f)
     port = free_port()
     args = [BINARY, "serve", "--listen", f"127.0.0.1:{port}", "--fleet", f.name, "--backend", backend, *extra]
     if backend == "aws":
-        args += ["--prefix", f"py-{uuid.uuid4().hex[:10]}"]
+        args += ["--prefix", f"{prefix}-{uuid.uuid4().hex[:10]}"]
     proc = subprocess.Popen(args, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     base = f"http://127.0.0.1:{port}"
     try:
-        for _ in range(300):
+        for _ in range(600):
             try:
                 urllib.request.urlopen(base + "/v3/chargers", timeout=1)
             except urllib.error.HTTPError:
                 break
             except OSError:
-                assert proc.poll() is None, "ocpp-bulk serve exited"
+                if proc.poll() is not None:
+                    raise RuntimeError("ocpp-bulk serve exited")
                 time.sleep(0.1)
-        yield base, f"ws://127.0.0.1:{port}/ocpp"
+        yield base, f"ws://127.0.0.1:{port}/ocpp", proc
     finally:
         proc.terminate()
-        proc.wait(timeout=10)
+        proc.wait(timeout=20)
         os.unlink(f.name)
+
+
+@contextlib.contextmanager
+def serve(fleet, backend="embedded", extra=()):
+    """Yields (API base URL, chargers' WebSocket base URL) of a server holding `fleet`."""
+    if backend == "aws" and not os.environ.get("AWS_ENDPOINT_URL", "").startswith("http://127."):
+        import pytest
+
+        pytest.skip("the AWS backend needs moto's server on loopback (scripts/test.sh starts it)")
+    with started(fleet, backend, extra) as (base, ws, _):
+        yield base, ws
 
 
 def api(base, token, method, path, body=None):
