@@ -17,9 +17,12 @@ step() { printf '\n== %s\n' "$*"; }
 step "format and lints"
 cargo fmt --all -- --check
 cargo clippy --workspace --all-targets --locked -- -D warnings
-# The Lambda functions alone, as `cargo lambda build` builds them: without the CLI's and the tests'
-# features (request counting), which the workspace build above unifies in.
-cargo clippy --locked -p api -p worker -p websocket -- -D warnings
+# Each Lambda function alone, as `cargo lambda build --bin NAME` builds it: without the CLI's and the
+# tests' features (request counting), which the workspace build above unifies in, nor its siblings'
+# (the management API is the worker's and the websocket's, not the api's).
+for function in api worker websocket; do cargo clippy --locked -p "$function" -- -D warnings; done
+# Each function alone depends on nothing it never runs (scripts/function-deps.sh).
+scripts/function-deps.sh
 
 step "tools (venv .venv-test) and moto's server on loopback"
 . scripts/moto.sh

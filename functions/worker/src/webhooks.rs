@@ -57,6 +57,9 @@ impl Webhooks {
         policy: WebhookPolicy,
     ) -> Webhooks {
         let allow_private = Arc::new(AtomicBool::new(policy.allow_private));
+        // TLS on aws-lc-rs, the crypto the AWS SDK's client already links (reqwest is built without a
+        // provider of its own; an error here only means one was installed first).
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
         // No proxy (it would resolve names past `AllowedOnly`), no redirects (to anywhere).
         let client = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())

@@ -9,6 +9,7 @@ pub mod directory;
 pub mod directory_admin;
 pub mod errors;
 pub mod fleet_states;
+#[cfg(feature = "management")]
 pub mod gateway;
 pub mod idempotency;
 pub mod item;
@@ -23,6 +24,7 @@ use aws_config::BehaviorVersion;
 
 pub use connections::DynamoConnectionTable;
 pub use directory::DynamoDirectory;
+#[cfg(feature = "management")]
 pub use gateway::ManagementApiGateway;
 pub use idempotency::DynamoIdempotency;
 #[cfg(feature = "request-counting")]
@@ -59,9 +61,47 @@ pub struct AwsClients {
     pub requests: RequestCounter,
 }
 
+/// What a Lambda function's clients are built from: the region, credentials and (for a local stack)
+/// endpoint the Lambda runtime sets as environment variables, and nothing else. Lambda gives a
+/// function its execution role's credentials as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
+/// AWS_SESSION_TOKEN, so the default chain's other sources (profile files, SSO, web identity through
+/// STS, container and instance metadata) would never run there; not naming them keeps their code out
+/// of the functions' bootstraps. The CLI, which may run anywhere, keeps the default chain
+/// (`AwsClients::from_env`).
+pub fn lambda_config() -> Result<aws_config::SdkConfig, String> {
+    lambda_config_from(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
+}
+
+fn lambda_config_from(env: impl Fn(&str) -> Option<String>) -> Result<aws_config::SdkConfig, String> {
+    use aws_config::environment::EnvironmentVariableCredentialsProvider;
+    use aws_sdk_dynamodb::config::SharedCredentialsProvider;
+    let region =
+        env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or("missing environment variable AWS_REGION")?;
+    let mut config = aws_config::SdkConfig::builder()
+        .behavior_version(BehaviorVersion::latest())
+        .region(aws_config::Region::new(region))
+        .credentials_provider(SharedCredentialsProvider::new(EnvironmentVariableCredentialsProvider::new()))
+        .retry_config(sdk_retries());
+    if let Some(endpoint) = env("AWS_ENDPOINT_URL") {
+        config = config.endpoint_url(endpoint);
+    }
+    Ok(config.build())
+}
+
 impl AwsClients {
+    /// The clients over the default configuration chain (environment, profile files, SSO, web
+    /// identity, container and instance metadata): for the CLI and tests, wherever they run.
     pub async fn from_env() -> AwsClients {
         let config = aws_config::defaults(BehaviorVersion::latest()).retry_config(sdk_retries()).load().await;
+        Self::from_config(config)
+    }
+
+    /// The clients a Lambda function uses (`lambda_config`).
+    pub fn for_lambda() -> Result<AwsClients, String> {
+        lambda_config().map(Self::from_config)
+    }
+
+    fn from_config(config: aws_config::SdkConfig) -> AwsClients {
         #[cfg(feature = "request-counting")]
         {
             let requests = RequestCounter::default();
@@ -80,8 +120,9 @@ impl AwsClients {
         }
     }
 
-    /// The management API client for one WebSocket API stage. `endpoint` is
+    /// The management API client for one WebSocket API stage (feature `management`). `endpoint` is
     /// `https://{api-id}.execute-api.{region}.amazonaws.com/{stage}` (see `management_endpoint`).
+    #[cfg(feature = "management")]
     pub fn management(&self, endpoint: &str) -> aws_sdk_apigatewaymanagement::Client {
         let builder = aws_sdk_apigatewaymanagement::config::Builder::from(&self.config).endpoint_url(endpoint);
         #[cfg(feature = "request-counting")]
@@ -103,7 +144,7 @@ impl AwsClients {
 }
 
 /// What every function reads at cold start: the deployment's resources (`Resources::from_env`),
-/// the SDK clients, and the dispatch queue on them.
+/// the SDK clients (`AwsClients::for_lambda`), and the dispatch queue on them.
 pub struct Deployment {
     pub resources: tables::Resources,
     pub clients: AwsClients,
@@ -113,8 +154,33 @@ pub struct Deployment {
 impl Deployment {
     pub async fn from_env() -> Result<Deployment, String> {
         let resources = tables::Resources::from_env()?;
-        let clients = AwsClients::from_env().await;
+        let clients = AwsClients::for_lambda()?;
         let queue = std::sync::Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
         Ok(Deployment { resources, clients, queue })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn config(vars: &[(&str, &str)]) -> Result<aws_config::SdkConfig, String> {
+        lambda_config_from(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
+    }
+
+    #[test]
+    fn a_function_takes_its_region_credentials_and_endpoint_from_the_environment_alone() {
+        let lambda = config(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")]).unwrap();
+        assert_eq!(lambda.region().map(|r| r.as_ref()), Some("eu-west-1"));
+        assert!(lambda.credentials_provider().is_some());
+        assert_eq!(lambda.endpoint_url(), None);
+        assert_eq!(lambda.retry_config().map(|r| r.max_attempts()), Some(5));
+
+        let local =
+            config(&[("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]).unwrap();
+        assert_eq!(local.region().map(|r| r.as_ref()), Some("us-east-1"));
+        assert_eq!(local.endpoint_url(), Some("http://127.0.0.1:5000"));
+
+        assert_eq!(config(&[]).unwrap_err(), "missing environment variable AWS_REGION");
     }
 }
