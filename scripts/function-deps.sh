@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # What each Lambda function must not depend on, checked on the dependency graph Cargo resolves for
-# that function alone (as `sam build` / `cargo lambda build --bin NAME` builds it): a crate the
-# function never runs is neither built nor linked into its bootstrap. The symbol-level view (what the
-# linker kept, by crate) is in docs/architecture.md, "What each function links".
+# that function alone, for both of Lambda's architectures. That is how `sam build` builds it: the
+# template's CodeUri is the member's directory (functions/NAME; checked below), where Cargo selects
+# that one package and resolves its features alone (at the workspace root, `--bin NAME` would unify every member's
+# features, the CLI's and the tests' included). The symbol-level view (what the linker kept, by
+# crate) is in docs/architecture.md, "What each function links".
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,7 +21,11 @@ declare -A forbidden=(
 
 status=0
 for function in api worker websocket; do
-  deps=$(cargo tree --locked -p "$function" -e normal --prefix none --format '{p}' | cut -d' ' -f1 | sort -u)
+  if ! grep -q "CodeUri: functions/$function\$" template.yaml; then
+    echo "template.yaml: the $function function's CodeUri must be functions/$function" >&2
+    status=1
+  fi
+  deps=$(cargo tree --locked -p "$function" -e normal --target aarch64-unknown-linux-gnu --target x86_64-unknown-linux-gnu --prefix none --format '{p}' | cut -d' ' -f1 | sort -u)
   found=()
   for crate in ${forbidden[$function]}; do
     if grep -qx "$crate" <<< "$deps"; then found+=("$crate"); fi

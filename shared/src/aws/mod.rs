@@ -64,9 +64,12 @@ pub struct AwsClients {
 /// What a Lambda function's clients are built from: the region, credentials and (for a local stack)
 /// endpoint the Lambda runtime sets as environment variables, and nothing else. Lambda gives a
 /// function its execution role's credentials as AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and
-/// AWS_SESSION_TOKEN, so the default chain's other sources (profile files, SSO, web identity through
-/// STS, container and instance metadata) would never run there; not naming them keeps their code out
-/// of the functions' bootstraps. The CLI, which may run anywhere, keeps the default chain
+/// AWS_SESSION_TOKEN (Lambda Developer Guide, "Defined runtime environment variables"), so the
+/// default chain's other sources (profile files, SSO, web identity through STS, container and instance
+/// metadata) would never run there; not naming them keeps their code out of the functions' bootstraps.
+/// Nor are the loader's other settings read (per-service endpoint URLs, FIPS and dual-stack
+/// endpoints): the template sets none. Without credentials in the environment a function fails at
+/// cold start, saying so. The CLI, which may run anywhere, keeps the default chain
 /// (`AwsClients::from_env`).
 pub fn lambda_config() -> Result<aws_config::SdkConfig, String> {
     lambda_config_from(|name| std::env::var(name).ok().filter(|value| !value.trim().is_empty()))
@@ -77,6 +80,11 @@ fn lambda_config_from(env: impl Fn(&str) -> Option<String>) -> Result<aws_config
     use aws_sdk_dynamodb::config::SharedCredentialsProvider;
     let region =
         env("AWS_REGION").or_else(|| env("AWS_DEFAULT_REGION")).ok_or("missing environment variable AWS_REGION")?;
+    if env("AWS_ACCESS_KEY_ID").is_none() || env("AWS_SECRET_ACCESS_KEY").is_none() {
+        return Err("missing environment variables AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY (the execution \
+                    role's credentials, which Lambda sets)"
+            .to_owned());
+    }
     let mut config = aws_config::SdkConfig::builder()
         .behavior_version(BehaviorVersion::latest())
         .region(aws_config::Region::new(region))
@@ -168,19 +176,28 @@ mod tests {
         lambda_config_from(|name| vars.iter().find(|(n, _)| *n == name).map(|(_, v)| v.to_string()))
     }
 
+    const KEYS: [(&str, &str); 2] = [("AWS_ACCESS_KEY_ID", "id"), ("AWS_SECRET_ACCESS_KEY", "secret")];
+
     #[test]
     fn a_function_takes_its_region_credentials_and_endpoint_from_the_environment_alone() {
-        let lambda = config(&[("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")]).unwrap();
+        let lambda = config(&[KEYS[0], KEYS[1], ("AWS_REGION", "eu-west-1"), ("AWS_DEFAULT_REGION", "us-east-1")]);
+        let lambda = lambda.unwrap();
         assert_eq!(lambda.region().map(|r| r.as_ref()), Some("eu-west-1"));
         assert!(lambda.credentials_provider().is_some());
         assert_eq!(lambda.endpoint_url(), None);
         assert_eq!(lambda.retry_config().map(|r| r.max_attempts()), Some(5));
 
         let local =
-            config(&[("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", "http://127.0.0.1:5000")]).unwrap();
+            config(&[KEYS[0], KEYS[1], ("AWS_DEFAULT_REGION", "us-east-1"), ("AWS_ENDPOINT_URL", "http://x:5000")]);
+        let local = local.unwrap();
         assert_eq!(local.region().map(|r| r.as_ref()), Some("us-east-1"));
-        assert_eq!(local.endpoint_url(), Some("http://127.0.0.1:5000"));
+        assert_eq!(local.endpoint_url(), Some("http://x:5000"));
+    }
 
-        assert_eq!(config(&[]).unwrap_err(), "missing environment variable AWS_REGION");
+    #[test]
+    fn a_function_without_region_or_credentials_fails_at_cold_start_naming_them() {
+        assert_eq!(config(&KEYS).unwrap_err(), "missing environment variable AWS_REGION");
+        let no_secret = config(&[KEYS[0], ("AWS_REGION", "eu-west-1")]).unwrap_err();
+        assert!(no_secret.contains("AWS_SECRET_ACCESS_KEY"), "{no_secret}");
     }
 }
