@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 8's figures in one run: the biggest POST one request carries (140,000 ids; BENCH_IDS=…) on each
+# Issue 8's figures in one run: the biggest POST one request carries (150,000 ids; BENCH_IDS=…) on each
 # backend, with its answer time against a 1,000-id baseline and the server's peak memory
 # (scripts/bench-create.sh), then one run's AWS requests per charger by operation next to the minimum,
 # its DynamoDB units and its list-price cost per 1,000 chargers (scripts/aws-requests.sh; CHARGERS=…).

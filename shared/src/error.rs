@@ -82,8 +82,8 @@ pub enum Error {
     #[error("A request with this Idempotency-Key is still being processed.")]
     Conflict,
     #[error(
-        "The request body is too large: at most 6,000,000 bytes as the API passes it on (every quote counted twice), \
-         about 140,000 charger ids; send more chargers as several runs."
+        "The request body is too large: at most 6,225,920 bytes as the API passes it on (every quote counted twice), \
+         about 150,000 charger ids written without spaces; send more chargers as several runs, or name them by target."
     )]
     PayloadTooLarge,
     #[error("Too Many Attempts.")]
