@@ -43,9 +43,16 @@ def post(base, ids):
     return time.monotonic() - started, answer["data"]
 
 
+# How long one GET of the big run may take. On the AWS backend the run is read from moto, which
+# applies DynamoDB requests one at a time: while the worker has a thousand requests queued there, a
+# GET waits for its turn for tens of seconds. That measures moto's queue, not the API (on DynamoDB
+# the GET's reads do not wait behind the worker's writes), so the wait is long.
+READ_TIMEOUT = 180
+
+
 def get(base, run):
     req = urllib.request.Request(f"{base}/v3/chargers/commands/bulk/{run}", headers={"Authorization": "Bearer " + TOKEN})
-    with urllib.request.urlopen(req, timeout=30) as r:
+    with urllib.request.urlopen(req, timeout=READ_TIMEOUT) as r:
         return json.loads(r.read())["data"]
 
 
@@ -72,7 +79,7 @@ def bench(backend):
             try:
                 now = get(base, run["uuid"])
             except OSError:
-                now = None  # a read slower than 30 s while the worker writes: try again
+                now = None  # a read slower than READ_TIMEOUT while the worker writes: try again
             if now and now["status"] == "completed":
                 break
             time.sleep(2)
