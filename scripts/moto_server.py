@@ -35,8 +35,9 @@ from werkzeug.serving import run_simple
 
 
 class FirstComeFirstServed:
-    """A lock handed to its waiters in the order they came: threading.Lock lets any waiter win, and
-    with the worker's 64 requests waiting a run's GET could wait minutes for its turn."""
+    """A lock handed to its waiters in the order they came. threading.Lock lets any waiter win: with
+    a thousand of the worker's requests queued (a 150,000-id run being created), a run's GET could
+    lose every time; here each request waits only for those that came before it."""
 
     def __init__(self):
         self.guard = threading.Lock()
@@ -137,21 +138,18 @@ dynamodb_models.DynamoDBBackend.transact_write_items = _transact_write_items(
 )
 
 
-def _query_reads_what_it_needs(original):
-    """moto's Query gathers its candidates from `Table.all_items()`, which sorts every item of the
-    table: with a 150,000-result run stored, each Query took over a second, and a run's GET (one Query
-    per result shard) minutes. For the duration of one Query (requests are serialized), a Query on the
-    table's own key sees only its partition's items, and one on an index the table's items unsorted;
-    both are sorted by moto afterwards as before, so results, order and pages are moto's."""
+def _query_reads_its_partition(original):
+    """moto's Query on a table's own key gathers its candidates from `Table.all_items()`, which sorts
+    every item of the table, then keeps one partition's: with a 150,000-result run stored, each Query
+    took over a second. For the duration of such a Query (requests are serialized) `all_items` is that
+    partition's items; moto sorts them by range key afterwards as before, so results, order and pages
+    stay moto's. A Query on an index is left as it was (its ties keep moto's order)."""
 
     def query(self, hash_key, *args, **kwargs):
         index_name = kwargs.get("index_name", args[6] if len(args) > 6 else None)
-        if index_name:
-            items = self.items.values()
-            candidates = [item for held in items for item in held.values()] if self.range_key_attr else list(items)
-        elif hash_key is None:
+        if index_name or hash_key is None:
             return original(self, hash_key, *args, **kwargs)
-        elif hash_key not in self.items:
+        if hash_key not in self.items:
             candidates = []
         else:
             held = self.items[hash_key]
@@ -165,7 +163,7 @@ def _query_reads_what_it_needs(original):
     return query
 
 
-dynamodb_models.Table.query = _query_reads_what_it_needs(dynamodb_models.Table.query)
+dynamodb_models.Table.query = _query_reads_its_partition(dynamodb_models.Table.query)
 
 
 _sending = threading.local()
