@@ -65,8 +65,8 @@ class FirstComeFirstServed:
 class Serialized:
     """One DynamoDB request at a time, in the order they came (StrictAws, inside, relies on it).
     moto's TransactWriteItems deep-copies what it touches (its rollback backup); the copies hold
-    reference cycles, so a full collection runs every few hundred requests to keep memory flat, but
-    never more than 5% of the time: with 150,000 items stored, one takes a third of a second."""
+    reference cycles, so a full collection is forced every few hundred requests to keep memory flat,
+    but forced ones take at most 5% of the time: with 150,000 items stored, one takes a third of a second."""
 
     def __init__(self, app):
         self.app = app

@@ -230,7 +230,7 @@ async fn create(
     body: Result<axum::body::Bytes, BytesRejection>,
 ) -> Response {
     let result = async {
-        let body = request::json_body(&read_body(body)?)?;
+        let body = request::json_body(&read_body(body)?, &headers)?;
         let idempotency = request::idempotency_key(&headers)?.map(|key| (key, request::fingerprint(&body)));
         let bulk = create::BulkRequest::parse(body)?;
         let (run, results) = create::submit(&ctx, &caller, bulk, idempotency, Utc::now()).await?;
@@ -286,7 +286,7 @@ async fn retry(
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {
-            request::json_body(&bytes)?
+            request::json_body(&bytes, &headers)?
         };
         let statuses = retry::statuses(&body)?;
         let idempotency = request::idempotency_key(&headers)?.map(|key| (key, retry::fingerprint(&run, &statuses)));

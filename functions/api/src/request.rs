@@ -20,10 +20,13 @@ pub const MAX_BODY_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
 const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 const EVENT_ENVELOPE_BYTES: usize = 64 * 1024;
 
-/// The body's size once escaped into the Lambda event as a JSON string: a quote or backslash takes
-/// two bytes, a control character up to six (`\u001f`). (A JSON body travels as text; API Gateway
-/// would base64 a binary one, which this API does not take.)
-pub fn event_bytes(body: &[u8]) -> usize {
+/// The body's size in the Lambda event. Sent as text (`passed_as_text`), it is escaped into a JSON
+/// string: a quote or backslash takes two bytes, a control character up to six (`\u001f`). Sent
+/// as anything else (or with no Content-Type), an HTTP API base64-encodes it: 4 bytes for 3.
+pub fn event_bytes(body: &[u8], as_text: bool) -> usize {
+    if !as_text {
+        return body.len().div_ceil(3) * 4;
+    }
     body.iter()
         .map(|b| match b {
             b'"' | b'\\' => 2,
@@ -31,6 +34,16 @@ pub fn event_bytes(body: &[u8]) -> usize {
             _ => 1,
         })
         .sum()
+}
+
+/// Whether an HTTP API hands the body to Lambda as text: only for `text/*`, `application/json`,
+/// `application/xml` and `application/javascript` (parameters aside); every other body, and one
+/// without a Content-Type, arrives base64-encoded (docs/data-model.md, "How much one POST carries").
+pub fn passed_as_text(headers: &HeaderMap) -> bool {
+    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    media.starts_with("text/")
+        || matches!(media.as_str(), "application/json" | "application/xml" | "application/javascript")
 }
 
 pub async fn authenticate(tokens: &dyn TokenStore, headers: &HeaderMap) -> Result<Identity> {
@@ -47,8 +60,8 @@ pub fn query(query: Option<&str>) -> HashMap<String, String> {
     query.map(|q| form_urlencoded::parse(q.as_bytes()).into_owned().collect()).unwrap_or_default()
 }
 
-pub fn json_body(bytes: &[u8]) -> Result<Value> {
-    if event_bytes(bytes) > MAX_BODY_BYTES {
+pub fn json_body(bytes: &[u8], headers: &HeaderMap) -> Result<Value> {
+    if event_bytes(bytes, passed_as_text(headers)) > MAX_BODY_BYTES {
         return Err(Error::PayloadTooLarge);
     }
     serde_json::from_slice(bytes)
@@ -90,20 +103,43 @@ pub fn fingerprint(body: &serde_json::Value) -> String {
 mod tests {
     use super::*;
 
+    fn sent_as(content_type: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", content_type.parse().unwrap());
+        headers
+    }
+
     #[test]
     fn a_body_is_measured_as_the_lambda_event_carries_it() {
-        assert_eq!(event_bytes(br#"{"a":"b\\"}"#), 11 + 6);
+        let json = sent_as("application/json");
+        assert_eq!(event_bytes(br#"{"a":"b\\"}"#, true), 11 + 6);
+        assert_eq!(event_bytes(br#"{"a":"b\\"}"#, false), 16);
         assert_eq!(MAX_BODY_BYTES, 6_225_920);
         // 150,000 UUIDs written compactly: 5.85 MB as sent, 6.15 MB in the event: they fit.
         let ids: Vec<String> = (0..150_000).map(|_| uuid::Uuid::new_v4().to_string()).collect();
         let body = serde_json::to_vec(&serde_json::json!({"command": "Reset", "charger_ids": ids})).unwrap();
-        assert!(event_bytes(&body) > 6_000_000 && json_body(&body).is_ok(), "150,000 ids fit");
+        assert!(event_bytes(&body, true) > 6_000_000 && json_body(&body, &json).is_ok(), "150,000 ids fit");
+        // Sent without a JSON content type, the same body is base64 in the event: 7.8 MB, refused.
+        for headers in [HeaderMap::new(), sent_as("application/x-www-form-urlencoded")] {
+            assert_eq!(json_body(&body, &headers).unwrap_err().status_code(), 413);
+        }
         // The same ids with a space after each comma (Python's json.dumps by default): 6.30 MB in the
         // event, refused, naming the limit.
         let spaced = String::from_utf8(body).unwrap().replace("\",\"", "\", \"");
-        assert!(spaced.len() < MAX_BODY_BYTES && event_bytes(spaced.as_bytes()) > MAX_BODY_BYTES);
-        let refused = json_body(spaced.as_bytes()).unwrap_err();
+        assert!(spaced.len() < MAX_BODY_BYTES && event_bytes(spaced.as_bytes(), true) > MAX_BODY_BYTES);
+        let refused = json_body(spaced.as_bytes(), &json).unwrap_err();
         assert_eq!(refused.status_code(), 413);
         assert!(refused.to_string().contains("6,225,920 bytes"), "{refused}");
+    }
+
+    #[test]
+    fn text_is_what_an_http_api_passes_as_text() {
+        for text in ["application/json", "Application/JSON; charset=utf-8", "text/plain", "application/xml"] {
+            assert!(passed_as_text(&sent_as(text)), "{text}");
+        }
+        for binary in ["application/octet-stream", "application/x-www-form-urlencoded", "application/problem+json"] {
+            assert!(!passed_as_text(&sent_as(binary)), "{binary}");
+        }
+        assert!(!passed_as_text(&HeaderMap::new()));
     }
 }
