@@ -15,7 +15,8 @@ use shared::{Error, Result};
 /// a JSON string (every `"` and `\` escaped, so counted twice here), beside the request line, the
 /// headers (at most 10,240 bytes on an HTTP API, some of them repeated in the request context) and
 /// the context: 64 KiB is kept for those. A larger body is refused before parsing, locally as on AWS
-/// (where Lambda would refuse the event itself). Sources: docs/data-model.md, "Runs of any size".
+/// (where Lambda would refuse the event itself). Sources: docs/data-model.md, "How much one POST
+/// carries".
 pub const MAX_BODY_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
 const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 const EVENT_ENVELOPE_BYTES: usize = 64 * 1024;
@@ -40,15 +41,20 @@ pub fn event_bytes(body: &[u8], as_text: bool) -> usize {
 /// `application/xml` and `application/javascript` (parameters aside); every other body, and one
 /// without a Content-Type, arrives base64-encoded (docs/data-model.md, "How much one POST carries").
 pub fn passed_as_text(headers: &HeaderMap) -> bool {
-    let content_type = headers.get("content-type").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let content_type = header(headers, "content-type").unwrap_or_default();
     let media = content_type.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
     media.starts_with("text/")
         || matches!(media.as_str(), "application/json" | "application/xml" | "application/javascript")
 }
 
+/// A header's value, if it is there and readable as text.
+fn header<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers.get(name).and_then(|v| v.to_str().ok())
+}
+
 pub async fn authenticate(tokens: &dyn TokenStore, headers: &HeaderMap) -> Result<Identity> {
-    let header = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let (scheme, token) = header.trim().split_once(' ').unwrap_or_default();
+    let authorization = header(headers, "authorization").unwrap_or_default();
+    let (scheme, token) = authorization.trim().split_once(' ').unwrap_or_default();
     let token = token.trim();
     if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
         return Err(Error::Unauthenticated);
@@ -70,9 +76,8 @@ pub fn json_body(bytes: &[u8], headers: &HeaderMap) -> Result<Value> {
 
 /// `scheme://host/path` of this request, for pagination links.
 pub fn url_of(headers: &HeaderMap, path: &str) -> String {
-    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
-    let scheme = header("x-forwarded-proto").unwrap_or("http");
-    let host = header("host").unwrap_or("localhost");
+    let scheme = header(headers, "x-forwarded-proto").unwrap_or("http");
+    let host = header(headers, "host").unwrap_or("localhost");
     format!("{scheme}://{host}{path}")
 }
 
