@@ -111,16 +111,9 @@ async fn malformed_bodies_and_routes_answer_json(backend: Backend) {
     assert_eq!(response.status().as_u16(), 413);
     // 5 MB fits as JSON text; without a JSON content type API Gateway would base64 it to 6.7 MB.
     let padded = format!(r#"{{"command": "Reset", "charger_ids": []{}}}"#, " ".repeat(5_000_000));
-    let send = |content_type: Option<&str>| {
-        let request = client.post(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).body(padded.clone());
-        match content_type {
-            Some(content_type) => request.header("content-type", content_type),
-            None => request,
-        }
-        .send()
-    };
-    assert_eq!(send(Some("application/json")).await.unwrap().status().as_u16(), 422);
-    assert_eq!(send(None).await.unwrap().status().as_u16(), 413);
+    let post = || client.post(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).body(padded.clone());
+    assert_eq!(post().header("content-type", "application/json").send().await.unwrap().status().as_u16(), 422);
+    assert_eq!(post().send().await.unwrap().status().as_u16(), 413);
     let (status, _) = stack.request("GET", "/v3/elsewhere", Some(ALICE), None).await;
     assert_eq!(status, 404);
     let response = client.delete(format!("{}{BULK}", stack.base)).bearer_auth(ALICE).send().await.unwrap();
