@@ -15,8 +15,8 @@ declare -A forbidden=(
   [api]="$common aws-sdk-apigatewaymanagement reqwest"
   # serves no HTTP API
   [worker]="$common axum lambda_http"
-  # serves no HTTP API and sends no webhook
-  [websocket]="$common axum lambda_http reqwest"
+  # serves no HTTP API, sends no webhook and reads no secret
+  [websocket]="$common axum lambda_http reqwest aws-sdk-secretsmanager"
 )
 
 status=0

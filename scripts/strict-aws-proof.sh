@@ -7,7 +7,8 @@
 #      is `sent`, the others `offline`, none got two CALLs;
 #   2. a crash: a second run, the server killed with SIGKILL a third of the way through and started
 #      again on the same tables and queue; the chargers reconnect; the run completes, counters exact;
-#   3. the faults injected (the stand-in's count) and what absorbed them (retries, hand-offs).
+#   3. the faults injected (the stand-in's count) and what absorbed them (retries, hand-offs);
+#   4. every call each function made, held to its policy in template.yaml (scripts/iam_verdict.py).
 # Usage: scripts/strict-aws-proof.sh [CHARGERS]. Takes minutes: moto applies one request at a time.
 # OCPP_BULK_BIN names a binary already built (the test command runs a small proof with its debug
 # build); otherwise a release build is made. PROOF_TIMEOUT: the second run's timeout_seconds (60).
@@ -100,3 +101,6 @@ echo "strict stand-in: $("$py" scripts/proof.py stand-in stats)"
 echo "serve (the last report of each process, before and after the kill):"
 sed 's/\x1b\[[0-9;]*m//g' "$out/serve.log" \
   | awk '/faults absorbed so far/ {line=$0} /killed with SIGKILL/ {print "  " line; line=""} END {print "  " line}' 
+
+echo "== 4. IAM: each function's calls within its policy in template.yaml (scripts/strict_aws/iam.py)"
+"$py" scripts/iam_verdict.py "$AWS_ENDPOINT_URL"

@@ -2,8 +2,8 @@
 # Every test of ocpp-bulk, from a fresh clone: formatting, lints, the SAM template (cfn-lint, sam
 # validate), the Rust suites (unit, contract on the embedded and the AWS adapters, end-to-end, sample
 # events, template checks), a small run of scripts/strict-aws-proof.sh (a SIGKILL mid-run included),
-# schemathesis against docs/openapi.yaml, and Python tests (chargers built on the `ocpp` package, the
-# strict stand-in itself). The AWS adapters always meet the strict stand-in (scripts/strict_aws/).
+# schemathesis against docs/openapi.yaml, Python tests (chargers built on the `ocpp` package, the
+# strict stand-in itself), and the IAM verdict: no function called AWS outside its template policy. The AWS adapters always meet the strict stand-in (scripts/strict_aws/).
 # Installs what it needs on first use (a venv under the repo), starts moto's server on a free
 # loopback port for the AWS adapters, and stops it again. Safe to run again.
 set -euo pipefail
@@ -63,3 +63,9 @@ done
 
 step "Python ocpp package chargers against ocpp-bulk serve"
 OCPP_BULK_BIN="$bin" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
+
+# Every AWS request above that a function made was signed as that function and held to its policy
+# in template.yaml by the strict stand-in (scripts/strict_aws/iam.py): any call outside it fails here,
+# as it would be AccessDenied on AWS, and so does a function whose traffic was never checked.
+step "IAM: every function's calls within its policy in template.yaml"
+"$venv/bin/python" scripts/iam_verdict.py "$AWS_ENDPOINT_URL"

@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use api::ApiContext;
 use shared::aws::tables::Resources;
-use shared::aws::{AwsClients, SqsDispatchQueue};
+use shared::aws::{AwsClients, SqsDispatchQueue, API_FUNCTION, WEBSOCKET_FUNCTION, WORKER_FUNCTION};
 use shared::domain::fleet::Provisioned;
 use shared::embedded::{MemoryGateway, MemoryQueue, MemoryStore, QueueOptions};
 use shared::ports::DispatchQueue;
@@ -31,6 +31,9 @@ pub struct Stack {
     pub websocket: WebsocketContext,
     /// The share of management-API posts answered 429, as API Gateway throttles (AWS backend).
     pub management_throttle_rate: f64,
+    /// Where the management API stand-in has each call's principal authorized (the strict stand-in's
+    /// `/strict-api/authorize`, on the local AWS endpoint); `None` allows every call.
+    pub management_authorizer: Option<String>,
     /// Charger connections' limits (API Gateway's by default).
     pub limits: ConnectionLimits,
 }
@@ -111,6 +114,7 @@ impl Stack {
             },
             connections,
             management_throttle_rate: 0.0,
+            management_authorizer: None,
             limits: ConnectionLimits::default(),
         };
         let ctx = stack.worker.clone();
@@ -122,22 +126,31 @@ impl Stack {
     }
 
     /// Builds the stack on the AWS adapters and starts the queue pollers. `management_endpoint`
-    /// is this process's own base URL, which serves `/@connections/{id}`.
+    /// is this process's own base URL, which serves `/@connections/{id}`. Each function, and the
+    /// queue pollers Lambda runs for the worker, signs as its own principal on a local endpoint
+    /// (`AwsClients::signed_as`), so the strict stand-in holds each to its policy in the template.
     pub fn aws(clients: &AwsClients, resources: &Resources, management_endpoint: &str, options: &AwsOptions) -> Stack {
-        let mut queue: Arc<dyn DispatchQueue> =
-            Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
-        if options.duplicate_deliveries {
-            queue = Arc::new(crate::lambda_like::Duplicating(queue));
-        }
+        let queue = |clients: &AwsClients| -> Arc<dyn DispatchQueue> {
+            let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
+            match options.duplicate_deliveries {
+                true => Arc::new(crate::lambda_like::Duplicating(queue)),
+                false => queue,
+            }
+        };
+        let (api, worker, websocket) = (
+            clients.signed_as(API_FUNCTION),
+            clients.signed_as(WORKER_FUNCTION),
+            clients.signed_as(WEBSOCKET_FUNCTION),
+        );
         let webhook_key = WebhookKey::random();
-        let worker = WorkerContext::on_aws(clients, resources, queue.clone(), management_endpoint, webhook_key.clone());
         let stack = Stack {
             connections: MemoryGateway::new(),
             management_throttle_rate: options.management_throttle_rate,
+            management_authorizer: clients.config.endpoint_url().map(|url| format!("{url}/strict-api/authorize")),
             limits: ConnectionLimits::default(),
-            api: ApiContext::on_aws(clients, resources, queue.clone(), webhook_key),
-            worker,
-            websocket: WebsocketContext::on_aws(clients, resources, queue, management_endpoint),
+            api: ApiContext::on_aws(&api, resources, queue(&api), webhook_key.clone()),
+            worker: WorkerContext::on_aws(&worker, resources, queue(&worker), management_endpoint, webhook_key),
+            websocket: WebsocketContext::on_aws(&websocket, resources, queue(&websocket), management_endpoint),
         };
         // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
         // Only with its ARN: the worker tells dead letters by it.
@@ -146,7 +159,7 @@ impl Stack {
         let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
         for (url, arn) in sources {
             let ctx = stack.worker.clone();
-            tokio::spawn(crate::lambda_like::poll(clients.sqs.clone(), url, arn, move |event| {
+            tokio::spawn(crate::lambda_like::poll(worker.sqs.clone(), url, arn, move |event| {
                 let ctx = ctx.clone();
                 async move { worker::handle(&ctx, event).await }
             }));

@@ -54,6 +54,22 @@ def transaction_cancelled(reasons):
     )
 
 
+def access_denied(service, denial):
+    """AWS's refusal of a call outside the caller's identity-based policy."""
+    principal = f"arn:aws:sts::123456789012:assumed-role/{denial['function']}Role/{denial['function']}"
+    message = (
+        f"User: {principal} is not authorized to perform: {denial['action']} on resource: {denial['resource']} "
+        f"because no identity-based policy allows the {denial['action']} action"
+    )
+    if service == "AmazonSQS":
+        return _response(
+            403,
+            {"__type": "com.amazonaws.sqs#AccessDenied", "message": message},
+            [("x-amzn-query-error", "AccessDenied;Sender")],
+        )
+    return _response(400, {"__type": "com.amazon.coral.service#AccessDeniedException", "Message": message})
+
+
 def sqs_internal_error():
     """SQS's 500 in its JSON protocol: the query-compatible code rides in x-amzn-query-error."""
     return _response(

@@ -32,6 +32,7 @@ STAT_KEYS = (
     "sqs_duplicated",  # an SQS message enqueued a second time
     "token_replayed",  # a TransactWriteItems answered from its ClientRequestToken, not applied again
     "token_mismatch",  # same ClientRequestToken, different request: IdempotentParameterMismatch
+    "iam_denied",  # a function's request outside its template policy (AccessDenied; iam.py)
     "requests_dynamodb",
     "requests_sqs",
 )
@@ -51,6 +52,9 @@ class Config:
     """Each field is read from STRICT_<FIELD NAME> (enabled: STRICT_AWS, 0 turns everything off)."""
 
     enabled: bool = True
+    # Each function's requests held to its policy in template.yaml (STRICT_IAM=0 turns it off); not a
+    # fault, so STRICT_AWS=0 leaves it on.
+    iam: bool = True
     seed: int = 7
     transaction_conflict_rate: float = 0.10
     transaction_hold_ms: float = 10
@@ -76,7 +80,8 @@ class Config:
         return cls(**values)
 
     def describe(self):
+        iam = "each function held to its template policy" if self.iam else "IAM off (STRICT_IAM=0)"
         if not self.enabled:
-            return "strict-aws: off (STRICT_AWS=0): plain moto, DynamoDB requests serialised"
-        fields = " ".join(f"{f.name}={getattr(self, f.name):g}" for f in dataclasses.fields(self)[1:])
-        return f"strict-aws: on {fields}"
+            return f"strict-aws: off (STRICT_AWS=0): plain moto, DynamoDB requests serialised; {iam}"
+        fields = " ".join(f"{f.name}={getattr(self, f.name):g}" for f in dataclasses.fields(self)[2:])
+        return f"strict-aws: on {fields}; {iam}"

@@ -14,8 +14,9 @@ import moto.sqs.models as sqs_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import get_account_id_from
 
-from .answers import Bucket, Response, _response, dynamodb_error, sqs_internal_error
+from .answers import Bucket, Response, _response, access_denied, dynamodb_error, sqs_internal_error
 from .config import HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
+from .iam import Guard, dynamodb_needs, secretsmanager_needs, sqs_needs
 from .operations import DynamoDbOperations
 
 class StrictAws(DynamoDbOperations):
@@ -34,6 +35,8 @@ class StrictAws(DynamoDbOperations):
         self.seen = 0
         self.forwarded = None  # moto's answer to the request in hand, once it has one
         self.armed = []  # [operation, table, when, times left], from POST /strict-api/arm
+        self.guard = Guard() if config.iam else None  # each function held to its template policy
+        self.guard_lock = threading.Lock()  # SQS requests are not serialized
         _duplicate_sqs_sends(self)
 
     # --- plumbing
@@ -50,23 +53,27 @@ class StrictAws(DynamoDbOperations):
             if path == "/moto-api/reset":  # moto forgets every table and queue: so do holds and tokens
                 self.holds, self.tokens, self.buckets = {}, {}, {}
             service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
-            response = None
-            if service.startswith("DynamoDB_"):
-                self.count("requests_dynamodb")
-                if self.config.enabled and op in WRITES | READS:
-                    response = self.dynamodb(environ, op)
-            elif service == "AmazonSQS":
-                self.count("requests_sqs")
-                if self.config.enabled and op in SQS_DATA:
-                    with self.sqs_lock:
-                        failed = self.sqs_rng.random() < self.config.server_error_rate
-                    if failed:
-                        self.count("sqs_server_error")
-                        response = sqs_internal_error()
+            response = self.authorize(environ, service, op) or self.faults(environ, service, op)
             if response is None:
                 return self.app(environ, start_response)
         start_response(response.status, response.headers)
         return [response.body]
+
+    def faults(self, environ, service, op):
+        """The injected fault or throttle for a data request, or None to hand it to moto."""
+        if service.startswith("DynamoDB_"):
+            self.count("requests_dynamodb")
+            if self.config.enabled and op in WRITES | READS:
+                return self.dynamodb(environ, op)
+        elif service == "AmazonSQS":
+            self.count("requests_sqs")
+            if self.config.enabled and op in SQS_DATA:
+                with self.sqs_lock:
+                    failed = self.sqs_rng.random() < self.config.server_error_rate
+                if failed:
+                    self.count("sqs_server_error")
+                    return sqs_internal_error()
+        return None
 
     def api(self, environ):
         path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
@@ -77,6 +84,21 @@ class StrictAws(DynamoDbOperations):
             with self.stats_lock:
                 self.stats = dict.fromkeys(STAT_KEYS, 0)
                 return _response(200, dict(self.stats))
+        if path == "/strict-api/iam" and method == "GET":
+            if self.guard is None:
+                return _response(200, {"enabled": False})
+            with self.guard_lock:
+                return _response(200, {"enabled": True, **self.guard.report()})
+        if path == "/strict-api/authorize" and method == "POST":
+            # API Gateway's management API, served by `ocpp-bulk serve` itself, asks here.
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+            try:
+                asked = json.loads(environ["wsgi.input"].read(length))
+                authorization, action, resource = asked["authorization"], asked["action"], asked["resource"]
+            except (ValueError, KeyError, TypeError) as e:
+                return _response(400, {"message": f"authorize: {e!r}"})
+            denied = self.denied(authorization, [(action, resource, {})], action.partition(":")[2])
+            return _response(403, denied) if denied else _response(200, {"allowed": True})
         if path == "/strict-api/arm" and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
@@ -90,6 +112,51 @@ class StrictAws(DynamoDbOperations):
                 self.armed.append(armed)
             return _response(200, {"armed": armed})
         return _response(404, {"message": "GET /strict-api/stats, POST /strict-api/reset or /strict-api/arm"})
+
+    def denied(self, authorization, needs, operation):
+        """The denial of a request signed by a function whose policy lacks one of `needs`, else None."""
+        if self.guard is None:
+            return None
+        principal = self.guard.principal(authorization)
+        if principal is None:
+            return None  # an administrator: the tests' setup, `ocpp-bulk init` and `import`
+        with self.guard_lock:
+            return self.guard.check(principal, needs, operation)
+
+    def authorize(self, environ, service, op):
+        """AccessDenied for a function's DynamoDB, SQS or Secrets Manager request outside its policy
+        (scripts/strict_aws/iam.py)."""
+        authorization = environ.get("HTTP_AUTHORIZATION", "")
+        if self.guard is None or self.guard.principal(authorization) is None:
+            return None
+        if not (service.startswith("DynamoDB_") or service in ("AmazonSQS", "secretsmanager")):
+            return None
+        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
+        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = BytesIO(body), str(len(body))
+        try:
+            request = json.loads(body or b"{}")
+        except ValueError:
+            return None  # malformed: AWS would refuse it before authorizing; moto answers it
+        match = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", authorization)
+        region = match.group(1) if match else "us-east-1"
+        account = get_account_id_from(self.guard.principal(authorization))
+        if service == "AmazonSQS":
+            needs = sqs_needs(op, request, region)
+        elif service == "secretsmanager":
+            needs = secretsmanager_needs(op, request, region, account)
+        else:
+
+            def hash_key_of(name):
+                table = dynamodb_backends[account][region].tables.get(name)
+                return table.hash_key_attr if table is not None else None
+
+            needs = dynamodb_needs(op, request, region, account, hash_key_of)
+        denied = self.denied(authorization, needs, op)
+        if denied is None:
+            return None
+        self.count("iam_denied")
+        return access_denied(service, denied)
 
     def take_armed(self, op, table):
         """When a fault is armed for this operation on this table: "before" or "after", used up once."""

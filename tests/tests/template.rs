@@ -204,3 +204,75 @@ fn every_policy_names_its_actions_and_scopes_its_resources() {
         }
     }
 }
+
+/// `!Sub "…"` → its string; `!Ref X` → "X".
+fn tagged_text<'a>(v: &'a Value, tag: &str) -> &'a str {
+    match v {
+        Value::Tagged(tagged) if tagged.tag == tag => text(&tagged.value),
+        _ => "",
+    }
+}
+
+#[test]
+fn each_function_is_the_principal_the_local_stack_signs_as() {
+    let t = template();
+    use shared::aws::{API_FUNCTION, WEBSOCKET_FUNCTION, WORKER_FUNCTION};
+    for name in [API_FUNCTION, WORKER_FUNCTION, WEBSOCKET_FUNCTION] {
+        assert_eq!(text(&resource(&t, name)["Type"]), "AWS::Serverless::Function", "{name}");
+    }
+}
+
+#[test]
+fn logs_go_to_the_stacks_own_groups_with_platform_lines_from_warn() {
+    let t = template();
+    let logging = &t["Globals"]["Function"]["LoggingConfig"];
+    assert_eq!(text(&logging["LogFormat"]), "JSON");
+    assert_eq!(text(&logging["SystemLogLevel"]), "WARN");
+    for (function, group) in [
+        ("ApiFunction", "ApiLogGroup"),
+        ("WorkerFunction", "WorkerLogGroup"),
+        ("WebSocketFunction", "WebSocketLogGroup"),
+    ] {
+        let logging = &resource(&t, function)["Properties"]["LoggingConfig"];
+        assert_eq!(tagged_text(&logging["LogGroup"], "!Ref"), group, "{function}");
+        // Lambda creates /aws/lambda/{function} itself: a group of that name would collide with it.
+        let name = tagged_text(&resource(&t, group)["Properties"]["LogGroupName"], "!Sub");
+        assert!(name.starts_with("/ocpp-bulk/${AWS::StackName}/"), "{group}: {name}");
+    }
+    let filter = &resource(&t, "HandoffMetricFilter")["Properties"];
+    assert_eq!(tagged_text(&filter["LogGroupName"], "!Ref"), "WebSocketLogGroup");
+    let pattern = text(&filter["FilterPattern"]);
+    assert_eq!(pattern, format!("{{ $.message = \"{}\" }}", websocket::frames::HANDOFF_LOG));
+}
+
+#[test]
+fn the_websocket_stage_deploys_every_change() {
+    let t = template();
+    let stage = resource(&t, "WebSocketStage");
+    assert_eq!(stage["Properties"]["AutoDeploy"], Value::Bool(true));
+    let after: BTreeSet<&str> = stage["DependsOn"].as_sequence().expect("DependsOn").iter().map(text).collect();
+    for route in ["ConnectRoute", "DefaultRoute", "DisconnectRoute", "ChargerAuthorizer"] {
+        assert!(after.contains(route), "the stage's first deployment must have {route}");
+    }
+    let resources = t["Resources"].as_mapping().expect("Resources");
+    assert!(
+        !resources.values().any(|r| text(&r["Type"]) == "AWS::ApiGatewayV2::Deployment"),
+        "a Deployment resource is never made again: it would pin the stage to the first API"
+    );
+}
+
+#[test]
+fn parameters_allow_only_what_cloudformation_accepts() {
+    let t = template();
+    let warm = &t["Parameters"]["RunsTableWarmWriteUnits"]["AllowedValues"];
+    let values: Vec<u64> = warm.as_sequence().expect("AllowedValues").iter().filter_map(Value::as_u64).collect();
+    assert!(values.contains(&0) && values.iter().all(|v| *v == 0 || (4_000..=40_000).contains(v)), "{values:?}");
+    for function in ["WorkerFunction", "WebSocketFunction"] {
+        let variables = &resource(&t, function)["Properties"]["Environment"]["Variables"];
+        let endpoint = tagged_text(&variables["WEBSOCKET_MANAGEMENT_ENDPOINT"], "!Sub");
+        assert!(
+            endpoint.contains(".execute-api.${AWS::Region}.${AWS::URLSuffix}/${StageName}"),
+            "{function}: {endpoint}"
+        );
+    }
+}

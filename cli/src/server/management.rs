@@ -5,7 +5,7 @@
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::Router;
@@ -79,11 +79,47 @@ fn gone() -> Response {
         .into_response()
 }
 
+/// API Gateway answers a call outside the caller's policy 403 `AccessDeniedException`: here the
+/// strict stand-in decides (`Stack::management_authorizer`), from the template's statements for the
+/// function whose credentials signed the call (scripts/strict_aws/iam.py). An authorizer that cannot be
+/// reached, or answers anything but 200 or 403 (plain moto), allows the call.
+async fn denied(stack: &Stack, method: &Method, connection_id: &str, headers: &HeaderMap) -> Option<Response> {
+    let authorizer = stack.management_authorizer.as_ref()?;
+    let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let asked = serde_json::json!({
+        "authorization": authorization,
+        "action": "execute-api:ManageConnections",
+        "resource": format!("arn:aws:execute-api:local:123456789012:local/local/{method}/@connections/{connection_id}"),
+    });
+    let answer = authorizer_client().post(authorizer).json(&asked).send().await.ok()?;
+    if answer.status() != reqwest::StatusCode::FORBIDDEN {
+        return None;
+    }
+    let message = answer.json::<serde_json::Value>().await.ok().map(|denial| {
+        format!(
+            "User: {} is not authorized to perform: {} on resource: {}",
+            denial["function"], denial["action"], denial["resource"]
+        )
+    });
+    let body = serde_json::json!({ "message": message }).to_string();
+    let headers = [("x-amzn-errortype", "AccessDeniedException"), ("content-type", "application/json")];
+    Some((StatusCode::FORBIDDEN, headers, body).into_response())
+}
+
+fn authorizer_client() -> &'static reqwest::Client {
+    static CLIENT: std::sync::OnceLock<reqwest::Client> = std::sync::OnceLock::new();
+    CLIENT.get_or_init(reqwest::Client::new)
+}
+
 async fn management_post(
     State(stack): State<Stack>,
     Path(connection_id): Path<String>,
+    headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
+    if let Some(refused) = denied(&stack, &Method::POST, &connection_id, &headers).await {
+        return refused;
+    }
     let Ok(frame) = std::str::from_utf8(&body) else {
         return (StatusCode::BAD_REQUEST, [("x-amzn-errortype", "BadRequestException")], "").into_response();
     };
@@ -102,7 +138,10 @@ async fn management_post(
     }
 }
 
-async fn management_get(State(stack): State<Stack>, Path(connection_id): Path<String>) -> Response {
+async fn management_get(State(stack): State<Stack>, Path(connection_id): Path<String>, headers: HeaderMap) -> Response {
+    if let Some(refused) = denied(&stack, &Method::GET, &connection_id, &headers).await {
+        return refused;
+    }
     if !stack.connections.is_live(&connection_id) {
         return gone();
     }
@@ -110,7 +149,14 @@ async fn management_get(State(stack): State<Stack>, Path(connection_id): Path<St
     (StatusCode::OK, [("content-type", "application/json")], body).into_response()
 }
 
-async fn management_delete(State(stack): State<Stack>, Path(connection_id): Path<String>) -> Response {
+async fn management_delete(
+    State(stack): State<Stack>,
+    Path(connection_id): Path<String>,
+    headers: HeaderMap,
+) -> Response {
+    if let Some(refused) = denied(&stack, &Method::DELETE, &connection_id, &headers).await {
+        return refused;
+    }
     if !stack.connections.is_live(&connection_id) {
         return gone();
     }

@@ -3,10 +3,9 @@
 
 use std::sync::Arc;
 
+use shared::aws::secrets::secret_setting;
 use shared::aws::tables::Resources;
-use shared::aws::{
-    required_env, AwsClients, Deployment, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore,
-};
+use shared::aws::{AwsClients, Deployment, DynamoDirectory, DynamoIdempotency, DynamoRateLimiter, DynamoRunStore};
 use shared::domain::CursorKey;
 use shared::ports::DispatchQueue;
 use shared::webhook::address::WebhookPolicy;
@@ -15,8 +14,10 @@ use shared::webhook::{WebhookKey, WEBHOOK_KEY};
 use crate::{create, ApiContext, DEFAULT_RATE_LIMIT_PER_MINUTE};
 
 /// The api's own settings, beside the resources: DEFAULT_TIMEOUT_SECONDS (30, at most 900),
-/// RATE_LIMIT_PER_MINUTE (6,000), CURSOR_SECRET (required: every instance signs and checks cursors
-/// with it), WEBHOOK_KEY (required: users' webhook secrets derive from it, as in the worker).
+/// RATE_LIMIT_PER_MINUTE (6,000), and two secrets read at cold start from Secrets Manager by the ARNs
+/// in CURSOR_SECRET_ARN (every instance signs and checks cursors with it) and WEBHOOK_KEY_ARN (users'
+/// webhook secrets derive from it, as in the worker); CURSOR_SECRET and WEBHOOK_KEY, when set, are
+/// the values themselves (`shared::aws::secrets`).
 pub const DEFAULT_TIMEOUT_SECONDS: &str = "DEFAULT_TIMEOUT_SECONDS";
 pub const RATE_LIMIT_PER_MINUTE: &str = "RATE_LIMIT_PER_MINUTE";
 pub const CURSOR_SECRET: &str = "CURSOR_SECRET";
@@ -57,9 +58,9 @@ impl ApiContext {
             (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
         })?;
         let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
-        let cursor_key = CursorKey::new(required_env(CURSOR_SECRET)?);
-        let webhook_key = WebhookKey::new(required_env(WEBHOOK_KEY)?);
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
+        let cursor_key = CursorKey::new(secret_setting(&clients, CURSOR_SECRET).await?);
+        let webhook_key = WebhookKey::new(secret_setting(&clients, WEBHOOK_KEY).await?);
         Ok(ApiContext {
             default_timeout_seconds,
             rate_limit_per_minute,

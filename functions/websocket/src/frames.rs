@@ -98,10 +98,13 @@ async fn forget_connection(ctx: &WebsocketContext, connection_id: &str) -> Resul
     Ok(None)
 }
 
+/// The line logged for each hand-off: template.yaml's `HandoffMetricFilter` counts it.
+pub const HANDOFF_LOG: &str = "recording the answer failed; handing it to the queue";
+
 /// The answer could not be recorded here: the worker records it from the queue.
 async fn hand_off(ctx: &WebsocketContext, answer: ChargerAnswer, err: shared::Error) -> Result<Option<String>> {
     tracing::warn!(error = %err, call = answer.call_id, identity = answer.identity.as_deref().unwrap_or_default(),
-        "recording the answer failed; handing it to the queue");
+        "{HANDOFF_LOG}");
     let message = Outgoing { message: DispatchMessage::Answer(answer), delay_seconds: 0 };
     ctx.queue.send(vec![message]).await?;
     retry::count_handoff();

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
+use shared::aws::secrets::secret_setting;
 use shared::aws::tables::Resources;
 use shared::aws::{
-    required_env, AwsClients, Deployment, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
+    AwsClients, Deployment, DynamoConnectionTable, DynamoDirectory, DynamoRunStore, ManagementApiGateway,
 };
 use shared::ports::DispatchQueue;
 use shared::webhook::address::WebhookPolicy;
@@ -43,10 +44,11 @@ impl WorkerContext {
     }
 
     /// Everything, read once at cold start: `Resources::from_env`, the management endpoint
-    /// (`AwsClients::management_endpoint`) and WEBHOOK_KEY.
+    /// (`AwsClients::management_endpoint`) and the webhook key (WEBHOOK_KEY_ARN, read from Secrets
+    /// Manager at cold start; WEBHOOK_KEY when set is the key itself).
     pub async fn from_env() -> Result<WorkerContext, String> {
-        let key = WebhookKey::new(required_env(WEBHOOK_KEY)?);
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
+        let key = WebhookKey::new(secret_setting(&clients, WEBHOOK_KEY).await?);
         let endpoint = clients.management_endpoint()?;
         Ok(Self::on_aws(&clients, &resources, queue, &endpoint, key))
     }

@@ -39,7 +39,7 @@ pub const INDEXES: [IndexDef; 3] = [
 /// Index entries read per Query while looking for a page's matches.
 const QUERY_PAGE: i32 = 500;
 
-fn state_key(identity: &str) -> Item {
+pub(super) fn state_key(identity: &str) -> Item {
     Item::from([("pk".to_owned(), string(format!("STATE#{identity}")))])
 }
 
@@ -48,17 +48,9 @@ fn model_key(team: &str, model: &str) -> String {
 }
 
 impl DynamoDirectory {
-    /// One state item per imported charger, keeping what was observed: its team, uuid and
+    /// A charger's state as `import` leaves it, keeping what was observed: its team, uuid and
     /// reference are (re)set, and the index keys derived from the team follow it.
-    pub(super) async fn import_states(&self, chargers: &[Charger]) -> Result<()> {
-        use futures::{StreamExt, TryStreamExt};
-        futures::stream::iter(chargers.iter().map(|charger| self.import_state(charger)))
-            .buffer_unordered(batch::CONCURRENCY)
-            .try_collect()
-            .await
-    }
-
-    async fn import_state(&self, charger: &Charger) -> Result<()> {
+    pub(super) async fn import_state(&self, charger: &Charger) -> Result<()> {
         let item = self
             .write_directory_fields(
                 charger,

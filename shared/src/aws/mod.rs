@@ -8,6 +8,7 @@ pub mod connections;
 pub mod directory;
 pub mod directory_admin;
 pub mod errors;
+pub mod fleet_import;
 pub mod fleet_states;
 #[cfg(feature = "management")]
 pub mod gateway;
@@ -18,6 +19,8 @@ pub mod metrics;
 pub mod queue;
 pub mod rate;
 pub mod runs;
+#[cfg(feature = "secrets")]
+pub mod secrets;
 pub mod tables;
 
 use aws_config::BehaviorVersion;
@@ -32,6 +35,11 @@ pub use metrics::{RequestCounter, Units};
 pub use queue::SqsDispatchQueue;
 pub use rate::DynamoRateLimiter;
 pub use runs::DynamoRunStore;
+
+/// The functions' logical ids in template.yaml: each is its own principal (`AwsClients::signed_as`).
+pub const API_FUNCTION: &str = "ApiFunction";
+pub const WORKER_FUNCTION: &str = "WorkerFunction";
+pub const WEBSOCKET_FUNCTION: &str = "WebSocketFunction";
 
 /// A required environment variable, or an error that names it.
 pub fn required_env(name: &str) -> Result<String, String> {
@@ -109,23 +117,44 @@ impl AwsClients {
         lambda_config().map(Self::from_config)
     }
 
+    /// The same clients signing as `function` (a logical id of template.yaml: `API_FUNCTION`,
+    /// `WORKER_FUNCTION`, `WEBSOCKET_FUNCTION`) when they point at a local endpoint
+    /// (`AWS_ENDPOINT_URL`): the local stack then makes each function's requests as its own principal,
+    /// as Lambda does with each function's execution role, and the strict stand-in holds them to that
+    /// function's policy in the template (scripts/strict_aws/iam.py). Against AWS itself (no endpoint
+    /// URL) they stay the caller's own.
+    pub fn signed_as(&self, function: &str) -> AwsClients {
+        use aws_sdk_dynamodb::config::{Credentials, SharedCredentialsProvider};
+        if self.config.endpoint_url().is_none() {
+            return self.clone();
+        }
+        let credentials = Credentials::new(function, "local-function-secret", None, None, "ocpp-bulk-function");
+        let config = self.config.to_builder().credentials_provider(SharedCredentialsProvider::new(credentials)).build();
+        #[cfg(feature = "request-counting")]
+        return Self::counted(config, self.requests.clone());
+        #[cfg(not(feature = "request-counting"))]
+        Self::from_config(config)
+    }
+
     fn from_config(config: aws_config::SdkConfig) -> AwsClients {
         #[cfg(feature = "request-counting")]
-        {
-            let requests = RequestCounter::default();
-            let dynamodb = aws_sdk_dynamodb::Client::from_conf(
-                aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),
-            );
-            let sqs = aws_sdk_sqs::Client::from_conf(
-                aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone()).build(),
-            );
-            AwsClients { config, dynamodb, sqs, requests }
-        }
+        return Self::counted(config, RequestCounter::default());
         #[cfg(not(feature = "request-counting"))]
         {
             let (dynamodb, sqs) = (aws_sdk_dynamodb::Client::new(&config), aws_sdk_sqs::Client::new(&config));
             AwsClients { config, dynamodb, sqs }
         }
+    }
+
+    #[cfg(feature = "request-counting")]
+    fn counted(config: aws_config::SdkConfig, requests: RequestCounter) -> AwsClients {
+        let dynamodb = aws_sdk_dynamodb::Client::from_conf(
+            aws_sdk_dynamodb::config::Builder::from(&config).interceptor(requests.clone()).build(),
+        );
+        let sqs = aws_sdk_sqs::Client::from_conf(
+            aws_sdk_sqs::config::Builder::from(&config).interceptor(requests.clone()).build(),
+        );
+        AwsClients { config, dynamodb, sqs, requests }
     }
 
     /// The management API client for one WebSocket API stage (feature `management`). `endpoint` is
@@ -138,8 +167,9 @@ impl AwsClients {
         aws_sdk_apigatewaymanagement::Client::from_conf(builder.build())
     }
 
-    /// The management endpoint from `WEBSOCKET_MANAGEMENT_ENDPOINT`, else from `WEBSOCKET_API_ID`,
-    /// `WEBSOCKET_STAGE` and the region (never a custom domain: PostToConnection needs the API's own).
+    /// The management endpoint from `WEBSOCKET_MANAGEMENT_ENDPOINT` (the template builds it with
+    /// `${AWS::URLSuffix}`), else from `WEBSOCKET_API_ID`, `WEBSOCKET_STAGE` and the region (never a
+    /// custom domain: PostToConnection needs the API's own).
     pub fn management_endpoint(&self) -> Result<String, String> {
         if let Ok(endpoint) = required_env("WEBSOCKET_MANAGEMENT_ENDPOINT") {
             return Ok(endpoint);
@@ -147,8 +177,16 @@ impl AwsClients {
         let api = required_env("WEBSOCKET_API_ID")?;
         let stage = required_env("WEBSOCKET_STAGE")?;
         let region = self.config.region().map(|r| r.to_string()).ok_or("missing AWS_REGION")?;
-        Ok(format!("https://{api}.execute-api.{region}.amazonaws.com/{stage}"))
+        Ok(management_endpoint_of(&api, &region, &stage))
     }
+}
+
+/// `https://{api}.execute-api.{region}.{suffix}/{stage}`: the domain suffix is `amazonaws.com.cn` in
+/// the China regions (Beijing, Ningxia), `amazonaws.com` elsewhere, as CloudFormation's
+/// `AWS::URLSuffix` gives it.
+pub fn management_endpoint_of(api: &str, region: &str, stage: &str) -> String {
+    let suffix = if region.starts_with("cn-") { "amazonaws.com.cn" } else { "amazonaws.com" };
+    format!("https://{api}.execute-api.{region}.{suffix}/{stage}")
 }
 
 /// What every function reads at cold start: the deployment's resources (`Resources::from_env`),
@@ -192,6 +230,18 @@ mod tests {
         let local = local.unwrap();
         assert_eq!(local.region().map(|r| r.as_ref()), Some("us-east-1"));
         assert_eq!(local.endpoint_url(), Some("http://x:5000"));
+    }
+
+    #[test]
+    fn the_management_endpoint_has_the_regions_own_domain() {
+        assert_eq!(
+            management_endpoint_of("a1", "eu-west-1", "ocpp"),
+            "https://a1.execute-api.eu-west-1.amazonaws.com/ocpp"
+        );
+        assert_eq!(
+            management_endpoint_of("a1", "cn-northwest-1", "ocpp"),
+            "https://a1.execute-api.cn-northwest-1.amazonaws.com.cn/ocpp"
+        );
     }
 
     #[test]

@@ -1,0 +1,337 @@
+"""IAM as AWS enforces it and moto does not: each function's requests held to its policy in template.yaml.
+
+Lambda runs each function with its own execution role; the template grants each role its statements
+(`Policies`), and SAM adds the managed policy AWSLambdaSQSQueueExecutionRole to a function with an
+`SQS` event (Lambda's event source mapping polls with the function's role: ReceiveMessage,
+DeleteMessage, GetQueueAttributes) and AWSLambdaBasicExecutionRole (logs) to every function. A request signed with an
+access key id that is a function's logical id (`ApiFunction`, `WorkerFunction`, `WebSocketFunction`:
+the local stack signs each function's clients so, `AwsClients::signed_as`) is checked here against
+that function's statements; any other key (the tests' own setup, `ocpp-bulk init` and `import`) is an
+administrator and passes.
+
+A request needs one authorization per (action, resource) it touches, as AWS evaluates it:
+- DynamoDB: `dynamodb:<Operation>` on the table (or `table/<name>/index/<index>` for a Query or Scan of
+  an index); BatchGetItem and BatchWriteItem on each table they name; TransactWriteItems needs, per
+  item, PutItem, UpdateItem, DeleteItem or ConditionCheckItem on that item's table, and
+  TransactGetItems GetItem — there is no `dynamodb:TransactWriteItems` action.
+- `dynamodb:LeadingKeys` is the set of partition key values the request touches (one for a single-item
+  request, every key of a batch for that table, the key condition's for a Query).
+- SQS: `sqs:<Operation>`, a batch needing its single action (SendMessageBatch: sqs:SendMessage), on the
+  queue's ARN.
+- API Gateway's management API (served by `ocpp-bulk serve` itself, which asks here through
+  POST /strict-api/authorize): `execute-api:ManageConnections` on
+  `arn:aws:execute-api:REGION:ACCOUNT:API/STAGE/METHOD/@connections/ID`.
+
+Resources resolve from the template's intrinsics with the deployment's names left open: a table
+`X.Arn` is `arn:aws:dynamodb:*:*:table/*-X` (the tests and `ocpp-bulk init` name tables
+`{prefix}-{logical id}`), the queues `*-dispatch` and `*-dispatch-dlq` (`shared/src/aws/tables.rs`),
+the WebSocket API and stage `*`. Unknown intrinsics, policy forms or condition operators raise: a new
+shape of policy must be taught here rather than pass unchecked.
+"""
+
+import fnmatch
+import re
+from pathlib import Path
+
+import yaml
+
+TEMPLATE = Path(__file__).resolve().parents[2] / "template.yaml"
+
+# Physical names of the template's queues, as shared/src/aws/tables.rs creates them under a prefix.
+QUEUE_NAMES = {"DispatchQueue": "*-dispatch", "DispatchDeadLetterQueue": "*-dispatch-dlq"}
+# What SAM grants a function with an SQS event: the managed policy AWSLambdaSQSQueueExecutionRole
+# (samtranslator's eventsources/pull.py), which lets the event source mapping poll any queue.
+SQS_POLLER_ACTIONS = ["sqs:ReceiveMessage", "sqs:DeleteMessage", "sqs:GetQueueAttributes"]
+BATCH_ACTIONS = {
+    "SendMessageBatch": "SendMessage",
+    "DeleteMessageBatch": "DeleteMessage",
+    "ChangeMessageVisibilityBatch": "ChangeMessageVisibility",
+}
+TRANSACT_ACTIONS = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+
+
+class Tagged:
+    """A CloudFormation intrinsic written in short form (!GetAtt, !Sub, ...)."""
+
+    def __init__(self, tag, value):
+        self.tag, self.value = tag, value
+
+
+class _Loader(yaml.SafeLoader):
+    pass
+
+
+def _construct(loader, suffix, node):
+    if isinstance(node, yaml.ScalarNode):
+        value = loader.construct_scalar(node)
+    elif isinstance(node, yaml.SequenceNode):
+        value = loader.construct_sequence(node, deep=True)
+    else:
+        value = loader.construct_mapping(node, deep=True)
+    return Tagged(suffix, value)
+
+
+_Loader.add_multi_constructor("!", _construct)
+
+
+def load_template(path=TEMPLATE):
+    with open(path, encoding="utf-8") as f:
+        return yaml.load(f, Loader=_Loader)
+
+
+class Resolver:
+    """The template's intrinsics, resolved to ARN patterns with the deployment's names left open."""
+
+    def __init__(self, template):
+        self.resources = template.get("Resources", {})
+        self.parameters = template.get("Parameters", {})
+
+    def arn(self, logical_id):
+        kind = self.resources.get(logical_id, {}).get("Type")
+        if kind == "AWS::DynamoDB::Table":
+            return f"arn:aws:dynamodb:*:*:table/*-{logical_id}"
+        if kind == "AWS::SQS::Queue":
+            return f"arn:aws:sqs:*:*:{QUEUE_NAMES[logical_id]}"
+        if kind == "AWS::SecretsManager::Secret":
+            return f"arn:aws:secretsmanager:*:*:secret:*{logical_id}*"
+        raise ValueError(f"iam: no ARN known for {logical_id} ({kind})")
+
+    def ref(self, name):
+        """A pseudo parameter, parameter or resource id: the partition is `aws`; a secret's Ref is its
+        ARN; anything else (region, account, API id, stage) is left open."""
+        if name == "AWS::Partition":
+            return "aws"
+        if self.resources.get(name, {}).get("Type") == "AWS::SecretsManager::Secret":
+            return self.arn(name)
+        if name.startswith("AWS::") or name in self.resources or name in self.parameters:
+            return "*"
+        raise ValueError(f"iam: cannot resolve Ref {name}")
+
+    def value(self, node):
+        if isinstance(node, list):
+            return [self.value(v) for v in node]
+        if isinstance(node, str):
+            return node
+        if isinstance(node, Tagged):
+            if node.tag == "GetAtt":
+                target = node.value if isinstance(node.value, str) else ".".join(node.value)
+                logical_id, _, attribute = target.partition(".")
+                if attribute != "Arn":
+                    raise ValueError(f"iam: !GetAtt {target} in a policy")
+                return self.arn(logical_id)
+            if node.tag == "Ref":
+                return self.ref(node.value)
+            if node.tag == "Sub" and isinstance(node.value, str):
+                return re.sub(r"\$\{([^}]+)\}", lambda m: self.sub(m.group(1)), node.value)
+        raise ValueError(f"iam: cannot resolve {node!r} in a policy")
+
+    def sub(self, name):
+        logical_id, _, attribute = name.partition(".")
+        if attribute == "Arn":
+            return self.arn(logical_id)
+        if attribute:
+            raise ValueError(f"iam: ${{{name}}} in a policy")
+        return self.ref(name)
+
+
+def _listed(value):
+    return value if isinstance(value, list) else [value]
+
+
+def policies(template):
+    """{function logical id: [statement]} with every resource resolved, SAM's additions included."""
+    resolver = Resolver(template)
+    functions = {}
+    for logical_id, resource in template.get("Resources", {}).items():
+        if resource.get("Type") != "AWS::Serverless::Function":
+            continue
+        properties = resource.get("Properties", {})
+        statements = []
+        for policy in _listed(properties.get("Policies", [])):
+            if not isinstance(policy, dict) or set(policy) != {"Statement"}:
+                raise ValueError(f"iam: {logical_id}: only inline Statement policies are understood: {policy!r}")
+            for statement in _listed(policy["Statement"]):
+                statements.append(
+                    {
+                        "Sid": statement.get("Sid", ""),
+                        "Effect": statement["Effect"],
+                        "Action": _listed(statement["Action"]),
+                        "Resource": [r for v in _listed(statement["Resource"]) for r in _listed(resolver.value(v))],
+                        "Condition": statement.get("Condition", {}),
+                    }
+                )
+        if any(event.get("Type") == "SQS" for event in properties.get("Events", {}).values()):
+            statements.append({"Sid": "SAM:AWSLambdaSQSQueueExecutionRole", "Effect": "Allow",
+                               "Action": SQS_POLLER_ACTIONS, "Resource": ["*"], "Condition": {}})
+        functions[logical_id] = statements
+    return functions
+
+
+def _condition_holds(condition, context):
+    for operator, tests in condition.items():
+        for key, wanted in tests.items():
+            wanted = _listed(wanted)
+            values = context.get(key)
+            # ForAllValues holds for a request without the key, as AWS evaluates it (IAM User Guide,
+            # "Multivalued context keys"): a Scan carries no dynamodb:LeadingKeys.
+            if operator == "ForAllValues:StringLike":
+                ok = all(any(fnmatch.fnmatchcase(v, w) for w in wanted) for v in values or [])
+            elif operator == "ForAllValues:StringEquals":
+                ok = all(v in wanted for v in values or [])
+            elif operator == "StringEquals":
+                ok = values is not None and len(values) == 1 and values[0] in wanted
+            else:
+                raise ValueError(f"iam: condition operator {operator} is not understood")
+            if not ok:
+                return False
+    return True
+
+
+def granting(statement, action):
+    """The action pattern of `statement` that grants `action`, or None (actions are case-insensitive)."""
+    return next((a for a in statement["Action"] if fnmatch.fnmatchcase(action.lower(), a.lower())), None)
+
+
+def allowed(statements, action, resource, context):
+    """Whether `statements` allow `action` on `resource` (an explicit Deny wins), and the Sid that did."""
+    allowing = None
+    for statement in statements:
+        if granting(statement, action) is None:
+            continue
+        if not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+            continue
+        if not _condition_holds(statement["Condition"], context):
+            continue
+        if statement["Effect"] == "Deny":
+            return False, statement["Sid"]
+        allowing = allowing or statement["Sid"]
+    return allowing is not None, allowing
+
+
+# --- what a request needs
+
+
+def table_arn(region, account, table, index=None):
+    arn = f"arn:aws:dynamodb:{region}:{account}:table/{table}"
+    return f"{arn}/index/{index}" if index else arn
+
+
+def queue_arn(queue_url, region):
+    """arn:aws:sqs:REGION:ACCOUNT:NAME from http(s)://host/ACCOUNT/NAME."""
+    parts = queue_url.rstrip("/").split("/")
+    return f"arn:aws:sqs:{region}:{parts[-2]}:{parts[-1]}"
+
+
+def _key_condition_partition(request, hash_key):
+    """The partition key value a Query's KeyConditionExpression fixes, or None."""
+    names = request.get("ExpressionAttributeNames", {})
+    values = request.get("ExpressionAttributeValues", {})
+    for name, placeholder in re.findall(r"(#?[\w.]+)\s*=\s*(:\w+)", request.get("KeyConditionExpression", "")):
+        if names.get(name, name) == hash_key and placeholder in values:
+            return values[placeholder]
+    return None
+
+
+def _scalar(value):
+    """A DynamoDB attribute value as its string (S, N or B)."""
+    if isinstance(value, dict) and len(value) == 1:
+        return str(next(iter(value.values())))
+    return str(value)
+
+
+def dynamodb_needs(op, request, region, account, hash_key_of):
+    """[(action, resource, {"dynamodb:LeadingKeys": [...]})] the request needs. `hash_key_of(table)`
+    names a table's partition key attribute (None for a table that does not exist)."""
+
+    def leading(table, keys):
+        hash_key = hash_key_of(table)
+        found = [_scalar(k[hash_key]) for k in keys if hash_key and isinstance(k, dict) and hash_key in k]
+        return {"dynamodb:LeadingKeys": sorted(set(found))}
+
+    needs = []
+    if op == "BatchGetItem":
+        for table, spec in request.get("RequestItems", {}).items():
+            needs.append((f"dynamodb:{op}", table_arn(region, account, table), leading(table, spec.get("Keys", []))))
+    elif op == "BatchWriteItem":
+        for table, writes in request.get("RequestItems", {}).items():
+            keys = [w.get("PutRequest", {}).get("Item") or w.get("DeleteRequest", {}).get("Key") for w in writes]
+            needs.append((f"dynamodb:{op}", table_arn(region, account, table), leading(table, keys)))
+    elif op in ("TransactWriteItems", "TransactGetItems"):
+        for entry in request.get("TransactItems", []):
+            (kind, spec), = entry.items()
+            action = "GetItem" if op == "TransactGetItems" else TRANSACT_ACTIONS[kind]
+            table = spec["TableName"]
+            needs.append((f"dynamodb:{action}", table_arn(region, account, table),
+                          leading(table, [spec.get("Key") or spec.get("Item")])))
+    elif "TableName" in request:
+        table = request["TableName"]
+        index = request.get("IndexName")
+        context = {}
+        if op == "Query" and not index:
+            value = _key_condition_partition(request, hash_key_of(table))
+            context = {"dynamodb:LeadingKeys": [] if value is None else [_scalar(value)]}
+        elif op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
+            context = leading(table, [request.get("Key") or request.get("Item")])
+        needs.append((f"dynamodb:{op}", table_arn(region, account, table, index), context))
+    else:
+        needs.append((f"dynamodb:{op}", "*", {}))
+    return needs
+
+
+def secretsmanager_needs(op, request, region, account):
+    """`secretsmanager:<Operation>` on the secret its SecretId names (an ARN, or a name)."""
+    secret = request.get("SecretId", "*")
+    if not secret.startswith("arn:"):
+        secret = f"arn:aws:secretsmanager:{region}:{account}:secret:{secret}"
+    return [(f"secretsmanager:{op}", secret, {})]
+
+
+def sqs_needs(op, request, region):
+    action = "sqs:" + BATCH_ACTIONS.get(op, op)
+    url = request.get("QueueUrl")
+    return [(action, queue_arn(url, region) if url else "*", {})]
+
+
+class Guard:
+    """Holds every function's requests to its statements and keeps what it decided: per function, the
+    requests checked and allowed, and every denial (function, action, resource, operation)."""
+
+    def __init__(self, template_path=TEMPLATE):
+        self.policies = policies(load_template(template_path))
+        self.checked = dict.fromkeys(self.policies, 0)
+        self.denials = []
+        self.used = set()  # (function, Sid, action pattern) that allowed a request
+
+    def check(self, principal, needs, operation):
+        """The first (action, resource) of `needs` that `principal`'s policy does not allow, or None;
+        `principal` a function's logical id (see `principal`)."""
+        self.checked[principal] += 1
+        for action, resource, context in needs:
+            ok, sid = allowed(self.policies[principal], action, resource, context)
+            if ok:
+                statement = next(s for s in self.policies[principal] if s["Sid"] == sid)
+                self.used.add((principal, sid, granting(statement, action)))
+            else:
+                denial = {"function": principal, "action": action, "resource": resource,
+                          "operation": operation, "context": context}
+                if len(self.denials) < 1000:
+                    self.denials.append(denial)
+                return denial
+        return None
+
+    def principal(self, authorization):
+        """The function a SigV4 Authorization header's access key id names, or None (an administrator)."""
+        match = re.search(r"Credential=([^/,\s]+)/", authorization or "")
+        key = match.group(1) if match else None
+        return key if key in self.policies else None
+
+    def report(self):
+        """What was checked and denied, and each granted (function, Sid, action) no request used."""
+        unused = [
+            {"function": f, "sid": st["Sid"], "action": a}
+            for f, statements in self.policies.items()
+            for st in statements
+            for a in st["Action"]
+            if st["Effect"] == "Allow" and (f, st["Sid"], a) not in self.used
+        ]
+        return {"checked": dict(self.checked), "denied": len(self.denials), "denials": list(self.denials), "unused": unused}
