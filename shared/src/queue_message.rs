@@ -81,6 +81,21 @@ pub enum DispatchMessage {
     /// One chunk of a big run's requested ids, from position `first_seq` on: resolved against the
     /// directory for the owner's `teams`, written, skipped or dispatched by the worker.
     CreateChunk { run: Uuid, chunk: u32, first_seq: u64, ids: Vec<String>, teams: Vec<String> },
+    /// `message` again, after it failed `attempt` times: a handed-off answer or a chunk that came
+    /// before its run is tried again within seconds (`quick_retry`), not after the queue's visibility
+    /// timeout, which would lose an answer to its own timeout and start a big run minutes late.
+    Again { attempt: u32, message: Box<DispatchMessage> },
+}
+
+/// How many times a message is tried again within seconds (`DispatchMessage::Again`) before it is
+/// left to the queue's visibility timeout and receive count.
+pub const QUICK_RETRIES: u32 = 10;
+
+/// The delay before quick retry `attempt` (1, 2, 4, then 8 s each): ten retries span about a
+/// minute, past the 60 s after which an Idempotency-Key's creation is taken over (a chunk's run may
+/// appear only then).
+pub fn quick_retry_delay(attempt: u32) -> u32 {
+    1 << attempt.saturating_sub(1).min(3)
 }
 
 /// One posted CALL whose timeout a `Timeouts` message carries.
@@ -93,6 +108,20 @@ pub struct TimedCall {
 }
 
 impl DispatchMessage {
+    /// The message itself, and how many times it was tried again (`Again`).
+    pub fn unwrapped(self) -> (DispatchMessage, u32) {
+        match self {
+            DispatchMessage::Again { attempt, message } => (message.unwrapped().0, attempt),
+            message => (message, 0),
+        }
+    }
+
+    /// Whether a failure of this message is worth a quick retry (`Again`): an answer, whose timeout
+    /// comes `ANSWER_GRACE_SECONDS` after its CALL's expiry, and a chunk, which may come before its run.
+    pub fn retried_quickly(&self) -> bool {
+        matches!(self, DispatchMessage::Answer(_) | DispatchMessage::CreateChunk { .. })
+    }
+
     /// The run and position of the result this message is about; `None` for an answer not yet
     /// matched to its CALL.
     pub fn result_key(&self) -> Option<(Uuid, u64)> {
@@ -101,6 +130,7 @@ impl DispatchMessage {
                 Some((*run, *seq))
             }
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
+            DispatchMessage::Again { message, .. } => message.result_key(),
             DispatchMessage::Timeouts { .. }
             | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
@@ -115,6 +145,7 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
             DispatchMessage::Answer(answer) => answer.identity.as_deref(),
+            DispatchMessage::Again { message, .. } => message.identity(),
             DispatchMessage::Timeouts { .. }
             | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
@@ -129,6 +160,7 @@ impl DispatchMessage {
         match self {
             DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
             DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
+            DispatchMessage::Again { message, .. } => message.charger(),
             DispatchMessage::Timeouts { .. }
             | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
@@ -235,5 +267,19 @@ mod tests {
         let text = serde_json::to_string(&message).unwrap();
         assert!(text.contains("\"kind\":\"timeout\""));
         assert_eq!(serde_json::from_str::<DispatchMessage>(&text).unwrap(), message);
+
+        let again = DispatchMessage::Again { attempt: 2, message: Box::new(message.clone()) };
+        let text = serde_json::to_string(&again).unwrap();
+        assert!(text.starts_with("{\"kind\":\"again\",\"attempt\":2,\"message\":{\"kind\":\"timeout\""), "{text}");
+        let read = serde_json::from_str::<DispatchMessage>(&text).unwrap();
+        assert_eq!(read.result_key(), message.result_key());
+        assert_eq!(read.unwrapped(), (message, 2));
+    }
+
+    #[test]
+    fn quick_retries_span_about_a_minute() {
+        let delays: Vec<u32> = (1..=QUICK_RETRIES).map(quick_retry_delay).collect();
+        assert_eq!(delays[..5], [1, 2, 4, 8, 8]);
+        assert!((60..=90).contains(&delays.iter().sum::<u32>()), "{delays:?}");
     }
 }

@@ -46,7 +46,46 @@ fn sqs_record(message: &DispatchMessage, source_arn: &str) -> SqsMessage {
     record
 }
 
-async fn a_dead_letter_ends_its_result_and_the_run_completes(backend: Backend) {
+async fn a_handed_off_answer_that_fails_is_tried_again_within_seconds(backend: Backend) {
+    // The WebSocket handler hands every answer off; the worker's first two attempts fail too. Its
+    // quick retries (1 s, then 2 s) record it long before the queue's visibility timeout would
+    // (30 s on this stack, 180 s on AWS), and before the CALL's own timeout could end it.
+    let stack = TestStack::start_customized(backend, &fleet(1), |stack| {
+        stack.websocket.runs = Arc::new(FailingFinish::new(stack.websocket.runs.clone(), u64::MAX));
+        stack.worker.runs = Arc::new(FailingFinish::new(stack.worker.runs.clone(), 2));
+    })
+    .await;
+    let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let run = stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({"timeout_seconds": 20})).await;
+    let call = charger.next(Duration::from_secs(5)).await.expect("a CALL");
+    let answered = std::time::Instant::now();
+    charger.send(&json!([3, call[1], {"status": "Accepted"}]).to_string()).await;
+    let id = run["uuid"].as_str().unwrap();
+    let run = stack.completed(id, Duration::from_secs(15)).await;
+    assert_eq!(run["sent_count"], 1, "the answer is recorded, not timed out: {run}");
+    assert!(answered.elapsed() < Duration::from_secs(20), "recorded in {:?}", answered.elapsed());
+}
+
+/// The dead letter of run `run`'s dispatch at `seq`, handed to `worker` as the dead-letter queue's
+/// event source hands it: `true` when it was resolved (not left on the dead-letter queue).
+async fn handle_dead_dispatch(worker: &worker::WorkerContext, run: &str, seq: usize) -> bool {
+    let dead = DispatchMessage::Dispatch {
+        run: run.parse().unwrap(),
+        seq: seq as u64,
+        charger: charger_uuid(&cp(seq)),
+        identity: cp(seq),
+        not_before: None,
+    };
+    let mut worker = worker.clone();
+    let dlq = "arn:aws:sqs:us-east-1:123456789012:test-dispatch-dlq";
+    worker.dead_letter_arn = Some(dlq.to_owned());
+    let mut event = SqsEvent::default();
+    event.records.push(sqs_record(&dead, dlq));
+    worker::handle(&worker, event).await.batch_item_failures.is_empty()
+}
+
+async fn a_dead_lettered_dispatch_is_attempted_once_more(backend: Backend) {
+    // Throttled invocations use up a message's receives too: a dispatch may dead-letter never tried.
     let stack = TestStack::start(backend, &fleet(4)).await;
     let sims = stack.sims((0..4).map(|i| (cp(i), Behaviour::Accept))).await;
     let targets: Vec<String> = (0..4).map(|i| charger_uuid(&cp(i)).to_string()).collect();
@@ -54,29 +93,33 @@ async fn a_dead_letter_ends_its_result_and_the_run_completes(backend: Backend) {
     // its copy on the dead-letter queue arrives first.
     let run = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
     let id = run["uuid"].as_str().unwrap();
-    let dead = DispatchMessage::Dispatch {
-        run: id.parse().unwrap(),
-        seq: 3,
-        charger: charger_uuid(&cp(3)),
-        identity: cp(3),
-        not_before: None,
-    };
-    let mut worker = stack.stack.worker.clone();
-    let dlq = "arn:aws:sqs:us-east-1:123456789012:test-dispatch-dlq";
-    worker.dead_letter_arn = Some(dlq.to_owned());
-    let mut event = SqsEvent::default();
-    event.records.push(sqs_record(&dead, dlq));
-    let response = worker::handle(&worker, event).await;
-    assert!(response.batch_item_failures.is_empty(), "resolved, not left on the dead-letter queue");
+    assert!(handle_dead_dispatch(&stack.stack.worker, id, 3).await, "resolved, not left on the dead-letter queue");
 
     let run = stack.completed(id, Duration::from_secs(15)).await;
     let results = stack.all_results(id).await;
     assert_consistent(&run, &results);
-    assert_eq!((run["sent_count"].as_u64(), run["error_count"].as_u64()), (Some(3), Some(1)), "{run}");
-    assert_eq!(results[3]["message"], "dispatch failed: the message dead-lettered");
+    assert_eq!((run["sent_count"].as_u64(), run["error_count"].as_u64()), (Some(4), Some(0)), "{run}");
     tokio::time::sleep(Duration::from_millis(1500)).await;
-    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 3, "the dead-lettered result got no CALL");
+    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 4, "one CALL each: the live copy found its result called");
     sims.stop();
+}
+
+async fn a_dead_letter_that_fails_again_ends_its_result_and_the_run_completes(backend: Backend) {
+    // No charger is connected: the dead dispatch's attempt ends its result `offline`, and that write
+    // fails once (the worker's finish, as a contended item fails it); the dead letter then ends it `error`.
+    let stack = TestStack::start(backend, &fleet(2)).await;
+    let targets: Vec<String> = (0..2).map(|i| charger_uuid(&cp(i)).to_string()).collect();
+    let run = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
+    let id = run["uuid"].as_str().unwrap();
+    let mut worker = stack.stack.worker.clone();
+    worker.runs = Arc::new(FailingFinish::new(worker.runs.clone(), 1));
+    assert!(handle_dead_dispatch(&worker, id, 1).await, "resolved, not left on the dead-letter queue");
+
+    let run = stack.completed(id, Duration::from_secs(15)).await;
+    let results = stack.all_results(id).await;
+    assert_consistent(&run, &results);
+    assert_eq!((run["offline_count"].as_u64(), run["error_count"].as_u64()), (Some(1), Some(1)), "{run}");
+    assert_eq!(results[1]["message"], "dispatch failed: the message dead-lettered");
 }
 
 fn frame_event(connection_id: &str, body: &str) -> ApiGatewayWebsocketProxyRequest {
@@ -142,7 +185,9 @@ async fn the_management_api_is_not_on_the_public_port(backend: Backend) {
 ocpp_bulk_tests::on_both_backends!(
     the_management_api_is_not_on_the_public_port,
     an_answer_whose_write_keeps_failing_is_handed_off_and_counted,
-    a_dead_letter_ends_its_result_and_the_run_completes,
+    a_handed_off_answer_that_fails_is_tried_again_within_seconds,
+    a_dead_lettered_dispatch_is_attempted_once_more,
+    a_dead_letter_that_fails_again_ends_its_result_and_the_run_completes,
     a_connection_still_opening_keeps_its_call,
     a_frame_from_a_forgotten_connection_closes_it,
 );

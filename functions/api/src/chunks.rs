@@ -26,6 +26,8 @@ pub const INLINE_LIMIT: usize = 1_000;
 /// and as much per SendMessageBatch).
 pub const CHUNK_IDS: usize = 1_000;
 pub const CHUNK_BYTES: usize = 160 * 1024;
+/// A chunk message's delay: the run it belongs to is stored after it is queued.
+pub const CHUNK_DELAY_SECONDS: u32 = 1;
 
 /// The request's ids in chunks of at most `CHUNK_IDS` ids and `CHUNK_BYTES` bytes, each with the
 /// position of its first id.
@@ -69,7 +71,10 @@ pub async fn create(
                 ids,
                 teams: caller.teams.clone(),
             },
-            delay_seconds: 0,
+            // Queued before the run is stored (so a crash leaves no run without its chunks): a
+            // second's delay lets the store come first, and one that still comes early is tried
+            // again within seconds (`DispatchMessage::Again`).
+            delay_seconds: CHUNK_DELAY_SECONDS,
         })
         .collect();
     let chunks = messages.len();

@@ -12,8 +12,10 @@ use std::sync::Arc;
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
 use shared::domain::{Expect, Outcome};
-use shared::ports::{ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
-use shared::queue_message::{DispatchMessage, MAX_RECEIVES};
+use shared::ports::{
+    ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, Outgoing, RunStore,
+};
+use shared::queue_message::{quick_retry_delay, DispatchMessage, MAX_RECEIVES, QUICK_RETRIES};
 use shared::{Error, Result};
 use tracing::Instrument;
 
@@ -82,7 +84,11 @@ impl WorkerContext {
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
-    let known = &Known::read(ctx, records.iter().filter(|r| !r.dead).filter_map(|r| r.message.as_ref())).await;
+    // A dead letter ends its result, but a dead dispatch is first attempted (it may never have been:
+    // throttled invocations use up receives too), so it is read with the live ones.
+    let known =
+        &Known::read(ctx, records.iter().filter(|r| !r.dead || r.is_dispatch()).filter_map(|r| r.message.as_ref()))
+            .await;
     // Step one, every record at once, on what the batch read: checks and offline verdicts;
     // timeouts, handed-off answers and dead letters end here.
     let steps = futures::future::join_all(records.iter().map(|r| {
@@ -104,7 +110,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::WebhookSend { run, attempt, first_at }) => {
                     webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
-                Some(message) if r.dead => dead_letter(ctx, message).await.map(|()| Step::Done),
+                Some(message) if r.dead && !r.is_dispatch() => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message @ (DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. })) => {
                     timeouts::expire(ctx, known, message, None).await.map(|()| Step::Done)
                 }
@@ -153,6 +159,8 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
 struct Record {
     id: String,
     receives: u32,
+    /// How many times the message was tried again within seconds (`DispatchMessage::Again`).
+    again: u32,
     /// From the dead-letter queue.
     dead: bool,
     /// `None`: the body is not a dispatch message (dropped, never retried).
@@ -164,14 +172,22 @@ impl Record {
         let dead = ctx.dead_letter_arn.is_some() && record.event_source_arn == ctx.dead_letter_arn;
         let id = record.message_id.clone().unwrap_or_default();
         let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
-        let message = match serde_json::from_str(record.body.as_deref().unwrap_or_default()) {
-            Ok(message) => Some(message),
+        let (message, again) = match serde_json::from_str::<DispatchMessage>(record.body.as_deref().unwrap_or_default())
+        {
+            Ok(message) => {
+                let (message, again) = message.unwrapped();
+                (Some(message), again)
+            }
             Err(err) => {
                 tracing::error!(message_id = %id, error = %err, "unreadable queue message dropped");
-                None
+                (None, 0)
             }
         };
-        Record { id, receives, dead, message }
+        Record { id, receives, again, dead, message }
+    }
+
+    fn is_dispatch(&self) -> bool {
+        matches!(self.message, Some(DispatchMessage::Dispatch { .. }))
     }
 
     fn span(&self) -> tracing::Span {
@@ -189,8 +205,28 @@ impl Record {
             return false;
         };
         if self.dead {
+            if self.is_dispatch() {
+                tracing::warn!(error = %err, "a dead-lettered dispatch failed once more; its result ends error");
+                if dead_letter(ctx, message).await.is_ok() {
+                    return false;
+                }
+            }
             tracing::error!(error = %err, "a dead letter could not be resolved; it stays on the dead-letter queue");
             return true;
+        }
+        if err.is_retryable() && message.retried_quickly() && self.again < QUICK_RETRIES {
+            let attempt = self.again + 1;
+            let again = DispatchMessage::Again { attempt, message: Box::new(message.clone()) };
+            let delay_seconds = quick_retry_delay(attempt);
+            match ctx.queue.send(vec![Outgoing { message: again, delay_seconds }]).await {
+                Ok(()) => {
+                    tracing::info!(error = %err, attempt, delay_seconds, "failed; queued again to be tried within seconds");
+                    return false;
+                }
+                Err(send) => {
+                    tracing::warn!(error = %send, "queueing a quick retry failed; the queue delivers it again")
+                }
+            }
         }
         if err.is_retryable() && self.receives < MAX_RECEIVES {
             tracing::warn!(error = %err, receives = self.receives, "dispatch failed; the message will be delivered again");
@@ -223,6 +259,8 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
         DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
+        // `Record::read` unwraps it; a wrapper reaching here ends what it wraps.
+        DispatchMessage::Again { message, .. } => return Box::pin(end_result(ctx, message, why)).await,
         // A chunk that cannot be created still ends its results.
         DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams } => {
             let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
