@@ -18,6 +18,10 @@ use shared::{Error, Result};
 /// (where Lambda would refuse the event itself). Sources: docs/data-model.md, "How much one POST
 /// carries".
 pub const MAX_BODY_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
+/// The largest answer body: a function's response is limited to the same 6 MB, and lambda_http
+/// writes the body into it as a JSON string (escaped as `event_bytes` counts), beside the status and
+/// headers; a results page stops before it (`read::results_page`), its cursor going on from there.
+pub const MAX_RESPONSE_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
 const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
 const EVENT_ENVELOPE_BYTES: usize = 64 * 1024;
 

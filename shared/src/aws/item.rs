@@ -74,6 +74,24 @@ pub async fn get_item(
     Ok(output.item)
 }
 
+/// The items of `query`, page after page from each page's LastEvaluatedKey (a page stops at 1 MB,
+/// or at the query's Limit), until at least `enough` are found or the pages end.
+pub async fn query_pages(
+    query: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder,
+    enough: usize,
+) -> Result<Vec<Item>, Error> {
+    let mut found = Vec::new();
+    let mut start = None;
+    loop {
+        let output = query.clone().set_exclusive_start_key(start).send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        found.extend(output.items.unwrap_or_default());
+        start = output.last_evaluated_key;
+        if found.len() >= enough || start.is_none() {
+            return Ok(found);
+        }
+    }
+}
+
 /// GetItem of one attribute only, eventually consistent: the cheapest read there is.
 pub async fn get_item_projected(
     client: &aws_sdk_dynamodb::Client,

@@ -1,6 +1,7 @@
 //! A run's items and back: its results, counter shards and META, as DynamoDB attributes. A
 //! counter is named as the status it counts (`ResultStatus::ENDINGS`).
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use super::layout::{counter_key, meta_key, owner_sort_key, result_key, Layout};
@@ -31,7 +32,10 @@ pub fn shell_items(run: &Run) -> (Vec<Item>, Item) {
     let counters = u64::from(layout.counters);
     let pending: Vec<u64> =
         (0..counters).map(|k| run.total_count / counters + u64::from(k < run.total_count % counters)).collect();
-    (counter_items(run.id, &pending), meta_item(run, layout))
+    let mut meta = meta_item(run, layout);
+    // Created in chunks: each chunk's skips are counted on its CHUNK# marker, which a read sums.
+    meta.insert("chunked".into(), AttributeValue::Bool(true));
+    (counter_items(run.id, &pending), meta)
 }
 
 fn counter_items(run: Uuid, pending: &[u64]) -> Vec<Item> {
@@ -123,7 +127,7 @@ pub fn parse_result(item: &Item) -> Result<ResultRecord> {
 
 pub fn parse_layout(item: &Item) -> Result<Layout> {
     let results = get_n(item, "shards")?;
-    Ok(Layout { results, counters: opt_n(item, "counters").unwrap_or(results) })
+    Ok(Layout { results, counters: opt_n(item, "counters").unwrap_or(results), total: get_n(item, "total")? })
 }
 
 pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {

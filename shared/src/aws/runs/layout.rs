@@ -10,6 +10,8 @@ use super::super::item::{string, Item};
 /// Results per shard partition a run is sized for (see docs/data-model.md).
 pub const RESULTS_PER_SHARD: u64 = 5_000;
 pub const MAX_SHARDS: u32 = 64;
+/// The widest window of positions one round of a results page reads (`RunStore::results`).
+pub const MAX_RESULTS_WINDOW: u64 = 32_768;
 /// The owner index: a user's runs, newest first.
 pub const OWNER_INDEX: &str = "by-owner";
 
@@ -19,10 +21,11 @@ pub fn shard_count(results: u64) -> u32 {
 
 /// Answers per counter item a run is sized for: every answer is a transaction on its counter,
 /// and DynamoDB cancels a transaction that meets another one on the same item, so a counter must
-/// stay cold enough for retries to get through (docs/data-model.md, "Failure modes").
+/// stay cold enough for retries to get through (docs/data-model.md, "Counters at 150,000 chargers").
 pub const RESULTS_PER_COUNTER: u64 = 25;
-/// At most this many counters: one BatchGetItem sums them.
-pub const MAX_COUNTERS: u32 = 100;
+/// At most this many counters (reached at 25,000 results): a 150,000-charger run answering at
+/// 5,000 a second puts 5 transactions a second on each; ten BatchGetItem calls, in parallel, sum them.
+pub const MAX_COUNTERS: u32 = 1_000;
 
 /// How a run's items are spread: its results over `results` partitions, its counters over
 /// `counters` items. Fixed at creation (stored on META).
@@ -30,13 +33,15 @@ pub const MAX_COUNTERS: u32 = 100;
 pub struct Layout {
     pub results: u32,
     pub counters: u32,
+    /// The run's positions: `0..total`.
+    pub total: u64,
 }
 
 impl Layout {
     pub fn for_run(total: u64) -> Layout {
         let counters =
             u32::try_from(total.div_ceil(RESULTS_PER_COUNTER)).unwrap_or(MAX_COUNTERS).clamp(1, MAX_COUNTERS);
-        Layout { results: shard_count(total), counters }
+        Layout { results: shard_count(total), counters, total }
     }
 
     /// The results partition of position `seq`: the one place the shard rule is written.
@@ -55,8 +60,14 @@ pub fn meta_key(run: Uuid) -> Item {
 }
 
 /// The marker of a written chunk of a run created in chunks (`write_results`).
+/// The sort keys of a run's chunk markers begin so.
+pub const CHUNK_PREFIX: &str = "CHUNK#";
+
 pub fn chunk_key(run: Uuid, chunk: u32) -> Item {
-    Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string(format!("CHUNK#{chunk:06}")))])
+    Item::from([
+        ("pk".into(), string(format!("RUN#{run}"))),
+        ("sk".into(), string(format!("{CHUNK_PREFIX}{chunk:06}"))),
+    ])
 }
 
 pub fn counter_key(run: Uuid, shard: u32) -> Item {

@@ -22,7 +22,7 @@ use uuid::Uuid;
 use super::batch;
 use super::connections::{parse_slot, slot_item, SLOT_FREE};
 use super::errors::{applied, applied_or, failed_conditions, is_condition_failure, sdk_error};
-use super::item::{get_item, number, opt_n, opt_s, parse_time, string, Item};
+use super::item::{get_item, number, opt_n, opt_s, parse_time, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
@@ -30,8 +30,8 @@ use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
 use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
-use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition};
-pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
+use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, CHUNK_PREFIX};
+pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, MAX_RESULTS_WINDOW, OWNER_INDEX};
 
 /// Marking a result called (`mark_called`, `claim_call`), and the condition that makes it the
 /// result's only CALL (`#status`, `#call_id`, `#executed_at`, `:pending`, `:call`, `:at`, `:due`).
@@ -97,6 +97,11 @@ impl DynamoRunStore {
             run.counters = counters_of(&shard, run.counters);
             last_ended = last_ended.max(opt_n::<i64>(&shard, "ended_ms").and_then(DateTime::from_timestamp_millis));
         }
+        if meta.get("chunked").is_some_and(|chunked| chunked.as_bool().is_ok_and(|c| *c)) {
+            let (skipped, last) = self.chunk_skips(run.id).await?;
+            run.counters.skipped += skipped;
+            last_ended = last_ended.max(last);
+        }
         Ok((run, last_ended))
     }
 
@@ -125,40 +130,24 @@ impl DynamoRunStore {
         Ok(())
     }
 
-    /// Counts `count` skipped results of chunk `chunk` in counter shard `shard`, once; `true` when
-    /// the shard has no pending result left after it.
-    async fn count_skipped(&self, run: Uuid, chunk: u32, shard: u32, count: u64) -> Result<bool> {
-        let tag = chunk.to_string();
-        let outcome = Backoff::WRITE
-            .run(|| async {
-                let result = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(counter_key(run, shard)))
-                    .update_expression(
-                        "ADD #skipped :count, #pending :minus, counted_chunks :chunks SET ended_ms = :now",
-                    )
-                    .condition_expression("NOT contains(counted_chunks, :chunk)")
-                    .expression_attribute_names("#skipped", ResultStatus::SkippedForbidden.as_str())
-                    .expression_attribute_names("#pending", "pending")
-                    .expression_attribute_values(":count", number(count))
-                    .expression_attribute_values(":minus", number(-i64::try_from(count).unwrap_or(i64::MAX)))
-                    .expression_attribute_values(":chunks", AttributeValue::Ss(vec![tag.clone()]))
-                    .expression_attribute_values(":chunk", string(&tag))
-                    .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
-                    .return_values(ReturnValue::UpdatedNew)
-                    .send()
-                    .await;
-                match result {
-                    Ok(output) => Ok(Some(output.attributes.unwrap_or_default())),
-                    // Counted before (a repeated chunk, or a retry whose answer was lost).
-                    Err(err) if is_condition_failure(&err) => Ok(None),
-                    Err(err) => Err(sdk_error("dynamodb", err)),
-                }
-            })
-            .await?;
-        Ok(outcome.is_some_and(|attributes| opt_n::<i64>(&attributes, "pending").is_some_and(|p| p <= 0)))
+    /// The skips a chunked run's chunks counted on their markers, and when the last of them was
+    /// written: one Query of the run's own partition (its CHUNK# items).
+    async fn chunk_skips(&self, run: Uuid) -> Result<(u64, Option<DateTime<Utc>>)> {
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND begins_with(sk, :chunk)")
+            .projection_expression("skipped, ended_ms")
+            .expression_attribute_values(":pk", string(format!("RUN#{run}")))
+            .expression_attribute_values(":chunk", string(CHUNK_PREFIX));
+        let (mut skipped, mut last) = (0u64, None);
+        for marker in query_pages(query, usize::MAX).await? {
+            skipped += opt_n::<u64>(&marker, "skipped").unwrap_or(0);
+            last = last.max(opt_n::<i64>(&marker, "ended_ms").and_then(DateTime::from_timestamp_millis));
+        }
+        Ok((skipped, last))
     }
 
     /// Completion, the explicit step: a run whose counters add up is flipped to completed (once:
@@ -352,44 +341,25 @@ impl DynamoRunStore {
             .await
     }
 
-    async fn query_shard(
-        &self,
-        pk: String,
-        status: Option<ResultStatus>,
-        after: Option<u64>,
-        limit: usize,
-    ) -> Result<Vec<Item>> {
-        let mut found = Vec::new();
-        let mut start = None;
-        loop {
-            let mut query = self
-                .client
-                .query()
-                .table_name(&self.table)
-                .consistent_read(true)
-                .expression_attribute_values(":pk", string(&pk))
-                .limit(i32::try_from(limit.max(1)).unwrap_or(i32::MAX))
-                .set_exclusive_start_key(start);
-            query = match after {
-                Some(seq) => query
-                    .key_condition_expression("pk = :pk AND sk > :after")
-                    .expression_attribute_values(":after", string(format!("{seq:012}"))),
-                None => query.key_condition_expression("pk = :pk"),
-            };
-            if let Some(status) = status {
-                query = query
-                    .filter_expression("#status = :status")
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_values(":status", string(status.as_str()));
-            }
-            let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
-            found.extend(output.items.unwrap_or_default());
-            start = output.last_evaluated_key;
-            if found.len() >= limit || start.is_none() {
-                found.truncate(limit);
-                return Ok(found);
-            }
+    /// Every result of one shard partition at positions `from..=to` (with `status`, if given),
+    /// read page by page: a window's items, not a shard's whole `limit`.
+    async fn query_window(&self, pk: String, status: Option<ResultStatus>, from: u64, to: u64) -> Result<Vec<Item>> {
+        let mut query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
+            .expression_attribute_values(":pk", string(&pk))
+            .expression_attribute_values(":from", string(format!("{from:012}")))
+            .expression_attribute_values(":to", string(format!("{to:012}")));
+        if let Some(status) = status {
+            query = query
+                .filter_expression("#status = :status")
+                .expression_attribute_names("#status", "status")
+                .expression_attribute_values(":status", string(status.as_str()));
         }
+        query_pages(query, usize::MAX).await
     }
 }
 
@@ -413,32 +383,23 @@ impl RunStore for DynamoRunStore {
         if get_item(&self.client, &self.table, chunk_key(run, chunk), true).await?.is_some() {
             return Ok(false);
         }
-        let mut skipped: std::collections::BTreeMap<u32, u64> = std::collections::BTreeMap::new();
-        for result in results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden) {
-            *skipped.entry(layout.counter_of(result.seq)).or_default() += 1;
-        }
+        let skipped = results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden).count() as u64;
         let items = results.iter().map(|result| items::result_item(run, layout, result)).collect();
         batch::put_all(&self.client, &self.table, items).await?;
-        // Its skips, counted in their shards once per chunk: each shard keeps the chunks it counted.
-        let counted = futures::future::try_join_all(
-            skipped.into_iter().map(|(shard, count)| self.count_skipped(run, chunk, shard, count)),
-        )
-        .await?;
         // Only now: a chunk cut short is written again whole by its next delivery; nothing of it
-        // was dispatched before this marker, and its skips are counted once whatever happens.
+        // was dispatched before this marker. Its skips are counted on the marker itself, so they
+        // count once whatever happens (two deliveries racing put the same marker) and cost no write
+        // on the run's counters, which a chunk's 1,000 positions would spread over up to 1,000 items.
+        let mut marker = chunk_key(run, chunk);
+        marker.insert("skipped".into(), number(skipped));
+        marker.insert("ended_ms".into(), number(Utc::now().timestamp_millis()));
         self.client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(chunk_key(run, chunk)))
+            .set_item(Some(marker))
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        // A shard whose results all ended by these skips: the run may be complete.
-        if counted.contains(&true) {
-            if let Some(meta) = self.meta(run).await? {
-                self.read(meta).await?;
-            }
-        }
         Ok(true)
     }
 
@@ -511,16 +472,36 @@ impl RunStore for DynamoRunStore {
         let Some(layout) = self.layout(run).await? else {
             return Ok(Vec::new());
         };
-        let queries =
-            (0..layout.results).map(|k| self.query_shard(results_partition(run, u64::from(k)), status, after, limit));
-        let mut results: Vec<ResultRecord> =
-            futures::future::try_join_all(queries).await?.iter().flatten().map(parse_result).collect::<Result<_>>()?;
-        results.sort_by_key(|r| r.seq);
-        results.truncate(limit);
-        Ok(results)
+        // Positions are spread over the shards round-robin, so the next `limit` positions after
+        // `after` sit in one window of `limit` seqs across them all: each shard is asked for its part
+        // of the window, and a page costs the items it returns. With a status filter a window may
+        // hold fewer matches: the next window, twice as wide, is read until the page is full or the
+        // run's positions end.
+        let mut found = Vec::new();
+        let mut from = after.map_or(0, |seq| seq.saturating_add(1));
+        let mut width = u64::try_from(limit.max(1)).unwrap_or(u64::MAX);
+        while found.len() < limit && from < layout.total {
+            let to = from.saturating_add(width - 1).min(layout.total - 1);
+            let queries =
+                (0..layout.results).map(|k| self.query_window(results_partition(run, u64::from(k)), status, from, to));
+            let mut window: Vec<ResultRecord> = futures::future::try_join_all(queries)
+                .await?
+                .iter()
+                .flatten()
+                .map(parse_result)
+                .collect::<Result<_>>()?;
+            window.sort_by_key(|r| r.seq);
+            found.extend(window);
+            from = to + 1;
+            width = width.saturating_mul(2).min(MAX_RESULTS_WINDOW);
+        }
+        found.truncate(limit);
+        Ok(found)
     }
 
     async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
+        // A page of the index stops at `limit` items or 1 MB, whichever comes first: it is read on
+        // from its LastEvaluatedKey until `limit` runs are found or the owner's runs end.
         let mut query = self
             .client
             .query()
@@ -536,9 +517,9 @@ impl RunStore for DynamoRunStore {
                 .expression_attribute_values(":before", string(owner_sort_key(key.created_at, key.id))),
             None => query.key_condition_expression("#owner = :owner"),
         };
-        let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
-        let runs = output.items.unwrap_or_default().into_iter().map(|meta| self.read(meta));
-        futures::future::try_join_all(runs).await
+        let mut metas = query_pages(query, limit).await?;
+        metas.truncate(limit);
+        futures::future::try_join_all(metas.into_iter().map(|meta| self.read(meta))).await
     }
 
     async fn result(&self, run: Uuid, seq: u64) -> Result<Option<ResultRecord>> {
