@@ -25,17 +25,15 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     (items, meta_item(run, layout))
 }
 
-/// The items of a run created in chunks, before its results (`create_run_shell`): its counter
-/// shards, every one of its `total_count` results pending in its shard, and its META.
-pub fn shell_items(run: &Run) -> (Vec<Item>, Item) {
-    let layout = Layout::for_run(run.total_count);
-    let counters = u64::from(layout.counters);
-    let pending: Vec<u64> =
-        (0..counters).map(|k| run.total_count / counters + u64::from(k < run.total_count % counters)).collect();
-    let mut meta = meta_item(run, layout);
+/// The META of a run created in chunks, before its results (`create_run_shell`), and nothing else:
+/// a run is complete when its counters' endings add up to `total_count`, and a counter an answer has
+/// not yet written counts zero (the first answer's `ADD` creates it), so none is written ahead —
+/// with 1,000 counters that would be 41 BatchWriteItem calls inside the POST.
+pub fn shell_item(run: &Run) -> Item {
+    let mut meta = meta_item(run, Layout::for_run(run.total_count));
     // Created in chunks: each chunk's skips are counted on its CHUNK# marker, which a read sums.
     meta.insert("chunked".into(), AttributeValue::Bool(true));
-    (counter_items(run.id, &pending), meta)
+    meta
 }
 
 fn counter_items(run: Uuid, pending: &[u64]) -> Vec<Item> {

@@ -29,7 +29,7 @@ use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use crate::retry::Backoff;
 use crate::sync::locked;
-use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_items};
+use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_item};
 use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, CHUNK_PREFIX};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, MAX_RESULTS_WINDOW, OWNER_INDEX};
 
@@ -371,8 +371,7 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn create_run_shell(&self, run: &Run) -> Result<()> {
-        let (counters, meta) = shell_items(run);
-        self.store_run(run, counters, meta).await
+        self.store_run(run, Vec::new(), shell_item(run)).await
     }
 
     async fn write_results(&self, run: Uuid, chunk: u32, results: Vec<ResultRecord>) -> Result<bool> {
