@@ -59,8 +59,10 @@ impl ApiContext {
         })?;
         let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
-        let cursor_key = CursorKey::new(secret_setting(&clients, CURSOR_SECRET).await?);
-        let webhook_key = WebhookKey::new(secret_setting(&clients, WEBHOOK_KEY).await?);
+        // Both at once: each is a request to Secrets Manager at cold start.
+        let (cursor, webhook) =
+            tokio::join!(secret_setting(&clients, CURSOR_SECRET), secret_setting(&clients, WEBHOOK_KEY));
+        let (cursor_key, webhook_key) = (CursorKey::new(cursor?), WebhookKey::new(webhook?));
         Ok(ApiContext {
             default_timeout_seconds,
             rate_limit_per_minute,
