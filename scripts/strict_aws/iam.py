@@ -299,7 +299,8 @@ class Guard:
     def __init__(self, template_path=TEMPLATE):
         self.policies = policies(load_template(template_path))
         self.checked = dict.fromkeys(self.policies, 0)
-        self.denials = []
+        self.denials = []  # the first 1,000, in full
+        self.denied = 0  # every one
         self.used = set()  # (function, Sid, action pattern) that allowed a request
 
     def check(self, principal, needs, operation):
@@ -314,6 +315,7 @@ class Guard:
             else:
                 denial = {"function": principal, "action": action, "resource": resource,
                           "operation": operation, "context": context}
+                self.denied += 1
                 if len(self.denials) < 1000:
                     self.denials.append(denial)
                 return denial
@@ -334,4 +336,4 @@ class Guard:
             for a in st["Action"]
             if st["Effect"] == "Allow" and (f, st["Sid"], a) not in self.used
         ]
-        return {"checked": dict(self.checked), "denied": len(self.denials), "denials": list(self.denials), "unused": unused}
+        return {"checked": dict(self.checked), "denied": self.denied, "denials": list(self.denials), "unused": unused}

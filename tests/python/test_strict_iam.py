@@ -118,12 +118,20 @@ def test_functions_are_held_to_their_policies_and_administrators_are_not():
         assert code_of(api_sqs.send_message, QueueUrl=dispatch, MessageBody="{}") == "ok"
         assert code_of(api_sqs.send_message, QueueUrl=dead, MessageBody="{}") in ("AccessDenied", "AccessDeniedException")
         assert code_of(as_function(server, "sqs", "WorkerFunction").receive_message, QueueUrl=dead) == "ok"
+        # Secrets: the worker reads the webhook key, never the cursor key; the websocket function neither.
+        secrets = server.client("secretsmanager")
+        cursor = secrets.create_secret(Name=f"{PREFIX}-CursorSecret", SecretString="c")["ARN"]
+        webhook = secrets.create_secret(Name=f"{PREFIX}-WebhookKey", SecretString="w")["ARN"]
+        worker_secrets = as_function(server, "secretsmanager", "WorkerFunction")
+        assert code_of(worker_secrets.get_secret_value, SecretId=webhook) == "ok"
+        assert code_of(worker_secrets.get_secret_value, SecretId=cursor) == "AccessDeniedException"
         # The administrator (any other key) does anything.
         assert code_of(admin.delete_item, TableName=runs, Key=key("RUN#1", "META")) == "ok"
 
         report = server.get("/strict-api/iam")
         assert report["enabled"] is True
         assert report["checked"]["ApiFunction"] >= 5 and report["checked"]["WebSocketFunction"] == 3
+        assert report["checked"]["WorkerFunction"] == 4
         denied = {(d["function"], d["action"]) for d in report["denials"]}
         assert denied == {
             ("ApiFunction", "dynamodb:PutItem"),
@@ -131,8 +139,9 @@ def test_functions_are_held_to_their_policies_and_administrators_are_not():
             ("ApiFunction", "sqs:SendMessage"),
             ("WebSocketFunction", "dynamodb:UpdateItem"),
             ("WebSocketFunction", "dynamodb:BatchWriteItem"),
+            ("WorkerFunction", "secretsmanager:GetSecretValue"),
         }
-        assert server.stats()["iam_denied"] == 5
+        assert report["denied"] == server.stats()["iam_denied"] == 6
 
 
 def test_the_management_api_asks_the_stand_in():

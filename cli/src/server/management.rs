@@ -81,8 +81,9 @@ fn gone() -> Response {
 
 /// API Gateway answers a call outside the caller's policy 403 `AccessDeniedException`: here the
 /// strict stand-in decides (`Stack::management_authorizer`), from the template's statements for the
-/// function whose credentials signed the call (scripts/strict_aws/iam.py). An authorizer that cannot be
-/// reached, or answers anything but 200 or 403 (plain moto), allows the call.
+/// function whose credentials signed the call (scripts/strict_aws/iam.py). A local endpoint without the
+/// strict stand-in (404) allows every call; one that cannot be reached, or answers anything else,
+/// refuses it: an unchecked call must not pass as a checked one.
 async fn denied(stack: &Stack, method: &Method, connection_id: &str, headers: &HeaderMap) -> Option<Response> {
     let authorizer = stack.management_authorizer.as_ref()?;
     let authorization = headers.get("authorization").and_then(|v| v.to_str().ok()).unwrap_or_default();
@@ -91,16 +92,19 @@ async fn denied(stack: &Stack, method: &Method, connection_id: &str, headers: &H
         "action": "execute-api:ManageConnections",
         "resource": format!("arn:aws:execute-api:local:123456789012:local/local/{method}/@connections/{connection_id}"),
     });
-    let answer = authorizer_client().post(authorizer).json(&asked).send().await.ok()?;
-    if answer.status() != reqwest::StatusCode::FORBIDDEN {
-        return None;
-    }
-    let message = answer.json::<serde_json::Value>().await.ok().map(|denial| {
-        format!(
-            "User: {} is not authorized to perform: {} on resource: {}",
-            denial["function"], denial["action"], denial["resource"]
-        )
-    });
+    let message = match authorizer_client().post(authorizer).json(&asked).send().await {
+        Ok(answer) if matches!(answer.status().as_u16(), 200 | 404) => return None,
+        Ok(answer) if answer.status() == reqwest::StatusCode::FORBIDDEN => {
+            answer.json::<serde_json::Value>().await.ok().map(|denial| {
+                format!(
+                    "User: {} is not authorized to perform: {} on resource: {}",
+                    denial["function"], denial["action"], denial["resource"]
+                )
+            })
+        }
+        Ok(answer) => Some(format!("the IAM stand-in answered {}", answer.status())),
+        Err(err) => Some(format!("the IAM stand-in could not be asked: {err}")),
+    };
     let body = serde_json::json!({ "message": message }).to_string();
     let headers = [("x-amzn-errortype", "AccessDeniedException"), ("content-type", "application/json")];
     Some((StatusCode::FORBIDDEN, headers, body).into_response())

@@ -4,8 +4,8 @@
 //! longer than API Gateway's 30 s on a table that serves 4,000 writes a second, and hold every
 //! result in the function's memory (`docs/data-model.md`, "Runs of any size").
 //!
-//! Order matters: the chunk messages are queued first and the run (its META and counters, every
-//! result pending) stored last, so a creation cut short at any point leaves either a run whose
+//! Order matters: the chunk messages are queued first (a second's delay lets the run come first)
+//! and the run (its META: the counters come with the first answers) stored last, so a creation cut short at any point leaves either a run whose
 //! chunks are on the queue, or no run at all — its chunk messages wait for it, then die — and a
 //! retry with the same Idempotency-Key creates it under the same id.
 

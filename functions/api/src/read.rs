@@ -10,7 +10,7 @@ use shared::ports::RunKey;
 use shared::{Error, Result};
 use uuid::Uuid;
 
-use crate::request::{event_bytes, MAX_RESPONSE_BYTES};
+use crate::request::MAX_RESPONSE_BYTES;
 use crate::views::{self, Page, EMBEDDED_RESULTS};
 use crate::ApiContext;
 
@@ -68,7 +68,7 @@ pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, S
     results.truncate(per_page);
     // A page of answers that would not fit in a Lambda response ends early: at most
     // `MAX_RESPONSE_BYTES` as the response carries it (answers may hold up to 128 KB each).
-    let fits = fitting(results.iter().map(views::result), MAX_RESPONSE_BYTES - PAGE_ENVELOPE_BYTES);
+    let fits = views::fitting(results.iter().map(views::result), MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES);
     let data: Vec<Value> = fits.collect();
     if data.len() < results.len() {
         results.truncate(data.len());
@@ -83,22 +83,6 @@ pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, S
         kept.push(("status".to_owned(), status.as_str().to_owned()));
     }
     Ok(Page { data, path, per_page, next_cursor, prev_cursor: None, query: kept }.to_json())
-}
-
-/// What a page holds beside its results (links, meta, cursors), at most.
-const PAGE_ENVELOPE_BYTES: usize = 16 * 1024;
-
-/// The leading `views` whose size in a Lambda response (`event_bytes`) stays within `budget`; the
-/// first is always taken, so a page is never empty while results remain.
-fn fitting(views: impl Iterator<Item = Value>, budget: usize) -> impl Iterator<Item = Value> {
-    let mut used = 0usize;
-    views
-        .enumerate()
-        .take_while(move |(i, view)| {
-            used += event_bytes(view.to_string().as_bytes(), true) + 1;
-            *i == 0 || used <= budget
-        })
-        .map(|(_, view)| view)
 }
 
 pub async fn list(ctx: &ApiContext, caller: &Identity, query: &HashMap<String, String>, path: String) -> Result<Value> {
@@ -134,23 +118,4 @@ fn run_key(text: &str) -> Result<RunKey> {
     let (micros, id) = text.split_once(':').ok_or_else(invalid)?;
     let created_at = DateTime::from_timestamp_micros(micros.parse().map_err(|_| invalid())?).ok_or_else(invalid)?;
     Ok(RunKey { created_at, id: Uuid::try_parse(id).map_err(|_| invalid())? })
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn a_page_stops_before_the_lambda_response_limit() {
-        let answer = serde_json::json!({"status": "Accepted", "blob": "\"".repeat(64 * 1024)});
-        let views = || (0..1000).map(|seq| serde_json::json!({"seq": seq, "answer": answer}));
-        let each = event_bytes(views().next().unwrap().to_string().as_bytes(), true);
-        assert!(each > 128 * 1024, "a quote counts twice in the response: {each}");
-        let kept = fitting(views(), MAX_RESPONSE_BYTES - PAGE_ENVELOPE_BYTES).count();
-        assert_eq!(kept, (MAX_RESPONSE_BYTES - PAGE_ENVELOPE_BYTES) / (each + 1));
-        assert!(kept < 1000 && kept > 0);
-        // One result larger than the whole budget still makes a page of one.
-        assert_eq!(fitting(views(), 10).count(), 1);
-        assert_eq!(fitting(std::iter::empty(), 10).count(), 0);
-    }
 }

@@ -87,7 +87,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     // A dead letter ends its result, but a dead dispatch is first attempted (it may never have been:
     // throttled invocations use up receives too), so it is read with the live ones.
     let known =
-        &Known::read(ctx, records.iter().filter(|r| !r.dead || r.is_dispatch()).filter_map(|r| r.message.as_ref()))
+        &Known::read(ctx, records.iter().filter(|r| !r.dead || r.attempted_dead()).filter_map(|r| r.message.as_ref()))
             .await;
     // Step one, every record at once, on what the batch read: checks and offline verdicts;
     // timeouts, handed-off answers and dead letters end here.
@@ -110,7 +110,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::WebhookSend { run, attempt, first_at }) => {
                     webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
-                Some(message) if r.dead && !r.is_dispatch() => dead_letter(ctx, message).await.map(|()| Step::Done),
+                Some(message) if r.dead && !r.attempted_dead() => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message @ (DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. })) => {
                     timeouts::expire(ctx, known, message, None).await.map(|()| Step::Done)
                 }
@@ -155,12 +155,17 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     response
 }
 
+/// How old a dead-lettered dispatch may be and still be attempted (`Record::attempted_dead`).
+const DEAD_DISPATCH_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
+
 /// One SQS record, read.
 struct Record {
     id: String,
     receives: u32,
     /// How many times the message was tried again within seconds (`DispatchMessage::Again`).
     again: u32,
+    /// When SQS first received the message (`SentTimestamp`), if it says.
+    sent: Option<chrono::DateTime<chrono::Utc>>,
     /// From the dead-letter queue.
     dead: bool,
     /// `None`: the body is not a dispatch message (dropped, never retried).
@@ -172,6 +177,11 @@ impl Record {
         let dead = ctx.dead_letter_arn.is_some() && record.event_source_arn == ctx.dead_letter_arn;
         let id = record.message_id.clone().unwrap_or_default();
         let receives = record.attributes.get("ApproximateReceiveCount").and_then(|n| n.parse().ok()).unwrap_or(1);
+        let sent = record
+            .attributes
+            .get("SentTimestamp")
+            .and_then(|ms| ms.parse().ok())
+            .and_then(chrono::DateTime::from_timestamp_millis);
         let (message, again) = match serde_json::from_str::<DispatchMessage>(record.body.as_deref().unwrap_or_default())
         {
             Ok(message) => {
@@ -183,11 +193,18 @@ impl Record {
                 (None, 0)
             }
         };
-        Record { id, receives, again, dead, message }
+        Record { id, receives, again, sent, dead, message }
     }
 
-    fn is_dispatch(&self) -> bool {
-        matches!(self.message, Some(DispatchMessage::Dispatch { .. }))
+    /// A dead-lettered dispatch gets one attempt: its receives may all have gone to throttled
+    /// invocations. Only at its first receive from the dead-letter queue (SQS keeps the count it had,
+    /// `MAX_RECEIVES`, and adds one; a queue that starts again counts one), so one that crashes the
+    /// worker is not tried for ever; and only within `DEAD_DISPATCH_MAX_AGE` of its sending, so a
+    /// letter moved back days later reaches no charger.
+    fn attempted_dead(&self) -> bool {
+        let first = self.receives <= 1 || self.receives == MAX_RECEIVES + 1;
+        let young = self.sent.is_none_or(|sent| chrono::Utc::now() - sent < DEAD_DISPATCH_MAX_AGE);
+        self.dead && first && young && matches!(self.message, Some(DispatchMessage::Dispatch { .. }))
     }
 
     fn span(&self) -> tracing::Span {
@@ -205,7 +222,7 @@ impl Record {
             return false;
         };
         if self.dead {
-            if self.is_dispatch() {
+            if self.attempted_dead() {
                 tracing::warn!(error = %err, "a dead-lettered dispatch failed once more; its result ends error");
                 if dead_letter(ctx, message).await.is_ok() {
                     return false;
@@ -217,7 +234,8 @@ impl Record {
         if err.is_retryable() && message.retried_quickly() && self.again < QUICK_RETRIES {
             let attempt = self.again + 1;
             let again = DispatchMessage::Again { attempt, message: Box::new(message.clone()) };
-            let delay_seconds = quick_retry_delay(attempt);
+            // Jittered, so a batch that failed together (a throttled table) does not return together.
+            let delay_seconds = quick_retry_delay(attempt) + fastrand::u32(0..=quick_retry_delay(attempt) / 2);
             match ctx.queue.send(vec![Outgoing { message: again, delay_seconds }]).await {
                 Ok(()) => {
                     tracing::info!(error = %err, attempt, delay_seconds, "failed; queued again to be tried within seconds");

@@ -12,7 +12,9 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::access::Charger;
-use crate::ocpp::charger_calls::HEARTBEAT_INTERVAL_SECONDS;
+
+/// The heartbeat interval, in seconds, given to every charger that boots (`ocpp::charger_calls`).
+pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
 /// `last_seen` is kept to within this much while a charger stays connected: a sign of life
 /// writes only when the stored one is older. Three heartbeat intervals: a connected charger's

@@ -5,6 +5,7 @@ pub mod charger_state;
 pub mod cursor;
 pub mod fleet;
 pub mod run;
+pub mod webhook;
 
 pub use access::{Charger, Identity};
 pub use cursor::{Cursor, CursorKey};

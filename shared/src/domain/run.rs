@@ -139,7 +139,7 @@ pub struct Run {
     /// The filter its chargers were chosen by, when the request named them by what they are.
     pub target: Option<super::charger_state::FleetFilter>,
     /// Where its summary is POSTed when it completes, and how that fares.
-    pub webhook: Option<crate::webhook::Webhook>,
+    pub webhook: Option<super::webhook::Webhook>,
 }
 
 impl Run {

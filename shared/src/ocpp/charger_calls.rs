@@ -13,13 +13,11 @@ use super::catalogue::COMMANDS;
 use super::frame::ErrorCode;
 use super::schema::{compile, field_path};
 use crate::clock::rfc3339;
+use crate::domain::charger_state::HEARTBEAT_INTERVAL_SECONDS;
 use crate::domain::run::truncated;
 
 /// The longest CALLERROR description sent back for a payload that breaks its schema.
 const MAX_DESCRIPTION_BYTES: usize = 300;
-
-/// The heartbeat interval, in seconds, given to every charger that boots.
-pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
 
 /// Actions a charge point initiates in OCPP 1.6 that ocpp-bulk does not handle.
 const OTHER_CHARGER_ACTIONS: [&str; 3] = ["Authorize", "StartTransaction", "StopTransaction"];

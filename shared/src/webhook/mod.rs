@@ -14,6 +14,7 @@ use hmac::{Hmac, Mac};
 use serde::{Deserialize, Serialize};
 use sha2::Sha256;
 
+pub use crate::domain::webhook::{AttemptOutcome, Webhook, WebhookState};
 use crate::domain::Run;
 
 /// The environment variable that holds the deployment's webhook key (api and worker).
@@ -30,75 +31,6 @@ pub const ATTEMPT_TIMEOUT_SECONDS: u64 = 10;
 pub const FIRST_RETRY_SECONDS: u32 = 30;
 /// What a receiver's error text keeps on the run.
 pub const MAX_ERROR_BYTES: usize = 300;
-
-/// A run's webhook: where, what for, and how its completion event fares.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct Webhook {
-    pub url: String,
-    /// Also an event at each tenth of the run's progress (one attempt each).
-    pub progress: bool,
-    pub state: WebhookState,
-    /// Attempts of the completion event so far.
-    pub attempts: u32,
-    pub last_status: Option<u16>,
-    pub last_error: Option<String>,
-    pub last_attempt_at: Option<DateTime<Utc>>,
-    pub delivered_at: Option<DateTime<Utc>>,
-    /// The last tenth of progress an event was sent for (0: none).
-    pub progress_sent: u8,
-}
-
-impl Webhook {
-    pub fn new(url: String, progress: bool) -> Webhook {
-        Webhook {
-            url,
-            progress,
-            state: WebhookState::Pending,
-            attempts: 0,
-            last_status: None,
-            last_error: None,
-            last_attempt_at: None,
-            delivered_at: None,
-            progress_sent: 0,
-        }
-    }
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WebhookState {
-    /// The run is running, or its completion event is still being tried.
-    Pending,
-    Delivered,
-    /// Not delivered within `RETRY_FOR`.
-    Failed,
-}
-
-impl WebhookState {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WebhookState::Pending => "pending",
-            WebhookState::Delivered => "delivered",
-            WebhookState::Failed => "failed",
-        }
-    }
-
-    pub fn parse(text: &str) -> Option<WebhookState> {
-        [WebhookState::Pending, WebhookState::Delivered, WebhookState::Failed].into_iter().find(|s| s.as_str() == text)
-    }
-}
-
-/// What an attempt came to.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct AttemptOutcome {
-    pub at: DateTime<Utc>,
-    /// The receiver's HTTP status, when it answered.
-    pub status: Option<u16>,
-    /// Why it failed, when it did (bounded to `MAX_ERROR_BYTES`).
-    pub error: Option<String>,
-    /// The state the webhook is in after it.
-    pub state: WebhookState,
-}
 
 /// Which event of a run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]

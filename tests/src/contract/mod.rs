@@ -88,7 +88,7 @@ macro_rules! contract_suite {
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
             fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
-            an_answer_counts_once_from_its_charger_in_time);
+            an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -2,7 +2,8 @@
 
 use chrono::{Duration, Utc};
 use futures::StreamExt;
-use shared::domain::{Counters, Expect, Outcome, ResultStatus};
+use serde_json::json;
+use shared::domain::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::RunKey;
 use uuid::Uuid;
 
@@ -196,4 +197,45 @@ pub async fn cancelling_is_recorded_once(ports: &Ports) {
     let (other, _) = new_run(ports, "alice", 1, 0).await;
     assert_eq!(ports.runs.cancelled_at(other.id).await.unwrap(), None);
     assert!(!ports.runs.cancel(Uuid::new_v4(), at).await.unwrap(), "an unknown run");
+}
+
+/// A chunk of a run created in chunks is written once: of two deliveries racing, one writes (the
+/// other is told it was written, or to come back while it is being written), and a repeat after
+/// its results moved on writes nothing, so a dispatched result never goes back to `pending`; its
+/// skips count once, and the run completes when the rest end.
+pub async fn a_chunk_is_written_once(ports: &Ports) {
+    let mut run = Run::new(Uuid::new_v4(), "alice".into(), "Reset".into(), json!({"type": "Soft"}), 4, Utc::now(), 30);
+    run.counters = Counters::default();
+    ports.runs.create_run_shell(&run).await.expect("the run's shell");
+    let charger =
+        || ChargerRef { uuid: Uuid::new_v4(), identity: format!("X{}", Uuid::new_v4().simple()), reference: None };
+    let chunk: Vec<ResultRecord> = vec![
+        ResultRecord::pending(0, charger()),
+        ResultRecord::pending(1, charger()),
+        ResultRecord::skipped(2, "not-a-uuid".into()),
+        ResultRecord::skipped(3, "not-a-uuid-either".into()),
+    ];
+    let racing = (0..2).map(|_| {
+        let (runs, chunk) = (ports.runs.clone(), chunk.clone());
+        tokio::spawn(async move { runs.write_results(run.id, 0, chunk).await })
+    });
+    let outcomes: Vec<_> = futures::future::join_all(racing).await.into_iter().map(|r| r.expect("joined")).collect();
+    assert_eq!(outcomes.iter().filter(|o| matches!(o, Ok(true))).count(), 1, "{outcomes:?}");
+    assert!(outcomes.iter().all(|o| o.as_ref().map_or_else(|e| e.is_retryable(), |_| true)), "{outcomes:?}");
+
+    assert!(ports.runs.mark_called(run.id, 0, &called("call-0"), Utc::now()).await.unwrap());
+    assert!(!ports.runs.write_results(run.id, 0, chunk.clone()).await.unwrap(), "written before: nothing again");
+    let first = ports.runs.result(run.id, 0).await.unwrap().expect("result 0");
+    assert_eq!(first.call_id.as_deref(), Some("call-0"), "a dispatched result stays dispatched");
+
+    let counted = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(counted.counters.skipped, 2, "the chunk's skips, once");
+    assert!(counted.completed_at.is_none());
+    for seq in [0, 1] {
+        let expect = if seq == 0 { Expect::Call("call-0".into()) } else { Expect::Uncalled };
+        assert!(ports.runs.finish(run.id, seq, &expect, Outcome::offline("gone", Utc::now())).await.unwrap());
+    }
+    let done = ports.runs.run(run.id).await.unwrap().unwrap();
+    assert_eq!(done.counters, Counters { sent: 0, offline: 2, error: 0, skipped: 2 });
+    assert!(done.completed_at.is_some(), "complete once its last result ended");
 }

@@ -1,7 +1,6 @@
 //! A run's items and back: its results, counter shards and META, as DynamoDB attributes. A
 //! counter is named as the status it counts (`ResultStatus::ENDINGS`).
 
-use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
 use super::layout::{counter_key, meta_key, owner_sort_key, result_key, Layout};
@@ -30,10 +29,7 @@ pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
 /// not yet written counts zero (the first answer's `ADD` creates it), so none is written ahead —
 /// with 1,000 counters that would be 41 BatchWriteItem calls inside the POST.
 pub fn shell_item(run: &Run) -> Item {
-    let mut meta = meta_item(run, Layout::for_run(run.total_count));
-    // Created in chunks: each chunk's skips are counted on its CHUNK# marker, which a read sums.
-    meta.insert("chunked".into(), AttributeValue::Bool(true));
-    meta
+    meta_item(run, Layout::for_run(run.total_count))
 }
 
 fn counter_items(run: Uuid, pending: &[u64]) -> Vec<Item> {

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
+use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
     AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
@@ -32,6 +33,18 @@ use crate::sync::locked;
 use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_item};
 use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, CHUNK_PREFIX};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, MAX_RESULTS_WINDOW, OWNER_INDEX};
+
+/// How long a delivery holds a chunk it writes (`claim_chunk`): twice a worker's timeout.
+const CHUNK_LEASE_MS: i64 = 60_000;
+
+/// Who writes a chunk's results.
+enum ChunkClaim {
+    Ours,
+    /// Another delivery, its lease still running.
+    Writing,
+    /// Written before.
+    Done,
+}
 
 /// Marking a result called (`mark_called`, `claim_call`), and the condition that makes it the
 /// result's only CALL (`#status`, `#call_id`, `#executed_at`, `:pending`, `:call`, `:at`, `:due`).
@@ -97,11 +110,11 @@ impl DynamoRunStore {
             run.counters = counters_of(&shard, run.counters);
             last_ended = last_ended.max(opt_n::<i64>(&shard, "ended_ms").and_then(DateTime::from_timestamp_millis));
         }
-        if meta.get("chunked").is_some_and(|chunked| chunked.as_bool().is_ok_and(|c| *c)) {
-            let (skipped, last) = self.chunk_skips(run.id).await?;
-            run.counters.skipped += skipped;
-            last_ended = last_ended.max(last);
-        }
+        // A run created in chunks counts their skips on its CHUNK# markers (none for an inline run:
+        // the Query finds nothing; markers of chunks written before they counted hold none).
+        let (skipped, last) = self.chunk_skips(run.id).await?;
+        run.counters.skipped += skipped;
+        last_ended = last_ended.max(last);
         Ok((run, last_ended))
     }
 
@@ -128,6 +141,40 @@ impl DynamoRunStore {
         applied(put)?;
         self.remember(run.id, Layout::for_run(run.total_count));
         Ok(())
+    }
+
+    /// Claims chunk `chunk`'s marker for `writer` (`write_results`): free, or held by a writer whose
+    /// lease (`CHUNK_LEASE_MS`, past a worker's timeout) ended, it becomes ours. A claim whose answer
+    /// was lost is recognised on its retry by `writer`.
+    async fn claim_chunk(&self, run: Uuid, chunk: u32, writer: u64) -> Result<ChunkClaim> {
+        let now = Utc::now().timestamp_millis();
+        let mut claim = chunk_key(run, chunk);
+        claim.insert("writing_until".into(), number(now + CHUNK_LEASE_MS));
+        claim.insert("writer".into(), number(writer));
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(claim))
+            .condition_expression("attribute_not_exists(pk) OR writing_until < :now")
+            .expression_attribute_values(":now", number(now))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let held = match result {
+            Ok(_) => return Ok(ChunkClaim::Ours),
+            Err(err) => match err.as_service_error() {
+                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
+                    failed.item().cloned().unwrap_or_default()
+                }
+                _ => return Err(sdk_error("dynamodb", err)),
+            },
+        };
+        Ok(match (opt_n::<u64>(&held, "writer"), held.contains_key("writing_until")) {
+            (Some(w), _) if w == writer => ChunkClaim::Ours,
+            (_, true) => ChunkClaim::Writing,
+            (_, false) => ChunkClaim::Done,
+        })
     }
 
     /// The skips a chunked run's chunks counted on their markers, and when the last of them was
@@ -378,24 +425,30 @@ impl RunStore for DynamoRunStore {
         let Some(layout) = self.layout(run).await? else {
             return Err(Error::internal("dynamodb", format!("results for run {run}, which has no META")));
         };
-        // Written before: its results may have moved on since, so they are not written again.
-        if get_item(&self.client, &self.table, chunk_key(run, chunk), true).await?.is_some() {
-            return Ok(false);
+        // One delivery writes a chunk: two racing would let the later one put back `pending` on a
+        // result the earlier had already dispatched. The marker is claimed first, with a lease; a
+        // chunk whose marker is done was written before (its results may have moved on since).
+        let writer = fastrand::u64(..);
+        match self.claim_chunk(run, chunk, writer).await? {
+            ChunkClaim::Ours => {}
+            ChunkClaim::Done => return Ok(false),
+            ChunkClaim::Writing => {
+                return Err(Error::transient("dynamodb", format!("chunk {chunk} of run {run} is being written")))
+            }
         }
         let skipped = results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden).count() as u64;
         let items = results.iter().map(|result| items::result_item(run, layout, result)).collect();
         batch::put_all(&self.client, &self.table, items).await?;
-        // Only now: a chunk cut short is written again whole by its next delivery; nothing of it
-        // was dispatched before this marker. Its skips are counted on the marker itself, so they
-        // count once whatever happens (two deliveries racing put the same marker) and cost no write
-        // on the run's counters, which a chunk's 1,000 positions would spread over up to 1,000 items.
-        let mut marker = chunk_key(run, chunk);
-        marker.insert("skipped".into(), number(skipped));
-        marker.insert("ended_ms".into(), number(Utc::now().timestamp_millis()));
+        // Done: nothing of the chunk was dispatched before this. Its skips are counted on the marker
+        // itself, so they count once whatever happens, and cost no write on the run's counters, which
+        // a chunk's 1,000 positions would spread over up to 1,000 items.
         self.client
-            .put_item()
+            .update_item()
             .table_name(&self.table)
-            .set_item(Some(marker))
+            .set_key(Some(chunk_key(run, chunk)))
+            .update_expression("SET skipped = :skipped, ended_ms = :now REMOVE writing_until, writer")
+            .expression_attribute_values(":skipped", number(skipped))
+            .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
