@@ -5,43 +5,13 @@
 //! answer from being lost to a conflict, a throttle or a 5xx. Every step is conditional, so
 //! recording one answer twice (a duplicated queue message, a retry) changes nothing the second time.
 
-use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
-use serde_json::Value;
-
 use crate::domain::{Expect, Outcome};
 use crate::error::Result;
+pub use crate::messages::{ChargerAnswer, Reply};
 use crate::ocpp::{call_id, Command};
 use crate::plans::RunPlans;
-use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCall, InflightCalls, RunStore};
+use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use crate::queue_message::release_slot;
-
-/// What the charger answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", content = "value", rename_all = "snake_case")]
-pub enum Reply {
-    /// A CALLRESULT's payload.
-    Result(Value),
-    /// A CALLERROR, as `code: description`.
-    Error(String),
-}
-
-/// One answer and what is known of it so far.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct ChargerAnswer {
-    pub connection: String,
-    /// The charger behind `connection`, once looked up.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub identity: Option<String>,
-    pub call_id: String,
-    pub reply: Reply,
-    /// When the frame arrived: an answer is in time if it arrived before the CALL expired,
-    /// however late it is recorded.
-    pub received_at: DateTime<Utc>,
-    /// The in-flight CALL it answers, once looked up and matched.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub call: Option<InflightCall>,
-}
 
 /// What became of an answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -158,6 +128,7 @@ fn outcome(action: &str, reply: Reply) -> Outcome {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use chrono::Utc;
 
     #[test]
     fn a_handed_off_answer_round_trips_as_json() {

@@ -6,14 +6,14 @@
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::webhook::AttemptOutcome;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::queue_message::DispatchMessage;
-use crate::webhook::AttemptOutcome;
+use crate::messages::DispatchMessage;
+pub use crate::messages::InflightCall;
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -184,20 +184,6 @@ impl Called {
     pub fn new(call_id: impl Into<String>, due: DateTime<Utc>) -> Self {
         Called { call_id: call_id.into(), due }
     }
-}
-
-/// The one CALL a charger may have in flight (OCPP-J: no second CALL before the first is answered).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct InflightCall {
-    pub call_id: String,
-    /// The OCPP action of the CALL, to check the answer against its response schema.
-    pub action: String,
-    pub run: Uuid,
-    pub charger: Uuid,
-    /// The result's position in its run (its key).
-    pub seq: u64,
-    /// The slot is free again after this, answered or not.
-    pub expires_at: DateTime<Utc>,
 }
 
 /// What became of a message that waits for a charger's slot.

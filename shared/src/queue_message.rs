@@ -3,11 +3,10 @@
 //! a grace for handed-off answers; an `Answer` for each charger answer the WebSocket handler handed off.
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
-use crate::answers::ChargerAnswer;
 use crate::error::Result;
+pub use crate::messages::{DispatchMessage, TimedCall};
 use crate::ports::{DispatchQueue, InflightCalls, Outgoing};
 
 /// SQS's longest delay; later rollout slots re-queue themselves.
@@ -25,68 +24,6 @@ pub const HANDSHAKE_GRACE_SECONDS: i64 = 10;
 /// Receives after which a failing message is given up (the template's maxReceiveCount).
 pub const MAX_RECEIVES: u32 = 5;
 
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-pub enum DispatchMessage {
-    /// Post the run's CALL to this charger.
-    Dispatch {
-        run: Uuid,
-        /// The result's position in the run.
-        seq: u64,
-        charger: Uuid,
-        identity: String,
-        /// Rollout slot (`max_per_second`): not before this time.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        not_before: Option<DateTime<Utc>>,
-    },
-    /// The CALLs of run `run` one worker batch posted had their time: those still unanswered failed.
-    Timeouts {
-        run: Uuid,
-        calls: Vec<TimedCall>,
-        /// Not before this time (the latest expiry among them and the answer grace): SQS delays
-        /// at most 900 s, so a message that arrives early waits again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        not_before: Option<DateTime<Utc>>,
-    },
-    /// One CALL's timeout, as versions before `Timeouts` queued it: read and handled as a
-    /// `Timeouts` of one, so such messages still on a queue after an upgrade end their results.
-    Timeout {
-        run: Uuid,
-        seq: u64,
-        charger: Uuid,
-        identity: String,
-        call_id: String,
-        /// Not before this time (the CALL's expiry and the answer grace): SQS delays at most 900 s,
-        /// so a message that arrives early waits again.
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        not_before: Option<DateTime<Utc>>,
-    },
-    /// A charger's answer the WebSocket handler could not record (see `crate::answers`).
-    Answer(ChargerAnswer),
-    /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
-    /// (the cancel request itself writes once and queues the first page).
-    Cancel {
-        run: Uuid,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        after: Option<u64>,
-    },
-    /// A run with a webhook, looked at again (`crate::webhook`): its progress events, and its
-    /// completion event once it completes. Each step queues the next until then.
-    WebhookWatch { run: Uuid, step: u32 },
-    /// Attempt `attempt` of a run's completion event; the first was made at `first_at`.
-    WebhookSend { run: Uuid, attempt: u32, first_at: DateTime<Utc> },
-    /// A run created inline, looked at a minute later: if nothing of it has moved (the request
-    /// that created it died before queueing its messages), its pending results are dispatched.
-    Recover { run: Uuid },
-    /// One chunk of a big run's requested ids, from position `first_seq` on: resolved against the
-    /// directory for the owner's `teams`, written, skipped or dispatched by the worker.
-    CreateChunk { run: Uuid, chunk: u32, first_seq: u64, ids: Vec<String>, teams: Vec<String> },
-    /// `message` again, after it failed `attempt` times: a handed-off answer or a chunk that came
-    /// before its run is tried again within seconds (`quick_retry`), not after the queue's visibility
-    /// timeout, which would lose an answer to its own timeout and start a big run minutes late.
-    Again { attempt: u32, message: Box<DispatchMessage> },
-}
-
 /// How many times a message is tried again within seconds (`DispatchMessage::Again`) before it is
 /// left to the queue's visibility timeout and receive count.
 pub const QUICK_RETRIES: u32 = 10;
@@ -96,79 +33,6 @@ pub const QUICK_RETRIES: u32 = 10;
 /// appear only then).
 pub fn quick_retry_delay(attempt: u32) -> u32 {
     1 << attempt.saturating_sub(1).min(3)
-}
-
-/// One posted CALL whose timeout a `Timeouts` message carries.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct TimedCall {
-    pub seq: u64,
-    pub charger: Uuid,
-    pub identity: String,
-    pub call_id: String,
-}
-
-impl DispatchMessage {
-    /// The message itself, and how many times it was tried again (`Again`).
-    pub fn unwrapped(self) -> (DispatchMessage, u32) {
-        match self {
-            DispatchMessage::Again { attempt, message } => (message.unwrapped().0, attempt),
-            message => (message, 0),
-        }
-    }
-
-    /// Whether a failure of this message is worth a quick retry (`Again`): an answer, whose timeout
-    /// comes `ANSWER_GRACE_SECONDS` after its CALL's expiry, and a chunk, which may come before its run.
-    pub fn retried_quickly(&self) -> bool {
-        matches!(self, DispatchMessage::Answer(_) | DispatchMessage::CreateChunk { .. })
-    }
-
-    /// The run and position of the result this message is about; `None` for an answer not yet
-    /// matched to its CALL.
-    pub fn result_key(&self) -> Option<(Uuid, u64)> {
-        match self {
-            DispatchMessage::Dispatch { run, seq, .. } | DispatchMessage::Timeout { run, seq, .. } => {
-                Some((*run, *seq))
-            }
-            DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| (call.run, call.seq)),
-            DispatchMessage::Again { message, .. } => message.result_key(),
-            DispatchMessage::Timeouts { .. }
-            | DispatchMessage::Cancel { .. }
-            | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. }
-            | DispatchMessage::Recover { .. } => None,
-        }
-    }
-
-    /// The charger's identity, where known.
-    pub fn identity(&self) -> Option<&str> {
-        match self {
-            DispatchMessage::Dispatch { identity, .. } | DispatchMessage::Timeout { identity, .. } => Some(identity),
-            DispatchMessage::Answer(answer) => answer.identity.as_deref(),
-            DispatchMessage::Again { message, .. } => message.identity(),
-            DispatchMessage::Timeouts { .. }
-            | DispatchMessage::Cancel { .. }
-            | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. }
-            | DispatchMessage::Recover { .. } => None,
-        }
-    }
-
-    /// The charger's id, where known.
-    pub fn charger(&self) -> Option<Uuid> {
-        match self {
-            DispatchMessage::Dispatch { charger, .. } | DispatchMessage::Timeout { charger, .. } => Some(*charger),
-            DispatchMessage::Answer(answer) => answer.call.as_ref().map(|call| call.charger),
-            DispatchMessage::Again { message, .. } => message.charger(),
-            DispatchMessage::Timeouts { .. }
-            | DispatchMessage::Cancel { .. }
-            | DispatchMessage::WebhookWatch { .. }
-            | DispatchMessage::WebhookSend { .. }
-            | DispatchMessage::CreateChunk { .. }
-            | DispatchMessage::Recover { .. } => None,
-        }
-    }
 }
 
 /// Where a message sits in a rate-limited rollout that started at `start`: its queue delay from

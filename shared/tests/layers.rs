@@ -1,0 +1,105 @@
+//! The core's imports run one way: every module of `shared/src` imports only from its own layer or
+//! the layers below it (docs/architecture.md, "Layers"). A `crate::` path that reaches up a layer — a
+//! rule importing a service, a port importing a queue helper — fails here, naming the file and the
+//! import, as do two services importing each other.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+/// Top-level modules of `shared/src`, lowest first; a module may import its own rank or lower.
+/// Services are ranked among themselves, so no two import each other.
+const LAYERS: &[(&str, u32)] = &[
+    // utilities, at the bottom: errors, time, locks, counting windows, backoff, logging
+    ("error", 0),
+    ("clock", 0),
+    ("sync", 0),
+    ("window", 0),
+    ("retry", 1),
+    ("telemetry", 1),
+    // the rules: no transport, storage or queue
+    ("domain", 2),
+    // OCPP-J frames, the official schemas, what a charger's own CALL is answered with
+    ("ocpp", 3),
+    // what travels between the functions: queue messages, answers, in-flight CALLs
+    ("messages", 4),
+    // the traits the handlers talk through
+    ("ports", 5),
+    // services over the ports
+    ("plans", 6),
+    ("queue_message", 7),
+    ("webhook", 8),
+    ("answers", 9),
+    ("views", 9),
+    // adapters: each implements the ports, neither imports the other
+    ("aws", 10),
+    ("embedded", 10),
+];
+
+fn rank(module: &str) -> u32 {
+    LAYERS
+        .iter()
+        .find(|(name, _)| *name == module)
+        .map(|(_, rank)| *rank)
+        .unwrap_or_else(|| panic!("module {module} has no layer: add it to LAYERS here and to docs/architecture.md"))
+}
+
+fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
+    for entry in std::fs::read_dir(dir).expect("shared/src") {
+        let path = entry.expect("entry").path();
+        if path.is_dir() {
+            sources(&path, found);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            found.push(path);
+        }
+    }
+}
+
+/// The top-level modules a source file names through `crate::`, outside comments and its tests.
+fn imports(text: &str) -> Vec<String> {
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+    let mut found = Vec::new();
+    for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+        let line = line.split(" //").next().unwrap_or_default();
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
+            if !name.is_empty() && name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
+                found.push(name);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn the_cores_imports_run_one_way() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut upward: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in files {
+        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+        if relative == "lib.rs" {
+            continue;
+        }
+        let module = relative.split(['/', '.']).next().unwrap_or_default().to_owned();
+        let text = std::fs::read_to_string(&file).expect("source");
+        for target in imports(&text) {
+            if target == module || matches!(target.as_str(), "Error" | "Result") {
+                continue;
+            }
+            let across_adapters = rank(&module) == 10 && rank(&target) == 10;
+            if rank(&target) > rank(&module)
+                || (rank(&target) == rank(&module) && rank(&module) >= 6)
+                || across_adapters
+            {
+                upward.entry(relative.clone()).or_default().push(format!("crate::{target}"));
+            }
+        }
+    }
+    for list in upward.values_mut() {
+        list.sort();
+        list.dedup();
+    }
+    assert!(upward.is_empty(), "imports that reach up a layer (or across one of services or adapters): {upward:#?}");
+}
