@@ -103,3 +103,106 @@ fn the_cores_imports_run_one_way() {
     }
     assert!(upward.is_empty(), "imports that reach up a layer (or across one of services or adapters): {upward:#?}");
 }
+
+/// The source file a `crate::` path names: `crate::a::b::…` is `a/b.rs` or `a/b/mod.rs` when that
+/// module exists, else `a.rs` or `a/mod.rs`.
+fn file_of(src: &Path, path: &[String]) -> Option<String> {
+    let candidates = |parts: &[String]| {
+        let joined = parts.join("/");
+        [format!("{joined}.rs"), format!("{joined}/mod.rs")]
+    };
+    for len in (1..=path.len().min(2)).rev() {
+        for candidate in candidates(&path[..len]) {
+            if src.join(&candidate).exists() {
+                return Some(candidate);
+            }
+        }
+    }
+    None
+}
+
+/// Every `crate::a::b` path a source file names outside comments and its tests, as its segments.
+fn paths(text: &str) -> Vec<Vec<String>> {
+    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+    let mut found = Vec::new();
+    for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+        for (at, _) in line.match_indices("crate::") {
+            let rest = &line[at + "crate::".len()..];
+            let segments: Vec<String> = rest
+                .split("::")
+                .map(|s| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+                .take_while(|s| s.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+                .collect();
+            if !segments.is_empty() {
+                found.push(segments);
+            }
+        }
+    }
+    found
+}
+
+#[test]
+fn no_two_files_of_the_core_import_each_other_round_a_circle() {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    for file in &files {
+        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+        let text = std::fs::read_to_string(file).expect("source");
+        let mut targets: Vec<String> =
+            paths(&text).iter().filter_map(|p| file_of(&src, p)).filter(|t| *t != relative).collect();
+        targets.sort();
+        targets.dedup();
+        graph.insert(relative, targets);
+    }
+    // Depth-first, three colours: a grey file met again closes a circle.
+    fn visit(
+        file: &str,
+        graph: &BTreeMap<String, Vec<String>>,
+        state: &mut BTreeMap<String, u8>,
+        path: &mut Vec<String>,
+    ) {
+        state.insert(file.to_owned(), 1);
+        path.push(file.to_owned());
+        for next in graph.get(file).into_iter().flatten() {
+            match state.get(next.as_str()).copied().unwrap_or(0) {
+                0 => visit(next, graph, state, path),
+                1 => {
+                    let start = path.iter().position(|f| f == next).unwrap_or(0);
+                    panic!("the core's files import each other round a circle: {} → {next}", path[start..].join(" → "));
+                }
+                _ => {}
+            }
+        }
+        path.pop();
+        state.insert(file.to_owned(), 2);
+    }
+    let mut state = BTreeMap::new();
+    for file in graph.keys() {
+        if state.get(file.as_str()).copied().unwrap_or(0) == 0 {
+            visit(file, &graph, &mut state, &mut Vec::new());
+        }
+    }
+}
+
+/// No source file of the workspace holds over 400 lines before its tests: a file that grows past
+/// that is split by what it does.
+#[test]
+fn no_file_is_over_400_lines_outside_its_tests() {
+    let root = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("..");
+    let mut files = Vec::new();
+    for dir in ["shared/src", "functions/api/src", "functions/worker/src", "functions/websocket/src", "cli/src"] {
+        sources(&root.join(dir), &mut files);
+    }
+    let long: Vec<String> = files
+        .iter()
+        .filter_map(|file| {
+            let text = std::fs::read_to_string(file).expect("source");
+            let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
+            let lines = code.lines().count();
+            (lines > 400).then(|| format!("{} ({lines} lines)", file.strip_prefix(&root).unwrap_or(file).display()))
+        })
+        .collect();
+    assert!(long.is_empty(), "files over 400 lines outside their tests: {long:?}");
+}

@@ -180,7 +180,10 @@ async fn charger_text_is_kept_bounded(backend: Backend) {
     let results = stack.all_results(id).await;
     let error = results.iter().find(|r| r["status"] == "error").expect("the CALLERROR");
     let message = error["message"].as_str().unwrap();
-    assert!(message.len() <= shared::domain::run::MAX_KEPT_MESSAGE_BYTES && message.contains("truncated"), "{message}");
+    assert!(
+        message.len() <= shared::domain::result::MAX_KEPT_MESSAGE_BYTES && message.contains("truncated"),
+        "{message}"
+    );
     let sent = results.iter().find(|r| r["status"] == "sent").expect("the big CALLRESULT");
     assert_eq!(sent["response"], Value::Null);
     assert!(sent["message"].as_str().unwrap().contains("is not kept"), "{sent}");

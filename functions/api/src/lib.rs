@@ -26,6 +26,7 @@ use tower::util::MapRequest;
 use tower::ServiceExt;
 
 pub mod aws;
+pub mod bulk_request;
 pub mod cancel;
 pub mod chunks;
 pub mod create;

@@ -65,7 +65,11 @@ async fn answer_call(
         Ok(None) => return forget_connection(ctx, connection_id).await,
         Ok(Some(identity)) => {
             // Evaluated only when debug lines are on: no copy of the action on the way to the answer.
-            tracing::debug!(identity, action = shared::domain::run::truncated(action.to_owned(), 64), "charger CALL");
+            tracing::debug!(
+                identity,
+                action = shared::domain::result::truncated(action.to_owned(), 64),
+                "charger CALL"
+            );
             Some(identity)
         }
         Err(err) => {

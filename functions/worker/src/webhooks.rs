@@ -16,7 +16,7 @@ use std::sync::Arc;
 use std::time::Duration as StdDuration;
 
 use chrono::{DateTime, Duration, Utc};
-use shared::domain::run::truncated;
+use shared::domain::result::truncated;
 use shared::domain::Run;
 use shared::ports::{Claim, Outgoing, RunWebhooks, WebhookSecrets};
 use shared::queue_message::DispatchMessage;

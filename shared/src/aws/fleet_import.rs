@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::sdk_error;
-use super::fleet_states::state_key;
+use super::fleet_items::state_key;
 use super::item::{string, Item};
 use crate::domain::Charger;
 use crate::error::{Error, Result};

@@ -19,13 +19,14 @@ use uuid::Uuid;
 use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::{applied, sdk_error};
+use super::fleet_items::{entry_of, model_key, parse_state, state_key};
 use super::item::{get_item_projected, get_s, opt_s, parse_time, string, Item};
 use super::tables::IndexDef;
 use crate::clock::rfc3339;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::Charger;
 use crate::error::{Error, Result};
-use crate::ports::{FleetEntry, FleetIndex, FleetStates, MAX_SCAN};
+use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
 
 /// What the indexes hold besides their keys (and the table's `pk`).
 const INDEXED: &[&str] = &["identity", "connected", "vendor", "model", "firmware"];
@@ -38,14 +39,6 @@ pub const INDEXES: [IndexDef; 3] = [
 
 /// Index entries read per Query while looking for a page's matches.
 const QUERY_PAGE: i32 = 500;
-
-pub(super) fn state_key(identity: &str) -> Item {
-    Item::from([("pk".to_owned(), string(format!("STATE#{identity}")))])
-}
-
-fn model_key(team: &str, model: &str) -> String {
-    format!("{team}#{model}")
-}
 
 impl DynamoDirectory {
     /// A charger's state as `import` leaves it, keeping what was observed: its team, uuid and
@@ -194,56 +187,6 @@ impl DynamoDirectory {
             Err(err) if super::errors::is_condition_failure(&err) => Ok(None),
             Err(err) => Err(sdk_error("dynamodb", err)),
         }
-    }
-}
-
-fn parse_state(item: &Item) -> Result<ChargerState> {
-    let uuid = Uuid::try_parse(get_s(item, "charger")?).map_err(|e| Error::internal("dynamodb", e))?;
-    let boot = match (opt_s(item, "vendor"), opt_s(item, "model")) {
-        (Some(vendor), Some(model)) => Some(Boot {
-            vendor: vendor.to_owned(),
-            model: model.to_owned(),
-            firmware: opt_s(item, "firmware").map(str::to_owned),
-            serial: opt_s(item, "serial").map(str::to_owned),
-            at: parse_time(item, "booted_at")?.unwrap_or_default(),
-        }),
-        _ => None,
-    };
-    let mut connectors = std::collections::BTreeMap::new();
-    if let Some(Ok(map)) = item.get("connectors").map(AttributeValue::as_m) {
-        for (id, value) in map {
-            let (Ok(id), Ok(fields)) = (id.parse::<u32>(), value.as_m()) else {
-                continue;
-            };
-            connectors.insert(
-                id,
-                ConnectorStatus {
-                    status: get_s(fields, "status")?.to_owned(),
-                    error_code: get_s(fields, "error_code")?.to_owned(),
-                    at: parse_time(fields, "at")?.unwrap_or_default(),
-                },
-            );
-        }
-    }
-    Ok(ChargerState {
-        uuid,
-        identity: get_s(item, "identity")?.to_owned(),
-        reference: opt_s(item, "reference").map(str::to_owned),
-        team: get_s(item, "team")?.to_owned(),
-        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
-        connected_since: parse_time(item, "connected_since")?,
-        last_seen: parse_time(item, "last_seen")?,
-        boot,
-        connectors,
-    })
-}
-
-fn entry_of(item: &Item) -> FleetEntry {
-    FleetEntry {
-        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
-        vendor: opt_s(item, "vendor").map(str::to_owned),
-        model: opt_s(item, "model").map(str::to_owned),
-        firmware: opt_s(item, "firmware").map(str::to_owned),
     }
 }
 

@@ -4,9 +4,11 @@ pub mod access;
 pub mod charger_state;
 pub mod cursor;
 pub mod fleet;
+pub mod result;
 pub mod run;
 pub mod webhook;
 
 pub use access::{Charger, Identity};
 pub use cursor::{Cursor, CursorKey};
-pub use run::{ChargerRef, Counters, Expect, Outcome, ResultRecord, ResultStatus, Run, RunStatus};
+pub use result::{ChargerRef, Expect, Outcome, ResultRecord};
+pub use run::{Counters, ResultStatus, Run, RunStatus};

@@ -3,6 +3,7 @@
 pub mod fleet_states;
 pub mod gateway;
 pub mod queue;
+pub mod requests;
 pub mod store;
 pub mod webhooks;
 

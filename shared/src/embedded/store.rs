@@ -15,8 +15,8 @@ use crate::domain::fleet::Provisioned;
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{
-    waiter_key, Called, ChargerDirectory, ConnectionRegistry, IdempotencyClaim, IdempotencyKeys, InflightCall,
-    InflightCalls, LiveConnection, Parking, RateDecision, RateLimiter, RunKey, RunStore, TokenStore,
+    waiter_key, Called, ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking,
+    RunKey, RunStore, TokenStore,
 };
 use crate::queue_message::DispatchMessage;
 
@@ -72,9 +72,9 @@ pub struct MemoryStore {
     /// identity → its in-flight CALL and the messages waiting for the slot, by result.
     inflight: Mutex<HashMap<String, Slot>>,
     connections: Mutex<Connections>,
-    idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
+    pub(super) idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
-    rate: WindowCounts,
+    pub(super) rate: WindowCounts,
     /// Each user's webhook secret version.
     pub(super) webhook_secrets: Mutex<HashMap<String, u32>>,
     /// The fleet view (`fleet_states.rs`).
@@ -366,47 +366,5 @@ impl ConnectionRegistry for MemoryStore {
             }
         }
         Ok(identity)
-    }
-}
-
-#[async_trait]
-impl IdempotencyKeys for MemoryStore {
-    async fn claim(
-        &self,
-        user: &str,
-        key: &str,
-        fingerprint: &str,
-        run: Uuid,
-        expires_at: DateTime<Utc>,
-    ) -> Result<IdempotencyClaim> {
-        let mut keys = locked(&self.idempotency);
-        let id = (user.to_owned(), key.to_owned());
-        match keys.get(&id) {
-            Some((existing, print, expiry)) if *expiry > Utc::now() => {
-                Ok(IdempotencyClaim::Existing { run: *existing, fingerprint: print.clone(), expires_at: *expiry })
-            }
-            _ => {
-                keys.insert(id, (run, fingerprint.to_owned(), expires_at));
-                Ok(IdempotencyClaim::Claimed)
-            }
-        }
-    }
-
-    async fn forget(&self, user: &str, key: &str, run: Uuid) -> Result<()> {
-        let mut keys = locked(&self.idempotency);
-        let id = (user.to_owned(), key.to_owned());
-        if keys.get(&id).is_some_and(|(existing, _, _)| *existing == run) {
-            keys.remove(&id);
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl RateLimiter for MemoryStore {
-    async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision> {
-        // With no room left (this minute's keys fill it), a hit counts as over the limit.
-        let hits = self.rate.hit(user, RateDecision::window(now)).unwrap_or(u64::MAX);
-        Ok(RateDecision::for_hits(limit, hits, now))
     }
 }

@@ -14,7 +14,7 @@ use super::frame::ErrorCode;
 use super::schema::{compile, field_path};
 use crate::clock::rfc3339;
 use crate::domain::charger_state::HEARTBEAT_INTERVAL_SECONDS;
-use crate::domain::run::truncated;
+use crate::domain::result::truncated;
 
 /// The longest CALLERROR description sent back for a payload that breaks its schema.
 const MAX_DESCRIPTION_BYTES: usize = 300;

@@ -1,20 +1,24 @@
-//! `RunStore` on DynamoDB. The layout and its arithmetic are in docs/data-model.md and `layout`;
-//! the items and their attributes in `items`. A result leaves `pending` in the same
-//! TransactWriteItems as its counter shard moves (and records when: `ended_ms`); the run flips to
-//! completed by a conditional update (`settle`) the next time it is read with no pending result left.
+//! `RunStore` on DynamoDB, each method a few steps over the modules that do the work: `layout`
+//! (keys and their arithmetic: docs/data-model.md), `items` (items and their attributes), `creation`
+//! (a new run; a chunk's results under its claimed marker), `calls` (a CALL marked, a result ended:
+//! its counter shard and the charger's slot move in the same TransactWriteItems), `reads` (a run
+//! assembled from its counters and markers, and settled: completed by a conditional update the next
+//! time it is read with no pending result left), `webhooks`.
 
+mod calls;
+mod creation;
 mod items;
 mod layout;
+mod reads;
 mod webhooks;
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::put_item::PutItemError;
 use aws_sdk_dynamodb::operation::update_item::builders::UpdateItemFluentBuilder;
 use aws_sdk_dynamodb::types::{
-    AttributeValue, Delete, Put, ReturnValue, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
+    AttributeValue, Delete, Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update,
 };
 use aws_sdk_dynamodb::Client;
 use chrono::{DateTime, Utc};
@@ -22,34 +26,17 @@ use uuid::Uuid;
 
 use super::batch;
 use super::connections::{parse_slot, slot_item, SLOT_FREE};
-use super::errors::{applied, applied_or, failed_conditions, is_condition_failure, sdk_error};
-use super::item::{get_item, number, opt_n, opt_s, parse_time, query_pages, string, Item};
+use super::errors::{applied, sdk_error};
+use super::item::{get_item, number, opt_s, parse_time, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
-use crate::retry::Backoff;
-use crate::sync::locked;
-use items::{counters_of, parse_layout, parse_meta, parse_result, run_items, shell_item};
-use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, CHUNK_PREFIX};
+use calls::{MARK_CALLED, UNCALLED};
+use creation::ChunkClaim;
+use items::{parse_meta, parse_result, run_items, shell_item};
+use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, MAX_RESULTS_WINDOW, OWNER_INDEX};
-
-/// How long a delivery holds a chunk it writes (`claim_chunk`): twice a worker's timeout.
-const CHUNK_LEASE_MS: i64 = 60_000;
-
-/// Who writes a chunk's results.
-enum ChunkClaim {
-    Ours,
-    /// Another delivery, its lease still running.
-    Writing,
-    /// Written before.
-    Done,
-}
-
-/// Marking a result called (`mark_called`, `claim_call`), and the condition that makes it the
-/// result's only CALL (`#status`, `#call_id`, `#executed_at`, `:pending`, `:call`, `:at`, `:due`).
-const MARK_CALLED: &str = "SET #call_id = :call, #executed_at = :at, call_expires_ms = :due";
-const UNCALLED: &str = "#status = :pending AND attribute_not_exists(#call_id)";
 
 pub struct DynamoRunStore {
     client: Client,
@@ -70,343 +57,6 @@ impl DynamoRunStore {
     pub fn with_slots(mut self, connections: impl Into<String>) -> Self {
         self.slots = Some(connections.into());
         self
-    }
-
-    async fn meta(&self, run: Uuid) -> Result<Option<Item>> {
-        get_item(&self.client, &self.table, meta_key(run), true).await
-    }
-
-    async fn layout(&self, run: Uuid) -> Result<Option<Layout>> {
-        if let Some(layout) = locked(&self.layouts).get(&run) {
-            return Ok(Some(*layout));
-        }
-        let Some(meta) = self.meta(run).await? else {
-            return Ok(None);
-        };
-        let layout = parse_layout(&meta)?;
-        self.remember(run, layout);
-        Ok(Some(layout))
-    }
-
-    fn remember(&self, run: Uuid, layout: Layout) {
-        let mut cache = locked(&self.layouts);
-        if cache.len() > 10_000 {
-            cache.clear();
-        }
-        cache.insert(run, layout);
-    }
-
-    /// A run with its counters summed over the shards, and when its last result ended (the latest
-    /// `ended_at` of its shards), which is when it completed once its counters add up.
-    async fn assemble(&self, meta: Item) -> Result<(Run, Option<DateTime<Utc>>)> {
-        let (mut run, layout) = parse_meta(&meta)?;
-        self.remember(run.id, layout);
-        if run.completed_at.is_some() {
-            return Ok((run, None));
-        }
-        let keys = (0..layout.counters).map(|k| counter_key(run.id, k)).collect();
-        let mut last_ended = None;
-        for shard in batch::get_all(&self.client, &self.table, keys, true).await? {
-            run.counters = counters_of(&shard, run.counters);
-            last_ended = last_ended.max(opt_n::<i64>(&shard, "ended_ms").and_then(DateTime::from_timestamp_millis));
-        }
-        // A run created in chunks counts their skips on its CHUNK# markers (none for an inline run:
-        // the Query finds nothing; markers of chunks written before they counted hold none).
-        let (skipped, last) = self.chunk_skips(run.id).await?;
-        run.counters.skipped += skipped;
-        last_ended = last_ended.max(last);
-        Ok((run, last_ended))
-    }
-
-    /// A run read whole, and settled.
-    async fn read(&self, meta: Item) -> Result<Run> {
-        let (run, last_ended) = self.assemble(meta).await?;
-        self.settle(run, last_ended).await
-    }
-
-    /// Writes a new run's items, then its META, last and conditionally: a failed condition means
-    /// META is there already, and run ids are fresh UUIDs, so it is this run's, written by an
-    /// earlier attempt (one whose answer was lost, or a creation taken over through its
-    /// Idempotency-Key).
-    async fn store_run(&self, run: &Run, items: Vec<Item>, meta: Item) -> Result<()> {
-        batch::put_all(&self.client, &self.table, items).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(meta))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        applied(put)?;
-        self.remember(run.id, Layout::for_run(run.total_count));
-        Ok(())
-    }
-
-    /// Claims chunk `chunk`'s marker for `writer` (`write_results`): free, or held by a writer whose
-    /// lease (`CHUNK_LEASE_MS`, past a worker's timeout) ended, it becomes ours. A claim whose answer
-    /// was lost is recognised on its retry by `writer`.
-    async fn claim_chunk(&self, run: Uuid, chunk: u32, writer: u64) -> Result<ChunkClaim> {
-        let now = Utc::now().timestamp_millis();
-        let mut claim = chunk_key(run, chunk);
-        claim.insert("writing_until".into(), number(now + CHUNK_LEASE_MS));
-        claim.insert("writer".into(), number(writer));
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(claim))
-            .condition_expression("attribute_not_exists(pk) OR writing_until < :now")
-            .expression_attribute_values(":now", number(now))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        let held = match result {
-            Ok(_) => return Ok(ChunkClaim::Ours),
-            Err(err) => match err.as_service_error() {
-                Some(PutItemError::ConditionalCheckFailedException(failed)) => {
-                    failed.item().cloned().unwrap_or_default()
-                }
-                _ => return Err(sdk_error("dynamodb", err)),
-            },
-        };
-        Ok(match (opt_n::<u64>(&held, "writer"), held.contains_key("writing_until")) {
-            (Some(w), _) if w == writer => ChunkClaim::Ours,
-            (_, true) => ChunkClaim::Writing,
-            (_, false) => ChunkClaim::Done,
-        })
-    }
-
-    /// The skips a chunked run's chunks counted on their markers, and when the last of them was
-    /// written: one Query of the run's own partition (its CHUNK# items).
-    async fn chunk_skips(&self, run: Uuid) -> Result<(u64, Option<DateTime<Utc>>)> {
-        let query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND begins_with(sk, :chunk)")
-            .projection_expression("skipped, ended_ms")
-            .expression_attribute_values(":pk", string(format!("RUN#{run}")))
-            .expression_attribute_values(":chunk", string(CHUNK_PREFIX));
-        let (mut skipped, mut last) = (0u64, None);
-        for marker in query_pages(query, usize::MAX).await? {
-            skipped += opt_n::<u64>(&marker, "skipped").unwrap_or(0);
-            last = last.max(opt_n::<i64>(&marker, "ended_ms").and_then(DateTime::from_timestamp_millis));
-        }
-        Ok((skipped, last))
-    }
-
-    /// Completion, the explicit step: a run whose counters add up is flipped to completed (once:
-    /// the flip is conditional), at the time its last result ended. Nothing reads a shard back to
-    /// find the moment: whoever reads the run next (a GET, a list, the worker's watch or cancel)
-    /// takes the step, and `completed_at` is the same whoever takes it.
-    async fn settle(&self, mut run: Run, last_ended: Option<DateTime<Utc>>) -> Result<Run> {
-        if run.completed_at.is_none() && run.is_complete() {
-            let at = last_ended.unwrap_or_else(Utc::now).max(run.created_at);
-            run.completed_at = Some(self.complete(&run, at).await?);
-        }
-        Ok(run)
-    }
-
-    /// The conditional flip to completed at `at`; returns the completion time that holds.
-    async fn complete(&self, run: &Run, at: DateTime<Utc>) -> Result<DateTime<Utc>> {
-        let mut update = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run.id)))
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(#completed_at)")
-            .expression_attribute_names("#completed_at", "completed_at")
-            .expression_attribute_values(":at", string(rfc3339(at)));
-        // Every skip, those counted at creation and those the shards counted since.
-        let mut sets = vec!["#completed_at = :at".to_owned(), "skipped = :skipped".to_owned()];
-        update = update.expression_attribute_values(":skipped", number(run.counters.skipped));
-        for status in ResultStatus::ENDINGS {
-            let field = status.as_str();
-            sets.push(format!("#{field} = :{field}"));
-            update = update
-                .expression_attribute_names(format!("#{field}"), field)
-                .expression_attribute_values(format!(":{field}"), number(run.counters.of(status)));
-        }
-        let result = update.update_expression(format!("SET {}", sets.join(", "))).send().await;
-        match result {
-            Ok(_) => {
-                tracing::info!(run = %run.id, "run completed");
-                Ok(at)
-            }
-            Err(err) if is_condition_failure(&err) => {
-                let meta = self.meta(run.id).await?.ok_or(Error::NotFound)?;
-                parse_time(&meta, "completed_at")?.ok_or_else(|| Error::internal("dynamodb", "completion lost"))
-            }
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
-    }
-
-    /// A conditional update of a result's CALL (`mark_called`, `unmark_called`): `update` adds the
-    /// expressions; `#status`, `#call_id`, `#executed_at`, `:pending` and `:call` are bound here.
-    /// Retried on conflicts; a failed condition counts as applied when the item as it stands is
-    /// `ours` (`ReturnValuesOnConditionCheckFailure=ALL_OLD`).
-    async fn update_call(
-        &self,
-        run: Uuid,
-        seq: u64,
-        call_id: &str,
-        update: impl Fn(UpdateItemFluentBuilder) -> UpdateItemFluentBuilder,
-        ours: impl Fn(&Item) -> bool,
-    ) -> Result<bool> {
-        let Some(layout) = self.layout(run).await? else {
-            return Ok(false);
-        };
-        let key = result_key(run, layout, seq);
-        Backoff::WRITE
-            .run(|| async {
-                let request = self
-                    .client
-                    .update_item()
-                    .table_name(&self.table)
-                    .set_key(Some(key.clone()))
-                    .expression_attribute_names("#status", "status")
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_names("#executed_at", "executed_at")
-                    .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()))
-                    .expression_attribute_values(":call", string(call_id))
-                    .return_values(ReturnValue::None)
-                    .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-                applied_or(update(request).send().await, &ours)
-            })
-            .await
-    }
-
-    /// The two updates that end a result: the result itself, conditionally on `expect`, and its
-    /// counter shard (with when: `ended_ms`). `None` for a run that does not exist.
-    async fn finish_updates(
-        &self,
-        run: Uuid,
-        seq: u64,
-        expect: &Expect,
-        outcome: Outcome,
-    ) -> Result<Option<[Update; 2]>> {
-        let Some(layout) = self.layout(run).await? else {
-            return Ok(None);
-        };
-        let counter = layout.counter_of(seq);
-        if !ResultStatus::ENDINGS.contains(&outcome.status) {
-            let status = outcome.status.as_str();
-            return Err(Error::internal("dynamodb", format!("cannot finish a result as {status}")));
-        }
-        let field = outcome.status.as_str();
-        let mut sets = vec!["#status = :status"];
-        let mut condition = "#status = :pending".to_owned();
-        let mut update = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(result_key(run, layout, seq)))
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":status", string(outcome.status.as_str()))
-            .expression_attribute_values(":pending", string(ResultStatus::Pending.as_str()));
-        if let Some(message) = &outcome.message {
-            sets.push("#message = :message");
-            update = update
-                .expression_attribute_names("#message", "message")
-                .expression_attribute_values(":message", string(message));
-        }
-        if let Some(response) = &outcome.response {
-            sets.push("#response = :response");
-            update = update
-                .expression_attribute_names("#response", "response")
-                .expression_attribute_values(":response", string(response.to_string()));
-        }
-        if let Some(at) = outcome.executed_at {
-            sets.push("#executed_at = :at");
-            update = update
-                .expression_attribute_names("#executed_at", "executed_at")
-                .expression_attribute_values(":at", string(rfc3339(at)));
-        }
-        match expect {
-            Expect::Uncalled => {
-                condition.push_str(" AND attribute_not_exists(#call_id)");
-                update = update.expression_attribute_names("#call_id", "call_id");
-            }
-            Expect::Call(id) => {
-                condition.push_str(" AND #call_id = :call");
-                update = update
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_values(":call", string(id));
-            }
-            Expect::Answer { call_id, identity, received_at } => {
-                condition.push_str(
-                    " AND #call_id = :call AND #identity = :identity \
-                     AND (attribute_not_exists(call_expires_ms) OR call_expires_ms > :received)",
-                );
-                update = update
-                    .expression_attribute_names("#call_id", "call_id")
-                    .expression_attribute_names("#identity", "identity")
-                    .expression_attribute_values(":call", string(call_id))
-                    .expression_attribute_values(":identity", string(identity))
-                    .expression_attribute_values(":received", number(received_at.timestamp_millis()));
-            }
-        }
-        let update = update
-            .update_expression(format!("SET {}", sets.join(", ")))
-            .condition_expression(condition)
-            .build()
-            .map_err(|e| Error::internal("dynamodb", e))?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(run, counter)))
-            .update_expression("ADD #field :one, #pending :minus SET ended_ms = :now")
-            .expression_attribute_names("#field", field)
-            .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
-            .expression_attribute_names("#pending", "pending")
-            .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":minus", number(-1))
-            .build()
-            .map_err(|e| Error::internal("dynamodb", e))?;
-        Ok(Some([update, count]))
-    }
-
-    /// One TransactWriteItems, retried on conflicts and throttling with one token for every attempt:
-    /// a retry of a transaction that was applied (its answer lost to a 500 or a timeout) succeeds
-    /// again without applying twice (DynamoDB keeps the token 10 minutes). `None` when applied;
-    /// otherwise which items' conditions failed (`failed_conditions`).
-    async fn transact(&self, items: Vec<TransactWriteItem>) -> Result<Option<Vec<Option<Item>>>> {
-        let token = Uuid::new_v4().to_string();
-        Backoff::WRITE
-            .run(|| async {
-                match self
-                    .client
-                    .transact_write_items()
-                    .client_request_token(&token)
-                    .set_transact_items(Some(items.clone()))
-                    .send()
-                    .await
-                {
-                    Ok(_) => Ok(None),
-                    Err(err) => failed_conditions(err).map(Some),
-                }
-            })
-            .await
-    }
-
-    /// Every result of one shard partition at positions `from..=to` (with `status`, if given),
-    /// read page by page: a window's items, not a shard's whole `limit`.
-    async fn query_window(&self, pk: String, status: Option<ResultStatus>, from: u64, to: u64) -> Result<Vec<Item>> {
-        let mut query = self
-            .client
-            .query()
-            .table_name(&self.table)
-            .consistent_read(true)
-            .key_condition_expression("pk = :pk AND sk BETWEEN :from AND :to")
-            .expression_attribute_values(":pk", string(&pk))
-            .expression_attribute_values(":from", string(format!("{from:012}")))
-            .expression_attribute_values(":to", string(format!("{to:012}")));
-        if let Some(status) = status {
-            query = query
-                .filter_expression("#status = :status")
-                .expression_attribute_names("#status", "status")
-                .expression_attribute_values(":status", string(status.as_str()));
-        }
-        query_pages(query, usize::MAX).await
     }
 }
 

@@ -1,0 +1,68 @@
+//! A charger's fleet state as a DynamoDB item (`STATE#{identity}`) and back: its key, the model
+//! index's key, and the state and index entry read from an item.
+
+use aws_sdk_dynamodb::types::AttributeValue;
+use uuid::Uuid;
+
+use crate::aws::item::{get_s, opt_s, parse_time, string, Item};
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus};
+use crate::error::{Error, Result};
+use crate::ports::FleetEntry;
+
+pub(super) fn state_key(identity: &str) -> Item {
+    Item::from([("pk".to_owned(), string(format!("STATE#{identity}")))])
+}
+
+pub(super) fn model_key(team: &str, model: &str) -> String {
+    format!("{team}#{model}")
+}
+
+pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {
+    let uuid = Uuid::try_parse(get_s(item, "charger")?).map_err(|e| Error::internal("dynamodb", e))?;
+    let boot = match (opt_s(item, "vendor"), opt_s(item, "model")) {
+        (Some(vendor), Some(model)) => Some(Boot {
+            vendor: vendor.to_owned(),
+            model: model.to_owned(),
+            firmware: opt_s(item, "firmware").map(str::to_owned),
+            serial: opt_s(item, "serial").map(str::to_owned),
+            at: parse_time(item, "booted_at")?.unwrap_or_default(),
+        }),
+        _ => None,
+    };
+    let mut connectors = std::collections::BTreeMap::new();
+    if let Some(Ok(map)) = item.get("connectors").map(AttributeValue::as_m) {
+        for (id, value) in map {
+            let (Ok(id), Ok(fields)) = (id.parse::<u32>(), value.as_m()) else {
+                continue;
+            };
+            connectors.insert(
+                id,
+                ConnectorStatus {
+                    status: get_s(fields, "status")?.to_owned(),
+                    error_code: get_s(fields, "error_code")?.to_owned(),
+                    at: parse_time(fields, "at")?.unwrap_or_default(),
+                },
+            );
+        }
+    }
+    Ok(ChargerState {
+        uuid,
+        identity: get_s(item, "identity")?.to_owned(),
+        reference: opt_s(item, "reference").map(str::to_owned),
+        team: get_s(item, "team")?.to_owned(),
+        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
+        connected_since: parse_time(item, "connected_since")?,
+        last_seen: parse_time(item, "last_seen")?,
+        boot,
+        connectors,
+    })
+}
+
+pub(super) fn entry_of(item: &Item) -> FleetEntry {
+    FleetEntry {
+        connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
+        vendor: opt_s(item, "vendor").map(str::to_owned),
+        model: opt_s(item, "model").map(str::to_owned),
+        firmware: opt_s(item, "firmware").map(str::to_owned),
+    }
+}
