@@ -56,19 +56,7 @@ fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
 
 /// The top-level modules a source file names through `crate::`, outside comments and its tests.
 fn imports(text: &str) -> Vec<String> {
-    let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
-    let mut found = Vec::new();
-    for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
-        let line = line.split(" //").next().unwrap_or_default();
-        for (at, _) in line.match_indices("crate::") {
-            let rest = &line[at + "crate::".len()..];
-            let name: String = rest.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect();
-            if !name.is_empty() && name.chars().next().is_some_and(|c| c.is_ascii_lowercase()) {
-                found.push(name);
-            }
-        }
-    }
-    found
+    paths(text).into_iter().map(|mut path| path.swap_remove(0)).collect()
 }
 
 #[test]
@@ -126,6 +114,7 @@ fn paths(text: &str) -> Vec<Vec<String>> {
     let code = text.split("#[cfg(test)]\nmod tests").next().unwrap_or_default();
     let mut found = Vec::new();
     for line in code.lines().map(str::trim_start).filter(|l| !l.starts_with("//")) {
+        let line = line.split(" //").next().unwrap_or_default();
         for (at, _) in line.match_indices("crate::") {
             let rest = &line[at + "crate::".len()..];
             let segments: Vec<String> = rest
