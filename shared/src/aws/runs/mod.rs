@@ -12,7 +12,7 @@ mod layout;
 mod reads;
 mod webhooks;
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use async_trait::async_trait;
@@ -35,8 +35,8 @@ use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
 use items::{parse_meta, parse_result, run_items, shell_item};
-use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition};
-pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, MAX_RESULTS_WINDOW, OWNER_INDEX};
+use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
+pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
 pub struct DynamoRunStore {
     client: Client,
@@ -184,8 +184,10 @@ impl RunStore for DynamoRunStore {
         let mut width = u64::try_from(limit.max(1)).unwrap_or(u64::MAX);
         while found.len() < limit && from < layout.total {
             let to = from.saturating_add(width - 1).min(layout.total - 1);
-            let queries =
-                (0..layout.results).map(|k| self.query_window(results_partition(run, u64::from(k)), status, from, to));
+            // A window narrower than the shards touches only its positions' shards.
+            let shards: BTreeSet<u64> =
+                (from..=to).take(layout.results as usize).map(|seq| layout.shard_of(seq)).collect();
+            let queries = shards.into_iter().map(|k| self.query_window(results_partition(run, k), status, from, to));
             let mut window: Vec<ResultRecord> = futures::future::try_join_all(queries)
                 .await?
                 .iter()

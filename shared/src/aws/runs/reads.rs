@@ -49,16 +49,17 @@ impl DynamoRunStore {
             return Ok((run, None));
         }
         let keys = (0..layout.counters).map(|k| counter_key(run.id, k)).collect();
-        let mut last_ended = None;
-        for shard in batch::get_all(&self.client, &self.table, keys, true).await? {
+        // Both at once: the counters, and the skips a run created in chunks counts on its CHUNK#
+        // markers (none for an inline run: the Query finds nothing; markers of chunks written before
+        // they counted hold none).
+        let (shards, (skipped, mut last_ended)) =
+            futures::future::try_join(batch::get_all(&self.client, &self.table, keys, true), self.chunk_skips(run.id))
+                .await?;
+        for shard in shards {
             run.counters = counters_of(&shard, run.counters);
             last_ended = last_ended.max(opt_n::<i64>(&shard, "ended_ms").and_then(DateTime::from_timestamp_millis));
         }
-        // A run created in chunks counts their skips on its CHUNK# markers (none for an inline run:
-        // the Query finds nothing; markers of chunks written before they counted hold none).
-        let (skipped, last) = self.chunk_skips(run.id).await?;
         run.counters.skipped += skipped;
-        last_ended = last_ended.max(last);
         Ok((run, last_ended))
     }
 
