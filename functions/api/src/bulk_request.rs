@@ -14,6 +14,7 @@ use shared::webhook::Webhook;
 use shared::{Error, Result};
 use uuid::Uuid;
 
+use crate::request::json_bytes;
 use crate::ApiContext;
 
 pub const DEFAULT_TIMEOUT_SECONDS: u32 = 30;
@@ -24,22 +25,6 @@ pub const MAX_TIMEOUT_SECONDS: u32 = 900;
 /// A larger payload could never be delivered, so it is refused before its schema is checked, which
 /// also bounds what checking costs.
 pub const MAX_DATA_BYTES: usize = 120 * 1024;
-
-/// The length of `value` as compact JSON, without building the text.
-fn json_len(value: &Value) -> usize {
-    struct Count(usize);
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.0 += buf.len();
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count(0);
-    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.0)
-}
 
 /// The longest charger id a request may name: a charger's is a UUID; anything else is kept in its
 /// result as sent, so it is bounded.
@@ -96,7 +81,7 @@ impl BulkRequest {
                 Value::Object(Map::new())
             }
         };
-        let data_bytes = json_len(&data);
+        let data_bytes = json_bytes(&data, false);
         if data_bytes > MAX_DATA_BYTES {
             errors.add(
                 "data",
@@ -265,7 +250,7 @@ mod tests {
         let e = errors(body);
         assert_eq!(e.as_object().unwrap().len(), 1, "one error, not one per entry: {e}");
         assert!(e["data"][0].as_str().unwrap().contains("at most 122880 bytes"), "{e}");
-        assert_eq!(json_len(&json!({"a": [1, 2]})), r#"{"a":[1,2]}"#.len());
+        assert_eq!(json_bytes(&json!({"a": [1, 2]}), false), r#"{"a":[1,2]}"#.len());
     }
 
     #[test]

@@ -32,13 +32,36 @@ pub fn event_bytes(body: &[u8], as_text: bool) -> usize {
     if !as_text {
         return body.len().div_ceil(3) * 4;
     }
-    body.iter()
-        .map(|b| match b {
-            b'"' | b'\\' => 2,
-            0..=0x1f => 6,
-            _ => 1,
-        })
-        .sum()
+    body.iter().map(escaped).sum()
+}
+
+/// What one byte weighs escaped into a JSON string.
+fn escaped(byte: &u8) -> usize {
+    match byte {
+        b'"' | b'\\' => 2,
+        0..=0x1f => 6,
+        _ => 1,
+    }
+}
+
+/// The size of `value` as compact JSON: as text, or (`as_event`) escaped into a Lambda event or
+/// response the way `event_bytes` counts a body. Counted as it is written, without building the text.
+pub fn json_bytes(value: &Value, as_event: bool) -> usize {
+    struct Count {
+        bytes: usize,
+        as_event: bool,
+    }
+    impl std::io::Write for Count {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += if self.as_event { buf.iter().map(escaped).sum() } else { buf.len() };
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { bytes: 0, as_event };
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.bytes)
 }
 
 /// Whether an HTTP API hands the body to Lambda as text: only for `text/*`, `application/json`,

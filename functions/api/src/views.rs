@@ -4,19 +4,17 @@ use serde_json::{json, Map, Value};
 use shared::clock::rfc3339;
 use shared::domain::{ResultRecord, Run};
 
-use crate::request::{event_bytes, MAX_RESPONSE_BYTES};
+use crate::request::{json_bytes, MAX_RESPONSE_BYTES};
 
 /// Results embedded in a run; the results endpoint pages the rest.
 pub const EMBEDDED_RESULTS: usize = 100;
 
 pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
     let mut view = shared::views::run(run);
+    // The first results, as many as fit a Lambda response beside the run itself: answers may be
+    // large (a GetConfiguration's), and the rest are a page away.
+    let room = MAX_RESPONSE_BYTES.saturating_sub(PAGE_ENVELOPE_BYTES).saturating_sub(json_bytes(&view, true));
     if let (Some(results), Value::Object(map)) = (results, &mut view) {
-        // The first results, as many as fit a Lambda response beside the run itself: answers may
-        // be large (a GetConfiguration's), and the rest are a page away.
-        let room = MAX_RESPONSE_BYTES
-            .saturating_sub(PAGE_ENVELOPE_BYTES)
-            .saturating_sub(event_bytes(Value::Object(map.clone()).to_string().as_bytes(), true));
         map.insert("results".to_owned(), fitting(results.iter().map(result), room).collect());
     }
     view
@@ -25,14 +23,14 @@ pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
 /// What a page holds beside its results (links, meta, cursors), at most.
 pub const PAGE_ENVELOPE_BYTES: usize = 16 * 1024;
 
-/// The leading `views` whose size in a Lambda response (`event_bytes`) stays within `budget`; the
+/// The leading `views` whose size in a Lambda response (`json_bytes`) stays within `budget`; the
 /// first is always taken, so a page is never empty while results remain.
 pub fn fitting(views: impl Iterator<Item = Value>, budget: usize) -> impl Iterator<Item = Value> {
     let mut used = 0usize;
     views
         .enumerate()
         .take_while(move |(i, view)| {
-            used += event_bytes(view.to_string().as_bytes(), true) + 1;
+            used += json_bytes(view, true) + 1;
             *i == 0 || used <= budget
         })
         .map(|(_, view)| view)
@@ -94,7 +92,8 @@ mod tests {
     fn a_page_stops_before_the_lambda_response_limit() {
         let answer = serde_json::json!({"status": "Accepted", "blob": "\"".repeat(64 * 1024)});
         let views = || (0..1000).map(|seq| serde_json::json!({"seq": seq, "answer": answer}));
-        let each = event_bytes(views().next().unwrap().to_string().as_bytes(), true);
+        let each = json_bytes(&views().next().unwrap(), true);
+        assert_eq!(each, crate::request::event_bytes(views().next().unwrap().to_string().as_bytes(), true));
         assert!(each > 128 * 1024, "a quote counts twice in the response: {each}");
         let kept = fitting(views(), MAX_RESPONSE_BYTES - PAGE_ENVELOPE_BYTES).count();
         assert_eq!(kept, (MAX_RESPONSE_BYTES - PAGE_ENVELOPE_BYTES) / (each + 1));
