@@ -235,7 +235,8 @@ impl Record {
             let attempt = self.again + 1;
             let again = DispatchMessage::Again { attempt, message: Box::new(message.clone()) };
             // Jittered, so a batch that failed together (a throttled table) does not return together.
-            let delay_seconds = quick_retry_delay(attempt) + fastrand::u32(0..=quick_retry_delay(attempt) / 2);
+            let base = quick_retry_delay(attempt);
+            let delay_seconds = base + fastrand::u32(0..=base / 2);
             match ctx.queue.send(vec![Outgoing { message: again, delay_seconds }]).await {
                 Ok(()) => {
                     tracing::info!(error = %err, attempt, delay_seconds, "failed; queued again to be tried within seconds");
