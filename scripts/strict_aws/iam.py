@@ -178,8 +178,6 @@ def _condition_holds(condition, context):
                 ok = all(any(fnmatch.fnmatchcase(v, w) for w in wanted) for v in values or [])
             elif operator == "ForAllValues:StringEquals":
                 ok = all(v in wanted for v in values or [])
-            elif operator == "StringEquals":
-                ok = values is not None and len(values) == 1 and values[0] in wanted
             else:
                 raise ValueError(f"iam: condition operator {operator} is not understood")
             if not ok:

@@ -97,7 +97,8 @@ class StrictAws(DynamoDbOperations):
                 authorization, action, resource = asked["authorization"], asked["action"], asked["resource"]
             except (ValueError, KeyError, TypeError) as e:
                 return _response(400, {"message": f"authorize: {e!r}"})
-            denied = self.denied(authorization, [(action, resource, {})], action.partition(":")[2])
+            principal = self.guard.principal(authorization) if self.guard else None
+            denied = self.denied(principal, [(action, resource, {})], action.partition(":")[2])
             return _response(403, denied) if denied else _response(200, {"allowed": True})
         if path == "/strict-api/arm" and method == "POST":
             length = int(environ.get("CONTENT_LENGTH") or 0)
@@ -113,34 +114,32 @@ class StrictAws(DynamoDbOperations):
             return _response(200, {"armed": armed})
         return _response(404, {"message": "GET /strict-api/stats, POST /strict-api/reset or /strict-api/arm"})
 
-    def denied(self, authorization, needs, operation):
-        """The denial of a request signed by a function whose policy lacks one of `needs`, else None."""
-        if self.guard is None:
-            return None
-        principal = self.guard.principal(authorization)
+    def denied(self, principal, needs, operation):
+        """The denial of a request by `principal`, a function whose policy lacks one of `needs`,
+        counted; None for one it allows, and for an administrator (`principal` None: the tests'
+        setup, `ocpp-bulk init` and `import`)."""
         if principal is None:
-            return None  # an administrator: the tests' setup, `ocpp-bulk init` and `import`
+            return None
         with self.guard_lock:
-            return self.guard.check(principal, needs, operation)
+            denial = self.guard.check(principal, needs, operation)
+        if denial is not None:
+            self.count("iam_denied")
+        return denial
 
     def authorize(self, environ, service, op):
         """AccessDenied for a function's DynamoDB, SQS or Secrets Manager request outside its policy
         (scripts/strict_aws/iam.py)."""
         authorization = environ.get("HTTP_AUTHORIZATION", "")
-        if self.guard is None or self.guard.principal(authorization) is None:
+        principal = self.guard.principal(authorization) if self.guard else None
+        if principal is None or not (service.startswith("DynamoDB_") or service in ("AmazonSQS", "secretsmanager")):
             return None
-        if not (service.startswith("DynamoDB_") or service in ("AmazonSQS", "secretsmanager")):
-            return None
-        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-        body = stream.read(int(length)) if length else stream.read() if environ.get("wsgi.input_terminated") else b""
-        environ["wsgi.input"], environ["CONTENT_LENGTH"] = BytesIO(body), str(len(body))
         try:
-            request = json.loads(body or b"{}")
+            request = json.loads(_body(environ) or b"{}")
         except ValueError:
             return None  # malformed: AWS would refuse it before authorizing; moto answers it
         match = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", authorization)
         region = match.group(1) if match else "us-east-1"
-        account = get_account_id_from(self.guard.principal(authorization))
+        account = get_account_id_from(principal)
         if service == "AmazonSQS":
             needs = sqs_needs(op, request, region)
         elif service == "secretsmanager":
@@ -152,11 +151,8 @@ class StrictAws(DynamoDbOperations):
                 return table.hash_key_attr if table is not None else None
 
             needs = dynamodb_needs(op, request, region, account, hash_key_of)
-        denied = self.denied(authorization, needs, op)
-        if denied is None:
-            return None
-        self.count("iam_denied")
-        return access_denied(service, denied)
+        denied = self.denied(principal, needs, op)
+        return None if denied is None else access_denied(service, denied)
 
     def take_armed(self, op, table):
         """When a fault is armed for this operation on this table: "before" or "after", used up once."""
@@ -243,9 +239,7 @@ class StrictAws(DynamoDbOperations):
     # --- DynamoDB
 
     def dynamodb(self, environ, op):
-        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-        whole = environ.get("wsgi.input_terminated")  # a chunked body, already de-chunked by werkzeug
-        environ["strict.body"] = stream.read(int(length)) if length else stream.read() if whole else b""
+        _body(environ)
         self.forwarded = None
         try:
             request = json.loads(environ["strict.body"])
@@ -317,6 +311,18 @@ class StrictAws(DynamoDbOperations):
         if twice:
             self.count("sqs_duplicated")
         return twice
+
+
+def _body(environ):
+    """The request's body, read once: kept as environ["strict.body"], and handed back to moto as a
+    fresh stream."""
+    if "strict.body" not in environ:
+        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
+        whole = environ.get("wsgi.input_terminated")  # a chunked body, already de-chunked by werkzeug
+        body = stream.read(int(length)) if length else stream.read() if whole else b""
+        environ["strict.body"] = body
+        environ["wsgi.input"], environ["CONTENT_LENGTH"] = BytesIO(body), str(len(body))
+    return environ["strict.body"]
 
 
 def _duplicate_sqs_sends(strict):
