@@ -35,12 +35,29 @@ const LAYERS: &[(&str, u32)] = &[
     ("embedded", 10),
 ];
 
+/// From this rank up (services, adapters) no two modules of one rank import each other.
+const SERVICES: u32 = 6;
+
 fn rank(module: &str) -> u32 {
     LAYERS
         .iter()
         .find(|(name, _)| *name == module)
         .map(|(_, rank)| *rank)
         .unwrap_or_else(|| panic!("module {module} has no layer: add it to LAYERS here and to docs/architecture.md"))
+}
+
+/// Every source file of `shared/src`: its path there, and its text.
+fn core_files() -> Vec<(String, String)> {
+    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
+    let mut files = Vec::new();
+    sources(&src, &mut files);
+    files
+        .iter()
+        .map(|file| {
+            let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
+            (relative, std::fs::read_to_string(file).expect("source"))
+        })
+        .collect()
 }
 
 fn sources(dir: &Path, found: &mut Vec<PathBuf>) {
@@ -61,26 +78,12 @@ fn imports(text: &str) -> Vec<String> {
 
 #[test]
 fn the_cores_imports_run_one_way() {
-    let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
     let mut upward: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for file in files {
-        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
-        if relative == "lib.rs" {
-            continue;
-        }
+    for (relative, text) in core_files().into_iter().filter(|(relative, _)| relative != "lib.rs") {
         let module = relative.split(['/', '.']).next().unwrap_or_default().to_owned();
-        let text = std::fs::read_to_string(&file).expect("source");
-        for target in imports(&text) {
-            if target == module || matches!(target.as_str(), "Error" | "Result") {
-                continue;
-            }
-            let across_adapters = rank(&module) == 10 && rank(&target) == 10;
-            if rank(&target) > rank(&module)
-                || (rank(&target) == rank(&module) && rank(&module) >= 6)
-                || across_adapters
-            {
+        for target in imports(&text).into_iter().filter(|target| *target != module) {
+            let (from, to) = (rank(&module), rank(&target));
+            if to > from || (to == from && from >= SERVICES) {
                 upward.entry(relative.clone()).or_default().push(format!("crate::{target}"));
             }
         }
@@ -133,12 +136,8 @@ fn paths(text: &str) -> Vec<Vec<String>> {
 #[test]
 fn no_two_files_of_the_core_import_each_other_round_a_circle() {
     let src = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("src");
-    let mut files = Vec::new();
-    sources(&src, &mut files);
     let mut graph: BTreeMap<String, Vec<String>> = BTreeMap::new();
-    for file in &files {
-        let relative = file.strip_prefix(&src).expect("under src").to_string_lossy().replace('\\', "/");
-        let text = std::fs::read_to_string(file).expect("source");
+    for (relative, text) in core_files() {
         let mut targets: Vec<String> =
             paths(&text).iter().filter_map(|p| file_of(&src, p)).filter(|t| *t != relative).collect();
         targets.sort();
