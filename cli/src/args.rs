@@ -7,7 +7,11 @@ use ocpp_bulk::sim::Mix;
 use shared::aws::{AwsClients, DynamoDirectory};
 
 #[derive(Parser)]
-#[command(name = "ocpp-bulk", version, about = "Send one OCPP 1.6 command to many chargers and track every answer")]
+#[command(
+    name = "ocpp-bulk",
+    version,
+    about = "Send one OCPP 1.6 or 2.0.1 command to many chargers and track every answer"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -92,6 +96,9 @@ pub enum Command {
         /// Handshakes under way at once.
         #[arg(long, default_value_t = 200)]
         concurrency: usize,
+        /// Percent of the chargers that speak OCPP 2.0.1 (the others 1.6): 0 to 100.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
+        ocpp201: u8,
     },
     /// Submit one bulk command and follow the run to its end.
     Send {

@@ -11,6 +11,7 @@ use serde_json::json;
 use shared::clock::rfc3339;
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
 use shared::embedded::QueueOptions;
+use shared::ocpp::OcppVersion;
 use tokio::net::TcpListener;
 use uuid::Uuid;
 
@@ -29,6 +30,9 @@ fn demo_uuid(name: &str) -> Uuid {
 }
 
 /// The demo fleet, and the behaviour of each simulated charger (offline ones are absent).
+/// The demo chargers that speak OCPP 2.0.1 (all accept).
+const V201: std::ops::RangeInclusive<u32> = 71..=80;
+
 pub fn fleet() -> (Fleet, Vec<SimCharger>) {
     let mut fleet = Fleet {
         tokens: vec![FleetToken { token: DEMO_TOKEN.into(), user: "demo".into(), teams: vec!["demo".into()] }],
@@ -52,9 +56,10 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
             91..=95 => Behaviour::Silent,
             _ => continue,
         };
-        // The first 50 boot a version behind: the firmware update at the end targets them.
+        // The first 50 boot a version behind: the firmware update targets them.
         let firmware = Some(if i <= 50 { OLD_FIRMWARE } else { "1.9.0" }.to_owned());
-        simulated.push(SimCharger { identity, password, behaviour, firmware });
+        let version = if V201.contains(&i) { OcppVersion::V201 } else { OcppVersion::V16 };
+        simulated.push(SimCharger { identity, password, behaviour, firmware, version });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");
@@ -82,7 +87,8 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
 
     let sims = sim::start(&format!("ws://{address}/ocpp"), simulated, 50).await?;
     println!(
-        "connected {} simulated chargers (80 accept, 5 reject, 5 CALLERROR, 5 silent); 5 more stay offline",
+        "connected {} simulated chargers (80 accept, 5 reject, 5 CALLERROR, 5 silent; 10 of the accepting ones \
+         speak OCPP 2.0.1, the rest 1.6); 5 more stay offline",
         sims.stats.connected.load(std::sync::atomic::Ordering::Relaxed)
     );
     let mut chargers: Vec<String> = fleet.chargers.iter().map(|c| c.uuid.to_string()).collect();
@@ -131,6 +137,21 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         }
         Err(err) => Err(err.clone()),
     };
+    // One run for a fleet of both versions: 2.0.1's report request, which 1.6 chargers lack.
+    let reported = match &updated {
+        Ok(summary) => {
+            print!("{}", summary.table());
+            println!(
+                "\nasking every charger for its base report (an OCPP 2.0.1 command; 1.6 chargers are told why not)\n"
+            );
+            let report = SendOptions {
+                data: json!({"requestId": 1, "reportBase": "SummaryInventory"}),
+                ..options(What::Command("GetBaseReport".into()))
+            };
+            send(&report).await
+        }
+        Err(err) => Err(err.clone()),
+    };
     sims.stop();
-    updated
+    reported
 }

@@ -128,7 +128,7 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Sim { url, fleet, mix, skip, limit, concurrency } => {
+        Command::Sim { url, fleet, mix, skip, limit, concurrency, ocpp201 } => {
             raise_open_file_limit();
             let fleet = load(&fleet)?;
             let chargers: Vec<_> = fleet
@@ -143,6 +143,11 @@ async fn run(command: Command) -> Result<(), String> {
                     behaviour: mix.behaviour(i),
                     // Half the fleet a version behind, so targeting by firmware has something to find.
                     firmware: Some(if i % 2 == 0 { "1.8.1" } else { "1.9.0" }.to_owned()),
+                    version: if (i % 100) < usize::from(ocpp201) {
+                        shared::ocpp::OcppVersion::V201
+                    } else {
+                        shared::ocpp::OcppVersion::V16
+                    },
                 })
                 .collect();
             let sims = ocpp_bulk::sim::start(&url, chargers, concurrency).await?;

@@ -1,6 +1,7 @@
-//! Simulated OCPP 1.6-J chargers, many per process: each connects, boots, then answers every CALL
-//! the way its behaviour says, and reconnects (as a real charger does) when its connection closes.
-//! Used by `ocpp-bulk sim`, the demo and the end-to-end tests.
+//! Simulated OCPP-J chargers, 1.6 or 2.0.1, many per process: each connects, boots, then answers
+//! every CALL the way its behaviour says (a 2.0.1 one follows an accepted report request with its
+//! report, in two NotifyReport parts), and reconnects (as a real charger does) when its connection
+//! closes. Used by `ocpp-bulk sim`, the demo and the end-to-end tests.
 
 use std::collections::HashMap;
 use std::str::FromStr;
@@ -12,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use shared::ocpp::{ErrorCode, Frame, SUBPROTOCOL};
+use shared::ocpp::{ErrorCode, Frame, OcppVersion};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -81,6 +82,8 @@ pub struct SimCharger {
     pub behaviour: Behaviour,
     /// The firmware version it boots with (none: the BootNotification leaves it out).
     pub firmware: Option<String>,
+    /// The version it offers, and speaks.
+    pub version: OcppVersion,
 }
 
 /// Counters shared by a simulated fleet.
@@ -136,7 +139,7 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
             stats.connected.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(Ok(()));
             let mut seen = HashMap::new();
-            answer_calls(socket, charger.behaviour, &stats, &mut seen).await;
+            answer_calls(socket, &charger, &stats, &mut seen).await;
             loop {
                 tokio::time::sleep(Duration::from_millis(fastrand::u64(500..1500))).await;
                 let permit = permits.acquire().await;
@@ -145,7 +148,7 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
                 };
                 drop(permit);
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                answer_calls(socket, charger.behaviour, &stats, &mut seen).await;
+                answer_calls(socket, &charger, &stats, &mut seen).await;
             }
         }));
     }
@@ -163,17 +166,26 @@ type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStre
 
 async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
-    request.headers_mut().insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    let offer = HeaderValue::from_static(charger.version.subprotocol());
+    request.headers_mut().insert("sec-websocket-protocol", offer);
     if let Some(password) = &charger.password {
         let credentials = STANDARD.encode(format!("{}:{password}", charger.identity));
         let value = HeaderValue::from_str(&format!("Basic {credentials}")).map_err(|e| e.to_string())?;
         request.headers_mut().insert("authorization", value);
     }
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
-    let mut payload = json!({"chargePointVendor": "ocpp-bulk", "chargePointModel": "sim"});
+    let mut station = json!({"vendorName": "ocpp-bulk", "model": "sim"});
     if let Some(firmware) = &charger.firmware {
-        payload["firmwareVersion"] = json!(firmware);
+        station["firmwareVersion"] = json!(firmware);
     }
+    let payload = match charger.version {
+        OcppVersion::V16 => json!({
+            "chargePointVendor": station["vendorName"], "chargePointModel": station["model"],
+            "firmwareVersion": station.get("firmwareVersion"),
+        }),
+        OcppVersion::V201 => json!({"reason": "PowerUp", "chargingStation": station}),
+    };
+    let payload = without_nulls(payload);
     let boot = Frame::Call { id: "boot".into(), action: "BootNotification".into(), payload };
     socket.send(Message::Text(boot.to_text().into())).await.map_err(|e| e.to_string())?;
     while let Some(message) = socket.next().await {
@@ -194,16 +206,29 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     Err("connection closed before the boot answer".into())
 }
 
+fn without_nulls(mut payload: Value) -> Value {
+    if let Value::Object(map) = &mut payload {
+        map.retain(|_, value| !value.is_null());
+    }
+    payload
+}
+
 /// Answers CALLs until the connection closes. `seen` counts this charger's CALLs by action, across
 /// its connections.
-async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats, seen: &mut HashMap<String, u32>) {
+async fn answer_calls(mut socket: Socket, charger: &SimCharger, stats: &SimStats, seen: &mut HashMap<String, u32>) {
+    let (behaviour, version) = (charger.behaviour, charger.version);
     while let Some(Ok(message)) = socket.next().await {
         let Message::Text(text) = message else {
             continue;
         };
-        let Ok(Frame::Call { id, action, .. }) = Frame::parse(&text) else {
-            stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
-            continue;
+        let (id, action, request) = match Frame::parse(&text) {
+            Ok(Frame::Call { id, action, payload }) => (id, action, payload),
+            // The answers to its own report parts.
+            Ok(Frame::CallResult { id, .. }) if id.starts_with(REPORT_PART) => continue,
+            _ => {
+                stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
+                continue;
+            }
         };
         stats.calls.fetch_add(1, Ordering::Relaxed);
         let count = seen.entry(action.clone()).or_default();
@@ -211,22 +236,65 @@ async fn answer_calls(mut socket: Socket, behaviour: Behaviour, stats: &SimStats
         if *count == 2 {
             stats.called_twice.fetch_add(1, Ordering::Relaxed);
         }
+        let positive = behaviour == Behaviour::Accept;
         let reply = match behaviour {
             Behaviour::Silent => continue,
-            Behaviour::Error => Frame::call_error(&id, ErrorCode::InternalError, "simulated failure"),
-            Behaviour::Accept | Behaviour::Reject => match answer_payload(&action, behaviour == Behaviour::Accept) {
+            Behaviour::Error => Frame::call_error(&id, version, ErrorCode::InternalError, "simulated failure"),
+            Behaviour::Accept | Behaviour::Reject => match answer_payload(version, &action, &request, positive) {
                 Some(payload) => Frame::CallResult { id, payload },
-                None => Frame::call_error(&id, ErrorCode::NotImplemented, "unknown action"),
+                None => Frame::call_error(&id, version, ErrorCode::NotImplemented, "unknown action"),
             },
         };
         if socket.send(Message::Text(reply.to_text().into())).await.is_err() {
             break;
         }
+        if positive && version == OcppVersion::V201 && ["GetBaseReport", "GetReport"].contains(&action.as_str()) {
+            for part in report_parts(&request) {
+                if socket.send(Message::Text(part.to_text().into())).await.is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
-/// A schema-valid answer to each of the 26 commands, positive or negative.
-pub fn answer_payload(action: &str, positive: bool) -> Option<Value> {
+/// The message ids of a simulated charger's NotifyReport parts start with this.
+const REPORT_PART: &str = "report-";
+
+/// A small report in two parts, as a 2.0.1 charger sends one after accepting a report request.
+fn report_parts(request: &Value) -> Vec<Frame> {
+    let request_id = request.get("requestId").cloned().unwrap_or(json!(0));
+    let entry = |component: &str, variable: &str, value: &str| {
+        json!({"component": {"name": component}, "variable": {"name": variable},
+               "variableAttribute": [{"type": "Actual", "value": value}]})
+    };
+    let parts = [
+        (0, true, vec![entry("ChargingStation", "Model", "sim"), entry("ChargingStation", "VendorName", "ocpp-bulk")]),
+        (1, false, vec![entry("OCPPCommCtrlr", "HeartbeatInterval", "300")]),
+    ];
+    let generated_at = shared::clock::rfc3339(chrono::Utc::now());
+    parts
+        .into_iter()
+        .map(|(seq_no, tbc, data)| Frame::Call {
+            id: format!("{REPORT_PART}{seq_no}"),
+            action: "NotifyReport".into(),
+            payload: json!({"requestId": request_id, "generatedAt": generated_at, "seqNo": seq_no, "tbc": tbc,
+                            "reportData": data}),
+        })
+        .collect()
+}
+
+/// A schema-valid answer to each command of `version`, positive or negative; the 2.0.1 answers
+/// that list results take them from the `request`.
+pub fn answer_payload(version: OcppVersion, action: &str, request: &Value, positive: bool) -> Option<Value> {
+    match version {
+        OcppVersion::V16 => answer_payload_v16(action, positive),
+        OcppVersion::V201 => answer_payload_v201(action, request, positive),
+    }
+}
+
+/// A schema-valid answer to each of the 26 OCPP 1.6 commands, positive or negative.
+fn answer_payload_v16(action: &str, positive: bool) -> Option<Value> {
     let status = |yes: &str, no: &str| Some(json!({"status": if positive { yes } else { no }}));
     match action {
         "GetConfiguration" => {
@@ -263,18 +331,88 @@ pub fn answer_payload(action: &str, positive: bool) -> Option<Value> {
     }
 }
 
+/// A schema-valid answer to each of the 40 OCPP 2.0.1 commands, positive or negative.
+fn answer_payload_v201(action: &str, request: &Value, positive: bool) -> Option<Value> {
+    let status = |yes: &str, no: &str| Some(json!({"status": if positive { yes } else { no }}));
+    let verdict = if positive { "Accepted" } else { "Rejected" };
+    // One result per item the request lists, each naming what it answers.
+    let each = |list: &str, answer: &dyn Fn(&Value) -> Value| -> Vec<Value> {
+        request.get(list).and_then(Value::as_array).map(|items| items.iter().map(answer).collect()).unwrap_or_default()
+    };
+    let named = |item: &Value| json!({"attributeStatus": verdict, "component": item["component"], "variable": item["variable"]});
+    match action {
+        "GetVariables" => Some(json!({"getVariableResult": each("getVariableData", &|item| {
+            let mut result = named(item);
+            if positive {
+                result["attributeValue"] = json!("0");
+            }
+            result
+        })})),
+        "SetVariables" => Some(json!({"setVariableResult": each("setVariableData", &named)})),
+        "SetVariableMonitoring" => Some(json!({"setMonitoringResult": each("setMonitoringData", &|item| json!({
+            "status": verdict, "type": item["type"], "severity": item["severity"],
+            "component": item["component"], "variable": item["variable"],
+        }))})),
+        "ClearVariableMonitoring" => Some(json!({"clearMonitoringResult": each("id", &|id| json!({
+            "status": verdict, "id": id,
+        }))})),
+        "GetLocalListVersion" => Some(json!({"versionNumber": if positive { 1 } else { 0 }})),
+        "GetTransactionStatus" => Some(json!({"messagesInQueue": false})),
+        "CostUpdated" => Some(json!({})),
+        "UnlockConnector" => status("Unlocked", "UnlockFailed"),
+        "UnpublishFirmware" => status("Unpublished", "NoFirmware"),
+        "ClearChargingProfile" | "ClearDisplayMessage" | "GetDisplayMessages" => status("Accepted", "Unknown"),
+        "GetChargingProfiles" => status("Accepted", "NoProfiles"),
+        "DeleteCertificate" | "GetInstalledCertificateIds" => status("Accepted", "NotFound"),
+        "SendLocalList" | "SetNetworkProfile" | "InstallCertificate" => status("Accepted", "Failed"),
+        "CustomerInformation" => status("Accepted", "Invalid"),
+        "GetBaseReport" | "GetReport" | "GetMonitoringReport" | "SetMonitoringBase" => {
+            status("Accepted", "EmptyResultSet")
+        }
+        known if shared::ocpp::Command::find(OcppVersion::V201, known).is_some() => status("Accepted", "Rejected"),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use shared::ocpp::catalogue::COMMANDS;
 
+    /// A request for each 2.0.1 command whose answer lists results, one item each.
+    fn request(action: &str) -> Value {
+        let named = json!({"component": {"name": "OCPPCommCtrlr"}, "variable": {"name": "HeartbeatInterval"}});
+        match action {
+            "GetVariables" => json!({"getVariableData": [named]}),
+            "SetVariables" => json!({"setVariableData": [{"attributeValue": "300",
+                "component": named["component"], "variable": named["variable"]}]}),
+            "SetVariableMonitoring" => json!({"setMonitoringData": [{"value": 1.0, "type": "Delta", "severity": 5,
+                "component": named["component"], "variable": named["variable"]}]}),
+            "ClearVariableMonitoring" => json!({"id": [3]}),
+            _ => json!({}),
+        }
+    }
+
     #[test]
     fn every_answer_passes_its_official_response_schema() {
         for command in &COMMANDS {
             for positive in [true, false] {
-                let payload = answer_payload(command.action, positive).expect(command.action);
+                let payload = answer_payload(command.version, command.action, &request(command.action), positive)
+                    .expect(command.action);
                 assert!(command.check_response(&payload).is_ok(), "{} {positive}: {payload}", command.action);
             }
+        }
+    }
+
+    #[test]
+    fn a_201_report_comes_in_parts_that_pass_their_schema() {
+        let now = chrono::Utc::now();
+        let parts = report_parts(&json!({"requestId": 9, "reportBase": "FullInventory"}));
+        assert_eq!(parts.len(), 2);
+        for part in parts {
+            let Frame::Call { action, payload, .. } = part else { panic!("not a CALL") };
+            let answer = shared::ocpp::charger_calls::answer(OcppVersion::V201, &action, &payload, now);
+            assert!(answer.is_ok(), "{payload}: {answer:?}");
         }
     }
 

@@ -8,7 +8,7 @@
 use crate::domain::{Expect, Outcome};
 use crate::error::Result;
 pub use crate::messages::{ChargerAnswer, Reply};
-use crate::ocpp::{call_id, Command};
+use crate::ocpp::{call_id, Command, OcppVersion};
 use crate::plans::RunPlans;
 use crate::ports::{ConnectionRegistry, DispatchQueue, InflightCalls, RunStore};
 use crate::queue_message::release_slot;
@@ -39,13 +39,16 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
     let identity = match &answer.identity {
         Some(identity) => identity.clone(),
         None => match ports.connections.identity_of(&answer.connection).await? {
-            Some(identity) => answer.identity.insert(identity).clone(),
+            Some((identity, version)) => {
+                answer.version = version;
+                answer.identity.insert(identity).clone()
+            }
             None => return Ok(Recorded::UnknownConnection),
         },
     };
     let counted = match answered_call(ports, answer, &identity).await? {
         Some(answered) => {
-            let outcome = outcome(&answered.action, answer.reply.clone());
+            let outcome = outcome(answer.version, &answered.action, answer.reply.clone());
             let status = outcome.status;
             let (counted, freed) =
                 ports.runs.finish_answered(answered.run, answered.seq, &answered.expect, outcome, &identity).await?;
@@ -110,10 +113,11 @@ async fn answered_call(
 }
 
 /// The result an answer to `action` gives: a CALLRESULT must match the action's official
-/// response schema to count as sent. What the charger sent is kept bounded (`Outcome::bounded`).
-fn outcome(action: &str, reply: Reply) -> Outcome {
+/// response schema, in the version the charger speaks, to count as sent. What the charger sent is
+/// kept bounded (`Outcome::bounded`).
+fn outcome(version: OcppVersion, action: &str, reply: Reply) -> Outcome {
     let outcome = match reply {
-        Reply::Result(payload) => match Command::find(action).map(|c| c.check_response(&payload)) {
+        Reply::Result(payload) => match Command::find(version, action).map(|c| c.check_response(&payload)) {
             Some(Err(errors)) => {
                 let first = errors.first_message().unwrap_or_default().to_owned();
                 Outcome { response: Some(payload), ..Outcome::error(format!("invalid response: {first}")) }
@@ -137,6 +141,7 @@ mod tests {
             identity: Some("CP1".into()),
             call_id: "m1".into(),
             reply: Reply::Result(serde_json::json!({"status": "Accepted"})),
+            version: OcppVersion::V201,
             received_at: Utc::now(),
             call: None,
         };
@@ -146,10 +151,14 @@ mod tests {
 
     #[test]
     fn an_answer_outside_the_schema_is_an_error_that_keeps_the_payload() {
-        let bad = outcome("Reset", Reply::Result(serde_json::json!({"status": "Maybe"})));
+        let bad = outcome(OcppVersion::V16, "Reset", Reply::Result(serde_json::json!({"status": "Maybe"})));
         assert_eq!(bad.status, crate::domain::ResultStatus::Error);
         assert_eq!(bad.response, Some(serde_json::json!({"status": "Maybe"})));
-        let good = outcome("Reset", Reply::Result(serde_json::json!({"status": "Accepted"})));
+        let good = outcome(OcppVersion::V16, "Reset", Reply::Result(serde_json::json!({"status": "Accepted"})));
         assert_eq!(good.status, crate::domain::ResultStatus::Sent);
+        // 2.0.1's Reset may be Scheduled; 1.6's may not.
+        let scheduled = || Reply::Result(serde_json::json!({"status": "Scheduled"}));
+        assert_eq!(outcome(OcppVersion::V201, "Reset", scheduled()).status, crate::domain::ResultStatus::Sent);
+        assert_eq!(outcome(OcppVersion::V16, "Reset", scheduled()).status, crate::domain::ResultStatus::Error);
     }
 }

@@ -12,6 +12,7 @@ pub mod ocpp;
 pub mod plans;
 pub mod ports;
 pub mod queue_message;
+pub mod reports;
 pub mod retry;
 pub mod sync;
 pub mod telemetry;

@@ -9,6 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use crate::domain::report::ReportPart;
+use crate::domain::OcppVersion;
+
 /// What the charger answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "type", content = "value", rename_all = "snake_case")]
@@ -28,6 +31,9 @@ pub struct ChargerAnswer {
     pub identity: Option<String>,
     pub call_id: String,
     pub reply: Reply,
+    /// The version the connection speaks: the answer is checked against that version's schema.
+    #[serde(default)]
+    pub version: OcppVersion,
     /// When the frame arrived: an answer is in time if it arrived before the CALL expired,
     /// however late it is recorded.
     pub received_at: DateTime<Utc>,
@@ -48,6 +54,16 @@ pub struct InflightCall {
     pub seq: u64,
     /// The slot is free again after this, answered or not.
     pub expires_at: DateTime<Utc>,
+}
+
+/// A report a charger was asked for (OCPP 2.0.1 GetBaseReport, GetReport): its parts, sent later
+/// as NotifyReport CALLs naming `request_id`, are gathered onto the result at `run`/`seq`. Kept per
+/// charger by the worker before the request is posted, so a part never comes before it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportExpected {
+    pub run: Uuid,
+    pub seq: u64,
+    pub request_id: i64,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -88,6 +104,8 @@ pub enum DispatchMessage {
     },
     /// A charger's answer the WebSocket handler could not record (see `crate::answers`).
     Answer(ChargerAnswer),
+    /// A part of a charger's report the WebSocket handler could not keep (see `crate::reports`).
+    ReportPart { identity: String, part: ReportPart },
     /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
     /// (the cancel request itself writes once and queues the first page).
     Cancel {
@@ -131,9 +149,13 @@ impl DispatchMessage {
     }
 
     /// Whether a failure of this message is worth a quick retry (`Again`): an answer, whose timeout
-    /// comes `ANSWER_GRACE_SECONDS` after its CALL's expiry, and a chunk, which may come before its run.
+    /// comes `ANSWER_GRACE_SECONDS` after its CALL's expiry, a chunk, which may come before its run,
+    /// and a report part, which nothing would send again.
     pub fn retried_quickly(&self) -> bool {
-        matches!(self, DispatchMessage::Answer(_) | DispatchMessage::CreateChunk { .. })
+        matches!(
+            self,
+            DispatchMessage::Answer(_) | DispatchMessage::CreateChunk { .. } | DispatchMessage::ReportPart { .. }
+        )
     }
 
     /// What the message is about, where it says: the result (run and position), the charger's
@@ -150,6 +172,7 @@ impl DispatchMessage {
                 answer.call.as_ref().map(|call| call.charger),
             ),
             DispatchMessage::Again { message, .. } => message.about(),
+            DispatchMessage::ReportPart { identity, .. } => (None, Some(identity), None),
             DispatchMessage::Timeouts { .. }
             | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }

@@ -1,12 +1,15 @@
 //! What the worker needs of a run to dispatch it, and the WebSocket handler to check an answer
-//! against its command, read once per run per warm process: the action,
-//! the payload encoded once as JSON text, and the answer timeout, which never change after creation;
-//! and whether it was cancelled, read again (one small read) at most every `CANCEL_CHECK_EVERY`.
+//! against its command, read once per run per warm process: the action, the payload encoded once
+//! as JSON text, whether it fits each OCPP version, and the answer timeout, which never change
+//! after creation; and whether it was cancelled, read again (one small read) at most every
+//! `CANCEL_CHECK_EVERY`.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::ocpp::catalogue::unfit;
+use crate::ocpp::{Command, OcppVersion};
 use crate::ports::RunStore;
 use crate::sync::locked;
 use crate::{Error, Result};
@@ -22,6 +25,25 @@ pub struct RunPlan {
     pub max_per_second: Option<u32>,
     /// How many results it has: a position at or past it names no result.
     pub total: u64,
+    /// Per version, why the command with its data is not sent to a charger speaking it (`None`:
+    /// it is), decided once (`catalogue::unfit`).
+    refusals: [Option<String>; 2],
+    /// The `requestId` of a report request (`Command::reports`): its parts are gathered.
+    pub report_request: Option<i64>,
+}
+
+impl RunPlan {
+    /// Why this run's CALL does not go to a charger speaking `version`, if it does not.
+    pub fn refusal(&self, version: OcppVersion) -> Option<&str> {
+        let index = OcppVersion::ALL.iter().position(|v| *v == version)?;
+        self.refusals.get(index)?.as_deref()
+    }
+
+    /// The report a charger speaking `version` is asked for by this run's CALL, if it is one.
+    pub fn report(&self, version: OcppVersion) -> Option<i64> {
+        let command = Command::find(version, &self.action)?;
+        command.reports().then_some(self.report_request).flatten()
+    }
 }
 
 /// How stale a worker's knowledge that a run is not cancelled may be: a CALL may still go out this
@@ -66,6 +88,8 @@ impl RunPlans {
             return Ok(None);
         };
         let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("plans", e))?;
+        let refusals = OcppVersion::ALL.map(|version| unfit(version, &run.command, &run.data));
+        let report_request = run.data.get("requestId").and_then(serde_json::Value::as_i64);
         let plan = Arc::new(RunPlan {
             action: run.command,
             payload,
@@ -74,6 +98,8 @@ impl RunPlans {
             created_at: run.created_at,
             max_per_second: run.max_per_second,
             total: run.total_count,
+            refusals,
+            report_request,
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {

@@ -9,11 +9,12 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::webhook::AttemptOutcome;
-use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
+use crate::domain::{Charger, Expect, Identity, OcppVersion, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::messages::DispatchMessage;
 pub use crate::messages::InflightCall;
+use crate::messages::{DispatchMessage, ReportExpected};
 
 #[async_trait]
 pub trait TokenStore: Send + Sync {
@@ -110,6 +111,12 @@ pub trait RunStore: Send + Sync {
         let _ = identity;
         Ok((self.finish(run, seq, expect, outcome).await?, false))
     }
+
+    /// Keeps a report part for the result at `seq`, once per `seqNo`, as `ReportSummary::admit` says.
+    /// `false`: it was there, or not kept, or the result is not.
+    async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool>;
+    /// The report gathered for the result at `seq`, its parts in `seqNo` order.
+    async fn report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>>;
 
     /// Records that `retry` retries `run`'s failures (idempotent: once per pair).
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()>;
@@ -215,6 +222,10 @@ pub trait InflightCalls: Send + Sync {
     async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking>;
     /// Frees the slot if `call_id` still holds it; returns the messages parked on it.
     async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>>;
+    /// Keeps which result `identity`'s report `request_id` goes to (replacing one of that id), a day.
+    async fn expect_report(&self, identity: &str, report: &ReportExpected, now: DateTime<Utc>) -> Result<()>;
+    /// Which result the charger's report `request_id` goes to, if one was asked for.
+    async fn report_expected(&self, identity: &str, request_id: i64) -> Result<Option<ReportExpected>>;
 }
 
 /// A charger's live connection, and when it was registered (at `$connect`).
@@ -222,12 +233,14 @@ pub trait InflightCalls: Send + Sync {
 pub struct LiveConnection {
     pub id: String,
     pub since: DateTime<Utc>,
+    /// The OCPP version negotiated at its handshake.
+    pub version: OcppVersion,
 }
 
 #[async_trait]
 pub trait ConnectionRegistry: Send + Sync {
-    /// Makes `connection_id` the charger's live connection from `now`; returns the one it replaces.
-    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>>;
+    /// Makes `connection` the charger's live connection; returns the id of the one it replaces.
+    async fn register(&self, identity: &str, connection: &LiveConnection) -> Result<Option<String>>;
     async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>>;
     /// The live connections of those of `identities` that have one, in as few requests as the
     /// store allows.
@@ -240,7 +253,8 @@ pub trait ConnectionRegistry: Send + Sync {
         }
         Ok(found)
     }
-    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>>;
+    /// The charger a connection was registered for, and the version it speaks.
+    async fn identity_of(&self, connection_id: &str) -> Result<Option<(String, OcppVersion)>>;
     /// Forgets a connection; the charger's mapping goes only if it still points to it. Returns the
     /// identity the connection was registered for, if it was.
     async fn unregister(&self, connection_id: &str) -> Result<Option<String>>;
@@ -253,7 +267,13 @@ pub trait ConnectionRegistry: Send + Sync {
 pub trait FleetStates: Send + Sync {
     /// The charger connected on `connection` at `at` (also its last sign of life). Creates its state
     /// if it has none (a charger imported before the fleet view existed).
-    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()>;
+    async fn connected(
+        &self,
+        charger: &Charger,
+        connection: &str,
+        version: OcppVersion,
+        at: DateTime<Utc>,
+    ) -> Result<()>;
     /// `connection` closed at `at`: the charger is disconnected unless a newer connection took over.
     async fn disconnected(&self, identity: &str, connection: &str, at: DateTime<Utc>) -> Result<()>;
     /// A BootNotification (also a sign of life).

@@ -29,6 +29,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("queue_message", 7),
     ("webhook", 8),
     ("answers", 9),
+    ("reports", 9),
     ("views", 9),
     // adapters: each implements the ports, neither imports the other
     ("aws", 10),

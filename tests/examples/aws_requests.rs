@@ -24,7 +24,13 @@ async fn main() {
     tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
     tokio::spawn(ocpp_bulk::server::serve(listener, stack));
     let chargers = (0..count)
-        .map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept, firmware: None })
+        .map(|i| SimCharger {
+            identity: cp(i),
+            password: None,
+            behaviour: Behaviour::Accept,
+            firmware: None,
+            version: Default::default(),
+        })
         .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");
 

@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
+use shared::domain::report::{KeptPart, ReportPart, ReportSummary};
 use shared::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{Called, RunKey, RunStore};
 use shared::{Error, Result};
@@ -52,6 +53,16 @@ impl RunStore for FailingFinish {
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.add_retry(run, retry).await
+    }
+
+    async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.add_report_part(run, seq, part).await
+    }
+
+    async fn report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.report(run, seq).await
     }
 
     async fn run(&self, id: Uuid) -> Result<Option<Run>> {

@@ -203,7 +203,13 @@ impl TestStack {
     pub async fn sims(&self, identities: impl IntoIterator<Item = (String, Behaviour)>) -> SimFleet {
         let chargers = identities
             .into_iter()
-            .map(|(identity, behaviour)| SimCharger { identity, password: None, behaviour, firmware: None })
+            .map(|(identity, behaviour)| SimCharger {
+                identity,
+                password: None,
+                behaviour,
+                firmware: None,
+                version: Default::default(),
+            })
             .collect();
         sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")
     }

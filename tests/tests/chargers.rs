@@ -10,12 +10,16 @@ fn basic(user: &str, password: &str) -> String {
     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}")))
 }
 
-async fn handshakes_select_ocpp16_and_refuse_strangers(backend: Backend) {
+async fn handshakes_select_the_first_version_offered_and_refuse_strangers(backend: Backend) {
     let stack = TestStack::start(backend, &fleet(1)).await;
     let url = format!("{}/{}", stack.ws, cp(0));
-    match RawCharger::handshake(&url, Some("ocpp2.0.1, ocpp1.6"), None).await {
-        Handshake::Ok(_, protocol) => assert_eq!(protocol.as_deref(), Some("ocpp1.6")),
-        Handshake::Refused(status) => panic!("refused with {status}"),
+    for (offer, selected) in
+        [("ocpp2.0.1, ocpp1.6", "ocpp2.0.1"), ("ocpp1.6, ocpp2.0.1", "ocpp1.6"), ("ocpp2.1, ocpp2.0.1", "ocpp2.0.1")]
+    {
+        match RawCharger::handshake(&url, Some(offer), None).await {
+            Handshake::Ok(_, protocol) => assert_eq!(protocol.as_deref(), Some(selected), "{offer}"),
+            Handshake::Refused(status) => panic!("{offer} refused with {status}"),
+        }
     }
     let query_url = format!("{}?identity={}", stack.ws, cp(0));
     assert!(matches!(RawCharger::handshake(&query_url, Some("ocpp1.6"), None).await, Handshake::Ok(..)));
@@ -23,7 +27,7 @@ async fn handshakes_select_ocpp16_and_refuse_strangers(backend: Backend) {
         Handshake::Refused(status) => status,
         Handshake::Ok(..) => 0,
     };
-    assert_eq!(refused(RawCharger::handshake(&url, Some("ocpp2.0.1"), None).await), 400);
+    assert_eq!(refused(RawCharger::handshake(&url, Some("ocpp2.0, ocpp1.5"), None).await), 400);
     assert_eq!(refused(RawCharger::handshake(&url, None, None).await), 400);
     assert_eq!(refused(RawCharger::handshake(&format!("{}/UNKNOWN", stack.ws), Some("ocpp1.6"), None).await), 404);
 
@@ -126,8 +130,41 @@ async fn the_newest_connection_wins(backend: Backend) {
     assert_eq!(run["offline_count"], 1, "a closed connection means offline");
 }
 
+/// A 2.0.1 charger is answered from the 2.0.1 schemas, its CALLERRORs spelled as OCPP-J 2.0.1 spells
+/// them, and a run's CALL reaches it only when the run fits 2.0.1 (its answer checked in 2.0.1 too).
+async fn a_201_charger_is_answered_and_called_in_its_version(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    let url = format!("{}/{}", stack.ws, cp(0));
+    let Handshake::Ok(mut charger, Some(protocol)) = RawCharger::handshake(&url, Some("ocpp2.0.1"), None).await else {
+        panic!("a 2.0.1 offer is taken");
+    };
+    assert_eq!(protocol, "ocpp2.0.1");
+    let boot = r#"[2,"1","BootNotification",{"reason":"PowerUp","chargingStation":{"model":"M","vendorName":"V"}}]"#;
+    assert_eq!(charger.ask(boot).await[2]["status"], "Accepted");
+    let old_boot = charger.ask(r#"[2,"2","BootNotification",{"chargePointVendor":"V","chargePointModel":"M"}]"#).await;
+    assert_eq!((old_boot[0].clone(), old_boot[2].clone()), (json!(4), json!("OccurrenceConstraintViolation")));
+    let extra = charger.ask(r#"[2,"3","Heartbeat",{"extra":1}]"#).await;
+    assert_eq!(extra[2], "FormatViolation", "{extra}");
+    assert_eq!(charger.ask(r#"[2,"4","TransactionEvent",{}]"#).await[2], "NotSupported");
+
+    // Reset Soft is 1.6's: no CALL, an error saying why. Reset Immediate goes, and 2.0.1's Scheduled counts.
+    let target = ocpp_bulk_tests::harness::ids(&[&cp(0)]);
+    let run = stack.create("Reset", json!({"type": "Soft"}), &target, json!({})).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
+    assert_eq!(run["error_count"], 1);
+    let message = run["results"][0]["message"].as_str().unwrap_or_default();
+    assert!(message.starts_with("not sent: the charger speaks OCPP 2.0.1"), "{message}");
+    let run = stack.create("Reset", json!({"type": "Immediate"}), &target, json!({})).await;
+    let call = charger.next(Duration::from_secs(5)).await.expect("the 2.0.1 Reset reaches the charger");
+    assert_eq!((call[2].clone(), call[3].clone()), (json!("Reset"), json!({"type": "Immediate"})));
+    charger.send(&json!([3, call[1], {"status": "Scheduled"}]).to_string()).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
+    assert_eq!((run["sent_count"].clone(), run["results"][0]["message"].clone()), (json!(1), json!("Scheduled")));
+}
+
 ocpp_bulk_tests::on_both_backends!(
-    handshakes_select_ocpp16_and_refuse_strangers,
+    handshakes_select_the_first_version_offered_and_refuse_strangers,
+    a_201_charger_is_answered_and_called_in_its_version,
     a_deployment_can_refuse_chargers_without_a_password,
     charger_calls_get_valid_answers,
     the_newest_connection_wins

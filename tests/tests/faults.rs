@@ -135,7 +135,9 @@ async fn a_connection_still_opening_keeps_its_call(backend: Backend) {
     let stack = TestStack::start(backend, &fleet(1)).await;
     // `$connect` accepted the charger, but its handshake has not completed: posts answer Gone.
     let connection = format!("opening-{}", uuid::Uuid::new_v4().simple());
-    stack.stack.websocket.connections.register(&cp(0), &connection, Utc::now()).await.expect("register");
+    let opening =
+        shared::ports::LiveConnection { id: connection.clone(), since: Utc::now(), version: Default::default() };
+    stack.stack.websocket.connections.register(&cp(0), &opening).await.expect("register");
     let mut outbound = stack.stack.connections.attach(&connection);
     let run = stack.create("Reset", json!({"type": "Soft"}), &ids(&[&cp(0)]), json!({})).await;
     let id = run["uuid"].as_str().unwrap();

@@ -262,6 +262,17 @@ fn the_websocket_stage_deploys_every_change() {
 }
 
 #[test]
+fn the_charger_authorizer_is_never_cached() {
+    // A frame's OCPP version comes from the `$connect` authorizer's context: an answer cached by
+    // identity would hand one handshake's version to another (HTTP APIs cache; WebSocket APIs may not).
+    let t = template();
+    let properties = &resource(&t, "ChargerAuthorizer")["Properties"];
+    for cached_by in ["AuthorizerResultTtlInSeconds", "IdentitySource"] {
+        assert!(properties.get(cached_by).is_none(), "ChargerAuthorizer must not set {cached_by}");
+    }
+}
+
+#[test]
 fn parameters_allow_only_what_cloudformation_accepts() {
     let t = template();
     let warm = &t["Parameters"]["RunsTableWarmWriteUnits"]["AllowedValues"];

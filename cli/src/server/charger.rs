@@ -12,7 +12,7 @@ use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use futures::{SinkExt, StreamExt};
 use shared::embedded::Outbound;
-use shared::ocpp::SUBPROTOCOL;
+use shared::ocpp::OcppVersion;
 use shared::ports::ConnectionGateway;
 use std::collections::HashMap;
 use tokio::time::Instant;
@@ -76,11 +76,12 @@ fn event(
 
 /// The `$connect` route's authorizer, as API Gateway runs it: its context goes with every event
 /// of the connection.
-fn authorize(query: &QueryMap) -> HashMap<String, serde_json::Value> {
+fn authorize(query: &QueryMap, headers: &HeaderMap) -> HashMap<String, serde_json::Value> {
     let mut request = ApiGatewayCustomAuthorizerRequestTypeRequest::default();
     request.type_ = Some("REQUEST".to_owned());
     request.method_arn = Some("arn:aws:execute-api:local:000000000000:local/local/$connect".to_owned());
     request.query_string_parameters = query.clone();
+    request.headers = headers.clone();
     match websocket::authorizer::authorize(&request).context {
         serde_json::Value::Object(context) => context.into_iter().collect(),
         _ => HashMap::new(),
@@ -92,7 +93,7 @@ async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: We
     let connection_id = uuid::Uuid::new_v4().simple().to_string();
     let outbound = stack.connections.attach(&connection_id);
     let query: QueryMap = HashMap::from([("identity".to_owned(), identity.clone())]).into();
-    let authorized = authorize(&query);
+    let authorized = authorize(&query, &headers);
     let mut connect = event(&connection_id, "CONNECT", "$connect", &authorized);
     connect.headers = headers;
     connect.path = Some(format!("/ocpp/{identity}"));
@@ -107,8 +108,15 @@ async fn connect(stack: Stack, identity: String, headers: HeaderMap, upgrade: We
         response.headers_mut().extend(answer.headers);
         return response;
     }
+    // The subprotocol the handler selected (`$connect` answers 200 only with one).
+    let selected = answer
+        .headers
+        .get("sec-websocket-protocol")
+        .and_then(|value| value.to_str().ok())
+        .and_then(OcppVersion::from_subprotocol)
+        .unwrap_or_default();
     upgrade
-        .protocols([SUBPROTOCOL])
+        .protocols([selected.subprotocol()])
         .max_frame_size(stack.limits.max_frame_bytes)
         .max_message_size(stack.limits.max_message_bytes)
         .on_upgrade(move |socket| run_connection(stack, connection_id, authorized, socket, outbound))

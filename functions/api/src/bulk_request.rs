@@ -9,6 +9,7 @@ use serde_json::{Map, Value};
 use shared::domain::charger_state::FleetFilter;
 use shared::domain::{Identity, Run};
 use shared::error::ErrorCollector;
+use shared::ocpp::catalogue::versions_taking;
 use shared::ocpp::Command;
 use shared::webhook::Webhook;
 use shared::{Error, Result};
@@ -32,7 +33,8 @@ pub const MAX_ID_BYTES: usize = 255;
 
 /// A validated request.
 pub struct BulkRequest {
-    pub command: &'static Command,
+    /// The action, as the catalogue names it (a command of OCPP 1.6, 2.0.1, or both).
+    pub command: &'static str,
     pub data: Value,
     /// Distinct ids in request order; UUIDs in canonical form. Empty when `target` names them.
     pub charger_ids: Vec<String>,
@@ -61,9 +63,9 @@ impl BulkRequest {
                 None
             }
             Some(Value::String(name)) => {
-                let found = Command::find(&name);
+                let found = Command::versions_of(&name).next().map(|command| command.action);
                 if found.is_none() {
-                    errors.add("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 command a central system sends."));
+                    errors.add("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 or 2.0.1 command a central system sends."));
                 }
                 found
             }
@@ -91,7 +93,8 @@ impl BulkRequest {
                 ),
             );
         } else if let Some(command) = command {
-            if let Err(field_errors) = command.check_request(&data, "data") {
+            // A run may target chargers of both versions: its data must fit at least one.
+            if let Err(field_errors) = versions_taking(command, &data, "data") {
                 errors.absorb(field_errors);
             }
         }
@@ -196,7 +199,7 @@ impl BulkRequest {
             retry_of: self.retry_of,
             target: self.target,
             webhook,
-            ..Run::new(id, caller.user.clone(), self.command.action.to_owned(), data, total_count, now, timeout)
+            ..Run::new(id, caller.user.clone(), self.command.to_owned(), data, total_count, now, timeout)
         }
     }
 }

@@ -130,7 +130,12 @@ pub fn view(state: &ChargerState, now: DateTime<Utc>) -> Value {
     let connectors: Vec<Value> = state
         .connectors
         .iter()
-        .map(|(id, c)| json!({"connector_id": id, "status": c.status, "error_code": c.error_code, "at": rfc3339(c.at)}))
+        .map(|(id, c)| match c.connector {
+            // OCPP 2.0.1 names the EVSE, and its connector within it.
+            Some(connector) => json!({"evse_id": id, "connector_id": connector, "status": c.status,
+                "error_code": c.error_code, "at": rfc3339(c.at)}),
+            None => json!({"connector_id": id, "status": c.status, "error_code": c.error_code, "at": rfc3339(c.at)}),
+        })
         .collect();
     json!({
         "uuid": state.uuid,
@@ -139,6 +144,7 @@ pub fn view(state: &ChargerState, now: DateTime<Utc>) -> Value {
         "team": state.team,
         "connected": connected,
         "connected_since": state.connected_since.filter(|_| connected).map(rfc3339),
+        "ocpp_version": state.ocpp_version,
         "last_seen": state.last_seen.map(rfc3339),
         "vendor": boot.map(|b| &b.vendor),
         "model": boot.map(|b| &b.model),

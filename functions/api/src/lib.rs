@@ -102,6 +102,7 @@ pub fn router(ctx: ApiContext) -> Router {
         .route(BULK, get(list).post(create))
         .route(&format!("{BULK}/{{run}}"), get(show))
         .route(&format!("{BULK}/{{run}}/results"), get(results))
+        .route(&format!("{BULK}/{{run}}/reports/{{position}}"), get(report))
         .route(&format!("{BULK}/{{run}}/cancel"), post(cancel))
         .route(&format!("{BULK}/{{run}}/retry"), post(retry))
         .method_not_allowed_fallback(method_not_allowed)
@@ -313,6 +314,21 @@ async fn results(
         let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
         let path = request::url_of(&headers, &format!("{BULK}/{}/results", run.id));
         read::results_page(&ctx, &run, &request::query(query.as_deref()), path).await
+    };
+    answer(200, result.await)
+}
+
+/// `{"data": Report}`: the report gathered for the result at `position` (OCPP 2.0.1 GetBaseReport,
+/// GetReport), whole.
+async fn report(
+    State(ctx): State<ApiContext>,
+    Extension(caller): Extension<Identity>,
+    path: Result<Path<(String, String)>, PathRejection>,
+) -> Response {
+    let result = async {
+        let (id, position) = path.map(|Path(parts)| parts).map_err(|_| Error::NotFound)?;
+        let run = read::owned_run(&ctx, &caller, &id).await?;
+        Ok(json!({ "data": read::report(&ctx, &run, &position).await? }))
     };
     answer(200, result.await)
 }

@@ -30,6 +30,17 @@ pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
     Ok(views::run(run, Some(&results)))
 }
 
+/// The report gathered for the result at `position` (its place in the run, which the result's
+/// `report.position` names), whole: a position the run does not have, or a result without a
+/// report, is a 404.
+pub async fn report(ctx: &ApiContext, run: &Run, position: &str) -> Result<Value> {
+    let seq = position.parse::<u64>().ok().filter(|seq| *seq < run.total_count).ok_or(Error::NotFound)?;
+    let (summary, parts) = ctx.runs.report(run.id, seq).await?.ok_or(Error::NotFound)?;
+    let mut view = summary.with_data(&parts);
+    view["position"] = seq.into();
+    Ok(view)
+}
+
 /// `per_page` of a listing's query: 1 to `MAX_PER_PAGE`, `DEFAULT_PER_PAGE` when absent.
 pub fn per_page(query: &HashMap<String, String>) -> Result<usize> {
     let Some(text) = query.get("per_page") else {

@@ -49,6 +49,9 @@ pub fn result(result: &ResultRecord) -> Value {
             json!({"uuid": charger.uuid, "identity": charger.identity, "reference": charger.reference}),
         );
     }
+    if let Some(report) = &result.report {
+        view.insert("report".into(), report.view(result.seq));
+    }
     Value::Object(view)
 }
 

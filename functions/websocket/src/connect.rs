@@ -1,18 +1,18 @@
-//! `$connect`: who is this charger, does it speak OCPP 1.6, is its password right.
+//! `$connect`: who is this charger, which OCPP version does it speak, is its password right.
 
 use aws_lambda_events::apigw::ApiGatewayWebsocketProxyRequest;
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use shared::domain::access::password_matches;
 use shared::domain::Charger;
-use shared::ocpp::SUBPROTOCOL;
+use shared::ocpp::OcppVersion;
 
 /// Why a handshake is refused, with the HTTP status the charger sees.
 #[derive(Debug, PartialEq, Eq)]
 pub enum Refusal {
     /// No identity in the URL.
     NoIdentity,
-    /// The charger did not offer `ocpp1.6`.
+    /// The charger offered neither `ocpp1.6` nor `ocpp2.0.1`.
     NoSubprotocol,
     UnknownCharger,
     BadCredentials,
@@ -39,14 +39,9 @@ pub fn identity(event: &ApiGatewayWebsocketProxyRequest) -> Result<String, Refus
     from_query.filter(|id| !id.is_empty()).or_else(from_path).ok_or(Refusal::NoIdentity)
 }
 
-pub fn offers_ocpp16(event: &ApiGatewayWebsocketProxyRequest) -> bool {
-    event
-        .headers
-        .get_all("sec-websocket-protocol")
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .any(|p| p.trim() == SUBPROTOCOL)
+/// The version the handshake's `Sec-WebSocket-Protocol` offers select (`OcppVersion::negotiate`).
+pub fn negotiate(headers: &http::HeaderMap) -> Option<OcppVersion> {
+    OcppVersion::negotiate(headers.get_all("sec-websocket-protocol").iter().filter_map(|v| v.to_str().ok()))
 }
 
 /// OCPP 1.6 security profile 1: HTTP Basic `identity:password` when the charger has a password.

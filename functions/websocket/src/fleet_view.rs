@@ -5,7 +5,7 @@
 use chrono::{DateTime, Utc};
 use serde_json::Value;
 use shared::domain::charger_state::{last_seen_is_stale, Boot, ConnectorStatus};
-use shared::domain::Charger;
+use shared::domain::{Charger, OcppVersion};
 use shared::telemetry::connection_may_log;
 
 use crate::WebsocketContext;
@@ -18,8 +18,9 @@ fn logged(identity: &str, what: &str, result: shared::Result<()>) {
     }
 }
 
-pub async fn connected(ctx: &WebsocketContext, charger: &Charger, connection: &str) {
-    logged(&charger.identity, "the connection", ctx.fleet.connected(charger, connection, Utc::now()).await);
+pub async fn connected(ctx: &WebsocketContext, charger: &Charger, connection: &str, version: OcppVersion) {
+    let result = ctx.fleet.connected(charger, connection, version, Utc::now()).await;
+    logged(&charger.identity, "the connection", result);
 }
 
 pub async fn disconnected(ctx: &WebsocketContext, identity: &str, connection: &str) {
@@ -28,13 +29,20 @@ pub async fn disconnected(ctx: &WebsocketContext, identity: &str, connection: &s
 
 /// A charger's CALL, answered with a CALLRESULT (so its payload passed its schema): a boot or a
 /// status is recorded; anything else is a sign of life, written once per `LAST_SEEN_RESOLUTION`.
-pub async fn observe(ctx: &WebsocketContext, identity: &str, action: &str, payload: &Value, now: DateTime<Utc>) {
+pub async fn observe(
+    ctx: &WebsocketContext,
+    identity: &str,
+    version: OcppVersion,
+    action: &str,
+    payload: &Value,
+    now: DateTime<Utc>,
+) {
     let result = match action {
-        "BootNotification" => match Boot::from_payload(payload, now) {
+        "BootNotification" => match Boot::from_payload(version, payload, now) {
             Some(boot) => ctx.fleet.booted(identity, &boot).await,
             None => Ok(()),
         },
-        "StatusNotification" => match ConnectorStatus::from_payload(payload, now) {
+        "StatusNotification" => match ConnectorStatus::from_payload(version, payload, now) {
             Some((connector, status)) => ctx.fleet.connector_status(identity, connector, &status).await,
             None => Ok(()),
         },

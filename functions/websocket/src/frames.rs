@@ -5,7 +5,7 @@
 
 use chrono::Utc;
 use shared::answers::{self, ChargerAnswer, Recorded, Reply};
-use shared::ocpp::{charger_calls, ErrorCode, Frame};
+use shared::ocpp::{charger_calls, ErrorCode, Frame, OcppVersion};
 use shared::ports::Outgoing;
 use shared::queue_message::DispatchMessage;
 use shared::telemetry::connection_may_log;
@@ -13,35 +13,41 @@ use shared::{retry, Result};
 
 use crate::WebsocketContext;
 
-/// Handles one frame from connection `connection_id`, opened by the charger `identity` when the
-/// authorizer named it; returns the frame to send back, if any. An answer to our CALL needs no
-/// more than that name; a charger's own CALL still has its connection looked up, so a connection
-/// the registry forgot (unreachable by dispatch) is closed at its next heartbeat.
+/// Handles one frame from connection `connection_id`, opened by the charger `known` names with the
+/// version it speaks, when the authorizer named them; returns the frame to send back, if any. An
+/// answer to our CALL needs no more than that; a charger's own CALL still has its connection looked
+/// up, so a connection the registry forgot (unreachable by dispatch) is closed at its next heartbeat.
 pub async fn handle_frame(
     ctx: &WebsocketContext,
     connection_id: &str,
-    identity: Option<&str>,
+    known: Option<(&str, OcppVersion)>,
     text: &str,
 ) -> Result<Option<String>> {
+    // A connection opened before the authorizer named versions spoke 1.6 (the registry knows).
+    let version = known.map(|(_, version)| version).unwrap_or_default();
     let frame = match Frame::parse(text) {
         Ok(frame) => frame,
         Err(err) => {
             if connection_may_log(connection_id) {
                 tracing::warn!(reason = %err.reason, "malformed frame from charger");
             }
-            return Ok(err.id.map(|id| Frame::call_error(&id, ErrorCode::FormationViolation, err.reason).to_text()));
+            let error = |id: String| Frame::call_error(&id, version, ErrorCode::FormationViolation, err.reason);
+            return Ok(err.id.map(|id| error(id).to_text()));
         }
     };
     let (call_id, reply) = match frame {
-        Frame::Call { id, action, payload } => return answer_call(ctx, connection_id, id, &action, &payload).await,
+        Frame::Call { id, action, payload } => {
+            return answer_call(ctx, connection_id, version, id, &action, &payload).await
+        }
         Frame::CallResult { id, payload } => (id, Reply::Result(payload)),
         Frame::CallError { id, code, description, .. } => (id, Reply::Error(format!("{code}: {description}"))),
     };
     let mut answer = ChargerAnswer {
         connection: connection_id.to_owned(),
-        identity: identity.map(str::to_owned),
+        identity: known.map(|(identity, _)| identity.to_owned()),
         call_id,
         reply,
+        version,
         received_at: Utc::now(),
         call: None,
     };
@@ -57,37 +63,42 @@ pub async fn handle_frame(
 async fn answer_call(
     ctx: &WebsocketContext,
     connection_id: &str,
+    version: OcppVersion,
     id: String,
     action: &str,
     payload: &serde_json::Value,
 ) -> Result<Option<String>> {
-    let identity = match ctx.connections.identity_of(connection_id).await {
+    let (identity, version) = match ctx.connections.identity_of(connection_id).await {
         Ok(None) => return forget_connection(ctx, connection_id).await,
-        Ok(Some(identity)) => {
+        Ok(Some((identity, registered))) => {
             // Evaluated only when debug lines are on: no copy of the action on the way to the answer.
             tracing::debug!(
                 identity,
                 action = shared::domain::result::truncated(action.to_owned(), 64),
                 "charger CALL"
             );
-            Some(identity)
+            (Some(identity), registered)
         }
         Err(err) => {
             if connection_may_log(connection_id) {
                 tracing::warn!(error = %err, "registry unreadable; answering the charger's CALL anyway");
             }
-            None
+            (None, version)
         }
     };
     let now = Utc::now();
-    let answer = match charger_calls::answer(action, payload, now) {
+    let answer = match charger_calls::answer(version, action, payload, now) {
         Ok(answer) => {
             if let Some(identity) = &identity {
-                crate::fleet_view::observe(ctx, identity, action, payload, now).await;
+                crate::fleet_view::observe(ctx, identity, version, action, payload, now).await;
+                if version == OcppVersion::V201 && action == "NotifyReport" {
+                    // Kept, or handed to the queue: an error here is one the queue refused too.
+                    crate::reports::gather_part(ctx, identity, payload).await?;
+                }
             }
             Frame::CallResult { id, payload: answer }
         }
-        Err((code, description)) => Frame::call_error(&id, code, description),
+        Err((code, description)) => Frame::call_error(&id, version, code, description),
     };
     Ok(Some(answer.to_text()))
 }

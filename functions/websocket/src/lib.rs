@@ -9,10 +9,11 @@ use aws_lambda_events::encodings::Body;
 use http::HeaderValue;
 use shared::answers::AnswerPorts;
 use shared::domain::fleet::is_valid_identity;
-use shared::ocpp::SUBPROTOCOL;
+use shared::ocpp::OcppVersion;
 use shared::plans::RunPlans;
 use shared::ports::{
-    ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, FleetStates, InflightCalls, RunStore,
+    ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, FleetStates, InflightCalls, LiveConnection,
+    RunStore,
 };
 use shared::Result;
 
@@ -21,6 +22,7 @@ pub mod aws;
 pub mod connect;
 pub mod fleet_view;
 pub mod frames;
+pub mod reports;
 
 use connect::Refusal;
 
@@ -60,8 +62,8 @@ pub async fn handle(ctx: &WebsocketContext, event: ApiGatewayWebsocketProxyReque
         Some("CONNECT") => on_connect(ctx, &connection_id, &event).await,
         Some("DISCONNECT") => on_disconnect(ctx, &connection_id).await,
         _ => {
-            let identity = authorizer::identity_of(&event);
-            on_message(ctx, &connection_id, identity, event.body.as_deref().unwrap_or_default()).await
+            let known = authorizer::identity_of(&event).zip(authorizer::version_of(&event));
+            on_message(ctx, &connection_id, known, event.body.as_deref().unwrap_or_default()).await
         }
     };
     outcome.unwrap_or_else(|err| {
@@ -102,27 +104,31 @@ async fn on_connect(
     if !is_valid_identity(&identity) {
         return refuse("(not a valid identity)", Refusal::UnknownCharger);
     }
-    if !connect::offers_ocpp16(event) {
+    let Some(version) = connect::negotiate(&event.headers) else {
         return refuse(&identity, Refusal::NoSubprotocol);
-    }
+    };
     let Some(charger) = ctx.chargers.charger_by_identity(&identity).await? else {
         return refuse(&identity, Refusal::UnknownCharger);
     };
     if let Err(refusal) = connect::check_password(event, &charger, ctx.require_passwords) {
         return refuse(&identity, refusal);
     }
-    if let Some(replaced) = ctx.connections.register(&identity, connection_id, chrono::Utc::now()).await? {
+    if let Some(replaced) = ctx
+        .connections
+        .register(&identity, &LiveConnection { id: connection_id.to_owned(), since: chrono::Utc::now(), version })
+        .await?
+    {
         tracing::info!(identity, "newer connection replaces the old one");
         // Best effort: the old connection is no longer registered either way.
         if let Err(err) = ctx.gateway.close(&replaced).await {
             tracing::warn!(identity, error = %err, "closing the replaced connection failed");
         }
     }
-    fleet_view::connected(ctx, &charger, connection_id).await;
-    tracing::info!(identity, charger = %charger.uuid, "charger connected");
+    fleet_view::connected(ctx, &charger, connection_id, version).await;
+    tracing::info!(identity, charger = %charger.uuid, ocpp = version.subprotocol(), "charger connected");
     tracing::debug!(identity, connection = %connection_id, "connection registered");
     let mut response = reply(200, None);
-    response.headers.insert("sec-websocket-protocol", HeaderValue::from_static(SUBPROTOCOL));
+    response.headers.insert("sec-websocket-protocol", HeaderValue::from_static(version.subprotocol()));
     Ok(response)
 }
 
@@ -136,8 +142,8 @@ async fn on_disconnect(ctx: &WebsocketContext, connection_id: &str) -> Result<Ap
 async fn on_message(
     ctx: &WebsocketContext,
     connection_id: &str,
-    identity: Option<&str>,
+    known: Option<(&str, OcppVersion)>,
     body: &str,
 ) -> Result<ApiGatewayProxyResponse> {
-    Ok(reply(200, frames::handle_frame(ctx, connection_id, identity, body).await?))
+    Ok(reply(200, frames::handle_frame(ctx, connection_id, known, body).await?))
 }

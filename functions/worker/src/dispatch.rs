@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Expect, Outcome};
+use shared::messages::ReportExpected;
 use shared::ocpp::{call_id, encode_call};
 use shared::ports::{CallClaim, Called, InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::queue_message::{
@@ -99,6 +100,12 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
         }
         return Ok(Step::Done);
     };
+    if let Some(refusal) = plan.refusal(connection.version) {
+        // A run may mix versions: this charger's version has no such command, or its schema
+        // refuses the data. No CALL goes; the result says why.
+        ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::error(refusal)).await?;
+        return Ok(Step::Done);
+    }
     let now = Utc::now();
     let start = start.max(now);
     let call = InflightCall {
@@ -209,6 +216,17 @@ pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
             // so the message's next delivery starts afresh. Best effort: the slot expires anyway.
             if let Err(undo) = undelivered(ctx, &call, &identity, 0).await {
                 tracing::warn!(error = %undo, "could not take back a CALL whose marking failed");
+            }
+            return Err(err);
+        }
+    }
+    if let Some(request_id) = plan.report(connection.version) {
+        // Before the CALL, so no part of the report can come before it is expected.
+        let report = ReportExpected { run: call.run, seq: call.seq, request_id };
+        if let Err(err) = ctx.inflight.expect_report(&identity, &report, Utc::now()).await {
+            // Not posted: take the CALL back; the message's next delivery tries again.
+            if let Err(undo) = undelivered(ctx, &call, &identity, 0).await {
+                tracing::warn!(error = %undo, "could not take back a CALL whose report could not be expected");
             }
             return Err(err);
         }

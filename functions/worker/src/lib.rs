@@ -11,6 +11,7 @@ use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
 use shared::answers::{self, AnswerPorts, ChargerAnswer};
+use shared::domain::report::ReportPart;
 use shared::domain::{Expect, Outcome};
 use shared::ports::{
     ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, Outgoing, RunStore,
@@ -95,6 +96,9 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
         async move {
             match &r.message {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
+                Some(DispatchMessage::ReportPart { identity, part }) => {
+                    gather_part(ctx, identity, part).await.map(|()| Step::Done)
+                }
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
                 }
@@ -276,6 +280,7 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
             return timeouts::expire(ctx, &Known::default(), message, Some(why)).await
         }
         DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
+        DispatchMessage::ReportPart { identity, part } => return gather_part(ctx, identity, part).await,
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
         DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
         // `Record::read` unwraps it; a wrapper reaching here ends what it wraps.
@@ -292,6 +297,13 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
     };
     let outcome = Outcome::error(format!("dispatch failed: the message {why}"));
     ctx.runs.finish(run, seq, &Expect::Uncalled, outcome).await.map(|_| ())
+}
+
+/// Keeps a report part the WebSocket handler handed off.
+async fn gather_part(ctx: &WorkerContext, identity: &str, part: &ReportPart) -> Result<()> {
+    let gathered = shared::reports::gather(ctx.inflight.as_ref(), ctx.runs.as_ref(), identity, part).await?;
+    tracing::info!(?gathered, identity, part = part.seq_no, "handed-off report part gathered");
+    Ok(())
 }
 
 /// Records an answer the WebSocket handler handed off.

@@ -1,6 +1,7 @@
 //! Live connections and in-flight CALLs on DynamoDB (the connections table, TTL on `expires`):
 //! `CONN#{connection id}` → identity, `CHARGER#{identity}` → its live connection id,
-//! `INFLIGHT#{identity}` → the one CALL it may have in flight. Every change is conditional.
+//! `INFLIGHT#{identity}` → the one CALL it may have in flight, `REPORT#{identity}#{request id}` →
+//! the result its report goes to. Every change but the last (a plain replacement) is conditional.
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
@@ -13,12 +14,16 @@ use super::batch;
 use super::errors::{applied, is_condition_failure, sdk_error};
 use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
+use crate::domain::OcppVersion;
 use crate::error::{Error, Result};
+use crate::messages::ReportExpected;
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 use crate::queue_message::DispatchMessage;
 
 /// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
 const CONNECTION_TTL_HOURS: i64 = 3;
+/// A charger's expected report (`REPORT#{identity}#{request id}`) is kept a day, as the embedded store keeps it.
+const REPORT_TTL_HOURS: i64 = 24;
 
 fn key(pk: String) -> Item {
     Item::from([("pk".to_owned(), string(pk))])
@@ -81,14 +86,21 @@ pub(crate) fn parse_slot(item: &Item) -> Result<InflightCall> {
 fn live_connection(item: &Item) -> Option<LiveConnection> {
     let id = opt_s(item, "connection_id")?;
     let since = opt_n::<i64>(item, "since_ms").and_then(DateTime::from_timestamp_millis).unwrap_or_default();
-    Some(LiveConnection { id: id.to_owned(), since })
+    Some(LiveConnection { id: id.to_owned(), since, version: version_of(item) })
+}
+
+/// The version an item records (`ocpp`); one written before versions were kept speaks 1.6.
+fn version_of(item: &Item) -> OcppVersion {
+    opt_s(item, "ocpp").and_then(OcppVersion::from_subprotocol).unwrap_or_default()
 }
 
 #[async_trait]
 impl ConnectionRegistry for DynamoConnectionTable {
-    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
+    async fn register(&self, identity: &str, connection: &LiveConnection) -> Result<Option<String>> {
+        let (connection_id, version, now) = (connection.id.as_str(), connection.version, connection.since);
         let mut item = key(format!("CONN#{connection_id}"));
         item.insert("identity".into(), string(identity));
+        item.insert("ocpp".into(), string(version.subprotocol()));
         item.insert("expires".into(), ttl(now, CONNECTION_TTL_HOURS));
         self.client
             .put_item()
@@ -102,8 +114,9 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CHARGER#{identity}"))))
-            .update_expression("SET connection_id = :c, since_ms = :since, expires = :e")
+            .update_expression("SET connection_id = :c, since_ms = :since, ocpp = :v, expires = :e")
             .expression_attribute_values(":c", string(connection_id))
+            .expression_attribute_values(":v", string(version.subprotocol()))
             .expression_attribute_values(":since", number(now.timestamp_millis()))
             .expression_attribute_values(":e", ttl(now, CONNECTION_TTL_HOURS))
             .return_values(ReturnValue::AllOld)
@@ -139,13 +152,9 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .collect())
     }
 
-    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
-        Ok(self
-            .get(format!("CONN#{connection_id}"))
-            .await?
-            .as_ref()
-            .and_then(|i| opt_s(i, "identity"))
-            .map(str::to_owned))
+    async fn identity_of(&self, connection_id: &str) -> Result<Option<(String, OcppVersion)>> {
+        let item = self.get(format!("CONN#{connection_id}")).await?;
+        Ok(item.as_ref().and_then(|i| Some((opt_s(i, "identity")?.to_owned(), version_of(i)))))
     }
 
     async fn unregister(&self, connection_id: &str) -> Result<Option<String>> {
@@ -260,5 +269,24 @@ impl InflightCalls for DynamoConnectionTable {
                 }
             })
             .collect())
+    }
+
+    async fn expect_report(&self, identity: &str, report: &ReportExpected, now: DateTime<Utc>) -> Result<()> {
+        let mut item = key(format!("REPORT#{identity}#{}", report.request_id));
+        item.insert("run".into(), string(report.run.to_string()));
+        item.insert("seq".into(), number(report.seq));
+        item.insert("request_id".into(), number(report.request_id));
+        item.insert("expires".into(), ttl(now, REPORT_TTL_HOURS));
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        put.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn report_expected(&self, identity: &str, request_id: i64) -> Result<Option<ReportExpected>> {
+        let Some(item) = self.get(format!("REPORT#{identity}#{request_id}")).await? else {
+            return Ok(None);
+        };
+        let run = Uuid::try_parse(get_s(&item, "run")?).map_err(|e| Error::internal("dynamodb", e))?;
+        Ok(Some(ReportExpected { run, seq: get_n(&item, "seq")?, request_id: get_n(&item, "request_id")? }))
     }
 }

@@ -4,8 +4,9 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
-use crate::aws::item::{get_s, opt_s, parse_time, string, Item};
+use crate::aws::item::{get_s, opt_n, opt_s, parse_time, string, Item};
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus};
+use crate::domain::OcppVersion;
 use crate::error::{Error, Result};
 use crate::ports::FleetEntry;
 
@@ -39,7 +40,8 @@ pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {
                 id,
                 ConnectorStatus {
                     status: get_s(fields, "status")?.to_owned(),
-                    error_code: get_s(fields, "error_code")?.to_owned(),
+                    error_code: opt_s(fields, "error_code").map(str::to_owned),
+                    connector: opt_n(fields, "connector"),
                     at: parse_time(fields, "at")?.unwrap_or_default(),
                 },
             );
@@ -52,6 +54,7 @@ pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {
         team: get_s(item, "team")?.to_owned(),
         connected: item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true),
         connected_since: parse_time(item, "connected_since")?,
+        ocpp_version: opt_s(item, "ocpp").and_then(OcppVersion::from_subprotocol),
         last_seen: parse_time(item, "last_seen")?,
         boot,
         connectors,

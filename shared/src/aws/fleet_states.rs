@@ -20,11 +20,11 @@ use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::{applied, sdk_error};
 use super::fleet_items::{entry_of, model_key, parse_state, state_key};
-use super::item::{get_item_projected, get_s, opt_s, parse_time, string, Item};
+use super::item::{get_item_projected, get_s, number, opt_s, parse_time, string, Item};
 use super::tables::IndexDef;
 use crate::clock::rfc3339;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
-use crate::domain::Charger;
+use crate::domain::{Charger, OcppVersion};
 use crate::error::{Error, Result};
 use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
 
@@ -192,13 +192,25 @@ impl DynamoDirectory {
 
 #[async_trait]
 impl FleetStates for DynamoDirectory {
-    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn connected(
+        &self,
+        charger: &Charger,
+        connection: &str,
+        version: OcppVersion,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         // The directory's own fields too: a charger imported before the fleet view has no state yet.
         let item = self
             .write_directory_fields(
                 charger,
-                ", #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, fleet_online = :team",
-                vec![(":yes", AttributeValue::Bool(true)), (":c", string(connection)), (":at", string(rfc3339(at)))],
+                ", #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, fleet_online = :team, \
+                 ocpp = :ocpp",
+                vec![
+                    (":yes", AttributeValue::Bool(true)),
+                    (":c", string(connection)),
+                    (":at", string(rfc3339(at))),
+                    (":ocpp", string(version.subprotocol())),
+                ],
             )
             .await?;
         self.align_index_keys(&charger.identity, &item).await
@@ -247,11 +259,16 @@ impl FleetStates for DynamoDirectory {
     }
 
     async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()> {
-        let fields = HashMap::from([
+        let mut fields = HashMap::from([
             ("status".to_owned(), string(&status.status)),
-            ("error_code".to_owned(), string(&status.error_code)),
             ("at".to_owned(), string(rfc3339(status.at))),
         ]);
+        if let Some(code) = &status.error_code {
+            fields.insert("error_code".to_owned(), string(code));
+        }
+        if let Some(connector) = status.connector {
+            fields.insert("connector".to_owned(), number(connector));
+        }
         self.update_state(
             identity,
             "SET #connectors.#id = :status, last_seen = :at",

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use uuid::Uuid;
 
 use super::access::Charger;
+use super::ocpp_version::OcppVersion;
 
 /// The heartbeat interval, in seconds, given to every charger that boots (`ocpp::charger_calls`).
 pub const HEARTBEAT_INTERVAL_SECONDS: u32 = 300;
@@ -41,33 +42,70 @@ pub struct Boot {
 }
 
 impl Boot {
-    /// From a BootNotification payload that passed its schema.
-    pub fn from_payload(payload: &serde_json::Value, at: DateTime<Utc>) -> Option<Boot> {
-        let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
-        Some(Boot {
-            vendor: text("chargePointVendor")?,
-            model: text("chargePointModel")?,
-            firmware: text("firmwareVersion"),
-            serial: text("chargePointSerialNumber").or_else(|| text("chargeBoxSerialNumber")),
-            at,
-        })
+    /// From a BootNotification payload of `version` that passed its schema (2.0.1 names the
+    /// station in `chargingStation`).
+    pub fn from_payload(version: OcppVersion, payload: &serde_json::Value, at: DateTime<Utc>) -> Option<Boot> {
+        let text = |from: &serde_json::Value, name: &str| {
+            from.get(name).and_then(serde_json::Value::as_str).map(str::to_owned)
+        };
+        match version {
+            OcppVersion::V16 => Some(Boot {
+                vendor: text(payload, "chargePointVendor")?,
+                model: text(payload, "chargePointModel")?,
+                firmware: text(payload, "firmwareVersion"),
+                serial: text(payload, "chargePointSerialNumber").or_else(|| text(payload, "chargeBoxSerialNumber")),
+                at,
+            }),
+            OcppVersion::V201 => {
+                let station = payload.get("chargingStation")?;
+                Some(Boot {
+                    vendor: text(station, "vendorName")?,
+                    model: text(station, "model")?,
+                    firmware: text(station, "firmwareVersion"),
+                    serial: text(station, "serialNumber"),
+                    at,
+                })
+            }
+        }
     }
 }
 
-/// A connector's last StatusNotification (connector 0 is the charger itself).
+/// A connector's last StatusNotification. In 1.6 it is keyed by connector id (0 is the charger
+/// itself); in 2.0.1 by EVSE id, `connector` naming which of the EVSE's connectors reported (2.0.1
+/// has no error code in a status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorStatus {
     pub status: String,
-    pub error_code: String,
+    pub error_code: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connector: Option<u32>,
     pub at: DateTime<Utc>,
 }
 
 impl ConnectorStatus {
-    /// From a StatusNotification payload that passed its schema: (connector id, status).
-    pub fn from_payload(payload: &serde_json::Value, at: DateTime<Utc>) -> Option<(u32, ConnectorStatus)> {
-        let connector = u32::try_from(payload.get("connectorId")?.as_u64()?).ok().filter(|c| *c <= MAX_CONNECTOR_ID)?;
+    /// From a StatusNotification payload of `version` that passed its schema: (key, status).
+    pub fn from_payload(
+        version: OcppVersion,
+        payload: &serde_json::Value,
+        at: DateTime<Utc>,
+    ) -> Option<(u32, ConnectorStatus)> {
+        let number = |name: &str| u32::try_from(payload.get(name)?.as_u64()?).ok().filter(|c| *c <= MAX_CONNECTOR_ID);
         let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
-        Some((connector, ConnectorStatus { status: text("status")?, error_code: text("errorCode")?, at }))
+        match version {
+            OcppVersion::V16 => Some((
+                number("connectorId")?,
+                ConnectorStatus { status: text("status")?, error_code: Some(text("errorCode")?), connector: None, at },
+            )),
+            OcppVersion::V201 => Some((
+                number("evseId")?,
+                ConnectorStatus {
+                    status: text("connectorStatus")?,
+                    error_code: None,
+                    connector: Some(number("connectorId")?),
+                    at,
+                },
+            )),
+        }
     }
 }
 
@@ -81,6 +119,9 @@ pub struct ChargerState {
     /// Its connection is registered (see `is_connected` for what the view reports).
     pub connected: bool,
     pub connected_since: Option<DateTime<Utc>>,
+    /// The version its latest connection speaks (`None` before it first connected).
+    #[serde(default)]
+    pub ocpp_version: Option<OcppVersion>,
     pub last_seen: Option<DateTime<Utc>>,
     pub boot: Option<Boot>,
     pub connectors: BTreeMap<u32, ConnectorStatus>,
@@ -96,6 +137,7 @@ impl ChargerState {
             team: charger.team.clone(),
             connected: false,
             connected_since: None,
+            ocpp_version: None,
             last_seen: None,
             boot: None,
             connectors: BTreeMap::new(),
@@ -370,5 +412,27 @@ mod tests {
         assert_eq!(FleetFilter::default().teams(&mine), vec!["a", "b"]);
         let other = FleetFilter { team: Some("z".into()), ..FleetFilter::default() };
         assert!(other.teams(&mine).is_empty());
+    }
+
+    #[test]
+    fn boots_and_statuses_read_in_either_version() {
+        let now = Utc::now();
+        let boot16 =
+            serde_json::json!({"chargePointVendor": "ABB", "chargePointModel": "Terra", "chargeBoxSerialNumber": "S1"});
+        let boot = Boot::from_payload(OcppVersion::V16, &boot16, now).unwrap();
+        assert_eq!((boot.vendor.as_str(), boot.serial.as_deref()), ("ABB", Some("S1")));
+        let boot201 = serde_json::json!({"reason": "PowerUp", "chargingStation":
+            {"vendorName": "Alpitronic", "model": "HYC300", "firmwareVersion": "2.1", "serialNumber": "S2"}});
+        let boot = Boot::from_payload(OcppVersion::V201, &boot201, now).unwrap();
+        assert_eq!((boot.model.as_str(), boot.firmware.as_deref()), ("HYC300", Some("2.1")));
+        assert!(Boot::from_payload(OcppVersion::V201, &boot16, now).is_none());
+
+        let status201 = serde_json::json!({"timestamp": "2026-12-03T10:00:00Z", "connectorStatus": "Occupied",
+            "evseId": 2, "connectorId": 1});
+        let (evse, status) = ConnectorStatus::from_payload(OcppVersion::V201, &status201, now).unwrap();
+        assert_eq!((evse, status.connector, status.error_code), (2, Some(1), None));
+        let status16 = serde_json::json!({"connectorId": 1, "errorCode": "NoError", "status": "Charging"});
+        let (connector, status) = ConnectorStatus::from_payload(OcppVersion::V16, &status16, now).unwrap();
+        assert_eq!((connector, status.status.as_str(), status.connector), (1, "Charging", None));
     }
 }

@@ -4,11 +4,14 @@ pub mod access;
 pub mod charger_state;
 pub mod cursor;
 pub mod fleet;
+pub mod ocpp_version;
+pub mod report;
 pub mod result;
 pub mod run;
 pub mod webhook;
 
 pub use access::{Charger, Identity};
 pub use cursor::{Cursor, CursorKey};
+pub use ocpp_version::OcppVersion;
 pub use result::{ChargerRef, Expect, Outcome, ResultRecord};
 pub use run::{Counters, ResultStatus, Run, RunStatus};

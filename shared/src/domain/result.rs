@@ -31,6 +31,8 @@ pub struct ResultRecord {
     pub call_id: Option<String>,
     /// When that CALL's answer is due: an answer received later is late.
     pub call_expires_at: Option<DateTime<Utc>>,
+    /// What was gathered of the report a report request asked for (`report.rs`), once a part came.
+    pub report: Option<super::report::ReportSummary>,
 }
 
 impl ResultRecord {
@@ -45,6 +47,7 @@ impl ResultRecord {
             charger: Some(charger),
             call_id: None,
             call_expires_at: None,
+            report: None,
         }
     }
 
@@ -59,6 +62,7 @@ impl ResultRecord {
             charger: None,
             call_id: None,
             call_expires_at: None,
+            report: None,
         }
     }
 

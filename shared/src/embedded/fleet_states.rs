@@ -8,7 +8,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
-use crate::domain::Charger;
+use crate::domain::{Charger, OcppVersion};
 use crate::error::Result;
 use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
 use crate::sync::locked;
@@ -58,7 +58,13 @@ impl MemoryFleet {
 
 #[async_trait]
 impl FleetStates for MemoryFleet {
-    async fn connected(&self, charger: &Charger, connection: &str, at: DateTime<Utc>) -> Result<()> {
+    async fn connected(
+        &self,
+        charger: &Charger,
+        connection: &str,
+        version: OcppVersion,
+        at: DateTime<Utc>,
+    ) -> Result<()> {
         let identity = charger.identity.as_str();
         if !locked(&self.fleet).by_identity.contains_key(identity) {
             self.import(std::slice::from_ref(charger));
@@ -67,6 +73,7 @@ impl FleetStates for MemoryFleet {
             *live = Some(connection.to_owned());
             state.connected = true;
             state.connected_since = Some(at);
+            state.ocpp_version = Some(version);
             state.last_seen = Some(at);
         });
         Ok(())

@@ -1,5 +1,6 @@
 //! Embedded adapters: every port in-process, for the local stack and for tests.
 
+pub mod connections;
 pub mod fleet_states;
 pub mod gateway;
 pub mod queue;

@@ -4,7 +4,7 @@
 
 use crate::sync::{locked, read, write};
 use crate::window::WindowCounts;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex, RwLock};
 
 use async_trait::async_trait;
@@ -12,13 +12,10 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use crate::domain::fleet::Provisioned;
+use crate::domain::report::{Admission, KeptPart, ReportPart, ReportSummary};
 use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{
-    waiter_key, Called, ChargerDirectory, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking,
-    RunKey, RunStore, TokenStore,
-};
-use crate::queue_message::DispatchMessage;
+use crate::ports::{Called, ChargerDirectory, RunKey, RunStore, TokenStore};
 
 pub(super) struct RunEntry {
     pub(super) run: Run,
@@ -28,6 +25,8 @@ pub(super) struct RunEntry {
     chunks: std::collections::HashSet<u32>,
     /// The webhook's bookkeeping beside what the run shows (`webhooks.rs`).
     pub(super) hook: super::webhooks::HookBookkeeping,
+    /// By result position: the report parts kept, by `seqNo` (`None`: kept without its data).
+    reports: HashMap<u64, BTreeMap<u32, Option<Vec<serde_json::Value>>>>,
 }
 
 impl RunEntry {
@@ -37,7 +36,13 @@ impl RunEntry {
     }
 
     fn insert(store: &MemoryStore, run: &Run, results: Vec<Option<ResultRecord>>) -> Result<()> {
-        let entry = RunEntry { run: run.clone(), results, chunks: Default::default(), hook: Default::default() };
+        let entry = RunEntry {
+            run: run.clone(),
+            results,
+            chunks: Default::default(),
+            hook: Default::default(),
+            reports: Default::default(),
+        };
         {
             let mut runs = write(&store.runs);
             if runs.contains_key(&run.id) {
@@ -50,15 +55,6 @@ impl RunEntry {
     }
 }
 
-#[derive(Default)]
-struct Connections {
-    by_identity: HashMap<String, LiveConnection>,
-    by_connection: HashMap<String, String>,
-}
-
-/// A charger's in-flight CALL and the messages parked on it, by result (`waiter_key`).
-type Slot = (InflightCall, HashMap<String, DispatchMessage>);
-
 /// An `Idempotency-Key`'s run, body fingerprint and expiry, under (user, key).
 type IdempotencyEntry = (Uuid, String, DateTime<Utc>);
 
@@ -70,8 +66,10 @@ pub struct MemoryStore {
     runs: RwLock<HashMap<Uuid, Arc<Mutex<RunEntry>>>>,
     runs_by_owner: RwLock<HashMap<String, Vec<Uuid>>>,
     /// identity → its in-flight CALL and the messages waiting for the slot, by result.
-    inflight: Mutex<HashMap<String, Slot>>,
-    connections: Mutex<Connections>,
+    pub(super) inflight: Mutex<HashMap<String, super::connections::Slot>>,
+    pub(super) connections: Mutex<super::connections::Connections>,
+    /// (identity, request id) → the result a charger's report goes to (`connections.rs`).
+    pub(super) reports: Mutex<HashMap<(String, i64), super::connections::Expected>>,
     pub(super) idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
     pub(super) rate: WindowCounts,
@@ -295,76 +293,42 @@ impl RunStore for MemoryStore {
         }
         Ok(true)
     }
-}
 
-#[async_trait]
-impl InflightCalls for MemoryStore {
-    async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
-        let mut inflight = locked(&self.inflight);
-        match inflight.get(identity) {
-            Some((held, _)) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
-            _ => {
-                inflight.insert(identity.to_owned(), (call.clone(), HashMap::new()));
-                Ok(true)
-            }
+    async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        let RunEntry { results, reports, .. } = &mut *entry;
+        let slot = results.get_mut(usize::try_from(seq).unwrap_or(usize::MAX)).and_then(Option::as_mut);
+        let Some(result) = slot.filter(|result| result.seq == seq) else {
+            return Ok(false);
+        };
+        let parts = reports.entry(seq).or_default();
+        if parts.contains_key(&part.seq_no) {
+            return Ok(false);
         }
-    }
-
-    async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
-        Ok(locked(&self.inflight).get(identity).map(|(call, _)| call.clone()))
-    }
-
-    async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking> {
-        let mut inflight = locked(&self.inflight);
-        match inflight.get_mut(identity) {
-            Some((held, waiters)) if held.call_id == held_call_id => {
-                match waiters.insert(waiter_key(message), message.clone()) {
-                    None => Ok(Parking::Parked),
-                    Some(_) => Ok(Parking::AlreadyParked),
-                }
-            }
-            _ => Ok(Parking::NotHeld),
+        let summary = result.report.get_or_insert_with(ReportSummary::default);
+        let text = part.data_text();
+        let bytes = text.len() as u64;
+        let admission = summary.admit(bytes);
+        if admission == Admission::Refused {
+            return Ok(false);
         }
+        summary.count(part, bytes, admission);
+        parts.insert(part.seq_no, (admission == Admission::WithData).then(|| part.data.clone()));
+        Ok(true)
     }
 
-    async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
-        let mut inflight = locked(&self.inflight);
-        if inflight.get(identity).is_some_and(|(held, _)| held.call_id == call_id) {
-            return Ok(inflight
-                .remove(identity)
-                .map(|(_, waiters)| waiters.into_values().collect())
-                .unwrap_or_default());
-        }
-        Ok(Vec::new())
-    }
-}
-
-#[async_trait]
-impl ConnectionRegistry for MemoryStore {
-    async fn register(&self, identity: &str, connection_id: &str, now: DateTime<Utc>) -> Result<Option<String>> {
-        let mut connections = locked(&self.connections);
-        let live = LiveConnection { id: connection_id.to_owned(), since: now };
-        let replaced = connections.by_identity.insert(identity.to_owned(), live);
-        connections.by_connection.insert(connection_id.to_owned(), identity.to_owned());
-        Ok(replaced.map(|old| old.id).filter(|old| old != connection_id))
-    }
-
-    async fn connection_of(&self, identity: &str) -> Result<Option<LiveConnection>> {
-        Ok(locked(&self.connections).by_identity.get(identity).cloned())
-    }
-
-    async fn identity_of(&self, connection_id: &str) -> Result<Option<String>> {
-        Ok(locked(&self.connections).by_connection.get(connection_id).cloned())
-    }
-
-    async fn unregister(&self, connection_id: &str) -> Result<Option<String>> {
-        let mut connections = locked(&self.connections);
-        let identity = connections.by_connection.remove(connection_id);
-        if let Some(identity) = &identity {
-            if connections.by_identity.get(identity).is_some_and(|c| c.id == connection_id) {
-                connections.by_identity.remove(identity);
-            }
-        }
-        Ok(identity)
+    async fn report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(None);
+        };
+        let mut entry = locked(&entry);
+        let Some(summary) = entry.result_mut(seq).and_then(|result| result.report.clone()) else {
+            return Ok(None);
+        };
+        let parts = entry.reports.get(&seq).into_iter().flatten();
+        Ok(Some((summary, parts.map(|(seq_no, data)| KeptPart { seq_no: *seq_no, data: data.clone() }).collect())))
     }
 }

@@ -1,5 +1,6 @@
-//! Answers to the CALLs a charger sends to the central system (`docs/charger-side.md`). A CALL
-//! ocpp-bulk answers is first checked against its official request schema (`shared/schemas/v16`):
+//! Answers to the CALLs a charger sends to the central system (`docs/charger-side.md`), in either
+//! version. A CALL ocpp-bulk answers is first checked against its official request schema
+//! (`shared/schemas/v16`, `shared/schemas/v201`):
 //! a payload that breaks it gets the CALLERROR OCPP-J names for the kind of breach, with the field.
 
 use std::sync::LazyLock;
@@ -9,72 +10,135 @@ use jsonschema::error::ValidationErrorKind;
 use jsonschema::Validator;
 use serde_json::{json, Value};
 
-use super::catalogue::COMMANDS;
+use super::catalogue::Command;
 use super::frame::ErrorCode;
 use super::schema::{compile, field_path};
 use crate::clock::rfc3339;
 use crate::domain::charger_state::HEARTBEAT_INTERVAL_SECONDS;
 use crate::domain::result::truncated;
+use crate::domain::OcppVersion;
 
 /// The longest CALLERROR description sent back for a payload that breaks its schema.
 const MAX_DESCRIPTION_BYTES: usize = 300;
 
-/// Actions a charge point initiates in OCPP 1.6 that ocpp-bulk does not handle.
-const OTHER_CHARGER_ACTIONS: [&str; 3] = ["Authorize", "StartTransaction", "StopTransaction"];
+/// Actions a charger initiates that ocpp-bulk does not handle (transactions, authorisation, ISO
+/// 15118): `NotSupported`.
+const NOT_HANDLED: [&str; 9] = [
+    "Authorize",
+    "StartTransaction",
+    "StopTransaction",
+    "TransactionEvent",
+    "Get15118EVCertificate",
+    "GetCertificateStatus",
+    "NotifyEVChargingNeeds",
+    "NotifyEVChargingSchedule",
+    "ReportChargingProfiles",
+];
+
+/// What a charger's CALL is answered with, by kind.
+#[derive(Clone, Copy)]
+enum Reply {
+    Boot,
+    Heartbeat,
+    /// DataTransfer: ocpp-bulk knows no vendor's extension.
+    UnknownVendor,
+    /// SignCertificate: ocpp-bulk is no certificate authority, so it will never send the
+    /// CertificateSigned a charger would wait for, and says so. Certificates reach chargers as
+    /// InstallCertificate or CertificateSigned bulk commands.
+    Rejected,
+    /// A notification, acknowledged with an empty payload.
+    Empty,
+}
 
 macro_rules! answered {
-    ($($action:literal),* $(,)?) => {
-        [$(($action, include_str!(concat!("../../schemas/v16/", $action, ".json")))),*]
+    ($dir:literal, $suffix:literal: $($action:literal => $reply:ident),* $(,)?) => {
+        [$(($action, Reply::$reply, include_str!(concat!("../../schemas/", $dir, "/", $action, $suffix, ".json")))),*]
     };
 }
 
-/// The charger CALLs ocpp-bulk answers with a CALLRESULT, and their request schemas.
-const ANSWERED: [(&str, &str); 11] = answered![
-    "BootNotification",
-    "Heartbeat",
-    "StatusNotification",
-    "MeterValues",
-    "DiagnosticsStatusNotification",
-    "FirmwareStatusNotification",
-    "DataTransfer",
-    "SecurityEventNotification",
-    "LogStatusNotification",
-    "SignedFirmwareStatusNotification",
-    "SignCertificate",
+/// The OCPP 1.6 charger CALLs ocpp-bulk answers with a CALLRESULT, and their request schemas.
+const ANSWERED_V16: [(&str, Reply, &str); 11] = answered!["v16", "":
+    "BootNotification" => Boot,
+    "Heartbeat" => Heartbeat,
+    "StatusNotification" => Empty,
+    "MeterValues" => Empty,
+    "DiagnosticsStatusNotification" => Empty,
+    "FirmwareStatusNotification" => Empty,
+    "DataTransfer" => UnknownVendor,
+    "SecurityEventNotification" => Empty,
+    "LogStatusNotification" => Empty,
+    "SignedFirmwareStatusNotification" => Empty,
+    "SignCertificate" => Rejected,
 ];
 
-static VALIDATORS: LazyLock<Vec<Option<Validator>>> =
-    LazyLock::new(|| ANSWERED.iter().map(|(_, schema)| compile(schema)).collect());
+/// The OCPP 2.0.1 charger CALLs ocpp-bulk answers with a CALLRESULT, and their request schemas.
+const ANSWERED_V201: [(&str, Reply, &str); 18] = answered!["v201", "Request":
+    "BootNotification" => Boot,
+    "Heartbeat" => Heartbeat,
+    "StatusNotification" => Empty,
+    "MeterValues" => Empty,
+    "NotifyEvent" => Empty,
+    "NotifyReport" => Empty,
+    "NotifyMonitoringReport" => Empty,
+    "NotifyCustomerInformation" => Empty,
+    "NotifyDisplayMessages" => Empty,
+    "NotifyChargingLimit" => Empty,
+    "ClearedChargingLimit" => Empty,
+    "FirmwareStatusNotification" => Empty,
+    "PublishFirmwareStatusNotification" => Empty,
+    "LogStatusNotification" => Empty,
+    "SecurityEventNotification" => Empty,
+    "ReservationStatusUpdate" => Empty,
+    "DataTransfer" => UnknownVendor,
+    "SignCertificate" => Rejected,
+];
 
-/// The payload of the CALLRESULT for a charger's CALL, or the CALLERROR code and text.
-pub fn answer(action: &str, payload: &Value, now: DateTime<Utc>) -> Result<Value, (ErrorCode, String)> {
-    if let Some(index) = ANSWERED.iter().position(|(name, _)| *name == action) {
-        let Some(Some(validator)) = VALIDATORS.get(index) else {
-            return Err((ErrorCode::InternalError, format!("the {action} schema is unavailable")));
-        };
-        check(validator, payload)?;
+fn answered(version: OcppVersion) -> &'static [(&'static str, Reply, &'static str)] {
+    match version {
+        OcppVersion::V16 => &ANSWERED_V16,
+        OcppVersion::V201 => &ANSWERED_V201,
     }
-    match action {
-        "BootNotification" => Ok(json!({
+}
+
+static VALIDATORS: LazyLock<Vec<(OcppVersion, Option<Validator>)>> = LazyLock::new(|| {
+    OcppVersion::ALL
+        .into_iter()
+        .flat_map(|version| answered(version).iter().map(move |(_, _, schema)| (version, compile(schema))))
+        .collect()
+});
+
+/// The payload of the CALLRESULT for a charger's CALL of `version`, or the CALLERROR code and text.
+pub fn answer(
+    version: OcppVersion,
+    action: &str,
+    payload: &Value,
+    now: DateTime<Utc>,
+) -> Result<Value, (ErrorCode, String)> {
+    let table = answered(version);
+    let Some(index) = table.iter().position(|(name, _, _)| *name == action) else {
+        return Err(if NOT_HANDLED.contains(&action) || Command::find(version, action).is_some() {
+            (ErrorCode::NotSupported, format!("{action} is not supported by this central system"))
+        } else {
+            (ErrorCode::NotImplemented, "unknown action".to_owned())
+        });
+    };
+    let offset = OcppVersion::ALL.iter().take_while(|v| **v != version).map(|v| answered(*v).len()).sum::<usize>();
+    let Some((_, Some(validator))) = VALIDATORS.get(offset + index) else {
+        return Err((ErrorCode::InternalError, format!("the {action} schema is unavailable")));
+    };
+    check(validator, payload)?;
+    Ok(reply(table[index].1, now))
+}
+
+fn reply(kind: Reply, now: DateTime<Utc>) -> Value {
+    match kind {
+        Reply::Boot => json!({
             "status": "Accepted", "currentTime": rfc3339(now), "interval": HEARTBEAT_INTERVAL_SECONDS,
-        })),
-        "Heartbeat" => Ok(json!({ "currentTime": rfc3339(now) })),
-        "StatusNotification"
-        | "MeterValues"
-        | "DiagnosticsStatusNotification"
-        | "FirmwareStatusNotification"
-        | "SecurityEventNotification"
-        | "LogStatusNotification"
-        | "SignedFirmwareStatusNotification" => Ok(json!({})),
-        "DataTransfer" => Ok(json!({ "status": "UnknownVendorId" })),
-        // ocpp-bulk is no certificate authority: it will never send the CertificateSigned a charger
-        // would wait for, so it says so. Certificates reach chargers as InstallCertificate or
-        // CertificateSigned bulk commands.
-        "SignCertificate" => Ok(json!({ "status": "Rejected" })),
-        known if OTHER_CHARGER_ACTIONS.contains(&known) || COMMANDS.iter().any(|c| c.action == known) => {
-            Err((ErrorCode::NotSupported, format!("{known} is not supported by this central system")))
-        }
-        _ => Err((ErrorCode::NotImplemented, "unknown action".to_owned())),
+        }),
+        Reply::Heartbeat => json!({ "currentTime": rfc3339(now) }),
+        Reply::UnknownVendor => json!({ "status": "UnknownVendorId" }),
+        Reply::Rejected => json!({ "status": "Rejected" }),
+        Reply::Empty => json!({}),
     }
 }
 
@@ -123,22 +187,42 @@ mod tests {
     #[test]
     fn answers_follow_the_spec() {
         let now = Utc::now();
-        let boot = answer("BootNotification", &boot(), now).unwrap();
+        let boot = answer(OcppVersion::V16, "BootNotification", &boot(), now).unwrap();
         assert_eq!(boot["status"], "Accepted");
         assert_eq!(boot["interval"], 300);
         assert!(boot["currentTime"].as_str().unwrap().ends_with('Z'));
-        assert!(answer("Heartbeat", &json!({}), now).unwrap()["currentTime"].is_string());
-        assert_eq!(answer("MeterValues", &meter(), now).unwrap(), json!({}));
+        assert!(answer(OcppVersion::V16, "Heartbeat", &json!({}), now).unwrap()["currentTime"].is_string());
+        assert_eq!(answer(OcppVersion::V16, "MeterValues", &meter(), now).unwrap(), json!({}));
         let vendor = json!({"vendorId": "acme"});
-        assert_eq!(answer("DataTransfer", &vendor, now).unwrap()["status"], "UnknownVendorId");
-        assert_eq!(answer("StartTransaction", &json!({}), now).unwrap_err().0, ErrorCode::NotSupported);
-        assert_eq!(answer("Reset", &json!({}), now).unwrap_err().0, ErrorCode::NotSupported);
-        assert_eq!(answer("Teleport", &json!({}), now).unwrap_err().0, ErrorCode::NotImplemented);
+        assert_eq!(answer(OcppVersion::V16, "DataTransfer", &vendor, now).unwrap()["status"], "UnknownVendorId");
+        assert_eq!(
+            answer(OcppVersion::V16, "StartTransaction", &json!({}), now).unwrap_err().0,
+            ErrorCode::NotSupported
+        );
+        assert_eq!(answer(OcppVersion::V16, "Reset", &json!({}), now).unwrap_err().0, ErrorCode::NotSupported);
+        assert_eq!(answer(OcppVersion::V16, "Teleport", &json!({}), now).unwrap_err().0, ErrorCode::NotImplemented);
     }
 
     #[test]
     fn every_request_schema_compiles() {
-        assert!(VALIDATORS.iter().all(Option::is_some));
+        assert_eq!(VALIDATORS.len(), ANSWERED_V16.len() + ANSWERED_V201.len());
+        assert!(VALIDATORS.iter().all(|(_, validator)| validator.is_some()));
+    }
+
+    #[test]
+    fn a_201_charger_is_answered_from_the_201_schemas() {
+        let now = Utc::now();
+        let boot = json!({"reason": "PowerUp", "chargingStation": {"model": "M", "vendorName": "V"}});
+        let answer201 = |action: &str, payload: &Value| answer(OcppVersion::V201, action, payload, now);
+        assert_eq!(answer201("BootNotification", &boot).unwrap()["interval"], 300);
+        // A 1.6 boot is not a 2.0.1 one, and the breach is named as OCPP-J 2.0.1 names it.
+        let (code, description) = answer201("BootNotification", &self::boot()).unwrap_err();
+        assert_eq!(code.spelled(OcppVersion::V201), "OccurrenceConstraintViolation", "{description}");
+        let report = json!({"requestId": 1, "generatedAt": "2026-12-03T10:00:00Z", "seqNo": 0, "tbc": false});
+        assert_eq!(answer201("NotifyReport", &report).unwrap(), json!({}));
+        assert_eq!(answer201("TransactionEvent", &json!({})).unwrap_err().0, ErrorCode::NotSupported);
+        assert_eq!(answer201("GetVariables", &json!({})).unwrap_err().0, ErrorCode::NotSupported);
+        assert_eq!(answer201("DiagnosticsStatusNotification", &json!({})).unwrap_err().0, ErrorCode::NotImplemented);
     }
 
     #[test]
@@ -190,7 +274,7 @@ mod tests {
             ),
         ];
         for (action, payload, code, field) in cases {
-            let (got, description) = answer(action, &payload, now).unwrap_err();
+            let (got, description) = answer(OcppVersion::V16, action, &payload, now).unwrap_err();
             assert_eq!(got, code, "{action} {payload}: {description}");
             assert!(description.starts_with(field), "{description}");
             assert!(description.len() <= MAX_DESCRIPTION_BYTES);
@@ -214,12 +298,24 @@ mod tests {
             ("SignCertificate", json!({"csr": "-----BEGIN CERTIFICATE REQUEST-----"})),
         ];
         for (action, payload) in payloads {
-            let sent = answer(action, &payload, now).unwrap();
+            let sent = answer(OcppVersion::V16, action, &payload, now).unwrap();
             let schema =
                 std::fs::read_to_string(format!("{}/schemas/v16/{action}Response.json", env!("CARGO_MANIFEST_DIR")))
                     .unwrap();
             let validator = compile(&schema).unwrap();
             assert!(validator.is_valid(&sent), "{action}: {sent}");
+        }
+    }
+
+    #[test]
+    fn every_answer_keeps_its_response_schema_in_both_versions() {
+        for (version, dir) in [(OcppVersion::V16, "v16"), (OcppVersion::V201, "v201")] {
+            for (action, kind, _) in answered(version) {
+                let path = format!("{}/schemas/{dir}/{action}Response.json", env!("CARGO_MANIFEST_DIR"));
+                let validator = compile(&std::fs::read_to_string(path).unwrap()).unwrap();
+                let sent = reply(*kind, Utc::now());
+                assert!(validator.is_valid(&sent), "{version:?} {action}: {sent}");
+            }
         }
     }
 }

@@ -4,6 +4,8 @@
 use serde_json::value::RawValue;
 use serde_json::Value;
 
+use crate::domain::OcppVersion;
+
 /// The longest message id OCPP-J allows (it is a string of at most 36 characters).
 pub const MAX_MESSAGE_ID_LEN: usize = 36;
 
@@ -30,6 +32,16 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as `version` spells it: OCPP-J 2.0.1 renamed FormationViolation to FormatViolation
+    /// and fixed the spelling of OccurrenceConstraintViolation.
+    pub fn spelled(self, version: OcppVersion) -> &'static str {
+        match (version, self) {
+            (OcppVersion::V201, ErrorCode::FormationViolation) => "FormatViolation",
+            (OcppVersion::V201, ErrorCode::OccurenceConstraintViolation) => "OccurrenceConstraintViolation",
+            _ => self.as_str(),
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::NotImplemented => "NotImplemented",
@@ -122,10 +134,11 @@ impl Frame {
         value.to_string()
     }
 
-    pub fn call_error(id: &str, code: ErrorCode, description: impl Into<String>) -> Frame {
+    /// A CALLERROR to a charger speaking `version`.
+    pub fn call_error(id: &str, version: OcppVersion, code: ErrorCode, description: impl Into<String>) -> Frame {
         Frame::CallError {
             id: id.to_owned(),
-            code: code.as_str().to_owned(),
+            code: code.spelled(version).to_owned(),
             description: description.into(),
             details: Value::Object(Default::default()),
         }
@@ -195,7 +208,9 @@ mod tests {
             Frame::parse(&text).unwrap(),
             Frame::Call { id: "m-1".into(), action: "Reset".into(), payload: json!({"type":"Soft"}) }
         );
-        let err = Frame::call_error("9", ErrorCode::FormationViolation, "bad");
+        let err = Frame::call_error("9", OcppVersion::V16, ErrorCode::FormationViolation, "bad");
         assert_eq!(err.to_text(), r#"[4,"9","FormationViolation","bad",{}]"#);
+        let err = Frame::call_error("9", OcppVersion::V201, ErrorCode::FormationViolation, "bad");
+        assert_eq!(err.to_text(), r#"[4,"9","FormatViolation","bad",{}]"#);
     }
 }

@@ -1,7 +1,7 @@
 //! Connections and a charger's in-flight slot: one CALL at a time, parking and waking, newest wins.
 
-use chrono::{DateTime, Duration, Utc};
-use shared::domain::{Expect, Outcome, ResultStatus};
+use chrono::{Duration, Utc};
+use shared::domain::{Expect, OcppVersion, Outcome, ResultStatus};
 use shared::ocpp::call_id;
 use shared::ports::{CallClaim, Called, InflightCall, LiveConnection, Parking};
 use shared::queue_message::DispatchMessage;
@@ -90,15 +90,18 @@ pub async fn connections_newest_wins(ports: &Ports) {
     let identity = format!("CONN{}", Uuid::new_v4().simple());
     let (one, two) = (format!("c1-{identity}"), format!("c2-{identity}"));
     let (then, now) = (Utc::now() - Duration::seconds(5), Utc::now());
-    let since = |id: &str, at: DateTime<Utc>| Some(LiveConnection { id: id.to_owned(), since: at });
-    assert_eq!(ports.connections.register(&identity, &one, then).await.unwrap(), None);
-    assert_eq!(ports.connections.register(&identity, &two, now).await.unwrap(), Some(one.clone()));
+    let (old, new) = (OcppVersion::V16, OcppVersion::V201);
+    let live = |id: &str, since, version| LiveConnection { id: id.to_owned(), since, version };
+    assert_eq!(ports.connections.register(&identity, &live(&one, then, old)).await.unwrap(), None);
+    assert_eq!(ports.connections.register(&identity, &live(&two, now, new)).await.unwrap(), Some(one.clone()));
     let live = ports.connections.connection_of(&identity).await.unwrap();
     assert_eq!(
-        live.map(|l| (l.id, l.since.timestamp_millis())),
-        since(&two, now).map(|l| (l.id, l.since.timestamp_millis()))
+        live.map(|l| (l.id, l.since.timestamp_millis(), l.version)),
+        Some((two.clone(), now.timestamp_millis(), new)),
+        "the newest connection, with the version it speaks"
     );
-    assert_eq!(ports.connections.identity_of(&two).await.unwrap(), Some(identity.clone()));
+    assert_eq!(ports.connections.identity_of(&two).await.unwrap(), Some((identity.clone(), new)));
+    assert_eq!(ports.connections.identity_of(&one).await.unwrap(), Some((identity.clone(), old)));
     ports.connections.unregister(&one).await.unwrap();
     assert_eq!(
         ports.connections.connection_of(&identity).await.unwrap().map(|l| l.id),

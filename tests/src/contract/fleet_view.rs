@@ -52,12 +52,14 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
 
     // Connected, and a stale disconnection of an older connection changes nothing.
     let now = Utc::now();
-    ports.fleet.connected(&charger(ports, &cp(0)).await, "conn-a", now).await.unwrap();
+    let version = shared::domain::OcppVersion::V201;
+    ports.fleet.connected(&charger(ports, &cp(0)).await, "conn-a", version, now).await.unwrap();
     ports.fleet.disconnected(&cp(0), "conn-older", now).await.unwrap();
     let online = FleetFilter { connected: Some(true), ..FleetFilter::default() };
     let (live, _) = list(ports, &["acme"], &online, None, 100).await;
     assert_eq!(identities(&live), [cp(0).as_str()]);
     assert_eq!(live[0].connected_since.map(rfc3339), Some(rfc3339(now)));
+    assert_eq!(live[0].ocpp_version, Some(version), "the version its connection speaks");
 
     // Boots: the model index follows a charger whose model changes.
     ports.fleet.booted(&cp(1), &boot("Terra AC", "1.8.1")).await.unwrap();
@@ -76,19 +78,24 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
     assert_eq!(dc[0].boot.as_ref().and_then(|b| b.serial.as_deref()), Some("SN-1"));
 
     // Statuses per connector, and signs of life.
-    let charging = ConnectorStatus { status: "Charging".into(), error_code: "NoError".into(), at: now };
+    let charging =
+        ConnectorStatus { status: "Charging".into(), error_code: Some("NoError".into()), connector: None, at: now };
     ports.fleet.connector_status(&cp(0), 1, &charging).await.unwrap();
     ports
         .fleet
         .connector_status(&cp(0), 0, &ConnectorStatus { status: "Available".into(), ..charging.clone() })
         .await
         .unwrap();
+    // OCPP 2.0.1: EVSE 2's connector 1, with no error code.
+    let evse = ConnectorStatus { status: "Occupied".into(), error_code: None, connector: Some(1), at: now };
+    ports.fleet.connector_status(&cp(0), 2, &evse).await.unwrap();
     let later = now + Duration::minutes(20);
     ports.fleet.seen(&cp(0), later).await.unwrap();
     assert_eq!(ports.fleet.last_seen(&cp(0)).await.unwrap().map(rfc3339), Some(rfc3339(later)));
     let (live, _) = list(ports, &["acme"], &online, None, 100).await;
     assert_eq!(live[0].connectors.get(&1).map(|c| c.status.as_str()), Some("Charging"));
     assert_eq!(live[0].connectors.get(&0).map(|c| c.status.as_str()), Some("Available"));
+    assert_eq!(live[0].connectors.get(&2).map(|c| (c.connector, c.error_code.clone())), Some((Some(1), None)));
 
     // Pages resume where they stopped.
     let (first, next) = list(ports, &["acme"], &all, None, 3).await;

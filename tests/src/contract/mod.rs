@@ -5,6 +5,7 @@
 mod access;
 mod connections;
 mod fleet_view;
+mod reports;
 mod runs;
 mod webhooks;
 
@@ -21,6 +22,7 @@ use uuid::Uuid;
 pub use access::*;
 pub use connections::*;
 pub use fleet_view::*;
+pub use reports::*;
 pub use runs::*;
 pub use webhooks::*;
 
@@ -88,7 +90,8 @@ macro_rules! contract_suite {
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
             fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
-            an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once);
+            an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once,
+            report_parts_are_kept_once_within_the_item_limit);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -116,6 +116,7 @@ pub fn parse_result(item: &Item) -> Result<ResultRecord> {
         charger,
         call_id: opt_s(item, "call_id").map(str::to_owned),
         call_expires_at: opt_n::<i64>(item, "call_expires_ms").and_then(chrono::DateTime::from_timestamp_millis),
+        report: super::reports::parse_summary(item),
     })
 }
 

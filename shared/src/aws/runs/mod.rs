@@ -10,6 +10,7 @@ mod creation;
 mod items;
 mod layout;
 mod reads;
+mod reports;
 mod webhooks;
 
 use std::collections::{BTreeSet, HashMap};
@@ -26,9 +27,10 @@ use uuid::Uuid;
 
 use super::batch;
 use super::connections::{parse_slot, slot_item, SLOT_FREE};
-use super::errors::{applied, sdk_error};
+use super::errors::{applied, applied_or, sdk_error};
 use super::item::{get_item, number, opt_s, parse_time, query_pages, string, Item};
 use crate::clock::rfc3339;
+use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
@@ -106,6 +108,7 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+        let at = rfc3339(at);
         let marked = self
             .client
             .update_item()
@@ -113,10 +116,12 @@ impl RunStore for DynamoRunStore {
             .set_key(Some(meta_key(run)))
             .update_expression("SET cancelled_at = :at")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(cancelled_at)")
-            .expression_attribute_values(":at", string(rfc3339(at)))
+            .expression_attribute_values(":at", string(&at))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(marked)
+        // The SDK's retry of a cancel whose 500 came after it was applied finds its own mark.
+        applied_or(marked, |item| opt_s(item, "cancelled_at") == Some(at.as_str()))
     }
 
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
@@ -131,6 +136,14 @@ impl RunStore for DynamoRunStore {
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
         output.item.as_ref().map_or(Ok(None), |item| parse_time(item, "cancelled_at"))
+    }
+
+    async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
+        self.add_part(run, seq, part).await
+    }
+
+    async fn report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
+        self.read_report(run, seq).await
     }
 
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {

@@ -1,0 +1,147 @@
+//! A report's parts (`domain::report`), each its own item, `pk = RUN#{run}#P{seq}`,
+//! `sk = {seqNo:010}` (`data`: its reportData as JSON text; absent when kept without it), and the
+//! report's summary on its result: `report_request`, `report_parts`, `report_dropped`,
+//! `report_last`, `report_bytes`. A part and its count are one transaction, conditional on both
+//! sides, so a part is kept and counted once; the result item stays as small as it was.
+
+use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
+use uuid::Uuid;
+
+use super::layout::result_key;
+use super::DynamoRunStore;
+use crate::aws::item::{get_item, number, opt_n, opt_s, query_pages, string, Item};
+use crate::domain::report::{
+    Admission, KeptPart, ReportPart, ReportSummary, MAX_PART_BYTES, MAX_REPORT_BYTES, MAX_REPORT_PARTS,
+};
+use crate::error::{Error, Result};
+
+fn parts_partition(run: Uuid, seq: u64) -> String {
+    format!("RUN#{run}#P{seq}")
+}
+
+/// The summary a result item holds, if a part came.
+pub fn parse_summary(item: &Item) -> Option<ReportSummary> {
+    Some(ReportSummary {
+        request_id: opt_n(item, "report_request")?,
+        parts: opt_n(item, "report_parts").unwrap_or(0),
+        dropped: opt_n(item, "report_dropped").unwrap_or(0),
+        last: opt_n(item, "report_last"),
+        bytes: opt_n(item, "report_bytes").unwrap_or(0),
+    })
+}
+
+impl DynamoRunStore {
+    /// `RunStore::add_report_part`: with its data while the report has room, else without it.
+    pub(super) async fn add_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
+        let Some(layout) = self.layout(run).await? else {
+            return Ok(false);
+        };
+        let key = result_key(run, layout, seq);
+        let text = part.data_text();
+        // The result's summary says whether the data has room (a condition of the write); a part
+        // too big for one item never has.
+        let attempts: &[Admission] = if text.len() as u64 > MAX_PART_BYTES {
+            &[Admission::WithoutData]
+        } else {
+            &[Admission::WithData, Admission::WithoutData]
+        };
+        for &admission in attempts {
+            let items = self.part_items(run, seq, &key, part, &text, admission)?;
+            match self.transact(items).await? {
+                None => return Ok(true),
+                // The part is there already (or came twice at once): nothing more to keep.
+                Some(failed) if failed.first().is_some_and(Option::is_some) => return Ok(false),
+                // The result refused: no room left for the data (then the part goes without it),
+                // no room for another part, or no such result.
+                Some(_) => {}
+            }
+        }
+        Ok(false)
+    }
+
+    /// The part's item and its count on the result, as one transaction's two items.
+    fn part_items(
+        &self,
+        run: Uuid,
+        seq: u64,
+        key: &Item,
+        part: &ReportPart,
+        text: &str,
+        admission: Admission,
+    ) -> Result<Vec<TransactWriteItem>> {
+        let mut item = Item::from([
+            ("pk".to_owned(), string(parts_partition(run, seq))),
+            ("sk".to_owned(), string(format!("{:010}", part.seq_no))),
+        ]);
+        let mut sets = vec!["report_request = :request"];
+        let mut adds = vec!["report_parts :one"];
+        let mut condition =
+            "attribute_exists(pk) AND (attribute_not_exists(report_parts) OR report_parts < :max)".to_owned();
+        let mut update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .expression_attribute_values(":request", number(part.request_id))
+            .expression_attribute_values(":one", number(1))
+            .expression_attribute_values(":max", number(MAX_REPORT_PARTS));
+        if admission == Admission::WithData {
+            item.insert("data".to_owned(), string(text));
+            adds.push("report_bytes :bytes");
+            condition.push_str(" AND (attribute_not_exists(report_bytes) OR report_bytes <= :room)");
+            let bytes = text.len() as u64;
+            update = update
+                .expression_attribute_values(":bytes", number(bytes))
+                .expression_attribute_values(":room", number(MAX_REPORT_BYTES.saturating_sub(bytes)));
+        } else {
+            adds.push("report_dropped :one");
+        }
+        if !part.tbc {
+            sets.push("report_last = :last");
+            update = update.expression_attribute_values(":last", number(part.seq_no));
+        }
+        let update = update
+            .update_expression(format!("SET {} ADD {}", sets.join(", "), adds.join(", ")))
+            .condition_expression(condition)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let put = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(item))
+            .condition_expression("attribute_not_exists(pk)")
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        Ok(vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()])
+    }
+
+    /// `RunStore::report`: the summary on the result, and the parts, read in order.
+    pub(super) async fn read_report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
+        let Some(layout) = self.layout(run).await? else {
+            return Ok(None);
+        };
+        let Some(result) = get_item(&self.client, &self.table, result_key(run, layout, seq), true).await? else {
+            return Ok(None);
+        };
+        let Some(summary) = parse_summary(&result) else {
+            return Ok(None);
+        };
+        let query = self
+            .client
+            .query()
+            .table_name(&self.table)
+            .consistent_read(true)
+            .key_condition_expression("pk = :pk")
+            .expression_attribute_values(":pk", string(parts_partition(run, seq)));
+        let mut parts = Vec::new();
+        for item in query_pages(query, usize::MAX).await? {
+            let Some(seq_no) = opt_s(&item, "sk").and_then(|sk| sk.parse().ok()) else {
+                continue;
+            };
+            let data = match opt_s(&item, "data") {
+                Some(text) => Some(serde_json::from_str(text).map_err(|e| Error::internal("dynamodb", e))?),
+                None => None,
+            };
+            parts.push(KeptPart { seq_no, data });
+        }
+        Ok(Some((summary, parts)))
+    }
+}

@@ -1,0 +1,171 @@
+//! A report a charger sends in parts after a report request (OCPP 2.0.1 GetBaseReport, GetReport
+//! answered `Accepted`, then NotifyReport CALLs numbered by `seqNo`, the last with `tbc` false),
+//! gathered for the request's result: each part kept once, whatever order they come in, the result
+//! itself holding only a summary (`ReportSummary`) so results stay small to list. What one report
+//! keeps is bounded: in data (it is read back in one API response) and in parts.
+
+use serde::{Deserialize, Serialize};
+use serde_json::{json, Value};
+
+/// The most report data one result keeps, as JSON text: a report is read back in one API
+/// response, and Lambda's is at most 6 MB. A part past it is kept without its data, and counted.
+pub const MAX_REPORT_BYTES: u64 = 4 * 1024 * 1024;
+/// The most parts one report keeps, with their data or without: a part past it is not kept.
+pub const MAX_REPORT_PARTS: u32 = 1_000;
+/// The most data one part keeps: a part is one DynamoDB item, at most 400 KB. A charger's part is
+/// one WebSocket message (at most 128 KB), so only a store's own limit is at stake.
+pub const MAX_PART_BYTES: u64 = 300 * 1024;
+
+/// One NotifyReport part, as its payload (which passed its schema) gives it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReportPart {
+    pub request_id: i64,
+    pub seq_no: u32,
+    /// "To be continued": more parts follow.
+    pub tbc: bool,
+    /// Its `reportData` entries (none when the charger sent none).
+    pub data: Vec<Value>,
+}
+
+impl ReportPart {
+    pub fn from_payload(payload: &Value) -> Option<ReportPart> {
+        Some(ReportPart {
+            request_id: payload.get("requestId")?.as_i64()?,
+            seq_no: u32::try_from(payload.get("seqNo")?.as_u64()?).ok()?,
+            tbc: payload.get("tbc").and_then(Value::as_bool).unwrap_or(false),
+            data: payload.get("reportData").and_then(Value::as_array).cloned().unwrap_or_default(),
+        })
+    }
+
+    /// Its data as stored: JSON text.
+    pub fn data_text(&self) -> String {
+        serde_json::to_string(&self.data).unwrap_or_else(|_| "[]".to_owned())
+    }
+}
+
+/// A part as kept: its data, or `None` when it came after the report's room was spent.
+#[derive(Debug, Clone, PartialEq)]
+pub struct KeptPart {
+    pub seq_no: u32,
+    pub data: Option<Vec<Value>>,
+}
+
+/// What a result shows of its report, kept on the result beside its answer.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ReportSummary {
+    pub request_id: i64,
+    /// Parts kept, with their data or without.
+    pub parts: u32,
+    /// Of those, the ones kept without their data.
+    pub dropped: u32,
+    /// The `seqNo` of the part that said no more follow.
+    pub last: Option<u32>,
+    /// The data kept, as JSON text.
+    pub bytes: u64,
+}
+
+/// How a part is kept, given the report so far.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admission {
+    WithData,
+    WithoutData,
+    Refused,
+}
+
+impl ReportSummary {
+    /// Whether every part up to the last came (parts are kept once each, by `seqNo`).
+    pub fn complete(&self) -> bool {
+        self.last.is_some_and(|last| self.parts > last)
+    }
+
+    /// How a part of `bytes` of data is kept: with it while the report has room, without it after.
+    pub fn admit(&self, bytes: u64) -> Admission {
+        if self.parts >= MAX_REPORT_PARTS {
+            Admission::Refused
+        } else if bytes <= MAX_PART_BYTES && self.bytes + bytes <= MAX_REPORT_BYTES {
+            Admission::WithData
+        } else {
+            Admission::WithoutData
+        }
+    }
+
+    /// Counts `part`, admitted as `admission` (not `Refused`).
+    pub fn count(&mut self, part: &ReportPart, bytes: u64, admission: Admission) {
+        self.request_id = part.request_id;
+        self.parts += 1;
+        match admission {
+            Admission::WithData => self.bytes += bytes,
+            _ => self.dropped += 1,
+        }
+        if !part.tbc {
+            self.last = Some(part.seq_no);
+        }
+    }
+
+    /// What a result shows: the report's state, and where its data is read (`position`: the
+    /// result's position, in `GET …/bulk/{run}/reports/{position}`).
+    pub fn view(&self, position: u64) -> Value {
+        let mut view = json!({
+            "request_id": self.request_id, "parts": self.parts, "complete": self.complete(), "bytes": self.bytes,
+            "position": position,
+        });
+        if self.dropped > 0 {
+            view["dropped_parts"] = self.dropped.into();
+        }
+        view
+    }
+
+    /// The report whole: its state, and every kept part's data in `seqNo` order.
+    pub fn with_data(&self, parts: &[KeptPart]) -> Value {
+        let data: Vec<&Value> = parts.iter().filter_map(|part| part.data.as_ref()).flatten().collect();
+        let mut view = json!({
+            "request_id": self.request_id, "parts": self.parts, "complete": self.complete(), "data": data,
+        });
+        if self.dropped > 0 {
+            view["dropped_parts"] = self.dropped.into();
+        }
+        view
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn part(seq_no: u32, tbc: bool) -> ReportPart {
+        ReportPart { request_id: 7, seq_no, tbc, data: vec![json!({"component": {"name": seq_no.to_string()}})] }
+    }
+
+    #[test]
+    fn a_report_is_complete_once_every_part_to_the_last_came() {
+        let mut summary = ReportSummary::default();
+        summary.count(&part(1, false), 10, Admission::WithData);
+        assert!(!summary.complete());
+        summary.count(&part(0, true), 10, Admission::WithData);
+        assert!(summary.complete());
+        assert_eq!(summary.view(4)["position"], 4);
+        let kept = [KeptPart { seq_no: 0, data: Some(part(0, true).data) }, KeptPart { seq_no: 1, data: None }];
+        let whole = summary.with_data(&kept);
+        assert_eq!(whole["data"], json!([{"component": {"name": "0"}}]));
+    }
+
+    #[test]
+    fn room_and_parts_are_bounded() {
+        let mut summary = ReportSummary { bytes: MAX_REPORT_BYTES - 10, ..ReportSummary::default() };
+        assert_eq!(summary.admit(10), Admission::WithData);
+        assert_eq!(summary.admit(11), Admission::WithoutData);
+        assert_eq!(ReportSummary::default().admit(MAX_PART_BYTES + 1), Admission::WithoutData);
+        summary.count(&part(0, true), 11, Admission::WithoutData);
+        assert_eq!(summary.view(0)["dropped_parts"], 1);
+        summary.parts = MAX_REPORT_PARTS;
+        assert_eq!(summary.admit(0), Admission::Refused);
+    }
+
+    #[test]
+    fn a_payload_gives_its_part() {
+        let payload = json!({"requestId": 3, "generatedAt": "2026-12-03T10:00:00Z", "seqNo": 2, "tbc": true,
+            "reportData": [{"component": {"name": "EVSE"}}]});
+        let part = ReportPart::from_payload(&payload).unwrap();
+        assert_eq!((part.request_id, part.seq_no, part.tbc, part.data.len()), (3, 2, true, 1));
+    }
+}
