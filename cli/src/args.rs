@@ -109,6 +109,10 @@ pub enum Command {
         /// The OCPP payload, as JSON.
         #[arg(long, default_value = "{}")]
         data: String,
+        /// What chargers of an OCPP version are sent instead, as JSON, e.g.
+        /// '{"ocpp2.0.1":{"command":"Reset","data":{"type":"Immediate"}}}'.
+        #[arg(long, conflicts_with = "retry")]
+        versions: Option<String>,
         /// Charger UUIDs, comma-separated.
         #[arg(long, value_delimiter = ',', required_unless_present_any = ["fleet", "retry", "target"])]
         chargers: Vec<String>,

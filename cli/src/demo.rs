@@ -94,8 +94,11 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
     let mut chargers: Vec<String> = fleet.chargers.iter().map(|c| c.uuid.to_string()).collect();
     chargers.push("not-a-uuid".into());
     chargers.push(Uuid::new_v4().to_string());
+    let versions = json!({"ocpp2.0.1": {"command": "Reset", "data": {"type": "Immediate"}}});
     println!(
-        "sending Reset {{\"type\":\"Soft\"}} to {} ids (5 of another team, 2 unresolvable), timeout {DEMO_TIMEOUT_SECONDS} s\n",
+        "sending Reset {{\"type\":\"Soft\"}} (to OCPP 2.0.1 chargers: {}) to {} ids (5 of another team, 2 \
+         unresolvable), timeout {DEMO_TIMEOUT_SECONDS} s\n",
+        versions["ocpp2.0.1"]["data"],
         chargers.len()
     );
     let options = |what| SendOptions {
@@ -103,6 +106,7 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         token: DEMO_TOKEN.into(),
         what,
         data: json!({"type": "Soft"}),
+        versions: Some(versions.clone()),
         chargers: chargers.clone(),
         target: None,
         callback: None,
@@ -130,6 +134,7 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
             println!("\nupdating the firmware of every connected charger below 1.9: --target '{target}'\n");
             let update = SendOptions {
                 data: json!({"location": "https://firmware.example/demo-1.9.0.bin", "retrieveDate": rfc3339(Utc::now())}),
+                versions: None,
                 target: Some(target),
                 ..options(What::Command("UpdateFirmware".into()))
             };
@@ -146,6 +151,7 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
             );
             let report = SendOptions {
                 data: json!({"requestId": 1, "reportBase": "SummaryInventory"}),
+                versions: None,
                 ..options(What::Command("GetBaseReport".into()))
             };
             send(&report).await

@@ -169,6 +169,7 @@ async fn run(command: Command) -> Result<(), String> {
             api: ApiArgs { api, token },
             command,
             data,
+            versions,
             chargers,
             target,
             fleet,
@@ -180,6 +181,9 @@ async fn run(command: Command) -> Result<(), String> {
             callback_progress,
         } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
+            let versions = versions
+                .map(|v| serde_json::from_str(&v).map_err(|e| format!("--versions is not JSON: {e}")))
+                .transpose()?;
             let target = target
                 .map(|t| serde_json::from_str(&t).map_err(|e| format!("--target is not JSON: {e}")))
                 .transpose()?;
@@ -197,6 +201,7 @@ async fn run(command: Command) -> Result<(), String> {
                 token,
                 what,
                 data,
+                versions,
                 chargers,
                 target,
                 callback: callback_url.map(|url| (url, callback_progress)),

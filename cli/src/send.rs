@@ -14,6 +14,8 @@ pub struct SendOptions {
     /// What to send: a command, or a retry of a run's failures.
     pub what: What,
     pub data: Value,
+    /// What chargers of an OCPP version are sent instead (`POST … "versions"`).
+    pub versions: Option<Value>,
     pub chargers: Vec<String>,
     /// Instead of `chargers`: a filter of the fleet view (`POST … "target"`).
     pub target: Option<Value>,
@@ -160,6 +162,9 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
                 Some(target) => json!({"command": command, "data": options.data, "target": target}),
                 None => json!({"command": command, "data": options.data, "charger_ids": options.chargers}),
             };
+            if let Some(versions) = &options.versions {
+                body["versions"] = versions.clone();
+            }
             if let Some(t) = options.timeout_seconds {
                 body["timeout_seconds"] = json!(t);
             }
@@ -226,6 +231,12 @@ impl Summary {
         );
         if let Some(retried) = run["retry_of"].as_str() {
             out.push_str(&format!("retries the failures of run {retried}\n"));
+        }
+        if let Some(versions) = run["versions"].as_object().filter(|v| !v.is_empty()) {
+            for (version, instead) in versions {
+                let (command, data) = (instead["command"].as_str().unwrap_or("?"), &instead["data"]);
+                out.push_str(&format!("{version} chargers are sent {command} {data} instead\n"));
+            }
         }
         if run["target"].is_object() {
             out.push_str(&format!("chargers chosen by target {}\n", run["target"]));

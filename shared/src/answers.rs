@@ -98,7 +98,8 @@ async fn answered_call(
             identity: identity.to_owned(),
             received_at: answer.received_at,
         };
-        return Ok(Some(Answered { run, seq, action: plan.action.clone(), expect }));
+        let action = plan.of(answer.version).action.clone();
+        return Ok(Some(Answered { run, seq, action, expect }));
     }
     let call = match &answer.call {
         Some(call) => call.clone(),

@@ -16,8 +16,9 @@ use crate::{Error, Result};
 use uuid::Uuid;
 
 pub struct RunPlan {
-    pub action: String,
-    pub payload: Box<serde_json::value::RawValue>,
+    /// What a charger of each version is sent, or why it is not.
+    v16: VersionPlan,
+    v201: VersionPlan,
     pub timeout_seconds: u32,
     /// Who created it, when, and at what pace (a big run's chunks resolve and pace by them).
     pub owner: String,
@@ -25,24 +26,38 @@ pub struct RunPlan {
     pub max_per_second: Option<u32>,
     /// How many results it has: a position at or past it names no result.
     pub total: u64,
-    /// Per version, why the command with its data is not sent to a charger speaking it (`None`:
-    /// it is), decided once (`catalogue::unfit`).
-    refusals: [Option<String>; 2],
-    /// The `requestId` of a report request (`Command::reports`): its parts are gathered.
-    pub report_request: Option<i64>,
+}
+
+/// What a run sends to the chargers of one version (`Run::command_for`).
+pub struct VersionPlan {
+    pub action: String,
+    /// The payload, encoded once as JSON text.
+    pub payload: Box<serde_json::value::RawValue>,
+    /// Why the CALL does not go to a charger of this version (`catalogue::unfit`), if it does not.
+    pub refusal: Option<String>,
+    /// The `requestId` of a report request (`Command::reports`), whose parts are gathered.
+    pub report: Option<i64>,
+}
+
+impl VersionPlan {
+    fn new(version: OcppVersion, action: &str, data: &serde_json::Value) -> Result<VersionPlan> {
+        let reports = Command::find(version, action).is_some_and(Command::reports);
+        Ok(VersionPlan {
+            action: action.to_owned(),
+            payload: serde_json::value::to_raw_value(data).map_err(|e| Error::internal("plans", e))?,
+            refusal: unfit(version, action, data),
+            report: reports.then(|| data.get("requestId").and_then(serde_json::Value::as_i64)).flatten(),
+        })
+    }
 }
 
 impl RunPlan {
-    /// Why this run's CALL does not go to a charger speaking `version`, if it does not.
-    pub fn refusal(&self, version: OcppVersion) -> Option<&str> {
-        let index = OcppVersion::ALL.iter().position(|v| *v == version)?;
-        self.refusals.get(index)?.as_deref()
-    }
-
-    /// The report a charger speaking `version` is asked for by this run's CALL, if it is one.
-    pub fn report(&self, version: OcppVersion) -> Option<i64> {
-        let command = Command::find(version, &self.action)?;
-        command.reports().then_some(self.report_request).flatten()
+    /// What a charger speaking `version` is sent.
+    pub fn of(&self, version: OcppVersion) -> &VersionPlan {
+        match version {
+            OcppVersion::V16 => &self.v16,
+            OcppVersion::V201 => &self.v201,
+        }
     }
 }
 
@@ -87,19 +102,18 @@ impl RunPlans {
         let Some(run) = runs.definition(id).await? else {
             return Ok(None);
         };
-        let payload = serde_json::value::to_raw_value(&run.data).map_err(|e| Error::internal("plans", e))?;
-        let refusals = OcppVersion::ALL.map(|version| unfit(version, &run.command, &run.data));
-        let report_request = run.data.get("requestId").and_then(serde_json::Value::as_i64);
+        let plan_of = |version| {
+            let (action, data) = run.command_for(version);
+            VersionPlan::new(version, action, data)
+        };
         let plan = Arc::new(RunPlan {
-            action: run.command,
-            payload,
+            v16: plan_of(OcppVersion::V16)?,
+            v201: plan_of(OcppVersion::V201)?,
             timeout_seconds: run.timeout_seconds,
             owner: run.owner,
             created_at: run.created_at,
             max_per_second: run.max_per_second,
             total: run.total_count,
-            refusals,
-            report_request,
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {

@@ -11,6 +11,7 @@ pub fn run(run: &Run) -> Value {
         "uuid": run.id,
         "command": run.command,
         "data": run.data,
+        "versions": run.versions,
         "status": run.status().as_str(),
         "total_count": run.total_count,
         "sent_count": run.counters.sent,

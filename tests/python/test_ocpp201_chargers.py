@@ -168,10 +168,10 @@ async def until(probe, what, done=bool, timeout=10.0):
     raise AssertionError(f"timed out waiting for {what}; last: {value!r}")
 
 
-async def run(base, command, data, identities):
-    """The completed run of `command` with `data` to `identities`."""
+async def run(base, command, data, identities, **extra):
+    """The completed run of `command` with `data` to `identities` (and `extra` fields of the POST)."""
     status, body = await asyncio.to_thread(api, base, "POST", "/v3/chargers/commands/bulk", {
-        "command": command, "data": data, "charger_ids": [charger_uuid(i) for i in identities]})
+        "command": command, "data": data, "charger_ids": [charger_uuid(i) for i in identities], **extra})
     assert status == 202, (command, body)
     path = f"/v3/chargers/commands/bulk/{body['data']['uuid']}"
     return await until(lambda: api(base, "GET", path)[1]["data"], f"the run of {command} to complete",
@@ -444,6 +444,17 @@ async def test_a_run_sends_each_charger_only_what_its_version_accepts(base, ws_b
         assert results["V201M"]["status"] == "sent", results
         assert results["V16M"]["status"] == "error" and "OCPP 1.6" in (results["V16M"]["message"] or ""), results
         assert (cp16.received["GetVariables"], cp201.received["GetVariables"]) == (0, 1)
+
+        # One run for both: 1.6 chargers get ChangeConfiguration, 2.0.1 ones SetVariables instead.
+        instead = {"ocpp2.0.1": {"command": "SetVariables", "data": {"setVariableData": [{**HEARTBEAT, "attributeValue": "120"}]}}}
+        both = await run(base, "ChangeConfiguration", {"key": "HeartbeatInterval", "value": "120"}, MIXED, versions=instead)
+        assert (both["sent_count"], both["error_count"], both["versions"]) == (2, 0, instead), both
+        assert (cp16.received["ChangeConfiguration"], cp201.received["SetVariables"]) == (1, 1)
+        assert cp201.received["ChangeConfiguration"] == 0 and cp16.received["SetVariables"] == 0
+        status, body = await asyncio.to_thread(api, base, "POST", "/v3/chargers/commands/bulk", {
+            "command": "Reset", "data": {"type": "Soft"}, "charger_ids": [charger_uuid(MIXED[0])],
+            "versions": {"ocpp2.0.1": {"command": "ChangeConfiguration", "data": {}}}})
+        assert status == 422 and "versions.ocpp2.0.1.command" in body["errors"], body
     finally:
         await cp16.hang_up()
         await cp201.hang_up()

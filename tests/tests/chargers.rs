@@ -160,6 +160,16 @@ async fn a_201_charger_is_answered_and_called_in_its_version(backend: Backend) {
     charger.send(&json!([3, call[1], {"status": "Scheduled"}]).to_string()).await;
     let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
     assert_eq!((run["sent_count"].clone(), run["results"][0]["message"].clone()), (json!(1), json!("Scheduled")));
+
+    // One run for a mixed fleet: the 2.0.1 charger is sent what its version is given instead.
+    let versions = json!({"ocpp2.0.1": {"command": "Reset", "data": {"type": "OnIdle", "evseId": 1}}});
+    let run = stack.create("Reset", json!({"type": "Soft"}), &target, json!({"versions": versions})).await;
+    assert_eq!(run["versions"], versions, "the run shows what each version is sent");
+    let call = charger.next(Duration::from_secs(5)).await.expect("the 2.0.1 variant reaches the charger");
+    assert_eq!(call[3], json!({"type": "OnIdle", "evseId": 1}));
+    charger.send(&json!([3, call[1], {"status": "Accepted"}]).to_string()).await;
+    let run = stack.completed(run["uuid"].as_str().unwrap(), Duration::from_secs(5)).await;
+    assert_eq!(run["sent_count"], 1, "{run}");
 }
 
 ocpp_bulk_tests::on_both_backends!(

@@ -2,12 +2,12 @@
 //! official schema, the charger ids or a fleet `target`, the timeout, pace, webhook and retry fields;
 //! every error collected, the first 100 reported.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::domain::charger_state::FleetFilter;
-use shared::domain::{Identity, Run};
+use shared::domain::{Identity, OcppVersion, Run, VersionCommand};
 use shared::error::ErrorCollector;
 use shared::ocpp::catalogue::versions_taking;
 use shared::ocpp::Command;
@@ -36,6 +36,8 @@ pub struct BulkRequest {
     /// The action, as the catalogue names it (a command of OCPP 1.6, 2.0.1, or both).
     pub command: &'static str,
     pub data: Value,
+    /// What chargers of a version are sent instead (`versions.rs`).
+    pub versions: BTreeMap<OcppVersion, VersionCommand>,
     /// Distinct ids in request order; UUIDs in canonical form. Empty when `target` names them.
     pub charger_ids: Vec<String>,
     /// The chargers by what they are (`fleet.rs`), resolved when the run is created.
@@ -98,6 +100,8 @@ impl BulkRequest {
                 errors.absorb(field_errors);
             }
         }
+
+        let versions = crate::versions::parse(body.remove("versions").unwrap_or(Value::Null), data_bytes, &mut errors);
 
         let target = match body.remove("target") {
             None | Some(Value::Null) => None,
@@ -171,6 +175,7 @@ impl BulkRequest {
         Ok(BulkRequest {
             command,
             data,
+            versions,
             charger_ids,
             target,
             timeout_seconds,
@@ -199,6 +204,7 @@ impl BulkRequest {
             retry_of: self.retry_of,
             target: self.target,
             webhook,
+            versions: self.versions,
             ..Run::new(id, caller.user.clone(), self.command.to_owned(), data, total_count, now, timeout)
         }
     }

@@ -36,6 +36,7 @@ pub mod request;
 pub mod respond;
 pub mod retry;
 pub mod sources;
+pub mod versions;
 pub mod views;
 pub mod webhook;
 

@@ -79,6 +79,7 @@ pub async fn submit(
     let request = BulkRequest {
         command,
         data: run.data.clone(),
+        versions: run.versions.clone(),
         charger_ids,
         target: None,
         // The retry reports where its run reports.

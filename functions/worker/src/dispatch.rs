@@ -100,17 +100,17 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
         }
         return Ok(Step::Done);
     };
-    if let Some(refusal) = plan.refusal(connection.version) {
+    if let Some(refusal) = &plan.of(connection.version).refusal {
         // A run may mix versions: this charger's version has no such command, or its schema
         // refuses the data. No CALL goes; the result says why.
-        ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::error(refusal)).await?;
+        ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::error(refusal.clone())).await?;
         return Ok(Step::Done);
     }
     let now = Utc::now();
     let start = start.max(now);
     let call = InflightCall {
         call_id: call_id::encode(run, seq),
-        action: plan.action.clone(),
+        action: plan.of(connection.version).action.clone(),
         run,
         charger,
         seq,
@@ -220,7 +220,8 @@ pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
             return Err(err);
         }
     }
-    if let Some(request_id) = plan.report(connection.version) {
+    let sent = plan.of(connection.version);
+    if let Some(request_id) = sent.report {
         // Before the CALL, so no part of the report can come before it is expected.
         let report = ReportExpected { run: call.run, seq: call.seq, request_id };
         if let Err(err) = ctx.inflight.expect_report(&identity, &report, Utc::now()).await {
@@ -231,7 +232,7 @@ pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
             return Err(err);
         }
     }
-    let frame = encode_call(&call.call_id, &plan.action, &plan.payload);
+    let frame = encode_call(&call.call_id, &sent.action, &sent.payload);
     let failure = match ctx.gateway.post(&connection.id, &frame).await {
         Ok(()) => {
             tracing::debug!(call = %call.call_id, "CALL posted");

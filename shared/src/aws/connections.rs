@@ -158,16 +158,13 @@ impl ConnectionRegistry for DynamoConnectionTable {
     }
 
     async fn unregister(&self, connection_id: &str) -> Result<Option<String>> {
-        let old = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("CONN#{connection_id}"))))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        let Some(identity) = old.attributes.as_ref().and_then(|a| opt_s(a, "identity")) else {
+        // Read, then the charger's mapping (only if it still points here), then the connection:
+        // each step is safe to repeat, so an SDK retry of a delete applied before its 500 cannot
+        // leave the mapping behind (a delete that returned what it deleted could, on its retry).
+        let Some(item) = self.get(format!("CONN#{connection_id}")).await? else {
+            return Ok(None);
+        };
+        let Some(identity) = opt_s(&item, "identity").map(str::to_owned) else {
             return Ok(None);
         };
         let result = self
@@ -179,7 +176,11 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .expression_attribute_values(":c", string(connection_id))
             .send()
             .await;
-        applied(result).map(|_| Some(identity.to_owned()))
+        applied(result)?;
+        let delete =
+            self.client.delete_item().table_name(&self.table).set_key(Some(key(format!("CONN#{connection_id}"))));
+        delete.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(Some(identity))
     }
 }
 

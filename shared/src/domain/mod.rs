@@ -14,4 +14,4 @@ pub use access::{Charger, Identity};
 pub use cursor::{Cursor, CursorKey};
 pub use ocpp_version::OcppVersion;
 pub use result::{ChargerRef, Expect, Outcome, ResultRecord};
-pub use run::{Counters, ResultStatus, Run, RunStatus};
+pub use run::{Counters, ResultStatus, Run, RunStatus, VersionCommand};

@@ -4,10 +4,14 @@
 //! exactly once, for `sent`, `offline` or `error`. Each departure adds one to exactly one counter;
 //! a run is `completed` exactly when `sent + offline + error + skipped == total`.
 
+use std::collections::BTreeMap;
+
 use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
+
+use super::ocpp_version::OcppVersion;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -140,6 +144,17 @@ pub struct Run {
     pub target: Option<super::charger_state::FleetFilter>,
     /// Where its summary is POSTed when it completes, and how that fares.
     pub webhook: Option<super::webhook::Webhook>,
+    /// What chargers of a given OCPP version are sent instead of `command` and `data` (a mixed
+    /// fleet's Reset, or ChangeConfiguration for 1.6 and SetVariables for 2.0.1, in one run).
+    #[serde(default)]
+    pub versions: BTreeMap<OcppVersion, VersionCommand>,
+}
+
+/// The command a run sends to the chargers of one OCPP version instead of its own.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct VersionCommand {
+    pub command: String,
+    pub data: Value,
 }
 
 impl Run {
@@ -169,6 +184,15 @@ impl Run {
             cancelled_at: None,
             target: None,
             webhook: None,
+            versions: BTreeMap::new(),
+        }
+    }
+
+    /// The command and data a charger speaking `version` is sent.
+    pub fn command_for(&self, version: OcppVersion) -> (&str, &Value) {
+        match self.versions.get(&version) {
+            Some(instead) => (&instead.command, &instead.data),
+            None => (&self.command, &self.data),
         }
     }
 

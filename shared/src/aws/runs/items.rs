@@ -54,6 +54,9 @@ fn meta_item(run: &Run, layout: Layout) -> Item {
     meta.insert("created_at".into(), string(rfc3339(run.created_at)));
     meta.insert("command".into(), string(&run.command));
     meta.insert("data".into(), string(run.data.to_string()));
+    if !run.versions.is_empty() {
+        meta.insert("versions".into(), string(serde_json::to_string(&run.versions).unwrap_or_default()));
+    }
     meta.insert("total".into(), number(run.total_count));
     meta.insert("skipped".into(), number(run.counters.skipped));
     meta.insert("shards".into(), number(layout.results));
@@ -144,6 +147,10 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
         cancelled_at: parse_time(item, "cancelled_at")?,
         target: parse_json(item, "target")?.and_then(|target| serde_json::from_value(target).ok()),
         webhook: super::webhooks::parse_webhook(item)?,
+        versions: match parse_json(item, "versions")? {
+            Some(versions) => serde_json::from_value(versions).map_err(|e| Error::internal("dynamodb", e))?,
+            None => Default::default(),
+        },
     };
     Ok((run, parse_layout(item)?))
 }
