@@ -1,6 +1,7 @@
 //! AWS requests per charger for one bulk run on the AWS adapters, counted by the SDK interceptor
 //! (retries included), next to the batched minimum. Needs moto's server: `scripts/aws-requests.sh`.
-//! Usage: aws_requests [CHARGERS]
+//! Usage: aws_requests [CHARGERS] [report]: with `report`, the chargers speak OCPP 2.0.1 and the run
+//! is a GetBaseReport, each charger answering with a report in two NotifyReport parts.
 
 use std::time::Duration;
 
@@ -8,6 +9,7 @@ use ocpp_bulk::sim::{self, Behaviour, SimCharger};
 use ocpp_bulk::stack::Stack;
 use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, ALICE};
 use serde_json::json;
+use shared::ocpp::OcppVersion;
 
 /// The run's answer timeout: short, so its timeout messages come (and are counted) soon.
 const TIMEOUT_SECONDS: u32 = 10;
@@ -15,6 +17,12 @@ const TIMEOUT_SECONDS: u32 = 10;
 #[tokio::main]
 async fn main() {
     let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
+    let report = std::env::args().nth(2).as_deref() == Some("report");
+    let (version, command, data) = if report {
+        (OcppVersion::V201, "GetBaseReport", json!({"requestId": 1, "reportBase": "SummaryInventory"}))
+    } else {
+        (OcppVersion::V16, "Reset", json!({"type": "Soft"}))
+    };
     let clients = ocpp_bulk_tests::aws::clients().await;
     let resources = ocpp_bulk_tests::aws::provision(&clients, "requests", &fleet(count)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -24,13 +32,7 @@ async fn main() {
     tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
     tokio::spawn(ocpp_bulk::server::serve(listener, stack));
     let chargers = (0..count)
-        .map(|i| SimCharger {
-            identity: cp(i),
-            password: None,
-            behaviour: Behaviour::Accept,
-            firmware: None,
-            version: Default::default(),
-        })
+        .map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept, firmware: None, version })
         .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");
 
@@ -39,8 +41,10 @@ async fn main() {
     clients.requests.reset();
     ocpp_bulk::invocations::reset();
     let started = std::time::Instant::now();
-    let run =
-        api.create(&json!({"command": "Reset", "data": {"type": "Soft"}, "charger_ids": ids, "timeout_seconds": TIMEOUT_SECONDS})).await.expect("POST");
+    let run = api
+        .create(&json!({"command": command, "data": data, "charger_ids": ids, "timeout_seconds": TIMEOUT_SECONDS}))
+        .await
+        .expect("POST");
     let created = clients.requests.snapshot();
     let id = run["uuid"].as_str().unwrap_or_default().to_owned();
     let mut polls = 0;
@@ -67,8 +71,9 @@ async fn main() {
 
     let per = |n: f64| n / count as f64;
     println!(
-        "{count} chargers, Reset, completed in {:.1} s on moto: sent {} of {}; {polls} GET polls of the run; \
-         counted until the last timeout message",
+        "{count} chargers ({}), {command}, completed in {:.1} s on moto: sent {} of {}; {polls} GET polls of the \
+         run; counted until the last timeout message",
+        version.name(),
         elapsed.as_secs_f64(),
         run["sent_count"],
         run["total_count"]
@@ -107,6 +112,12 @@ async fn main() {
         1.0 / 25.0 + 1.0 / 10.0 + 1.0 / 100.0,
         per(at_creation as f64)
     );
+    if report {
+        println!(
+            "(a report adds to the minimum, per charger: 1 PutItem, which result its report goes to; and per part \
+             (2 here): 1 GetItem, which result, and 1 TransactWriteItems, the part and its count)"
+        );
+    }
     print_cost(count, elapsed, &all, &units, empty_receives, &invocations);
 }
 
