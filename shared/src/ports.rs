@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::webhook::AttemptOutcome;
 use crate::domain::{Charger, Expect, Identity, OcppVersion, Outcome, ResultRecord, ResultStatus, Run};
@@ -279,7 +279,7 @@ pub trait FleetStates: Send + Sync {
     /// A BootNotification (also a sign of life).
     async fn booted(&self, identity: &str, boot: &Boot) -> Result<()>;
     /// A StatusNotification for `connector` (also a sign of life).
-    async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()>;
+    async fn connector_status(&self, identity: &str, key: ConnectorKey, status: &ConnectorStatus) -> Result<()>;
     /// The stored `last_seen` (a cheap, eventually consistent read).
     async fn last_seen(&self, identity: &str) -> Result<Option<DateTime<Utc>>>;
     /// Any other sign of life, written when `last_seen_is_stale` says it is worth it.

@@ -130,11 +130,14 @@ pub fn view(state: &ChargerState, now: DateTime<Utc>) -> Value {
     let connectors: Vec<Value> = state
         .connectors
         .iter()
-        .map(|(id, c)| match c.connector {
-            // OCPP 2.0.1 names the EVSE, and its connector within it.
-            Some(connector) => json!({"evse_id": id, "connector_id": connector, "status": c.status,
-                "error_code": c.error_code, "at": rfc3339(c.at)}),
-            None => json!({"connector_id": id, "status": c.status, "error_code": c.error_code, "at": rfc3339(c.at)}),
+        .map(|(key, c)| {
+            let mut view = json!({"connector_id": key.connector, "status": c.status, "error_code": c.error_code,
+                "at": rfc3339(c.at)});
+            // OCPP 2.0.1 names the EVSE too: its connectors are numbered within it.
+            if let Some(evse) = key.evse {
+                view["evse_id"] = evse.into();
+            }
+            view
         })
         .collect();
     json!({

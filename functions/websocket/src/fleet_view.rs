@@ -43,7 +43,7 @@ pub async fn observe(
             None => Ok(()),
         },
         "StatusNotification" => match ConnectorStatus::from_payload(version, payload, now) {
-            Some((connector, status)) => ctx.fleet.connector_status(identity, connector, &status).await,
+            Some((key, status)) => ctx.fleet.connector_status(identity, key, &status).await,
             None => Ok(()),
         },
         _ => match ctx.fleet.last_seen(identity).await {

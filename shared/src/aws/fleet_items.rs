@@ -4,8 +4,8 @@
 use aws_sdk_dynamodb::types::AttributeValue;
 use uuid::Uuid;
 
-use crate::aws::item::{get_s, opt_n, opt_s, parse_time, string, Item};
-use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus};
+use crate::aws::item::{get_s, opt_s, parse_time, string, Item};
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus};
 use crate::domain::OcppVersion;
 use crate::error::{Error, Result};
 use crate::ports::FleetEntry;
@@ -33,7 +33,7 @@ pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {
     let mut connectors = std::collections::BTreeMap::new();
     if let Some(Ok(map)) = item.get("connectors").map(AttributeValue::as_m) {
         for (id, value) in map {
-            let (Ok(id), Ok(fields)) = (id.parse::<u32>(), value.as_m()) else {
+            let (Some(id), Ok(fields)) = (ConnectorKey::parse(id), value.as_m()) else {
                 continue;
             };
             connectors.insert(
@@ -41,7 +41,6 @@ pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {
                 ConnectorStatus {
                     status: get_s(fields, "status")?.to_owned(),
                     error_code: opt_s(fields, "error_code").map(str::to_owned),
-                    connector: opt_n(fields, "connector"),
                     at: parse_time(fields, "at")?.unwrap_or_default(),
                 },
             );

@@ -20,10 +20,10 @@ use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::{applied, sdk_error};
 use super::fleet_items::{entry_of, model_key, parse_state, state_key};
-use super::item::{get_item_projected, get_s, number, opt_s, parse_time, string, Item};
+use super::item::{get_item_projected, get_s, opt_s, parse_time, string, Item};
 use super::tables::IndexDef;
 use crate::clock::rfc3339;
-use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::{Charger, OcppVersion};
 use crate::error::{Error, Result};
 use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
@@ -258,7 +258,7 @@ impl FleetStates for DynamoDirectory {
         }
     }
 
-    async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()> {
+    async fn connector_status(&self, identity: &str, key: ConnectorKey, status: &ConnectorStatus) -> Result<()> {
         let mut fields = HashMap::from([
             ("status".to_owned(), string(&status.status)),
             ("at".to_owned(), string(rfc3339(status.at))),
@@ -266,14 +266,11 @@ impl FleetStates for DynamoDirectory {
         if let Some(code) = &status.error_code {
             fields.insert("error_code".to_owned(), string(code));
         }
-        if let Some(connector) = status.connector {
-            fields.insert("connector".to_owned(), number(connector));
-        }
         self.update_state(
             identity,
             "SET #connectors.#id = :status, last_seen = :at",
             "attribute_exists(#connectors)",
-            &[("#connectors", "connectors"), ("#id", &connector.to_string())],
+            &[("#connectors", "connectors"), ("#id", &String::from(key))],
             vec![(":status", AttributeValue::M(fields)), (":at", string(rfc3339(status.at)))],
             false,
         )

@@ -70,40 +70,67 @@ impl Boot {
     }
 }
 
-/// A connector's last StatusNotification. In 1.6 it is keyed by connector id (0 is the charger
-/// itself); in 2.0.1 by EVSE id, `connector` naming which of the EVSE's connectors reported (2.0.1
-/// has no error code in a status).
+/// Where a status belongs: an OCPP 1.6 connector (0 is the charger itself), or a connector of an
+/// OCPP 2.0.1 EVSE. Named `{connector}` or `{evse}/{connector}` where a name is needed (a store's map
+/// key), so the two never collide.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(into = "String", try_from = "String")]
+pub struct ConnectorKey {
+    pub evse: Option<u32>,
+    pub connector: u32,
+}
+
+impl ConnectorKey {
+    pub fn parse(name: &str) -> Option<ConnectorKey> {
+        let number = |text: &str| text.parse::<u32>().ok().filter(|n| *n <= MAX_CONNECTOR_ID);
+        match name.split_once('/') {
+            Some((evse, connector)) => Some(ConnectorKey { evse: Some(number(evse)?), connector: number(connector)? }),
+            None => Some(ConnectorKey { evse: None, connector: number(name)? }),
+        }
+    }
+}
+
+impl From<ConnectorKey> for String {
+    fn from(key: ConnectorKey) -> String {
+        match key.evse {
+            Some(evse) => format!("{evse}/{}", key.connector),
+            None => key.connector.to_string(),
+        }
+    }
+}
+
+impl TryFrom<String> for ConnectorKey {
+    type Error = String;
+    fn try_from(name: String) -> Result<ConnectorKey, String> {
+        ConnectorKey::parse(&name).ok_or_else(|| format!("{name:?} names no connector"))
+    }
+}
+
+/// A connector's last StatusNotification (2.0.1 has no error code in a status).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ConnectorStatus {
     pub status: String,
     pub error_code: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub connector: Option<u32>,
     pub at: DateTime<Utc>,
 }
 
 impl ConnectorStatus {
-    /// From a StatusNotification payload of `version` that passed its schema: (key, status).
+    /// From a StatusNotification payload of `version` that passed its schema: where, and what.
     pub fn from_payload(
         version: OcppVersion,
         payload: &serde_json::Value,
         at: DateTime<Utc>,
-    ) -> Option<(u32, ConnectorStatus)> {
+    ) -> Option<(ConnectorKey, ConnectorStatus)> {
         let number = |name: &str| u32::try_from(payload.get(name)?.as_u64()?).ok().filter(|c| *c <= MAX_CONNECTOR_ID);
         let text = |name: &str| payload.get(name).and_then(serde_json::Value::as_str).map(str::to_owned);
         match version {
             OcppVersion::V16 => Some((
-                number("connectorId")?,
-                ConnectorStatus { status: text("status")?, error_code: Some(text("errorCode")?), connector: None, at },
+                ConnectorKey { evse: None, connector: number("connectorId")? },
+                ConnectorStatus { status: text("status")?, error_code: Some(text("errorCode")?), at },
             )),
             OcppVersion::V201 => Some((
-                number("evseId")?,
-                ConnectorStatus {
-                    status: text("connectorStatus")?,
-                    error_code: None,
-                    connector: Some(number("connectorId")?),
-                    at,
-                },
+                ConnectorKey { evse: Some(number("evseId")?), connector: number("connectorId")? },
+                ConnectorStatus { status: text("connectorStatus")?, error_code: None, at },
             )),
         }
     }
@@ -124,7 +151,7 @@ pub struct ChargerState {
     pub ocpp_version: Option<OcppVersion>,
     pub last_seen: Option<DateTime<Utc>>,
     pub boot: Option<Boot>,
-    pub connectors: BTreeMap<u32, ConnectorStatus>,
+    pub connectors: BTreeMap<ConnectorKey, ConnectorStatus>,
 }
 
 impl ChargerState {
@@ -429,10 +456,14 @@ mod tests {
 
         let status201 = serde_json::json!({"timestamp": "2026-12-03T10:00:00Z", "connectorStatus": "Occupied",
             "evseId": 2, "connectorId": 1});
-        let (evse, status) = ConnectorStatus::from_payload(OcppVersion::V201, &status201, now).unwrap();
-        assert_eq!((evse, status.connector, status.error_code), (2, Some(1), None));
+        let (key, status) = ConnectorStatus::from_payload(OcppVersion::V201, &status201, now).unwrap();
+        assert_eq!((key, status.error_code), (ConnectorKey { evse: Some(2), connector: 1 }, None));
+        assert_eq!(String::from(key), "2/1");
         let status16 = serde_json::json!({"connectorId": 1, "errorCode": "NoError", "status": "Charging"});
-        let (connector, status) = ConnectorStatus::from_payload(OcppVersion::V16, &status16, now).unwrap();
-        assert_eq!((connector, status.status.as_str(), status.connector), (1, "Charging", None));
+        let (key, status) = ConnectorStatus::from_payload(OcppVersion::V16, &status16, now).unwrap();
+        assert_eq!((String::from(key), status.status.as_str()), ("1".to_owned(), "Charging"));
+        assert_eq!(ConnectorKey::parse("2/1"), Some(ConnectorKey { evse: Some(2), connector: 1 }));
+        assert_eq!(ConnectorKey::parse("0"), Some(ConnectorKey { evse: None, connector: 0 }));
+        assert_eq!(ConnectorKey::parse("2/x"), None);
     }
 }

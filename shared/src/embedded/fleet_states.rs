@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use crate::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::{Charger, OcppVersion};
 use crate::error::Result;
 use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
@@ -98,10 +98,10 @@ impl FleetStates for MemoryFleet {
         Ok(())
     }
 
-    async fn connector_status(&self, identity: &str, connector: u32, status: &ConnectorStatus) -> Result<()> {
+    async fn connector_status(&self, identity: &str, key: ConnectorKey, status: &ConnectorStatus) -> Result<()> {
         self.update(identity, |state, _| {
             state.last_seen = Some(status.at);
-            state.connectors.insert(connector, status.clone());
+            state.connectors.insert(key, status.clone());
         });
         Ok(())
     }

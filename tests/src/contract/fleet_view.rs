@@ -2,7 +2,7 @@
 
 use chrono::{Duration, Utc};
 use shared::clock::rfc3339;
-use shared::domain::charger_state::{Boot, ChargerState, ConnectorStatus, FleetFilter, FleetKey};
+use shared::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 
 use crate::harness::cp;
 
@@ -78,24 +78,28 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
     assert_eq!(dc[0].boot.as_ref().and_then(|b| b.serial.as_deref()), Some("SN-1"));
 
     // Statuses per connector, and signs of life.
-    let charging =
-        ConnectorStatus { status: "Charging".into(), error_code: Some("NoError".into()), connector: None, at: now };
-    ports.fleet.connector_status(&cp(0), 1, &charging).await.unwrap();
+    let charging = ConnectorStatus { status: "Charging".into(), error_code: Some("NoError".into()), at: now };
+    let key = |evse, connector| ConnectorKey { evse, connector };
+    ports.fleet.connector_status(&cp(0), key(None, 1), &charging).await.unwrap();
     ports
         .fleet
-        .connector_status(&cp(0), 0, &ConnectorStatus { status: "Available".into(), ..charging.clone() })
+        .connector_status(&cp(0), key(None, 0), &ConnectorStatus { status: "Available".into(), ..charging.clone() })
         .await
         .unwrap();
-    // OCPP 2.0.1: EVSE 2's connector 1, with no error code.
-    let evse = ConnectorStatus { status: "Occupied".into(), error_code: None, connector: Some(1), at: now };
-    ports.fleet.connector_status(&cp(0), 2, &evse).await.unwrap();
+    // OCPP 2.0.1: EVSE 1's two connectors, with no error code, beside 1.6's connector 1.
+    let occupied = ConnectorStatus { status: "Occupied".into(), error_code: None, at: now };
+    ports.fleet.connector_status(&cp(0), key(Some(1), 1), &occupied).await.unwrap();
+    let free = ConnectorStatus { status: "Available".into(), ..occupied.clone() };
+    ports.fleet.connector_status(&cp(0), key(Some(1), 2), &free).await.unwrap();
     let later = now + Duration::minutes(20);
     ports.fleet.seen(&cp(0), later).await.unwrap();
     assert_eq!(ports.fleet.last_seen(&cp(0)).await.unwrap().map(rfc3339), Some(rfc3339(later)));
     let (live, _) = list(ports, &["acme"], &online, None, 100).await;
-    assert_eq!(live[0].connectors.get(&1).map(|c| c.status.as_str()), Some("Charging"));
-    assert_eq!(live[0].connectors.get(&0).map(|c| c.status.as_str()), Some("Available"));
-    assert_eq!(live[0].connectors.get(&2).map(|c| (c.connector, c.error_code.clone())), Some((Some(1), None)));
+    let status = |k: ConnectorKey| live[0].connectors.get(&k).map(|c| (c.status.clone(), c.error_code.clone()));
+    assert_eq!(status(key(None, 1)), Some(("Charging".into(), Some("NoError".into()))));
+    assert_eq!(status(key(None, 0)).map(|s| s.0), Some("Available".into()));
+    assert_eq!(status(key(Some(1), 1)), Some(("Occupied".into(), None)));
+    assert_eq!(status(key(Some(1), 2)), Some(("Available".into(), None)));
 
     // Pages resume where they stopped.
     let (first, next) = list(ports, &["acme"], &all, None, 3).await;
