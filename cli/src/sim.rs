@@ -13,7 +13,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use futures::{SinkExt, StreamExt};
 use serde_json::{json, Value};
-use shared::ocpp::{ErrorCode, Frame, OcppVersion};
+use shared::ocpp::{Command, ErrorCode, Frame, OcppVersion};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -174,18 +174,18 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
         request.headers_mut().insert("authorization", value);
     }
     let (mut socket, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| e.to_string())?;
-    let mut station = json!({"vendorName": "ocpp-bulk", "model": "sim"});
+    // The same charger in either version's words; `firmwareVersion` is named alike in both.
+    let mut described = match charger.version {
+        OcppVersion::V16 => json!({"chargePointVendor": "ocpp-bulk", "chargePointModel": "sim"}),
+        OcppVersion::V201 => json!({"vendorName": "ocpp-bulk", "model": "sim"}),
+    };
     if let Some(firmware) = &charger.firmware {
-        station["firmwareVersion"] = json!(firmware);
+        described["firmwareVersion"] = json!(firmware);
     }
     let payload = match charger.version {
-        OcppVersion::V16 => json!({
-            "chargePointVendor": station["vendorName"], "chargePointModel": station["model"],
-            "firmwareVersion": station.get("firmwareVersion"),
-        }),
-        OcppVersion::V201 => json!({"reason": "PowerUp", "chargingStation": station}),
+        OcppVersion::V16 => described,
+        OcppVersion::V201 => json!({"reason": "PowerUp", "chargingStation": described}),
     };
-    let payload = without_nulls(payload);
     let boot = Frame::Call { id: "boot".into(), action: "BootNotification".into(), payload };
     socket.send(Message::Text(boot.to_text().into())).await.map_err(|e| e.to_string())?;
     while let Some(message) = socket.next().await {
@@ -204,13 +204,6 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
         }
     }
     Err("connection closed before the boot answer".into())
-}
-
-fn without_nulls(mut payload: Value) -> Value {
-    if let Value::Object(map) = &mut payload {
-        map.retain(|_, value| !value.is_null());
-    }
-    payload
 }
 
 /// Answers CALLs until the connection closes. `seen` counts this charger's CALLs by action, across
@@ -248,7 +241,7 @@ async fn answer_calls(mut socket: Socket, charger: &SimCharger, stats: &SimStats
         if socket.send(Message::Text(reply.to_text().into())).await.is_err() {
             break;
         }
-        if positive && version == OcppVersion::V201 && ["GetBaseReport", "GetReport"].contains(&action.as_str()) {
+        if positive && Command::find(version, &action).is_some_and(Command::reports) {
             for part in report_parts(&request) {
                 if socket.send(Message::Text(part.to_text().into())).await.is_err() {
                     return;
@@ -369,7 +362,7 @@ fn answer_payload_v201(action: &str, request: &Value, positive: bool) -> Option<
         "GetBaseReport" | "GetReport" | "GetMonitoringReport" | "SetMonitoringBase" => {
             status("Accepted", "EmptyResultSet")
         }
-        known if shared::ocpp::Command::find(OcppVersion::V201, known).is_some() => status("Accepted", "Rejected"),
+        known if Command::find(OcppVersion::V201, known).is_some() => status("Accepted", "Rejected"),
         _ => None,
     }
 }

@@ -65,7 +65,7 @@ impl BulkRequest {
                 None
             }
             Some(Value::String(name)) => {
-                let found = Command::versions_of(&name).next().map(|command| command.action);
+                let found = Command::action_named(&name);
                 if found.is_none() {
                     errors.add("command", format!("The selected command is invalid: {name:?} is not an OCPP 1.6 or 2.0.1 command a central system sends."));
                 }

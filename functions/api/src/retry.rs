@@ -72,9 +72,7 @@ pub async fn submit(
         let message = format!("The run has no {} results to retry.", names.join(" or "));
         return Err(Error::invalid("statuses", message));
     }
-    let command = Command::versions_of(&run.command)
-        .next()
-        .map(|command| command.action)
+    let command = Command::action_named(&run.command)
         .ok_or_else(|| Error::internal("api", format!("run {} has an unknown command", run.id)))?;
     let request = BulkRequest {
         command,

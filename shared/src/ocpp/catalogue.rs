@@ -138,9 +138,9 @@ impl Command {
         COMMANDS.iter().filter(move |c| c.action == action)
     }
 
-    /// Whether `action` is a command of some version.
-    pub fn exists(action: &str) -> bool {
-        Command::versions_of(action).next().is_some()
+    /// The catalogue's own name for `action`, when it is a command of some version.
+    pub fn action_named(action: &str) -> Option<&'static str> {
+        Command::versions_of(action).next().map(|command| command.action)
     }
 
     /// Whether a charger answers it with a report in parts (`REPORT_REQUESTS`).
@@ -230,8 +230,9 @@ mod tests {
         assert!(Command::find(OcppVersion::V201, "Reset").is_some());
         assert!(Command::find(OcppVersion::V16, "GetVariables").is_none());
         assert!(Command::find(OcppVersion::V201, "ChangeConfiguration").is_none());
-        assert!(!Command::exists("BootNotification"));
-        assert!(!Command::exists("reset"));
+        assert_eq!(Command::action_named("GetVariables"), Some("GetVariables"));
+        assert_eq!(Command::action_named("BootNotification"), None);
+        assert_eq!(Command::action_named("reset"), None);
         assert_eq!(Command::versions_of("ClearCache").count(), 2);
     }
 
