@@ -93,19 +93,21 @@ const ANSWERED_V201: [(&str, Reply, &str); 18] = answered!["v201", "Request":
     "SignCertificate" => Rejected,
 ];
 
-fn answered(version: OcppVersion) -> &'static [(&'static str, Reply, &'static str)] {
+type Answered = [(&'static str, Reply, &'static str)];
+
+/// Each version's table, and its request schemas compiled once, in the table's order.
+fn answered(version: OcppVersion) -> (&'static Answered, &'static [Option<Validator>]) {
+    static V16: LazyLock<Vec<Option<Validator>>> = LazyLock::new(|| compiled(&ANSWERED_V16));
+    static V201: LazyLock<Vec<Option<Validator>>> = LazyLock::new(|| compiled(&ANSWERED_V201));
     match version {
-        OcppVersion::V16 => &ANSWERED_V16,
-        OcppVersion::V201 => &ANSWERED_V201,
+        OcppVersion::V16 => (&ANSWERED_V16, &V16),
+        OcppVersion::V201 => (&ANSWERED_V201, &V201),
     }
 }
 
-static VALIDATORS: LazyLock<Vec<(OcppVersion, Option<Validator>)>> = LazyLock::new(|| {
-    OcppVersion::ALL
-        .into_iter()
-        .flat_map(|version| answered(version).iter().map(move |(_, _, schema)| (version, compile(schema))))
-        .collect()
-});
+fn compiled(table: &Answered) -> Vec<Option<Validator>> {
+    table.iter().map(|(_, _, schema)| compile(schema)).collect()
+}
 
 /// The payload of the CALLRESULT for a charger's CALL of `version`, or the CALLERROR code and text.
 pub fn answer(
@@ -114,7 +116,7 @@ pub fn answer(
     payload: &Value,
     now: DateTime<Utc>,
 ) -> Result<Value, (ErrorCode, String)> {
-    let table = answered(version);
+    let (table, validators) = answered(version);
     let Some(index) = table.iter().position(|(name, _, _)| *name == action) else {
         return Err(if NOT_HANDLED.contains(&action) || Command::find(version, action).is_some() {
             (ErrorCode::NotSupported, format!("{action} is not supported by this central system"))
@@ -122,8 +124,7 @@ pub fn answer(
             (ErrorCode::NotImplemented, "unknown action".to_owned())
         });
     };
-    let offset = OcppVersion::ALL.iter().take_while(|v| **v != version).map(|v| answered(*v).len()).sum::<usize>();
-    let Some((_, Some(validator))) = VALIDATORS.get(offset + index) else {
+    let Some(Some(validator)) = validators.get(index) else {
         return Err((ErrorCode::InternalError, format!("the {action} schema is unavailable")));
     };
     check(validator, payload)?;
@@ -205,8 +206,11 @@ mod tests {
 
     #[test]
     fn every_request_schema_compiles() {
-        assert_eq!(VALIDATORS.len(), ANSWERED_V16.len() + ANSWERED_V201.len());
-        assert!(VALIDATORS.iter().all(|(_, validator)| validator.is_some()));
+        for version in OcppVersion::ALL {
+            let (table, validators) = answered(version);
+            assert_eq!(validators.len(), table.len());
+            assert!(validators.iter().all(Option::is_some), "{version:?}");
+        }
     }
 
     #[test]
@@ -310,7 +314,7 @@ mod tests {
     #[test]
     fn every_answer_keeps_its_response_schema_in_both_versions() {
         for (version, dir) in [(OcppVersion::V16, "v16"), (OcppVersion::V201, "v201")] {
-            for (action, kind, _) in answered(version) {
+            for (action, kind, _) in answered(version).0 {
                 let path = format!("{}/schemas/{dir}/{action}Response.json", env!("CARGO_MANIFEST_DIR"));
                 let validator = compile(&std::fs::read_to_string(path).unwrap()).unwrap();
                 let sent = reply(*kind, Utc::now());
