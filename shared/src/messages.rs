@@ -58,13 +58,17 @@ pub struct InflightCall {
 
 /// A report a charger was asked for (OCPP 2.0.1 GetBaseReport, GetReport): its parts, sent later
 /// as NotifyReport CALLs naming `request_id`, are gathered onto the result at `run`/`seq`. Kept per
-/// charger by the worker before the request is posted, so a part never comes before it.
+/// charger by the worker before the request is posted, so a part never comes before it; for
+/// `REPORT_KEPT_HOURS`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ReportExpected {
     pub run: Uuid,
     pub seq: u64,
     pub request_id: i64,
 }
+
+/// How long a charger's report is expected after its request (every store keeps it this long).
+pub const REPORT_KEPT_HOURS: i64 = 24;
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]

@@ -36,9 +36,7 @@ pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
 pub async fn report(ctx: &ApiContext, run: &Run, position: &str) -> Result<Value> {
     let seq = position.parse::<u64>().ok().filter(|seq| *seq < run.total_count).ok_or(Error::NotFound)?;
     let (summary, parts) = ctx.runs.report(run.id, seq).await?.ok_or(Error::NotFound)?;
-    let mut view = summary.with_data(&parts);
-    view["position"] = seq.into();
-    Ok(view)
+    Ok(summary.with_data(seq, &parts))
 }
 
 /// `per_page` of a listing's query: 1 to `MAX_PER_PAGE`, `DEFAULT_PER_PAGE` when absent.

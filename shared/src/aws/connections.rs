@@ -16,14 +16,12 @@ use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, stri
 use crate::clock::rfc3339;
 use crate::domain::OcppVersion;
 use crate::error::{Error, Result};
-use crate::messages::ReportExpected;
+use crate::messages::{ReportExpected, REPORT_KEPT_HOURS};
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 use crate::queue_message::DispatchMessage;
 
 /// API Gateway closes a WebSocket after 2 hours; entries outlive that a little, then expire.
 const CONNECTION_TTL_HOURS: i64 = 3;
-/// A charger's expected report (`REPORT#{identity}#{request id}`) is kept a day, as the embedded store keeps it.
-const REPORT_TTL_HOURS: i64 = 24;
 
 fn key(pk: String) -> Item {
     Item::from([("pk".to_owned(), string(pk))])
@@ -277,7 +275,7 @@ impl InflightCalls for DynamoConnectionTable {
         item.insert("run".into(), string(report.run.to_string()));
         item.insert("seq".into(), number(report.seq));
         item.insert("request_id".into(), number(report.request_id));
-        item.insert("expires".into(), ttl(now, REPORT_TTL_HOURS));
+        item.insert("expires".into(), ttl(now, REPORT_KEPT_HOURS));
         let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
         put.send().await.map_err(|e| sdk_error("dynamodb", e))?;
         Ok(())

@@ -43,12 +43,8 @@ impl ReportPart {
     }
 }
 
-/// A part as kept: its data, or `None` when it came after the report's room was spent.
-#[derive(Debug, Clone, PartialEq)]
-pub struct KeptPart {
-    pub seq_no: u32,
-    pub data: Option<Vec<Value>>,
-}
+/// A part as kept, read back in `seqNo` order: its data, or `None` when it was kept without it.
+pub type KeptPart = Option<Vec<Value>>;
 
 /// What a result shows of its report, kept on the result beside its answer.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -102,29 +98,29 @@ impl ReportSummary {
         }
     }
 
-    /// What a result shows: the report's state, and where its data is read (`position`: the
-    /// result's position, in `GET …/bulk/{run}/reports/{position}`).
+    /// What a result shows: the report's state, its size, and where its data is read (`position`:
+    /// the result's position, in `GET …/bulk/{run}/reports/{position}`).
     pub fn view(&self, position: u64) -> Value {
-        let mut view = json!({
-            "request_id": self.request_id, "parts": self.parts, "complete": self.complete(), "bytes": self.bytes,
-            "position": position,
-        });
-        if self.dropped > 0 {
-            view["dropped_parts"] = self.dropped.into();
-        }
+        let mut view = self.state(position);
+        view["bytes"] = self.bytes.into();
         view
     }
 
     /// The report whole: its state, and every kept part's data in `seqNo` order.
-    pub fn with_data(&self, parts: &[KeptPart]) -> Value {
-        let data: Vec<&Value> = parts.iter().filter_map(|part| part.data.as_ref()).flatten().collect();
-        let mut view = json!({
-            "request_id": self.request_id, "parts": self.parts, "complete": self.complete(), "data": data,
+    pub fn with_data(&self, position: u64, parts: &[KeptPart]) -> Value {
+        let mut view = self.state(position);
+        view["data"] = Value::Array(parts.iter().flatten().flatten().cloned().collect());
+        view
+    }
+
+    fn state(&self, position: u64) -> Value {
+        let mut state = json!({
+            "request_id": self.request_id, "parts": self.parts, "complete": self.complete(), "position": position,
         });
         if self.dropped > 0 {
-            view["dropped_parts"] = self.dropped.into();
+            state["dropped_parts"] = self.dropped.into();
         }
-        view
+        state
     }
 }
 
@@ -144,9 +140,9 @@ mod tests {
         summary.count(&part(0, true), 10, Admission::WithData);
         assert!(summary.complete());
         assert_eq!(summary.view(4)["position"], 4);
-        let kept = [KeptPart { seq_no: 0, data: Some(part(0, true).data) }, KeptPart { seq_no: 1, data: None }];
-        let whole = summary.with_data(&kept);
+        let whole = summary.with_data(4, &[Some(part(0, true).data), None]);
         assert_eq!(whole["data"], json!([{"component": {"name": "0"}}]));
+        assert_eq!((whole["position"].clone(), whole.get("bytes")), (json!(4), None));
     }
 
     #[test]

@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use super::store::MemoryStore;
 use crate::domain::OcppVersion;
 use crate::error::Result;
-use crate::messages::{DispatchMessage, ReportExpected};
+use crate::messages::{DispatchMessage, ReportExpected, REPORT_KEPT_HOURS};
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 use crate::sync::locked;
 
@@ -19,9 +19,6 @@ pub(super) struct Connections {
     by_identity: HashMap<String, LiveConnection>,
     by_connection: HashMap<String, (String, OcppVersion)>,
 }
-
-/// How long a charger's expected report is kept (the AWS table's TTL says the same).
-pub const REPORT_KEPT: chrono::Duration = chrono::Duration::days(1);
 
 /// A charger's expected report, and until when it is kept.
 pub(super) type Expected = (ReportExpected, DateTime<Utc>);
@@ -73,7 +70,10 @@ impl InflightCalls for MemoryStore {
     async fn expect_report(&self, identity: &str, report: &ReportExpected, now: DateTime<Utc>) -> Result<()> {
         let mut reports = locked(&self.reports);
         reports.retain(|_, (_, until)| *until > now);
-        reports.insert((identity.to_owned(), report.request_id), (report.clone(), now + REPORT_KEPT));
+        reports.insert(
+            (identity.to_owned(), report.request_id),
+            (report.clone(), now + chrono::Duration::hours(REPORT_KEPT_HOURS)),
+        );
         Ok(())
     }
 

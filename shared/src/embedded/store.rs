@@ -328,7 +328,7 @@ impl RunStore for MemoryStore {
         let Some(summary) = entry.result_mut(seq).and_then(|result| result.report.clone()) else {
             return Ok(None);
         };
-        let parts = entry.reports.get(&seq).into_iter().flatten();
-        Ok(Some((summary, parts.map(|(seq_no, data)| KeptPart { seq_no: *seq_no, data: data.clone() }).collect())))
+        let parts = entry.reports.get(&seq).into_iter().flat_map(BTreeMap::values);
+        Ok(Some((summary, parts.cloned().collect())))
     }
 }

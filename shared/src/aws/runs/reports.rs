@@ -9,11 +9,12 @@ use uuid::Uuid;
 
 use super::layout::result_key;
 use super::DynamoRunStore;
-use crate::aws::item::{get_item, number, opt_n, opt_s, query_pages, string, Item};
+use crate::aws::item::{number, opt_n, opt_s, query_pages, string, Item};
 use crate::domain::report::{
     Admission, KeptPart, ReportPart, ReportSummary, MAX_PART_BYTES, MAX_REPORT_BYTES, MAX_REPORT_PARTS,
 };
 use crate::error::{Error, Result};
+use crate::ports::RunStore;
 
 fn parts_partition(run: Uuid, seq: u64) -> String {
     format!("RUN#{run}#P{seq}")
@@ -115,13 +116,7 @@ impl DynamoRunStore {
 
     /// `RunStore::report`: the summary on the result, and the parts, read in order.
     pub(super) async fn read_report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
-        let Some(layout) = self.layout(run).await? else {
-            return Ok(None);
-        };
-        let Some(result) = get_item(&self.client, &self.table, result_key(run, layout, seq), true).await? else {
-            return Ok(None);
-        };
-        let Some(summary) = parse_summary(&result) else {
+        let Some(summary) = self.result(run, seq).await?.and_then(|result| result.report) else {
             return Ok(None);
         };
         let query = self
@@ -131,17 +126,13 @@ impl DynamoRunStore {
             .consistent_read(true)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", string(parts_partition(run, seq)));
-        let mut parts = Vec::new();
-        for item in query_pages(query, usize::MAX).await? {
-            let Some(seq_no) = opt_s(&item, "sk").and_then(|sk| sk.parse().ok()) else {
-                continue;
-            };
-            let data = match opt_s(&item, "data") {
-                Some(text) => Some(serde_json::from_str(text).map_err(|e| Error::internal("dynamodb", e))?),
-                None => None,
-            };
-            parts.push(KeptPart { seq_no, data });
-        }
+        // A partition's items come in `sk` order: `seqNo` order.
+        let items = query_pages(query, usize::MAX).await?;
+        let parts = items.iter().map(|item| match opt_s(item, "data") {
+            Some(text) => serde_json::from_str(text).map(Some).map_err(|e| Error::internal("dynamodb", e)),
+            None => Ok(None),
+        });
+        let parts = parts.collect::<Result<Vec<KeptPart>>>()?;
         Ok(Some((summary, parts)))
     }
 }
