@@ -54,13 +54,18 @@ def transaction_cancelled(reasons):
     )
 
 
-def access_denied(service, denial):
-    """AWS's refusal of a call outside the caller's identity-based policy."""
+def denial_message(denial):
+    """How AWS words the refusal of a call outside the caller's identity-based policy."""
     principal = f"arn:aws:sts::123456789012:assumed-role/{denial['function']}Role/{denial['function']}"
-    message = (
+    return (
         f"User: {principal} is not authorized to perform: {denial['action']} on resource: {denial['resource']} "
         f"because no identity-based policy allows the {denial['action']} action"
     )
+
+
+def access_denied(service, denial):
+    """AWS's refusal of a call outside the caller's identity-based policy."""
+    message = denial_message(denial)
     if service == "AmazonSQS":
         return _response(
             403,

@@ -176,8 +176,6 @@ def _condition_holds(condition, context):
             # "Multivalued context keys"): a Scan carries no dynamodb:LeadingKeys.
             if operator == "ForAllValues:StringLike":
                 ok = all(any(fnmatch.fnmatchcase(v, w) for w in wanted) for v in values or [])
-            elif operator == "ForAllValues:StringEquals":
-                ok = all(v in wanted for v in values or [])
             else:
                 raise ValueError(f"iam: condition operator {operator} is not understood")
             if not ok:
@@ -191,7 +189,8 @@ def granting(statement, action):
 
 
 def allowed(statements, action, resource, context):
-    """Whether `statements` allow `action` on `resource` (an explicit Deny wins), and the Sid that did."""
+    """Whether `statements` allow `action` on `resource` (an explicit Deny wins), and the statement
+    that decided (None when none applies)."""
     allowing = None
     for statement in statements:
         if granting(statement, action) is None:
@@ -201,8 +200,8 @@ def allowed(statements, action, resource, context):
         if not _condition_holds(statement["Condition"], context):
             continue
         if statement["Effect"] == "Deny":
-            return False, statement["Sid"]
-        allowing = allowing or statement["Sid"]
+            return False, statement
+        allowing = allowing or statement
     return allowing is not None, allowing
 
 
@@ -306,10 +305,9 @@ class Guard:
         `principal` a function's logical id (see `principal`)."""
         self.checked[principal] += 1
         for action, resource, context in needs:
-            ok, sid = allowed(self.policies[principal], action, resource, context)
+            ok, statement = allowed(self.policies[principal], action, resource, context)
             if ok:
-                statement = next(s for s in self.policies[principal] if s["Sid"] == sid)
-                self.used.add((principal, sid, granting(statement, action)))
+                self.used.add((principal, statement["Sid"], granting(statement, action)))
             else:
                 denial = {"function": principal, "action": action, "resource": resource,
                           "operation": operation, "context": context}

@@ -14,7 +14,7 @@ import moto.sqs.models as sqs_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import get_account_id_from
 
-from .answers import Bucket, Response, _response, access_denied, dynamodb_error, sqs_internal_error
+from .answers import Bucket, Response, _response, access_denied, denial_message, dynamodb_error, sqs_internal_error
 from .config import HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
 from .iam import Guard, dynamodb_needs, secretsmanager_needs, sqs_needs
 from .operations import DynamoDbOperations
@@ -91,19 +91,19 @@ class StrictAws(DynamoDbOperations):
                 return _response(200, {"enabled": True, **self.guard.report()})
         if path == "/strict-api/authorize" and method == "POST":
             # API Gateway's management API, served by `ocpp-bulk serve` itself, asks here.
-            length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
-                asked = json.loads(environ["wsgi.input"].read(length))
+                asked = json.loads(_body(environ))
                 authorization, action, resource = asked["authorization"], asked["action"], asked["resource"]
             except (ValueError, KeyError, TypeError) as e:
                 return _response(400, {"message": f"authorize: {e!r}"})
             principal = self.guard.principal(authorization) if self.guard else None
             denied = self.denied(principal, [(action, resource, {})], action.partition(":")[2])
-            return _response(403, denied) if denied else _response(200, {"allowed": True})
+            if denied is None:
+                return _response(200, {"allowed": True})
+            return _response(403, {**denied, "message": denial_message(denied)})
         if path == "/strict-api/arm" and method == "POST":
-            length = int(environ.get("CONTENT_LENGTH") or 0)
             try:
-                fault = json.loads(environ["wsgi.input"].read(length))
+                fault = json.loads(_body(environ))
                 armed = [fault["operation"], fault["table"], fault["when"], int(fault.get("times", 1))]
             except (ValueError, KeyError, TypeError) as e:
                 return _response(400, {"message": f"arm: {e!r}"})
@@ -129,16 +129,13 @@ class StrictAws(DynamoDbOperations):
     def authorize(self, environ, service, op):
         """AccessDenied for a function's DynamoDB, SQS or Secrets Manager request outside its policy
         (scripts/strict_aws/iam.py)."""
-        authorization = environ.get("HTTP_AUTHORIZATION", "")
-        principal = self.guard.principal(authorization) if self.guard else None
+        principal = self.guard.principal(environ.get("HTTP_AUTHORIZATION", "")) if self.guard else None
         if principal is None or not (service.startswith("DynamoDB_") or service in ("AmazonSQS", "secretsmanager")):
             return None
-        try:
-            request = json.loads(_body(environ) or b"{}")
-        except ValueError:
+        request = _request(environ) if _body(environ) else {}
+        if request is None:
             return None  # malformed: AWS would refuse it before authorizing; moto answers it
-        match = re.search(r"Credential=[^/]+/[^/]+/([^/]+)/", authorization)
-        region = match.group(1) if match else "us-east-1"
+        _, region = _credential(environ)
         account = get_account_id_from(principal)
         if service == "AmazonSQS":
             needs = sqs_needs(op, request, region)
@@ -147,8 +144,7 @@ class StrictAws(DynamoDbOperations):
         else:
 
             def hash_key_of(name):
-                table = dynamodb_backends[account][region].tables.get(name)
-                return table.hash_key_attr if table is not None else None
+                return getattr(self.table(environ, name), "hash_key_attr", None)
 
             needs = dynamodb_needs(op, request, region, account, hash_key_of)
         denied = self.denied(principal, needs, op)
@@ -184,8 +180,7 @@ class StrictAws(DynamoDbOperations):
 
     def table(self, environ, name):
         """moto's Table for the request's account and region, or None."""
-        match = re.search(r"Credential=([^/,]+)/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-        access_key, region = match.groups() if match else ("", "us-east-1")
+        access_key, region = _credential(environ)
         return dynamodb_backends[get_account_id_from(access_key)][region].tables.get(name)
 
     @staticmethod
@@ -239,11 +234,9 @@ class StrictAws(DynamoDbOperations):
     # --- DynamoDB
 
     def dynamodb(self, environ, op):
-        _body(environ)
         self.forwarded = None
-        try:
-            request = json.loads(environ["strict.body"])
-        except ValueError:
+        request = _request(environ)
+        if request is None:
             return self.forward(environ)
         c = self.config
         # Always five draws, so the faults below depend only on the order of requests.
@@ -311,6 +304,23 @@ class StrictAws(DynamoDbOperations):
         if twice:
             self.count("sqs_duplicated")
         return twice
+
+
+def _credential(environ):
+    """(access key id, region) of the request's SigV4 Authorization header."""
+    match = re.search(r"Credential=([^/,]+)/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
+    return match.groups() if match else ("", "us-east-1")
+
+
+def _request(environ):
+    """The request's JSON body, parsed once (the IAM check and the faults both read it); None when
+    it is not JSON."""
+    if "strict.request" not in environ:
+        try:
+            environ["strict.request"] = json.loads(_body(environ))
+        except ValueError:
+            environ["strict.request"] = None
+    return environ["strict.request"]
 
 
 def _body(environ):

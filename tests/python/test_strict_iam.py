@@ -78,12 +78,14 @@ def test_a_transaction_needs_each_items_own_action_on_its_table():
 def test_leading_keys_conditions_hold_for_every_key_and_for_none():
     statements = [{"Sid": "s", "Effect": "Allow", "Action": ["dynamodb:DeleteItem"], "Resource": ["*"],
                    "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEM#*"]}}}]
-    assert allowed(statements, "dynamodb:DeleteItem", "t", {"dynamodb:LeadingKeys": ["IDEM#a"]}) == (True, "s")
+    ok, statement = allowed(statements, "dynamodb:DeleteItem", "t", {"dynamodb:LeadingKeys": ["IDEM#a"]})
+    assert (ok, statement["Sid"]) == (True, "s")
     assert allowed(statements, "dynamodb:DeleteItem", "t", {"dynamodb:LeadingKeys": ["IDEM#a", "RUN#b"]})[0] is False
     # As AWS evaluates ForAllValues: a request without the key passes (the IAM guide's warning).
     assert allowed(statements, "dynamodb:DeleteItem", "t", {})[0] is True
     deny = statements + [{"Sid": "d", "Effect": "Deny", "Action": ["dynamodb:*"], "Resource": ["*"], "Condition": {}}]
-    assert allowed(deny, "dynamodb:DeleteItem", "t", {"dynamodb:LeadingKeys": ["IDEM#a"]}) == (False, "d")
+    ok, statement = allowed(deny, "dynamodb:DeleteItem", "t", {"dynamodb:LeadingKeys": ["IDEM#a"]})
+    assert (ok, statement["Sid"]) == (False, "d")
 
 
 def test_functions_are_held_to_their_policies_and_administrators_are_not():

@@ -94,14 +94,12 @@ async fn denied(stack: &Stack, method: &Method, connection_id: &str, headers: &H
     });
     let message = match authorizer_client().post(authorizer).json(&asked).send().await {
         Ok(answer) if matches!(answer.status().as_u16(), 200 | 404) => return None,
-        Ok(answer) if answer.status() == reqwest::StatusCode::FORBIDDEN => {
-            answer.json::<serde_json::Value>().await.ok().map(|denial| {
-                format!(
-                    "User: {} is not authorized to perform: {} on resource: {}",
-                    denial["function"], denial["action"], denial["resource"]
-                )
-            })
-        }
+        // The stand-in words the refusal as AWS does (scripts/strict_aws/answers.py, `denial_message`).
+        Ok(answer) if answer.status() == reqwest::StatusCode::FORBIDDEN => answer
+            .json::<serde_json::Value>()
+            .await
+            .ok()
+            .and_then(|denial| denial["message"].as_str().map(str::to_owned)),
         Ok(answer) => Some(format!("the IAM stand-in answered {}", answer.status())),
         Err(err) => Some(format!("the IAM stand-in could not be asked: {err}")),
     };
