@@ -133,12 +133,10 @@ impl DynamoRunStore {
         let count = Update::builder()
             .table_name(&self.table)
             .set_key(Some(counter_key(run, counter)))
-            .update_expression("ADD #field :one, #pending :minus SET ended_ms = :now")
+            .update_expression("ADD #field :one SET ended_ms = :now")
             .expression_attribute_names("#field", field)
             .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
-            .expression_attribute_names("#pending", "pending")
             .expression_attribute_values(":one", number(1))
-            .expression_attribute_values(":minus", number(-1))
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
         Ok(Some([update, count]))

@@ -3,48 +3,24 @@
 
 use uuid::Uuid;
 
-use super::layout::{counter_key, meta_key, owner_sort_key, result_key, Layout};
+use super::layout::{meta_key, owner_sort_key, result_key, Layout};
 use crate::aws::item::{get_n, get_s, number, opt_n, opt_s, parse_json, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{ChargerRef, Counters, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 
-/// Every item a new run writes: its results, its counter shards, then its META.
+/// Every item a new run writes: its results, then its META. No counter is written ahead: a run is
+/// complete when its counters' endings add up to `total_count`, and a counter no answer has written
+/// yet counts zero (the first answer's `ADD` creates it).
 pub fn run_items(run: &Run, results: &[ResultRecord]) -> (Vec<Item>, Item) {
     let layout = Layout::for_run(results.len() as u64);
-    let mut pending = vec![0u64; layout.counters as usize];
-    let mut items = Vec::with_capacity(results.len() + layout.counters as usize);
-    for result in results {
-        if result.status == ResultStatus::Pending {
-            pending[layout.counter_of(result.seq) as usize] += 1;
-        }
-        items.push(result_item(run.id, layout, result));
-    }
-    items.extend(counter_items(run.id, &pending));
+    let items = results.iter().map(|result| result_item(run.id, layout, result)).collect();
     (items, meta_item(run, layout))
 }
 
-/// The META of a run created in chunks, before its results (`create_run_shell`), and nothing else:
-/// a run is complete when its counters' endings add up to `total_count`, and a counter an answer has
-/// not yet written counts zero (the first answer's `ADD` creates it), so none is written ahead —
-/// with 1,000 counters that would be 41 BatchWriteItem calls inside the POST.
+/// The META of a run created in chunks, before its results (`create_run_shell`), and nothing else.
 pub fn shell_item(run: &Run) -> Item {
     meta_item(run, Layout::for_run(run.total_count))
-}
-
-fn counter_items(run: Uuid, pending: &[u64]) -> Vec<Item> {
-    pending
-        .iter()
-        .enumerate()
-        .map(|(shard, pending)| {
-            let mut item = counter_key(run, shard as u32);
-            for status in ResultStatus::ENDINGS {
-                item.insert(status.as_str().into(), number(0));
-            }
-            item.insert("pending".into(), number(*pending));
-            item
-        })
-        .collect()
 }
 
 fn meta_item(run: &Run, layout: Layout) -> Item {
