@@ -88,7 +88,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     // A dead letter ends its result, but a dead dispatch is first attempted (it may never have been:
     // throttled invocations use up receives too), so it is read with the live ones.
     let known =
-        &Known::read(ctx, records.iter().filter(|r| !r.dead || r.attempted_dead()).filter_map(|r| r.message.as_ref()))
+        &Known::read(ctx, records.iter().filter(|r| !r.dead || r.attempted_dead).filter_map(|r| r.message.as_ref()))
             .await;
     // Step one, every record at once, on what the batch read: checks and offline verdicts;
     // timeouts, handed-off answers and dead letters end here.
@@ -114,7 +114,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::WebhookSend { run, attempt, first_at }) => {
                     webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
-                Some(message) if r.dead && !r.attempted_dead() => dead_letter(ctx, message).await.map(|()| Step::Done),
+                Some(message) if r.dead && !r.attempted_dead => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message @ (DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. })) => {
                     timeouts::expire(ctx, known, message, None).await.map(|()| Step::Done)
                 }
@@ -162,16 +162,31 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
 /// How old a dead-lettered dispatch may be and still be attempted (`Record::attempted_dead`).
 const DEAD_DISPATCH_MAX_AGE: chrono::TimeDelta = chrono::TimeDelta::hours(1);
 
+/// A dead-lettered dispatch gets one attempt: its receives may all have gone to throttled
+/// invocations. Only at its first receive from the dead-letter queue (SQS keeps the count it had,
+/// `MAX_RECEIVES`, and adds one; a queue that starts again counts one), so one that crashes the
+/// worker is not tried for ever; and only within `DEAD_DISPATCH_MAX_AGE` of its sending
+/// (`SentTimestamp`), so a letter moved back days later reaches no charger.
+fn attempted_dead(
+    receives: u32,
+    sent: Option<chrono::DateTime<chrono::Utc>>,
+    message: Option<&DispatchMessage>,
+) -> bool {
+    let first = receives <= 1 || receives == MAX_RECEIVES + 1;
+    let young = sent.is_none_or(|sent| chrono::Utc::now() - sent < DEAD_DISPATCH_MAX_AGE);
+    first && young && matches!(message, Some(DispatchMessage::Dispatch { .. }))
+}
+
 /// One SQS record, read.
 struct Record {
     id: String,
     receives: u32,
     /// How many times the message was tried again within seconds (`DispatchMessage::Again`).
     again: u32,
-    /// When SQS first received the message (`SentTimestamp`), if it says.
-    sent: Option<chrono::DateTime<chrono::Utc>>,
     /// From the dead-letter queue.
     dead: bool,
+    /// A dead-lettered dispatch given its one attempt (`attempted_dead`), decided once as it is read.
+    attempted_dead: bool,
     /// `None`: the body is not a dispatch message (dropped, never retried).
     message: Option<DispatchMessage>,
 }
@@ -197,18 +212,8 @@ impl Record {
                 (None, 0)
             }
         };
-        Record { id, receives, again, sent, dead, message }
-    }
-
-    /// A dead-lettered dispatch gets one attempt: its receives may all have gone to throttled
-    /// invocations. Only at its first receive from the dead-letter queue (SQS keeps the count it had,
-    /// `MAX_RECEIVES`, and adds one; a queue that starts again counts one), so one that crashes the
-    /// worker is not tried for ever; and only within `DEAD_DISPATCH_MAX_AGE` of its sending, so a
-    /// letter moved back days later reaches no charger.
-    fn attempted_dead(&self) -> bool {
-        let first = self.receives <= 1 || self.receives == MAX_RECEIVES + 1;
-        let young = self.sent.is_none_or(|sent| chrono::Utc::now() - sent < DEAD_DISPATCH_MAX_AGE);
-        self.dead && first && young && matches!(self.message, Some(DispatchMessage::Dispatch { .. }))
+        let attempted_dead = dead && attempted_dead(receives, sent, message.as_ref());
+        Record { id, receives, again, dead, attempted_dead, message }
     }
 
     fn span(&self) -> tracing::Span {
@@ -226,7 +231,7 @@ impl Record {
             return false;
         };
         if self.dead {
-            if self.attempted_dead() {
+            if self.attempted_dead {
                 tracing::warn!(error = %err, "a dead-lettered dispatch failed once more; its result ends error");
                 if dead_letter(ctx, message).await.is_ok() {
                     return false;
