@@ -29,10 +29,15 @@ pub(super) struct RunEntry {
     reports: HashMap<u64, BTreeMap<u32, Option<Vec<serde_json::Value>>>>,
 }
 
+/// The result at `seq` of a run's results, when it is written.
+fn result_at(results: &mut [Option<ResultRecord>], seq: u64) -> Option<&mut ResultRecord> {
+    let result = results.get_mut(usize::try_from(seq).ok()?)?.as_mut()?;
+    (result.seq == seq).then_some(result)
+}
+
 impl RunEntry {
     fn result_mut(&mut self, seq: u64) -> Option<&mut ResultRecord> {
-        let result = self.results.get_mut(usize::try_from(seq).ok()?)?.as_mut()?;
-        (result.seq == seq).then_some(result)
+        result_at(&mut self.results, seq)
     }
 
     fn insert(store: &MemoryStore, run: &Run, results: Vec<Option<ResultRecord>>) -> Result<()> {
@@ -300,8 +305,7 @@ impl RunStore for MemoryStore {
         };
         let mut entry = locked(&entry);
         let RunEntry { results, reports, .. } = &mut *entry;
-        let slot = results.get_mut(usize::try_from(seq).unwrap_or(usize::MAX)).and_then(Option::as_mut);
-        let Some(result) = slot.filter(|result| result.seq == seq) else {
+        let Some(result) = result_at(results, seq) else {
             return Ok(false);
         };
         let parts = reports.entry(seq).or_default();
