@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use axum::http::HeaderMap;
 use serde_json::Value;
 use shared::domain::access::token_hash;
+use shared::domain::result::json_size;
 use shared::domain::Identity;
 use shared::ports::TokenStore;
 use shared::{Error, Result};
@@ -47,21 +48,7 @@ fn escaped(byte: &u8) -> usize {
 /// The size of `value` as compact JSON: as text, or (`as_event`) escaped into a Lambda event or
 /// response the way `event_bytes` counts a body. Counted as it is written, without building the text.
 pub fn json_bytes(value: &Value, as_event: bool) -> usize {
-    struct Count {
-        bytes: usize,
-        as_event: bool,
-    }
-    impl std::io::Write for Count {
-        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-            self.bytes += if self.as_event { buf.iter().map(escaped).sum() } else { buf.len() };
-            Ok(buf.len())
-        }
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-    let mut count = Count { bytes: 0, as_event };
-    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.bytes)
+    json_size(value, |buf: &[u8]| if as_event { buf.iter().map(escaped).sum() } else { buf.len() })
 }
 
 /// Whether an HTTP API hands the body to Lambda as text: only for `text/*`, `application/json`,

@@ -136,7 +136,7 @@ impl Outcome {
     /// 6 MB response, each result item inside DynamoDB's 400 KB.
     pub fn bounded(mut self) -> Self {
         let oversized = self.response.as_ref().and_then(|response| {
-            let bytes = serde_json::to_vec(response).map_or(usize::MAX, |json| json.len());
+            let bytes = json_size(response, <[u8]>::len);
             (bytes > MAX_KEPT_RESPONSE_BYTES).then_some(bytes)
         });
         let Some(bytes) = oversized else {
@@ -149,6 +149,26 @@ impl Outcome {
         self.response = None;
         self
     }
+}
+
+/// The size of `value` as compact JSON, each written piece weighed by `weigh` (`<[u8]>::len` for
+/// its text), counted as it is written without building the text.
+pub fn json_size(value: &Value, weigh: impl Fn(&[u8]) -> usize) -> usize {
+    struct Count<F> {
+        bytes: usize,
+        weigh: F,
+    }
+    impl<F: Fn(&[u8]) -> usize> std::io::Write for Count<F> {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.bytes += (self.weigh)(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let mut count = Count { bytes: 0, weigh };
+    serde_json::to_writer(&mut count, value).map_or(usize::MAX, |()| count.bytes)
 }
 
 /// The longest `message` a result keeps of a charger's text, in bytes.
