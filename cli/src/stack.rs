@@ -93,7 +93,7 @@ impl Stack {
                 idempotency: store.clone(),
                 limiter: store.clone(),
                 rate_limit_per_minute: api::DEFAULT_RATE_LIMIT_PER_MINUTE,
-                default_timeout_seconds: api::create::DEFAULT_TIMEOUT_SECONDS,
+                default_timeout_seconds: api::bulk_request::DEFAULT_TIMEOUT_SECONDS,
                 cursor_key: shared::domain::CursorKey::random(),
                 blocked_sources: Default::default(),
                 webhook_secrets: store.clone(),

@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 
-use api::create::{MAX_DATA_BYTES, MAX_TIMEOUT_SECONDS};
+use api::bulk_request::{MAX_DATA_BYTES, MAX_TIMEOUT_SECONDS};
 use serde_json::{json, Value};
 use shared::ocpp::catalogue::COMMANDS;
 
@@ -58,7 +58,7 @@ fn the_bulk_request_component_is_what_the_parser_enforces() {
 fn every_parser_rule_is_exercised_against_the_component() {
     // What the component allows, the parser accepts; each bound it states, the parser refuses.
     let ok = json!({"command": "ClearCache", "charger_ids": ["x"], "timeout_seconds": MAX_TIMEOUT_SECONDS, "max_per_second": u32::MAX});
-    assert!(api::create::BulkRequest::parse(ok).is_ok());
+    assert!(api::bulk_request::BulkRequest::parse(ok).is_ok());
     for (field, bad) in [
         ("timeout_seconds", json!(MAX_TIMEOUT_SECONDS + 1)),
         ("timeout_seconds", json!(0)),
@@ -72,13 +72,13 @@ fn every_parser_rule_is_exercised_against_the_component() {
     ] {
         let mut body = json!({"command": "ClearCache", "charger_ids": ["x"]});
         body[field] = bad;
-        assert!(api::create::BulkRequest::parse(body).is_err(), "{field}");
+        assert!(api::bulk_request::BulkRequest::parse(body).is_err(), "{field}");
     }
     let target = json!({"command": "ClearCache", "target": {"model": "Terra AC", "connected": true}});
-    assert!(api::create::BulkRequest::parse(target).is_ok());
+    assert!(api::bulk_request::BulkRequest::parse(target).is_ok());
     let both = json!({"command": "ClearCache", "target": {}, "charger_ids": ["x"]});
-    assert!(api::create::BulkRequest::parse(both).is_err(), "charger_ids and target together");
-    assert!(api::create::BulkRequest::parse(json!({"command": "ClearCache"})).is_err(), "neither");
+    assert!(api::bulk_request::BulkRequest::parse(both).is_err(), "charger_ids and target together");
+    assert!(api::bulk_request::BulkRequest::parse(json!({"command": "ClearCache"})).is_err(), "neither");
     let progress_alone = json!({"command": "ClearCache", "charger_ids": ["x"], "callback_progress": true});
-    assert!(api::create::BulkRequest::parse(progress_alone).is_err(), "progress needs a url");
+    assert!(api::bulk_request::BulkRequest::parse(progress_alone).is_err(), "progress needs a url");
 }

@@ -11,7 +11,7 @@ use shared::ports::DispatchQueue;
 use shared::webhook::address::WebhookPolicy;
 use shared::webhook::{WebhookKey, WEBHOOK_KEY};
 
-use crate::{create, ApiContext, DEFAULT_RATE_LIMIT_PER_MINUTE};
+use crate::{bulk_request, ApiContext, DEFAULT_RATE_LIMIT_PER_MINUTE};
 
 /// The api's own settings, beside the resources: DEFAULT_TIMEOUT_SECONDS (30, at most 900),
 /// RATE_LIMIT_PER_MINUTE (6,000), and two secrets read at cold start from Secrets Manager by the ARNs
@@ -46,7 +46,7 @@ impl ApiContext {
             idempotency: Arc::new(DynamoIdempotency::new(db(), &resources.runs)),
             limiter: Arc::new(DynamoRateLimiter::new(db(), &resources.runs)),
             rate_limit_per_minute: DEFAULT_RATE_LIMIT_PER_MINUTE,
-            default_timeout_seconds: create::DEFAULT_TIMEOUT_SECONDS,
+            default_timeout_seconds: bulk_request::DEFAULT_TIMEOUT_SECONDS,
             cursor_key: CursorKey::random(),
             blocked_sources: Arc::default(),
         }
@@ -54,9 +54,10 @@ impl ApiContext {
 
     /// Everything, read once at cold start: `Resources::from_env` and the settings above.
     pub async fn from_env() -> Result<ApiContext, String> {
-        let default_timeout_seconds = optional_env(DEFAULT_TIMEOUT_SECONDS, create::DEFAULT_TIMEOUT_SECONDS, |t| {
-            (1..=create::MAX_TIMEOUT_SECONDS).contains(t)
-        })?;
+        let default_timeout_seconds =
+            optional_env(DEFAULT_TIMEOUT_SECONDS, bulk_request::DEFAULT_TIMEOUT_SECONDS, |t| {
+                (1..=bulk_request::MAX_TIMEOUT_SECONDS).contains(t)
+            })?;
         let rate_limit_per_minute = optional_env(RATE_LIMIT_PER_MINUTE, DEFAULT_RATE_LIMIT_PER_MINUTE, |n| *n > 0)?;
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         // Both at once: each is a request to Secrets Manager at cold start.

@@ -17,7 +17,7 @@ use shared::webhook::Webhook;
 use shared::Result;
 use uuid::Uuid;
 
-use crate::create::BulkRequest;
+use crate::bulk_request::BulkRequest;
 use crate::ApiContext;
 
 /// Ids a POST resolves and stores before it answers; a bigger run is created in chunks.

@@ -13,9 +13,7 @@ use uuid::Uuid;
 use crate::views::EMBEDDED_RESULTS;
 use crate::ApiContext;
 
-pub use crate::bulk_request::{
-    BulkRequest, DEFAULT_TIMEOUT_SECONDS, MAX_DATA_BYTES, MAX_ID_BYTES, MAX_TIMEOUT_SECONDS,
-};
+use crate::bulk_request::BulkRequest;
 
 /// When a run created inline is looked at for lost messages (`DispatchMessage::Recover`).
 pub const RECOVER_AFTER_SECONDS: u32 = 60;

@@ -235,7 +235,7 @@ async fn create(
     let result = async {
         let body = request::json_body(&read_body(body)?, &headers)?;
         let idempotency = request::idempotency_key(&headers)?.map(|key| (key, request::fingerprint(&body)));
-        let bulk = create::BulkRequest::parse(body)?;
+        let bulk = bulk_request::BulkRequest::parse(body)?;
         let (run, results) = create::submit(&ctx, &caller, bulk, idempotency, Utc::now()).await?;
         Ok(json!({ "data": views::run(&run, Some(&results)) }))
     };
@@ -328,7 +328,7 @@ async fn report(
 ) -> Response {
     let result = async {
         let (id, position) = path.map(|Path(parts)| parts).map_err(|_| Error::NotFound)?;
-        let run = read::owned_run(&ctx, &caller, &id).await?;
+        let run = read::owned_definition(&ctx, &caller, &id).await?;
         Ok(json!({ "data": read::report(&ctx, &run, &position).await? }))
     };
     answer(200, result.await)

@@ -19,10 +19,18 @@ pub const MAX_PER_PAGE: usize = 1000;
 
 pub async fn owned_run(ctx: &ApiContext, caller: &Identity, id: &str) -> Result<Run> {
     let id = Uuid::try_parse(id).map_err(|_| Error::NotFound)?;
-    match ctx.runs.run(id).await? {
-        Some(run) if run.owner == caller.user => Ok(run),
-        _ => Err(Error::NotFound),
-    }
+    owned(caller, ctx.runs.run(id).await?)
+}
+
+/// `owned_run` for what needs only what a run was created as (`RunStore::definition`: META alone,
+/// not its counters summed).
+pub async fn owned_definition(ctx: &ApiContext, caller: &Identity, id: &str) -> Result<Run> {
+    let id = Uuid::try_parse(id).map_err(|_| Error::NotFound)?;
+    owned(caller, ctx.runs.definition(id).await?)
+}
+
+fn owned(caller: &Identity, run: Option<Run>) -> Result<Run> {
+    run.filter(|run| run.owner == caller.user).ok_or(Error::NotFound)
 }
 
 pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {

@@ -8,7 +8,8 @@ use shared::domain::{Identity, ResultRecord, ResultStatus, Run};
 use shared::ocpp::Command;
 use shared::{Error, Result};
 
-use crate::create::{self, BulkRequest};
+use crate::bulk_request::BulkRequest;
+use crate::create;
 use crate::ApiContext;
 
 /// What a retry may target: the results that ended without the charger's answer in hand.

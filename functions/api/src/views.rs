@@ -12,10 +12,12 @@ pub const EMBEDDED_RESULTS: usize = 100;
 pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
     let mut view = shared::views::run(run);
     // The first results, as many as fit a Lambda response beside the run itself: answers may be
-    // large (a GetConfiguration's), and the rest are a page away.
-    let room = MAX_RESPONSE_BYTES.saturating_sub(PAGE_ENVELOPE_BYTES).saturating_sub(json_bytes(&view, true));
-    if let (Some(results), Value::Object(map)) = (results, &mut view) {
-        map.insert("results".to_owned(), fitting(results.iter().map(result), room).collect());
+    // large (a GetConfiguration's), and the rest are a page away. A listing's runs carry none.
+    if let Some(results) = results {
+        let room = MAX_RESPONSE_BYTES.saturating_sub(PAGE_ENVELOPE_BYTES).saturating_sub(json_bytes(&view, true));
+        if let Value::Object(map) = &mut view {
+            map.insert("results".to_owned(), fitting(results.iter().map(result), room).collect());
+        }
     }
     view
 }
