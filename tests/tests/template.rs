@@ -27,10 +27,7 @@ fn text(v: &Value) -> &str {
 
 /// `!GetAtt X.Arn` → "X.Arn" (intrinsics are YAML tags).
 fn get_att(v: &Value) -> String {
-    match v {
-        Value::Tagged(tagged) if tagged.tag == "!GetAtt" => text(&tagged.value).to_owned(),
-        _ => String::new(),
-    }
+    tagged_text(v, "!GetAtt").to_owned()
 }
 
 #[test]
