@@ -1,7 +1,9 @@
 //! The core's imports run one way: every module of `shared/src` imports only from its own layer or
 //! the layers below it (docs/architecture.md, "Layers"). A `crate::` path that reaches up a layer — a
 //! rule importing a service, a port importing a queue helper — fails here, naming the file and the
-//! import, as do two services importing each other.
+//! import, as do two services importing each other. Only `crate::` paths (grouped ones too) are
+//! followed: a `super::` import stays inside its own module, so its layer is never crossed, and a
+//! circle among one module's files through `super::` is not seen.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -121,17 +123,41 @@ fn paths(text: &str) -> Vec<Vec<String>> {
         let line = line.split(" //").next().unwrap_or_default();
         for (at, _) in line.match_indices("crate::") {
             let rest = &line[at + "crate::".len()..];
-            let segments: Vec<String> = rest
-                .split("::")
-                .map(|s| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
-                .take_while(|s| s.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
-                .collect();
-            if !segments.is_empty() {
-                found.push(segments);
+            // A group, `crate::{a::X, b::Y}`, names each of its paths.
+            let group = rest.strip_prefix('{').map(|inner| {
+                let (inner, _) = inner.split_once('}').expect("a grouped crate:: import on one line");
+                inner.split(',').map(str::trim).collect::<Vec<_>>()
+            });
+            for rest in group.unwrap_or_else(|| vec![rest]) {
+                let segments = segments_of(rest);
+                if !segments.is_empty() {
+                    found.push(segments);
+                }
             }
         }
     }
     found
+}
+
+/// The module path a `crate::` path starts with: its lowercase segments.
+fn segments_of(rest: &str) -> Vec<String> {
+    rest.split("::")
+        .map(|s| s.chars().take_while(|c| c.is_ascii_alphanumeric() || *c == '_').collect::<String>())
+        .take_while(|s| s.chars().next().is_some_and(|c| c.is_ascii_lowercase()))
+        .collect()
+}
+
+#[test]
+fn grouped_imports_name_each_of_their_paths() {
+    let found = paths("use crate::{ports::RunStore, answers::record, Error};\nlet x = crate::plans::get();");
+    assert_eq!(
+        found,
+        [
+            vec!["ports".to_owned()],
+            vec!["answers".to_owned(), "record".to_owned()],
+            vec!["plans".to_owned(), "get".to_owned()]
+        ]
+    );
 }
 
 #[test]
