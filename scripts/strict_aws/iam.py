@@ -15,7 +15,9 @@ A request needs one authorization per (action, resource) it touches, as AWS eval
   item, PutItem, UpdateItem, DeleteItem or ConditionCheckItem on that item's table, and
   TransactGetItems GetItem — there is no `dynamodb:TransactWriteItems` action.
 - `dynamodb:LeadingKeys` is the set of partition key values the request touches (one for a single-item
-  request, every key of a batch for that table, the key condition's for a Query).
+  request, every key of a batch for that table, the key condition's for a Query). A Query whose key
+  condition the stand-in cannot read carries the key with its values unknown (None): no grant
+  conditioned on it allows the Query, and a Deny conditioned on it applies (fail closed).
 - SQS: `sqs:<Operation>`, a batch needing its single action (SendMessageBatch: sqs:SendMessage), on the
   queue's ARN.
 - API Gateway's management API (served by `ocpp-bulk serve` itself, which asks here through
@@ -27,9 +29,12 @@ Resources resolve from the template's intrinsics with the deployment's names lef
 `{prefix}-{logical id}`), the queues `*-dispatch` and `*-dispatch-dlq` (`shared/src/aws/tables.rs`),
 the WebSocket API and stage `*`. Unknown intrinsics, policy forms or condition operators raise: a new
 shape of policy must be taught here rather than pass unchecked.
+
+Patterns match as IAM matches them: `*` and `?` the only wildcards (`[`, `]` literal), action names and
+condition key names whatever their case, resources and condition values case-sensitively.
 """
 
-import fnmatch
+import functools
 import re
 from pathlib import Path
 
@@ -167,37 +172,70 @@ def policies(template):
     return functions
 
 
+@functools.lru_cache(maxsize=None)
+def _wildcard(pattern, ignore_case):
+    """`pattern` as a regular expression: `*` any run of characters, `?` any one, all else literal."""
+    regex = "".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern)
+    return re.compile(regex, re.DOTALL | (re.IGNORECASE if ignore_case else 0))
+
+
+def _like(pattern, value, ignore_case=False):
+    """Whether `value` matches the IAM pattern `pattern`. IAM has two wildcards and no character
+    classes: "You can use wildcard characters (* and ?) within the individual segments of an ARN" to
+    represent any combination of characters (*) and any single character (?) (IAM User Guide, "IAM
+    JSON policy elements: Resource"); StringLike's values "can include multi-character match wildcards
+    (*) and single-character match wildcards (?) anywhere in the string" ("IAM JSON policy elements:
+    Condition operators"). `[` and `]` are literal, not fnmatch's character class."""
+    return _wildcard(pattern, ignore_case).fullmatch(value) is not None
+
+
 def _condition_holds(condition, context):
+    """True when every test of `condition` holds for the request's `context`, False when one fails,
+    None when none fails but one tests a key whose values the stand-in could not determine (its value
+    None in `context`). Key names match whatever their case: "Context key names are not
+    case-sensitive. For example, including the aws:SourceIP context key is equivalent to testing for
+    AWS:SourceIp" (IAM User Guide, "IAM JSON policy elements: Condition"); values compare as the
+    operator does (StringLike: "Case-sensitive matching")."""
+    request = {key.lower(): values for key, values in context.items()}
+    undetermined = False
     for operator, tests in condition.items():
+        if operator != "ForAllValues:StringLike":
+            raise ValueError(f"iam: condition operator {operator} is not understood")
         for key, wanted in tests.items():
             wanted = _listed(wanted)
-            values = context.get(key)
             # ForAllValues holds for a request without the key, as AWS evaluates it (IAM User Guide,
             # "Multivalued context keys"): a Scan carries no dynamodb:LeadingKeys.
-            if operator == "ForAllValues:StringLike":
-                ok = all(any(fnmatch.fnmatchcase(v, w) for w in wanted) for v in values or [])
-            else:
-                raise ValueError(f"iam: condition operator {operator} is not understood")
-            if not ok:
+            if key.lower() not in request:
+                continue
+            values = request[key.lower()]
+            if values is None:
+                undetermined = True
+            elif not all(any(_like(w, v) for w in wanted) for v in values):
                 return False
-    return True
+    return None if undetermined else True
 
 
 def granting(statement, action):
-    """The action pattern of `statement` that grants `action`, or None (actions are case-insensitive)."""
-    return next((a for a in statement["Action"] if fnmatch.fnmatchcase(action.lower(), a.lower())), None)
+    """The action pattern of `statement` that grants `action`, or None. "The prefix and the action name
+    are case insensitive" (IAM User Guide, "IAM JSON policy elements: Action"): `dynamodb:getitem` is
+    `dynamodb:GetItem`."""
+    return next((a for a in statement["Action"] if _like(a, action, ignore_case=True)), None)
 
 
 def allowed(statements, action, resource, context):
     """Whether `statements` allow `action` on `resource` (an explicit Deny wins), and the statement
-    that decided (None when none applies)."""
+    that decided (None when none applies). A condition the stand-in cannot decide (a key's values
+    unknown, see `_condition_holds`) fails closed: an Allow does not apply, a Deny does."""
     allowing = None
     for statement in statements:
         if granting(statement, action) is None:
             continue
-        if not any(fnmatch.fnmatchcase(resource, r) for r in statement["Resource"]):
+        if not any(_like(r, resource) for r in statement["Resource"]):
             continue
-        if not _condition_holds(statement["Condition"], context):
+        holds = _condition_holds(statement["Condition"], context)
+        if holds is None:
+            holds = statement["Effect"] == "Deny"
+        if not holds:
             continue
         if statement["Effect"] == "Deny":
             return False, statement
@@ -220,7 +258,9 @@ def queue_arn(queue_url, region):
 
 
 def _key_condition_partition(request, hash_key):
-    """The partition key value a Query's KeyConditionExpression fixes, or None."""
+    """The partition key value a Query's KeyConditionExpression fixes (`name = :value`, the form
+    DynamoDB requires of the partition key), or None when the stand-in cannot read one: another form,
+    a placeholder without a value, a table whose key it does not know."""
     names = request.get("ExpressionAttributeNames", {})
     values = request.get("ExpressionAttributeValues", {})
     for name, placeholder in re.findall(r"(#?[\w.]+)\s*=\s*(:\w+)", request.get("KeyConditionExpression", "")):
@@ -265,8 +305,11 @@ def dynamodb_needs(op, request, region, account, hash_key_of):
         index = request.get("IndexName")
         context = {}
         if op == "Query" and not index:
+            # AWS evaluates dynamodb:LeadingKeys on the partition key value the key condition fixes;
+            # where the stand-in cannot read it, the key's values are unknown (None), never empty:
+            # an empty set would let every ForAllValues condition hold (fail open).
             value = _key_condition_partition(request, hash_key_of(table))
-            context = {"dynamodb:LeadingKeys": [] if value is None else [_scalar(value)]}
+            context = {"dynamodb:LeadingKeys": None if value is None else [_scalar(value)]}
         elif op in ("GetItem", "PutItem", "UpdateItem", "DeleteItem"):
             context = leading(table, [request.get("Key") or request.get("Item")])
         needs.append((f"dynamodb:{op}", table_arn(region, account, table, index), context))

@@ -88,6 +88,92 @@ def test_leading_keys_conditions_hold_for_every_key_and_for_none():
     assert (ok, statement["Sid"]) == (False, "d")
 
 
+
+def query(expression, values, **names):
+    """A Query of p-RunsTable (partition key `pk`) as dynamodb_needs sees it: its one need."""
+    request = {"TableName": "p-RunsTable", "KeyConditionExpression": expression,
+               "ExpressionAttributeValues": {k: {"S": v} for k, v in values.items()}}
+    if names:
+        request["ExpressionAttributeNames"] = names
+    [need] = dynamodb_needs("Query", request, "us-east-1", "123456789012", lambda table: "pk")
+    return need
+
+
+def test_a_query_whose_partition_key_is_unreadable_has_no_leading_keys_grant():
+    # AWS evaluates dynamodb:LeadingKeys on the partition key value a Query's key condition fixes
+    # (DynamoDB Developer Guide, "Using IAM policy conditions for fine-grained access control"). A
+    # key condition the stand-in cannot read leaves that value unknown: no grant conditioned on
+    # LeadingKeys may then allow it (fail closed), where an empty key set would let ForAllValues hold.
+    worker = policies(load_template())["WorkerFunction"]  # Runs: Query where LeadingKeys RUN#*, WEBHOOK#*
+    # The key conditions the functions write (shared/src/aws/runs/) are read, and allowed.
+    for expression in ["pk = :pk", "pk = :pk AND begins_with(sk, :chunk)", "pk = :pk AND sk BETWEEN :from AND :to"]:
+        need = query(expression, {":pk": "RUN#1", ":chunk": "CHUNK#", ":from": "0", ":to": "9"})
+        assert need[2] == {"dynamodb:LeadingKeys": ["RUN#1"]}, expression
+        assert allowed(worker, *need)[0] is True, expression
+    assert allowed(worker, *query("#p = :v", {":v": "RUN#1"}, **{"#p": "pk"}))[0] is True
+    # The same partition where the stand-in cannot read it, and a placeholder with no value: denied.
+    assert allowed(worker, *query(":pk = pk", {":pk": "RUN#1"}))[0] is False
+    assert allowed(worker, *query("pk = :missing", {":pk": "RUN#1"}))[0] is False
+    # A grant with no LeadingKeys condition still allows it; a LeadingKeys-conditioned Deny applies.
+    api = policies(load_template())["ApiFunction"]  # WriteRuns: Query on the Runs table, unconditioned
+    assert allowed(api, *query(":pk = pk", {":pk": "RUN#1"}))[0] is True
+    deny = {"Sid": "d", "Effect": "Deny", "Action": ["dynamodb:Query"], "Resource": ["*"],
+            "Condition": {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": ["IDEM#*"]}}}
+    ok, statement = allowed(api + [deny], *query(":pk = pk", {":pk": "RUN#1"}))
+    assert (ok, statement["Sid"]) == (False, "d")
+
+
+def test_only_star_and_question_mark_are_wildcards():
+    # IAM JSON policy elements: Resource: "You can use wildcard characters (* and ?) within the
+    # individual segments of an ARN": `*` any combination of characters, `?` any single character.
+    # Condition operators: StringLike values "can include multi-character match wildcards (*) and
+    # single-character match wildcards (?) anywhere in the string". Nothing else is a wildcard:
+    # `[`, `]` and `!` (character classes to fnmatch) and regular expressions' `.`, `+` are literal.
+    def statement(action="dynamodb:GetItem", resource="*", leading=None):
+        condition = {"ForAllValues:StringLike": {"dynamodb:LeadingKeys": leading}} if leading else {}
+        return [{"Sid": "s", "Effect": "Allow", "Action": [action], "Resource": [resource], "Condition": condition}]
+
+    def ok(statements, action="dynamodb:GetItem", resource="arn:aws:dynamodb:r:a:table/t", keys=("K",)):
+        return allowed(statements, action, resource, {"dynamodb:LeadingKeys": list(keys)})[0]
+
+    arn = "arn:aws:dynamodb:r:a:table/"
+    assert ok(statement(resource=arn + "[ab]-T"), resource=arn + "a-T") is False
+    assert ok(statement(resource=arn + "[ab]-T"), resource=arn + "[ab]-T") is True
+    assert ok(statement(resource=arn + "[!x]-T"), resource=arn + "a-T") is False
+    assert ok(statement(resource=arn + "?-T"), resource=arn + "a-T") is True
+    assert ok(statement(resource=arn + "?-T"), resource=arn + "ab-T") is False
+    assert ok(statement(resource=arn + "a.+"), resource=arn + "ab") is False
+    assert ok(statement(resource=arn + "*"), resource=arn + "t/index/i") is True
+    assert ok(statement(action="dynamodb:[GP]utItem"), action="dynamodb:PutItem") is False
+    assert ok(statement(action="dynamodb:?etItem")) is True
+    assert ok(statement(leading=["RUN#[0-9]*"]), keys=["RUN#1"]) is False
+    assert ok(statement(leading=["RUN#[0-9]*"]), keys=["RUN#[0-9]x"]) is True
+    assert ok(statement(leading=["RUN#?"]), keys=["RUN#1"]) is True
+    assert ok(statement(leading=["RUN#?"]), keys=["RUN#12"]) is False
+
+
+def test_condition_key_names_and_actions_ignore_case_values_do_not():
+    # IAM JSON policy elements: Condition: "Context key names are not case-sensitive. For example,
+    # including the aws:SourceIP context key is equivalent to testing for AWS:SourceIp.
+    # Case-sensitivity of context key values depends on the condition operator" (StringLike:
+    # "Case-sensitive matching"). Action: "The prefix and the action name are case insensitive."
+    def statement(key, pattern, action="dynamodb:DeleteItem"):
+        return [{"Sid": "s", "Effect": "Allow", "Action": [action], "Resource": ["*"],
+                 "Condition": {"ForAllValues:StringLike": {key: [pattern]}}}]
+
+    def ok(statements, keys, action="dynamodb:DeleteItem"):
+        return allowed(statements, action, "t", {"dynamodb:LeadingKeys": keys})[0]
+
+    # The key, however written, is the request's dynamodb:LeadingKeys: RUN#1 is outside IDEM#*.
+    assert ok(statement("DynamoDB:leadingkeys", "IDEM#*"), ["RUN#1"]) is False
+    assert ok(statement("DYNAMODB:LEADINGKEYS", "IDEM#*"), ["IDEM#a"]) is True
+    # Values compare case-sensitively under StringLike.
+    assert ok(statement("dynamodb:LeadingKeys", "idem#*"), ["IDEM#a"]) is False
+    # Actions do not: dynamodb:getitem is dynamodb:GetItem.
+    assert ok(statement("dynamodb:LeadingKeys", "IDEM#*", action="DynamoDB:deleteitem"), ["IDEM#a"]) is True
+    assert ok(statement("dynamodb:LeadingKeys", "IDEM#*", action="dynamodb:delete*"), ["IDEM#a"],
+              action="DYNAMODB:DELETEITEM") is True
+
 def test_functions_are_held_to_their_policies_and_administrators_are_not():
     with strict_server() as server:
         assert "each function held to its template policy" in server.log
