@@ -4,8 +4,8 @@
 //! longer than API Gateway's 30 s on a table that serves 4,000 writes a second, and hold every
 //! result in the function's memory (`docs/data-model.md`, "Runs of any size").
 //!
-//! Order matters: the chunk messages are queued first (a second's delay lets the run come first)
-//! and the run (its META: the counters come with the first answers) stored last, so a creation cut short at any point leaves either a run whose
+//! Order matters: the chunk messages are queued first (undelayed: the worker reads the run again
+//! for a moment when a chunk comes before it, `functions/worker/src/chunks.rs`) and the run (its META: the counters come with the first answers) stored last, so a creation cut short at any point leaves either a run whose
 //! chunks are on the queue, or no run at all — its chunk messages wait for it, then die — and a
 //! retry with the same Idempotency-Key creates it under the same id.
 
@@ -26,8 +26,6 @@ pub const INLINE_LIMIT: usize = 1_000;
 /// and as much per SendMessageBatch).
 pub const CHUNK_IDS: usize = 1_000;
 pub const CHUNK_BYTES: usize = 160 * 1024;
-/// A chunk message's delay: the run it belongs to is stored after it is queued.
-pub const CHUNK_DELAY_SECONDS: u32 = 1;
 
 /// The request's ids in chunks of at most `CHUNK_IDS` ids and `CHUNK_BYTES` bytes, each with the
 /// position of its first id.
@@ -71,10 +69,11 @@ pub async fn create(
                 ids,
                 teams: caller.teams.clone(),
             },
-            // Queued before the run is stored (so a crash leaves no run without its chunks): a
-            // second's delay lets the store come first, and one that still comes early is tried
-            // again within seconds (`DispatchMessage::Again`).
-            delay_seconds: CHUNK_DELAY_SECONDS,
+            // Queued before the run is stored (so a crash leaves no run without its chunks), and
+            // undelayed: a second's delay was a second of every big run's time. A chunk that comes
+            // before its run waits for it a moment, then is tried again within seconds
+            // (`DispatchMessage::Again`).
+            delay_seconds: 0,
         })
         .collect();
     let chunks = messages.len();

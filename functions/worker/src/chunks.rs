@@ -5,6 +5,8 @@
 //! dead-letters ends its reachable results `error`, so the run completes.
 
 use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
 
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
@@ -13,10 +15,17 @@ use shared::queue_message::dispatches;
 use shared::{Error, Result};
 use uuid::Uuid;
 
+use crate::plans::RunPlan;
 use crate::WorkerContext;
 
 /// Finishes in flight at once for one chunk.
 const CONCURRENCY: usize = 16;
+
+/// A chunk is queued undelayed just before its run is stored (`functions/api/src/chunks.rs`), so
+/// it may come a few milliseconds before the run: it reads the run again after each of these
+/// pauses (a third of a second in all) before it goes back to the queue to be tried within seconds.
+const EARLY_CHUNK_PAUSES: [Duration; 3] =
+    [Duration::from_millis(20), Duration::from_millis(80), Duration::from_millis(240)];
 
 pub struct Chunk<'a> {
     pub run: Uuid,
@@ -29,7 +38,7 @@ pub struct Chunk<'a> {
 /// Creates the chunk's results; `dead`: the chunk's message dead-lettered, so its results end `error`.
 pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result<()> {
     // The run's settings, read once per run and process (a run read would also sum its counters).
-    let Some(run) = ctx.plans.get(ctx.runs.as_ref(), chunk.run).await? else {
+    let Some(run) = stored_run(ctx, chunk.run, dead).await? else {
         if dead {
             tracing::warn!(run = %chunk.run, chunk = chunk.chunk, "chunk of a run that was never stored dropped");
             return Ok(());
@@ -84,4 +93,19 @@ pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result
         return Ok(());
     }
     ctx.queue.send(dispatches(chunk.run, run.max_per_second, run.created_at, &results, Utc::now())).await
+}
+
+/// The chunk's run, waited for a moment if it is not stored yet (`EARLY_CHUNK_PAUSES`); a dead
+/// chunk does not wait.
+async fn stored_run(ctx: &WorkerContext, run: Uuid, dead: bool) -> Result<Option<Arc<RunPlan>>> {
+    let mut pauses = EARLY_CHUNK_PAUSES.iter();
+    loop {
+        if let Some(plan) = ctx.plans.get(ctx.runs.as_ref(), run).await? {
+            return Ok(Some(plan));
+        }
+        match pauses.next() {
+            Some(pause) if !dead => tokio::time::sleep(*pause).await,
+            _ => return Ok(None),
+        }
+    }
 }
