@@ -36,6 +36,8 @@ pub async fn serve(listener: TcpListener, router: Router, limits: ConnectionLimi
                 continue;
             }
         };
+        // Every frame and answer is written whole: none should wait for the previous one's ACK.
+        let _ = stream.set_nodelay(true);
         let Ok(permit) = permits.clone().try_acquire_owned() else {
             tokio::spawn(refuse(stream, limits.max_connections));
             continue;

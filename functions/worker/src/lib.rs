@@ -85,6 +85,8 @@ impl WorkerContext {
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
+    // Each record's span, made once for both steps (a span's fields are formatted as it is made).
+    let spans: Vec<tracing::Span> = records.iter().map(Record::span).collect();
     // A dead letter ends its result, but a dead dispatch is first attempted (it may never have been:
     // throttled invocations use up receives too), so it is read with the live ones.
     let known =
@@ -92,7 +94,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
             .await;
     // Step one, every record at once, on what the batch read: checks and offline verdicts;
     // timeouts, handed-off answers and dead letters end here.
-    let steps = futures::future::join_all(records.iter().map(|r| {
+    let steps = futures::future::join_all(records.iter().zip(&spans).map(|(r, span)| {
         async move {
             match &r.message {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
@@ -122,7 +124,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 None => Ok(Step::Done),
             }
         }
-        .instrument(r.span())
+        .instrument(span.clone())
     }))
     .await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
@@ -133,7 +135,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
         tracing::warn!(error = %err, "queueing the batch's timeout messages failed; its CALLs wait for a retry");
     }
     // Step two: mark each result called and post its CALL; then settle every record.
-    let outcomes = futures::future::join_all(records.iter().zip(steps).map(|(record, step)| {
+    let outcomes = futures::future::join_all(records.iter().zip(steps).zip(spans).map(|((record, step), span)| {
         let queued = queued.is_ok();
         async move {
             let done = match step {
@@ -145,7 +147,7 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
             };
             record.settle(ctx, done).await
         }
-        .instrument(record.span())
+        .instrument(span)
     }))
     .await;
     let mut response = SqsBatchResponse::default();
