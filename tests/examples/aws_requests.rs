@@ -78,22 +78,26 @@ async fn main() {
         run["sent_count"],
         run["total_count"]
     );
+    // Every request sent counts, SDK retries included (attempts); the pollers' receives of an empty
+    // queue are the deployment's, not the run's (`empty_receives`, taken off both counts).
+    let without_idle =
+        |operation: &str, n: u64| if operation == "SQS.ReceiveMessage" { n.saturating_sub(empty_receives) } else { n };
+    let sent: std::collections::BTreeMap<String, u64> =
+        attempts.iter().map(|(operation, n)| (operation.clone(), without_idle(operation, *n))).collect();
     println!(
-        "{:<42} {:>8} {:>12} {:>8} {:>12} {:>9} {:>8} {:>8}",
-        "operation", "requests", "per charger", "minimum", "at creation", "attempts", "WRU", "RRU"
+        "{:<42} {:>8} {:>12} {:>8} {:>11} {:>12} {:>8} {:>8}",
+        "operation", "sent", "per charger", "minimum", "operations", "at creation", "WRU", "RRU"
     );
     let mut total = 0.0;
-    for (operation, n) in &all {
-        // The pollers' receives of an empty queue are the deployment's, not the run's.
-        let n = if operation == "SQS.ReceiveMessage" { n.saturating_sub(empty_receives) } else { *n };
-        total += n as f64;
+    for (operation, n) in &sent {
+        total += *n as f64;
+        let asked = without_idle(operation, all.get(operation).copied().unwrap_or(0));
         let at_creation = created.get(operation).copied().unwrap_or(0);
-        let tries = attempts.get(operation).copied().unwrap_or(0);
         let u = units.get(operation).copied().unwrap_or_default();
         let least = minimum(operation);
         println!(
-            "{operation:<42} {n:>8} {:>12.3} {least:>8.2} {at_creation:>12} {tries:>9} {:>8.0} {:>8.0}",
-            per(n as f64),
+            "{operation:<42} {n:>8} {:>12.3} {least:>8.2} {asked:>11} {at_creation:>12} {:>8.0} {:>8.0}",
+            per(*n as f64),
             u.write,
             u.read
         );
@@ -101,10 +105,15 @@ async fn main() {
     let least: f64 = MINIMUM.iter().map(|(_, n)| n).sum();
     println!("{:<42} {:>8} {:>12.3} {least:>8.2}", "total", total, per(total));
     println!(
-        "(SQS.ReceiveMessage leaves out {empty_receives} receives of an empty queue, the pollers' own; attempts \
-         beyond requests are SDK retries; minimum: SQS batches of 10, one write as the CALL goes out and one \
-         as its answer comes back)"
+        "(sent: every request that went out, SDK retries included; operations: what the code asked for, its own \
+         retries of a cancelled transaction included; SQS.ReceiveMessage leaves out {empty_receives} receives of \
+         an empty queue, the pollers' own; minimum: SQS batches of 10, one write as the CALL goes out and one as \
+         its answer comes back)"
     );
+    println!("single-item DynamoDB requests and queries by what they touch:");
+    for (kind, n) in clients.requests.kinds() {
+        println!("  {kind:<40} {n:>8} {:>12.3}", per(n as f64));
+    }
     let at_creation: u64 = created.values().sum();
     println!(
         "batched minimum at creation: 1/25 BatchWriteItem + 1/10 SendMessageBatch + 1/100 BatchGetItem = {:.3} per \
@@ -118,7 +127,7 @@ async fn main() {
              (2 here): 1 GetItem, which result, and 1 TransactWriteItems, the part and its count)"
         );
     }
-    print_cost(count, elapsed, &all, &units, empty_receives, &invocations);
+    print_cost(count, elapsed, &sent, &units, &invocations);
 }
 
 /// The least each operation can cost a charger on the accept path, with SQS batches of 10: the
@@ -165,7 +174,6 @@ fn print_cost(
     elapsed: Duration,
     all: &std::collections::BTreeMap<String, u64>,
     units: &std::collections::BTreeMap<String, shared::aws::Units>,
-    empty_receives: u64,
     invocations: &std::collections::BTreeMap<&'static str, (u64, Duration)>,
 ) {
     let scale = 1000.0 / count as f64;
@@ -189,8 +197,7 @@ fn print_cost(
             dollars * scale,
         ));
     }
-    let sqs: f64 = all.iter().filter(|(op, _)| op.starts_with("SQS.")).map(|(_, n)| *n as f64).sum::<f64>()
-        - empty_receives as f64;
+    let sqs: f64 = all.iter().filter(|(op, _)| op.starts_with("SQS.")).map(|(_, n)| *n as f64).sum::<f64>();
     lines.push((format!("SQS: {:.0} requests", sqs * scale), sqs * SQS_REQUEST * scale));
     let (wru, rru) = units.values().fold((0.0, 0.0), |(w, r), u| (w + u.write, r + u.read));
     lines.push((

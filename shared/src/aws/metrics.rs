@@ -24,6 +24,8 @@ pub struct RequestCounter {
     /// DynamoDB write and read units, by `Service.Operation`.
     units: Arc<Mutex<BTreeMap<String, Units>>>,
     empty_receives: Arc<Mutex<u64>>,
+    /// Single-item DynamoDB operations and queries, by what their key names (`key_kind`).
+    kinds: Arc<Mutex<BTreeMap<String, u64>>>,
 }
 
 /// DynamoDB capacity units.
@@ -55,6 +57,37 @@ pub fn dynamodb_units(operation: &str, body: &[u8]) -> Units {
     }
 }
 
+/// What a single-item DynamoDB request or a query touches, from its JSON body: the operation and its
+/// partition and sort keys' prefixes (`GetItem RUN#/META`, `Query RUN#/CHUNK#`), the ids left out;
+/// `None` for other requests.
+pub fn key_kind(operation: &str, body: &[u8]) -> Option<String> {
+    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let kind = |value: &serde_json::Value| {
+        let text = value["S"].as_str().unwrap_or("?");
+        match text.find('#') {
+            Some(end) => text[..=end].to_owned(),
+            None if text.chars().all(|c| c.is_ascii_uppercase()) => text.to_owned(),
+            None => "(id)".to_owned(),
+        }
+    };
+    let key = match operation {
+        "GetItem" | "UpdateItem" | "DeleteItem" => &request["Key"],
+        "PutItem" => &request["Item"],
+        "Query" => {
+            // In the order the key condition names them (the partition key's first).
+            let condition = request["KeyConditionExpression"].as_str().unwrap_or_default();
+            let mut values: Vec<_> = request["ExpressionAttributeValues"].as_object()?.iter().collect();
+            values.sort_by_key(|(name, _)| condition.find(name.as_str()).unwrap_or(usize::MAX));
+            let named: Vec<String> = values.into_iter().map(|(_, value)| kind(value)).collect();
+            let index = request["IndexName"].as_str().map(|i| format!(" {i}")).unwrap_or_default();
+            return Some(format!("{operation}{index} {}", named.join("/")));
+        }
+        _ => return None,
+    };
+    let sort = key.get("sk").map(|sk| format!("/{}", kind(sk))).unwrap_or_default();
+    Some(format!("{operation} {}{sort}", kind(&key["pk"])))
+}
+
 fn bump(counts: &Mutex<BTreeMap<String, u64>>, cfg: &ConfigBag) {
     *locked(counts).entry(operation(cfg)).or_default() += 1;
 }
@@ -79,6 +112,11 @@ impl RequestCounter {
         locked(&self.units).clone()
     }
 
+    /// Single-item DynamoDB operations and queries so far, by what they touch (`key_kind`).
+    pub fn kinds(&self) -> BTreeMap<String, u64> {
+        locked(&self.kinds).clone()
+    }
+
     /// SQS receives that found no message (pollers wait on an idle queue whatever it holds).
     pub fn empty_receives(&self) -> u64 {
         *locked(&self.empty_receives)
@@ -88,6 +126,7 @@ impl RequestCounter {
         locked(&self.counts).clear();
         locked(&self.attempts).clear();
         locked(&self.units).clear();
+        locked(&self.kinds).clear();
         *locked(&self.empty_receives) = 0;
     }
 }
@@ -108,6 +147,9 @@ impl Intercept for RequestCounter {
         if let Some(metadata) = cfg.load::<Metadata>().filter(|m| m.service().eq_ignore_ascii_case("dynamodb")) {
             let body = context.request().body().bytes().unwrap_or_default();
             let units = dynamodb_units(metadata.name(), body);
+            if let Some(kind) = key_kind(metadata.name(), body) {
+                *locked(&self.kinds).entry(kind).or_default() += 1;
+            }
             let mut all = locked(&self.units);
             let entry = all.entry(operation(cfg)).or_default();
             entry.write += units.write;
@@ -159,5 +201,18 @@ mod tests {
         let writes = serde_json::json!({"RequestItems": {"t": [{}, {}]}});
         assert_eq!(units("BatchWriteItem", writes).write, 2.0);
         assert_eq!(units("UpdateItem", serde_json::json!({})).write, 1.0);
+    }
+
+    #[test]
+    fn key_kinds_name_what_a_request_touches_without_its_ids() {
+        let kind = |op: &str, body: serde_json::Value| key_kind(op, body.to_string().as_bytes());
+        let meta = serde_json::json!({"Key": {"pk": {"S": "RUN#4f0c"}, "sk": {"S": "META"}}});
+        assert_eq!(kind("GetItem", meta).as_deref(), Some("GetItem RUN#/META"));
+        let connection = serde_json::json!({"Item": {"pk": {"S": "CONN#abc"}}});
+        assert_eq!(kind("PutItem", connection).as_deref(), Some("PutItem CONN#"));
+        let chunks = serde_json::json!({"KeyConditionExpression": "pk = :pk AND begins_with(sk, :chunk)",
+            "ExpressionAttributeValues": {":pk": {"S": "RUN#1"}, ":chunk": {"S": "CHUNK#"}}});
+        assert_eq!(kind("Query", chunks).as_deref(), Some("Query RUN#/CHUNK#"));
+        assert_eq!(kind("TransactWriteItems", serde_json::json!({})), None);
     }
 }
