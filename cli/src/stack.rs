@@ -17,6 +17,7 @@ use websocket::WebsocketContext;
 use worker::webhooks::Webhooks;
 use worker::WorkerContext;
 
+use crate::lambda_like::RecursiveLoop;
 use crate::server::ConnectionLimits;
 
 /// Queue pollers feeding the worker in AWS mode.
@@ -44,6 +45,8 @@ pub struct AwsOptions {
     pub duplicate_deliveries: bool,
     /// The share of management-API posts answered 429 (`STRICT_MANAGEMENT_THROTTLE_RATE`).
     pub management_throttle_rate: f64,
+    /// The worker's recursive-loop setting, as template.yaml's (`Allow`; tests try `Terminate`).
+    pub recursive_loop: RecursiveLoop,
 }
 
 impl AwsOptions {
@@ -137,11 +140,13 @@ impl Stack {
                 false => queue,
             }
         };
-        let (api, worker, websocket) = (
+        let (api, mut worker, websocket) = (
             clients.signed_as(API_FUNCTION),
             clients.signed_as(WORKER_FUNCTION),
             clients.signed_as(WEBSOCKET_FUNCTION),
         );
+        // What the worker sends carries its invocation's chain, as on Lambda (`lambda_like::poll`).
+        worker.sqs = crate::lambda_like::with_trace_header(&worker.sqs);
         let webhook_key = WebhookKey::random();
         let stack = Stack {
             connections: MemoryGateway::new(),
@@ -159,10 +164,16 @@ impl Stack {
         let sources = std::iter::repeat_n((resources.queue_url.clone(), None), POLLERS).chain(dead_letter);
         for (url, arn) in sources {
             let ctx = stack.worker.clone();
-            tokio::spawn(crate::lambda_like::poll(worker.sqs.clone(), url, arn, move |event| {
-                let ctx = ctx.clone();
-                async move { worker::handle(&ctx, event).await }
-            }));
+            tokio::spawn(crate::lambda_like::poll(
+                worker.sqs.clone(),
+                url,
+                arn,
+                options.recursive_loop,
+                move |event| {
+                    let ctx = ctx.clone();
+                    async move { worker::handle(&ctx, event).await }
+                },
+            ));
         }
         stack
     }

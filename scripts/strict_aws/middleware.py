@@ -1,5 +1,6 @@
 """The WSGI middleware in front of moto: routes each request, injects faults, keeps holds,
-capacity buckets and transaction tokens, and duplicates SQS sends."""
+capacity buckets and transaction tokens, duplicates SQS sends, and keeps a send's trace header on
+its messages."""
 
 import copy
 import json
@@ -37,6 +38,7 @@ class StrictAws(DynamoDbOperations):
         self.armed = []  # [operation, table, when, times left], from POST /strict-api/arm
         self.guard = Guard() if config.iam else None  # each function held to its template policy
         self.guard_lock = threading.Lock()  # SQS requests are not serialized
+        self.sending = threading.local()  # the SQS send request in hand on this thread: its trace header
         _duplicate_sqs_sends(self)
 
     # --- plumbing
@@ -55,7 +57,15 @@ class StrictAws(DynamoDbOperations):
             service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
             response = self.authorize(environ, service, op) or self.faults(environ, service, op)
             if response is None:
-                return self.app(environ, start_response)
+                # SQS keeps a send's X-Amzn-Trace-Id header on each message it sends, as the
+                # AWSTraceHeader system attribute (X-Ray Developer Guide, "Amazon SQS"): Lambda's
+                # recursive-loop detection follows it. moto reads only an explicit attribute.
+                tracing = service == "AmazonSQS" and op in ("SendMessage", "SendMessageBatch")
+                self.sending.trace_header = environ.get("HTTP_X_AMZN_TRACE_ID") if tracing else None
+                try:
+                    return self.app(environ, start_response)
+                finally:
+                    self.sending.trace_header = None
         start_response(response.status, response.headers)
         return [response.body]
 
@@ -339,11 +349,15 @@ def _duplicate_sqs_sends(strict):
     """Patches moto's SQSBackend.send_message (SendMessageBatch sends each entry through it): a
     message picked by `strict` is enqueued a second time, the same message (id, body, attributes)
     with its own receipt handles, as SQS's at-least-once delivery may do. FIFO queues are
-    exactly-once: never duplicated."""
+    exactly-once: never duplicated. A message without an explicit AWSTraceHeader takes the trace
+    header of the request that sends it (`strict.sending`)."""
     backend = sqs_models.SQSBackend
     original = getattr(backend.send_message, "strict_original", backend.send_message)
 
     def send_message(self, queue_name, message_body, *args, **kwargs):
+        header = getattr(strict.sending, "trace_header", None)
+        if header and not kwargs.get("system_attributes"):
+            kwargs["system_attributes"] = {"AWSTraceHeader": {"DataType": "String", "StringValue": header}}
         message = original(self, queue_name, message_body, *args, **kwargs)
         queue = self.get_queue(queue_name)
         if not queue.fifo_queue and strict.duplicate_sqs_send():

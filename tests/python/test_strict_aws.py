@@ -287,6 +287,29 @@ def test_sqs_duplicate_rate_one_delivers_every_message_twice():
         assert server.faults() == {"sqs_duplicated": 3}
 
 
+def test_a_sends_trace_header_is_kept_on_each_of_its_messages():
+    """SQS keeps the X-Amzn-Trace-Id header of a SendMessage or SendMessageBatch on each message as
+    its AWSTraceHeader (what Lambda's recursive-loop detection follows); moto alone keeps only an
+    explicit attribute."""
+    header = "Root=1-5759e988-bd862e3fe1be46a994272793;Lineage=ocpp-bulk:3"
+    with strict_server() as server:
+        sqs = server.client("sqs")
+        url = sqs.create_queue(QueueName="q")["QueueUrl"]
+        sqs.send_message(QueueUrl=url, MessageBody="untraced")
+        traced = server.client("sqs")
+        traced.meta.events.register("before-sign.sqs.*", lambda request, **_: request.headers.add_header("X-Amzn-Trace-Id", header))
+        traced.send_message(QueueUrl=url, MessageBody="one")
+        traced.send_message_batch(QueueUrl=url, Entries=[{"Id": "a", "MessageBody": "two"}, {"Id": "b", "MessageBody": "three"}])
+        received = []
+        for _ in range(5):
+            answer = sqs.receive_message(
+                QueueUrl=url, MaxNumberOfMessages=10, VisibilityTimeout=30, MessageSystemAttributeNames=["All"]
+            )
+            received += answer.get("Messages", [])
+        headers = {m["Body"]: m.get("Attributes", {}).get("AWSTraceHeader") for m in received}
+        assert headers == {"untraced": None, "one": header, "two": header, "three": header}
+
+
 def run_faulty_workload(seed):
     rates = {"STRICT_TRANSACTION_CONFLICT_RATE": 0.3, "STRICT_THROTTLE_RATE": 0.2, "STRICT_SERVER_ERROR_RATE": 0.2}
     with strict_server(STRICT_SEED=seed, STRICT_TRANSACTION_HOLD_MS=0, **rates) as server:

@@ -117,7 +117,8 @@ impl TestStack {
                 let clients = crate::aws::clients().await;
                 let resources = crate::aws::provision(&clients, "e2e", fleet).await;
                 // The management API stand-in throttles a share of posts, as API Gateway does.
-                let options = AwsOptions { duplicate_deliveries, management_throttle_rate: 0.02 };
+                let options =
+                    AwsOptions { duplicate_deliveries, management_throttle_rate: 0.02, ..AwsOptions::default() };
                 let (management, endpoint) = ocpp_bulk::server::management_listener().await.expect("bind");
                 let stack = Stack::aws(&clients, &resources, &endpoint, &options);
                 tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));

@@ -193,3 +193,56 @@ ocpp_bulk_tests::on_both_backends!(
     a_connection_still_opening_keeps_its_call,
     a_frame_from_a_forgotten_connection_closes_it,
 );
+
+/// How many invocations a chain of messages a function sends to its own queue gets from the local
+/// poller, each invocation sending the next message (as the worker's quick retries, pacing and
+/// sweeps do), given the function's recursive-loop setting: what Lambda allows (AWS only).
+async fn invocations_of_a_chain(recursion: ocpp_bulk::lambda_like::RecursiveLoop, hops: u32) -> u32 {
+    use aws_lambda_events::event::sqs::SqsBatchResponse;
+    use std::sync::atomic::AtomicU32;
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let name = format!("ocpp-bulk-recursion-{}", uuid::Uuid::new_v4().simple());
+    let created = clients.sqs.create_queue().queue_name(&name).send().await.expect("queue");
+    let url = created.queue_url.expect("its url");
+    let traced = ocpp_bulk::lambda_like::with_trace_header(&clients.sqs);
+    let invoked = Arc::new(AtomicU32::new(0));
+    let handler = {
+        let (invoked, traced, url) = (invoked.clone(), traced.clone(), url.clone());
+        move |_event| {
+            let (invoked, traced, url) = (invoked.clone(), traced.clone(), url.clone());
+            async move {
+                if invoked.fetch_add(1, Ordering::SeqCst) + 1 < hops {
+                    traced.send_message().queue_url(&url).message_body("next").send().await.expect("sent");
+                }
+                SqsBatchResponse::default()
+            }
+        }
+    };
+    let poller = tokio::spawn(ocpp_bulk::lambda_like::poll(clients.sqs.clone(), url.clone(), None, recursion, handler));
+    // The chain's first message comes from outside any invocation (an API request).
+    clients.sqs.send_message().queue_url(&url).message_body("first").send().await.expect("sent");
+    let mut seen = 0;
+    for _ in 0..60 {
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        let now = invoked.load(Ordering::SeqCst);
+        if now == hops || (now == seen && now > 0) {
+            break;
+        }
+        seen = now;
+    }
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    poller.abort();
+    invoked.load(Ordering::SeqCst)
+}
+
+/// Lambda drops the invocation after 16 of one chain unless the function allows recursion: a chain
+/// of 20 is cut at 16 with `Terminate`, and runs whole with `Allow`, the worker's setting in
+/// template.yaml (tests/tests/template.rs checks it).
+#[tokio::test]
+async fn a_chain_through_its_own_queue_is_cut_at_16_unless_the_function_allows_it() {
+    use ocpp_bulk::lambda_like::{recursive_invocations_dropped, RecursiveLoop, RECURSION_LIMIT};
+    let dropped = recursive_invocations_dropped();
+    assert_eq!(invocations_of_a_chain(RecursiveLoop::Terminate, 20).await, RECURSION_LIMIT);
+    assert!(recursive_invocations_dropped() > dropped, "the drop is counted");
+    assert_eq!(invocations_of_a_chain(RecursiveLoop::Allow, 20).await, 20);
+}

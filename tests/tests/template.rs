@@ -284,3 +284,24 @@ fn parameters_allow_only_what_cloudformation_accepts() {
         );
     }
 }
+
+/// The worker feeds its own queue on purpose, so it allows recursive loops, as the local poller
+/// assumes by default (`ocpp_bulk::lambda_like::RecursiveLoop`); the other functions keep Lambda's
+/// default, and an alarm watches every function's dropped invocations.
+#[test]
+fn only_the_worker_allows_recursive_loops_and_drops_raise_an_alarm() {
+    use ocpp_bulk::lambda_like::RecursiveLoop;
+    let t = template();
+    let worker = &resource(&t, "WorkerFunction")["Properties"];
+    assert_eq!(text(&worker["RecursiveLoop"]), RecursiveLoop::default().name());
+    assert_eq!(RecursiveLoop::default(), RecursiveLoop::Allow);
+    for name in ["ApiFunction", "WebSocketFunction"] {
+        assert!(resource(&t, name)["Properties"]["RecursiveLoop"].is_null(), "{name} keeps Terminate");
+    }
+    assert!(t["Globals"]["Function"]["RecursiveLoop"].is_null());
+    let alarm = serde_yaml::to_string(&resource(&t, "RecursiveLoopAlarm")["Properties"]["Metrics"]).unwrap();
+    for function in ["ApiFunction", "WorkerFunction", "WebSocketFunction"] {
+        assert!(alarm.contains(function), "{function} in {alarm}");
+    }
+    assert_eq!(alarm.matches("RecursiveInvocationsDropped").count(), 4, "{alarm}");
+}
