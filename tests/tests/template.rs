@@ -239,7 +239,8 @@ fn logs_go_to_the_stacks_own_groups_with_platform_lines_from_warn() {
     let filter = &resource(&t, "HandoffMetricFilter")["Properties"];
     assert_eq!(tagged_text(&filter["LogGroupName"], "!Ref"), "WebSocketLogGroup");
     let pattern = text(&filter["FilterPattern"]);
-    assert_eq!(pattern, format!("{{ $.message = \"{}\" }}", websocket::frames::HANDOFF_LOG));
+    let (answers, parts) = (websocket::frames::HANDOFF_LOG, websocket::reports::PART_HANDOFF_LOG);
+    assert_eq!(pattern, format!("{{ ($.message = \"{answers}\") || ($.message = \"{parts}\") }}"));
 }
 
 #[test]
@@ -304,4 +305,40 @@ fn only_the_worker_allows_recursive_loops_and_drops_raise_an_alarm() {
         assert!(alarm.contains(function), "{function} in {alarm}");
     }
     assert_eq!(alarm.matches("RecursiveInvocationsDropped").count(), 4, "{alarm}");
+}
+
+/// API Gateway gives up on an integration after 30 s (HTTP API) or 29 s (WebSocket API): the
+/// functions behind them stop first, so a long request ends where it can still be answered.
+#[test]
+fn functions_behind_api_gateway_stop_before_it_gives_up() {
+    let t = template();
+    for (name, gateway_gives_up) in [("ApiFunction", 30), ("WebSocketFunction", 29)] {
+        let own = &resource(&t, name)["Properties"]["Timeout"];
+        let timeout = own.as_u64().or_else(|| t["Globals"]["Function"]["Timeout"].as_u64()).expect("a timeout");
+        assert!(timeout < gateway_gives_up, "{name}: {timeout} s against API Gateway's {gateway_gives_up} s");
+    }
+}
+
+/// Every index's throttles raise an alarm as the tables' do, and no alarm on metric math reads more
+/// than the 10 metrics CloudWatch allows one ("Alarms based on metric math expressions can reference
+/// a maximum of 10 metrics", CloudWatch User Guide, alarm limits): a deploy would fail on it.
+#[test]
+fn index_throttles_raise_an_alarm_and_no_alarm_reads_over_ten_metrics() {
+    let t = template();
+    let alarm = serde_yaml::to_string(&resource(&t, "IndexThrottlesAlarm")["Properties"]["Metrics"]).unwrap();
+    let resources = t["Resources"].as_mapping().expect("resources");
+    for (name, table) in resources {
+        let indexes = table["Properties"]["GlobalSecondaryIndexes"].as_sequence().cloned().unwrap_or_default();
+        for index in indexes {
+            let index = text(&index["IndexName"]);
+            let watched = alarm.matches(&format!("Value: {index}\n")).count();
+            assert_eq!(watched, 2, "{name:?}'s index {index}: its read and write throttles, in {alarm}");
+        }
+    }
+    for (name, alarm) in resources {
+        let read = alarm["Properties"]["Metrics"]
+            .as_sequence()
+            .map_or(0, |m| m.iter().filter(|q| !q["MetricStat"].is_null()).count());
+        assert!(read <= 10, "{name:?} reads {read} metrics");
+    }
 }

@@ -11,6 +11,10 @@ use shared::telemetry::connection_may_log;
 
 use crate::WebsocketContext;
 
+/// The line logged for each part handed off: template.yaml's `HandoffMetricFilter` counts it beside
+/// the answers' (`frames::HANDOFF_LOG`).
+pub const PART_HANDOFF_LOG: &str = "keeping a report part failed; handing it to the queue";
+
 pub async fn gather_part(ctx: &WebsocketContext, identity: &str, payload: &Value) -> shared::Result<()> {
     let Some(part) = ReportPart::from_payload(payload) else {
         return Ok(());
@@ -24,7 +28,7 @@ pub async fn gather_part(ctx: &WebsocketContext, identity: &str, payload: &Value
         }
         Ok(_) => Ok(()),
         Err(err) => {
-            tracing::warn!(identity, error = %err, part = part.seq_no, "keeping a report part failed; handing it to the queue");
+            tracing::warn!(identity, error = %err, part = part.seq_no, "{PART_HANDOFF_LOG}");
             let message = DispatchMessage::ReportPart { identity: identity.to_owned(), part };
             ctx.queue.send(vec![Outgoing { message, delay_seconds: 0 }]).await
         }
