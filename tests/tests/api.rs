@@ -249,3 +249,40 @@ ocpp_bulk_tests::on_both_backends!(
     idempotency_keys_replay_the_first_run,
     rate_limits_answer_429_with_headers
 );
+
+/// A report of 3.9 MB of JSON text takes twice that once Lambda escapes it into the function's response,
+/// past the 6 MB a response carries (`serve` refuses such a response as Lambda does: a 500): the
+/// report route pages it, each page within the limit, and the pages together hold it whole.
+#[tokio::test]
+async fn a_report_over_a_lambda_response_once_escaped_is_read_in_pages() {
+    use shared::domain::report::ReportPart;
+    let stack = TestStack::start(Backend::Embedded, &fleet(1)).await;
+    let data = json!({"requestId": 1, "reportBase": "FullInventory"});
+    let run = stack.create("GetBaseReport", data, &ids(&[&cp(0)]), json!({})).await;
+    let run_id = uuid::Uuid::parse_str(run["uuid"].as_str().expect("uuid")).expect("a uuid");
+    // Each entry ~2 KB as JSON text (a quote is written `\\"`), each part ~280 KB (under the 300 KiB a
+    // part keeps its data within), the report 3.9 MB (under its 4 MiB).
+    let (parts, entries) = (14u32, 140usize);
+    let quotes = "\"".repeat(980);
+    for seq_no in 0..parts {
+        let data = (0..entries).map(|i| json!({"component": {"name": format!("{seq_no}.{i}{quotes}")}})).collect();
+        let part = ReportPart { request_id: 1, seq_no, tbc: seq_no + 1 < parts, data };
+        assert!(stack.stack.api.runs.add_report_part(run_id, 0, &part).await.expect("kept"), "part {seq_no} kept");
+    }
+    let mut path = format!("/v3/chargers/commands/bulk/{run_id}/reports/0");
+    let (mut pages, mut read) = (0, 0);
+    loop {
+        let (status, page) = stack.request("GET", &path, Some(ALICE), None).await;
+        assert_eq!(status, 200, "{page}");
+        let body = serde_json::to_vec(&page).expect("json");
+        assert!(api::request::fits_lambda_response(&body), "page {pages} fits a Lambda response");
+        assert_eq!(page["data"]["complete"], true);
+        assert!(page["data"]["dropped_parts"].is_null(), "every part kept with its data");
+        read += page["data"]["data"].as_array().expect("entries").len();
+        pages += 1;
+        let Some(next) = page["links"]["next"].as_str() else { break };
+        path = next[next.find("/v3/").expect("the route in the link")..].to_owned();
+    }
+    assert_eq!(read, parts as usize * entries, "every entry, once");
+    assert!(pages >= 2, "{pages} pages");
+}

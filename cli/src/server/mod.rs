@@ -68,5 +68,21 @@ async fn as_api_gateway(limits: ConnectionLimits, request: Request, next: Next) 
     let started = std::time::Instant::now();
     let response = next.run(Request::from_parts(parts, Body::from(bytes))).await;
     crate::invocations::record("api", started.elapsed());
-    response
+    as_lambda_returns(response).await
+}
+
+/// What Lambda does with the api function's response: it carries at most 6 MB, the body escaped
+/// into a JSON string (`api::request::fits_lambda_response`); a larger one fails the invocation,
+/// and API Gateway answers 500 "Internal Server Error" in its place.
+async fn as_lambda_returns(response: Response) -> Response {
+    let (parts, body) = response.into_parts();
+    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) if api::request::fits_lambda_response(&bytes) => bytes,
+        Ok(bytes) => {
+            tracing::error!(bytes = bytes.len(), "the api function's response is over Lambda's 6 MB as it carries it");
+            return api::respond::json(500, &serde_json::json!({"message": "Internal Server Error"}));
+        }
+        Err(_) => return api::respond::json(500, &serde_json::json!({"message": "Internal Server Error"})),
+    };
+    Response::from_parts(parts, Body::from(bytes))
 }

@@ -27,13 +27,15 @@ pub const INLINE_LIMIT: usize = 1_000;
 pub const CHUNK_IDS: usize = 1_000;
 pub const CHUNK_BYTES: usize = 160 * 1024;
 
-/// The request's ids in chunks of at most `CHUNK_IDS` ids and `CHUNK_BYTES` bytes, each with the
-/// position of its first id.
+/// The request's ids in chunks of at most `CHUNK_IDS` ids and `CHUNK_BYTES` bytes as they are written
+/// into the chunk's message (quoted, escaped: an id of control characters takes six bytes for each),
+/// each with the position of its first id.
 pub fn split(ids: Vec<String>) -> Vec<(u64, Vec<String>)> {
     let mut chunks = Vec::new();
     let (mut current, mut bytes, mut first) = (Vec::new(), 0usize, 0u64);
     for (seq, id) in ids.into_iter().enumerate() {
-        let size = id.len() + 4;
+        // Its quotes, its comma, and its text escaped.
+        let size = id.as_bytes().iter().map(crate::request::escaped).sum::<usize>() + 3;
         if !current.is_empty() && (current.len() == CHUNK_IDS || bytes + size > CHUNK_BYTES) {
             chunks.push((first, std::mem::take(&mut current)));
             bytes = 0;
@@ -101,8 +103,28 @@ mod tests {
         );
         let long: Vec<String> = (0..10).map(|_| "x".repeat(50_000)).collect();
         let chunks = split(long);
-        assert!(chunks.iter().all(|(_, ids)| ids.iter().map(|i| i.len() + 4).sum::<usize>() <= CHUNK_BYTES));
+        assert!(chunks.iter().all(|(_, ids)| ids.iter().map(|i| i.len() + 3).sum::<usize>() <= CHUNK_BYTES));
         assert_eq!(chunks.iter().map(|(_, ids)| ids.len()).sum::<usize>(), 10);
         assert_eq!(chunks[1].0, chunks[0].1.len() as u64);
+    }
+
+    /// Ids that escape to six times their length (control characters) still make chunk messages
+    /// SQS takes: at most 256 KiB each, as sent.
+    #[test]
+    fn a_chunk_message_fits_sqs_whatever_its_ids_escape_to() {
+        let ids: Vec<String> = (0..1_000).map(|i| format!("{i:04}{}", "\u{1}".repeat(251))).collect();
+        let chunks = split(ids.clone());
+        for (chunk, (first_seq, ids)) in chunks.into_iter().enumerate() {
+            let message = DispatchMessage::CreateChunk {
+                run: Uuid::new_v4(),
+                chunk: chunk as u32,
+                first_seq,
+                ids,
+                teams: vec!["acme".into()],
+            };
+            let body = serde_json::to_string(&message).unwrap();
+            assert!(body.len() <= 256 * 1024, "chunk {chunk}: {} bytes", body.len());
+        }
+        assert_eq!(split(ids).iter().map(|(_, ids)| ids.len()).sum::<usize>(), 1_000);
     }
 }

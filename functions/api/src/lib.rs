@@ -319,17 +319,20 @@ async fn results(
     answer(200, result.await)
 }
 
-/// `{"data": Report}`: the report gathered for the result at `position` (OCPP 2.0.1 GetBaseReport,
-/// GetReport), whole.
+/// `{"data": Report, "links", "meta"}`: the report gathered for the result at `position` (OCPP 2.0.1
+/// GetBaseReport, GetReport), a page of its data at a time (`read::report`).
 async fn report(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
+    headers: HeaderMap,
     path: Result<Path<(String, String)>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
     let result = async {
         let (id, position) = path.map(|Path(parts)| parts).map_err(|_| Error::NotFound)?;
         let run = read::owned_definition(&ctx, &caller, &id).await?;
-        Ok(json!({ "data": read::report(&ctx, &run, &position).await? }))
+        let path = request::url_of(&headers, &format!("{BULK}/{}/reports/{position}", run.id));
+        read::report(&ctx, &run, &position, &request::query(query.as_deref()), path).await
     };
     answer(200, result.await)
 }

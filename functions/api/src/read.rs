@@ -10,7 +10,7 @@ use shared::ports::RunKey;
 use shared::{Error, Result};
 use uuid::Uuid;
 
-use crate::request::MAX_RESPONSE_BYTES;
+use crate::request::{json_bytes, MAX_RESPONSE_BYTES};
 use crate::views::{self, Page, EMBEDDED_RESULTS};
 use crate::ApiContext;
 
@@ -39,12 +39,45 @@ pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
 }
 
 /// The report gathered for the result at `position` (its place in the run, which the result's
-/// `report.position` names), whole: a position the run does not have, or a result without a
-/// report, is a 404.
-pub async fn report(ctx: &ApiContext, run: &Run, position: &str) -> Result<Value> {
+/// `report.position` names), a page at a time: its state, and as many of its data entries (every
+/// kept part's, in `seqNo` order) as fit one Lambda response as it carries them, escaped (4 MiB of
+/// report JSON may take twice that there); `next_cursor` goes on from the last. A position the run
+/// does not have, or a result without a report, is a 404.
+pub async fn report(
+    ctx: &ApiContext,
+    run: &Run,
+    position: &str,
+    query: &HashMap<String, String>,
+    path: String,
+) -> Result<Value> {
     let seq = position.parse::<u64>().ok().filter(|seq| *seq < run.total_count).ok_or(Error::NotFound)?;
+    let scope = format!("report:{}:{seq}", run.id);
+    let after = match query.get("cursor") {
+        None => 0,
+        Some(text) => Cursor::decode(text, &scope, &ctx.cursor_key)?
+            .after
+            .parse::<usize>()
+            .map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?,
+    };
     let (summary, parts) = ctx.runs.report(run.id, seq).await?.ok_or(Error::NotFound)?;
-    Ok(summary.with_data(seq, &parts))
+    let mut view = summary.with_data(seq, &parts);
+    let entries = match view["data"].take() {
+        Value::Array(entries) => entries,
+        _ => Vec::new(),
+    };
+    let room = MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES - json_bytes(&view, true);
+    let page: Vec<Value> = views::fitting(entries.iter().skip(after).cloned(), room).collect();
+    let next = after + page.len();
+    let next_cursor = (next < entries.len()).then(|| Cursor { scope, after: next.to_string() }.encode(&ctx.cursor_key));
+    view["data"] = Value::Array(page);
+    let next_link = next_cursor.as_ref().map(|cursor| {
+        format!("{path}?{}", form_urlencoded::Serializer::new(String::new()).append_pair("cursor", cursor).finish())
+    });
+    Ok(serde_json::json!({
+        "data": view,
+        "links": {"next": next_link},
+        "meta": {"path": path, "next_cursor": next_cursor},
+    }))
 }
 
 /// `per_page` of a listing's query: 1 to `MAX_PER_PAGE`, `DEFAULT_PER_PAGE` when absent.

@@ -24,6 +24,14 @@ pub const MAX_BODY_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
 /// headers; a results page stops before it (`read::results_page`), its cursor going on from there.
 pub const MAX_RESPONSE_BYTES: usize = LAMBDA_PAYLOAD_BYTES - EVENT_ENVELOPE_BYTES;
 const LAMBDA_PAYLOAD_BYTES: usize = 6 * 1024 * 1024;
+/// What a proxy response holds beside its body (status, headers, `isBase64Encoded`), at most.
+const RESPONSE_ENVELOPE_BYTES: usize = 4 * 1024;
+
+/// Whether a JSON `body` fits the response Lambda takes from the function, escaped into it as a
+/// string (where `MAX_RESPONSE_BYTES` is what the API's pages keep to, with room to spare).
+pub fn fits_lambda_response(body: &[u8]) -> bool {
+    event_bytes(body, true) + RESPONSE_ENVELOPE_BYTES <= LAMBDA_PAYLOAD_BYTES
+}
 const EVENT_ENVELOPE_BYTES: usize = 64 * 1024;
 
 /// The body's size in the Lambda event. Sent as text (`passed_as_text`), it is escaped into a JSON
@@ -36,8 +44,8 @@ pub fn event_bytes(body: &[u8], as_text: bool) -> usize {
     body.iter().map(escaped).sum()
 }
 
-/// What one byte weighs escaped into a JSON string.
-fn escaped(byte: &u8) -> usize {
+/// What one byte weighs escaped into a JSON string (a control character at most 6, `\u00XX`).
+pub(crate) fn escaped(byte: &u8) -> usize {
     match byte {
         b'"' | b'\\' => 2,
         0..=0x1f => 6,
