@@ -62,6 +62,14 @@ pub fn meta_key(run: Uuid) -> Item {
     Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string("META"))])
 }
 
+/// A cancelled run's mark, beside its META: what every dispatch reads (`RunStore::cancelled_at`),
+/// each worker once a second per run. META may hold up to 240 KB of command data, and a read is
+/// charged by the item's size whatever it projects (60 read units a consistent read); this item
+/// is one unit.
+pub fn cancel_key(run: Uuid) -> Item {
+    Item::from([("pk".into(), string(format!("RUN#{run}"))), ("sk".into(), string("CANCEL"))])
+}
+
 /// The marker of a written chunk of a run created in chunks (`write_results`).
 /// The sort keys of a run's chunk markers begin so.
 pub const CHUNK_PREFIX: &str = "CHUNK#";

@@ -37,7 +37,7 @@ use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
 use items::{parse_meta, parse_result, run_items, shell_item};
-use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
+use layout::{cancel_key, chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
 pub struct DynamoRunStore {
@@ -109,6 +109,19 @@ impl RunStore for DynamoRunStore {
 
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
         let at = rfc3339(at);
+        // The mark the dispatches read first (`layout::cancel_key`), the first cancel's kept: a
+        // cancel cut short after it is already seen by them, and its retry marks META too.
+        let mut mark = cancel_key(run);
+        mark.insert("cancelled_at".into(), string(&at));
+        let put = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(mark))
+            .condition_expression("attribute_not_exists(pk)")
+            .send()
+            .await;
+        applied(put)?;
         let marked = self
             .client
             .update_item()
@@ -124,18 +137,12 @@ impl RunStore for DynamoRunStore {
         applied_or(marked, |item| opt_s(item, "cancelled_at") == Some(at.as_str()))
     }
 
+    /// From the run's small cancel mark, not its META (`layout::cancel_key`). A run cancelled before
+    /// the mark existed has none: its META says so to every process that loads its plan
+    /// (`RunPlans::load`), which the dispatches read first.
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
-            .projection_expression("cancelled_at")
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        output.item.as_ref().map_or(Ok(None), |item| parse_time(item, "cancelled_at"))
+        let item = get_item(&self.client, &self.table, cancel_key(run), true).await?;
+        item.as_ref().map_or(Ok(None), |item| parse_time(item, "cancelled_at"))
     }
 
     async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
