@@ -7,7 +7,7 @@ use aws_sdk_dynamodb::types::AttributeValue;
 
 use crate::error::Error;
 
-use super::errors::sdk_error;
+use super::errors::{applied, sdk_error};
 
 pub type Item = HashMap<String, AttributeValue>;
 
@@ -109,4 +109,17 @@ pub async fn get_item_projected(
         .await
         .map_err(|e| sdk_error("dynamodb", e))?;
     Ok(output.item)
+}
+
+/// PutItem of `item` only where no item has its key: `true` when it was put, `false` when one was
+/// there already (a first write's kept, a retry's refused).
+pub async fn put_new(client: &aws_sdk_dynamodb::Client, table: &str, item: Item) -> Result<bool, Error> {
+    let put = client
+        .put_item()
+        .table_name(table)
+        .set_item(Some(item))
+        .condition_expression("attribute_not_exists(pk)")
+        .send()
+        .await;
+    applied(put)
 }

@@ -9,8 +9,8 @@ use uuid::Uuid;
 use super::layout::{chunk_key, Layout};
 use super::DynamoRunStore;
 use crate::aws::batch;
-use crate::aws::errors::{applied, sdk_error};
-use crate::aws::item::{number, opt_n, Item};
+use crate::aws::errors::sdk_error;
+use crate::aws::item::{number, opt_n, put_new, Item};
 use crate::domain::Run;
 use crate::error::Result;
 
@@ -33,15 +33,7 @@ impl DynamoRunStore {
     /// Idempotency-Key).
     pub(super) async fn store_run(&self, run: &Run, items: Vec<Item>, meta: Item) -> Result<()> {
         batch::put_all(&self.client, &self.table, items).await?;
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(meta))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        applied(put)?;
+        put_new(&self.client, &self.table, meta).await?;
         self.remember(run.id, Layout::for_run(run.total_count));
         Ok(())
     }

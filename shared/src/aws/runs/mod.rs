@@ -28,7 +28,7 @@ use uuid::Uuid;
 use super::batch;
 use super::connections::{parse_slot, slot_item, SLOT_FREE};
 use super::errors::{applied, applied_or, sdk_error};
-use super::item::{get_item, number, opt_s, parse_time, query_pages, string, Item};
+use super::item::{get_item, number, opt_s, parse_time, put_new, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
@@ -113,15 +113,7 @@ impl RunStore for DynamoRunStore {
         // cancel cut short after it is already seen by them, and its retry marks META too.
         let mut mark = cancel_key(run);
         mark.insert("cancelled_at".into(), string(&at));
-        let put = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(mark))
-            .condition_expression("attribute_not_exists(pk)")
-            .send()
-            .await;
-        applied(put)?;
+        put_new(&self.client, &self.table, mark).await?;
         let marked = self
             .client
             .update_item()
