@@ -2,14 +2,18 @@
 //! answered `Accepted`, then NotifyReport CALLs numbered by `seqNo`, the last with `tbc` false),
 //! gathered for the request's result: each part kept once, whatever order they come in, the result
 //! itself holding only a summary (`ReportSummary`) so results stay small to list. What one report
-//! keeps is bounded: in data (it is read back in one API response) and in parts.
+//! keeps is bounded, in data and in parts, and for how long (`REPORT_KEPT_DAYS`).
 
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
-/// The most report data one result keeps, as JSON text: a report is read back in one API
-/// response, and Lambda's is at most 6 MB. A part past it is kept without its data, and counted.
+/// The most report data one result keeps, as JSON text (read back a page at a time): what a
+/// report costs to write and store is bounded by it (docs/data-model.md, "Report storage"). A part
+/// past it is kept without its data, and counted.
 pub const MAX_REPORT_BYTES: u64 = 4 * 1024 * 1024;
+/// How long a report's parts are kept after they come (on DynamoDB, the table's TTL deletes them);
+/// the result keeps its summary as long as the run.
+pub const REPORT_KEPT_DAYS: i64 = 30;
 /// The most parts one report keeps, with their data or without: a part past it is not kept.
 pub const MAX_REPORT_PARTS: u32 = 1_000;
 /// The most data one part keeps: a part is one DynamoDB item, at most 400 KB. A charger's part is

@@ -2,7 +2,8 @@
 //! `sk = {seqNo:010}` (`data`: its reportData as JSON text; absent when kept without it), and the
 //! report's summary on its result: `report_request`, `report_parts`, `report_dropped`,
 //! `report_last`, `report_bytes`. A part and its count are one transaction, conditional on both
-//! sides, so a part is kept and counted once; the result item stays as small as it was.
+//! sides, so a part is kept and counted once; the result item stays as small as it was. A part
+//! expires (`expires`, the table's TTL attribute) `REPORT_KEPT_DAYS` after it came.
 
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
@@ -12,6 +13,7 @@ use super::DynamoRunStore;
 use crate::aws::item::{number, opt_n, opt_s, query_pages, string, Item};
 use crate::domain::report::{
     Admission, KeptPart, ReportPart, ReportSummary, MAX_PART_BYTES, MAX_REPORT_BYTES, MAX_REPORT_PARTS,
+    REPORT_KEPT_DAYS,
 };
 use crate::error::{Error, Result};
 use crate::ports::RunStore;
@@ -70,9 +72,11 @@ impl DynamoRunStore {
         text: &str,
         admission: Admission,
     ) -> Result<Vec<TransactWriteItem>> {
+        let expires = chrono::Utc::now() + chrono::Duration::days(REPORT_KEPT_DAYS);
         let mut item = Item::from([
             ("pk".to_owned(), string(parts_partition(run, seq))),
             ("sk".to_owned(), string(format!("{:010}", part.seq_no))),
+            ("expires".to_owned(), number(expires.timestamp())),
         ]);
         let mut sets = vec!["report_request = :request"];
         let mut adds = vec!["report_parts :one"];
@@ -134,5 +138,27 @@ impl DynamoRunStore {
         });
         let parts = parts.collect::<Result<Vec<KeptPart>>>()?;
         Ok(Some((summary, parts)))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_part_expires_when_its_report_is_no_longer_kept() {
+        let config = aws_sdk_dynamodb::Config::builder()
+            .behavior_version(aws_sdk_dynamodb::config::BehaviorVersion::latest())
+            .region(aws_sdk_dynamodb::config::Region::new("us-east-1"))
+            .build();
+        let store = DynamoRunStore::new(aws_sdk_dynamodb::Client::from_conf(config), "runs");
+        let part = ReportPart { request_id: 5, seq_no: 0, tbc: false, data: vec![serde_json::json!({"a": 1})] };
+        let key = Item::new();
+        let items = store.part_items(Uuid::new_v4(), 0, &key, &part, &part.data_text(), Admission::WithData).unwrap();
+        let put = items[0].put().expect("the part's put");
+        let expires: i64 = opt_n(put.item(), "expires").expect("an expiry");
+        let kept = expires - chrono::Utc::now().timestamp();
+        let days = chrono::Duration::days(REPORT_KEPT_DAYS).num_seconds();
+        assert!((days - 60..=days).contains(&kept), "{kept} s");
     }
 }
