@@ -107,25 +107,39 @@ impl ConnectionRegistry for DynamoConnectionTable {
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        let old = self
+        // The connection it replaces is kept on the item (`replaced`), and the update applies once
+        // per connection: the SDK's retry of an update whose 500 came after it was applied finds
+        // the item already ours, and still learns which connection to close.
+        let updated = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(key(format!("CHARGER#{identity}"))))
-            .update_expression("SET connection_id = :c, since_ms = :since, ocpp = :v, expires = :e")
+            .update_expression(
+                "SET replaced = if_not_exists(connection_id, :none), connection_id = :c, since_ms = :since, \
+                 ocpp = :v, expires = :e",
+            )
+            .condition_expression("attribute_not_exists(connection_id) OR connection_id <> :c")
+            .expression_attribute_values(":none", string(""))
             .expression_attribute_values(":c", string(connection_id))
             .expression_attribute_values(":v", string(version.subprotocol()))
             .expression_attribute_values(":since", number(now.timestamp_millis()))
             .expression_attribute_values(":e", ttl(now, CONNECTION_TTL_HOURS))
-            .return_values(ReturnValue::AllOld)
+            .return_values(ReturnValue::AllNew)
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(old
-            .attributes
+            .await;
+        let item = match updated {
+            Ok(output) => output.attributes,
+            Err(err) => match err.as_service_error() {
+                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => failed.item().cloned(),
+                _ => return Err(sdk_error("dynamodb", err)),
+            },
+        };
+        Ok(item
             .as_ref()
-            .and_then(|a| opt_s(a, "connection_id"))
-            .filter(|old| *old != connection_id)
+            .and_then(|a| opt_s(a, "replaced"))
+            .filter(|old| !old.is_empty() && *old != connection_id)
             .map(str::to_owned))
     }
 
