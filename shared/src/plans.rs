@@ -26,6 +26,9 @@ pub struct RunPlan {
     pub max_per_second: Option<u32>,
     /// How many results it has: a position at or past it names no result.
     pub total: u64,
+    /// Its META said it was cancelled when the plan was read: a run cancelled before cancels had a
+    /// mark of their own (`RunStore::cancelled_at` reads the mark) is so known for good.
+    pub cancelled: bool,
 }
 
 /// What a run sends to the chargers of one version (`Run::command_for`).
@@ -108,7 +111,12 @@ impl RunPlans {
         };
         // The same (consistent) read tells whether it is cancelled: a run's first dispatches, which
         // come together, ask that next, and would otherwise each read it (0.2 GetItem per charger).
-        self.know_cancelled(id, run.cancelled_at.is_some());
+        if run.cancelled_at.is_some() {
+            self.know_cancelled(id, true);
+        } else {
+            // Only what is not known yet: a cancel seen since (its mark) is never undone by META.
+            locked(&self.cancelled).entry(id).or_insert((false, Instant::now()));
+        }
         let plan = Arc::new(RunPlan {
             v16: plan_of(OcppVersion::V16)?,
             v201: plan_of(OcppVersion::V201)?,
@@ -117,6 +125,7 @@ impl RunPlans {
             created_at: run.created_at,
             max_per_second: run.max_per_second,
             total: run.total_count,
+            cancelled: run.cancelled_at.is_some(),
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
@@ -128,6 +137,9 @@ impl RunPlans {
 
     /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` (and one read) ago.
     pub async fn cancelled(&self, runs: &dyn RunStore, id: Uuid) -> Result<bool> {
+        if locked(&self.plans).get(&id).is_some_and(|plan| plan.cancelled) {
+            return Ok(true);
+        }
         {
             let mut known = locked(&self.cancelled);
             if let Some((cancelled, at)) = known.get_mut(&id) {

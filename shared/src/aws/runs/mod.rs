@@ -108,25 +108,33 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        let at = rfc3339(at);
         // The mark the dispatches read first (`layout::cancel_key`), the first cancel's kept: a
-        // cancel cut short after it is already seen by them, and its retry marks META too.
+        // cancel cut short after it is already seen by them, and its retry marks META with the
+        // mark's time, so both say one time.
         let mut mark = cancel_key(run);
-        mark.insert("cancelled_at".into(), string(&at));
-        put_new(&self.client, &self.table, mark).await?;
+        mark.insert("cancelled_at".into(), string(rfc3339(at)));
+        let at = if put_new(&self.client, &self.table, mark).await? {
+            rfc3339(at)
+        } else {
+            let marked = get_item(&self.client, &self.table, cancel_key(run), true).await?;
+            marked.as_ref().and_then(|item| opt_s(item, "cancelled_at")).map_or_else(|| rfc3339(at), str::to_owned)
+        };
+        // This call's own token: a cancel that finds META marked already did not mark it, unless
+        // the mark is its own (the SDK's retry of an update whose 500 came after it was applied).
+        let token = Uuid::new_v4().to_string();
         let marked = self
             .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(meta_key(run)))
-            .update_expression("SET cancelled_at = :at")
+            .update_expression("SET cancelled_at = :at, cancel_token = :token")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(cancelled_at)")
             .expression_attribute_values(":at", string(&at))
+            .expression_attribute_values(":token", string(&token))
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        // The SDK's retry of a cancel whose 500 came after it was applied finds its own mark.
-        applied_or(marked, |item| opt_s(item, "cancelled_at") == Some(at.as_str()))
+        applied_or(marked, |item| opt_s(item, "cancel_token") == Some(token.as_str()))
     }
 
     /// From the run's small cancel mark, not its META (`layout::cancel_key`). A run cancelled before
