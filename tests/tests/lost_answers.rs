@@ -50,3 +50,29 @@ async fn a_finish_whose_answer_was_lost_counts_once() {
     let stored = ports.runs.results(run.id, Some(ResultStatus::Offline), None, 10).await.unwrap();
     assert_eq!(stored.len(), 2);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_registration_whose_answer_was_lost_still_names_the_connection_it_replaces() {
+    use shared::domain::OcppVersion;
+    use shared::ports::LiveConnection;
+    let (ports, tables) = ports_on("lost-register", &fleet(1)).await;
+    let live = |id: &str| LiveConnection { id: id.to_owned(), since: Utc::now(), version: OcppVersion::V16 };
+    assert_eq!(ports.connections.register("CPLOST", &live("c1")).await.unwrap(), None);
+    lose_answers("UpdateItem", &tables.connections, 1).await;
+    let replaced = ports.connections.register("CPLOST", &live("c2")).await.unwrap();
+    assert_eq!(replaced.as_deref(), Some("c1"), "the old connection is closed all the same");
+    assert_eq!(ports.connections.connection_of("CPLOST").await.unwrap().map(|c| c.id).as_deref(), Some("c2"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_whose_answer_was_lost_is_still_ours_and_a_second_is_not() {
+    let (ports, tables) = ports_on("lost-cancel", &fleet(3)).await;
+    let (run, _) = new_run(&ports, "alice", 1, 0).await;
+    let at = Utc::now();
+    lose_answers("UpdateItem", &tables.runs, 1).await;
+    assert!(ports.runs.cancel(run.id, at).await.unwrap(), "its own mark");
+    assert!(!ports.runs.cancel(run.id, at + chrono::Duration::seconds(5)).await.unwrap(), "a second cancel");
+    let stored = ports.runs.run(run.id).await.unwrap().unwrap().cancelled_at.map(|t| t.timestamp_millis());
+    let read = ports.runs.cancelled_at(run.id).await.unwrap().map(|t| t.timestamp_millis());
+    assert_eq!((stored, read), (Some(at.timestamp_millis()), Some(at.timestamp_millis())), "one time, in both");
+}
