@@ -270,7 +270,7 @@ async fn a_report_over_a_lambda_response_once_escaped_is_read_in_pages() {
         assert!(stack.stack.api.runs.add_report_part(run_id, 0, &part).await.expect("kept"), "part {seq_no} kept");
     }
     let mut path = format!("/v3/chargers/commands/bulk/{run_id}/reports/0");
-    let (mut pages, mut read) = (0, 0);
+    let (mut pages, mut read, mut second) = (0, 0, None);
     loop {
         let (status, page) = stack.request("GET", &path, Some(ALICE), None).await;
         assert_eq!(status, 200, "{page}");
@@ -282,7 +282,14 @@ async fn a_report_over_a_lambda_response_once_escaped_is_read_in_pages() {
         pages += 1;
         let Some(next) = page["links"]["next"].as_str() else { break };
         path = next[next.find("/v3/").expect("the route in the link")..].to_owned();
+        second.get_or_insert_with(|| path.clone());
     }
     assert_eq!(read, parts as usize * entries, "every entry, once");
     assert!(pages >= 2, "{pages} pages");
+    // A part that comes later may sort before where a cursor points: the cursor is refused, not
+    // followed past entries it would skip or repeat.
+    let late = ReportPart { request_id: 1, seq_no: parts, tbc: false, data: vec![json!({"late": true})] };
+    assert!(stack.stack.api.runs.add_report_part(run_id, 0, &late).await.expect("kept"));
+    let (status, refused) = stack.request("GET", &second.expect("a second page"), Some(ALICE), None).await;
+    assert_eq!(status, 422, "{refused}");
 }

@@ -52,14 +52,25 @@ pub async fn report(
 ) -> Result<Value> {
     let seq = position.parse::<u64>().ok().filter(|seq| *seq < run.total_count).ok_or(Error::NotFound)?;
     let scope = format!("report:{}:{seq}", run.id);
+    let (summary, parts) = ctx.runs.report(run.id, seq).await?.ok_or(Error::NotFound)?;
+    // A cursor names an entry of the report as it stood (`{entry}:{parts kept}`): a part that came
+    // since may sit before that entry, so a cursor of a report that grew is refused, not followed
+    // past entries it would skip or repeat.
     let after = match query.get("cursor") {
         None => 0,
-        Some(text) => Cursor::decode(text, &scope, &ctx.cursor_key)?
-            .after
-            .parse::<usize>()
-            .map_err(|_| Error::invalid("cursor", "The cursor is invalid."))?,
+        Some(text) => {
+            let cursor = Cursor::decode(text, &scope, &ctx.cursor_key)?;
+            let (entry, kept) = cursor.after.split_once(':').unwrap_or_default();
+            let invalid = || Error::invalid("cursor", "The cursor is invalid.");
+            if kept.parse::<u32>().map_err(|_| invalid())? != summary.parts {
+                return Err(Error::invalid(
+                    "cursor",
+                    "The report has grown since this cursor: read it again from its first page.",
+                ));
+            }
+            entry.parse::<usize>().map_err(|_| invalid())?
+        }
     };
-    let (summary, parts) = ctx.runs.report(run.id, seq).await?.ok_or(Error::NotFound)?;
     let mut view = summary.with_data(seq, &parts);
     let entries = match view["data"].take() {
         Value::Array(entries) => entries,
@@ -68,7 +79,8 @@ pub async fn report(
     let room = MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES - json_bytes(&view, true);
     let page: Vec<Value> = views::fitting(entries.iter().skip(after).cloned(), room).collect();
     let next = after + page.len();
-    let next_cursor = (next < entries.len()).then(|| Cursor { scope, after: next.to_string() }.encode(&ctx.cursor_key));
+    let next_cursor = (next < entries.len())
+        .then(|| Cursor { scope, after: format!("{next}:{}", summary.parts) }.encode(&ctx.cursor_key));
     view["data"] = Value::Array(page);
     let next_link = next_cursor.as_ref().map(|cursor| {
         format!("{path}?{}", form_urlencoded::Serializer::new(String::new()).append_pair("cursor", cursor).finish())
@@ -143,24 +155,24 @@ pub async fn list(ctx: &ApiContext, caller: &Identity, query: &HashMap<String, S
         Some(text) => Some(run_key(&Cursor::decode(text, &scope, &ctx.cursor_key)?.after)?),
     };
     let mut runs = ctx.runs.runs_of(&caller.user, before.as_ref(), per_page + 1).await?;
-    let next_cursor = if runs.len() > per_page {
-        runs.truncate(per_page);
-        runs.last().map(|last| {
-            Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }
-                .encode(&ctx.cursor_key)
-        })
-    } else {
-        None
-    };
-    Ok(Page {
-        data: runs.iter().map(|run| views::run(run, None)).collect(),
-        path,
-        per_page,
-        next_cursor,
-        prev_cursor: None,
-        query: Vec::new(),
+    let mut more = runs.len() > per_page;
+    runs.truncate(per_page);
+    // A run carries its command's data (up to 240 KB): a page ends before a Lambda response would.
+    let data: Vec<Value> =
+        views::fitting(runs.iter().map(|run| views::run(run, None)), MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES)
+            .collect();
+    if data.len() < runs.len() {
+        runs.truncate(data.len());
+        more = true;
     }
-    .to_json())
+    let next_cursor = match (more, runs.last()) {
+        (true, Some(last)) => Some(
+            Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }
+                .encode(&ctx.cursor_key),
+        ),
+        _ => None,
+    };
+    Ok(Page { data, path, per_page, next_cursor, prev_cursor: None, query: Vec::new() }.to_json())
 }
 
 fn run_key(text: &str) -> Result<RunKey> {
