@@ -175,7 +175,7 @@ where
             continue;
         }
         let started = std::time::Instant::now();
-        let response = LINEAGE.scope(depth + 1, handler(event)).await;
+        let response = LINEAGE.scope(depth.saturating_add(1), handler(event)).await;
         crate::invocations::record("worker", started.elapsed());
         let done: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()

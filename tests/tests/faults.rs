@@ -221,11 +221,13 @@ async fn invocations_of_a_chain(recursion: ocpp_bulk::lambda_like::RecursiveLoop
     let poller = tokio::spawn(ocpp_bulk::lambda_like::poll(clients.sqs.clone(), url.clone(), None, recursion, handler));
     // The chain's first message comes from outside any invocation (an API request).
     clients.sqs.send_message().queue_url(&url).message_body("first").send().await.expect("sent");
-    let mut seen = 0;
-    for _ in 0..60 {
+    // Until the chain is whole, or has not grown for 3 s (a hop takes a receive and a send).
+    let (mut seen, mut still) = (0, 0);
+    for _ in 0..120 {
         tokio::time::sleep(Duration::from_millis(500)).await;
         let now = invoked.load(Ordering::SeqCst);
-        if now == hops || (now == seen && now > 0) {
+        still = if now == seen && now > 0 { still + 1 } else { 0 };
+        if now == hops || still == 6 {
             break;
         }
         seen = now;

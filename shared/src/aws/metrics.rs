@@ -158,7 +158,8 @@ impl Intercept for RequestCounter {
         Ok(())
     }
 
-    /// Once per operation, with its output: an SQS receive that brought no message is told apart.
+    /// After each attempt's output: an SQS receive that brought no message is told apart (one the
+    /// SDK tried again counts once per attempt, as `attempts` does).
     fn read_after_deserialization(
         &self,
         context: &AfterDeserializationInterceptorContextRef<'_>,
