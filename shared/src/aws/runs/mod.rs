@@ -6,6 +6,7 @@
 //! time it is read with no pending result left), `webhooks`.
 
 mod calls;
+mod cancel;
 mod creation;
 mod items;
 mod layout;
@@ -27,8 +28,8 @@ use uuid::Uuid;
 
 use super::batch;
 use super::connections::{parse_slot, slot_item, SLOT_FREE};
-use super::errors::{applied, applied_or, sdk_error};
-use super::item::{get_item, number, opt_s, parse_time, put_new, query_pages, string, Item};
+use super::errors::{applied, sdk_error};
+use super::item::{get_item, number, opt_s, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
@@ -37,7 +38,7 @@ use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
 use items::{parse_meta, parse_result, run_items, shell_item};
-use layout::{cancel_key, chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
+use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
 pub struct DynamoRunStore {
@@ -108,41 +109,11 @@ impl RunStore for DynamoRunStore {
     }
 
     async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        // The mark the dispatches read first (`layout::cancel_key`), the first cancel's kept: a
-        // cancel cut short after it is already seen by them, and its retry marks META with the
-        // mark's time, so both say one time.
-        let mut mark = cancel_key(run);
-        mark.insert("cancelled_at".into(), string(rfc3339(at)));
-        let at = if put_new(&self.client, &self.table, mark).await? {
-            rfc3339(at)
-        } else {
-            let marked = get_item(&self.client, &self.table, cancel_key(run), true).await?;
-            marked.as_ref().and_then(|item| opt_s(item, "cancelled_at")).map_or_else(|| rfc3339(at), str::to_owned)
-        };
-        // This call's own token: a cancel that finds META marked already did not mark it, unless
-        // the mark is its own (the SDK's retry of an update whose 500 came after it was applied).
-        let token = Uuid::new_v4().to_string();
-        let marked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
-            .update_expression("SET cancelled_at = :at, cancel_token = :token")
-            .condition_expression("attribute_exists(pk) AND attribute_not_exists(cancelled_at)")
-            .expression_attribute_values(":at", string(&at))
-            .expression_attribute_values(":token", string(&token))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        applied_or(marked, |item| opt_s(item, "cancel_token") == Some(token.as_str()))
+        self.mark_cancelled(run, at).await
     }
 
-    /// From the run's small cancel mark, not its META (`layout::cancel_key`). A run cancelled before
-    /// the mark existed has none: its META says so to every process that loads its plan
-    /// (`RunPlans::load`), which the dispatches read first.
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
-        let item = get_item(&self.client, &self.table, cancel_key(run), true).await?;
-        item.as_ref().map_or(Ok(None), |item| parse_time(item, "cancelled_at"))
+        self.read_cancel_mark(run).await
     }
 
     async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {
