@@ -35,11 +35,10 @@ pub struct Units {
     pub read: f64,
 }
 
-/// The units a DynamoDB request consumes, from its JSON body: a write of an item up to 1 KB is one
+/// The units a DynamoDB request consumes, from its JSON body (parsed): a write of an item up to 1 KB is one
 /// write unit, twice that in a transaction; a strongly consistent read up to 4 KB one read unit, an
 /// eventually consistent one half. A write whose condition fails consumes its units all the same.
-pub fn dynamodb_units(operation: &str, body: &[u8]) -> Units {
-    let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+pub fn dynamodb_units(operation: &str, request: &serde_json::Value) -> Units {
     let read = |consistent: &serde_json::Value| if consistent.as_bool() == Some(true) { 1.0 } else { 0.5 };
     let tables = || request["RequestItems"].as_object().into_iter().flat_map(|tables| tables.values());
     let count = |value: &serde_json::Value| value.as_array().map_or(0, Vec::len) as f64;
@@ -57,11 +56,10 @@ pub fn dynamodb_units(operation: &str, body: &[u8]) -> Units {
     }
 }
 
-/// What a single-item DynamoDB request or a query touches, from its JSON body: the operation and its
+/// What a single-item DynamoDB request or a query touches, from its JSON body (parsed): the operation and its
 /// partition and sort keys' prefixes (`GetItem RUN#/META`, `Query RUN#/CHUNK#`), the ids left out;
 /// `None` for other requests.
-pub fn key_kind(operation: &str, body: &[u8]) -> Option<String> {
-    let request: serde_json::Value = serde_json::from_slice(body).ok()?;
+pub fn key_kind(operation: &str, request: &serde_json::Value) -> Option<String> {
     let kind = |value: &serde_json::Value| {
         let text = value["S"].as_str().unwrap_or("?");
         match text.find('#') {
@@ -146,8 +144,10 @@ impl Intercept for RequestCounter {
         bump(&self.counts, cfg);
         if let Some(metadata) = cfg.load::<Metadata>().filter(|m| m.service().eq_ignore_ascii_case("dynamodb")) {
             let body = context.request().body().bytes().unwrap_or_default();
-            let units = dynamodb_units(metadata.name(), body);
-            if let Some(kind) = key_kind(metadata.name(), body) {
+            // Parsed once for both: the counter sees every request a counted client makes.
+            let request: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+            let units = dynamodb_units(metadata.name(), &request);
+            if let Some(kind) = key_kind(metadata.name(), &request) {
                 *locked(&self.kinds).entry(kind).or_default() += 1;
             }
             let mut all = locked(&self.units);
@@ -192,7 +192,7 @@ mod tests {
 
     #[test]
     fn units_follow_dynamodb_capacity_rules() {
-        let units = |op: &str, body: serde_json::Value| dynamodb_units(op, body.to_string().as_bytes());
+        let units = |op: &str, body: serde_json::Value| dynamodb_units(op, &body);
         assert_eq!(units("GetItem", serde_json::json!({"ConsistentRead": true})).read, 1.0);
         assert_eq!(units("GetItem", serde_json::json!({})).read, 0.5);
         let batch = serde_json::json!({"RequestItems": {"t": {"Keys": [{}, {}, {}], "ConsistentRead": true}, "u": {"Keys": [{}]}}});
@@ -206,7 +206,7 @@ mod tests {
 
     #[test]
     fn key_kinds_name_what_a_request_touches_without_its_ids() {
-        let kind = |op: &str, body: serde_json::Value| key_kind(op, body.to_string().as_bytes());
+        let kind = |op: &str, body: serde_json::Value| key_kind(op, &body);
         let meta = serde_json::json!({"Key": {"pk": {"S": "RUN#4f0c"}, "sk": {"S": "META"}}});
         assert_eq!(kind("GetItem", meta).as_deref(), Some("GetItem RUN#/META"));
         let connection = serde_json::json!({"Item": {"pk": {"S": "CONN#abc"}}});
