@@ -10,7 +10,7 @@ use shared::ports::RunKey;
 use shared::{Error, Result};
 use uuid::Uuid;
 
-use crate::request::{json_bytes, MAX_RESPONSE_BYTES};
+use crate::request::json_bytes;
 use crate::views::{self, Page, EMBEDDED_RESULTS};
 use crate::ApiContext;
 
@@ -72,19 +72,15 @@ pub async fn report(
         }
     };
     let mut view = summary.with_data(seq, &parts);
-    let entries = match view["data"].take() {
-        Value::Array(entries) => entries,
+    let mut entries: Vec<Value> = match view["data"].take() {
+        Value::Array(entries) => entries.into_iter().skip(after).collect(),
         _ => Vec::new(),
     };
-    let room = MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES - json_bytes(&view, true);
-    let page: Vec<Value> = views::fitting(entries.iter().skip(after).cloned(), room).collect();
+    let (page, cut) = views::fit_page(&mut entries, json_bytes(&view, true), Value::clone);
     let next = after + page.len();
-    let next_cursor = (next < entries.len())
-        .then(|| Cursor { scope, after: format!("{next}:{}", summary.parts) }.encode(&ctx.cursor_key));
+    let next_cursor = cut.then(|| Cursor { scope, after: format!("{next}:{}", summary.parts) }.encode(&ctx.cursor_key));
     view["data"] = Value::Array(page);
-    let next_link = next_cursor.as_ref().map(|cursor| {
-        format!("{path}?{}", form_urlencoded::Serializer::new(String::new()).append_pair("cursor", cursor).finish())
-    });
+    let next_link = next_cursor.as_ref().map(|cursor| views::page_link(&path, &[], cursor));
     Ok(serde_json::json!({
         "data": view,
         "links": {"next": next_link},
@@ -126,16 +122,12 @@ pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, S
         }
     };
     let mut results = ctx.runs.results(run.id, status, after, per_page + 1).await?;
-    let mut more = results.len() > per_page;
+    let more = results.len() > per_page;
     results.truncate(per_page);
     // A page of answers that would not fit in a Lambda response ends early: at most
     // `MAX_RESPONSE_BYTES` as the response carries it (answers may hold up to 128 KB each).
-    let fits = views::fitting(results.iter().map(views::result), MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES);
-    let data: Vec<Value> = fits.collect();
-    if data.len() < results.len() {
-        results.truncate(data.len());
-        more = true;
-    }
+    let (data, cut) = views::fit_page(&mut results, 0, views::result);
+    let more = more || cut;
     let next_cursor = match (more, results.last()) {
         (true, Some(last)) => Some(Cursor { scope, after: last.seq.to_string() }.encode(&ctx.cursor_key)),
         _ => None,
@@ -155,16 +147,11 @@ pub async fn list(ctx: &ApiContext, caller: &Identity, query: &HashMap<String, S
         Some(text) => Some(run_key(&Cursor::decode(text, &scope, &ctx.cursor_key)?.after)?),
     };
     let mut runs = ctx.runs.runs_of(&caller.user, before.as_ref(), per_page + 1).await?;
-    let mut more = runs.len() > per_page;
+    let more = runs.len() > per_page;
     runs.truncate(per_page);
     // A run carries its command's data (up to 240 KB): a page ends before a Lambda response would.
-    let data: Vec<Value> =
-        views::fitting(runs.iter().map(|run| views::run(run, None)), MAX_RESPONSE_BYTES - views::PAGE_ENVELOPE_BYTES)
-            .collect();
-    if data.len() < runs.len() {
-        runs.truncate(data.len());
-        more = true;
-    }
+    let (data, cut) = views::fit_page(&mut runs, 0, |run| views::run(run, None));
+    let more = more || cut;
     let next_cursor = match (more, runs.last()) {
         (true, Some(last)) => Some(
             Cursor { scope, after: format!("{}:{}", last.created_at.timestamp_micros(), last.id) }

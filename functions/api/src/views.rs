@@ -25,6 +25,26 @@ pub fn run(run: &Run, results: Option<&[ResultRecord]>) -> Value {
 /// What a page holds beside its results (links, meta, cursors), at most.
 pub const PAGE_ENVELOPE_BYTES: usize = 16 * 1024;
 
+/// The views of `items` that fit one Lambda response beside a page's envelope and `beside` bytes more
+/// (`fitting`); `items` is cut to those it kept, and `true` says some were left for the next page.
+pub fn fit_page<T>(items: &mut Vec<T>, beside: usize, view: impl Fn(&T) -> Value) -> (Vec<Value>, bool) {
+    let budget = MAX_RESPONSE_BYTES.saturating_sub(PAGE_ENVELOPE_BYTES).saturating_sub(beside);
+    let data: Vec<Value> = fitting(items.iter().map(view), budget).collect();
+    let cut = data.len() < items.len();
+    items.truncate(data.len());
+    (data, cut)
+}
+
+/// The link to the page at `cursor`: `path` with the `query` pairs and the cursor.
+pub fn page_link(path: &str, query: &[(&str, &str)], cursor: &str) -> String {
+    let mut pairs = form_urlencoded::Serializer::new(String::new());
+    for (k, v) in query {
+        pairs.append_pair(k, v);
+    }
+    pairs.append_pair("cursor", cursor);
+    format!("{path}?{}", pairs.finish())
+}
+
 /// The leading `views` whose size in a Lambda response (`json_bytes`) stays within `budget`; the
 /// first is always taken, so a page is never empty while results remain.
 pub fn fitting(views: impl Iterator<Item = Value>, budget: usize) -> impl Iterator<Item = Value> {
@@ -69,17 +89,10 @@ pub struct Page {
 
 impl Page {
     pub fn to_json(&self) -> Value {
-        let link = |cursor: &Option<String>| {
-            cursor.as_ref().map(|c| {
-                let mut query = form_urlencoded::Serializer::new(String::new());
-                for (k, v) in &self.query {
-                    query.append_pair(k, v);
-                }
-                query.append_pair("per_page", &self.per_page.to_string());
-                query.append_pair("cursor", c);
-                format!("{}?{}", self.path, query.finish())
-            })
-        };
+        let per_page = self.per_page.to_string();
+        let mut query: Vec<(&str, &str)> = self.query.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        query.push(("per_page", &per_page));
+        let link = |cursor: &Option<String>| cursor.as_ref().map(|c| page_link(&self.path, &query, c));
         json!({
             "data": self.data,
             "links": {"first": null, "last": null, "prev": link(&self.prev_cursor), "next": link(&self.next_cursor)},
