@@ -111,12 +111,9 @@ impl RunPlans {
         };
         // The same (consistent) read tells whether it is cancelled: a run's first dispatches, which
         // come together, ask that next, and would otherwise each read it (0.2 GetItem per charger).
-        if run.cancelled_at.is_some() {
-            self.know_cancelled(id, true);
-        } else {
-            // Only what is not known yet: a cancel seen since (its mark) is never undone by META.
-            locked(&self.cancelled).entry(id).or_insert((false, Instant::now()));
-        }
+        // Cancelled, the plan itself says so (`RunPlan::cancelled`); not, it is known as of now
+        // unless a cancel was seen since (from its mark), which META never undoes.
+        self.cancel_knowledge().entry(id).or_insert((false, Instant::now()));
         let plan = Arc::new(RunPlan {
             v16: plan_of(OcppVersion::V16)?,
             v201: plan_of(OcppVersion::V201)?,
@@ -152,15 +149,17 @@ impl RunPlans {
             }
         }
         let cancelled = runs.cancelled_at(id).await?.is_some();
-        self.know_cancelled(id, cancelled);
+        self.cancel_knowledge().insert(id, (cancelled, Instant::now()));
         Ok(cancelled)
     }
 
-    fn know_cancelled(&self, id: Uuid, cancelled: bool) {
+    /// What is known of runs' cancels, to add to: dropped whole once it holds `CAPACITY` runs, as
+    /// the plans are (a process that loads plans and never asks, the websocket function's, adds too).
+    fn cancel_knowledge(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (bool, Instant)>> {
         let mut known = locked(&self.cancelled);
         if known.len() >= CAPACITY {
             known.clear();
         }
-        known.insert(id, (cancelled, Instant::now()));
+        known
     }
 }
