@@ -76,13 +76,12 @@ async fn as_api_gateway(limits: ConnectionLimits, request: Request, next: Next) 
 /// and API Gateway answers 500 "Internal Server Error" in its place.
 async fn as_lambda_returns(response: Response) -> Response {
     let (parts, body) = response.into_parts();
-    let bytes = match axum::body::to_bytes(body, usize::MAX).await {
-        Ok(bytes) if api::request::fits_lambda_response(&bytes) => bytes,
-        Ok(bytes) => {
-            tracing::error!(bytes = bytes.len(), "the api function's response is over Lambda's 6 MB as it carries it");
-            return api::respond::json(500, &serde_json::json!({"message": "Internal Server Error"}));
+    match axum::body::to_bytes(body, usize::MAX).await {
+        Ok(bytes) if api::request::fits_lambda_response(&bytes) => Response::from_parts(parts, Body::from(bytes)),
+        refused => {
+            let bytes = refused.map_or(0, |bytes| bytes.len());
+            tracing::error!(bytes, "the api function's response is over Lambda's 6 MB as it carries it");
+            api::respond::json(500, &serde_json::json!({"message": "Internal Server Error"}))
         }
-        Err(_) => return api::respond::json(500, &serde_json::json!({"message": "Internal Server Error"})),
-    };
-    Response::from_parts(parts, Body::from(bytes))
+    }
 }
