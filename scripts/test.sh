@@ -3,7 +3,7 @@
 # validate), the Rust suites (unit, contract on the embedded and the AWS adapters, end-to-end, sample
 # events, template checks), a small run of scripts/strict-aws-proof.sh (a SIGKILL mid-run included),
 # schemathesis against docs/openapi.yaml, Python tests (chargers built on the `ocpp` package, the
-# strict stand-in itself), and the IAM verdict: no function called AWS outside its template policy. The AWS adapters always meet the strict stand-in (scripts/strict_aws/).
+# strict stand-in itself, the console in Debian's headless Chromium), and the IAM verdict: no function called AWS outside its template policy. The AWS adapters always meet the strict stand-in (scripts/strict_aws/).
 # Installs what it needs on first use (a venv under the repo), starts moto's server on a free
 # loopback port for the AWS adapters, and stops it again. Safe to run again.
 set -euo pipefail
@@ -13,6 +13,12 @@ root=$(pwd)
 bin="${CARGO_TARGET_DIR:-$root/target}/debug/ocpp-bulk"
 
 step() { printf '\n== %s\n' "$*"; }
+
+# Debian's Chromium for the console's browser tests, installed when missing while the Rust builds
+# run (scripts/chromium.sh; its output in target/chromium-install.log).
+mkdir -p "$root/target"
+scripts/chromium.sh > "$root/target/chromium-install.log" 2>&1 &
+chromium_pid=$!
 
 step "format and lints"
 cargo fmt --all -- --check
@@ -61,7 +67,15 @@ done
   -H "Authorization: Bearer dev-token-alice" --checks all --exclude-checks positive_data_acceptance \
   --max-examples 30 --generation-deterministic --report-dir "$root/target/schemathesis"
 
-step "Python ocpp package chargers against ocpp-bulk serve"
+step "Chromium for the console's browser tests"
+if ! wait "$chromium_pid"; then
+  cat "$root/target/chromium-install.log"
+  echo "scripts/chromium.sh failed" >&2
+  exit 1
+fi
+/usr/bin/chromium --version
+
+step "Python: ocpp package chargers against ocpp-bulk serve, the console in Chromium"
 OCPP_BULK_BIN="$bin" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python
 
 # Every AWS request above that a function made was signed as that function and held to its policy

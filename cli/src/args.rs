@@ -189,6 +189,10 @@ pub enum Command {
     Demo {
         #[arg(long, default_value = "127.0.0.1:0")]
         listen: String,
+        /// Stay up when the runs are done, the simulated chargers connected, so the console (printed
+        /// at the start) can be looked at; Ctrl-C ends it.
+        #[arg(long)]
+        keep: bool,
     },
 }
 

@@ -74,7 +74,9 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
     (fleet, simulated)
 }
 
-pub async fn run(listen: &str) -> Result<Summary, String> {
+/// The demo's runs, one after the other; with `keep`, the stack and its chargers stay up after them
+/// (until Ctrl-C) for the console.
+pub async fn run(listen: &str, keep: bool) -> Result<Summary, String> {
     let (fleet, simulated) = fleet();
     let provisioned = fleet.provision().map_err(|e| e.to_string())?;
     let stack = Stack::embedded(&provisioned, QueueOptions::default());
@@ -82,7 +84,9 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
     let address = listener.local_addr().map_err(|e| e.to_string())?;
     tokio::spawn(crate::server::serve(listener, stack));
     println!(
-        "ocpp-bulk demo: embedded stack on http://{address} (API) and ws://{address}/ocpp/{{identity}} (chargers)"
+        "ocpp-bulk demo: embedded stack on http://{address} (API) and ws://{address}/ocpp/{{identity}} (chargers)\n\
+         console: http://{address}/console (sign in with the token {DEMO_TOKEN}){}",
+        if keep { "" } else { "; `demo --keep` keeps it up after the runs" }
     );
 
     let sims = sim::start(&format!("ws://{address}/ocpp"), simulated, 50).await?;
@@ -158,6 +162,16 @@ pub async fn run(listen: &str) -> Result<Summary, String> {
         }
         Err(err) => Err(err.clone()),
     };
+    if let Ok(summary) = &reported {
+        print!("{}", summary.table());
+    }
+    if keep && reported.is_ok() {
+        println!(
+            "\nthe demo's runs are done; the console stays up at http://{address}/console (token {DEMO_TOKEN}) \
+             with the chargers connected: Ctrl-C ends it"
+        );
+        tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
+    }
     sims.stop();
     reported
 }

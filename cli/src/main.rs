@@ -90,7 +90,7 @@ async fn run(command: Command) -> Result<(), String> {
                 }
             };
             eprintln!(
-                "ocpp-bulk serve: API http://{address}/v3/chargers/commands/bulk · chargers ws://{address}/ocpp/{{identity}} · {} chargers, {} tokens",
+                "ocpp-bulk serve: API http://{address}/v3/chargers/commands/bulk · console http://{address}/console · chargers ws://{address}/ocpp/{{identity}} · {} chargers, {} tokens",
                 provisioned.chargers.len(),
                 provisioned.tokens.len()
             );
@@ -262,9 +262,8 @@ async fn run(command: Command) -> Result<(), String> {
             eprint!("{}", ocpp_bulk::fleet_gen::notice(&fleet));
             Ok(())
         }
-        Command::Demo { listen } => {
-            let summary = ocpp_bulk::demo::run(&listen).await?;
-            print!("{}", summary.table());
+        Command::Demo { listen, keep } => {
+            ocpp_bulk::demo::run(&listen, keep).await?;
             Ok(())
         }
     }

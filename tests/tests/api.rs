@@ -239,7 +239,49 @@ async fn rate_limits_answer_429_with_headers(backend: Backend) {
     assert_eq!(get(BOB).await.unwrap().status().as_u16(), 200, "limits are per user");
 }
 
+/// What the console's send form and live run page use: the catalogue, a body checked with nothing
+/// created, and a run read without its results.
+async fn the_console_reads_commands_checks_bodies_and_polls_figures(backend: Backend) {
+    let stack = TestStack::start(backend, &fleet(2)).await;
+    let (status, _) = stack.request("GET", "/v3/commands", None, None).await;
+    assert_eq!(status, 401);
+    let (status, list) = stack.request("GET", "/v3/commands", Some(ALICE), None).await;
+    assert_eq!(status, 200);
+    assert!(list["data"].as_array().is_some_and(|commands| commands.iter().any(|c| c["command"] == "SetVariables")));
+    let (status, shown) = stack.request("GET", "/v3/commands/Reset", Some(ALICE), None).await;
+    assert_eq!((status, shown["data"]["schemas"]["ocpp1.6"]["required"].clone()), (200, json!(["type"])));
+    let (status, _) = stack.request("GET", "/v3/commands/BootNotification", Some(ALICE), None).await;
+    assert_eq!(status, 404, "a charger's own message is no command of a run");
+
+    let check = "/v3/chargers/commands/check";
+    let body = json!({"command": "Reset", "data": {"type": "Soft"}, "charger_ids": ids(&[&cp(0), &cp(1)])});
+    let (status, checked) = stack.request("POST", check, Some(ALICE), Some(body)).await;
+    assert_eq!(status, 200, "{checked}");
+    assert_eq!(checked["data"]["versions"]["ocpp1.6"], json!({"command": "Reset", "sent": true, "reason": null}));
+    let (status, refused) =
+        stack.request("POST", check, Some(ALICE), Some(json!({"command": "Reset", "data": {"type": "Warm"}}))).await;
+    assert_eq!(status, 422);
+    assert!(refused["errors"]["data.type"].is_array() && refused["errors"]["charger_ids"].is_array(), "{refused}");
+    let (_, runs) = stack.request("GET", BULK, Some(ALICE), None).await;
+    assert_eq!(runs["data"], json!([]), "a check creates nothing");
+
+    let run = stack.create("ClearCache", json!({}), &ids(&[&cp(0), &cp(1)]), json!({})).await;
+    let path = format!("{BULK}/{}", run["uuid"].as_str().expect("uuid"));
+    let (status, figures) = stack.request("GET", &format!("{path}?results=0"), Some(ALICE), None).await;
+    assert_eq!(
+        (status, figures["data"]["results"].clone(), figures["data"]["total_count"].clone()),
+        (200, json!([]), json!(2))
+    );
+    let (status, one) = stack.request("GET", &format!("{path}?results=1"), Some(ALICE), None).await;
+    assert_eq!((status, one["data"]["results"].as_array().map(Vec::len)), (200, Some(1)));
+    let (status, refused) = stack.request("POST", &format!("{path}/cancel?results=101"), Some(ALICE), None).await;
+    assert_eq!(status, 422, "{refused}");
+    let (_, unchanged) = stack.request("GET", &path, Some(ALICE), None).await;
+    assert!(unchanged["data"]["cancelled_at"].is_null(), "a refused cancel cancels nothing");
+}
+
 ocpp_bulk_tests::on_both_backends!(
+    the_console_reads_commands_checks_bodies_and_polls_figures,
     tokens_are_required_and_checked,
     another_users_run_does_not_exist_for_you,
     validation_names_every_offending_field,

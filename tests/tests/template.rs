@@ -99,6 +99,9 @@ fn every_api_route_reaches_the_api_function() {
             }
         }
     }
+    // And the console's pages, which are not the API's contract.
+    expected.insert(("GET".to_owned(), "/console".to_owned()));
+    expected.insert(("GET".to_owned(), "/console/{file}".to_owned()));
     assert_eq!(routes, expected);
 }
 

@@ -29,6 +29,8 @@ pub mod aws;
 pub mod bulk_request;
 pub mod cancel;
 pub mod chunks;
+pub mod commands;
+pub mod console;
 pub mod create;
 pub mod fleet;
 pub mod read;
@@ -95,10 +97,18 @@ pub fn normalize(mut request: Request) -> Request {
     request
 }
 
-/// The API's routes, behind `gate`. Bodies up to `request::MAX_BODY_BYTES` are read; more is a 413.
+/// The console's pages (`console.rs`, open to all: they hold no data) beside the API's routes,
+/// behind `gate`. Bodies up to `request::MAX_BODY_BYTES` are read; more is a 413.
 pub fn router(ctx: ApiContext) -> Router {
+    console::routes().merge(api_routes(ctx))
+}
+
+fn api_routes(ctx: ApiContext) -> Router {
     Router::new()
         .route(CHARGERS, get(chargers))
+        .route("/v3/chargers/commands/check", post(check))
+        .route("/v3/commands", get(|| async { respond::json(200, &commands::list()) }))
+        .route("/v3/commands/{command}", get(command))
         .route("/v3/webhooks/secret", post(rotate_webhook_secret))
         .route(BULK, get(list).post(create))
         .route(&format!("{BULK}/{{run}}"), get(show))
@@ -262,6 +272,16 @@ async fn chargers(
     answer(200, fleet::list(&ctx, &caller, &query, request::url_of(&headers, CHARGERS)).await)
 }
 
+/// A run's body checked as `create` checks it, nothing created (`commands::check`).
+async fn check(headers: HeaderMap, body: Result<axum::body::Bytes, BytesRejection>) -> Response {
+    let result = async { commands::check(request::json_body(&read_body(body)?, &headers)?) };
+    answer(200, result.await)
+}
+
+async fn command(name: Result<Path<String>, PathRejection>) -> Response {
+    answer(200, name.map_err(|_| Error::NotFound).and_then(|Path(name)| commands::show(&name)))
+}
+
 async fn rotate_webhook_secret(State(ctx): State<ApiContext>, Extension(caller): Extension<Identity>) -> Response {
     answer(201, webhook::rotate(&ctx, &caller).await)
 }
@@ -270,9 +290,10 @@ async fn show(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async { read::owned_run(&ctx, &caller, &run_id(id)?).await };
-    answer(200, run_envelope(&ctx, result.await).await)
+    let run = async { read::owned_run(&ctx, &caller, &run_id(id)?).await };
+    answer(200, run_envelope(&ctx, query, run).await)
 }
 
 async fn retry(
@@ -299,9 +320,15 @@ async fn retry(
     answer(202, result.await)
 }
 
-/// `{"data": Run}` with its first results, for a run just read or cancelled.
-async fn run_envelope(ctx: &ApiContext, run: Result<shared::domain::Run>) -> Result<serde_json::Value> {
-    Ok(json!({ "data": read::show(ctx, &run?).await? }))
+/// `{"data": Run}` with its first results (as many as the query's `results` asks, checked before
+/// anything is done), for a run just read or cancelled.
+async fn run_envelope(
+    ctx: &ApiContext,
+    query: Option<String>,
+    run: impl std::future::Future<Output = Result<shared::domain::Run>>,
+) -> Result<serde_json::Value> {
+    let embedded = read::embedded(&request::query(query.as_deref()))?;
+    Ok(json!({ "data": read::show(ctx, &run.await?, embedded).await? }))
 }
 
 async fn results(
@@ -341,9 +368,10 @@ async fn cancel(
     State(ctx): State<ApiContext>,
     Extension(caller): Extension<Identity>,
     id: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
 ) -> Response {
-    let result = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &run_id(id)?).await?).await };
-    answer(200, run_envelope(&ctx, result.await).await)
+    let run = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &run_id(id)?).await?).await };
+    answer(200, run_envelope(&ctx, query, run).await)
 }
 
 #[cfg(test)]

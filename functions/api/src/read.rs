@@ -33,9 +33,28 @@ fn owned(caller: &Identity, run: Option<Run>) -> Result<Run> {
     run.filter(|run| run.owner == caller.user).ok_or(Error::NotFound)
 }
 
-pub async fn show(ctx: &ApiContext, run: &Run) -> Result<Value> {
-    let results = ctx.runs.results(run.id, None, None, EMBEDDED_RESULTS).await?;
+pub async fn show(ctx: &ApiContext, run: &Run, embedded: usize) -> Result<Value> {
+    let results = match embedded {
+        0 => Vec::new(),
+        n => ctx.runs.results(run.id, None, None, n).await?,
+    };
     Ok(views::run(run, Some(&results)))
+}
+
+/// `results` of a run's query: how many of its first results its view embeds, 0 to
+/// `EMBEDDED_RESULTS` (the default). A client that polls the figures asks for none, and no result
+/// is read.
+pub fn embedded(query: &HashMap<String, String>) -> Result<usize> {
+    let Some(text) = query.get("results") else {
+        return Ok(EMBEDDED_RESULTS);
+    };
+    match text.parse::<usize>() {
+        Ok(n) if n <= EMBEDDED_RESULTS => Ok(n),
+        _ => Err(Error::invalid(
+            "results",
+            format!("The results field must be an integer between 0 and {EMBEDDED_RESULTS}."),
+        )),
+    }
 }
 
 /// The report gathered for the result at `position` (its place in the run, which the result's

@@ -143,6 +143,11 @@ impl Command {
         Command::versions_of(action).next().map(|command| command.action)
     }
 
+    /// The Open Charge Alliance's request schema, as published (`GET /v3/commands/{command}`).
+    pub fn request_schema(&self) -> &'static str {
+        self.request_schema
+    }
+
     /// Whether a charger answers it with a report in parts (`REPORT_REQUESTS`).
     pub fn reports(&self) -> bool {
         self.version == OcppVersion::V201 && REPORT_REQUESTS.contains(&self.action)

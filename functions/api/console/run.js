@@ -1,0 +1,207 @@
+// One run, live while it runs: its figures and bar (the run alone, every 2 s), its results filtered
+// by status and paged 25 at a time, the messages grouped, each result's response and report, and
+// retry / cancel. Nothing here reads the whole run: a page, or at most 1,000 results for the groups.
+
+import { api, BULK } from "./api.js";
+import { count, failure, fieldErrors, fill, h, pretty, when } from "./dom.js";
+import { bar, figures, pager, STATUSES, state, statusBadge, tally } from "./widgets.js";
+
+const PER_PAGE = 25;
+/** How many results of the filter the message groups are counted over. */
+const GROUPED = 1000;
+/** The filters whose messages are grouped as soon as they are shown: the failures'. Others on request. */
+const GROUPED_AT_ONCE = ["error", "offline", "skipped_forbidden"];
+
+export function render(main, { id, params }) {
+  const path = `${BULK}/${encodeURIComponent(id)}`;
+  const filter = params.get("status") ?? "";
+  const summary = h("section", { class: "card" }, h("p", {}, "Loading…"));
+  const actions = h("div", { class: "actions" });
+  const notice = h("div", { class: "notice" });
+  const results = h("div");
+  const groups = h("div", { class: "groups" });
+  const report = h("div", { class: "report" });
+  const filters = h("nav", { class: "filters", "aria-label": "Filter results by status" });
+  fill(main,
+    h("p", { class: "crumbs" }, h("a", { href: "#/runs" }, "Runs"), " / ", id),
+    summary, actions, notice,
+    h("section", { class: "card" }, h("h2", {}, "Results"), filters, results),
+    h("section", { class: "card" }, h("h2", {}, "Messages"), groups),
+    report);
+
+  const cursors = [null];
+  let run = null;
+  let timers = [];
+  let stopped = false;
+  const later = (fn, ms) => timers.push(setTimeout(fn, ms));
+
+  async function loadRun() {
+    try {
+      run = (await api(path, { query: { results: 0 } })).data;
+    } catch (error) {
+      fill(summary, error.status === 404 ? h("p", { class: "error", role: "alert" }, "Not found: no run of yours has this id.") : failure(error));
+      fill(actions);
+      return false;
+    }
+    showSummary();
+    return true;
+  }
+
+  function showSummary() {
+    const link = (status) => `#/runs/${encodeURIComponent(id)}?status=${status}`;
+    fill(summary,
+      h("div", { class: "heading" }, h("h1", {}, run.command, " ", statusBadge(run)), h("code", { class: "uuid" }, run.uuid)),
+      bar(run), figures(run, link),
+      h("dl", { class: "facts" },
+        fact("Created", when(run.created_at)),
+        fact("Completed", when(run.completed_at)),
+        run.cancelled_at && fact("Cancelled", when(run.cancelled_at)),
+        fact("Timeout", `${run.timeout_seconds ?? "—"} s`),
+        run.max_per_second && fact("Pace", `${count(run.max_per_second)} a second`),
+        run.target && fact("Target", h("code", {}, JSON.stringify(run.target))),
+        run.retry_of && fact("Retries", h("a", { href: `#/runs/${run.retry_of}` }, run.retry_of)),
+        run.retries?.length && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${r}` }, r.slice(0, 8), " "))),
+        run.webhook && fact("Webhook", `${run.webhook.state}, ${run.webhook.attempts} attempt(s)${run.webhook.last_error ? `: ${run.webhook.last_error}` : ""}`)),
+      h("details", {}, h("summary", {}, "Command data"), h("pre", {}, pretty({ data: run.data, versions: run.versions }))));
+    fill(filters, [["", "All", run.total_count], ...STATUSES.map(([s, , label]) => [s, label, tally(run, s)])].map(([status, label, n]) =>
+      h("a", { href: status ? link(status) : `#/runs/${encodeURIComponent(id)}`, class: status === filter ? "current" : null }, `${label} ${count(n)}`)));
+    showActions();
+  }
+
+  function showActions() {
+    const failed = tally(run, "error") + tally(run, "offline");
+    const retry = h("button", { type: "button", disabled: failed === 0, onclick: retryFailures }, `Retry ${count(failed)} failed`);
+    const running = run.status === "running" && !run.cancelled_at;
+    const cancel = h("button", { type: "button", class: "danger", disabled: !running, onclick: () => confirmCancel(cancel) }, "Cancel run");
+    fill(actions, retry, cancel);
+  }
+
+  function confirmCancel(button) {
+    fill(button, "Confirm: cancel this run");
+    button.onclick = cancelRun;
+  }
+
+  async function cancelRun() {
+    try {
+      run = (await api(`${path}/cancel`, { method: "POST", query: { results: 0 } })).data;
+      fill(notice, h("p", { class: "ok" }, "Cancelled: what was not sent ends as cancelled."));
+      showSummary();
+    } catch (error) {
+      fill(notice, failure(error));
+    }
+  }
+
+  async function retryFailures() {
+    try {
+      const retry = await api(`${path}/retry`, { method: "POST", body: { statuses: ["offline", "error"] }, headers: { "Idempotency-Key": `console-retry-${run.uuid}-${run.retries?.length ?? 0}` } });
+      location.hash = `#/runs/${retry.data.uuid}`;
+    } catch (error) {
+      fill(notice, failure(error), fieldErrors(error.body));
+    }
+  }
+
+  async function loadResults() {
+    try {
+      const page = await api(`${path}/results`, { query: { status: filter, per_page: PER_PAGE, cursor: cursors[cursors.length - 1] } });
+      fill(results, resultTable(page.data), pager(cursors, page.meta, loadResults));
+    } catch (error) {
+      fill(results, failure(error));
+    }
+  }
+
+  async function loadGroups() {
+    try {
+      const page = await api(`${path}/results`, { query: { status: filter, per_page: GROUPED } });
+      fill(groups, messageGroups(page.data, page.meta.next_cursor !== null));
+    } catch (error) {
+      fill(groups, failure(error));
+    }
+  }
+
+  function resultTable(rows) {
+    if (!rows.length) return h("p", { class: "empty" }, "No results here yet.");
+    return h("table", { class: "results" },
+      h("thead", {}, h("tr", {}, ["Charger", "Status", "Message", "Executed", "Response"].map((t) => h("th", {}, t)))),
+      h("tbody", {}, rows.map((result) => h("tr", {},
+        h("td", {}, h("div", {}, result.charger?.identity ?? result.charger_uuid), h("div", { class: "muted" }, result.charger?.reference)),
+        h("td", {}, h("span", { class: `badge ${result.status}` }, result.status)),
+        h("td", { class: "message" }, result.message),
+        h("td", {}, when(result.executed_at)),
+        h("td", {}, responseCell(result))))));
+  }
+
+  function responseCell(result) {
+    return [
+      result.response && h("details", {}, h("summary", {}, "Response"), h("pre", {}, pretty(result.response))),
+      result.report && h("button", { type: "button", class: "secondary small", onclick: () => loadReport(result.report.position) },
+        `Report: ${count(result.report.parts)} part(s)${result.report.complete ? "" : ", incomplete"}`),
+    ];
+  }
+
+  async function loadReport(position, cursor) {
+    try {
+      const page = await api(`${path}/reports/${position}`, { query: { cursor } });
+      const more = page.meta.next_cursor && h("button", { type: "button", class: "secondary", onclick: () => loadReport(position, page.meta.next_cursor) }, "Next page of the report");
+      fill(report, h("section", { class: "card" },
+        h("h2", {}, `Report of result ${position}`),
+        h("p", {}, `Request ${page.data.request_id}, ${count(page.data.parts)} part(s), ${page.data.complete ? "complete" : "incomplete"}, ${count(page.data.data.length)} entries on this page`),
+        h("pre", { class: "report-data" }, pretty(page.data.data)), more));
+      report.scrollIntoView();
+    } catch (error) {
+      fill(report, failure(error));
+    }
+  }
+
+  async function tick() {
+    if (stopped) return;
+    const wasRunning = run?.status === "running";
+    if (!(await loadRun())) return;
+    const running = run.status === "running";
+    if (running || wasRunning) {
+      if (cursors.length === 1) await loadResults();
+      if (!running && grouping) await loadGroups();
+    }
+    if (running) later(tick, 2000);
+  }
+
+  let grouping = GROUPED_AT_ONCE.includes(filter);
+  const groupOnRequest = () => {
+    fill(groups, h("button", { type: "button", class: "secondary", onclick: () => { grouping = true; loadGroups(); } },
+      `Group the messages of up to ${count(GROUPED)} results`));
+  };
+
+  (async () => {
+    if (!(await loadRun())) return;
+    await Promise.all([loadResults(), grouping ? loadGroups() : groupOnRequest()]);
+    if (run.status === "running") {
+      later(tick, 2000);
+      const regroup = async () => {
+        if (stopped || run.status !== "running") return;
+        if (grouping) await loadGroups();
+        later(regroup, 10000);
+      };
+      later(regroup, 10000);
+    }
+  })();
+  return () => { stopped = true; timers.forEach(clearTimeout); timers = []; };
+}
+
+function fact(label, value) {
+  return h("div", {}, h("dt", {}, label), h("dd", {}, value));
+}
+
+/** The results' messages, most frequent first, each with its count. */
+function messageGroups(rows, partial) {
+  const byMessage = new Map();
+  for (const result of rows) {
+    const key = result.message ?? "(no message)";
+    byMessage.set(key, (byMessage.get(key) ?? 0) + 1);
+  }
+  if (!byMessage.size) return h("p", { class: "empty" }, "No results here yet.");
+  const sorted = [...byMessage].sort((a, b) => b[1] - a[1]);
+  return [
+    h("p", { class: "muted" }, partial ? `Over the first ${count(rows.length)} results of this filter.` : `Over all ${count(rows.length)} results of this filter.`),
+    h("table", { class: "groups" }, h("tbody", {}, sorted.map(([message, n]) =>
+      h("tr", {}, h("td", { class: "num" }, count(n)), h("td", { class: "message" }, message))))),
+  ];
+}

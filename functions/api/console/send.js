@@ -1,0 +1,153 @@
+// Send a command: the command list and each command's official schema come from the API; the body
+// is checked as it is typed (POST /v3/chargers/commands/check, the same rules and 422 as the run's
+// POST) and sent with an Idempotency-Key, so a double click makes one run.
+
+import { api, BULK } from "./api.js";
+import { failure, fieldErrors, fill, h, pretty } from "./dom.js";
+
+const TARGET_FIELDS = [["team", "Team"], ["vendor", "Vendor"], ["model", "Model"], ["firmware", "Firmware"], ["firmware_below", "Firmware below"]];
+const VERSIONS = [["ocpp1.6", "OCPP 1.6"], ["ocpp2.0.1", "OCPP 2.0.1"]];
+
+export function render(main, { params }) {
+  let key = `console-${randomId()}`;
+  const command = h("select", { id: "command", name: "command", required: true });
+  const data = h("textarea", { id: "data", name: "data", rows: 6, spellcheck: "false" }, "{}");
+  const schema = h("div", { class: "schema" });
+  const byTarget = TARGET_FIELDS.some(([name]) => params.has(name)) || params.has("connected");
+  const ids = h("textarea", { id: "charger-ids", name: "charger_ids", rows: 4, spellcheck: "false", placeholder: "Charger uuids, one per line (or separated by commas or spaces)" });
+  const targetInputs = Object.fromEntries(TARGET_FIELDS.map(([name]) => [name, h("input", { name: `target-${name}`, id: `target-${name}`, value: params.get(name) ?? "" })]));
+  const connected = h("select", { id: "target-connected" },
+    [["", "Any"], ["true", "Connected"], ["false", "Not connected"]].map(([value, label]) => h("option", { value, selected: params.get("connected") === value }, label)));
+  const modeIds = h("input", { type: "radio", name: "mode", id: "mode-ids", value: "ids", checked: !byTarget });
+  const modeTarget = h("input", { type: "radio", name: "mode", id: "mode-target", value: "target", checked: byTarget });
+  const idsBox = h("div", { class: "mode-ids" }, ids);
+  const targetBox = h("div", { class: "mode-target grid" }, TARGET_FIELDS.map(([name, label]) => h("label", {}, label, targetInputs[name])), h("label", {}, "Connection", connected));
+  const instead = Object.fromEntries(VERSIONS.map(([version]) => [version, {
+    on: h("input", { type: "checkbox", id: `instead-${version}` }),
+    command: h("select", { id: `instead-${version}-command` }),
+    data: h("textarea", { id: `instead-${version}-data`, rows: 3, spellcheck: "false" }, "{}"),
+  }]));
+  const timeout = h("input", { type: "number", id: "timeout", min: 1, max: 900, placeholder: "30" });
+  const pace = h("input", { type: "number", id: "pace", min: 1, placeholder: "no limit" });
+  const verdict = h("div", { class: "verdict", id: "verdict", "aria-live": "polite" });
+  const submit = h("button", { type: "submit", id: "send" }, "Send");
+
+  const form = h("form", { class: "card send", onsubmit: send, oninput: changed, onchange: changed },
+    h("h1", {}, "Send a command"),
+    h("label", { for: "command" }, "Command"), command, schema,
+    h("label", { for: "data" }, "Data (JSON, checked against the command's schema)"), data,
+    h("fieldset", {}, h("legend", {}, "Chargers"),
+      h("label", { class: "inline" }, modeIds, " By id"), h("label", { class: "inline" }, modeTarget, " By what they are (the fleet view's filters)"),
+      idsBox, targetBox),
+    h("fieldset", {}, h("legend", {}, "A mixed fleet: send one version something else"),
+      VERSIONS.map(([version, label]) => h("div", { class: "instead" },
+        h("label", { class: "inline" }, instead[version].on, ` ${label} chargers get instead:`),
+        instead[version].command, instead[version].data))),
+    h("div", { class: "grid" }, h("label", {}, "Timeout (seconds)", timeout), h("label", {}, "At most, a second", pace)),
+    verdict, submit);
+  fill(main, form);
+
+  let commands = [];
+  let checkTimer;
+  (async () => {
+    try {
+      commands = (await api("/v3/commands")).data;
+    } catch (error) {
+      fill(verdict, failure(error));
+      return;
+    }
+    const options = (list) => list.map((c) => h("option", { value: c.command }, `${c.command} (${c.versions.map((v) => v.replace("ocpp", "")).join(", ")})`));
+    fill(command, options(commands));
+    command.value = params.get("command") ?? "Reset";
+    for (const [version] of VERSIONS) fill(instead[version].command, options(commands.filter((c) => c.versions.includes(version))));
+    showMode();
+    showSchema();
+    check();
+  })();
+
+  function showMode() {
+    idsBox.hidden = !modeIds.checked;
+    targetBox.hidden = !modeTarget.checked;
+  }
+
+  async function showSchema() {
+    try {
+      const shown = (await api(`/v3/commands/${encodeURIComponent(command.value)}`)).data;
+      fill(schema, Object.entries(shown.schemas).map(([version, s]) =>
+        h("details", {}, h("summary", {}, `${version}: required ${(s.required ?? []).join(", ") || "nothing"}`), h("pre", {}, pretty(s)))));
+    } catch (error) {
+      fill(schema, failure(error));
+    }
+  }
+
+  /** The request body as the form stands, or the fields whose JSON does not parse. */
+  function body() {
+    const broken = {};
+    const parse = (field, text) => {
+      try {
+        return JSON.parse(text.trim() || "{}");
+      } catch (error) {
+        broken[field] = [`Not JSON: ${error.message}`];
+        return null;
+      }
+    };
+    const request = { command: command.value, data: parse("data", data.value) };
+    if (modeIds.checked) {
+      request.charger_ids = ids.value.split(/[\s,;]+/).filter(Boolean);
+    } else {
+      request.target = Object.fromEntries(TARGET_FIELDS.map(([name]) => [name, targetInputs[name].value.trim()]).filter(([, v]) => v));
+      if (connected.value) request.target.connected = connected.value === "true";
+    }
+    const versions = {};
+    for (const [version] of VERSIONS) {
+      if (instead[version].on.checked) versions[version] = { command: instead[version].command.value, data: parse(`versions.${version}.data`, instead[version].data.value) };
+    }
+    if (Object.keys(versions).length) request.versions = versions;
+    if (timeout.value) request.timeout_seconds = Number(timeout.value);
+    if (pace.value) request.max_per_second = Number(pace.value);
+    return Object.keys(broken).length ? { errors: broken } : { request };
+  }
+
+  function changed(event) {
+    if (event.target === modeIds || event.target === modeTarget) showMode();
+    if (event.target === command && event.type === "change") showSchema();
+    clearTimeout(checkTimer);
+    checkTimer = setTimeout(check, 350);
+  }
+
+  async function check() {
+    const { request, errors } = body();
+    if (errors) return fill(verdict, fieldErrors({ errors }));
+    try {
+      const checked = (await api("/v3/chargers/commands/check", { method: "POST", body: request })).data;
+      fill(verdict, h("ul", { class: "checked" }, Object.entries(checked.versions).map(([version, v]) =>
+        h("li", { class: v.sent ? "ok" : "muted" }, `${version} chargers: `, v.sent ? `${v.command} is sent` : v.reason))));
+      return true;
+    } catch (error) {
+      fill(verdict, error.status === 422 ? [h("p", { class: "error" }, "Not sendable yet:"), fieldErrors(error.body)] : failure(error));
+      return false;
+    }
+  }
+
+  async function send(event) {
+    event.preventDefault();
+    clearTimeout(checkTimer);
+    const { request, errors } = body();
+    if (errors) return fill(verdict, fieldErrors({ errors }));
+    submit.disabled = true;
+    try {
+      const created = await api(BULK, { method: "POST", body: request, headers: { "Idempotency-Key": key } });
+      location.hash = `#/runs/${created.data.uuid}`;
+    } catch (error) {
+      fill(verdict, failure(error), fieldErrors(error.body));
+      // Refused, so nothing was made: a corrected form is a new request.
+      if (error.status >= 400 && error.status < 500) key = `console-${randomId()}`;
+      submit.disabled = false;
+    }
+  }
+}
+
+function randomId() {
+  const bytes = crypto.getRandomValues(new Uint8Array(16));
+  return [...bytes].map((b) => b.toString(16).padStart(2, "0")).join("");
+}
