@@ -13,4 +13,4 @@ fi
 export DEBIAN_FRONTEND=noninteractive
 "${as_root[@]}" apt-get update -qq
 "${as_root[@]}" apt-get install -y -qq --no-install-recommends chromium
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null

@@ -73,7 +73,7 @@ if ! wait "$chromium_pid"; then
   echo "scripts/chromium.sh failed" >&2
   exit 1
 fi
-/usr/bin/chromium --version
+/usr/bin/chromium --version 2>/dev/null
 
 step "Python: ocpp package chargers against ocpp-bulk serve, the console in Chromium"
 OCPP_BULK_BIN="$bin" "$venv/bin/python" -m pytest -q -p no:cacheprovider tests/python

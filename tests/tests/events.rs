@@ -41,6 +41,13 @@ async fn every_sample_event_is_handled() {
     assert_eq!(api_status(&stack, "api-get-run.json").await, 404, "an unknown run");
     assert_eq!(api_status(&stack, "api-list-runs.json").await, 200);
     checked.extend(["api-post-bulk.json", "api-post-bulk-invalid.json", "api-get-run.json", "api-list-runs.json"]);
+    // A console file, asked for without a token as a browser does.
+    let request = lambda_http::request::from_str(&read("api-get-console-file.json")).expect("an HTTP API event");
+    let file = api::handle(&stack.api, request).await;
+    assert_eq!(file.status().as_u16(), 200);
+    assert_eq!(file.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(file.headers()["content-security-policy"], api::console::CONTENT_SECURITY_POLICY);
+    checked.push("api-get-console-file.json");
 
     let batch: SqsEvent = serde_json::from_str(&read("worker-sqs-batch.json")).expect("an SQS event");
     assert_eq!(batch.records.len(), 3);

@@ -60,7 +60,7 @@ export function render(main, { id, params }) {
         run.max_per_second && fact("Pace", `${count(run.max_per_second)} a second`),
         run.target && fact("Target", h("code", {}, JSON.stringify(run.target))),
         run.retry_of && fact("Retries", h("a", { href: `#/runs/${run.retry_of}` }, run.retry_of)),
-        run.retries?.length && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${r}` }, r.slice(0, 8), " "))),
+        run.retries?.length > 0 && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${r}` }, r.slice(0, 8), " "))),
         run.webhook && fact("Webhook", `${run.webhook.state}, ${run.webhook.attempts} attempt(s)${run.webhook.last_error ? `: ${run.webhook.last_error}` : ""}`)),
       h("details", {}, h("summary", {}, "Command data"), h("pre", {}, pretty({ data: run.data, versions: run.versions }))));
     fill(filters, [["", "All", run.total_count], ...STATUSES.map(([s, , label]) => [s, label, tally(run, s)])].map(([status, label, n]) =>

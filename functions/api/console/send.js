@@ -110,6 +110,13 @@ export function render(main, { params }) {
 
   function changed(event) {
     if (event.target === modeIds || event.target === modeTarget) showMode();
+    for (const [version] of VERSIONS) {
+      // Ticked: start from the run's own command, where the version has it.
+      const choice = instead[version];
+      if (event.target === choice.on && choice.on.checked && [...choice.command.options].some((o) => o.value === command.value)) {
+        choice.command.value = command.value;
+      }
+    }
     if (event.target === command && event.type === "change") showSchema();
     clearTimeout(checkTimer);
     checkTimer = setTimeout(check, 350);
