@@ -19,7 +19,13 @@ function route(hash) {
   const params = new URLSearchParams(search ?? "");
   const parts = path.split("/").filter(Boolean);
   if (!session.token() || parts[0] === "signin") return { view: signin, name: "signin", params };
-  if (parts[0] === "runs" && parts[1]) return { view: run, name: "runs", params, id: decodeURIComponent(parts[1]) };
+  if (parts[0] === "runs" && parts[1]) {
+    try {
+      return { view: run, name: "runs", params, id: decodeURIComponent(parts[1]) };
+    } catch {
+      return { view: runs, name: "runs", params };
+    }
+  }
   if (parts[0] === "fleet") return { view: fleet, name: "fleet", params };
   if (parts[0] === "send") return { view: send, name: "send", params };
   return { view: runs, name: "runs", params };

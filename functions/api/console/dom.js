@@ -60,3 +60,26 @@ export function fieldErrors(body) {
     messages.map((message) => h("li", {}, h("code", {}, field), " ", message)));
   return items.length ? h("ul", { class: "errors" }, items) : null;
 }
+
+/**
+ * Numbers a view's requests of one kind, so that only the answer to the latest is shown: an older
+ * answer arriving late (a poll overtaken by a click on Next) is dropped.
+ * `const t = slot.next(); const page = await api(…); if (!slot.current(t)) return;`
+ */
+export function sequence() {
+  let latest = 0;
+  return { next: () => ++latest, current: (ticket) => ticket === latest };
+}
+
+/**
+ * Replaces an element's children unless the data they show is unchanged, keeping which of its
+ * <details> were open (by their `data-key`), so a poll neither flickers nor closes what was opened.
+ */
+export function refill(element, data, build) {
+  const text = JSON.stringify(data);
+  if (element.dataset.shown === text) return;
+  const open = new Set([...element.querySelectorAll("details[open]")].map((d) => d.dataset.key));
+  fill(element, build());
+  for (const details of element.querySelectorAll("details")) details.open = open.has(details.dataset.key);
+  element.dataset.shown = text;
+}

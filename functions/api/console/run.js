@@ -3,7 +3,7 @@
 // retry / cancel. Nothing here reads the whole run: a page, or at most 1,000 results for the groups.
 
 import { api, BULK } from "./api.js";
-import { count, failure, fieldErrors, fill, h, pretty, when } from "./dom.js";
+import { count, failure, fieldErrors, fill, h, pretty, refill, sequence, when } from "./dom.js";
 import { bar, figures, pager, STATUSES, state, statusBadge, tally } from "./widgets.js";
 
 const PER_PAGE = 25;
@@ -33,15 +33,31 @@ export function render(main, { id, params }) {
   let run = null;
   let timers = [];
   let stopped = false;
+  let confirming = false;
   const later = (fn, ms) => timers.push(setTimeout(fn, ms));
+  const slots = { results: sequence(), groups: sequence(), report: sequence() };
 
+  /** Reads the run's figures: true when shown; "gone" for a 404; false for a failure worth retrying. */
   async function loadRun() {
     try {
       run = (await api(path, { query: { results: 0 } })).data;
     } catch (error) {
-      fill(summary, error.status === 404 ? h("p", { class: "error", role: "alert" }, "Not found: no run of yours has this id.") : failure(error));
-      fill(actions);
+      if (stopped) return false;
+      if (error.status === 404 || !run) {
+        stopped = error.status === 404 || error.status === 401;
+        fill(summary, error.status === 404 ? h("p", { class: "error", role: "alert" }, "Not found: no run of yours has this id.") : failure(error));
+        fill(actions);
+        return error.status === 404 ? "gone" : false;
+      }
+      // The last figures stay; the page says why they are not fresh and tries again.
+      fill(notice, h("p", { class: "error" }, `Live updates paused: ${error.message} Trying again.`));
+      notice.dataset.kind = "stale";
       return false;
+    }
+    if (stopped) return false;
+    if (notice.dataset.kind === "stale") {
+      fill(notice);
+      delete notice.dataset.kind;
     }
     showSummary();
     return true;
@@ -49,7 +65,7 @@ export function render(main, { id, params }) {
 
   function showSummary() {
     const link = (status) => `#/runs/${encodeURIComponent(id)}?status=${status}`;
-    fill(summary,
+    refill(summary, run, () => [
       h("div", { class: "heading" }, h("h1", {}, run.command, " ", statusBadge(run)), h("code", { class: "uuid" }, run.uuid)),
       bar(run), figures(run, link),
       h("dl", { class: "facts" },
@@ -59,31 +75,40 @@ export function render(main, { id, params }) {
         fact("Timeout", `${run.timeout_seconds ?? "—"} s`),
         run.max_per_second && fact("Pace", `${count(run.max_per_second)} a second`),
         run.target && fact("Target", h("code", {}, JSON.stringify(run.target))),
-        run.retry_of && fact("Retries", h("a", { href: `#/runs/${run.retry_of}` }, run.retry_of)),
-        run.retries?.length > 0 && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${r}` }, r.slice(0, 8), " "))),
+        run.retry_of && fact("Retries", h("a", { href: `#/runs/${encodeURIComponent(run.retry_of)}` }, run.retry_of)),
+        run.retries?.length > 0 && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${encodeURIComponent(r)}` }, r.slice(0, 8), " "))),
         run.webhook && fact("Webhook", `${run.webhook.state}, ${run.webhook.attempts} attempt(s)${run.webhook.last_error ? `: ${run.webhook.last_error}` : ""}`)),
-      h("details", {}, h("summary", {}, "Command data"), h("pre", {}, pretty({ data: run.data, versions: run.versions }))));
-    fill(filters, [["", "All", run.total_count], ...STATUSES.map(([s, , label]) => [s, label, tally(run, s)])].map(([status, label, n]) =>
+      h("details", { "data-key": "data" }, h("summary", {}, "Command data"), h("pre", {}, pretty({ data: run.data, versions: run.versions }))),
+    ]);
+    const counts = [["", "All", run.total_count], ...STATUSES.map(([s, , label]) => [s, label, tally(run, s)])];
+    refill(filters, counts, () => counts.map(([status, label, n]) =>
       h("a", { href: status ? link(status) : `#/runs/${encodeURIComponent(id)}`, class: status === filter ? "current" : null }, `${label} ${count(n)}`)));
     showActions();
   }
 
   function showActions() {
     const failed = tally(run, "error") + tally(run, "offline");
-    const retry = h("button", { type: "button", disabled: failed === 0, onclick: retryFailures }, `Retry ${count(failed)} failed`);
-    const running = run.status === "running" && !run.cancelled_at;
-    const cancel = h("button", { type: "button", class: "danger", disabled: !running, onclick: () => confirmCancel(cancel) }, "Cancel run");
-    fill(actions, retry, cancel);
+    const running = run.status === "running";
+    const cancellable = running && !run.cancelled_at;
+    confirming = confirming && cancellable;
+    const state = { failed, running, cancellable, confirming };
+    refill(actions, state, () => [
+      // A run is retried once it has ended (the API refuses a running one).
+      h("button", { type: "button", disabled: running || failed === 0, onclick: retryFailures }, `Retry ${count(failed)} failed`),
+      h("button", { type: "button", class: "danger", disabled: !cancellable, onclick: confirming ? cancelRun : confirmCancel },
+        confirming ? "Confirm: cancel this run" : "Cancel run"),
+    ]);
   }
 
-  function confirmCancel(button) {
-    fill(button, "Confirm: cancel this run");
-    button.onclick = cancelRun;
+  function confirmCancel() {
+    confirming = true;
+    showActions();
   }
 
   async function cancelRun() {
     try {
       run = (await api(`${path}/cancel`, { method: "POST", query: { results: 0 } })).data;
+      confirming = false;
       fill(notice, h("p", { class: "ok" }, "Cancelled: what was not sent ends as cancelled."));
       showSummary();
     } catch (error) {
@@ -101,20 +126,24 @@ export function render(main, { id, params }) {
   }
 
   async function loadResults() {
+    const ticket = slots.results.next();
     try {
       const page = await api(`${path}/results`, { query: { status: filter, per_page: PER_PAGE, cursor: cursors[cursors.length - 1] } });
-      fill(results, resultTable(page.data), pager(cursors, page.meta, loadResults));
+      if (!slots.results.current(ticket) || stopped) return;
+      refill(results, [cursors, page], () => [resultTable(page.data), pager(cursors, page.meta, loadResults)]);
     } catch (error) {
-      fill(results, failure(error));
+      if (slots.results.current(ticket)) fill(results, failure(error));
     }
   }
 
   async function loadGroups() {
+    const ticket = slots.groups.next();
     try {
       const page = await api(`${path}/results`, { query: { status: filter, per_page: GROUPED } });
+      if (!slots.groups.current(ticket) || stopped) return;
       fill(groups, messageGroups(page.data, page.meta.next_cursor !== null));
     } catch (error) {
-      fill(groups, failure(error));
+      if (slots.groups.current(ticket)) fill(groups, failure(error));
     }
   }
 
@@ -132,15 +161,17 @@ export function render(main, { id, params }) {
 
   function responseCell(result) {
     return [
-      result.response && h("details", {}, h("summary", {}, "Response"), h("pre", {}, pretty(result.response))),
+      result.response && h("details", { "data-key": result.charger_uuid }, h("summary", {}, "Response"), h("pre", {}, pretty(result.response))),
       result.report && h("button", { type: "button", class: "secondary small", onclick: () => loadReport(result.report.position) },
         `Report: ${count(result.report.parts)} part(s)${result.report.complete ? "" : ", incomplete"}`),
     ];
   }
 
   async function loadReport(position, cursor) {
+    const ticket = slots.report.next();
     try {
-      const page = await api(`${path}/reports/${position}`, { query: { cursor } });
+      const page = await api(`${path}/reports/${encodeURIComponent(position)}`, { query: { cursor } });
+      if (!slots.report.current(ticket) || stopped) return;
       const more = page.meta.next_cursor && h("button", { type: "button", class: "secondary", onclick: () => loadReport(position, page.meta.next_cursor) }, "Next page of the report");
       fill(report, h("section", { class: "card" },
         h("h2", {}, `Report of result ${position}`),
@@ -148,14 +179,21 @@ export function render(main, { id, params }) {
         h("pre", { class: "report-data" }, pretty(page.data.data)), more));
       report.scrollIntoView();
     } catch (error) {
-      fill(report, failure(error));
+      if (slots.report.current(ticket)) fill(report, failure(error));
     }
   }
 
-  async function tick() {
+  /** Every 2 s while the run runs (and once more as it ends): its figures, and page 1 of its results. */
+  async function tick(failures = 0) {
     if (stopped) return;
     const wasRunning = run?.status === "running";
-    if (!(await loadRun())) return;
+    const shown = await loadRun();
+    if (shown === "gone" || stopped) return;
+    if (!shown) {
+      // Backs off to 30 s while the API fails, and goes on.
+      later(() => tick(failures + 1), Math.min(30000, 2000 * 2 ** failures));
+      return;
+    }
     const running = run.status === "running";
     if (running || wasRunning) {
       if (cursors.length === 1) await loadResults();
@@ -171,7 +209,7 @@ export function render(main, { id, params }) {
   };
 
   (async () => {
-    if (!(await loadRun())) return;
+    if ((await loadRun()) !== true) return;
     await Promise.all([loadResults(), grouping ? loadGroups() : groupOnRequest()]);
     if (run.status === "running") {
       later(tick, 2000);

@@ -3,7 +3,7 @@
 // POST) and sent with an Idempotency-Key, so a double click makes one run.
 
 import { api, BULK } from "./api.js";
-import { failure, fieldErrors, fill, h, pretty } from "./dom.js";
+import { failure, fieldErrors, fill, h, pretty, sequence } from "./dom.js";
 
 const TARGET_FIELDS = [["team", "Team"], ["vendor", "Vendor"], ["model", "Model"], ["firmware", "Firmware"], ["firmware_below", "Firmware below"]];
 const VERSIONS = [["ocpp1.6", "OCPP 1.6"], ["ocpp2.0.1", "OCPP 2.0.1"]];
@@ -49,6 +49,7 @@ export function render(main, { params }) {
 
   let commands = [];
   let checkTimer;
+  const slots = { schema: sequence(), check: sequence() };
   (async () => {
     try {
       commands = (await api("/v3/commands")).data;
@@ -71,8 +72,10 @@ export function render(main, { params }) {
   }
 
   async function showSchema() {
+    const ticket = slots.schema.next();
     try {
       const shown = (await api(`/v3/commands/${encodeURIComponent(command.value)}`)).data;
+      if (!slots.schema.current(ticket)) return;
       fill(schema, Object.entries(shown.schemas).map(([version, s]) =>
         h("details", {}, h("summary", {}, `${version}: required ${(s.required ?? []).join(", ") || "nothing"}`), h("pre", {}, pretty(s)))));
     } catch (error) {
@@ -123,22 +126,34 @@ export function render(main, { params }) {
   }
 
   async function check() {
+    const ticket = slots.check.next();
     const { request, errors } = body();
+    showTarget(request);
     if (errors) return fill(verdict, fieldErrors({ errors }));
     try {
       const checked = (await api("/v3/chargers/commands/check", { method: "POST", body: request })).data;
+      if (!slots.check.current(ticket)) return;
       fill(verdict, h("ul", { class: "checked" }, Object.entries(checked.versions).map(([version, v]) =>
         h("li", { class: v.sent ? "ok" : "muted" }, `${version} chargers: `, v.sent ? `${v.command} is sent` : v.reason))));
       return true;
     } catch (error) {
+      if (!slots.check.current(ticket)) return;
       fill(verdict, error.status === 422 ? [h("p", { class: "error" }, "Not sendable yet:"), fieldErrors(error.body)] : failure(error));
       return false;
     }
   }
 
+  /** A target without a filter is every charger of the caller's: the button says so. */
+  function showTarget(request) {
+    const everyCharger = request?.target && Object.keys(request.target).length === 0;
+    fill(submit, everyCharger ? "Send to every charger of yours" : "Send");
+    submit.classList.toggle("danger", Boolean(everyCharger));
+  }
+
   async function send(event) {
     event.preventDefault();
     clearTimeout(checkTimer);
+    slots.check.next();
     const { request, errors } = body();
     if (errors) return fill(verdict, fieldErrors({ errors }));
     submit.disabled = true;
@@ -147,8 +162,10 @@ export function render(main, { params }) {
       location.hash = `#/runs/${created.data.uuid}`;
     } catch (error) {
       fill(verdict, failure(error), fieldErrors(error.body));
-      // Refused, so nothing was made: a corrected form is a new request.
-      if (error.status >= 400 && error.status < 500) key = `console-${randomId()}`;
+      // Refused as it stands, so nothing was made: a corrected form is a new request. Any other
+      // failure (409: the first is still being made, 429, 5xx, no answer) keeps the key, so sending
+      // again can only ever make the one run.
+      if ([400, 413, 422].includes(error.status)) key = `console-${randomId()}`;
       submit.disabled = false;
     }
   }

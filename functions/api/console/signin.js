@@ -20,7 +20,11 @@ export function render(main) {
     session.signIn(token.value.trim());
     try {
       await api(BULK, { query: { per_page: 1 }, signOutOn401: false });
-      location.hash = "#/runs";
+      // On to where the tab was going (a deep link), else my runs; the same fragment again fires no
+      // hashchange, so the router is asked directly.
+      const next = location.hash && location.hash !== "#/signin" ? location.hash : "#/runs";
+      if (location.hash === next) window.dispatchEvent(new HashChangeEvent("hashchange"));
+      else location.hash = next;
     } catch (error) {
       session.signOut();
       fill(status, failure(error.status === 401 ? new Error("That token is not known.") : error));

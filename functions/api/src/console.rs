@@ -80,10 +80,9 @@ fn serve(name: &str, request: &HeaderMap) -> Response {
         return response;
     };
     let (asset, etag) = (&ASSETS[index], &ETAGS[index]);
-    let fresh = request
-        .get(header::IF_NONE_MATCH)
-        .and_then(|value| value.to_str().ok())
-        .is_some_and(|tags| tags.split(',').any(|tag| tag.trim() == etag));
+    let fresh = request.get(header::IF_NONE_MATCH).and_then(|value| value.to_str().ok()).is_some_and(|tags| {
+        tags.split(',').map(str::trim).any(|tag| tag == "*" || tag.trim_start_matches("W/") == etag)
+    });
     let mut response = if fresh {
         StatusCode::NOT_MODIFIED.into_response()
     } else {
@@ -126,6 +125,11 @@ mod tests {
         let mut request = HeaderMap::new();
         request.insert(header::IF_NONE_MATCH, first.headers()[header::ETAG].clone());
         assert_eq!(serve("app.js", &request).status(), StatusCode::NOT_MODIFIED);
+        let weak = format!("\"other\", W/{}", first.headers()[header::ETAG].to_str().unwrap());
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_str(&weak).unwrap());
+        assert_eq!(serve("app.js", &request).status(), StatusCode::NOT_MODIFIED, "a weak match is a match for a GET");
+        request.insert(header::IF_NONE_MATCH, HeaderValue::from_static("\"stale\""));
+        assert_eq!(serve("app.js", &request).status(), StatusCode::OK);
     }
 
     #[test]
