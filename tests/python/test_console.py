@@ -35,6 +35,7 @@ TOKEN = "console-token-0123456789"
 OTHER_TOKEN = "console-other-token-0123"
 SIMULATED = [f"CON{i:03}" for i in range(1, 21)]
 HOSTILE = "HOSTILE"
+HOSTILE201 = "HOSTILE201"
 # What a hostile charger says: markup that would run script if it were ever parsed as HTML.
 PAYLOAD = '<img src=x onerror="window.pwned=1">'
 # As a BootNotification's chargePointVendor, at most 20 characters.
@@ -51,7 +52,7 @@ FLEET = {
     "tokens": [{"token": TOKEN, "user": "console", "teams": ["console"]},
                {"token": OTHER_TOKEN, "user": "elsewhere", "teams": ["elsewhere"]}],
     "chargers": [{"uuid": charger_uuid(i), "identity": i, "reference": PAYLOAD if i == HOSTILE else f"Bay {i}",
-                  "team": "console"} for i in SIMULATED + [HOSTILE]],
+                  "team": "console"} for i in SIMULATED + [HOSTILE, HOSTILE201]],
 }
 
 
@@ -61,17 +62,44 @@ async def hostile_charger(ws_base, stop):
     async with websockets.connect(f"{ws_base}/{HOSTILE}", subprotocols=["ocpp1.6"]) as ws:
         boot = {"chargePointVendor": VENDOR, "chargePointModel": "X1", "firmwareVersion": PAYLOAD}
         await ws.send(json.dumps([2, "boot-1", "BootNotification", boot]))
-        while not stop.is_set():
-            try:
-                frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
-            except asyncio.TimeoutError:
-                continue
-            if frame[0] != 2:
-                continue
+        async for frame in calls(ws, stop):
             if frame[2] == "DataTransfer":
                 await ws.send(json.dumps([3, frame[1], {"status": "Accepted", "data": PAYLOAD}]))
             else:
                 await ws.send(json.dumps([4, frame[1], "InternalError", PAYLOAD, {"html": PAYLOAD}]))
+
+
+async def hostile_charger_201(ws_base, stop):
+    """An OCPP 2.0.1 charger that accepts GetBaseReport and reports PAYLOAD as a component's name and a
+    variable's value, in one NotifyReport."""
+    async with websockets.connect(f"{ws_base}/{HOSTILE201}", subprotocols=["ocpp2.0.1"]) as ws:
+        boot = {"reason": "PowerUp", "chargingStation": {"model": "X2", "vendorName": "Hostile"}}
+        await ws.send(json.dumps([2, "boot-1", "BootNotification", boot]))
+        async for frame in calls(ws, stop):
+            await ws.send(json.dumps([3, frame[1], {"status": "Accepted"}]))
+            if frame[2] == "GetBaseReport":
+                entry = {"component": {"name": PAYLOAD}, "variable": {"name": "Html"},
+                         "variableAttribute": [{"value": PAYLOAD}]}
+                part = {"requestId": frame[3]["requestId"], "generatedAt": "2026-12-07T10:00:00Z", "seqNo": 0,
+                        "tbc": False, "reportData": [entry]}
+                await ws.send(json.dumps([2, "report-0", "NotifyReport", part]))
+
+
+async def calls(ws, stop):
+    """The CALLs a charger receives until `stop` is set."""
+    while not stop.is_set():
+        try:
+            frame = json.loads(await asyncio.wait_for(ws.recv(), 0.5))
+        except asyncio.TimeoutError:
+            continue
+        if frame[0] == 2:
+            yield frame
+
+
+def hostile_chargers(ws_base, stop):
+    async def both():
+        await asyncio.gather(hostile_charger(ws_base, stop), hostile_charger_201(ws_base, stop))
+    asyncio.run(both())
 
 
 @pytest.fixture(scope="module")
@@ -85,10 +113,10 @@ def stack():
                                 "--mix", "accept=14,reject=2,error=2,silent=2", "--limit", str(len(SIMULATED))],
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         stop = threading.Event()
-        hostile = threading.Thread(target=lambda: asyncio.run(hostile_charger(ws_base, stop)), daemon=True)
+        hostile = threading.Thread(target=hostile_chargers, args=(ws_base, stop), daemon=True)
         hostile.start()
         try:
-            wait_connected(base, len(SIMULATED) + 1)
+            wait_connected(base, len(SIMULATED) + 2)
             yield base
         finally:
             stop.set()
@@ -290,6 +318,19 @@ def test_what_a_hostile_charger_says_stays_text(stack, page):
     assert page.query_selector_all(PARSED) == []
 
 
+def test_a_report_is_read_as_text(stack, page):
+    run = create(stack, command="GetBaseReport", data={"requestId": 7, "reportBase": "FullInventory"},
+                 charger_ids=[charger_uuid(HOSTILE201)])
+    sign_in(page, stack)
+    page.goto(f"{stack}/console#/runs/{run}")
+    wait_state(page, "completed")
+    page.click("button:has-text('Report: 1 part(s)')")
+    playwright_api.expect(page.locator("pre.report-data")).to_contain_text(PAYLOAD.replace('"', '\\"'))
+    assert "complete" in page.inner_text(".report")
+    shot(page, "report")
+    assert page.query_selector_all(PARSED) == []
+
+
 def test_another_teams_run_is_not_found(stack, page):
     run = create(stack, command="ClearCache", data={}, charger_ids=[charger_uuid(SIMULATED[0])])
     sign_in(page, stack, OTHER_TOKEN)
@@ -328,10 +369,10 @@ def test_pages_carry_the_policy_and_a_run_page_is_light(stack, page):
         policy = response.headers["Content-Security-Policy"]
         assert "unsafe-inline" not in policy and "unsafe-eval" not in policy and "script-src 'self'" in policy
         assert response.headers["X-Content-Type-Options"] == "nosniff"
-    # 30 results: every charger of the fleet, and 9 ids no charger has (skipped).
-    unknown = [str(uuid.uuid4()) for _ in range(9)]
+    # 30 results: every charger of the fleet, and 8 ids no charger has (skipped).
+    unknown = [str(uuid.uuid4()) for _ in range(8)]
     run = create(stack, command="Reset", data={"type": "Soft"}, timeout_seconds=3,
-                 charger_ids=[charger_uuid(i) for i in SIMULATED + [HOSTILE]] + unknown)
+                 charger_ids=[charger_uuid(i) for i in SIMULATED + [HOSTILE, HOSTILE201]] + unknown)
     for _ in range(100):
         if api(stack, "GET", f"/v3/chargers/commands/bulk/{run}?results=0")[1]["data"]["status"] == "completed":
             break
