@@ -59,6 +59,18 @@ impl RecursiveLoop {
 /// The invocations of one chain Lambda lets run before it drops the next.
 pub const RECURSION_LIMIT: u32 = 16;
 
+/// The worker's timeout in template.yaml (`Globals.Function.Timeout`; tests/tests/template.rs
+/// checks the two agree). Lambda stops an invocation that runs longer, and every record of its
+/// batch is received again after the visibility timeout: what it did is kept, its answer is lost.
+pub const WORKER_TIMEOUT: Duration = Duration::from_secs(30);
+
+static INVOCATIONS_TIMED_OUT: AtomicU64 = AtomicU64::new(0);
+
+/// Invocations stopped at their timeout so far in this process.
+pub fn invocations_timed_out() -> u64 {
+    INVOCATIONS_TIMED_OUT.load(Ordering::Relaxed)
+}
+
 static RECURSIVE_INVOCATIONS_DROPPED: AtomicU64 = AtomicU64::new(0);
 
 /// Invocations dropped as recursive so far in this process (Lambda's `RecursiveInvocationsDropped`).
@@ -119,9 +131,17 @@ pub fn with_trace_header(client: &Client) -> Client {
 /// `RECURSION_LIMIT` invocations deep is not handed over unless `recursion` allows it: its messages
 /// stay on the queue, as Lambda leaves them (the dead-letter queue takes them after their receives).
 /// Requests the handler makes through a client of `with_trace_header` carry the chain one deeper.
-pub async fn poll<H, F>(client: Client, url: String, source_arn: Option<String>, recursion: RecursiveLoop, handler: H)
-where
-    H: Fn(SqsEvent) -> F,
+/// The handler is given its invocation's deadline, `timeout` from its start, and stopped there, as
+/// Lambda stops it: none of its batch's messages is deleted.
+pub async fn poll<H, F>(
+    client: Client,
+    url: String,
+    source_arn: Option<String>,
+    recursion: RecursiveLoop,
+    timeout: Duration,
+    handler: H,
+) where
+    H: Fn(SqsEvent, tokio::time::Instant) -> F,
     F: Future<Output = SqsBatchResponse>,
 {
     loop {
@@ -175,7 +195,19 @@ where
             continue;
         }
         let started = std::time::Instant::now();
-        let response = LINEAGE.scope(depth.saturating_add(1), handler(event)).await;
+        let deadline = tokio::time::Instant::now() + timeout;
+        let invocation = LINEAGE.scope(depth.saturating_add(1), handler(event, deadline));
+        let response = match tokio::time::timeout_at(deadline, invocation).await {
+            Ok(response) => response,
+            Err(_) => {
+                INVOCATIONS_TIMED_OUT.fetch_add(1, Ordering::Relaxed);
+                tracing::error!(
+                    seconds = timeout.as_secs(),
+                    "invocation stopped at its timeout, as Lambda stops it: its batch comes back"
+                );
+                continue;
+            }
+        };
         crate::invocations::record("worker", started.elapsed());
         let done: Vec<DeleteMessageBatchRequestEntry> = receipts
             .into_iter()

@@ -169,9 +169,10 @@ impl Stack {
                 url,
                 arn,
                 options.recursive_loop,
-                move |event| {
+                crate::lambda_like::WORKER_TIMEOUT,
+                move |event, deadline| {
                     let ctx = ctx.clone();
-                    async move { worker::handle(&ctx, event).await }
+                    async move { worker::handle_within(&ctx, event, Some(deadline)).await }
                 },
             ));
         }

@@ -165,5 +165,62 @@ ocpp_bulk_tests::on_both_backends!(
     a_run_whose_messages_were_lost_is_recovered,
     a_creation_cut_short_is_created_by_its_retry,
     big_runs_complete_exactly_when_every_message_comes_twice,
-    a_chunk_without_its_run_creates_nothing
+    a_chunk_without_its_run_creates_nothing,
+    a_chunk_without_time_left_goes_back_to_the_queue
 );
+
+/// What a worker sends, kept instead of queued.
+#[derive(Default, Clone)]
+struct Recorded(std::sync::Arc<std::sync::Mutex<Vec<DispatchMessage>>>);
+
+#[async_trait::async_trait]
+impl shared::ports::DispatchQueue for Recorded {
+    async fn send(&self, messages: Vec<Outgoing<DispatchMessage>>) -> shared::Result<()> {
+        self.0.lock().expect("lock").extend(messages.into_iter().map(|m| m.message));
+        Ok(())
+    }
+}
+
+/// A chunk whose invocation has less than `CHUNK_BUDGET` left is not started: it goes back to the
+/// queue as a new message and its delivery succeeds, so a batch of chunks never runs past the
+/// function's timeout and no chunk is received again until it dead-letters. With time left, the same
+/// chunk is created (here again, harmlessly: its results exist) and dispatched.
+async fn a_chunk_without_time_left_goes_back_to_the_queue(backend: Backend) {
+    use aws_lambda_events::event::sqs::{SqsEvent, SqsMessage};
+    use tokio::time::Instant;
+    use worker::chunks::CHUNK_BUDGET;
+    let stack = TestStack::start(backend, &fleet(20)).await;
+    let request = big_request(1_480);
+    let created =
+        stack.create("ClearCache", json!({}), &request, json!({"timeout_seconds": stack.short_timeout()})).await;
+    let id = created["uuid"].as_str().expect("uuid").to_owned();
+    stack.completed(&id, Duration::from_secs(60)).await;
+    let chunk = DispatchMessage::CreateChunk {
+        run: Uuid::parse_str(&id).expect("uuid"),
+        chunk: 0,
+        first_seq: 0,
+        ids: request[..1_000].to_vec(),
+        teams: vec!["acme".into()],
+    };
+    let mut record = SqsMessage::default();
+    record.message_id = Some("chunk-0".into());
+    record.body = Some(serde_json::to_string(&chunk).expect("JSON"));
+    let mut event = SqsEvent::default();
+    event.records = vec![record.clone(), record];
+    let sent = Recorded::default();
+    let worker = worker::WorkerContext { queue: std::sync::Arc::new(sent.clone()), ..stack.stack.worker.clone() };
+
+    let late = Instant::now() + CHUNK_BUDGET - Duration::from_secs(1);
+    let answer = worker::handle_within(&worker, event.clone(), Some(late)).await;
+    assert!(answer.batch_item_failures.is_empty(), "a late chunk is no failed delivery");
+    assert_eq!(*sent.0.lock().expect("lock"), vec![chunk.clone(), chunk.clone()], "each queued again, as it was");
+
+    sent.0.lock().expect("lock").clear();
+    let answer = worker::handle_within(&worker, event, Some(Instant::now() + Duration::from_secs(30))).await;
+    assert!(answer.batch_item_failures.is_empty());
+    let sent = sent.0.lock().expect("lock").clone();
+    assert!(!sent.contains(&chunk), "created, not queued again");
+    assert!(sent.iter().any(|m| matches!(m, DispatchMessage::Dispatch { .. })), "and dispatched");
+    let run = stack.completed(&id, Duration::from_secs(10)).await;
+    assert_consistent(&run, &stack.all_results(&id).await);
+}

@@ -208,7 +208,7 @@ async fn invocations_of_a_chain(recursion: ocpp_bulk::lambda_like::RecursiveLoop
     let invoked = Arc::new(AtomicU32::new(0));
     let handler = {
         let (invoked, traced, url) = (invoked.clone(), traced.clone(), url.clone());
-        move |_event| {
+        move |_event, _deadline| {
             let (invoked, traced, url) = (invoked.clone(), traced.clone(), url.clone());
             async move {
                 if invoked.fetch_add(1, Ordering::SeqCst) + 1 < hops {
@@ -218,7 +218,9 @@ async fn invocations_of_a_chain(recursion: ocpp_bulk::lambda_like::RecursiveLoop
             }
         }
     };
-    let poller = tokio::spawn(ocpp_bulk::lambda_like::poll(clients.sqs.clone(), url.clone(), None, recursion, handler));
+    let timeout = ocpp_bulk::lambda_like::WORKER_TIMEOUT;
+    let poller =
+        tokio::spawn(ocpp_bulk::lambda_like::poll(clients.sqs.clone(), url.clone(), None, recursion, timeout, handler));
     // The chain's first message comes from outside any invocation (an API request).
     clients.sqs.send_message().queue_url(&url).message_body("first").send().await.expect("sent");
     // Until the chain is whole, or has not grown for 3 s (a hop takes a receive and a send).
@@ -247,4 +249,58 @@ async fn a_chain_through_its_own_queue_is_cut_at_16_unless_the_function_allows_i
     assert_eq!(invocations_of_a_chain(RecursiveLoop::Terminate, 20).await, RECURSION_LIMIT);
     assert!(recursive_invocations_dropped() > dropped, "the drop is counted");
     assert_eq!(invocations_of_a_chain(RecursiveLoop::Allow, 20).await, 20);
+}
+
+/// An invocation that runs past the function's timeout is stopped, as Lambda stops it, and its batch
+/// is received again after the visibility timeout, not deleted (AWS only).
+#[tokio::test]
+async fn an_invocation_past_its_timeout_is_stopped_and_its_batch_comes_back() {
+    use aws_lambda_events::event::sqs::SqsBatchResponse;
+    use aws_sdk_sqs::types::QueueAttributeName;
+    use std::sync::atomic::AtomicU32;
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let name = format!("ocpp-bulk-timeout-{}", uuid::Uuid::new_v4().simple());
+    let created = clients
+        .sqs
+        .create_queue()
+        .queue_name(&name)
+        .attributes(QueueAttributeName::VisibilityTimeout, "2")
+        .send()
+        .await
+        .expect("queue");
+    let url = created.queue_url.expect("its url");
+    let invoked = Arc::new(AtomicU32::new(0));
+    let handler = {
+        let invoked = invoked.clone();
+        move |_event, deadline: tokio::time::Instant| {
+            let invoked = invoked.clone();
+            async move {
+                // The first invocation overruns its deadline; the next is quick.
+                if invoked.fetch_add(1, Ordering::SeqCst) == 0 {
+                    tokio::time::sleep_until(deadline + Duration::from_secs(2)).await;
+                }
+                SqsBatchResponse::default()
+            }
+        }
+    };
+    let stopped = ocpp_bulk::lambda_like::invocations_timed_out();
+    let recursion = ocpp_bulk::lambda_like::RecursiveLoop::Allow;
+    let poller = tokio::spawn(ocpp_bulk::lambda_like::poll(
+        clients.sqs.clone(),
+        url.clone(),
+        None,
+        recursion,
+        Duration::from_secs(1),
+        handler,
+    ));
+    clients.sqs.send_message().queue_url(&url).message_body("slow").send().await.expect("sent");
+    for _ in 0..40 {
+        if invoked.load(Ordering::SeqCst) >= 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    poller.abort();
+    assert_eq!(invoked.load(Ordering::SeqCst), 2, "received again after the stopped invocation");
+    assert!(ocpp_bulk::lambda_like::invocations_timed_out() > stopped, "the stop is counted");
 }

@@ -105,6 +105,16 @@ fn every_api_route_reaches_the_api_function() {
     assert_eq!(routes, expected);
 }
 
+/// The local poller stops a worker invocation where Lambda would (`lambda_like::WORKER_TIMEOUT`).
+#[test]
+fn the_local_poller_stops_the_worker_at_its_timeout_in_the_template() {
+    let t = template();
+    let worker = &resource(&t, "WorkerFunction")["Properties"]["Timeout"];
+    let timeout = if worker.is_null() { &t["Globals"]["Function"]["Timeout"] } else { worker };
+    assert_eq!(timeout.as_u64(), Some(ocpp_bulk::lambda_like::WORKER_TIMEOUT.as_secs()));
+    assert!(worker::chunks::CHUNK_BUDGET < ocpp_bulk::lambda_like::WORKER_TIMEOUT / 2, "a chunk's budget leaves room");
+}
+
 #[test]
 fn the_queue_feeds_the_worker_with_partial_failures_and_a_dead_letter_queue() {
     let t = template();

@@ -11,7 +11,8 @@ use std::time::Duration;
 use chrono::Utc;
 use futures::{StreamExt, TryStreamExt};
 use shared::domain::{Charger, Expect, Identity, Outcome, ResultRecord};
-use shared::queue_message::dispatches;
+use shared::ports::Outgoing;
+use shared::queue_message::{dispatches, DispatchMessage};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -26,6 +27,58 @@ const CONCURRENCY: usize = 16;
 /// pauses (a third of a second in all) before it goes back to the queue to be tried within seconds.
 const EARLY_CHUNK_PAUSES: [Duration; 3] =
     [Duration::from_millis(20), Duration::from_millis(80), Duration::from_millis(240)];
+
+/// The longest one chunk may take: its 1,000 results written (40 BatchWriteItem calls, 1,000 write
+/// units, one second of a partition's 1,000 WCU, or a quarter of a cold on-demand table's 4,000), its
+/// ids resolved (10 BatchGetItem calls) and its dispatches queued (100 SendMessageBatch calls),
+/// with room for throttling's backoff. A chunk never starts with less left of its invocation, so an
+/// invocation ends before the function's timeout (30 s) however many chunks its batch holds, and
+/// no chunk is received again and again until it dead-letters (docs/data-model.md, "What AWS
+/// enforces": CreateChunk).
+pub const CHUNK_BUDGET: Duration = Duration::from_secs(10);
+
+/// Chunks of one invocation created at once: they share the table's throughput, so a batch of ten
+/// is not ten thousand writes in flight together.
+pub const CHUNKS_AT_ONCE: usize = 2;
+
+/// One invocation's chunks: how many run at once, and when the invocation must end.
+pub struct Gate {
+    permits: tokio::sync::Semaphore,
+    deadline: Option<tokio::time::Instant>,
+}
+
+impl Gate {
+    pub fn new(deadline: Option<tokio::time::Instant>) -> Gate {
+        Gate { permits: tokio::sync::Semaphore::new(CHUNKS_AT_ONCE), deadline }
+    }
+
+    fn time_left(&self) -> bool {
+        self.deadline
+            .is_none_or(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()) >= CHUNK_BUDGET)
+    }
+}
+
+/// `create`, when the invocation has `CHUNK_BUDGET` left once its turn comes (`CHUNKS_AT_ONCE`);
+/// otherwise `message` is queued again as it is, undelayed, and this delivery succeeds: a late
+/// chunk is a new message, not a failed receive on its way to the dead-letter queue. A chunk that
+/// already dead-lettered is ended at once (it writes little: its results end `error`).
+pub async fn create_in_time(
+    ctx: &WorkerContext,
+    gate: &Gate,
+    message: &DispatchMessage,
+    chunk: Chunk<'_>,
+    dead: bool,
+) -> Result<()> {
+    if dead {
+        return create(ctx, chunk, dead).await;
+    }
+    let _turn = gate.permits.acquire().await.map_err(|_| Error::internal("worker", "the chunk gate closed"))?;
+    if !gate.time_left() {
+        tracing::info!(run = %chunk.run, chunk = chunk.chunk, "too little of the invocation left for a chunk: queued again");
+        return ctx.queue.send(vec![Outgoing { message: message.clone(), delay_seconds: 0 }]).await;
+    }
+    create(ctx, chunk, dead).await
+}
 
 pub struct Chunk<'a> {
     pub run: Uuid,

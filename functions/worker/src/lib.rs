@@ -84,7 +84,19 @@ impl WorkerContext {
 }
 
 pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
+    handle_within(ctx, event, None).await
+}
+
+/// `handle`, for an invocation that must end by `deadline` (Lambda's, less nothing: the function's
+/// timeout): a run's chunk starts only with `chunks::CHUNK_BUDGET` left, else it goes back to the
+/// queue whole, as a new message (`chunks::create_in_time`).
+pub async fn handle_within(
+    ctx: &WorkerContext,
+    event: SqsEvent,
+    deadline: Option<tokio::time::Instant>,
+) -> SqsBatchResponse {
     let records: Vec<Record> = event.records.iter().map(|r| Record::read(ctx, r)).collect();
+    let chunk_gate = &chunks::Gate::new(deadline);
     // Each record's span, made once for both steps (a span's fields are formatted as it is made).
     let spans: Vec<tracing::Span> = records.iter().map(Record::span).collect();
     // A dead letter ends its result, but a dead dispatch is first attempted (it may never have been:
@@ -104,9 +116,9 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
                 }
-                Some(DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams }) => {
+                Some(message @ DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams }) => {
                     let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
-                    chunks::create(ctx, chunk, r.dead).await.map(|()| Step::Done)
+                    chunks::create_in_time(ctx, chunk_gate, message, chunk, r.dead).await.map(|()| Step::Done)
                 }
                 Some(DispatchMessage::Recover { run }) => recover::recover(ctx, *run).await.map(|()| Step::Done),
                 // Dead letters of a webhook are simply tried again.
