@@ -70,6 +70,16 @@ impl Stack {
 
     /// Builds the embedded stack and starts its queue consumer on the current runtime.
     pub fn embedded(fleet: &Provisioned, options: QueueOptions) -> Stack {
+        Self::embedded_customized(fleet, options, |_| {})
+    }
+
+    /// `embedded`, with `customize` applied before the queue consumer starts, so the worker it runs
+    /// is the customized one.
+    pub fn embedded_customized(
+        fleet: &Provisioned,
+        options: QueueOptions,
+        customize: impl FnOnce(&mut Stack),
+    ) -> Stack {
         let store = Arc::new(MemoryStore::new());
         store.import(fleet);
         let (queue, consumer) = MemoryQueue::new(options);
@@ -86,7 +96,7 @@ impl Stack {
         worker.chargers = Some(store.clone());
         worker.webhooks =
             Some(Arc::new(Webhooks::new(store.clone(), store.clone(), webhook_key.clone(), WebhookPolicy::default())));
-        let stack = Stack {
+        let mut stack = Stack {
             api: ApiContext {
                 tokens: store.clone(),
                 chargers: store.clone(),
@@ -120,6 +130,7 @@ impl Stack {
             management_authorizer: None,
             limits: ConnectionLimits::default(),
         };
+        customize(&mut stack);
         let ctx = stack.worker.clone();
         tokio::spawn(consumer.run(move |event| {
             let ctx = ctx.clone();
@@ -133,6 +144,17 @@ impl Stack {
     /// queue pollers Lambda runs for the worker, signs as its own principal on a local endpoint
     /// (`AwsClients::signed_as`), so the strict stand-in holds each to its policy in the template.
     pub fn aws(clients: &AwsClients, resources: &Resources, management_endpoint: &str, options: &AwsOptions) -> Stack {
+        Self::aws_customized(clients, resources, management_endpoint, options, |_| {})
+    }
+
+    /// `aws`, with `customize` applied before the queue pollers start.
+    pub fn aws_customized(
+        clients: &AwsClients,
+        resources: &Resources,
+        management_endpoint: &str,
+        options: &AwsOptions,
+        customize: impl FnOnce(&mut Stack),
+    ) -> Stack {
         let queue = |clients: &AwsClients| -> Arc<dyn DispatchQueue> {
             let queue = Arc::new(SqsDispatchQueue::new(clients.sqs.clone(), &resources.queue_url));
             match options.duplicate_deliveries {
@@ -148,7 +170,7 @@ impl Stack {
         // What the worker sends carries its invocation's chain, as on Lambda (`lambda_like::poll`).
         worker.sqs = crate::lambda_like::with_trace_header(&worker.sqs);
         let webhook_key = WebhookKey::random();
-        let stack = Stack {
+        let mut stack = Stack {
             connections: MemoryGateway::new(),
             management_throttle_rate: options.management_throttle_rate,
             management_authorizer: clients.config.endpoint_url().map(|url| format!("{url}/strict-api/authorize")),
@@ -157,6 +179,7 @@ impl Stack {
             worker: WorkerContext::on_aws(&worker, resources, queue(&worker), management_endpoint, webhook_key),
             websocket: WebsocketContext::on_aws(&websocket, resources, queue(&websocket), management_endpoint),
         };
+        customize(&mut stack);
         // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
         // Only with its ARN: the worker tells dead letters by it.
         let dead_letter =

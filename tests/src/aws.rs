@@ -52,6 +52,7 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
         connections,
         idempotency: Arc::new(DynamoIdempotency::new(clients.dynamodb.clone(), &resources.runs)),
         limiter: Arc::new(DynamoRateLimiter::new(clients.dynamodb.clone(), &resources.runs)),
+        budget: Arc::new(shared::aws::pace::DynamoDispatchBudget::new(clients.dynamodb.clone(), &resources.runs)),
     };
     (ports, resources)
 }

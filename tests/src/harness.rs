@@ -109,10 +109,17 @@ impl TestStack {
         let provisioned = fleet.provision().expect("test fleet is valid");
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let address = listener.local_addr().expect("address");
+        // Customized before the worker's consumer or pollers start, so they run the customized worker.
+        let customize = |stack: &mut Stack| {
+            stack.api.rate_limit_per_minute = per_minute;
+            customize(stack);
+        };
         let stack = match backend {
-            Backend::Embedded => {
-                Stack::embedded(&provisioned, QueueOptions { duplicate_deliveries, ..QueueOptions::default() })
-            }
+            Backend::Embedded => Stack::embedded_customized(
+                &provisioned,
+                QueueOptions { duplicate_deliveries, ..QueueOptions::default() },
+                customize,
+            ),
             Backend::Aws => {
                 let clients = crate::aws::clients().await;
                 let resources = crate::aws::provision(&clients, "e2e", fleet).await;
@@ -120,14 +127,11 @@ impl TestStack {
                 let options =
                     AwsOptions { duplicate_deliveries, management_throttle_rate: 0.02, ..AwsOptions::default() };
                 let (management, endpoint) = ocpp_bulk::server::management_listener().await.expect("bind");
-                let stack = Stack::aws(&clients, &resources, &endpoint, &options);
+                let stack = Stack::aws_customized(&clients, &resources, &endpoint, &options, customize);
                 tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
                 stack
             }
         };
-        let mut stack = stack;
-        stack.api.rate_limit_per_minute = per_minute;
-        customize(&mut stack);
         tokio::spawn(ocpp_bulk::server::serve(listener, stack.clone()));
         TestStack {
             stack,

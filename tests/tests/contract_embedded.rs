@@ -17,6 +17,7 @@ fn ports() -> Ports {
         connections: store.clone(),
         idempotency: store.clone(),
         limiter: store.clone(),
+        budget: store.clone(),
         fleet: store.fleet.clone(),
         webhooks: store.clone(),
         secrets: store,

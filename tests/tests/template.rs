@@ -105,6 +105,29 @@ fn every_api_route_reaches_the_api_function() {
     assert_eq!(routes, expected);
 }
 
+/// The WebSocket API's `$default` throttle and the dispatch cap, from the design's own rates
+/// (docs/data-model.md, "What AWS enforces"): every CALL is one PostToConnection and one answer on
+/// `$default`, and 150,000 chargers send a heartbeat every 300 s, all within the account's 10,000
+/// API Gateway requests a second; the route lets the cap's answers and the heartbeats through.
+#[test]
+fn the_dispatch_cap_and_the_default_route_fit_the_accounts_request_rate() {
+    const ACCOUNT_REQUESTS_PER_SECOND: u64 = 10_000;
+    const HEARTBEATS_PER_SECOND: u64 = 150_000 / 300;
+    let t = template();
+    let cap = t["Parameters"]["DispatchPerSecond"]["Default"].as_u64().expect("DispatchPerSecond");
+    assert_eq!(cap, u64::from(worker::pace::DEFAULT_DISPATCH_PER_SECOND), "the code's default is the template's");
+    let route = &resource(&t, "WebSocketStage")["Properties"]["DefaultRouteSettings"];
+    let rate = route["ThrottlingRateLimit"].as_u64().expect("rate");
+    assert!(
+        cap + HEARTBEATS_PER_SECOND <= rate,
+        "$default lets {cap} answers and {HEARTBEATS_PER_SECOND} heartbeats a second through: {rate}"
+    );
+    assert!(2 * cap + HEARTBEATS_PER_SECOND <= ACCOUNT_REQUESTS_PER_SECOND * 7 / 10, "room left in the account's rate");
+    assert!(rate <= route["ThrottlingBurstLimit"].as_u64().expect("burst"));
+    let env = &resource(&t, "WorkerFunction")["Properties"]["Environment"]["Variables"];
+    assert!(!env["DISPATCH_PER_SECOND"].is_null(), "the worker is told the cap");
+}
+
 /// The local poller stops a worker invocation where Lambda would (`lambda_like::WORKER_TIMEOUT`).
 #[test]
 fn the_local_poller_stops_the_worker_at_its_timeout_in_the_template() {

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use shared::aws::pace::DynamoDispatchBudget;
 use shared::aws::secrets::secret_setting;
 use shared::aws::tables::Resources;
 use shared::aws::{
@@ -14,6 +15,9 @@ use shared::webhook::{WebhookKey, WEBHOOK_KEY};
 
 use crate::webhooks::Webhooks;
 use crate::WorkerContext;
+
+/// The stack-wide cap on CALLs a second (`pace.rs`), from the template's `DispatchPerSecond`.
+pub const DISPATCH_PER_SECOND: &str = "DISPATCH_PER_SECOND";
 
 impl WorkerContext {
     /// The AWS adapters over the runs and connections tables, `queue`, and the management
@@ -40,6 +44,8 @@ impl WorkerContext {
         ctx.chargers = Some(Arc::new(DynamoDirectory::new(clients.dynamodb.clone(), &resources.directory)));
         ctx.webhooks =
             Some(Arc::new(Webhooks::new(runs.clone(), runs, webhook_key, WebhookPolicy { allow_private: false })));
+        let budget = Arc::new(DynamoDispatchBudget::new(clients.dynamodb.clone(), &resources.runs));
+        ctx.pace = Some(crate::pace::Cap { budget, per_second: crate::pace::DEFAULT_DISPATCH_PER_SECOND });
         ctx
     }
 
@@ -50,6 +56,14 @@ impl WorkerContext {
         let Deployment { resources, clients, queue } = Deployment::from_env().await?;
         let key = WebhookKey::new(secret_setting(&clients, WEBHOOK_KEY).await?);
         let endpoint = clients.management_endpoint()?;
-        Ok(Self::on_aws(&clients, &resources, queue, &endpoint, key))
+        let mut ctx = Self::on_aws(&clients, &resources, queue, &endpoint, key);
+        if let (Some(cap), Ok(text)) = (ctx.pace.as_mut(), std::env::var(DISPATCH_PER_SECOND)) {
+            cap.per_second = text
+                .parse()
+                .ok()
+                .filter(|n| *n > 0)
+                .ok_or_else(|| format!("{DISPATCH_PER_SECOND} must be a positive whole number, not {text:?}"))?;
+        }
+        Ok(ctx)
     }
 }

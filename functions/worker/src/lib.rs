@@ -25,6 +25,7 @@ pub mod cancel;
 pub mod chunks;
 pub mod dispatch;
 pub mod known;
+pub mod pace;
 pub use shared::plans;
 pub mod recover;
 pub mod timeouts;
@@ -49,6 +50,8 @@ pub struct WorkerContext {
     pub webhooks: Option<Arc<webhooks::Webhooks>>,
     /// Resolves the ids of big runs' chunks (`chunks.rs`).
     pub chargers: Option<Arc<dyn ChargerDirectory>>,
+    /// The stack-wide cap on CALLs a second (`pace.rs`); without it, none.
+    pub pace: Option<pace::Cap>,
 }
 
 impl WorkerContext {
@@ -69,6 +72,7 @@ impl WorkerContext {
             dead_letter_arn: None,
             webhooks: None,
             chargers: None,
+            pace: None,
         }
     }
 
@@ -139,6 +143,8 @@ pub async fn handle_within(
         .instrument(span.clone())
     }))
     .await;
+    let mut steps = steps;
+    hold_back_over_budget(ctx, &records, &mut steps).await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
     let ready: Vec<_> =
         steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready.as_ref()) } else { None }).collect();
@@ -171,6 +177,46 @@ pub async fn handle_within(
         }
     }
     response
+}
+
+/// The batch's CALLs the second's stack-wide budget has no room for (`pace.rs`): each message queued
+/// again a second later, as a new message, and its delivery done. Nothing was taken for them yet (no
+/// slot, no mark), so they are simply not sent now.
+async fn hold_back_over_budget(ctx: &WorkerContext, records: &[Record], steps: &mut [Result<Step>]) {
+    let Some(cap) = &ctx.pace else { return };
+    let ready = steps.iter().filter(|step| matches!(step, Ok(Step::Ready(_)))).count();
+    if ready == 0 {
+        return;
+    }
+    let admitted = cap.admits(ready).await;
+    if admitted == ready {
+        return;
+    }
+    let over: Vec<usize> = steps
+        .iter()
+        .enumerate()
+        .filter(|(_, step)| matches!(step, Ok(Step::Ready(_))))
+        .map(|(i, _)| i)
+        .skip(admitted)
+        .collect();
+    let held: Vec<Outgoing<DispatchMessage>> = over
+        .iter()
+        .filter_map(|i| records[*i].message.clone())
+        .map(|message| Outgoing { message, delay_seconds: 1 })
+        .collect();
+    let queued = ctx.queue.send(held).await;
+    tracing::info!(
+        calls = ready,
+        admitted,
+        queued = queued.is_ok(),
+        "over this second's dispatch budget: the rest held back a second"
+    );
+    for i in over {
+        steps[i] = match &queued {
+            Ok(()) => Ok(Step::Done),
+            Err(err) => Err(Error::transient("sqs", format!("held back over the dispatch budget, not queued: {err}"))),
+        };
+    }
 }
 
 /// How old a dead-lettered dispatch may be and still be attempted (`Record::attempted_dead`).

@@ -17,6 +17,7 @@ pub mod idempotency;
 pub mod item;
 #[cfg(feature = "request-counting")]
 pub mod metrics;
+pub mod pace;
 pub mod queue;
 pub mod rate;
 pub mod runs;

@@ -1,4 +1,5 @@
-//! The API's request bookkeeping in memory: `Idempotency-Key` claims and per-user rate counters.
+//! The API's request bookkeeping in memory: `Idempotency-Key` claims and per-user rate counters;
+//! and the worker's stack-wide budget of CALLs a second.
 
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
@@ -6,7 +7,7 @@ use uuid::Uuid;
 
 use super::store::MemoryStore;
 use crate::error::Result;
-use crate::ports::{IdempotencyClaim, IdempotencyKeys, RateDecision, RateLimiter};
+use crate::ports::{DispatchBudget, IdempotencyClaim, IdempotencyKeys, RateDecision, RateLimiter};
 use crate::sync::locked;
 
 #[async_trait]
@@ -48,5 +49,22 @@ impl RateLimiter for MemoryStore {
         // With no room left (this minute's keys fill it), a hit counts as over the limit.
         let hits = self.rate.hit(user, RateDecision::window(now)).unwrap_or(u64::MAX);
         Ok(RateDecision::for_hits(limit, hits, now))
+    }
+}
+
+/// Seconds of the budget kept: a take is for the current second, so older ones are never asked again.
+const PACE_SECONDS_KEPT: usize = 8;
+
+#[async_trait]
+impl DispatchBudget for MemoryStore {
+    async fn take(&self, second: i64, calls: u32, limit: u32) -> Result<u32> {
+        let mut pace = locked(&self.pace);
+        let taken = pace.entry(second).or_insert(0);
+        let granted = calls.min(limit.saturating_sub(*taken));
+        *taken += granted;
+        while pace.len() > PACE_SECONDS_KEPT {
+            pace.pop_first();
+        }
+        Ok(granted)
     }
 }

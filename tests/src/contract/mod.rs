@@ -14,8 +14,8 @@ use std::sync::Arc;
 use chrono::Utc;
 use shared::domain::{ChargerRef, ResultRecord, Run};
 use shared::ports::{
-    ChargerDirectory, ConnectionRegistry, FleetStates, IdempotencyKeys, InflightCalls, RateLimiter, RunStore,
-    RunWebhooks, TokenStore, WebhookSecrets,
+    ChargerDirectory, ConnectionRegistry, DispatchBudget, FleetStates, IdempotencyKeys, InflightCalls, RateLimiter,
+    RunStore, RunWebhooks, TokenStore, WebhookSecrets,
 };
 use uuid::Uuid;
 
@@ -36,6 +36,7 @@ pub struct Ports {
     pub connections: Arc<dyn ConnectionRegistry>,
     pub idempotency: Arc<dyn IdempotencyKeys>,
     pub limiter: Arc<dyn RateLimiter>,
+    pub budget: Arc<dyn DispatchBudget>,
     pub fleet: Arc<dyn FleetStates>,
     pub webhooks: Arc<dyn RunWebhooks>,
     pub secrets: Arc<dyn WebhookSecrets>,
@@ -88,7 +89,8 @@ macro_rules! contract_suite {
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
-            rate_limits_count_per_user_and_minute, cancelling_is_recorded_once,
+            rate_limits_count_per_user_and_minute, dispatch_budgets_are_taken_whole_by_second,
+            cancelling_is_recorded_once,
             fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
             an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once,
             report_parts_are_kept_once_within_the_item_limit);

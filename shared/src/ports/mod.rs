@@ -16,6 +16,9 @@ use crate::error::{Error, Result};
 pub use crate::messages::InflightCall;
 use crate::messages::{DispatchMessage, ReportExpected};
 
+mod rates;
+pub use rates::{DispatchBudget, RateDecision, RateLimiter};
+
 #[async_trait]
 pub trait TokenStore: Send + Sync {
     /// The identity behind a token, looked up by the token's SHA-256 (see `access::token_hash`).
@@ -358,37 +361,4 @@ pub trait IdempotencyKeys: Send + Sync {
     ) -> Result<IdempotencyClaim>;
     /// Gives up a claim whose run could not be created, so a retry can succeed.
     async fn forget(&self, user: &str, key: &str, run: Uuid) -> Result<()>;
-}
-
-/// One request counted against a user's rate limit.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct RateDecision {
-    pub limit: u32,
-    pub remaining: u32,
-    /// Set when the limit is exceeded: seconds until the window resets.
-    pub retry_after_seconds: Option<u64>,
-}
-
-impl RateDecision {
-    /// The decision for the `hits`th request of a fixed one-minute window at `now`.
-    pub fn for_hits(limit: u32, hits: u64, now: DateTime<Utc>) -> RateDecision {
-        let remaining = u64::from(limit).saturating_sub(hits);
-        let exceeded = hits > u64::from(limit);
-        RateDecision {
-            limit,
-            remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-            retry_after_seconds: exceeded.then(|| 60 - now.timestamp().rem_euclid(60) as u64),
-        }
-    }
-
-    /// The fixed one-minute window `now` falls in.
-    pub fn window(now: DateTime<Utc>) -> i64 {
-        now.timestamp().div_euclid(60)
-    }
-}
-
-#[async_trait]
-pub trait RateLimiter: Send + Sync {
-    /// Counts one request of `user` in the current minute.
-    async fn hit(&self, user: &str, limit: u32, now: DateTime<Utc>) -> Result<RateDecision>;
 }
