@@ -9,7 +9,7 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::domain::report::{KeptPart, ReportPart, ReportSummary};
 use shared::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
-use shared::ports::{Called, RunKey, RunStore};
+use shared::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -21,6 +21,14 @@ pub struct FailingFinish {
 }
 
 impl FailingFinish {
+    /// A cancelled transaction, while failures are left to inject.
+    fn fail_if_due(&self) -> Result<()> {
+        match self.failures.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)) {
+            Ok(_) => Err(Error::transient("dynamodb", "transaction cancelled: [\"None\", \"TransactionConflict\"]")),
+            Err(_) => Ok(()),
+        }
+    }
+
     pub fn new(inner: Arc<dyn RunStore>, failures: u64) -> Self {
         FailingFinish { inner, failures: AtomicU64::new(failures), calls: Arc::default() }
     }
@@ -102,11 +110,31 @@ impl RunStore for FailingFinish {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.unmark_called(run, seq, call_id).await
     }
+    async fn claim_call(
+        &self,
+        identity: &str,
+        call: &InflightCall,
+        free_before: DateTime<Utc>,
+        at: DateTime<Utc>,
+    ) -> Result<Option<CallClaim>> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.claim_call(identity, call, free_before, at).await
+    }
     async fn finish(&self, run: Uuid, seq: u64, expect: &Expect, outcome: Outcome) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        if self.failures.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| n.checked_sub(1)).is_ok() {
-            return Err(Error::transient("dynamodb", "transaction cancelled: [\"None\", \"TransactionConflict\"]"));
-        }
+        self.fail_if_due()?;
         self.inner.finish(run, seq, expect, outcome).await
+    }
+    async fn finish_answered(
+        &self,
+        run: Uuid,
+        seq: u64,
+        expect: &Expect,
+        outcome: Outcome,
+        identity: &str,
+    ) -> Result<(bool, bool)> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.fail_if_due()?;
+        self.inner.finish_answered(run, seq, expect, outcome, identity).await
     }
 }

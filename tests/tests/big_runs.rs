@@ -210,7 +210,7 @@ async fn a_chunk_without_time_left_goes_back_to_the_queue(backend: Backend) {
     let sent = Recorded::default();
     let worker = worker::WorkerContext { queue: std::sync::Arc::new(sent.clone()), ..stack.stack.worker.clone() };
 
-    let late = Instant::now() + CHUNK_BUDGET - Duration::from_secs(1);
+    let late = Instant::now() + CHUNK_BUDGET + worker::chunks::AFTER_CHUNKS - Duration::from_secs(1);
     let answer = worker::handle_within(&worker, event.clone(), Some(late)).await;
     assert!(answer.batch_item_failures.is_empty(), "a late chunk is no failed delivery");
     assert_eq!(*sent.0.lock().expect("lock"), vec![chunk.clone(), chunk.clone()], "each queued again, as it was");

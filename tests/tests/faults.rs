@@ -301,6 +301,7 @@ async fn an_invocation_past_its_timeout_is_stopped_and_its_batch_comes_back() {
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
     poller.abort();
+    clients.sqs.delete_queue().queue_url(&url).send().await.expect("deleted");
     assert_eq!(invoked.load(Ordering::SeqCst), 2, "received again after the stopped invocation");
     assert!(ocpp_bulk::lambda_like::invocations_timed_out() > stopped, "the stop is counted");
 }

@@ -198,7 +198,7 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
 }
 
 /// The stack-wide budget of CALLs a second (`worker::pace`), here 5: twenty chargers' CALLs go out
-/// over at least four seconds, each charger's once (a held-back batch is queued again, not failed),
+/// in at least four seconds, each charger's once (a held-back batch is queued again, not failed),
 /// and the run's counters are exact.
 async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
     let stack = TestStack::start_customized(backend, &fleet(20), |stack| {
@@ -206,7 +206,7 @@ async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
             Some(cap) => cap.budget.clone(),
             None => std::sync::Arc::new(shared::embedded::MemoryStore::new()),
         };
-        stack.worker.pace = Some(worker::pace::Cap { budget, per_second: 5 });
+        stack.worker.pace = Some(worker::pace::Cap::new(budget, 5));
     })
     .await;
     let sims = stack.sims((0..20).map(|i| (cp(i), Behaviour::Accept))).await;
@@ -221,7 +221,8 @@ async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
     let answered: Vec<chrono::DateTime<chrono::Utc>> =
         results.iter().map(|r| r["executed_at"].as_str().expect("answered").parse().expect("a time")).collect();
     let (first, last) = (answered.iter().min().expect("one"), answered.iter().max().expect("one"));
-    assert!(*last - *first >= chrono::Duration::seconds(3), "20 CALLs at 5 a second span 4 seconds: {first} to {last}");
+    // Four seconds' budgets at least: more than 2 s from the first answer to the last.
+    assert!(*last - *first > chrono::Duration::seconds(2), "20 CALLs at 5 a second span 4 seconds: {first} to {last}");
     sims.stop();
 }
 

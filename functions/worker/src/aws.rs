@@ -45,7 +45,7 @@ impl WorkerContext {
         ctx.webhooks =
             Some(Arc::new(Webhooks::new(runs.clone(), runs, webhook_key, WebhookPolicy { allow_private: false })));
         let budget = Arc::new(DynamoDispatchBudget::new(clients.dynamodb.clone(), &resources.runs));
-        ctx.pace = Some(crate::pace::Cap { budget, per_second: crate::pace::DEFAULT_DISPATCH_PER_SECOND });
+        ctx.pace = Some(crate::pace::Cap::new(budget, crate::pace::DEFAULT_DISPATCH_PER_SECOND));
         ctx
     }
 

@@ -31,11 +31,16 @@ const EARLY_CHUNK_PAUSES: [Duration; 3] =
 /// The longest one chunk may take: its 1,000 results written (40 BatchWriteItem calls, 1,000 write
 /// units, one second of a partition's 1,000 WCU, or a quarter of a cold on-demand table's 4,000), its
 /// ids resolved (10 BatchGetItem calls) and its dispatches queued (100 SendMessageBatch calls),
-/// with room for throttling's backoff. A chunk never starts with less left of its invocation, so an
+/// with room for throttling's backoff. A chunk never starts with less left of its invocation (and
+/// `AFTER_CHUNKS` for the rest of its batch), so an
 /// invocation ends before the function's timeout (30 s) however many chunks its batch holds, and
 /// no chunk is received again and again until it dead-letters (docs/data-model.md, "What AWS
 /// enforces": CreateChunk).
 pub const CHUNK_BUDGET: Duration = Duration::from_secs(10);
+
+/// What the rest of a batch needs once its chunks are done: its CALLs are claimed and posted only
+/// after every record's first step, the chunks' included (`handle_within`).
+pub const AFTER_CHUNKS: Duration = Duration::from_secs(5);
 
 /// Chunks of one invocation created at once: they share the table's throughput, so a batch of ten
 /// is not ten thousand writes in flight together.
@@ -53,15 +58,16 @@ impl Gate {
     }
 
     fn time_left(&self) -> bool {
-        self.deadline
-            .is_none_or(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()) >= CHUNK_BUDGET)
+        let needed = CHUNK_BUDGET + AFTER_CHUNKS;
+        self.deadline.is_none_or(|deadline| deadline.saturating_duration_since(tokio::time::Instant::now()) >= needed)
     }
 }
 
-/// `create`, when the invocation has `CHUNK_BUDGET` left once its turn comes (`CHUNKS_AT_ONCE`);
-/// otherwise `message` is queued again as it is, undelayed, and this delivery succeeds: a late
-/// chunk is a new message, not a failed receive on its way to the dead-letter queue. A chunk that
-/// already dead-lettered is ended at once (it writes little: its results end `error`).
+/// `create`, when the invocation has `CHUNK_BUDGET` and `AFTER_CHUNKS` left once its turn comes
+/// (`CHUNKS_AT_ONCE`); otherwise `message` is queued again as it is, undelayed, and this delivery
+/// succeeds: a late chunk is a new message, not a failed receive on its way to the dead-letter
+/// queue. A chunk that already dead-lettered is ended in its turn, whatever the time (it writes
+/// little, its results end `error`, and queued again it would start over as a live message).
 pub async fn create_in_time(
     ctx: &WorkerContext,
     gate: &Gate,
@@ -69,11 +75,8 @@ pub async fn create_in_time(
     chunk: Chunk<'_>,
     dead: bool,
 ) -> Result<()> {
-    if dead {
-        return create(ctx, chunk, dead).await;
-    }
     let _turn = gate.permits.acquire().await.map_err(|_| Error::internal("worker", "the chunk gate closed"))?;
-    if !gate.time_left() {
+    if !dead && !gate.time_left() {
         tracing::info!(run = %chunk.run, chunk = chunk.chunk, "too little of the invocation left for a chunk: queued again");
         return ctx.queue.send(vec![Outgoing { message: message.clone(), delay_seconds: 0 }]).await;
     }

@@ -180,38 +180,39 @@ pub async fn handle_within(
 }
 
 /// The batch's CALLs the second's stack-wide budget has no room for (`pace.rs`): each message queued
-/// again a second later, as a new message, and its delivery done. Nothing was taken for them yet (no
-/// slot, no mark), so they are simply not sent now.
+/// again 1 to 3 s later, as a new message, and its delivery done. Nothing was taken for them yet (no
+/// slot, no mark), so they are simply not sent now. A dead letter's one attempt is not held back:
+/// queued again, it would start over as a live message.
 async fn hold_back_over_budget(ctx: &WorkerContext, records: &[Record], steps: &mut [Result<Step>]) {
     let Some(cap) = &ctx.pace else { return };
-    let ready = steps.iter().filter(|step| matches!(step, Ok(Step::Ready(_)))).count();
-    if ready == 0 {
-        return;
-    }
-    let admitted = cap.admits(ready).await;
-    if admitted == ready {
-        return;
-    }
-    let over: Vec<usize> = steps
+    let ready: Vec<usize> = steps
         .iter()
         .enumerate()
-        .filter(|(_, step)| matches!(step, Ok(Step::Ready(_))))
+        .filter(|(i, step)| matches!(step, Ok(Step::Ready(_))) && !records[*i].dead)
         .map(|(i, _)| i)
-        .skip(admitted)
         .collect();
+    if ready.is_empty() {
+        return;
+    }
+    let admitted = cap.admits(ready.len()).await;
+    if admitted == ready.len() {
+        return;
+    }
+    let over = &ready[admitted..];
+    let delay_seconds = pace::hold_back_seconds();
     let held: Vec<Outgoing<DispatchMessage>> = over
         .iter()
         .filter_map(|i| records[*i].message.clone())
-        .map(|message| Outgoing { message, delay_seconds: 1 })
+        .map(|message| Outgoing { message, delay_seconds })
         .collect();
     let queued = ctx.queue.send(held).await;
     tracing::info!(
-        calls = ready,
+        calls = ready.len(),
         admitted,
         queued = queued.is_ok(),
-        "over this second's dispatch budget: the rest held back a second"
+        "over this second's dispatch budget: the rest held back"
     );
-    for i in over {
+    for &i in over {
         steps[i] = match &queued {
             Ok(()) => Ok(Step::Done),
             Err(err) => Err(Error::transient("sqs", format!("held back over the dispatch budget, not queued: {err}"))),

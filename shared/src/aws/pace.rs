@@ -33,7 +33,9 @@ impl DynamoDispatchBudget {
 #[async_trait]
 impl DispatchBudget for DynamoDispatchBudget {
     async fn take(&self, second: i64, calls: u32, limit: u32) -> Result<u32> {
-        // All of them if they fit; else, once, what the second had left when they did not.
+        // Never more than the limit; all of them if they fit; else, once, what the second had left
+        // when they did not.
+        let calls = calls.min(limit);
         match self.take_exactly(second, calls, limit).await? {
             Taken::All => Ok(calls),
             Taken::None { left: 0 } => Ok(0),

@@ -78,7 +78,7 @@ pub async fn rate_limits_count_per_user_and_minute(ports: &Ports) {
 
 /// The stack's CALLs a second: a take gets all it asks when they fit, else what the second has left;
 /// racing takes never exceed the second's limit, and each second starts empty.
-pub async fn dispatch_budgets_are_taken_whole_by_second(ports: &Ports) {
+pub async fn dispatch_budgets_give_what_each_second_has_left(ports: &Ports) {
     // A second of its own, far from any other test's (the AWS table is shared).
     let second = Utc::now().timestamp() + i64::from(Uuid::new_v4().as_u128() as u32);
     let budget = &ports.budget;
@@ -86,6 +86,8 @@ pub async fn dispatch_budgets_are_taken_whole_by_second(ports: &Ports) {
     assert_eq!(budget.take(second, 3, 5).await.unwrap(), 2, "what was left");
     assert_eq!(budget.take(second, 1, 5).await.unwrap(), 0, "nothing left");
     assert_eq!(budget.take(second + 1, 6, 5).await.unwrap(), 5, "never more than the limit");
+    assert_eq!(budget.take(second + 3, 2, 5).await.unwrap(), 2);
+    assert_eq!(budget.take(second + 3, 6, 5).await.unwrap(), 3, "more than the limit: what is left of it");
     let racing = futures::future::join_all((0..10).map(|_| budget.take(second + 2, 1, 5))).await;
     let taken = racing.into_iter().map(|take| take.unwrap()).sum::<u32>();
     // Never over; under only where a take's answer was lost after it applied and another take came

@@ -89,7 +89,7 @@ macro_rules! contract_suite {
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
-            rate_limits_count_per_user_and_minute, dispatch_budgets_are_taken_whole_by_second,
+            rate_limits_count_per_user_and_minute, dispatch_budgets_give_what_each_second_has_left,
             cancelling_is_recorded_once,
             fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
             an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once,
