@@ -72,7 +72,20 @@ pub enum Admission {
     Refused,
 }
 
+/// A report's first parts whose summary its result shows as they come (`ReportSummary::shown_on_result`).
+pub const SHOWN_FIRST_PARTS: u32 = 3;
+
 impl ReportSummary {
+    /// Whether the result item shows this summary, a copy of the report's own: while the report is
+    /// in its first parts (so a result shows it has a report) and once it is complete, not at every
+    /// part between. A results partition is shared by up to 5,000 results: written at every part, a
+    /// report of 20 parts from each would take that partition's throughput for minutes
+    /// (docs/data-model.md, "What AWS enforces": report parts). The report route reads the report's
+    /// own summary, as it stands.
+    pub fn shown_on_result(&self) -> bool {
+        self.parts <= SHOWN_FIRST_PARTS || self.complete()
+    }
+
     /// Whether every part up to the last came (parts are kept once each, by `seqNo`).
     pub fn complete(&self) -> bool {
         self.last.is_some_and(|last| self.parts > last)

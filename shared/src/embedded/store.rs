@@ -25,9 +25,13 @@ pub(super) struct RunEntry {
     chunks: std::collections::HashSet<u32>,
     /// The webhook's bookkeeping beside what the run shows (`webhooks.rs`).
     pub(super) hook: super::webhooks::HookBookkeeping,
-    /// By result position: the report parts kept, by `seqNo` (`None`: kept without its data).
-    reports: HashMap<u64, BTreeMap<u32, Option<Vec<serde_json::Value>>>>,
+    /// By result position: the report parts kept, by `seqNo` (`None`: kept without its data), and the
+    /// report's summary, which its result shows a copy of (`ReportSummary::shown_on_result`).
+    reports: HashMap<u64, (KeptParts, ReportSummary)>,
 }
+
+/// A report's parts kept, by `seqNo` (`None`: kept without its data).
+type KeptParts = BTreeMap<u32, Option<Vec<serde_json::Value>>>;
 
 /// The result at `seq` of a run's results, when it is written.
 fn result_at(results: &mut [Option<ResultRecord>], seq: u64) -> Option<&mut ResultRecord> {
@@ -310,11 +314,10 @@ impl RunStore for MemoryStore {
         let Some(result) = result_at(results, seq) else {
             return Ok(false);
         };
-        let parts = reports.entry(seq).or_default();
+        let (parts, summary) = reports.entry(seq).or_default();
         if parts.contains_key(&part.seq_no) {
             return Ok(false);
         }
-        let summary = result.report.get_or_insert_with(ReportSummary::default);
         let text = part.data_text();
         let bytes = text.len() as u64;
         let admission = summary.admit(bytes);
@@ -323,6 +326,9 @@ impl RunStore for MemoryStore {
         }
         summary.count(part, bytes, admission);
         parts.insert(part.seq_no, (admission == Admission::WithData).then(|| part.data.clone()));
+        if summary.shown_on_result() {
+            result.report = Some(summary.clone());
+        }
         Ok(true)
     }
 
@@ -330,11 +336,7 @@ impl RunStore for MemoryStore {
         let Some(entry) = self.entry(run) else {
             return Ok(None);
         };
-        let mut entry = locked(&entry);
-        let Some(summary) = entry.result_mut(seq).and_then(|result| result.report.clone()) else {
-            return Ok(None);
-        };
-        let parts = entry.reports.get(&seq).into_iter().flat_map(BTreeMap::values);
-        Ok(Some((summary, parts.cloned().collect())))
+        let entry = locked(&entry);
+        Ok(entry.reports.get(&seq).map(|(parts, summary)| (summary.clone(), parts.values().cloned().collect())))
     }
 }

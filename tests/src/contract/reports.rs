@@ -49,6 +49,21 @@ pub async fn report_parts_are_kept_once_within_the_item_limit(ports: &Ports) {
     assert_eq!((summary.parts, summary.dropped, summary.bytes, summary.complete()), (1, 1, 0, true));
     assert_eq!(parts, [None]);
 
+    // A result shows its report's summary as the first parts come and once it is complete, not at
+    // every part between: its results partition is shared (the report's own summary is exact).
+    let (run, _) = new_run(ports, "reporter", 1, 0).await;
+    for seq_no in 1..=5 {
+        let tbc = seq_no < 5;
+        assert!(ports.runs.add_report_part(run.id, 0, &part(7, seq_no, tbc, vec![entry("x")])).await.unwrap());
+    }
+    let shown = ports.runs.result(run.id, 0).await.unwrap().and_then(|r| r.report).expect("a summary");
+    assert_eq!((shown.parts, shown.complete()), (shared::domain::report::SHOWN_FIRST_PARTS, false));
+    let (own, _) = ports.runs.report(run.id, 0).await.unwrap().expect("a report");
+    assert_eq!((own.parts, own.complete()), (5, false), "the report's own summary counts every part");
+    assert!(ports.runs.add_report_part(run.id, 0, &part(7, 0, true, vec![entry("x")])).await.unwrap());
+    let shown = ports.runs.result(run.id, 0).await.unwrap().and_then(|r| r.report).expect("a summary");
+    assert_eq!((shown.parts, shown.complete(), shown.bytes), (6, true, own.bytes / 5 * 6), "complete: shown whole");
+
     // No result, no part.
     assert!(!ports.runs.add_report_part(run.id, 7, &part(5, 0, false, vec![])).await.unwrap());
     assert!(!ports.runs.add_report_part(Uuid::new_v4(), 0, &part(5, 0, false, vec![])).await.unwrap());

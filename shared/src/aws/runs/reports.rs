@@ -1,15 +1,21 @@
 //! A report's parts (`domain::report`), each its own item, `pk = RUN#{run}#P{seq}`,
 //! `sk = {seqNo:010}` (`data`: its reportData as JSON text; absent when kept without it), and the
-//! report's summary on its result: `report_request`, `report_parts`, `report_dropped`,
-//! `report_last`, `report_bytes`. A part and its count are one transaction, conditional on both
-//! sides, so a part is kept and counted once; the result item stays as small as it was. A part
-//! expires (`expires`, the table's TTL attribute) `REPORT_KEPT_DAYS` after it came.
+//! report's summary beside them, `sk = SUMMARY`: `report_request`, `report_parts`,
+//! `report_dropped`, `report_last`, `report_bytes`. A part and its count are one transaction,
+//! conditional on both sides, so a part is kept and counted once, all within the report's own
+//! partition: a results partition, shared by up to 5,000 results, is not written once per part
+//! (docs/data-model.md, "What AWS enforces": report parts). The result item gets a copy of the
+//! summary at the report's first parts and at its completion (`copy_summary`), for the listings;
+//! the report route reads the summary itself. A part expires (`expires`, the table's TTL
+//! attribute) `REPORT_KEPT_DAYS` after it came.
 
+use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::layout::result_key;
 use super::DynamoRunStore;
+use crate::aws::errors::sdk_error;
 use crate::aws::item::{number, opt_n, opt_s, query_pages, string, Item};
 use crate::domain::report::{
     Admission, KeptPart, ReportPart, ReportSummary, MAX_PART_BYTES, MAX_REPORT_BYTES, MAX_REPORT_PARTS,
@@ -20,6 +26,14 @@ use crate::ports::RunStore;
 
 fn parts_partition(run: Uuid, seq: u64) -> String {
     format!("RUN#{run}#P{seq}")
+}
+
+/// The summary's sort key: after every part's (`{seqNo:010}`, digits), so a query of the partition
+/// reads the parts in order, then the summary.
+const SUMMARY_SK: &str = "SUMMARY";
+
+fn summary_key(run: Uuid, seq: u64) -> Item {
+    Item::from([("pk".to_owned(), string(parts_partition(run, seq))), ("sk".to_owned(), string(SUMMARY_SK))])
 }
 
 /// The summary a result item holds, if a part came.
@@ -39,7 +53,9 @@ impl DynamoRunStore {
         let Some(layout) = self.layout(run).await? else {
             return Ok(false);
         };
-        let key = result_key(run, layout, seq);
+        if seq >= layout.total {
+            return Ok(false);
+        }
         let text = part.data_text();
         // The result's summary says whether the data has room (a condition of the write); a part
         // too big for one item never has.
@@ -49,20 +65,73 @@ impl DynamoRunStore {
             &[Admission::WithData, Admission::WithoutData]
         };
         for &admission in attempts {
-            let items = self.part_items(run, seq, &key, part, &text, admission)?;
+            let items = self.part_items(run, seq, &summary_key(run, seq), part, &text, admission)?;
             match self.transact(items).await? {
-                None => return Ok(true),
+                None => {
+                    self.copy_summary(run, seq, &result_key(run, layout, seq)).await?;
+                    return Ok(true);
+                }
                 // The part is there already (or came twice at once): nothing more to keep.
                 Some(failed) if failed.first().is_some_and(Option::is_some) => return Ok(false),
-                // The result refused: no room left for the data (then the part goes without it),
-                // no room for another part, or no such result.
+                // The summary refused: no room left for the data (then the part goes without it), or
+                // no room for another part.
                 Some(_) => {}
             }
         }
         Ok(false)
     }
 
-    /// The part's item and its count on the result, as one transaction's two items.
+    /// The summary as it stands, copied to the result item (`key`) when the result shows it
+    /// (`ReportSummary::shown_on_result`); a copy never takes the result's back to fewer parts. Read
+    /// consistently: it counts this part.
+    async fn copy_summary(&self, run: Uuid, seq: u64, key: &Item) -> Result<()> {
+        let read = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .set_key(Some(summary_key(run, seq)))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|e| sdk_error("dynamodb", e))?;
+        let Some(summary) = read.item.as_ref().and_then(parse_summary) else {
+            return Ok(());
+        };
+        // Whichever of the first parts' writers reads it last copies their count, even when a few
+        // land at once.
+        if !summary.shown_on_result() {
+            return Ok(());
+        }
+        let mut update = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key.clone()))
+            .condition_expression(
+                "attribute_exists(pk) AND (attribute_not_exists(report_parts) OR report_parts < :parts)",
+            )
+            .expression_attribute_values(":request", number(summary.request_id))
+            .expression_attribute_values(":parts", number(summary.parts))
+            .expression_attribute_values(":dropped", number(summary.dropped))
+            .expression_attribute_values(":bytes", number(summary.bytes));
+        let mut sets =
+            "report_request = :request, report_parts = :parts, report_dropped = :dropped, report_bytes = :bytes"
+                .to_owned();
+        if let Some(last) = summary.last {
+            sets.push_str(", report_last = :last");
+            update = update.expression_attribute_values(":last", number(last));
+        }
+        match update.update_expression(format!("SET {sets}")).send().await {
+            Ok(_) => Ok(()),
+            // A copy of as many parts or more is there already.
+            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
+                Ok(())
+            }
+            Err(err) => Err(sdk_error("dynamodb", err)),
+        }
+    }
+
+    /// The part's item and its count on the report's summary, as one transaction's two items.
     fn part_items(
         &self,
         run: Uuid,
@@ -80,8 +149,7 @@ impl DynamoRunStore {
         ]);
         let mut sets = vec!["report_request = :request"];
         let mut adds = vec!["report_parts :one"];
-        let mut condition =
-            "attribute_exists(pk) AND (attribute_not_exists(report_parts) OR report_parts < :max)".to_owned();
+        let mut condition = "(attribute_not_exists(report_parts) OR report_parts < :max)".to_owned();
         let mut update = Update::builder()
             .table_name(&self.table)
             .set_key(Some(key.clone()))
@@ -118,11 +186,10 @@ impl DynamoRunStore {
         Ok(vec![TransactWriteItem::builder().put(put).build(), TransactWriteItem::builder().update(update).build()])
     }
 
-    /// `RunStore::report`: the summary on the result, and the parts, read in order.
+    /// `RunStore::report`: the summary, and the parts, read in order, in one query of the report's
+    /// partition. A report whose summary is on its result alone (kept before summaries had an item of
+    /// their own) is read with that one.
     pub(super) async fn read_report(&self, run: Uuid, seq: u64) -> Result<Option<(ReportSummary, Vec<KeptPart>)>> {
-        let Some(summary) = self.result(run, seq).await?.and_then(|result| result.report) else {
-            return Ok(None);
-        };
         let query = self
             .client
             .query()
@@ -130,8 +197,19 @@ impl DynamoRunStore {
             .consistent_read(true)
             .key_condition_expression("pk = :pk")
             .expression_attribute_values(":pk", string(parts_partition(run, seq)));
-        // A partition's items come in `sk` order: `seqNo` order.
-        let items = query_pages(query, usize::MAX).await?;
+        // A partition's items come in `sk` order: `seqNo` order, then the summary.
+        let mut items = query_pages(query, usize::MAX).await?;
+        let own = match items.last() {
+            Some(item) if opt_s(item, "sk") == Some(SUMMARY_SK) => items.pop().as_ref().and_then(parse_summary),
+            _ => None,
+        };
+        let summary = match own {
+            Some(summary) => summary,
+            None => match self.result(run, seq).await?.and_then(|result| result.report) {
+                Some(summary) => summary,
+                None => return Ok(None),
+            },
+        };
         let parts = items.iter().map(|item| match opt_s(item, "data") {
             Some(text) => serde_json::from_str(text).map(Some).map_err(|e| Error::internal("dynamodb", e)),
             None => Ok(None),
