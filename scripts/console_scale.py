@@ -55,7 +55,8 @@ def view(browser, base, fragment):
     try:
         page.wait_for_selector("table.results")
     except Exception:
-        page.screenshot(path="/tmp/scale-fail.png")
+        # What the page showed instead, for whoever runs this.
+        page.screenshot(path=os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "target", "console-scale-failed.png"))
         raise
     shown = time.monotonic() - started
     page.wait_for_load_state("networkidle")
