@@ -6,7 +6,7 @@
 //! and the schemas.
 
 use serde_json::{json, Map, Value};
-use shared::domain::OcppVersion;
+use shared::domain::{OcppVersion, VersionCommand};
 use shared::ocpp::catalogue::{unfit, COMMANDS};
 use shared::ocpp::Command;
 use shared::{Error, Result};
@@ -47,10 +47,7 @@ pub fn check(body: Value) -> Result<Value> {
     let request = BulkRequest::parse(body)?;
     let mut versions = Map::new();
     for version in OcppVersion::ALL {
-        let (command, data) = match request.versions.get(&version) {
-            Some(instead) => (instead.command.as_str(), &instead.data),
-            None => (request.command, &request.data),
-        };
+        let (command, data) = VersionCommand::chosen(&request.versions, version, request.command, &request.data);
         let refusal = unfit(version, command, data);
         let verdict = json!({ "command": command, "sent": refusal.is_none(), "reason": refusal });
         versions.insert(version.subprotocol().to_owned(), verdict);

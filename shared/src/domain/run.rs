@@ -157,6 +157,22 @@ pub struct VersionCommand {
     pub data: Value,
 }
 
+impl VersionCommand {
+    /// What a charger speaking `version` is sent: its version's command from `versions`, else the
+    /// run's own `command` and `data` (`Run::command_for`, and a request checked before it is a run).
+    pub fn chosen<'a>(
+        versions: &'a BTreeMap<OcppVersion, VersionCommand>,
+        version: OcppVersion,
+        command: &'a str,
+        data: &'a Value,
+    ) -> (&'a str, &'a Value) {
+        match versions.get(&version) {
+            Some(instead) => (&instead.command, &instead.data),
+            None => (command, data),
+        }
+    }
+}
+
 impl Run {
     /// A run just created: running, nothing counted, no rollout rate, no retries, no target or webhook.
     pub fn new(
@@ -190,10 +206,7 @@ impl Run {
 
     /// The command and data a charger speaking `version` is sent.
     pub fn command_for(&self, version: OcppVersion) -> (&str, &Value) {
-        match self.versions.get(&version) {
-            Some(instead) => (&instead.command, &instead.data),
-            None => (&self.command, &self.data),
-        }
+        VersionCommand::chosen(&self.versions, version, &self.command, &self.data)
     }
 
     pub fn status(&self) -> RunStatus {
