@@ -45,14 +45,26 @@ pub async fn show(ctx: &ApiContext, run: &Run, embedded: usize) -> Result<Value>
 /// `EMBEDDED_RESULTS` (the default). A client that polls the figures asks for none, and no result
 /// is read.
 pub fn embedded(query: &HashMap<String, String>) -> Result<usize> {
-    let Some(text) = query.get("results") else {
-        return Ok(EMBEDDED_RESULTS);
+    bounded(query, "results", "results", 0..=EMBEDDED_RESULTS, EMBEDDED_RESULTS)
+}
+
+/// The query's `field`: an integer within `range`, `default` when absent; anything else a 422
+/// naming it as `name` says it.
+fn bounded(
+    query: &HashMap<String, String>,
+    field: &str,
+    name: &str,
+    range: std::ops::RangeInclusive<usize>,
+    default: usize,
+) -> Result<usize> {
+    let Some(text) = query.get(field) else {
+        return Ok(default);
     };
     match text.parse::<usize>() {
-        Ok(n) if n <= EMBEDDED_RESULTS => Ok(n),
+        Ok(n) if range.contains(&n) => Ok(n),
         _ => Err(Error::invalid(
-            "results",
-            format!("The results field must be an integer between 0 and {EMBEDDED_RESULTS}."),
+            field,
+            format!("The {name} field must be an integer between {} and {}.", range.start(), range.end()),
         )),
     }
 }
@@ -109,16 +121,7 @@ pub async fn report(
 
 /// `per_page` of a listing's query: 1 to `MAX_PER_PAGE`, `DEFAULT_PER_PAGE` when absent.
 pub fn per_page(query: &HashMap<String, String>) -> Result<usize> {
-    let Some(text) = query.get("per_page") else {
-        return Ok(DEFAULT_PER_PAGE);
-    };
-    match text.parse::<usize>() {
-        Ok(n) if (1..=MAX_PER_PAGE).contains(&n) => Ok(n),
-        _ => Err(Error::invalid(
-            "per_page",
-            format!("The per page field must be an integer between 1 and {MAX_PER_PAGE}."),
-        )),
-    }
+    bounded(query, "per_page", "per page", 1..=MAX_PER_PAGE, DEFAULT_PER_PAGE)
 }
 
 pub async fn results_page(ctx: &ApiContext, run: &Run, query: &HashMap<String, String>, path: String) -> Result<Value> {
