@@ -106,12 +106,26 @@ pub fn applied_or<T, R>(
 where
     R: std::fmt::Debug,
 {
+    Ok(match refused(result)? {
+        None => true,
+        Some(item) => item.as_ref().is_some_and(ours),
+    })
+}
+
+/// An UpdateItem sent with `ReturnValuesOnConditionCheckFailure::AllOld`: `None` when applied,
+/// `Some` with the item as it stood when its condition refused it; any other failure an error.
+pub fn refused<T, R>(
+    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+) -> Result<Option<Option<super::item::Item>>, Error>
+where
+    R: std::fmt::Debug,
+{
     use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
     match result {
+        Ok(_) => Ok(None),
         Err(err) => match err.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(failed.item().is_some_and(ours)),
+            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Some(failed.item().cloned())),
             _ => Err(sdk_error("dynamodb", err)),
         },
-        Ok(_) => Ok(true),
     }
 }

@@ -9,11 +9,10 @@
 //! budget is then a little lower for that second, never exceeded.
 
 use async_trait::async_trait;
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use aws_sdk_dynamodb::Client;
 
-use super::errors::sdk_error;
+use super::errors::refused;
 use super::item::{number, opt_n, opt_s, string, Item};
 use crate::error::Result;
 use crate::ports::DispatchBudget;
@@ -78,20 +77,14 @@ impl DynamoDispatchBudget {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        match result {
-            Ok(_) => Ok(Taken::All),
-            Err(err) => match err.as_service_error() {
-                Some(UpdateItemError::ConditionalCheckFailedException(failed)) => {
-                    let item = failed.item();
-                    // Our own earlier attempt was applied: taken.
-                    if item.is_some_and(|item| opt_s(item, "last_take") == Some(token.as_str())) {
-                        return Ok(Taken::All);
-                    }
-                    let used = item.and_then(|item| opt_n::<u32>(item, "calls")).unwrap_or(limit);
-                    Ok(Taken::None { left: limit.saturating_sub(used) })
-                }
-                _ => Err(sdk_error("dynamodb", err)),
-            },
+        let Some(item) = refused(result)? else {
+            return Ok(Taken::All);
+        };
+        // Our own earlier attempt was applied: taken.
+        if item.as_ref().is_some_and(|item| opt_s(item, "last_take") == Some(token.as_str())) {
+            return Ok(Taken::All);
         }
+        let used = item.as_ref().and_then(|item| opt_n::<u32>(item, "calls")).unwrap_or(limit);
+        Ok(Taken::None { left: limit.saturating_sub(used) })
     }
 }

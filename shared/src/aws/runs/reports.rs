@@ -9,13 +9,12 @@
 //! the report route reads the summary itself. A part expires (`expires`, the table's TTL
 //! attribute) `REPORT_KEPT_DAYS` after it came.
 
-use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
 use aws_sdk_dynamodb::types::{Put, ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::layout::result_key;
 use super::DynamoRunStore;
-use crate::aws::errors::sdk_error;
+use crate::aws::errors::{applied, sdk_error};
 use crate::aws::item::{number, opt_n, opt_s, query_pages, string, Item};
 use crate::domain::report::{
     Admission, KeptPart, ReportPart, ReportSummary, MAX_PART_BYTES, MAX_REPORT_BYTES, MAX_REPORT_PARTS,
@@ -121,14 +120,8 @@ impl DynamoRunStore {
             sets.push_str(", report_last = :last");
             update = update.expression_attribute_values(":last", number(last));
         }
-        match update.update_expression(format!("SET {sets}")).send().await {
-            Ok(_) => Ok(()),
-            // A copy of as many parts or more is there already.
-            Err(err) if matches!(err.as_service_error(), Some(UpdateItemError::ConditionalCheckFailedException(_))) => {
-                Ok(())
-            }
-            Err(err) => Err(sdk_error("dynamodb", err)),
-        }
+        // Refused: a copy of as many parts or more is there already.
+        applied(update.update_expression(format!("SET {sets}")).send().await).map(|_| ())
     }
 
     /// The part's item and its count on the report's summary, as one transaction's two items.
