@@ -27,6 +27,26 @@ impl WindowCounts {
 
     /// Counts one more for `key` in `window`: the count so far, or `None` when no room is left.
     pub fn hit(&self, key: &str, window: i64) -> Option<u64> {
+        self.with_count(key, window, |count| {
+            *count = count.saturating_add(1);
+            *count
+        })
+    }
+
+    /// Counts up to `wanted` more for `key` in `window`, never past `limit`: how many were counted
+    /// (0 when no room is left).
+    pub fn take(&self, key: &str, window: i64, wanted: u64, limit: u64) -> u64 {
+        self.with_count(key, window, |count| {
+            let taken = wanted.min(limit.saturating_sub(*count));
+            *count += taken;
+            taken
+        })
+        .unwrap_or(0)
+    }
+
+    /// `change` on `key`'s count in `window` (0 in a window it has not counted yet); `None` when no
+    /// room is left for the key.
+    fn with_count<T>(&self, key: &str, window: i64, change: impl FnOnce(&mut u64) -> T) -> Option<T> {
         let mut counts = locked(&self.counts);
         if counts.len() >= self.capacity && !counts.contains_key(key) {
             counts.retain(|_, (at, _)| *at >= window);
@@ -38,8 +58,7 @@ impl WindowCounts {
         if *at != window {
             (*at, *count) = (window, 0);
         }
-        *count = count.saturating_add(1);
-        Some(*count)
+        Some(change(count))
     }
 
     /// `key`'s count in `window`, without counting.
@@ -51,6 +70,14 @@ impl WindowCounts {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_take_counts_what_the_limit_leaves_and_resets_with_the_window() {
+        let counts = WindowCounts::new(1);
+        assert_eq!((counts.take("k", 1, 3, 5), counts.take("k", 1, 3, 5), counts.take("k", 1, 1, 5)), (3, 2, 0));
+        assert_eq!(counts.take("k", 2, 9, 5), 5, "a new window, never past the limit");
+        assert_eq!(counts.take("other", 2, 1, 5), 0, "no room for another key");
+    }
 
     #[test]
     fn counts_reset_with_the_window_and_stay_bounded() {

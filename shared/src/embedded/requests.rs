@@ -52,19 +52,10 @@ impl RateLimiter for MemoryStore {
     }
 }
 
-/// Seconds of the budget kept: a take is for the current second, so older ones are never asked again.
-const PACE_SECONDS_KEPT: usize = 8;
-
 #[async_trait]
 impl DispatchBudget for MemoryStore {
     async fn take(&self, second: i64, calls: u32, limit: u32) -> Result<u32> {
-        let mut pace = locked(&self.pace);
-        let taken = pace.entry(second).or_insert(0);
-        let granted = calls.min(limit.saturating_sub(*taken));
-        *taken += granted;
-        while pace.len() > PACE_SECONDS_KEPT {
-            pace.pop_first();
-        }
-        Ok(granted)
+        let taken = self.pace.take("dispatch", second, u64::from(calls), u64::from(limit));
+        Ok(u32::try_from(taken).unwrap_or(calls))
     }
 }

@@ -82,8 +82,8 @@ pub struct MemoryStore {
     pub(super) idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
     pub(super) rate: WindowCounts,
-    /// CALLs taken of the stack-wide budget, by second: the latest seconds only (`requests.rs`).
-    pub(super) pace: Mutex<std::collections::BTreeMap<i64, u32>>,
+    /// CALLs taken of the stack-wide budget in the current second (`requests.rs`).
+    pub(super) pace: WindowCounts,
     /// Each user's webhook secret version.
     pub(super) webhook_secrets: Mutex<HashMap<String, u32>>,
     /// The fleet view (`fleet_states.rs`).
