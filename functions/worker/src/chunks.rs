@@ -32,10 +32,9 @@ const EARLY_CHUNK_PAUSES: [Duration; 3] =
 /// units, one second of a partition's 1,000 WCU, or a quarter of a cold on-demand table's 4,000), its
 /// ids resolved (10 BatchGetItem calls) and its dispatches queued (100 SendMessageBatch calls),
 /// with room for throttling's backoff. A chunk never starts with less left of its invocation (and
-/// `AFTER_CHUNKS` for the rest of its batch), so an
-/// invocation ends before the function's timeout (30 s) however many chunks its batch holds, and
-/// no chunk is received again and again until it dead-letters (docs/data-model.md, "What AWS
-/// enforces": CreateChunk).
+/// `AFTER_CHUNKS` for the rest of its batch), so an invocation ends before the function's timeout
+/// (30 s) however many chunks its batch holds, and no chunk is received again and again until it
+/// dead-letters (docs/data-model.md, "What AWS enforces": CreateChunk).
 pub const CHUNK_BUDGET: Duration = Duration::from_secs(10);
 
 /// What the rest of a batch needs once its chunks are done: its CALLs are claimed and posted only

@@ -91,9 +91,9 @@ pub async fn handle(ctx: &WorkerContext, event: SqsEvent) -> SqsBatchResponse {
     handle_within(ctx, event, None).await
 }
 
-/// `handle`, for an invocation that must end by `deadline` (Lambda's, less nothing: the function's
-/// timeout): a run's chunk starts only with `chunks::CHUNK_BUDGET` left, else it goes back to the
-/// queue whole, as a new message (`chunks::create_in_time`).
+/// `handle`, for an invocation that must end by `deadline` (Lambda's: the function's timeout): a run's
+/// chunk starts only with `chunks::CHUNK_BUDGET` and `chunks::AFTER_CHUNKS` left, else it goes back to
+/// the queue whole, as a new message (`chunks::create_in_time`).
 pub async fn handle_within(
     ctx: &WorkerContext,
     event: SqsEvent,
@@ -110,7 +110,7 @@ pub async fn handle_within(
             .await;
     // Step one, every record at once, on what the batch read: checks and offline verdicts;
     // timeouts, handed-off answers and dead letters end here.
-    let steps = futures::future::join_all(records.iter().zip(&spans).map(|(r, span)| {
+    let mut steps = futures::future::join_all(records.iter().zip(&spans).map(|(r, span)| {
         async move {
             match &r.message {
                 Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
@@ -143,7 +143,6 @@ pub async fn handle_within(
         .instrument(span.clone())
     }))
     .await;
-    let mut steps = steps;
     hold_back_over_budget(ctx, &records, &mut steps).await;
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
     let ready: Vec<_> =
