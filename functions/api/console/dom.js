@@ -43,6 +43,13 @@ export function count(n) {
   return Number(n ?? 0).toLocaleString("en");
 }
 
+/** How many of `items` have each `key(item)`, the most first: `[[value, n], …]`. */
+export function countBy(items, key) {
+  const seen = new Map();
+  for (const item of items) seen.set(key(item), (seen.get(key(item)) ?? 0) + 1);
+  return [...seen].sort((a, b) => b[1] - a[1]);
+}
+
 /** JSON as indented text, for a <pre>. */
 export function pretty(value) {
   return JSON.stringify(value, null, 2);

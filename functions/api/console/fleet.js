@@ -3,30 +3,19 @@
 // send form with the filter as its target.
 
 import { api } from "./api.js";
-import { count, failure, fill, h, when } from "./dom.js";
-import { pager } from "./widgets.js";
-
-const FIELDS = [["team", "Team"], ["vendor", "Vendor"], ["model", "Model"], ["firmware", "Firmware"], ["firmware_below", "Firmware below"]];
+import { count, countBy, failure, fill, h, when } from "./dom.js";
+import { fleetFilters, pager } from "./widgets.js";
 
 export function render(main, { params }) {
-  const inputs = Object.fromEntries(FIELDS.map(([name]) => [name, h("input", { name, id: `f-${name}`, value: params.get(name) ?? "" })]));
-  const connected = h("select", { name: "connected", id: "f-connected" },
-    [["", "Any"], ["true", "Connected"], ["false", "Not connected"]].map(([value, label]) =>
-      h("option", { value, selected: params.get("connected") === value }, label)));
+  const { labels, chosen: filters } = fleetFilters("f", params);
   const body = h("div");
   const form = h("form", { class: "filters-form", onsubmit: (event) => { event.preventDefault(); location.hash = `#/fleet?${query()}`; } },
-    FIELDS.map(([name, label]) => h("label", {}, label, inputs[name])),
-    h("label", {}, "Connection", connected),
+    labels,
     h("button", { type: "submit" }, "Filter"));
   fill(main,
     h("div", { class: "heading" }, h("h1", {}, "Fleet"), h("a", { class: "button", href: `#/send?${query()}` }, "Send a command to these")),
     h("section", { class: "card" }, form), body);
 
-  function filters() {
-    const chosen = Object.fromEntries(FIELDS.map(([name]) => [name, inputs[name].value.trim()]).filter(([, v]) => v));
-    if (connected.value) chosen.connected = connected.value;
-    return chosen;
-  }
   function query() {
     return new URLSearchParams(filters()).toString();
   }
@@ -46,11 +35,8 @@ export function render(main, { params }) {
 
 /** What the chargers on this page run: OCPP versions and firmware, with their counts. */
 function versions(chargers) {
-  const tallies = (key) => {
-    const seen = new Map();
-    for (const charger of chargers) seen.set(charger[key] ?? "unknown", (seen.get(charger[key] ?? "unknown") ?? 0) + 1);
-    return [...seen].sort((a, b) => b[1] - a[1]).map(([name, n]) => h("span", { class: "chip" }, `${name} × ${count(n)}`));
-  };
+  const tallies = (key) => countBy(chargers, (charger) => charger[key] ?? "unknown")
+    .map(([name, n]) => h("span", { class: "chip" }, `${name} × ${count(n)}`));
   return h("div", { class: "versions" },
     h("div", {}, h("strong", {}, "OCPP on this page: "), tallies("ocpp_version")),
     h("div", {}, h("strong", {}, "Firmware on this page: "), tallies("firmware")));

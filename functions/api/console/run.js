@@ -3,7 +3,7 @@
 // retry / cancel. Nothing here reads the whole run: a page, or at most 1,000 results for the groups.
 
 import { api, BULK } from "./api.js";
-import { count, failure, fieldErrors, fill, h, pretty, refill, sequence, when } from "./dom.js";
+import { count, countBy, failure, fieldErrors, fill, h, pretty, refill, sequence, when } from "./dom.js";
 import { bar, figures, pager, STATUSES, state, statusBadge, tally } from "./widgets.js";
 
 const PER_PAGE = 25;
@@ -230,13 +230,8 @@ function fact(label, value) {
 
 /** The results' messages, most frequent first, each with its count. */
 function messageGroups(rows, partial) {
-  const byMessage = new Map();
-  for (const result of rows) {
-    const key = result.message ?? "(no message)";
-    byMessage.set(key, (byMessage.get(key) ?? 0) + 1);
-  }
-  if (!byMessage.size) return h("p", { class: "empty" }, "No results here yet.");
-  const sorted = [...byMessage].sort((a, b) => b[1] - a[1]);
+  const sorted = countBy(rows, (result) => result.message ?? "(no message)");
+  if (!sorted.length) return h("p", { class: "empty" }, "No results here yet.");
   return [
     h("p", { class: "muted" }, partial ? `Over the first ${count(rows.length)} results of this filter.` : `Over all ${count(rows.length)} results of this filter.`),
     h("table", { class: "groups" }, h("tbody", {}, sorted.map(([message, n]) =>

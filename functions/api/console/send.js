@@ -4,8 +4,8 @@
 
 import { api, BULK } from "./api.js";
 import { failure, fieldErrors, fill, h, pretty, sequence } from "./dom.js";
+import { fleetFilters } from "./widgets.js";
 
-const TARGET_FIELDS = [["team", "Team"], ["vendor", "Vendor"], ["model", "Model"], ["firmware", "Firmware"], ["firmware_below", "Firmware below"]];
 const VERSIONS = [["ocpp1.6", "OCPP 1.6"], ["ocpp2.0.1", "OCPP 2.0.1"]];
 
 export function render(main, { params }) {
@@ -13,15 +13,13 @@ export function render(main, { params }) {
   const command = h("select", { id: "command", name: "command", required: true });
   const data = h("textarea", { id: "data", name: "data", rows: 6, spellcheck: "false" }, "{}");
   const schema = h("div", { class: "schema" });
-  const byTarget = TARGET_FIELDS.some(([name]) => params.has(name)) || params.has("connected");
+  const target = fleetFilters("target", params);
+  const byTarget = target.given;
   const ids = h("textarea", { id: "charger-ids", name: "charger_ids", rows: 4, spellcheck: "false", placeholder: "Charger uuids, one per line (or separated by commas or spaces)" });
-  const targetInputs = Object.fromEntries(TARGET_FIELDS.map(([name]) => [name, h("input", { name: `target-${name}`, id: `target-${name}`, value: params.get(name) ?? "" })]));
-  const connected = h("select", { id: "target-connected" },
-    [["", "Any"], ["true", "Connected"], ["false", "Not connected"]].map(([value, label]) => h("option", { value, selected: params.get("connected") === value }, label)));
   const modeIds = h("input", { type: "radio", name: "mode", id: "mode-ids", value: "ids", checked: !byTarget });
   const modeTarget = h("input", { type: "radio", name: "mode", id: "mode-target", value: "target", checked: byTarget });
   const idsBox = h("div", { class: "mode-ids" }, ids);
-  const targetBox = h("div", { class: "mode-target grid" }, TARGET_FIELDS.map(([name, label]) => h("label", {}, label, targetInputs[name])), h("label", {}, "Connection", connected));
+  const targetBox = h("div", { class: "mode-target grid" }, target.labels);
   const instead = Object.fromEntries(VERSIONS.map(([version]) => [version, {
     on: h("input", { type: "checkbox", id: `instead-${version}` }),
     command: h("select", { id: `instead-${version}-command` }),
@@ -98,8 +96,8 @@ export function render(main, { params }) {
     if (modeIds.checked) {
       request.charger_ids = ids.value.split(/[\s,;]+/).filter(Boolean);
     } else {
-      request.target = Object.fromEntries(TARGET_FIELDS.map(([name]) => [name, targetInputs[name].value.trim()]).filter(([, v]) => v));
-      if (connected.value) request.target.connected = connected.value === "true";
+      request.target = target.chosen();
+      if (request.target.connected) request.target.connected = request.target.connected === "true";
     }
     const versions = {};
     for (const [version] of VERSIONS) {

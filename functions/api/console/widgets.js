@@ -56,6 +56,29 @@ export function figures(run, link) {
 }
 
 /**
+ * The fleet view's filters (GET /v3/chargers, and a run's `target`) as inputs with ids `{prefix}-…`,
+ * filled from `params`: `labels` to place in a form, `chosen()` the filters filled in (`connected`
+ * as "true" or "false"), and `given`, whether `params` named any.
+ */
+export function fleetFilters(prefix, params) {
+  const fields = [["team", "Team"], ["vendor", "Vendor"], ["model", "Model"], ["firmware", "Firmware"], ["firmware_below", "Firmware below"]];
+  const inputs = Object.fromEntries(fields.map(([name]) => [name, h("input", { name, id: `${prefix}-${name}`, value: params.get(name) ?? "" })]));
+  const connected = h("select", { name: "connected", id: `${prefix}-connected` },
+    [["", "Any"], ["true", "Connected"], ["false", "Not connected"]].map(([value, label]) =>
+      h("option", { value, selected: params.get("connected") === value }, label)));
+  const chosen = () => {
+    const filled = Object.fromEntries(fields.map(([name]) => [name, inputs[name].value.trim()]).filter(([, value]) => value));
+    if (connected.value) filled.connected = connected.value;
+    return filled;
+  };
+  return {
+    labels: [...fields.map(([name, label]) => h("label", {}, label, inputs[name])), h("label", {}, "Connection", connected)],
+    chosen,
+    given: fields.some(([name]) => params.has(name)) || params.has("connected"),
+  };
+}
+
+/**
  * Previous / next over a cursor-paged route. `cursors` is the stack of cursors that led to this
  * page (null first); `load` is called after it changes.
  */
