@@ -3,7 +3,7 @@
 use std::path::PathBuf;
 
 use clap::{Parser, Subcommand};
-use ocpp_bulk::sim::Mix;
+use ocpp_bulk::sim::{JobOutcome, Mix};
 use shared::aws::{AwsClients, DynamoDirectory};
 
 #[derive(Parser)]
@@ -87,6 +87,10 @@ pub enum Command {
         /// How the chargers answer, as weights: accept=90,reject=4,error=3,silent=3.
         #[arg(long, default_value = "accept=1")]
         mix: Mix,
+        /// How the jobs they accept end (firmware updates, uploads), as weights:
+        /// succeed=90,fail=7,lose=3 (lose: the last notification is lost; a trigger finds it).
+        #[arg(long, default_value = "succeed=1")]
+        jobs: Mix<JobOutcome>,
         /// Skip the first N chargers of the fleet (to split a big fleet over processes).
         #[arg(long, default_value_t = 0)]
         skip: usize,

@@ -16,7 +16,7 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::send::{send, SendOptions, Summary, What};
-use crate::sim::{self, Behaviour, SimCharger};
+use crate::sim::{self, Behaviour, JobOutcome, SimCharger};
 use crate::stack::Stack;
 
 pub const DEMO_TOKEN: &str = "demo-token-0123456789";
@@ -59,7 +59,7 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
         // The first 50 boot a version behind: the firmware update targets them.
         let firmware = Some(if i <= 50 { OLD_FIRMWARE } else { "1.9.0" }.to_owned());
         let version = if V201.contains(&i) { OcppVersion::V201 } else { OcppVersion::V16 };
-        simulated.push(SimCharger { identity, password, behaviour, firmware, version });
+        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job: JobOutcome::Succeed });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");

@@ -16,6 +16,9 @@ use serde_json::{json, Value};
 use shared::ocpp::{Command, ErrorCode, Frame, OcppVersion};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
+
+pub use crate::sim_jobs::JobOutcome;
+use crate::sim_jobs::{Jobs, Step, JOB_NOTE};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::HeaderValue;
 use tokio_tungstenite::tungstenite::Message;
@@ -40,16 +43,16 @@ impl FromStr for Behaviour {
     }
 }
 
-/// Weights of each behaviour across a fleet, e.g. `accept=90,reject=4,error=3,silent=3`.
+/// Weights of each behaviour (or job outcome) across a fleet, e.g. `accept=90,reject=4,error=3,silent=3`.
 #[derive(Debug, Clone)]
-pub struct Mix(pub Vec<(Behaviour, u32)>);
+pub struct Mix<T = Behaviour>(pub Vec<(T, u32)>);
 
-impl FromStr for Mix {
+impl<T: FromStr<Err = String>> FromStr for Mix<T> {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
         let mut weights = Vec::new();
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
-            let (name, weight) = part.split_once('=').ok_or_else(|| format!("{part:?} is not behaviour=weight"))?;
+            let (name, weight) = part.split_once('=').ok_or_else(|| format!("{part:?} is not name=weight"))?;
             let weight: u32 = weight.trim().parse().map_err(|_| format!("{weight:?} is not a whole number"))?;
             weights.push((name.trim().parse()?, weight));
         }
@@ -60,18 +63,25 @@ impl FromStr for Mix {
     }
 }
 
-impl Mix {
-    /// The behaviour of the `index`th charger: deterministic, spread in proportion to the weights.
-    pub fn behaviour(&self, index: usize) -> Behaviour {
+impl<T: Copy> Mix<T> {
+    /// The pick for the `index`th charger: deterministic, spread in proportion to the weights.
+    pub fn pick(&self, index: usize) -> Option<T> {
         let total: u32 = self.0.iter().map(|(_, w)| w).sum();
         let mut slot = (index as u64 % u64::from(total.max(1))) as u32;
-        for (behaviour, weight) in &self.0 {
+        for (pick, weight) in &self.0 {
             if slot < *weight {
-                return *behaviour;
+                return Some(*pick);
             }
             slot -= weight;
         }
-        Behaviour::Accept
+        None
+    }
+}
+
+impl Mix<Behaviour> {
+    /// The behaviour of the `index`th charger.
+    pub fn behaviour(&self, index: usize) -> Behaviour {
+        self.pick(index).unwrap_or(Behaviour::Accept)
     }
 }
 
@@ -84,6 +94,8 @@ pub struct SimCharger {
     pub firmware: Option<String>,
     /// The version it offers, and speaks.
     pub version: OcppVersion,
+    /// How the jobs it accepts end (a firmware update, an upload: `sim_jobs`).
+    pub job: JobOutcome,
 }
 
 /// Counters shared by a simulated fleet.
@@ -127,6 +139,7 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
         let stats = stats.clone();
         let permits = permits.clone();
         tasks.push(tokio::spawn(async move {
+            let mut charger = charger;
             let permit = permits.clone().acquire_owned().await;
             let socket = match boot(&url, &charger).await {
                 Ok(socket) => socket,
@@ -139,16 +152,20 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
             stats.connected.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(Ok(()));
             let mut seen = HashMap::new();
-            answer_calls(socket, &charger, &stats, &mut seen).await;
+            let mut rebooted = answer_calls(socket, &charger, &stats, &mut seen).await;
             loop {
-                tokio::time::sleep(Duration::from_millis(fastrand::u64(500..1500))).await;
+                match rebooted.take() {
+                    // Into the firmware a job installed: at once, as a charger restarts.
+                    Some(firmware) => charger.firmware = Some(firmware),
+                    None => tokio::time::sleep(Duration::from_millis(fastrand::u64(500..1500))).await,
+                }
                 let permit = permits.acquire().await;
                 let Ok(socket) = boot(&url, &charger).await else {
                     continue;
                 };
                 drop(permit);
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                answer_calls(socket, &charger, &stats, &mut seen).await;
+                rebooted = answer_calls(socket, &charger, &stats, &mut seen).await;
             }
         }));
     }
@@ -206,18 +223,48 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     Err("connection closed before the boot answer".into())
 }
 
-/// Answers CALLs until the connection closes. `seen` counts this charger's CALLs by action, across
-/// its connections.
-async fn answer_calls(mut socket: Socket, charger: &SimCharger, stats: &SimStats, seen: &mut HashMap<String, u32>) {
+/// Answers CALLs, and plays the jobs it accepts, until the connection closes (`None`) or a job
+/// reboots the charger into a new firmware (`Some`: closed, to boot again with it). `seen` counts this
+/// charger's CALLs by action, across its connections.
+async fn answer_calls(
+    mut socket: Socket,
+    charger: &SimCharger,
+    stats: &SimStats,
+    seen: &mut HashMap<String, u32>,
+) -> Option<String> {
     let (behaviour, version) = (charger.behaviour, charger.version);
-    while let Some(Ok(message)) = socket.next().await {
+    let mut jobs = Jobs::default();
+    loop {
+        let next_step = jobs.next_due();
+        let message = tokio::select! {
+            message = socket.next() => message,
+            () = sleep_until(next_step), if next_step.is_some() => {
+                for step in jobs.take_due() {
+                    match step {
+                        Step::Send(frame) => {
+                            if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
+                                return None;
+                            }
+                        }
+                        Step::Reboot(firmware) => {
+                            let _ = socket.close(None).await;
+                            return Some(firmware);
+                        }
+                    }
+                }
+                continue;
+            }
+        };
+        let Some(Ok(message)) = message else {
+            return None;
+        };
         let Message::Text(text) = message else {
             continue;
         };
         let (id, action, request) = match Frame::parse(&text) {
             Ok(Frame::Call { id, action, payload }) => (id, action, payload),
-            // The answers to its own report parts.
-            Ok(Frame::CallResult { id, .. }) if id.starts_with(REPORT_PART) => continue,
+            // The answers to its own report parts and job notifications.
+            Ok(Frame::CallResult { id, .. }) if id.starts_with(REPORT_PART) || id.starts_with(JOB_NOTE) => continue,
             _ => {
                 stats.protocol_errors.fetch_add(1, Ordering::Relaxed);
                 continue;
@@ -238,16 +285,33 @@ async fn answer_calls(mut socket: Socket, charger: &SimCharger, stats: &SimStats
                 None => Frame::call_error(&id, version, ErrorCode::NotImplemented, "unknown action"),
             },
         };
+        let accepted = matches!(&reply, Frame::CallResult { payload, .. } if payload.get("status").is_none_or(|s| s == "Accepted"));
         if socket.send(Message::Text(reply.to_text().into())).await.is_err() {
-            break;
+            return None;
         }
+        let mut follow = Vec::new();
         if positive && Command::find(version, &action).is_some_and(Command::reports) {
-            for part in report_parts(&request) {
-                if socket.send(Message::Text(part.to_text().into())).await.is_err() {
-                    return;
-                }
+            follow = report_parts(&request);
+        }
+        if positive && accepted {
+            jobs.started(version, &action, &request, charger.job);
+            if action.ends_with("TriggerMessage") {
+                follow.extend(jobs.triggered(&request));
             }
         }
+        for frame in follow {
+            if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
+                return None;
+            }
+        }
+    }
+}
+
+/// Sleeps until `at` (for ever without one: the `select!` guard keeps that branch off then).
+async fn sleep_until(at: Option<tokio::time::Instant>) {
+    match at {
+        Some(at) => tokio::time::sleep_until(at).await,
+        None => std::future::pending().await,
     }
 }
 

@@ -5,7 +5,7 @@
 //! answer from being lost to a conflict, a throttle or a 5xx. Every step is conditional, so
 //! recording one answer twice (a duplicated queue message, a retry) changes nothing the second time.
 
-use crate::domain::{Expect, Outcome};
+use crate::domain::{Expect, FollowKind, FollowUp, Outcome, ResultStatus};
 use crate::error::Result;
 pub use crate::messages::{ChargerAnswer, Reply};
 use crate::ocpp::{call_id, Command, OcppVersion};
@@ -48,7 +48,11 @@ pub async fn record(ports: &AnswerPorts<'_>, answer: &mut ChargerAnswer) -> Resu
     };
     let counted = match answered_call(ports, answer, &identity).await? {
         Some(answered) => {
-            let outcome = outcome(answer.version, &answered.action, answer.reply.clone());
+            let mut outcome = outcome(answer.version, &answered.action, answer.reply.clone());
+            if let (Some(kind), ResultStatus::Sent) = (answered.follows, outcome.status) {
+                let response = outcome.response.as_ref().unwrap_or(&serde_json::Value::Null);
+                outcome.follow_up = Some(FollowUp::after_answer(kind, &answered.action, response, answer.received_at));
+            }
             let status = outcome.status;
             let (counted, freed) =
                 ports.runs.finish_answered(answered.run, answered.seq, &answered.expect, outcome, &identity).await?;
@@ -78,6 +82,8 @@ struct Answered {
     seq: u64,
     action: String,
     expect: Expect,
+    /// The job whose outcome follows the answer, for a run that follows outcomes.
+    follows: Option<FollowKind>,
 }
 
 /// The CALL an answer answers, as its message id names it (`call_id`): no read but the run's plan,
@@ -99,7 +105,8 @@ async fn answered_call(
             received_at: answer.received_at,
         };
         let action = plan.of(answer.version).action.clone();
-        return Ok(Some(Answered { run, seq, action, expect }));
+        let follows = plan.outcome.as_ref().and_then(|_| FollowKind::of_command(&action));
+        return Ok(Some(Answered { run, seq, action, expect, follows }));
     }
     let call = match &answer.call {
         Some(call) => call.clone(),
@@ -110,7 +117,10 @@ async fn answered_call(
             _ => return Ok(None),
         },
     };
-    Ok(Some(Answered { run: call.run, seq: call.seq, action: call.action, expect: Expect::Call(call.call_id) }))
+    let plan = ports.plans.get(ports.runs, call.run).await?;
+    let follows = plan.and_then(|plan| plan.outcome.as_ref().and_then(|_| FollowKind::of_command(&call.action)));
+    let expect = Expect::Call(call.call_id);
+    Ok(Some(Answered { run: call.run, seq: call.seq, action: call.action, expect, follows }))
 }
 
 /// The result an answer to `action` gives: a CALLRESULT must match the action's official

@@ -7,6 +7,7 @@ pub mod clock;
 pub mod domain;
 pub mod embedded;
 pub mod error;
+pub mod follow_ups;
 pub mod messages;
 pub mod ocpp;
 pub mod plans;

@@ -10,7 +10,7 @@ use serde_json::Value;
 use uuid::Uuid;
 
 use crate::domain::report::ReportPart;
-use crate::domain::OcppVersion;
+use crate::domain::{FollowKind, OcppVersion};
 
 /// What the charger answered.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -70,6 +70,26 @@ pub struct ReportExpected {
 /// How long a charger's report is expected after its request (every store keeps it this long).
 pub const REPORT_KEPT_HOURS: i64 = 24;
 
+/// A job a charger was sent whose outcome it reports later (`domain::follow_up`): its status
+/// notifications of `kind` go to the result at `run`/`seq`. Kept per charger and kind by the worker
+/// before the CALL is posted, for `FOLLOW_KEPT_DAYS`. A notification that names a `requestId` other
+/// than `request_id` is for another job and goes nowhere.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FollowExpected {
+    pub run: Uuid,
+    pub seq: u64,
+    pub kind: FollowKind,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_id: Option<i64>,
+    /// The firmware version the run expects the charger to boot with (`OutcomePolicy`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub firmware_version: Option<String>,
+}
+
+/// How long a charger's status notifications are expected after its CALL: past the longest
+/// outcome timeout (`MAX_OUTCOME_TIMEOUT_SECONDS`, 7 days) and its trigger.
+pub const FOLLOW_KEPT_DAYS: i64 = 8;
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum DispatchMessage {
@@ -110,6 +130,14 @@ pub enum DispatchMessage {
     Answer(ChargerAnswer),
     /// A part of a charger's report the WebSocket handler could not keep (see `crate::reports`).
     ReportPart { identity: String, part: ReportPart },
+    /// A charger's status notification (or boot) the WebSocket handler could not follow onto its
+    /// job's result (see `crate::follow_ups`).
+    Notified { identity: String, version: OcppVersion, action: String, payload: Value, at: DateTime<Utc> },
+    /// The outcomes of results of run `run` one worker batch posted CALLs for, looked at when
+    /// their outcome timeout comes (`not_before`): a charger that reported no final status is asked
+    /// for it once (TriggerMessage), and stalled if it still says nothing. Each look queues the
+    /// next for those still open; SQS delays at most 900 s, so one that arrives early waits again.
+    FollowUps { run: Uuid, seqs: Vec<u64>, not_before: DateTime<Utc> },
     /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
     /// (the cancel request itself writes once and queues the first page).
     Cancel {
@@ -154,11 +182,14 @@ impl DispatchMessage {
 
     /// Whether a failure of this message is worth a quick retry (`Again`): an answer, whose timeout
     /// comes `ANSWER_GRACE_SECONDS` after its CALL's expiry, a chunk, which may come before its run,
-    /// and a report part, which nothing would send again.
+    /// and a report part or a status notification, which nothing would send again.
     pub fn retried_quickly(&self) -> bool {
         matches!(
             self,
-            DispatchMessage::Answer(_) | DispatchMessage::CreateChunk { .. } | DispatchMessage::ReportPart { .. }
+            DispatchMessage::Answer(_)
+                | DispatchMessage::CreateChunk { .. }
+                | DispatchMessage::ReportPart { .. }
+                | DispatchMessage::Notified { .. }
         )
     }
 
@@ -176,12 +207,15 @@ impl DispatchMessage {
                 answer.call.as_ref().map(|call| call.charger),
             ),
             DispatchMessage::Again { message, .. } => message.about(),
-            DispatchMessage::ReportPart { identity, .. } => (None, Some(identity), None),
+            DispatchMessage::ReportPart { identity, .. } | DispatchMessage::Notified { identity, .. } => {
+                (None, Some(identity), None)
+            }
             DispatchMessage::Timeouts { .. }
             | DispatchMessage::Cancel { .. }
             | DispatchMessage::WebhookWatch { .. }
             | DispatchMessage::WebhookSend { .. }
             | DispatchMessage::CreateChunk { .. }
+            | DispatchMessage::FollowUps { .. }
             | DispatchMessage::Recover { .. } => (None, None, None),
         }
     }

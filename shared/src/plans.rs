@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use crate::domain::{FollowKind, OutcomePolicy};
 use crate::ocpp::catalogue::unfit;
 use crate::ocpp::{Command, OcppVersion};
 use crate::ports::RunStore;
@@ -26,6 +27,8 @@ pub struct RunPlan {
     pub max_per_second: Option<u32>,
     /// How many results it has: a position at or past it names no result.
     pub total: u64,
+    /// What its outcomes after the answer must come to, for a run that follows them.
+    pub outcome: Option<OutcomePolicy>,
     /// Its META said it was cancelled when the plan was read: a run cancelled before cancels had a
     /// mark of their own (`RunStore::cancelled_at` reads the mark) is so known for good.
     pub cancelled: bool,
@@ -40,6 +43,9 @@ pub struct VersionPlan {
     pub refusal: Option<String>,
     /// The `requestId` of a report request (`Command::reports`), whose parts are gathered.
     pub report: Option<i64>,
+    /// The job the CALL starts whose outcome the charger reports later, and the `requestId` its
+    /// notifications name (where the command has one).
+    pub follow: Option<(FollowKind, Option<i64>)>,
 }
 
 impl VersionPlan {
@@ -49,9 +55,14 @@ impl VersionPlan {
             action: action.to_owned(),
             payload: serde_json::value::to_raw_value(data).map_err(|e| Error::internal("plans", e))?,
             refusal: unfit(version, action, data),
-            report: reports.then(|| data.get("requestId").and_then(serde_json::Value::as_i64)).flatten(),
+            report: reports.then(|| request_id(data)).flatten(),
+            follow: FollowKind::of_command(action).map(|kind| (kind, request_id(data))),
         })
     }
+}
+
+fn request_id(data: &serde_json::Value) -> Option<i64> {
+    data.get("requestId").and_then(serde_json::Value::as_i64)
 }
 
 impl RunPlan {
@@ -122,6 +133,7 @@ impl RunPlans {
             created_at: run.created_at,
             max_per_second: run.max_per_second,
             total: run.total_count,
+            outcome: run.outcome.clone(),
             cancelled: run.cancelled_at.is_some(),
         });
         let mut plans = locked(&self.plans);

@@ -4,10 +4,10 @@
 use serde_json::{json, Value};
 
 use crate::clock::rfc3339;
-use crate::domain::Run;
+use crate::domain::{FollowState, FollowUp, OutcomePolicy, Run};
 
 pub fn run(run: &Run) -> Value {
-    json!({
+    let mut view = json!({
         "uuid": run.id,
         "command": run.command,
         "data": run.data,
@@ -36,5 +36,35 @@ pub fn run(run: &Run) -> Value {
             "last_attempt_at": hook.last_attempt_at.map(rfc3339),
             "delivered_at": hook.delivered_at.map(rfc3339),
         })),
+    });
+    if let (Some(policy), Value::Object(map)) = (&run.outcome, &mut view) {
+        map.insert("outcome".into(), outcomes(run, policy));
+    }
+    view
+}
+
+/// A run's outcomes after the answer: its policy and how many of its sent results ended how
+/// (`open`: not yet).
+fn outcomes(run: &Run, policy: &OutcomePolicy) -> Value {
+    let counters = &run.counters;
+    json!({
+        "timeout_seconds": policy.timeout_seconds,
+        "firmware_version": policy.firmware_version,
+        "open_count": counters.sent.saturating_sub(counters.outcomes_final()),
+        "succeeded_count": counters.outcome(FollowState::Succeeded),
+        "failed_count": counters.outcome(FollowState::Failed),
+        "stalled_count": counters.outcome(FollowState::Stalled),
+    })
+}
+
+/// A result's outcome after the answer, as the API shows it.
+pub fn follow_up(follow: &FollowUp) -> Value {
+    json!({
+        "state": follow.state.as_str(),
+        "status": follow.status(),
+        "message": follow.message,
+        "since": rfc3339(follow.since),
+        "triggered_at": follow.triggered_at.map(rfc3339),
+        "steps": follow.steps.iter().map(|s| json!({"status": s.status, "at": rfc3339(s.at)})).collect::<Vec<_>>(),
     })
 }

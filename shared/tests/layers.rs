@@ -32,6 +32,7 @@ const LAYERS: &[(&str, u32)] = &[
     ("webhook", 8),
     ("answers", 9),
     ("reports", 9),
+    ("follow_ups", 9),
     ("views", 9),
     // adapters: each implements the ports, neither imports the other
     ("aws", 10),

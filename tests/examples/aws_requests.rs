@@ -5,7 +5,7 @@
 
 use std::time::Duration;
 
-use ocpp_bulk::sim::{self, Behaviour, SimCharger};
+use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger};
 use ocpp_bulk::stack::Stack;
 use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, ALICE};
 use serde_json::json;
@@ -32,7 +32,14 @@ async fn main() {
     tokio::spawn(ocpp_bulk::server::serve_management(management, stack.clone()));
     tokio::spawn(ocpp_bulk::server::serve(listener, stack));
     let chargers = (0..count)
-        .map(|i| SimCharger { identity: cp(i), password: None, behaviour: Behaviour::Accept, firmware: None, version })
+        .map(|i| SimCharger {
+            identity: cp(i),
+            password: None,
+            behaviour: Behaviour::Accept,
+            firmware: None,
+            version,
+            job: JobOutcome::Succeed,
+        })
         .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");
 

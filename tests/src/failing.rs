@@ -8,7 +8,7 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::domain::report::{KeptPart, ReportPart, ReportSummary};
-use shared::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
+use shared::domain::{Expect, FollowUp, Outcome, ResultRecord, ResultStatus, Run};
 use shared::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use shared::{Error, Result};
 use uuid::Uuid;
@@ -61,6 +61,13 @@ impl RunStore for FailingFinish {
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.add_retry(run, retry).await
+    }
+
+    /// Fails as `finish` does: an outcome's change is a transaction on the same items.
+    async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.fail_if_due()?;
+        self.inner.advance_follow_up(run, seq, next).await
     }
 
     async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {

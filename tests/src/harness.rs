@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use ocpp_bulk::sim::{self, Behaviour, SimCharger, SimFleet};
+use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger, SimFleet};
 use ocpp_bulk::stack::{AwsOptions, Stack};
 use serde_json::{json, Value};
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
@@ -214,6 +214,7 @@ impl TestStack {
                 behaviour,
                 firmware: None,
                 version: Default::default(),
+                job: JobOutcome::Succeed,
             })
             .collect();
         sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")

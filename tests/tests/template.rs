@@ -277,7 +277,9 @@ fn logs_go_to_the_stacks_own_groups_with_platform_lines_from_warn() {
     assert_eq!(tagged_text(&filter["LogGroupName"], "!Ref"), "WebSocketLogGroup");
     let pattern = text(&filter["FilterPattern"]);
     let (answers, parts) = (websocket::frames::HANDOFF_LOG, websocket::reports::PART_HANDOFF_LOG);
-    assert_eq!(pattern, format!("{{ ($.message = \"{answers}\") || ($.message = \"{parts}\") }}"));
+    let notes = websocket::follow_ups::NOTIFICATION_HANDOFF_LOG;
+    let lines = format!("($.message = \"{answers}\") || ($.message = \"{parts}\") || ($.message = \"{notes}\")");
+    assert_eq!(pattern, format!("{{ {lines} }}"));
 }
 
 #[test]

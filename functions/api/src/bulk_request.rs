@@ -7,7 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::domain::charger_state::FleetFilter;
-use shared::domain::{Identity, OcppVersion, Run, VersionCommand};
+use shared::domain::{Identity, OcppVersion, OutcomePolicy, Run, VersionCommand};
 use shared::error::ErrorCollector;
 use shared::ocpp::catalogue::versions_taking;
 use shared::ocpp::Command;
@@ -45,6 +45,9 @@ pub struct BulkRequest {
     /// `None`: the deployment's default (`ApiContext::default_timeout_seconds`).
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
+    /// What the results' outcomes after the answer must come to (`outcome.rs`), for a run whose
+    /// commands are followed past their answer.
+    pub outcome: Option<OutcomePolicy>,
     /// Set by a retry (`retry.rs`): the run whose failures this one retries.
     pub retry_of: Option<Uuid>,
     /// Where the run's summary is POSTed when it completes (checked in `create`, `webhook.rs`),
@@ -102,6 +105,7 @@ impl BulkRequest {
         }
 
         let versions = crate::versions::parse(body.remove("versions").unwrap_or(Value::Null), data_bytes, &mut errors);
+        let outcome = crate::outcome::parse(body.remove("outcome"), command, &versions, &mut errors);
 
         let target = match body.remove("target") {
             None | Some(Value::Null) => None,
@@ -180,6 +184,7 @@ impl BulkRequest {
             target,
             timeout_seconds,
             max_per_second,
+            outcome,
             retry_of: None,
             callback: callback_url.map(|url| (url, progress)),
         })
@@ -205,6 +210,7 @@ impl BulkRequest {
             target: self.target,
             webhook,
             versions: self.versions,
+            outcome: self.outcome,
             ..Run::new(id, caller.user.clone(), self.command.to_owned(), data, total_count, now, timeout)
         }
     }

@@ -33,6 +33,7 @@ pub mod commands;
 pub mod console;
 pub mod create;
 pub mod fleet;
+pub mod outcome;
 pub mod read;
 pub mod request;
 pub mod respond;

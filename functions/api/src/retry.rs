@@ -85,6 +85,7 @@ pub async fn submit(
         callback: run.webhook.as_ref().map(|hook| (hook.url.clone(), hook.progress)),
         timeout_seconds: Some(run.timeout_seconds),
         max_per_second: run.max_per_second,
+        outcome: run.outcome.clone(),
         retry_of: Some(run.id),
     };
     let (retry, results) = create::submit(ctx, caller, request, idempotency, chrono::Utc::now()).await?;

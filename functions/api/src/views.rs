@@ -74,6 +74,9 @@ pub fn result(result: &ResultRecord) -> Value {
     if let Some(report) = &result.report {
         view.insert("report".into(), report.view(result.seq));
     }
+    if let Some(follow) = &result.follow_up {
+        view.insert("outcome".into(), shared::views::follow_up(follow));
+    }
     Value::Object(view)
 }
 

@@ -95,6 +95,10 @@ async fn answer_call(
                     // Kept, or handed to the queue: an error here is one the queue refused too.
                     crate::reports::gather_part(ctx, identity, payload).await?;
                 }
+                if crate::follow_ups::reports_on_a_job(action) {
+                    // Followed, or handed to the queue, likewise.
+                    crate::follow_ups::notified(ctx, identity, version, action, payload, now).await?;
+                }
             }
             Frame::CallResult { id, payload: answer }
         }

@@ -21,6 +21,7 @@ pub mod authorizer;
 pub mod aws;
 pub mod connect;
 pub mod fleet_view;
+pub mod follow_ups;
 pub mod frames;
 pub mod reports;
 

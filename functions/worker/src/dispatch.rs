@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use chrono::{DateTime, Duration, Utc};
 use shared::domain::{Expect, Outcome};
-use shared::messages::ReportExpected;
+use shared::messages::{FollowExpected, ReportExpected};
 use shared::ocpp::{call_id, encode_call};
 use shared::ports::{CallClaim, Called, InflightCall, LiveConnection, Outgoing, Parking, PostError};
 use shared::queue_message::{
@@ -41,6 +41,14 @@ pub struct ReadyCall {
 }
 
 impl ReadyCall {
+    /// For a CALL that starts a job whose outcome its run follows: its run, its result, and when
+    /// the outcome timeout can have run out at the latest (the CALL's expiry and the timeout).
+    pub fn followed(&self) -> Option<(Uuid, u64, DateTime<Utc>)> {
+        let policy = self.plan.outcome.as_ref()?;
+        self.plan.of(self.connection.version).follow?;
+        Some((self.call.run, self.call.seq, self.call.expires_at + policy.timeout()))
+    }
+
     /// What this CALL's timeout message needs of it, its run, and when it expires.
     pub fn timed(&self) -> (Uuid, TimedCall, DateTime<Utc>) {
         let call = TimedCall {
@@ -228,6 +236,17 @@ pub async fn fire(ctx: &WorkerContext, ready: Box<ReadyCall>) -> Result<()> {
             // Not posted: take the CALL back; the message's next delivery tries again.
             if let Err(undo) = undelivered(ctx, &call, &identity, 0).await {
                 tracing::warn!(error = %undo, "could not take back a CALL whose report could not be expected");
+            }
+            return Err(err);
+        }
+    }
+    if let (Some((kind, request_id)), Some(policy)) = (sent.follow, &plan.outcome) {
+        // Before the CALL, so no status notification of its job can come before it is expected.
+        let firmware_version = policy.firmware_version.clone();
+        let expected = FollowExpected { run: call.run, seq: call.seq, kind, request_id, firmware_version };
+        if let Err(err) = ctx.inflight.expect_follow_up(&identity, &expected, Utc::now()).await {
+            if let Err(undo) = undelivered(ctx, &call, &identity, 0).await {
+                tracing::warn!(error = %undo, "could not take back a CALL whose outcome could not be expected");
             }
             return Err(err);
         }

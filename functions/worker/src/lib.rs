@@ -10,8 +10,7 @@
 use std::sync::Arc;
 
 use aws_lambda_events::event::sqs::{BatchItemFailure, SqsBatchResponse, SqsEvent, SqsMessage};
-use shared::answers::{self, AnswerPorts, ChargerAnswer};
-use shared::domain::report::ReportPart;
+use shared::answers::AnswerPorts;
 use shared::domain::{Expect, Outcome};
 use shared::ports::{
     ChargerDirectory, ConnectionGateway, ConnectionRegistry, DispatchQueue, InflightCalls, Outgoing, RunStore,
@@ -24,6 +23,8 @@ pub mod aws;
 pub mod cancel;
 pub mod chunks;
 pub mod dispatch;
+pub mod follow_ups;
+pub mod handed_off;
 pub mod known;
 pub mod pace;
 pub use shared::plans;
@@ -113,9 +114,11 @@ pub async fn handle_within(
     let mut steps = futures::future::join_all(records.iter().zip(&spans).map(|(r, span)| {
         async move {
             match &r.message {
-                Some(DispatchMessage::Answer(answer)) => record_answer(ctx, answer).await.map(|()| Step::Done),
+                Some(DispatchMessage::Answer(answer)) => {
+                    handed_off::record_answer(ctx, answer).await.map(|()| Step::Done)
+                }
                 Some(DispatchMessage::ReportPart { identity, part }) => {
-                    gather_part(ctx, identity, part).await.map(|()| Step::Done)
+                    handed_off::gather_part(ctx, identity, part).await.map(|()| Step::Done)
                 }
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
@@ -132,6 +135,13 @@ pub async fn handle_within(
                 Some(DispatchMessage::WebhookSend { run, attempt, first_at }) => {
                     webhooks::attempt(ctx, *run, *attempt, *first_at).await.map(|()| Step::Done)
                 }
+                // Dead letters of outcomes are simply followed again: every change is conditional.
+                Some(DispatchMessage::FollowUps { run, seqs, not_before }) => {
+                    follow_ups::check(ctx, *run, seqs, *not_before).await.map(|()| Step::Done)
+                }
+                Some(DispatchMessage::Notified { identity, version, action, payload, at }) => {
+                    handed_off::notified(ctx, identity, *version, action, payload, *at).await.map(|()| Step::Done)
+                }
                 Some(message) if r.dead && !r.attempted_dead => dead_letter(ctx, message).await.map(|()| Step::Done),
                 Some(message @ (DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. })) => {
                     timeouts::expire(ctx, known, message, None).await.map(|()| Step::Done)
@@ -147,7 +157,13 @@ pub async fn handle_within(
     // The CALLs about to go out get their timeout messages in one send, before any is marked called.
     let ready: Vec<_> =
         steps.iter().filter_map(|s| if let Ok(Step::Ready(ready)) = s { Some(ready.as_ref()) } else { None }).collect();
-    let queued = if ready.is_empty() { Ok(()) } else { ctx.queue.send(timeouts::messages(&ready)).await };
+    let queued = if ready.is_empty() {
+        Ok(())
+    } else {
+        let mut timers = timeouts::messages(&ready);
+        timers.extend(follow_ups::messages(&ready));
+        ctx.queue.send(timers).await
+    };
     if let Err(err) = &queued {
         tracing::warn!(error = %err, "queueing the batch's timeout messages failed; its CALLs wait for a retry");
     }
@@ -344,8 +360,14 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         DispatchMessage::Timeouts { .. } | DispatchMessage::Timeout { .. } => {
             return timeouts::expire(ctx, &Known::default(), message, Some(why)).await
         }
-        DispatchMessage::Answer(answer) => return record_answer(ctx, answer).await,
-        DispatchMessage::ReportPart { identity, part } => return gather_part(ctx, identity, part).await,
+        DispatchMessage::Answer(answer) => return handed_off::record_answer(ctx, answer).await,
+        DispatchMessage::ReportPart { identity, part } => return handed_off::gather_part(ctx, identity, part).await,
+        DispatchMessage::Notified { identity, version, action, payload, at } => {
+            return handed_off::notified(ctx, identity, *version, action, payload, *at).await
+        }
+        DispatchMessage::FollowUps { run, seqs, not_before } => {
+            return follow_ups::check(ctx, *run, seqs, *not_before).await
+        }
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
         DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
         // `Record::read` unwraps it; a wrapper reaching here ends what it wraps.
@@ -362,19 +384,4 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
     };
     let outcome = Outcome::error(format!("dispatch failed: the message {why}"));
     ctx.runs.finish(run, seq, &Expect::Uncalled, outcome).await.map(|_| ())
-}
-
-/// Keeps a report part the WebSocket handler handed off.
-async fn gather_part(ctx: &WorkerContext, identity: &str, part: &ReportPart) -> Result<()> {
-    let gathered = shared::reports::gather(ctx.inflight.as_ref(), ctx.runs.as_ref(), identity, part).await?;
-    tracing::info!(?gathered, identity, part = part.seq_no, "handed-off report part gathered");
-    Ok(())
-}
-
-/// Records an answer the WebSocket handler handed off.
-async fn record_answer(ctx: &WorkerContext, answer: &ChargerAnswer) -> Result<()> {
-    let mut answer = answer.clone();
-    let recorded = answers::record(&ctx.answer_ports(), &mut answer).await?;
-    tracing::info!(?recorded, call = answer.call_id, "handed-off answer recorded");
-    Ok(())
 }

@@ -14,9 +14,9 @@ use super::batch;
 use super::errors::{applied, is_condition_failure, sdk_error};
 use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
-use crate::domain::OcppVersion;
+use crate::domain::{FollowKind, OcppVersion};
 use crate::error::{Error, Result};
-use crate::messages::{ReportExpected, REPORT_KEPT_HOURS};
+use crate::messages::{FollowExpected, ReportExpected, FOLLOW_KEPT_DAYS, REPORT_KEPT_HOURS};
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 use crate::queue_message::DispatchMessage;
 
@@ -302,4 +302,27 @@ impl InflightCalls for DynamoConnectionTable {
         let run = Uuid::try_parse(get_s(&item, "run")?).map_err(|e| Error::internal("dynamodb", e))?;
         Ok(Some(ReportExpected { run, seq: get_n(&item, "seq")?, request_id: get_n(&item, "request_id")? }))
     }
+
+    async fn expect_follow_up(&self, identity: &str, expected: &FollowExpected, now: DateTime<Utc>) -> Result<()> {
+        let mut item = key(follow_key(identity, expected.kind));
+        let json = serde_json::to_string(expected).map_err(|e| Error::internal("dynamodb", e))?;
+        item.insert("follow".into(), string(json));
+        item.insert("expires".into(), ttl(now, FOLLOW_KEPT_DAYS * 24));
+        let put = self.client.put_item().table_name(&self.table).set_item(Some(item));
+        put.send().await.map_err(|e| sdk_error("dynamodb", e))?;
+        Ok(())
+    }
+
+    async fn follow_up_expected(&self, identity: &str, kind: FollowKind) -> Result<Option<FollowExpected>> {
+        let Some(item) = self.get(follow_key(identity, kind)).await? else {
+            return Ok(None);
+        };
+        let json = get_s(&item, "follow")?;
+        serde_json::from_str(json).map(Some).map_err(|e| Error::internal("dynamodb", e))
+    }
+}
+
+/// Where a charger's status notifications of `kind` are expected (one job of a kind at a time).
+fn follow_key(identity: &str, kind: FollowKind) -> String {
+    format!("FOLLOW#{identity}#{}", kind.as_str())
 }

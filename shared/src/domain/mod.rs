@@ -4,6 +4,7 @@ pub mod access;
 pub mod charger_state;
 pub mod cursor;
 pub mod fleet;
+pub mod follow_up;
 pub mod ocpp_version;
 pub mod report;
 pub mod result;
@@ -12,6 +13,7 @@ pub mod webhook;
 
 pub use access::{Charger, Identity};
 pub use cursor::{Cursor, CursorKey};
+pub use follow_up::{FollowKind, FollowState, FollowUp, OutcomePolicy};
 pub use ocpp_version::OcppVersion;
 pub use result::{ChargerRef, Expect, Outcome, ResultRecord};
 pub use run::{Counters, ResultStatus, Run, RunStatus, VersionCommand};

@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::follow_up::FollowUp;
 use super::run::ResultStatus;
 
 /// The charger as a result embeds it (only for chargers the caller can access).
@@ -33,6 +34,8 @@ pub struct ResultRecord {
     pub call_expires_at: Option<DateTime<Utc>>,
     /// What was gathered of the report a report request asked for (`report.rs`), once a part came.
     pub report: Option<super::report::ReportSummary>,
+    /// The outcome after the answer, for a run that follows it (`follow_up`), once answered.
+    pub follow_up: Option<FollowUp>,
 }
 
 impl ResultRecord {
@@ -48,6 +51,7 @@ impl ResultRecord {
             call_id: None,
             call_expires_at: None,
             report: None,
+            follow_up: None,
         }
     }
 
@@ -63,6 +67,7 @@ impl ResultRecord {
             call_id: None,
             call_expires_at: None,
             report: None,
+            follow_up: None,
         }
     }
 
@@ -87,6 +92,9 @@ impl ResultRecord {
         if outcome.executed_at.is_some() {
             self.executed_at = outcome.executed_at;
         }
+        if outcome.follow_up.is_some() {
+            self.follow_up = outcome.follow_up;
+        }
     }
 }
 
@@ -109,12 +117,14 @@ pub struct Outcome {
     pub message: Option<String>,
     pub response: Option<Value>,
     pub executed_at: Option<DateTime<Utc>>,
+    /// The follow-up a sent answer opens (or ends at once), for a run that follows outcomes.
+    pub follow_up: Option<FollowUp>,
 }
 
 impl Outcome {
     pub fn sent(response: Value) -> Self {
         let message = response.get("status").and_then(Value::as_str).map(str::to_owned);
-        Outcome { status: ResultStatus::Sent, message, response: Some(response), executed_at: None }
+        Outcome { status: ResultStatus::Sent, message, response: Some(response), executed_at: None, follow_up: None }
     }
 
     pub fn offline(message: &str, at: DateTime<Utc>) -> Self {
@@ -123,11 +133,18 @@ impl Outcome {
             message: Some(message.to_owned()),
             response: None,
             executed_at: Some(at),
+            follow_up: None,
         }
     }
 
     pub fn error(message: impl Into<String>) -> Self {
-        Outcome { status: ResultStatus::Error, message: Some(message.into()), response: None, executed_at: None }
+        Outcome {
+            status: ResultStatus::Error,
+            message: Some(message.into()),
+            response: None,
+            executed_at: None,
+            follow_up: None,
+        }
     }
 
     /// What a result keeps of what a charger sent: a `message` of at most `MAX_KEPT_MESSAGE_BYTES`

@@ -11,6 +11,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use uuid::Uuid;
 
+use super::follow_up::{FollowState, OutcomePolicy};
 use super::ocpp_version::OcppVersion;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -70,13 +71,21 @@ impl RunStatus {
     }
 }
 
-/// The run's terminal counters. `skipped` is fixed at creation.
+/// The run's terminal counters. `skipped` is fixed at creation. A run that follows outcomes
+/// (`Run::outcome`) also counts its results' final outcomes (`follow_up`): each `sent` result
+/// ends in exactly one of `succeeded`, `failed`, `stalled`.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Counters {
     pub sent: u64,
     pub offline: u64,
     pub error: u64,
     pub skipped: u64,
+    #[serde(default)]
+    pub succeeded: u64,
+    #[serde(default)]
+    pub failed: u64,
+    #[serde(default)]
+    pub stalled: u64,
 }
 
 impl Counters {
@@ -111,11 +120,39 @@ impl Counters {
         self.sent + self.offline + self.error + self.skipped
     }
 
+    /// The count of outcomes that ended in `state` (0 for open).
+    pub fn outcome(&self, state: FollowState) -> u64 {
+        match state {
+            FollowState::Open => 0,
+            FollowState::Succeeded => self.succeeded,
+            FollowState::Failed => self.failed,
+            FollowState::Stalled => self.stalled,
+        }
+    }
+
+    /// Counts `n` outcomes that ended in `state`.
+    pub fn add_outcome(&mut self, state: FollowState, n: u64) {
+        match state {
+            FollowState::Open => {}
+            FollowState::Succeeded => self.succeeded += n,
+            FollowState::Failed => self.failed += n,
+            FollowState::Stalled => self.stalled += n,
+        }
+    }
+
+    /// Outcomes ended, whatever their end.
+    pub fn outcomes_final(&self) -> u64 {
+        self.succeeded + self.failed + self.stalled
+    }
+
     pub fn merge(&mut self, other: &Counters) {
         self.sent += other.sent;
         self.offline += other.offline;
         self.error += other.error;
         self.skipped += other.skipped;
+        self.succeeded += other.succeeded;
+        self.failed += other.failed;
+        self.stalled += other.stalled;
     }
 }
 
@@ -148,6 +185,10 @@ pub struct Run {
     /// fleet's Reset, or ChangeConfiguration for 1.6 and SetVariables for 2.0.1, in one run).
     #[serde(default)]
     pub versions: BTreeMap<OcppVersion, VersionCommand>,
+    /// What its results' outcomes after the answer must come to, for a command whose answer only
+    /// starts the work (`follow_up`): set exactly when the run's commands are followed.
+    #[serde(default)]
+    pub outcome: Option<OutcomePolicy>,
 }
 
 /// The command a run sends to the chargers of one OCPP version instead of its own.
@@ -201,6 +242,7 @@ impl Run {
             target: None,
             webhook: None,
             versions: BTreeMap::new(),
+            outcome: None,
         }
     }
 
@@ -217,8 +259,10 @@ impl Run {
         }
     }
 
+    /// Every result ended and, for a run that follows outcomes, every sent result's outcome too.
     pub fn is_complete(&self) -> bool {
         self.counters.terminal() >= self.total_count
+            && (self.outcome.is_none() || self.counters.outcomes_final() >= self.counters.sent)
     }
 }
 

@@ -8,9 +8,9 @@ use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
 use super::store::MemoryStore;
-use crate::domain::OcppVersion;
+use crate::domain::{FollowKind, OcppVersion};
 use crate::error::Result;
-use crate::messages::{DispatchMessage, ReportExpected, REPORT_KEPT_HOURS};
+use crate::messages::{DispatchMessage, FollowExpected, ReportExpected, FOLLOW_KEPT_DAYS, REPORT_KEPT_HOURS};
 use crate::ports::{waiter_key, ConnectionRegistry, InflightCall, InflightCalls, LiveConnection, Parking};
 use crate::sync::locked;
 
@@ -81,6 +81,20 @@ impl InflightCalls for MemoryStore {
         let reports = locked(&self.reports);
         let expected = reports.get(&(identity.to_owned(), request_id));
         Ok(expected.filter(|(_, until)| *until > Utc::now()).map(|(report, _)| report.clone()))
+    }
+
+    async fn expect_follow_up(&self, identity: &str, expected: &FollowExpected, now: DateTime<Utc>) -> Result<()> {
+        let mut follows = locked(&self.follows);
+        follows.retain(|_, (_, until)| *until > now);
+        let until = now + chrono::Duration::days(FOLLOW_KEPT_DAYS);
+        follows.insert((identity.to_owned(), expected.kind), (expected.clone(), until));
+        Ok(())
+    }
+
+    async fn follow_up_expected(&self, identity: &str, kind: FollowKind) -> Result<Option<FollowExpected>> {
+        let follows = locked(&self.follows);
+        let expected = follows.get(&(identity.to_owned(), kind));
+        Ok(expected.filter(|(_, until)| *until > Utc::now()).map(|(follow, _)| follow.clone()))
     }
 }
 

@@ -13,8 +13,11 @@ use uuid::Uuid;
 
 use crate::domain::fleet::Provisioned;
 use crate::domain::report::{Admission, KeptPart, ReportPart, ReportSummary};
-use crate::domain::{Charger, Expect, Identity, Outcome, ResultRecord, ResultStatus, Run};
+use crate::domain::{
+    Charger, Expect, FollowKind, FollowState, FollowUp, Identity, Outcome, ResultRecord, ResultStatus, Run,
+};
 use crate::error::{Error, Result};
+use crate::messages::FollowExpected;
 use crate::ports::{Called, ChargerDirectory, RunKey, RunStore, TokenStore};
 
 pub(super) struct RunEntry {
@@ -44,6 +47,13 @@ impl RunEntry {
         result_at(&mut self.results, seq)
     }
 
+    /// Completes the run, once, when nothing of it is left to end (`Run::is_complete`).
+    fn complete_if_done(&mut self) {
+        if self.run.completed_at.is_none() && self.run.is_complete() {
+            self.run.completed_at = Some(Utc::now());
+        }
+    }
+
     fn insert(store: &MemoryStore, run: &Run, results: Vec<Option<ResultRecord>>) -> Result<()> {
         let entry = RunEntry {
             run: run.clone(),
@@ -64,6 +74,9 @@ impl RunEntry {
     }
 }
 
+/// Which result a charger's status notifications go to, and until when.
+pub(super) type FollowKept = (FollowExpected, DateTime<Utc>);
+
 /// An `Idempotency-Key`'s run, body fingerprint and expiry, under (user, key).
 type IdempotencyEntry = (Uuid, String, DateTime<Utc>);
 
@@ -79,6 +92,8 @@ pub struct MemoryStore {
     pub(super) connections: Mutex<super::connections::Connections>,
     /// (identity, request id) → the result a charger's report goes to (`connections.rs`).
     pub(super) reports: Mutex<HashMap<(String, i64), super::connections::Expected>>,
+    /// (identity, kind) → the result a charger's status notifications go to, and until when.
+    pub(super) follows: Mutex<HashMap<(String, FollowKind), FollowKept>>,
     pub(super) idempotency: Mutex<HashMap<(String, String), IdempotencyEntry>>,
     /// Requests per user (or source) and minute.
     pub(super) rate: WindowCounts,
@@ -172,9 +187,7 @@ impl RunStore for MemoryStore {
             }
             entry.run.counters.count(status);
         }
-        if entry.run.completed_at.is_none() && entry.run.is_complete() {
-            entry.run.completed_at = Some(Utc::now());
-        }
+        entry.complete_if_done();
         Ok(true)
     }
 
@@ -297,11 +310,31 @@ impl RunStore for MemoryStore {
             return Ok(false);
         }
         let status = outcome.status;
+        let ended = outcome.follow_up.as_ref().map(|follow| follow.state);
         result.apply(outcome);
         entry.run.counters.count(status);
-        if entry.run.completed_at.is_none() && entry.run.is_complete() {
-            entry.run.completed_at = Some(Utc::now());
+        entry.run.counters.add_outcome(ended.unwrap_or(FollowState::Open), 1);
+        entry.complete_if_done();
+        Ok(true)
+    }
+
+    async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
+        let Some(entry) = self.entry(run) else {
+            return Ok(false);
+        };
+        let mut entry = locked(&entry);
+        let Some(result) = entry.result_mut(seq) else {
+            return Ok(false);
+        };
+        let before = result.follow_up.as_ref().map(|follow| (follow.rev, follow.state));
+        let Some((_, state)) = before.filter(|(rev, _)| rev.checked_add(1) == Some(next.rev)) else {
+            return Ok(false);
+        };
+        result.follow_up = Some(next.clone());
+        if !state.is_final() {
+            entry.run.counters.add_outcome(next.state, 1);
         }
+        entry.complete_if_done();
         Ok(true)
     }
 

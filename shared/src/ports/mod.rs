@@ -12,9 +12,10 @@ use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorSt
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
 use crate::domain::webhook::AttemptOutcome;
 use crate::domain::{Charger, Expect, Identity, OcppVersion, Outcome, ResultRecord, ResultStatus, Run};
+use crate::domain::{FollowKind, FollowUp};
 use crate::error::{Error, Result};
 pub use crate::messages::InflightCall;
-use crate::messages::{DispatchMessage, ReportExpected};
+use crate::messages::{DispatchMessage, FollowExpected, ReportExpected};
 
 mod rates;
 pub use rates::{DispatchBudget, RateDecision, RateLimiter};
@@ -114,6 +115,12 @@ pub trait RunStore: Send + Sync {
         let _ = identity;
         Ok((self.finish(run, seq, expect, outcome).await?, false))
     }
+
+    /// Replaces the follow-up of the result at `seq` with `next` if the one there is still at
+    /// revision `next.rev - 1` (`FollowUp::rev`), counting `next.state` in the run when it ends
+    /// the follow-up, in the same atomic step. `false`: it changed meanwhile (or is gone), and
+    /// nothing was written.
+    async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool>;
 
     /// Keeps a report part for the result at `seq`, once per `seqNo`, as `ReportSummary::admit` says.
     /// `false`: it was there, or not kept, or the result is not.
@@ -229,6 +236,11 @@ pub trait InflightCalls: Send + Sync {
     async fn expect_report(&self, identity: &str, report: &ReportExpected, now: DateTime<Utc>) -> Result<()>;
     /// Which result the charger's report `request_id` goes to, if one was asked for.
     async fn report_expected(&self, identity: &str, request_id: i64) -> Result<Option<ReportExpected>>;
+    /// Keeps which result `identity`'s status notifications of `expected.kind` go to (replacing
+    /// the one before: a charger does one such job at a time), `FOLLOW_KEPT_DAYS`.
+    async fn expect_follow_up(&self, identity: &str, expected: &FollowExpected, now: DateTime<Utc>) -> Result<()>;
+    /// Which result `identity`'s status notifications of `kind` go to, if any.
+    async fn follow_up_expected(&self, identity: &str, kind: FollowKind) -> Result<Option<FollowExpected>>;
 }
 
 /// A charger's live connection, and when it was registered (at `$connect`).

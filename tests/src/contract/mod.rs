@@ -5,6 +5,7 @@
 mod access;
 mod connections;
 mod fleet_view;
+mod follow_ups;
 mod reports;
 mod runs;
 mod webhooks;
@@ -22,6 +23,7 @@ use uuid::Uuid;
 pub use access::*;
 pub use connections::*;
 pub use fleet_view::*;
+pub use follow_ups::*;
 pub use reports::*;
 pub use runs::*;
 pub use webhooks::*;
@@ -93,7 +95,8 @@ macro_rules! contract_suite {
             cancelling_is_recorded_once,
             fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
             an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once,
-            report_parts_are_kept_once_within_the_item_limit);
+            report_parts_are_kept_once_within_the_item_limit,
+            outcomes_move_once_per_revision_and_complete_the_run);
     };
     (@tests $ports:expr; $($check:ident),*) => {
         $(

@@ -88,7 +88,7 @@ pub async fn finish_counts_once_and_completes(ports: &Ports) {
 
     assert!(ports.runs.finish(run.id, c, &Expect::Uncalled, Outcome::error("dispatch failed")).await.unwrap());
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
-    assert_eq!(done.counters, Counters { sent: 1, offline: 1, error: 1, skipped: 1 });
+    assert_eq!(done.counters, Counters { sent: 1, offline: 1, error: 1, skipped: 1, ..Counters::default() });
     assert!(done.completed_at.is_some(), "complete when every result is terminal");
     let stored = ports.runs.result(run.id, a).await.unwrap().unwrap();
     assert!(stored.executed_at.is_some(), "offline records when it was decided");
@@ -151,7 +151,7 @@ pub async fn big_run_completes_exactly(ports: &Ports) {
     futures::stream::iter(finishes).buffer_unordered(64).collect::<Vec<()>>().await;
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
     assert_eq!(done.counters.sent + done.counters.offline + done.counters.error + done.counters.skipped, 2050);
-    assert_eq!(done.counters, Counters { sent: 667, offline: 667, error: 666, skipped: 50 });
+    assert_eq!(done.counters, Counters { sent: 667, offline: 667, error: 666, skipped: 50, ..Counters::default() });
     assert!(done.completed_at.is_some());
     let mut after = None;
     let mut seen = 0;
@@ -236,6 +236,6 @@ pub async fn a_chunk_is_written_once(ports: &Ports) {
         assert!(ports.runs.finish(run.id, seq, &expect, Outcome::offline("gone", Utc::now())).await.unwrap());
     }
     let done = ports.runs.run(run.id).await.unwrap().unwrap();
-    assert_eq!(done.counters, Counters { sent: 0, offline: 2, error: 0, skipped: 2 });
+    assert_eq!(done.counters, Counters { sent: 0, offline: 2, error: 0, skipped: 2, ..Counters::default() });
     assert!(done.completed_at.is_some(), "complete once its last result ended");
 }

@@ -12,7 +12,7 @@ use super::DynamoRunStore;
 use crate::aws::errors::{applied_or, failed_conditions};
 use crate::aws::item::{number, string, Item};
 use crate::clock::rfc3339;
-use crate::domain::{Expect, Outcome, ResultStatus};
+use crate::domain::{Expect, FollowState, Outcome, ResultStatus};
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
 
@@ -95,6 +95,13 @@ impl DynamoRunStore {
                 .expression_attribute_names("#response", "response")
                 .expression_attribute_values(":response", string(response.to_string()));
         }
+        if let Some(follow) = &outcome.follow_up {
+            sets.push("follow = :follow, follow_rev = :rev");
+            let json = serde_json::to_string(follow).map_err(|e| Error::internal("dynamodb", e))?;
+            update = update
+                .expression_attribute_values(":follow", string(json))
+                .expression_attribute_values(":rev", number(follow.rev));
+        }
         if let Some(at) = outcome.executed_at {
             sets.push("#executed_at = :at");
             update = update
@@ -130,16 +137,33 @@ impl DynamoRunStore {
             .condition_expression(condition)
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        let count = Update::builder()
-            .table_name(&self.table)
-            .set_key(Some(counter_key(run, counter)))
-            .update_expression("ADD #field :one SET ended_ms = :now")
-            .expression_attribute_names("#field", field)
+        let ended = outcome.follow_up.as_ref().map(|follow| follow.state).filter(|state| state.is_final());
+        Ok(Some([update, self.count_update(run, counter, Some(field), ended)?]))
+    }
+
+    /// The update of counter shard `counter` that counts one result ending `status` and/or one
+    /// outcome ending `outcome`, and when (`ended_ms`).
+    pub(super) fn count_update(
+        &self,
+        run: Uuid,
+        counter: u32,
+        status: Option<&str>,
+        outcome: Option<FollowState>,
+    ) -> Result<Update> {
+        let mut adds = Vec::new();
+        let mut count = Update::builder().table_name(&self.table).set_key(Some(counter_key(run, counter)));
+        for (name, field) in [("#field", status), ("#outcome", outcome.map(FollowState::as_str))] {
+            if let Some(field) = field {
+                adds.push(format!("{name} :one"));
+                count = count.expression_attribute_names(name, field);
+            }
+        }
+        count
+            .update_expression(format!("ADD {} SET ended_ms = :now", adds.join(", ")))
             .expression_attribute_values(":now", number(Utc::now().timestamp_millis()))
             .expression_attribute_values(":one", number(1))
             .build()
-            .map_err(|e| Error::internal("dynamodb", e))?;
-        Ok(Some([update, count]))
+            .map_err(|e| Error::internal("dynamodb", e))
     }
 
     /// One TransactWriteItems, retried on conflicts and throttling with one token for every attempt:

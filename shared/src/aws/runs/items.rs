@@ -6,7 +6,7 @@ use uuid::Uuid;
 use super::layout::{meta_key, owner_sort_key, result_key, Layout};
 use crate::aws::item::{get_n, get_s, number, opt_n, opt_s, parse_json, parse_time, string, Item};
 use crate::clock::rfc3339;
-use crate::domain::{ChargerRef, Counters, ResultRecord, ResultStatus, Run};
+use crate::domain::{ChargerRef, Counters, FollowState, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 
 /// Every item a new run writes: its results, then its META. No counter is written ahead: a run is
@@ -50,10 +50,16 @@ fn meta_item(run: &Run, layout: Layout) -> Item {
     if let Some(target) = &run.target {
         meta.insert("target".into(), string(serde_json::to_string(target).unwrap_or_default()));
     }
+    if let Some(outcome) = &run.outcome {
+        meta.insert("outcome".into(), string(serde_json::to_string(outcome).unwrap_or_default()));
+    }
     if let Some(at) = run.completed_at {
         meta.insert("completed_at".into(), string(rfc3339(at)));
         for status in ResultStatus::ENDINGS {
             meta.insert(status.as_str().into(), number(run.counters.of(status)));
+        }
+        for state in FollowState::FINAL {
+            meta.insert(state.as_str().into(), number(run.counters.outcome(state)));
         }
     }
     meta
@@ -96,6 +102,10 @@ pub fn parse_result(item: &Item) -> Result<ResultRecord> {
         call_id: opt_s(item, "call_id").map(str::to_owned),
         call_expires_at: opt_n::<i64>(item, "call_expires_ms").and_then(chrono::DateTime::from_timestamp_millis),
         report: super::reports::parse_summary(item),
+        follow_up: match opt_s(item, "follow") {
+            Some(json) => Some(serde_json::from_str(json).map_err(|e| Error::internal("dynamodb", e))?),
+            None => None,
+        },
     })
 }
 
@@ -127,6 +137,10 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
             Some(versions) => serde_json::from_value(versions).map_err(|e| Error::internal("dynamodb", e))?,
             None => Default::default(),
         },
+        outcome: match parse_json(item, "outcome")? {
+            Some(outcome) => Some(serde_json::from_value(outcome).map_err(|e| Error::internal("dynamodb", e))?),
+            None => None,
+        },
     };
     Ok((run, parse_layout(item)?))
 }
@@ -142,12 +156,16 @@ fn retries_of(item: &Item) -> Vec<Uuid> {
     ids
 }
 
-/// `base` plus the counts an item holds under each ending's name (a counter shard, a completed META),
+/// `base` plus the counts an item holds under each ending's name and each final outcome's (a
+/// counter shard, a completed META),
 /// and the results a shard counted `skipped_forbidden` (in a run created in chunks, ids are resolved,
 /// and skipped, after the run exists; a completed META holds every skip in `skipped`).
 pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
     for status in ResultStatus::ENDINGS {
         base.add(status, opt_n(item, status.as_str()).unwrap_or(0));
+    }
+    for state in FollowState::FINAL {
+        base.add_outcome(state, opt_n(item, state.as_str()).unwrap_or(0));
     }
     base.skipped += opt_n::<u64>(item, ResultStatus::SkippedForbidden.as_str()).unwrap_or(0);
     base

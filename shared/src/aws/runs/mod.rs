@@ -8,6 +8,7 @@
 mod calls;
 mod cancel;
 mod creation;
+mod follow_ups;
 mod items;
 mod layout;
 mod reads;
@@ -32,7 +33,7 @@ use super::errors::{applied, sdk_error};
 use super::item::{get_item, number, opt_s, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
-use crate::domain::{Expect, Outcome, ResultRecord, ResultStatus, Run};
+use crate::domain::{Expect, FollowUp, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
@@ -114,6 +115,10 @@ impl RunStore for DynamoRunStore {
 
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
         self.read_cancel_mark(run).await
+    }
+
+    async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
+        self.advance(run, seq, next).await
     }
 
     async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {

@@ -11,7 +11,7 @@ use crate::aws::batch;
 use crate::aws::errors::{is_condition_failure, sdk_error};
 use crate::aws::item::{get_item, number, opt_n, parse_time, query_pages, string, Item};
 use crate::clock::rfc3339;
-use crate::domain::{ResultStatus, Run};
+use crate::domain::{FollowState, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::sync::locked;
 
@@ -114,12 +114,13 @@ impl DynamoRunStore {
         // Every skip, those counted at creation and those the shards counted since.
         let mut sets = vec!["#completed_at = :at".to_owned(), "skipped = :skipped".to_owned()];
         update = update.expression_attribute_values(":skipped", number(run.counters.skipped));
-        for status in ResultStatus::ENDINGS {
-            let field = status.as_str();
+        let counts = ResultStatus::ENDINGS.map(|status| (status.as_str(), run.counters.of(status)));
+        let outcomes = FollowState::FINAL.map(|state| (state.as_str(), run.counters.outcome(state)));
+        for (field, count) in counts.into_iter().chain(outcomes.into_iter().filter(|_| run.outcome.is_some())) {
             sets.push(format!("#{field} = :{field}"));
             update = update
                 .expression_attribute_names(format!("#{field}"), field)
-                .expression_attribute_values(format!(":{field}"), number(run.counters.of(status)));
+                .expression_attribute_values(format!(":{field}"), number(count));
         }
         let result = update.update_expression(format!("SET {}", sets.join(", "))).send().await;
         match result {

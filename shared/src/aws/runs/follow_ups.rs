@@ -1,0 +1,65 @@
+//! A result's outcome after the answer (`domain::follow_up`), advanced by the charger's status
+//! notifications, its trigger and its stall: each change conditional on the revision it replaces,
+//! and the one that ends it counted on the result's counter shard in the same transaction.
+
+use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use uuid::Uuid;
+
+use super::layout::result_key;
+use super::DynamoRunStore;
+use crate::aws::errors::applied;
+use crate::aws::item::{number, string};
+use crate::domain::FollowUp;
+use crate::error::{Error, Result};
+use crate::retry::Backoff;
+
+const SET_FOLLOW: &str = "SET follow = :follow, follow_rev = :rev";
+const AT_REVISION: &str = "follow_rev = :before";
+
+impl DynamoRunStore {
+    /// `RunStore::advance_follow_up`: a change that keeps the follow-up open is one conditional
+    /// UpdateItem; the change that ends it is that update and the counter's `ADD` in one
+    /// TransactWriteItems. A retry of a change that was applied (its answer lost) finds the
+    /// revision moved and reports `false`, as a duplicate does: the caller reads the result again
+    /// and finds nothing left to change (`follow_ups::advance`).
+    pub(super) async fn advance(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
+        let Some(layout) = self.layout(run).await? else {
+            return Ok(false);
+        };
+        let Some(before) = next.rev.checked_sub(1) else {
+            return Ok(false);
+        };
+        let json = serde_json::to_string(next).map_err(|e| Error::internal("dynamodb", e))?;
+        let key = result_key(run, layout, seq);
+        if !next.state.is_final() {
+            return Backoff::WRITE
+                .run(|| async {
+                    let update = self
+                        .client
+                        .update_item()
+                        .table_name(&self.table)
+                        .set_key(Some(key.clone()))
+                        .update_expression(SET_FOLLOW)
+                        .condition_expression(AT_REVISION)
+                        .expression_attribute_values(":follow", string(&json))
+                        .expression_attribute_values(":rev", number(next.rev))
+                        .expression_attribute_values(":before", number(before));
+                    applied(update.send().await)
+                })
+                .await;
+        }
+        let update = Update::builder()
+            .table_name(&self.table)
+            .set_key(Some(key))
+            .update_expression(SET_FOLLOW)
+            .condition_expression(AT_REVISION)
+            .expression_attribute_values(":follow", string(json))
+            .expression_attribute_values(":rev", number(next.rev))
+            .expression_attribute_values(":before", number(before))
+            .build()
+            .map_err(|e| Error::internal("dynamodb", e))?;
+        let count = self.count_update(run, layout.counter_of(seq), None, Some(next.state))?;
+        let items = [update, count].map(|u| TransactWriteItem::builder().update(u).build()).to_vec();
+        Ok(self.transact(items).await?.is_none())
+    }
+}
