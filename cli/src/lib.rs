@@ -9,6 +9,7 @@ pub mod runs;
 pub mod send;
 pub mod server;
 pub mod sim;
+pub mod sim_answers;
 pub mod sim_jobs;
 pub mod stack;
 
