@@ -48,6 +48,16 @@ impl ErrorCollector {
         self.errors.is_empty() && self.more == 0
     }
 
+    /// How many errors were added so far (reported or counted).
+    pub fn len(&self) -> usize {
+        self.reported + self.more
+    }
+
+    /// Whether `field` has an error.
+    pub fn has(&self, field: &str) -> bool {
+        self.errors.contains_key(field)
+    }
+
     /// The reported errors, by field.
     pub fn fields(&self) -> &FieldErrors {
         &self.errors
@@ -81,6 +91,9 @@ pub enum Error {
     /// 409: an Idempotency-Key whose first request is still being processed.
     #[error("A request with this Idempotency-Key is still being processed.")]
     Conflict,
+    /// 409: the run's state does not allow the request (a resume of a run not paused).
+    #[error("{0}")]
+    InState(String),
     #[error(
         "The request body is too large: at most 6,225,920 bytes as the API passes it on (every quote counted twice; \
          4 bytes for 3 unless sent as application/json), about 150,000 charger UUIDs written without spaces; \
@@ -137,7 +150,7 @@ impl Error {
         match self {
             Error::Unauthenticated => 401,
             Error::NotFound => 404,
-            Error::Conflict => 409,
+            Error::Conflict | Error::InState(_) => 409,
             Error::Validation { .. } => 422,
             Error::PayloadTooLarge => 413,
             Error::TooManyAttempts { .. } => 429,

@@ -138,6 +138,15 @@ pub enum DispatchMessage {
     /// for it once (TriggerMessage), and stalled if it still says nothing. Each look queues the
     /// next for those still open; SQS delays at most 900 s, so one that arrives early waits again.
     FollowUps { run: Uuid, seqs: Vec<u64>, not_before: DateTime<Utc> },
+    /// A paused run resumed (or a rollout whose window opened): its pending results not yet called
+    /// among the first `released` of its rollout order (all of a run without one) dispatched again,
+    /// a page at a time from after `after` (a dispatch found the run held and dropped them).
+    Redispatch {
+        run: Uuid,
+        released: u64,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        after: Option<u64>,
+    },
     /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
     /// (the cancel request itself writes once and queues the first page).
     Cancel {
@@ -216,6 +225,7 @@ impl DispatchMessage {
             | DispatchMessage::WebhookSend { .. }
             | DispatchMessage::CreateChunk { .. }
             | DispatchMessage::FollowUps { .. }
+            | DispatchMessage::Redispatch { .. }
             | DispatchMessage::Recover { .. } => (None, None, None),
         }
     }

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 use crate::domain::{FollowKind, OutcomePolicy};
 use crate::ocpp::catalogue::unfit;
 use crate::ocpp::{Command, OcppVersion};
-use crate::ports::RunStore;
+use crate::ports::{Gate, RunStore};
 use crate::sync::locked;
 use crate::{Error, Result};
 use uuid::Uuid;
@@ -29,9 +29,11 @@ pub struct RunPlan {
     pub total: u64,
     /// What its outcomes after the answer must come to, for a run that follows them.
     pub outcome: Option<OutcomePolicy>,
-    /// Its META said it was cancelled when the plan was read: a run cancelled before cancels had a
-    /// mark of their own (`RunStore::cancelled_at` reads the mark) is so known for good.
-    pub cancelled: bool,
+    /// It is rolled out: its results are dispatched by its watch, a wave at a time, not as created.
+    pub rolled_out: bool,
+    /// Its META said it was cancelled (then) when the plan was read: a run cancelled before
+    /// cancels had a mark of their own (`RunStore::gate` reads the mark) is so known for good.
+    pub cancelled: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// What a run sends to the chargers of one version (`Run::command_for`).
@@ -79,17 +81,25 @@ impl RunPlan {
 /// long after the cancel (and ends normally, as every CALL already in flight does).
 pub const CANCEL_CHECK_EVERY: Duration = Duration::from_secs(1);
 
+/// How long after a run stops being held every process knows it (`CANCEL_CHECK_EVERY`, and a
+/// second for the read): what a resume dispatches again is queued this much later, so no dispatch
+/// of it meets a process that still takes the run for held and drops it.
+pub const HELD_KNOWN_AFTER_SECONDS: u32 = 2;
+
 /// Plans kept per process; the cache is dropped whole when it grows past `CAPACITY` runs.
 #[derive(Default)]
 pub struct RunPlans {
     plans: Mutex<HashMap<Uuid, Arc<RunPlan>>>,
     /// Per run being read: the lock its readers queue on.
     loading: Mutex<HashMap<Uuid, Arc<tokio::sync::Mutex<()>>>>,
-    /// Per run: cancelled (for good), or not cancelled as of the instant.
-    cancelled: Mutex<HashMap<Uuid, (bool, Instant)>>,
+    /// Per run: cancelled (for good), or not cancelled as of the instant; held as of the instant.
+    cancelled: Mutex<HashMap<Uuid, GateKnown>>,
 }
 
 const CAPACITY: usize = 1024;
+
+/// A run's gate as last read, and when.
+type GateKnown = (Gate, Instant);
 
 impl RunPlans {
     pub async fn get(&self, runs: &dyn RunStore, id: Uuid) -> Result<Option<Arc<RunPlan>>> {
@@ -124,7 +134,8 @@ impl RunPlans {
         // come together, ask that next, and would otherwise each read it (0.2 GetItem per charger).
         // Cancelled, the plan itself says so (`RunPlan::cancelled`); not, it is known as of now
         // unless a cancel was seen since (from its mark), which META never undoes.
-        self.cancel_knowledge().entry(id).or_insert((false, Instant::now()));
+        let held = Gate { held: run.rollout_state.holds_calls(), ..Gate::default() };
+        self.cancel_knowledge().entry(id).or_insert((held, Instant::now()));
         let plan = Arc::new(RunPlan {
             v16: plan_of(OcppVersion::V16)?,
             v201: plan_of(OcppVersion::V201)?,
@@ -134,7 +145,8 @@ impl RunPlans {
             max_per_second: run.max_per_second,
             total: run.total_count,
             outcome: run.outcome.clone(),
-            cancelled: run.cancelled_at.is_some(),
+            rolled_out: run.rollout.is_some(),
+            cancelled: run.cancelled_at,
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
@@ -146,28 +158,34 @@ impl RunPlans {
 
     /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` (and one read) ago.
     pub async fn cancelled(&self, runs: &dyn RunStore, id: Uuid) -> Result<bool> {
-        if locked(&self.plans).get(&id).is_some_and(|plan| plan.cancelled) {
-            return Ok(true);
+        Ok(self.gate(runs, id).await?.cancelled_at.is_some())
+    }
+
+    /// Whether `id` was cancelled, and whether its new CALLs wait (`RunStore::gate`), known at most
+    /// `CANCEL_CHECK_EVERY` (and one read) ago. A cancel is known for good once seen.
+    pub async fn gate(&self, runs: &dyn RunStore, id: Uuid) -> Result<Gate> {
+        if let Some(cancelled_at) = locked(&self.plans).get(&id).and_then(|plan| plan.cancelled) {
+            return Ok(Gate { cancelled_at: Some(cancelled_at), ..Gate::default() });
         }
         {
             let mut known = locked(&self.cancelled);
-            if let Some((cancelled, at)) = known.get_mut(&id) {
-                if *cancelled || at.elapsed() < CANCEL_CHECK_EVERY {
-                    return Ok(*cancelled);
+            if let Some((gate, at)) = known.get_mut(&id) {
+                if gate.cancelled_at.is_some() || at.elapsed() < CANCEL_CHECK_EVERY {
+                    return Ok(gate.clone());
                 }
                 // This caller reads it again; those that ask meanwhile take the last answer (one
                 // read per run per interval, however many dispatches ask at once).
                 *at = Instant::now();
             }
         }
-        let cancelled = runs.cancelled_at(id).await?.is_some();
-        self.cancel_knowledge().insert(id, (cancelled, Instant::now()));
-        Ok(cancelled)
+        let gate = runs.gate(id).await?;
+        self.cancel_knowledge().insert(id, (gate.clone(), Instant::now()));
+        Ok(gate)
     }
 
     /// What is known of runs' cancels, to add to: dropped whole once it holds `CAPACITY` runs, as
     /// the plans are (a process that loads plans and never asks, the websocket function's, adds too).
-    fn cancel_knowledge(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, (bool, Instant)>> {
+    fn cancel_knowledge(&self) -> std::sync::MutexGuard<'_, HashMap<Uuid, GateKnown>> {
         let mut known = locked(&self.cancelled);
         if known.len() >= CAPACITY {
             known.clear();

@@ -4,6 +4,7 @@
 use serde_json::{json, Value};
 
 use crate::clock::rfc3339;
+use crate::domain::rollout::{Order, Rollout, WaveSize};
 use crate::domain::{FollowState, FollowUp, OutcomePolicy, Run};
 
 pub fn run(run: &Run) -> Value {
@@ -37,10 +38,58 @@ pub fn run(run: &Run) -> Value {
             "delivered_at": hook.delivered_at.map(rfc3339),
         })),
     });
-    if let (Some(policy), Value::Object(map)) = (&run.outcome, &mut view) {
-        map.insert("outcome".into(), outcomes(run, policy));
+    if let Value::Object(map) = &mut view {
+        if let Some(policy) = &run.outcome {
+            map.insert("outcome".into(), outcomes(run, policy));
+        }
+        map.insert("paused_at".into(), json!(run.rollout_state.paused_at.map(rfc3339)));
+        if let Some(rollout) = &run.rollout {
+            map.insert("rollout".into(), rollout_view(run, rollout));
+        }
     }
     view
+}
+
+/// A run's rollout as the API shows it: what it was asked to be, and where it stands.
+fn rollout_view(run: &Run, rollout: &Rollout) -> Value {
+    let state = &run.rollout_state;
+    let ends = rollout.wave_ends(run.total_count);
+    let sizes: Vec<u64> = ends.iter().scan(0, |before, end| Some(end - std::mem::replace(before, *end))).collect();
+    let (order, seed) = match rollout.order {
+        Order::Request => ("request", None),
+        Order::Shuffle { seed } => ("shuffle", Some(seed)),
+    };
+    json!({
+        "waves": rollout.waves.iter().map(|size| match size {
+            WaveSize::Count(n) => json!(n),
+            WaveSize::Percent(p) => json!(format!("{}%", crate::domain::rollout::percent(*p))),
+            WaveSize::Rest => json!("rest"),
+        }).collect::<Vec<_>>(),
+        "wave_sizes": sizes,
+        "order": order,
+        "seed": seed,
+        "soak_seconds": rollout.soak_seconds,
+        "success_threshold": rollout.success_percent,
+        "pause_after_each_wave": rollout.pause_after_wave,
+        "abort": rollout.abort.as_ref().map(|rule| json!({
+            "on": rule.on.iter().map(|kind| kind.as_str()).collect::<Vec<_>>(),
+            "threshold_percent": rule.percent,
+            "min_finished": rule.min_finished,
+        })),
+        "start_at": rollout.start_at.map(rfc3339),
+        "window": rollout.window.as_ref().map(|w| json!({
+            "from": w.from.format("%H:%M").to_string(),
+            "to": w.to.format("%H:%M").to_string(),
+            "time_zone": w.time_zone,
+        })),
+        "wave": state.wave,
+        "released_count": state.released,
+        "wave_finished_at": state.wave_done_at.map(rfc3339),
+        "held": state.held,
+        "outside_window": state.outside_window,
+        "aborted_at": state.aborted_at.map(rfc3339),
+        "abort_reason": state.abort_reason,
+    })
 }
 
 /// A run's outcomes after the answer: its policy and how many of its sent results ended how

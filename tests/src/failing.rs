@@ -8,8 +8,9 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 use shared::domain::report::{KeptPart, ReportPart, ReportSummary};
+use shared::domain::rollout::RolloutState;
 use shared::domain::{Expect, FollowUp, Outcome, ResultRecord, ResultStatus, Run};
-use shared::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
+use shared::ports::{CallClaim, Called, Gate, InflightCall, RunKey, RunStore};
 use shared::{Error, Result};
 use uuid::Uuid;
 
@@ -48,9 +49,24 @@ impl RunStore for FailingFinish {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.write_results(run, chunk, results).await
     }
-    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>, reason: Option<&str>) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.cancel(run, at).await
+        self.inner.cancel(run, at, reason).await
+    }
+
+    async fn gate(&self, run: Uuid) -> Result<Gate> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.gate(run).await
+    }
+
+    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.set_held(run, held).await
+    }
+
+    async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
+        self.inner.advance_rollout(run, next).await
     }
 
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {

@@ -58,7 +58,7 @@ async fn no_call_goes_out_for_a_cancelled_run(backend: Backend) {
     let run = stack.create("ClearCache", json!({}), &targets, json!({"max_per_second": 1})).await;
     let id = run["uuid"].as_str().unwrap();
     let run_id = uuid::Uuid::parse_str(id).unwrap();
-    assert!(stack.stack.worker.runs.cancel(run_id, chrono::Utc::now()).await.unwrap());
+    assert!(stack.stack.worker.runs.cancel(run_id, chrono::Utc::now(), None).await.unwrap());
     assert!(third.next(Duration::from_secs(4)).await.is_none(), "no CALL after the cancel");
     let third_result = stack.all_results(id).await.into_iter().find(|r| r["charger_uuid"] == targets[2]).unwrap();
     assert_eq!((third_result["status"].clone(), third_result["message"].clone()), (json!("error"), json!("cancelled")));

@@ -70,8 +70,8 @@ async fn a_cancel_whose_answer_was_lost_is_still_ours_and_a_second_is_not() {
     let (run, _) = new_run(&ports, "alice", 1, 0).await;
     let at = Utc::now();
     lose_answers("UpdateItem", &tables.runs, 1).await;
-    assert!(ports.runs.cancel(run.id, at).await.unwrap(), "its own mark");
-    assert!(!ports.runs.cancel(run.id, at + chrono::Duration::seconds(5)).await.unwrap(), "a second cancel");
+    assert!(ports.runs.cancel(run.id, at, None).await.unwrap(), "its own mark");
+    assert!(!ports.runs.cancel(run.id, at + chrono::Duration::seconds(5), None).await.unwrap(), "a second cancel");
     let stored = ports.runs.run(run.id).await.unwrap().unwrap().cancelled_at.map(|t| t.timestamp_millis());
     let read = ports.runs.cancelled_at(run.id).await.unwrap().map(|t| t.timestamp_millis());
     assert_eq!((stored, read), (Some(at.timestamp_millis()), Some(at.timestamp_millis())), "one time, in both");

@@ -7,6 +7,7 @@ use std::collections::{BTreeMap, HashSet};
 use chrono::{DateTime, Utc};
 use serde_json::{Map, Value};
 use shared::domain::charger_state::FleetFilter;
+use shared::domain::rollout::Rollout;
 use shared::domain::{Identity, OcppVersion, OutcomePolicy, Run, VersionCommand};
 use shared::error::ErrorCollector;
 use shared::ocpp::catalogue::versions_taking;
@@ -48,6 +49,8 @@ pub struct BulkRequest {
     /// What the results' outcomes after the answer must come to (`outcome.rs`), for a run whose
     /// commands are followed past their answer.
     pub outcome: Option<OutcomePolicy>,
+    /// How it is rolled out (`rollout.rs`): waves, abort threshold, start time, window.
+    pub rollout: Option<Rollout>,
     /// Set by a retry (`retry.rs`): the run whose failures this one retries.
     pub retry_of: Option<Uuid>,
     /// Where the run's summary is POSTed when it completes (checked in `create`, `webhook.rs`),
@@ -106,6 +109,7 @@ impl BulkRequest {
 
         let versions = crate::versions::parse(body.remove("versions").unwrap_or(Value::Null), data_bytes, &mut errors);
         let outcome = crate::outcome::parse(body.remove("outcome"), command, &versions, &mut errors);
+        let rollout = crate::rollout::parse(body.remove("rollout"), outcome.is_some(), Utc::now(), &mut errors);
 
         let target = match body.remove("target") {
             None | Some(Value::Null) => None,
@@ -185,6 +189,7 @@ impl BulkRequest {
             timeout_seconds,
             max_per_second,
             outcome,
+            rollout,
             retry_of: None,
             callback: callback_url.map(|url| (url, progress)),
         })
@@ -211,6 +216,7 @@ impl BulkRequest {
             webhook,
             versions: self.versions,
             outcome: self.outcome,
+            rollout: self.rollout,
             ..Run::new(id, caller.user.clone(), self.command.to_owned(), data, total_count, now, timeout)
         }
     }

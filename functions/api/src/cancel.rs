@@ -20,7 +20,7 @@ pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
     let mut cancelled = run.clone();
     if run.cancelled_at.is_none() {
         let now = Utc::now();
-        if ctx.runs.cancel(run.id, now).await? {
+        if ctx.runs.cancel(run.id, now, None).await? {
             tracing::info!(run = %run.id, "run cancelled");
             cancelled.cancelled_at = Some(now);
         } else {

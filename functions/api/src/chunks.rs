@@ -59,6 +59,7 @@ pub async fn create(
     webhook: Option<Webhook>,
 ) -> Result<(Run, Vec<ResultRecord>)> {
     let charger_ids = std::mem::take(&mut request.charger_ids);
+    crate::rollout::fits(request.rollout.as_ref(), charger_ids.len() as u64)?;
     let run = request.into_run(ctx, caller, run_id, charger_ids.len() as u64, now, webhook);
     let mut messages: Vec<Outgoing<DispatchMessage>> = split(charger_ids)
         .into_iter()
@@ -79,11 +80,16 @@ pub async fn create(
         })
         .collect();
     let chunks = messages.len();
-    if run.webhook.is_some() {
-        messages.push(Outgoing { message: DispatchMessage::WebhookWatch { run: run_id, step: 1 }, delay_seconds: 1 });
+    let watched = run.webhook.is_some() || run.rollout.is_some();
+    if watched {
+        // Before the run: the backstop of its watch (a step claimed first by the copy below).
+        messages.extend(crate::rollout::watches(run_id).into_iter().take(1));
     }
     ctx.queue.send(messages).await?;
     ctx.runs.create_run_shell(&run).await?;
+    if watched {
+        ctx.queue.send(crate::rollout::watches(run_id).into_iter().skip(1).collect()).await?;
+    }
     tracing::info!(run = %run.id, user = %run.owner, command = %run.command, total = run.total_count, chunks,
         "run created; its results follow in chunks");
     Ok((run, Vec::new()))

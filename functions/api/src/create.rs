@@ -99,6 +99,8 @@ pub async fn create(
     if request.charger_ids.len() > crate::chunks::INLINE_LIMIT {
         return crate::chunks::create(ctx, caller, request, now, run_id, webhook).await;
     }
+    crate::rollout::fits(request.rollout.as_ref(), request.charger_ids.len() as u64)?;
+    let rolled_out = request.rollout.is_some();
     let (charger_ids, settings) = (std::mem::take(&mut request.charger_ids), request);
     let uuids: Vec<Uuid> = charger_ids.iter().filter_map(|id| Uuid::try_parse(id).ok()).collect();
     // The adapter chunks the lookup as its store requires, with its own concurrency cap.
@@ -113,6 +115,8 @@ pub async fn create(
         .into_iter()
         .enumerate()
         .map(|(seq, id)| match accessible.get(&id) {
+            // A rolled-out run's results are dispatched by its watch, a wave at a time.
+            Some(charger) if rolled_out => ResultRecord::pending(seq as u64, charger.as_ref()),
             Some(charger) => {
                 let slot = messages.len() as u64;
                 let (delay_seconds, not_before) = rollout_slot(settings.max_per_second, slot, now, now);
@@ -140,7 +144,12 @@ pub async fn create(
     if run.is_complete() {
         run.completed_at = Some(now);
     }
-    if run.webhook.is_some() {
+    if rolled_out && !run.is_complete() {
+        // Its watch drives the rollout: the backstop copy is queued before the run is stored.
+        let [backstop, watch] = crate::rollout::watches(run_id);
+        ctx.queue.send(vec![backstop]).await?;
+        messages.push(watch);
+    } else if run.webhook.is_some() {
         // The run's watch (`worker/src/webhooks.rs`): progress events, then the completion event.
         messages.push(Outgoing { message: DispatchMessage::WebhookWatch { run: run_id, step: 1 }, delay_seconds: 1 });
     }

@@ -34,10 +34,13 @@ pub mod console;
 pub mod create;
 pub mod fleet;
 pub mod outcome;
+pub mod pause;
 pub mod read;
 pub mod request;
 pub mod respond;
 pub mod retry;
+pub mod rollout;
+mod run_routes;
 pub mod sources;
 pub mod versions;
 pub mod views;
@@ -112,11 +115,13 @@ fn api_routes(ctx: ApiContext) -> Router {
         .route("/v3/commands/{command}", get(command))
         .route("/v3/webhooks/secret", post(rotate_webhook_secret))
         .route(BULK, get(list).post(create))
-        .route(&format!("{BULK}/{{run}}"), get(show))
-        .route(&format!("{BULK}/{{run}}/results"), get(results))
-        .route(&format!("{BULK}/{{run}}/reports/{{position}}"), get(report))
-        .route(&format!("{BULK}/{{run}}/cancel"), post(cancel))
-        .route(&format!("{BULK}/{{run}}/retry"), post(retry))
+        .route(&format!("{BULK}/{{run}}"), get(run_routes::show))
+        .route(&format!("{BULK}/{{run}}/results"), get(run_routes::results))
+        .route(&format!("{BULK}/{{run}}/reports/{{position}}"), get(run_routes::report))
+        .route(&format!("{BULK}/{{run}}/cancel"), post(run_routes::cancel))
+        .route(&format!("{BULK}/{{run}}/pause"), post(run_routes::pause))
+        .route(&format!("{BULK}/{{run}}/resume"), post(run_routes::resume))
+        .route(&format!("{BULK}/{{run}}/retry"), post(run_routes::retry))
         .method_not_allowed_fallback(method_not_allowed)
         .fallback(|| async { respond::error(&Error::NotFound) })
         .layer(middleware::from_fn_with_state(ctx.clone(), gate))
@@ -285,94 +290,6 @@ async fn command(name: Result<Path<String>, PathRejection>) -> Response {
 
 async fn rotate_webhook_secret(State(ctx): State<ApiContext>, Extension(caller): Extension<Identity>) -> Response {
     answer(201, webhook::rotate(&ctx, &caller).await)
-}
-
-async fn show(
-    State(ctx): State<ApiContext>,
-    Extension(caller): Extension<Identity>,
-    id: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let run = async { read::owned_run(&ctx, &caller, &run_id(id)?).await };
-    answer(200, run_envelope(&ctx, query, run).await)
-}
-
-async fn retry(
-    State(ctx): State<ApiContext>,
-    Extension(caller): Extension<Identity>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    body: Result<axum::body::Bytes, BytesRejection>,
-) -> Response {
-    let result = async {
-        let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
-        let bytes = read_body(body)?;
-        // The body is optional: none retries offline and error.
-        let body = if bytes.iter().all(u8::is_ascii_whitespace) {
-            serde_json::Value::Null
-        } else {
-            request::json_body(&bytes, &headers)?
-        };
-        let statuses = retry::statuses(&body)?;
-        let idempotency = request::idempotency_key(&headers)?.map(|key| (key, retry::fingerprint(&run, &statuses)));
-        let (retry, results) = retry::submit(&ctx, &caller, &run, &statuses, idempotency).await?;
-        Ok(json!({ "data": views::run(&retry, Some(&results)) }))
-    };
-    answer(202, result.await)
-}
-
-/// `{"data": Run}` with its first results (as many as the query's `results` asks, checked before
-/// anything is done), for a run just read or cancelled.
-async fn run_envelope(
-    ctx: &ApiContext,
-    query: Option<String>,
-    run: impl std::future::Future<Output = Result<shared::domain::Run>>,
-) -> Result<serde_json::Value> {
-    let embedded = read::embedded(&request::query(query.as_deref()))?;
-    Ok(json!({ "data": read::show(ctx, &run.await?, embedded).await? }))
-}
-
-async fn results(
-    State(ctx): State<ApiContext>,
-    Extension(caller): Extension<Identity>,
-    id: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let result = async {
-        let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
-        let path = request::url_of(&headers, &format!("{BULK}/{}/results", run.id));
-        read::results_page(&ctx, &run, &request::query(query.as_deref()), path).await
-    };
-    answer(200, result.await)
-}
-
-/// `{"data": Report, "links", "meta"}`: the report gathered for the result at `position` (OCPP 2.0.1
-/// GetBaseReport, GetReport), a page of its data at a time (`read::report`).
-async fn report(
-    State(ctx): State<ApiContext>,
-    Extension(caller): Extension<Identity>,
-    headers: HeaderMap,
-    path: Result<Path<(String, String)>, PathRejection>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let result = async {
-        let (id, position) = path.map(|Path(parts)| parts).map_err(|_| Error::NotFound)?;
-        let run = read::owned_definition(&ctx, &caller, &id).await?;
-        let path = request::url_of(&headers, &format!("{BULK}/{}/reports/{position}", run.id));
-        read::report(&ctx, &run, &position, &request::query(query.as_deref()), path).await
-    };
-    answer(200, result.await)
-}
-
-async fn cancel(
-    State(ctx): State<ApiContext>,
-    Extension(caller): Extension<Identity>,
-    id: Result<Path<String>, PathRejection>,
-    RawQuery(query): RawQuery,
-) -> Response {
-    let run = async { cancel::cancel(&ctx, &read::owned_run(&ctx, &caller, &run_id(id)?).await?).await };
-    answer(200, run_envelope(&ctx, query, run).await)
 }
 
 #[cfg(test)]

@@ -4,6 +4,7 @@
 //! and checked for access again, as for any new run; an Idempotency-Key is honoured.
 
 use serde_json::{json, Value};
+use shared::domain::rollout::Rollout;
 use shared::domain::{Identity, ResultRecord, ResultStatus, Run};
 use shared::ocpp::Command;
 use shared::{Error, Result};
@@ -37,11 +38,23 @@ pub fn statuses(body: &Value) -> Result<Vec<ResultStatus>> {
     Ok(statuses)
 }
 
-/// The body's fingerprint for an Idempotency-Key: the run retried and the statuses.
-pub fn fingerprint(run: &Run, statuses: &[ResultStatus]) -> String {
+/// The rollout a retry body names (`{"rollout": {...}}`, as a POST's), if any.
+pub fn rollout(run: &Run, body: &Value) -> Result<Option<Rollout>> {
+    let mut errors = shared::error::ErrorCollector::default();
+    let rollout =
+        crate::rollout::parse(body.get("rollout").cloned(), run.outcome.is_some(), chrono::Utc::now(), &mut errors);
+    match errors.into_error() {
+        Some(err) => Err(err),
+        None => Ok(rollout),
+    }
+}
+
+/// The body's fingerprint for an Idempotency-Key: the run retried, the statuses, the rollout.
+pub fn fingerprint(run: &Run, statuses: &[ResultStatus], body: &Value) -> String {
     let mut names: Vec<&str> = statuses.iter().map(|s| s.as_str()).collect();
     names.sort_unstable();
-    crate::request::fingerprint(&json!({ "retry_of": run.id, "statuses": names }))
+    let rollout = body.get("rollout").cloned().unwrap_or(Value::Null);
+    crate::request::fingerprint(&json!({ "retry_of": run.id, "statuses": names, "rollout": rollout }))
 }
 
 /// Creates the retry of `run` for the chargers whose results ended with `statuses`.
@@ -50,6 +63,7 @@ pub async fn submit(
     caller: &Identity,
     run: &Run,
     statuses: &[ResultStatus],
+    rollout: Option<Rollout>,
     idempotency: Option<(String, String)>,
 ) -> Result<(Run, Vec<ResultRecord>)> {
     if run.completed_at.is_none() {
@@ -86,6 +100,7 @@ pub async fn submit(
         timeout_seconds: Some(run.timeout_seconds),
         max_per_second: run.max_per_second,
         outcome: run.outcome.clone(),
+        rollout,
         retry_of: Some(run.id),
     };
     let (retry, results) = create::submit(ctx, caller, request, idempotency, chrono::Utc::now()).await?;

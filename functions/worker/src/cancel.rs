@@ -18,7 +18,17 @@ pub const PAGE: usize = 500;
 /// Ends written at once.
 const CONCURRENCY: usize = 16;
 
+/// What a result cancelled before its CALL says: `cancelled`, and why when a request did not do it
+/// (an abort threshold crossed).
+pub fn ending(reason: Option<&str>) -> String {
+    match reason {
+        Some(reason) => format!("cancelled ({reason})"),
+        None => "cancelled".to_owned(),
+    }
+}
+
 pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result<()> {
+    let why = ending(ctx.runs.gate(run).await?.reason.as_deref());
     let page = ctx.runs.results(run, Some(ResultStatus::Pending), after, PAGE).await?;
     let mut uncalled = Vec::with_capacity(page.len());
     for result in &page {
@@ -29,8 +39,8 @@ pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result
     let runs = ctx.runs.clone();
     let ended: Vec<bool> = futures::stream::iter(uncalled)
         .map(move |seq| {
-            let runs = runs.clone();
-            async move { runs.finish(run, seq, &Expect::Uncalled, Outcome::error("cancelled")).await }
+            let (runs, why) = (runs.clone(), why.clone());
+            async move { runs.finish(run, seq, &Expect::Uncalled, Outcome::error(why)).await }
         })
         .buffer_unordered(CONCURRENCY)
         .try_collect()

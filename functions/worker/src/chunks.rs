@@ -129,25 +129,35 @@ pub async fn create(ctx: &WorkerContext, chunk: Chunk<'_>, dead: bool) -> Result
     // Checked after the write: a cancel marked before this is seen here; one marked after it
     // queues a sweep that finds these results written.
     let ending = if dead {
-        Some("dispatch failed: the run's creation message dead-lettered")
-    } else if ctx.runs.cancelled_at(chunk.run).await?.is_some() {
-        Some("cancelled")
+        Some("dispatch failed: the run's creation message dead-lettered".to_owned())
     } else {
-        None
+        cancelled(ctx, chunk.run).await?
     };
-    if let Some(why) = ending {
+    if let Some(why) = &ending {
         // Never dispatched: each reachable charger's result ends `error` (conditionally: one a
         // previous delivery dispatched goes on).
         let run_id = chunk.run;
         let seqs: Vec<u64> = results.iter().filter(|r| r.charger.is_some()).map(|r| r.seq).collect();
         futures::stream::iter(seqs)
-            .map(|seq| async move { ctx.runs.finish(run_id, seq, &Expect::Uncalled, Outcome::error(why)).await })
+            .map(
+                |seq| async move { ctx.runs.finish(run_id, seq, &Expect::Uncalled, Outcome::error(why.clone())).await },
+            )
             .buffer_unordered(CONCURRENCY)
             .try_collect::<Vec<bool>>()
             .await?;
         return Ok(());
     }
+    if run.rolled_out {
+        // Its watch releases them, a wave at a time (`rollouts.rs`).
+        return Ok(());
+    }
     ctx.queue.send(dispatches(chunk.run, run.max_per_second, run.created_at, &results, Utc::now())).await
+}
+
+/// What a result of `run` says when the run was cancelled before its CALL, if it was.
+async fn cancelled(ctx: &WorkerContext, run: Uuid) -> Result<Option<String>> {
+    let gate = ctx.runs.gate(run).await?;
+    Ok(gate.cancelled_at.map(|_| crate::cancel::ending(gate.reason.as_deref())))
 }
 
 /// The chunk's run, waited for a moment if it is not stored yet (`EARLY_CHUNK_PAUSES`); a dead

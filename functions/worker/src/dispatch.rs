@@ -89,9 +89,17 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
         tracing::debug!(status = result.status.as_str(), "already dispatched or ended");
         return Ok(Step::Done);
     }
-    if ctx.plans.cancelled(ctx.runs.as_ref(), run).await? {
+    let gate = ctx.plans.gate(ctx.runs.as_ref(), run).await?;
+    if gate.cancelled_at.is_some() {
         // The sweep may not have reached it yet (or it came back after): it ends here.
-        ctx.runs.finish(run, seq, &Expect::Uncalled, Outcome::error("cancelled")).await?;
+        let ending = Outcome::error(crate::cancel::ending(gate.reason.as_deref()));
+        ctx.runs.finish(run, seq, &Expect::Uncalled, ending).await?;
+        return Ok(Step::Done);
+    }
+    if gate.held {
+        // Paused, or outside its rollout's window: not sent now, and the message is done. The
+        // resume (or the window's opening) dispatches it again (`rollouts::redispatch_page`).
+        tracing::debug!("run held: the dispatch waits for its resume");
         return Ok(Step::Done);
     }
     let now = Utc::now();

@@ -73,7 +73,7 @@ async fn expire_one(ctx: &WorkerContext, known: &Known, run: Uuid, call: &TimedC
         // Answered (its answer freed the slot), or ended otherwise.
         return Ok(());
     }
-    if ctx.runs.finish(run, call.seq, &Expect::Call(call.call_id.clone()), Outcome::error(reason)).await? {
+    if ctx.runs.finish(run, call.seq, &Expect::Call(call.call_id.clone()), Outcome::timeout(reason)).await? {
         tracing::info!(run = %run, charger = %call.charger, identity = call.identity, call = call.call_id, "CALL timed out");
     }
     release_slot(ctx.inflight.as_ref(), ctx.queue.as_ref(), &call.identity, &call.call_id).await

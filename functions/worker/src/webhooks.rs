@@ -177,38 +177,66 @@ async fn claimed(ctx: &WorkerContext, run_id: Uuid, claim: Claim, what: &str) ->
     Ok(run.webhook.clone().map(|hook| (run, hook)))
 }
 
+/// One step of a run's watch: its rollout's step, if it has one (`rollouts::look`, which sets the
+/// pace), and its webhook's progress and completion events, if it has one; then the next step,
+/// until the run completes.
 pub async fn watch(ctx: &WorkerContext, run_id: Uuid, step: u32) -> Result<()> {
     let hooks = webhooks(ctx)?;
     let claim = hooks.store.claim_watch(run_id, step, lease(WATCH_LEASE)).await?;
-    let Some((run, hook)) = claimed(ctx, run_id, claim, "this watch step").await? else {
+    if !proceed(claim, "this watch step")? {
+        return Ok(());
+    }
+    let Some(run) = ctx.runs.run(run_id).await? else {
         return Ok(());
     };
-    if run.completed_at.is_some() {
-        // The first attempt is made here (later ones have their own messages): made before and
-        // cut short, it is taken over once its lease ends; made and recorded, it is done.
-        if hook.state == WebhookState::Pending && hook.attempts <= 1 {
-            // The run just read serves the attempt too.
-            if proceed(hooks.store.claim_attempt(run_id, 1, lease(ATTEMPT_LEASE)).await?, "the first attempt")? {
-                make_attempt(ctx, hooks, &run, &hook, 1, Utc::now()).await?;
+    let mut delay = watch_delay(step);
+    if let Some(rollout) = &run.rollout {
+        let look = crate::rollouts::look(ctx, &run, rollout).await?;
+        delay = look.delay_seconds;
+        if let (true, Some(hook)) = (look.aborted, &run.webhook) {
+            let aborted = ctx.runs.run(run_id).await?.unwrap_or_else(|| run.clone());
+            match hooks.post(&aborted, &hook.url, WebhookEvent::Aborted).await {
+                Ok(status) => tracing::info!(run = %run_id, status, "abort event sent"),
+                Err(error) => tracing::warn!(run = %run_id, error, "abort event not delivered (one attempt)"),
             }
         }
+    }
+    if let Some(hook) = run.webhook.clone() {
+        if run.completed_at.is_some() {
+            // The first attempt is made here (later ones have their own messages): made before and
+            // cut short, it is taken over once its lease ends; made and recorded, it is done.
+            if hook.state == WebhookState::Pending && hook.attempts <= 1 {
+                // The run just read serves the attempt too.
+                if proceed(hooks.store.claim_attempt(run_id, 1, lease(ATTEMPT_LEASE)).await?, "the first attempt")? {
+                    make_attempt(ctx, hooks, &run, &hook, 1, Utc::now()).await?;
+                }
+            }
+            return hooks.store.watch_done(run_id, step).await;
+        }
+        progress(hooks, &run, &hook).await?;
+    } else if run.completed_at.is_some() {
         return hooks.store.watch_done(run_id, step).await;
     }
-    let tenth = tenths_done(&run);
+    let next = DispatchMessage::WebhookWatch { run: run_id, step: step + 1 };
+    ctx.queue.send(vec![Outgoing { message: next, delay_seconds: delay }]).await?;
+    hooks.store.watch_done(run_id, step).await
+}
+
+/// The progress event of the tenth the run reached, once, if it asks for them (one attempt).
+async fn progress(hooks: &Webhooks, run: &Run, hook: &Webhook) -> Result<()> {
+    let tenth = tenths_done(run);
     if hook.progress
         && (1..=9).contains(&tenth)
         && tenth > hook.progress_sent
-        && hooks.store.progress_sent(run_id, tenth).await?
+        && hooks.store.progress_sent(run.id, tenth).await?
     {
         let event = WebhookEvent::Progress { tenth };
-        match hooks.post(&run, &hook.url, event).await {
-            Ok(status) => tracing::info!(run = %run_id, tenth, status, "progress event sent"),
-            Err(error) => tracing::warn!(run = %run_id, tenth, error, "progress event not delivered (one attempt)"),
+        match hooks.post(run, &hook.url, event).await {
+            Ok(status) => tracing::info!(run = %run.id, tenth, status, "progress event sent"),
+            Err(error) => tracing::warn!(run = %run.id, tenth, error, "progress event not delivered (one attempt)"),
         }
     }
-    let next = DispatchMessage::WebhookWatch { run: run_id, step: step + 1 };
-    ctx.queue.send(vec![Outgoing { message: next, delay_seconds: watch_delay(step) }]).await?;
-    hooks.store.watch_done(run_id, step).await
+    Ok(())
 }
 
 /// Attempt `attempt` of `run_id`'s completion event.

@@ -8,6 +8,7 @@ pub mod follow_up;
 pub mod ocpp_version;
 pub mod report;
 pub mod result;
+pub mod rollout;
 pub mod run;
 pub mod webhook;
 

@@ -119,12 +119,21 @@ pub struct Outcome {
     pub executed_at: Option<DateTime<Utc>>,
     /// The follow-up a sent answer opens (or ends at once), for a run that follows outcomes.
     pub follow_up: Option<FollowUp>,
+    /// An `error` because the CALL went unanswered (counted apart as `timeout` too).
+    pub timed_out: bool,
 }
 
 impl Outcome {
     pub fn sent(response: Value) -> Self {
         let message = response.get("status").and_then(Value::as_str).map(str::to_owned);
-        Outcome { status: ResultStatus::Sent, message, response: Some(response), executed_at: None, follow_up: None }
+        Outcome {
+            status: ResultStatus::Sent,
+            message,
+            response: Some(response),
+            executed_at: None,
+            follow_up: None,
+            timed_out: false,
+        }
     }
 
     pub fn offline(message: &str, at: DateTime<Utc>) -> Self {
@@ -134,6 +143,7 @@ impl Outcome {
             response: None,
             executed_at: Some(at),
             follow_up: None,
+            timed_out: false,
         }
     }
 
@@ -144,7 +154,13 @@ impl Outcome {
             response: None,
             executed_at: None,
             follow_up: None,
+            timed_out: false,
         }
+    }
+
+    /// The CALL went unanswered: an `error`, counted as a timeout too.
+    pub fn timeout(message: impl Into<String>) -> Self {
+        Outcome { timed_out: true, ..Outcome::error(message) }
     }
 
     /// What a result keeps of what a charger sent: a `message` of at most `MAX_KEPT_MESSAGE_BYTES`

@@ -13,6 +13,7 @@ use uuid::Uuid;
 
 use super::follow_up::{FollowState, OutcomePolicy};
 use super::ocpp_version::OcppVersion;
+use super::rollout::{Rollout, RolloutState};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -58,14 +59,23 @@ impl ResultStatus {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum RunStatus {
+    /// Its rollout starts later (`Rollout::start_at`).
+    Scheduled,
     Running,
+    /// Paused by hand, or held after a wave until a resume.
+    Paused,
+    /// Stopped by its abort threshold (and complete once what was in flight ended).
+    Aborted,
     Completed,
 }
 
 impl RunStatus {
     pub fn as_str(self) -> &'static str {
         match self {
+            RunStatus::Scheduled => "scheduled",
             RunStatus::Running => "running",
+            RunStatus::Paused => "paused",
+            RunStatus::Aborted => "aborted",
             RunStatus::Completed => "completed",
         }
     }
@@ -86,6 +96,9 @@ pub struct Counters {
     pub failed: u64,
     #[serde(default)]
     pub stalled: u64,
+    /// Of `error`, the results whose CALL went unanswered (the abort threshold tells them apart).
+    #[serde(default)]
+    pub timeout: u64,
 }
 
 impl Counters {
@@ -153,6 +166,7 @@ impl Counters {
         self.succeeded += other.succeeded;
         self.failed += other.failed;
         self.stalled += other.stalled;
+        self.timeout += other.timeout;
     }
 }
 
@@ -189,6 +203,12 @@ pub struct Run {
     /// starts the work (`follow_up`): set exactly when the run's commands are followed.
     #[serde(default)]
     pub outcome: Option<OutcomePolicy>,
+    /// How it is rolled out (waves, abort threshold, start time, window), if it is.
+    #[serde(default)]
+    pub rollout: Option<Rollout>,
+    /// Where its rollout stands, and whether it is paused (any run may be).
+    #[serde(default)]
+    pub rollout_state: RolloutState,
 }
 
 /// The command a run sends to the chargers of one OCPP version instead of its own.
@@ -243,6 +263,8 @@ impl Run {
             webhook: None,
             versions: BTreeMap::new(),
             outcome: None,
+            rollout: None,
+            rollout_state: RolloutState::default(),
         }
     }
 
@@ -252,8 +274,20 @@ impl Run {
     }
 
     pub fn status(&self) -> RunStatus {
-        if self.completed_at.is_some() {
+        self.status_at(chrono::Utc::now())
+    }
+
+    pub fn status_at(&self, now: DateTime<Utc>) -> RunStatus {
+        let state = &self.rollout_state;
+        let scheduled = self.rollout.as_ref().and_then(|r| r.start_at).is_some_and(|at| at > now) && state.wave == 0;
+        if state.aborted_at.is_some() {
+            RunStatus::Aborted
+        } else if self.completed_at.is_some() {
             RunStatus::Completed
+        } else if state.is_paused() {
+            RunStatus::Paused
+        } else if scheduled && self.cancelled_at.is_none() {
+            RunStatus::Scheduled
         } else {
             RunStatus::Running
         }

@@ -1,6 +1,7 @@
 //! Embedded adapters: every port in-process, for the local stack and for tests.
 
 pub mod connections;
+mod controls;
 pub mod fleet_states;
 pub mod gateway;
 pub mod queue;

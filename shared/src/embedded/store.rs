@@ -13,12 +13,13 @@ use uuid::Uuid;
 
 use crate::domain::fleet::Provisioned;
 use crate::domain::report::{Admission, KeptPart, ReportPart, ReportSummary};
+use crate::domain::rollout::RolloutState;
 use crate::domain::{
     Charger, Expect, FollowKind, FollowState, FollowUp, Identity, Outcome, ResultRecord, ResultStatus, Run,
 };
 use crate::error::{Error, Result};
 use crate::messages::FollowExpected;
-use crate::ports::{Called, ChargerDirectory, RunKey, RunStore, TokenStore};
+use crate::ports::{Called, ChargerDirectory, Gate, RunKey, RunStore, TokenStore};
 
 pub(super) struct RunEntry {
     pub(super) run: Run,
@@ -31,6 +32,10 @@ pub(super) struct RunEntry {
     /// By result position: the report parts kept, by `seqNo` (`None`: kept without its data), and the
     /// report's summary, which its result shows a copy of (`ReportSummary::shown_on_result`).
     reports: HashMap<u64, (KeptParts, ReportSummary)>,
+    /// New CALLs wait (`RunStore::set_held`).
+    pub(super) held: bool,
+    /// Why it was cancelled, when not by a request.
+    pub(super) cancel_reason: Option<String>,
 }
 
 /// A report's parts kept, by `seqNo` (`None`: kept without its data).
@@ -43,12 +48,12 @@ fn result_at(results: &mut [Option<ResultRecord>], seq: u64) -> Option<&mut Resu
 }
 
 impl RunEntry {
-    fn result_mut(&mut self, seq: u64) -> Option<&mut ResultRecord> {
+    pub(super) fn result_mut(&mut self, seq: u64) -> Option<&mut ResultRecord> {
         result_at(&mut self.results, seq)
     }
 
     /// Completes the run, once, when nothing of it is left to end (`Run::is_complete`).
-    fn complete_if_done(&mut self) {
+    pub(super) fn complete_if_done(&mut self) {
         if self.run.completed_at.is_none() && self.run.is_complete() {
             self.run.completed_at = Some(Utc::now());
         }
@@ -61,6 +66,8 @@ impl RunEntry {
             chunks: Default::default(),
             hook: Default::default(),
             reports: Default::default(),
+            held: false,
+            cancel_reason: None,
         };
         {
             let mut runs = write(&store.runs);
@@ -195,7 +202,7 @@ impl RunStore for MemoryStore {
         Ok(self.entry(id).map(|entry| locked(&entry).run.clone()))
     }
 
-    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>, reason: Option<&str>) -> Result<bool> {
         let Some(entry) = self.entry(run) else {
             return Ok(false);
         };
@@ -204,11 +211,25 @@ impl RunStore for MemoryStore {
             return Ok(false);
         }
         entry.run.cancelled_at = Some(at);
+        entry.cancel_reason = reason.map(str::to_owned);
         Ok(true)
     }
 
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
         Ok(self.entry(run).and_then(|entry| locked(&entry).run.cancelled_at))
+    }
+
+    async fn gate(&self, run: Uuid) -> Result<Gate> {
+        Ok(self.gate_of(run))
+    }
+
+    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
+        self.hold(run, held);
+        Ok(())
+    }
+
+    async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {
+        Ok(self.rollout_to(run, next))
     }
 
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
@@ -311,31 +332,17 @@ impl RunStore for MemoryStore {
         }
         let status = outcome.status;
         let ended = outcome.follow_up.as_ref().map(|follow| follow.state);
+        let timed_out = u64::from(outcome.timed_out);
         result.apply(outcome);
         entry.run.counters.count(status);
+        entry.run.counters.timeout += timed_out;
         entry.run.counters.add_outcome(ended.unwrap_or(FollowState::Open), 1);
         entry.complete_if_done();
         Ok(true)
     }
 
     async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
-        let Some(entry) = self.entry(run) else {
-            return Ok(false);
-        };
-        let mut entry = locked(&entry);
-        let Some(result) = entry.result_mut(seq) else {
-            return Ok(false);
-        };
-        let before = result.follow_up.as_ref().map(|follow| (follow.rev, follow.state));
-        let Some((_, state)) = before.filter(|(rev, _)| rev.checked_add(1) == Some(next.rev)) else {
-            return Ok(false);
-        };
-        result.follow_up = Some(next.clone());
-        if !state.is_final() {
-            entry.run.counters.add_outcome(next.state, 1);
-        }
-        entry.complete_if_done();
-        Ok(true)
+        Ok(self.follow_up_to(run, seq, next))
     }
 
     async fn add_report_part(&self, run: Uuid, seq: u64, part: &ReportPart) -> Result<bool> {

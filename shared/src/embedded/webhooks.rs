@@ -30,7 +30,8 @@ impl RunWebhooks for MemoryStore {
         let mut entry = locked(&entry);
         let entry = &mut *entry;
         let hook = &mut entry.hook;
-        if entry.run.webhook.is_none() || hook.watch > step || hook.watch_done >= step {
+        if (entry.run.webhook.is_none() && entry.run.rollout.is_none()) || hook.watch > step || hook.watch_done >= step
+        {
             return Ok(Claim::Done);
         }
         if hook.watch == step && hook.watch_lease.is_some_and(|lease| lease >= Utc::now()) {

@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
+use crate::domain::rollout::RolloutState;
 use crate::domain::webhook::AttemptOutcome;
 use crate::domain::{Charger, Expect, Identity, OcppVersion, Outcome, ResultRecord, ResultStatus, Run};
 use crate::domain::{FollowKind, FollowUp};
@@ -131,11 +132,21 @@ pub trait RunStore: Send + Sync {
     /// Records that `retry` retries `run`'s failures (idempotent: once per pair).
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()>;
 
-    /// Marks `run` cancelled at `at`, once: `false` when it was already (or does not exist).
-    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool>;
+    /// Marks `run` cancelled at `at`, once, and why when something other than a request stopped it
+    /// (`reason`: an abort threshold crossed): `false` when it was already (or does not exist).
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>, reason: Option<&str>) -> Result<bool>;
 
     /// When `run` was cancelled, if it was: one small read, for the worker's check before a CALL.
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>>;
+    /// What the worker checks before a CALL, in one small read: the cancel, and whether new CALLs
+    /// wait (`set_held`).
+    async fn gate(&self, run: Uuid) -> Result<Gate>;
+    /// Says whether new CALLs of `run` wait (paused, or its rollout outside its window): what `gate`
+    /// reads. The rollout state (`advance_rollout`) is written first and says why.
+    async fn set_held(&self, run: Uuid, held: bool) -> Result<()>;
+    /// Replaces the run's rollout state with `next` if the one stored is still at revision
+    /// `next.rev - 1`. `false`: it changed meanwhile (or the run is gone), and nothing was written.
+    async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool>;
     /// Takes `mark_called` back for a CALL that was never delivered (API Gateway refused it), so
     /// the result can be dispatched again. `false`: the result is no longer pending with that CALL.
     async fn unmark_called(&self, run: Uuid, seq: u64, call_id: &str) -> Result<bool>;
@@ -158,6 +169,16 @@ pub trait RunWebhooks: Send + Sync {
     async fn claim_attempt(&self, run: Uuid, attempt: u32, lease_until: DateTime<Utc>) -> Result<Claim>;
     /// Records the outcome of attempt `attempt`, if it is still the latest.
     async fn record_attempt(&self, run: Uuid, attempt: u32, outcome: &AttemptOutcome) -> Result<()>;
+}
+
+/// What a dispatch checks of its run before a CALL (`RunStore::gate`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Gate {
+    pub cancelled_at: Option<DateTime<Utc>>,
+    /// Why it was cancelled, when not by a request (`RunStore::cancel`).
+    pub reason: Option<String>,
+    /// New CALLs wait: the run is paused, or its rollout is outside its window.
+    pub held: bool,
 }
 
 /// What became of a claim on a step of work that duplicated messages may race for.

@@ -37,6 +37,8 @@ pub const MAX_ERROR_BYTES: usize = 300;
 #[serde(tag = "type", rename_all = "snake_case")]
 pub enum WebhookEvent {
     Completed,
+    /// The run's abort threshold was crossed: it sends nothing more (one attempt).
+    Aborted,
     /// A tenth of the run's results have ended, `tenth` times over (1 to 9).
     Progress {
         tenth: u8,
@@ -47,6 +49,7 @@ impl WebhookEvent {
     pub fn name(self) -> &'static str {
         match self {
             WebhookEvent::Completed => "run.completed",
+            WebhookEvent::Aborted => "run.aborted",
             WebhookEvent::Progress { .. } => "run.progress",
         }
     }
@@ -55,6 +58,7 @@ impl WebhookEvent {
     pub fn id(self, run: uuid::Uuid) -> String {
         match self {
             WebhookEvent::Completed => format!("{run}.completed"),
+            WebhookEvent::Aborted => format!("{run}.aborted"),
             WebhookEvent::Progress { tenth } => format!("{run}.progress.{tenth}"),
         }
     }

@@ -187,8 +187,8 @@ pub async fn runs_listed_newest_first(ports: &Ports) {
 pub async fn cancelling_is_recorded_once(ports: &Ports) {
     let (run, _) = new_run(ports, "alice", 2, 0).await;
     let at = Utc::now();
-    assert!(ports.runs.cancel(run.id, at).await.unwrap());
-    assert!(!ports.runs.cancel(run.id, at + Duration::seconds(5)).await.unwrap(), "once");
+    assert!(ports.runs.cancel(run.id, at, None).await.unwrap());
+    assert!(!ports.runs.cancel(run.id, at + Duration::seconds(5), None).await.unwrap(), "once");
     let stored = ports.runs.run(run.id).await.unwrap().unwrap();
     assert_eq!(stored.cancelled_at.map(|t| t.timestamp_millis()), Some(at.timestamp_millis()));
     assert!(stored.completed_at.is_none(), "cancelling ends no result by itself");
@@ -196,7 +196,7 @@ pub async fn cancelling_is_recorded_once(ports: &Ports) {
     assert_eq!(read.map(|t| t.timestamp_millis()), Some(at.timestamp_millis()));
     let (other, _) = new_run(ports, "alice", 1, 0).await;
     assert_eq!(ports.runs.cancelled_at(other.id).await.unwrap(), None);
-    assert!(!ports.runs.cancel(Uuid::new_v4(), at).await.unwrap(), "an unknown run");
+    assert!(!ports.runs.cancel(Uuid::new_v4(), at, None).await.unwrap(), "an unknown run");
 }
 
 /// A chunk of a run created in chunks is written once: of two deliveries racing, one writes (the

@@ -138,25 +138,22 @@ impl DynamoRunStore {
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
         let ended = outcome.follow_up.as_ref().map(|follow| follow.state).filter(|state| state.is_final());
-        Ok(Some([update, self.count_update(run, counter, Some(field), ended)?]))
+        let mut fields = vec![field];
+        fields.extend(ended.map(FollowState::as_str));
+        if outcome.timed_out {
+            fields.push(super::items::TIMEOUT);
+        }
+        Ok(Some([update, self.count_update(run, counter, &fields)?]))
     }
 
-    /// The update of counter shard `counter` that counts one result ending `status` and/or one
-    /// outcome ending `outcome`, and when (`ended_ms`).
-    pub(super) fn count_update(
-        &self,
-        run: Uuid,
-        counter: u32,
-        status: Option<&str>,
-        outcome: Option<FollowState>,
-    ) -> Result<Update> {
+    /// The update of counter shard `counter` that adds one to each of `fields` (a result's ending,
+    /// an outcome's, a timeout: `items::counters_of`), and says when (`ended_ms`).
+    pub(super) fn count_update(&self, run: Uuid, counter: u32, fields: &[&str]) -> Result<Update> {
         let mut adds = Vec::new();
         let mut count = Update::builder().table_name(&self.table).set_key(Some(counter_key(run, counter)));
-        for (name, field) in [("#field", status), ("#outcome", outcome.map(FollowState::as_str))] {
-            if let Some(field) = field {
-                adds.push(format!("{name} :one"));
-                count = count.expression_attribute_names(name, field);
-            }
+        for (i, field) in fields.iter().enumerate() {
+            adds.push(format!("#f{i} :one"));
+            count = count.expression_attribute_names(format!("#f{i}"), *field);
         }
         count
             .update_expression(format!("ADD {} SET ended_ms = :now", adds.join(", ")))

@@ -58,7 +58,7 @@ impl DynamoRunStore {
             .expression_attribute_values(":before", number(before))
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        let count = self.count_update(run, layout.counter_of(seq), None, Some(next.state))?;
+        let count = self.count_update(run, layout.counter_of(seq), &[next.state.as_str()])?;
         let items = [update, count].map(|u| TransactWriteItem::builder().update(u).build()).to_vec();
         Ok(self.transact(items).await?.is_none())
     }

@@ -46,6 +46,9 @@ fn meta_item(run: &Run, layout: Layout) -> Item {
     }
     if let Some(webhook) = &run.webhook {
         super::webhooks::webhook_attributes(webhook, &mut meta);
+    } else if run.rollout.is_some() {
+        // A rollout is driven by the run's watch, whose steps are claimed on META.
+        super::webhooks::watch_attributes(&mut meta);
     }
     if let Some(target) = &run.target {
         meta.insert("target".into(), string(serde_json::to_string(target).unwrap_or_default()));
@@ -53,6 +56,13 @@ fn meta_item(run: &Run, layout: Layout) -> Item {
     if let Some(outcome) = &run.outcome {
         meta.insert("outcome".into(), string(serde_json::to_string(outcome).unwrap_or_default()));
     }
+    if let Some(rollout) = &run.rollout {
+        meta.insert("rollout".into(), string(serde_json::to_string(rollout).unwrap_or_default()));
+    }
+    // Every run has a rollout state from its creation: a pause's conditional write compares its
+    // revision (`ro_rev`).
+    meta.insert("rollout_state".into(), string(serde_json::to_string(&run.rollout_state).unwrap_or_default()));
+    meta.insert("ro_rev".into(), number(run.rollout_state.rev));
     if let Some(at) = run.completed_at {
         meta.insert("completed_at".into(), string(rfc3339(at)));
         for status in ResultStatus::ENDINGS {
@@ -61,6 +71,7 @@ fn meta_item(run: &Run, layout: Layout) -> Item {
         for state in FollowState::FINAL {
             meta.insert(state.as_str().into(), number(run.counters.outcome(state)));
         }
+        meta.insert(TIMEOUT.into(), number(run.counters.timeout));
     }
     meta
 }
@@ -141,6 +152,14 @@ pub fn parse_meta(item: &Item) -> Result<(Run, Layout)> {
             Some(outcome) => Some(serde_json::from_value(outcome).map_err(|e| Error::internal("dynamodb", e))?),
             None => None,
         },
+        rollout: match parse_json(item, "rollout")? {
+            Some(rollout) => Some(serde_json::from_value(rollout).map_err(|e| Error::internal("dynamodb", e))?),
+            None => None,
+        },
+        rollout_state: match parse_json(item, "rollout_state")? {
+            Some(state) => serde_json::from_value(state).map_err(|e| Error::internal("dynamodb", e))?,
+            None => Default::default(),
+        },
     };
     Ok((run, parse_layout(item)?))
 }
@@ -160,6 +179,9 @@ fn retries_of(item: &Item) -> Vec<Uuid> {
 /// counter shard, a completed META),
 /// and the results a shard counted `skipped_forbidden` (in a run created in chunks, ids are resolved,
 /// and skipped, after the run exists; a completed META holds every skip in `skipped`).
+/// The counter of `error`s that were timeouts (`Counters::timeout`).
+pub const TIMEOUT: &str = "timeout";
+
 pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
     for status in ResultStatus::ENDINGS {
         base.add(status, opt_n(item, status.as_str()).unwrap_or(0));
@@ -167,6 +189,7 @@ pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
     for state in FollowState::FINAL {
         base.add_outcome(state, opt_n(item, state.as_str()).unwrap_or(0));
     }
+    base.timeout += opt_n::<u64>(item, TIMEOUT).unwrap_or(0);
     base.skipped += opt_n::<u64>(item, ResultStatus::SkippedForbidden.as_str()).unwrap_or(0);
     base
 }

@@ -13,6 +13,7 @@ mod items;
 mod layout;
 mod reads;
 mod reports;
+mod rollouts;
 mod webhooks;
 
 use std::collections::{BTreeSet, HashMap};
@@ -33,9 +34,10 @@ use super::errors::{applied, sdk_error};
 use super::item::{get_item, number, opt_s, query_pages, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::report::{KeptPart, ReportPart, ReportSummary};
+use crate::domain::rollout::RolloutState;
 use crate::domain::{Expect, FollowUp, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
-use crate::ports::{CallClaim, Called, InflightCall, RunKey, RunStore};
+use crate::ports::{CallClaim, Called, Gate, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
 use items::{parse_meta, parse_result, run_items, shell_item};
@@ -109,12 +111,24 @@ impl RunStore for DynamoRunStore {
         Ok(true)
     }
 
-    async fn cancel(&self, run: Uuid, at: DateTime<Utc>) -> Result<bool> {
-        self.mark_cancelled(run, at).await
+    async fn cancel(&self, run: Uuid, at: DateTime<Utc>, reason: Option<&str>) -> Result<bool> {
+        self.mark_cancelled(run, at, reason).await
     }
 
     async fn cancelled_at(&self, run: Uuid) -> Result<Option<DateTime<Utc>>> {
-        self.read_cancel_mark(run).await
+        Ok(self.read_gate(run).await?.cancelled_at)
+    }
+
+    async fn gate(&self, run: Uuid) -> Result<Gate> {
+        self.read_gate(run).await
+    }
+
+    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
+        self.write_held(run, held).await
+    }
+
+    async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {
+        self.write_rollout(run, next).await
     }
 
     async fn advance_follow_up(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {

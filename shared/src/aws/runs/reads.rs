@@ -116,7 +116,9 @@ impl DynamoRunStore {
         update = update.expression_attribute_values(":skipped", number(run.counters.skipped));
         let counts = ResultStatus::ENDINGS.map(|status| (status.as_str(), run.counters.of(status)));
         let outcomes = FollowState::FINAL.map(|state| (state.as_str(), run.counters.outcome(state)));
-        for (field, count) in counts.into_iter().chain(outcomes.into_iter().filter(|_| run.outcome.is_some())) {
+        let timeouts = [(super::items::TIMEOUT, run.counters.timeout)];
+        let outcomes = outcomes.into_iter().filter(|_| run.outcome.is_some());
+        for (field, count) in counts.into_iter().chain(outcomes).chain(timeouts) {
             sets.push(format!("#{field} = :{field}"));
             update = update
                 .expression_attribute_names(format!("#{field}"), field)

@@ -26,11 +26,16 @@ pub fn webhook_attributes(webhook: &Webhook, meta: &mut Item) {
     meta.insert("wh_state".into(), string(webhook.state.as_str()));
     meta.insert("wh_attempts".into(), number(webhook.attempts));
     meta.insert("wh_progress_sent".into(), number(webhook.progress_sent));
+    meta.insert("wh_lease".into(), number(0));
+    meta.insert("wh_recorded_attempt".into(), number(0));
+    watch_attributes(meta);
+}
+
+/// The META attributes of a new run's watch (a webhook's, a rollout's), whose steps are claimed.
+pub fn watch_attributes(meta: &mut Item) {
     meta.insert("wh_watch".into(), number(0));
     meta.insert("wh_watch_lease".into(), number(0));
     meta.insert("wh_watch_done".into(), number(0));
-    meta.insert("wh_lease".into(), number(0));
-    meta.insert("wh_recorded_attempt".into(), number(0));
 }
 
 /// The run's webhook, if it has one.
