@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Prints AWS requests per charger for one bulk run on the AWS adapters (moto's server on loopback,
 # behind the strict stand-in), by operation, next to the batched minimum: every request sent, SDK
-# retries included. Usage: scripts/aws-requests.sh [CHARGERS] [report]
-# (`report`: OCPP 2.0.1 chargers and a GetBaseReport run, each answered with a 2-part report)
+# retries included. Usage: scripts/aws-requests.sh [CHARGERS] [report|firmware|rollout]
+# (`report`: OCPP 2.0.1 chargers and a GetBaseReport run, each answered with a 2-part report;
+# `firmware`: an UpdateFirmware followed to each charger's boot into it; `rollout`: the same in 3 waves)
 # The run is measured twice, each on a stand-in of its own:
 #   1. as AWS behaves at this scale: the stand-in's contention (two transactions on one item cancel
 #      one), partition and table throughput, and IAM, but no fault injected at random;

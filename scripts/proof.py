@@ -50,6 +50,12 @@ def post(api, token, fleet_path, command, timeout):
     chargers = json.load(open(fleet_path))["chargers"]
     body = {"command": command, "data": {"type": "Soft"} if command == "Reset" else {},
             "charger_ids": [c["uuid"] for c in chargers], "timeout_seconds": int(timeout)}
+    if command == "UpdateFirmware":
+        # A firmware rollout in three waves, each install followed to its end (a notification lost to
+        # the kill is asked for again by TriggerMessage when the outcome timeout comes).
+        body["data"] = {"location": "https://fw.example/sim-2.0.bin", "retrieveDate": "2026-01-01T00:00:00Z"}
+        body["outcome"] = {"timeout_seconds": 20}
+        body["rollout"] = {"waves": ["10%", "30%", "rest"]}
     started = time.monotonic()
     run = call(api, token, "POST", "/v3/chargers/commands/bulk", body, idempotency_key=str(uuid.uuid4()))["data"]
     print(f"POST of {len(chargers)} ids answered in {time.monotonic() - started:.1f} s", file=sys.stderr)
@@ -88,8 +94,17 @@ def check(api, token, run_id):
     counters = {s: run[f"{s}_count"] for s in ("sent", "offline", "error")}
     recount = {s: counts.get(s, 0) for s in ("sent", "offline", "error")}
     exact = counters == recount and counts.get("pending", 0) == 0 and sum(counts.values()) == run["total_count"]
+    outcome = run.get("outcome")
+    if outcome:
+        # Every sent result's outcome ended, each counted once.
+        ended = sum(outcome[f"{s}_count"] for s in ("succeeded", "failed", "stalled"))
+        exact = exact and ended == run["sent_count"] and outcome["open_count"] == 0
     print(f"run {run_id}: {run['status']}, total {run['total_count']}, counters {counters}, "
           f"recount {recount}, pending {counts.get('pending', 0)} -> {'EXACT' if exact else 'MISMATCH'}")
+    if outcome:
+        print(f"    outcomes: {outcome['succeeded_count']} succeeded, {outcome['failed_count']} failed, "
+              f"{outcome['stalled_count']} stalled; rollout reached wave {run['rollout']['wave']} of "
+              f"{len(run['rollout']['wave_sizes'])}")
     for message, n in sorted(messages.items(), key=lambda kv: -kv[1]):
         print(f"    {n:6} × {message}")
     if not exact or run["status"] != "completed":

@@ -7,6 +7,9 @@
 #      is `sent`, the others `offline`, none got two CALLs;
 #   2. a crash: a second run, the server killed with SIGKILL a third of the way through and started
 #      again on the same tables and queue; the chargers reconnect; the run completes, counters exact;
+#      then a firmware rollout in three waves (10 %, 30 %, the rest), each install followed to its
+#      outcome, killed the same way in its second wave: it goes on after the restart, counters and
+#      outcomes exact, no charger called twice;
 #   3. the faults injected (the stand-in's count) and what absorbed them (retries, hand-offs);
 #   4. every call each function made, held to its policy in template.yaml (scripts/iam_verdict.py).
 # Usage: scripts/strict-aws-proof.sh [CHARGERS]. Takes minutes: moto applies one request at a time.
@@ -85,6 +88,19 @@ run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" ClearCache "
 kill -9 "$serve_pid"
 wait "$serve_pid" 2>/dev/null || true
 echo "---- killed with SIGKILL here; restarted below" >> "$out/serve.log"
+echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
+start_serve
+"$py" scripts/proof.py wait "$api" "$token" "$run"
+echo "   $(( $(date +%s) - started )) s"
+"$py" scripts/proof.py check "$api" "$token" "$run"
+
+echo "== 2b. a firmware rollout in 3 waves; the server is killed with SIGKILL in its second wave, then restarted"
+started=$(date +%s)
+run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" UpdateFirmware "${PROOF_TIMEOUT:-60}")
+"$py" scripts/proof.py wait "$api" "$token" "$run" 0.2
+kill -9 "$serve_pid"
+wait "$serve_pid" 2>/dev/null || true
+echo "---- killed with SIGKILL here (rollout); restarted below" >> "$out/serve.log"
 echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
 start_serve
 "$py" scripts/proof.py wait "$api" "$token" "$run"

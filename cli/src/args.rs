@@ -144,6 +144,14 @@ pub enum Command {
         /// With --callback-url: also at each tenth of the run's progress.
         #[arg(long, requires = "callback_url")]
         callback_progress: bool,
+        /// For UpdateFirmware, SignedUpdateFirmware, GetDiagnostics, GetLog: what each outcome after
+        /// the answer must come to, as JSON, e.g. '{"timeout_seconds":3600,"firmware_version":"2.0"}'.
+        #[arg(long, conflicts_with = "retry")]
+        outcome: Option<String>,
+        /// Roll it out, as JSON: waves, order, soak, threshold, abort, start time, window, e.g.
+        /// '{"waves":[50,"10%","rest"],"abort":{"threshold_percent":5,"min_finished":20}}'.
+        #[arg(long)]
+        rollout: Option<String>,
     },
     /// List my runs, newest first.
     Runs {
@@ -178,6 +186,18 @@ pub enum Command {
         run: String,
         #[arg(long)]
         json: bool,
+    },
+    /// Pause a run: CALLs already out end as they do, nothing new starts until a resume.
+    Pause {
+        #[command(flatten)]
+        api: ApiArgs,
+        run: String,
+    },
+    /// Resume a paused run (or a rollout held after a wave: its next wave opens).
+    Resume {
+        #[command(flatten)]
+        api: ApiArgs,
+        run: String,
     },
     /// A new signing secret for my runs' webhooks, shown this once (the previous one stops signing).
     WebhookSecret {

@@ -1,14 +1,13 @@
 //! `ocpp-bulk demo`: the whole flow on a generated fleet, in one process, so a newcomer sees every
 //! status: 100 chargers of the caller's team (80 accept, 5 reject, 5 answer CALLERROR, 5 never
 //! answer, 5 are offline), 5 chargers of another team and 2 unresolvable ids (skipped); then the
-//! failures (offline and error) once more, as `send --retry RUN` does; then a firmware update to
-//! the connected chargers a version behind, chosen by the fleet view (`send --target`).
+//! failures (offline and error) once more, as `send --retry RUN` does; then a report asked of the
+//! whole fleet; then a firmware rollout in waves that aborts itself in its second wave, and a run
+//! paused and resumed (`demo_rollout.rs`).
 
 use std::time::Duration;
 
-use chrono::Utc;
 use serde_json::json;
-use shared::clock::rfc3339;
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
 use shared::embedded::QueueOptions;
 use shared::ocpp::OcppVersion;
@@ -59,7 +58,9 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
         // The first 50 boot a version behind: the firmware update targets them.
         let firmware = Some(if i <= 50 { OLD_FIRMWARE } else { "1.9.0" }.to_owned());
         let version = if V201.contains(&i) { OcppVersion::V201 } else { OcppVersion::V16 };
-        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job: JobOutcome::Succeed });
+        // Installs fail on six chargers of the rollout's second wave (`demo_rollout.rs`).
+        let job = if (15..=20).contains(&i) { JobOutcome::Fail } else { JobOutcome::Succeed };
+        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");
@@ -116,6 +117,8 @@ pub async fn run(listen: &str, keep: bool) -> Result<Summary, String> {
         callback: None,
         timeout_seconds: Some(DEMO_TIMEOUT_SECONDS),
         max_per_second: None,
+        outcome: None,
+        rollout: None,
         poll_every: Duration::from_millis(200),
         progress: true,
     };
@@ -130,24 +133,8 @@ pub async fn run(listen: &str, keep: bool) -> Result<Summary, String> {
         }
         Err(err) => Err(err.clone()),
     };
-    // Chargers chosen by what they said at boot, as `send --target` does.
-    let updated = match &retried {
-        Ok(summary) => {
-            print!("{}", summary.table());
-            let target = json!({"firmware_below": "1.9", "connected": true});
-            println!("\nupdating the firmware of every connected charger below 1.9: --target '{target}'\n");
-            let update = SendOptions {
-                data: json!({"location": "https://firmware.example/demo-1.9.0.bin", "retrieveDate": rfc3339(Utc::now())}),
-                versions: None,
-                target: Some(target),
-                ..options(What::Command("UpdateFirmware".into()))
-            };
-            send(&update).await
-        }
-        Err(err) => Err(err.clone()),
-    };
     // One run for a fleet of both versions: 2.0.1's report request, which 1.6 chargers lack.
-    let reported = match &updated {
+    let reported = match &retried {
         Ok(summary) => {
             print!("{}", summary.table());
             println!(
@@ -162,10 +149,25 @@ pub async fn run(listen: &str, keep: bool) -> Result<Summary, String> {
         }
         Err(err) => Err(err.clone()),
     };
-    if let Ok(summary) = &reported {
+    let behind: Vec<String> = fleet.chargers.iter().take(50).map(|c| c.uuid.to_string()).collect();
+    let rolled_out = match &reported {
+        Ok(summary) => {
+            print!("{}", summary.table());
+            crate::demo_rollout::firmware_rollout(&options(What::Command("UpdateFirmware".into())), behind).await
+        }
+        Err(err) => Err(err.clone()),
+    };
+    let last = match &rolled_out {
+        Ok(summary) => {
+            print!("{}", summary.table());
+            crate::demo_rollout::pause_and_resume(&options(What::Command("ChangeConfiguration".into()))).await
+        }
+        Err(err) => Err(err.clone()),
+    };
+    if let Ok(summary) = &last {
         print!("{}", summary.table());
     }
-    if keep && reported.is_ok() {
+    if keep && last.is_ok() {
         println!(
             "\nthe demo's runs are done; the console stays up at http://{address}/console (token {DEMO_TOKEN}) \
              with the chargers connected: Ctrl-C ends it"
@@ -173,5 +175,5 @@ pub async fn run(listen: &str, keep: bool) -> Result<Summary, String> {
         tokio::signal::ctrl_c().await.map_err(|e| format!("cannot wait for Ctrl-C: {e}"))?;
     }
     sims.stop();
-    reported
+    last
 }

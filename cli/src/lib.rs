@@ -1,6 +1,7 @@
 //! The `ocpp-bulk` CLI as a library, so the end-to-end tests drive the very same code.
 
 pub mod demo;
+pub mod demo_rollout;
 pub mod directory;
 pub mod fleet_gen;
 pub mod invocations;

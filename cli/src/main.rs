@@ -180,8 +180,14 @@ async fn run(command: Command) -> Result<(), String> {
             statuses,
             callback_url,
             callback_progress,
+            outcome,
+            rollout,
         } => {
             let data = serde_json::from_str(&data).map_err(|e| format!("--data is not JSON: {e}"))?;
+            let json = |text: Option<String>, name: &str| {
+                text.map(|t| serde_json::from_str(&t).map_err(|e| format!("--{name} is not JSON: {e}"))).transpose()
+            };
+            let (outcome, rollout) = (json(outcome, "outcome")?, json(rollout, "rollout")?);
             let versions = versions
                 .map(|v| serde_json::from_str(&v).map_err(|e| format!("--versions is not JSON: {e}")))
                 .transpose()?;
@@ -208,6 +214,8 @@ async fn run(command: Command) -> Result<(), String> {
                 callback: callback_url.map(|url| (url, callback_progress)),
                 timeout_seconds,
                 max_per_second,
+                outcome,
+                rollout,
                 poll_every: Duration::from_millis(250),
                 progress: true,
             })
@@ -254,6 +262,16 @@ async fn run(command: Command) -> Result<(), String> {
         }
         Command::Cancel { api, run, json } => {
             print!("{}", ocpp_bulk::runs::cancel(&api.client(), &run, output(json)).await?);
+            Ok(())
+        }
+        Command::Pause { api, run } => {
+            let run = api.client().act(&run, "pause").await?;
+            println!("run {} {} (paused at {})", run["uuid"].as_str().unwrap_or("?"), run["status"], run["paused_at"]);
+            Ok(())
+        }
+        Command::Resume { api, run } => {
+            let run = api.client().act(&run, "resume").await?;
+            println!("run {} {}", run["uuid"].as_str().unwrap_or("?"), run["status"]);
             Ok(())
         }
         Command::Fleet { command: FleetCommand::Generate { chargers, teams, passwords } } => {

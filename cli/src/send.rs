@@ -23,8 +23,34 @@ pub struct SendOptions {
     pub callback: Option<(String, bool)>,
     pub timeout_seconds: Option<u32>,
     pub max_per_second: Option<u32>,
+    /// What the results' outcomes after the answer must come to (`POST … "outcome"`).
+    pub outcome: Option<Value>,
+    /// Waves, abort threshold, start time, window (`POST … "rollout"`; a retry's too).
+    pub rollout: Option<Value>,
     pub poll_every: Duration,
     pub progress: bool,
+}
+
+impl SendOptions {
+    /// These options for another command (or a retry).
+    pub fn with(&self, what: What) -> SendOptions {
+        SendOptions {
+            api: self.api.clone(),
+            token: self.token.clone(),
+            what,
+            data: self.data.clone(),
+            versions: self.versions.clone(),
+            chargers: self.chargers.clone(),
+            target: self.target.clone(),
+            callback: self.callback.clone(),
+            timeout_seconds: self.timeout_seconds,
+            max_per_second: self.max_per_second,
+            outcome: self.outcome.clone(),
+            rollout: self.rollout.clone(),
+            poll_every: self.poll_every,
+            progress: self.progress,
+        }
+    }
 }
 
 pub enum What {
@@ -84,8 +110,11 @@ impl ApiClient {
     }
 
     /// A new run retrying `id`'s results with `statuses` (empty: offline and error).
-    pub async fn retry(&self, id: &str, statuses: &[String]) -> Result<Value, String> {
-        let body = if statuses.is_empty() { json!({}) } else { json!({ "statuses": statuses }) };
+    pub async fn retry(&self, id: &str, statuses: &[String], rollout: Option<&Value>) -> Result<Value, String> {
+        let mut body = if statuses.is_empty() { json!({}) } else { json!({ "statuses": statuses }) };
+        if let Some(rollout) = rollout {
+            body["rollout"] = rollout.clone();
+        }
         let path = format!("/v3/chargers/commands/bulk/{id}/retry");
         Ok(self.expect_status(reqwest::Method::POST, &path, Some(&body), 202).await?["data"].take())
     }
@@ -117,7 +146,12 @@ impl ApiClient {
 
     /// Cancels what of a run is not yet dispatched; returns the run.
     pub async fn cancel(&self, id: &str) -> Result<Value, String> {
-        let path = format!("/v3/chargers/commands/bulk/{id}/cancel");
+        self.act(id, "cancel").await
+    }
+
+    /// `POST …/{run}/{action}` (cancel, pause, resume): the run after it.
+    pub async fn act(&self, id: &str, action: &str) -> Result<Value, String> {
+        let path = format!("/v3/chargers/commands/bulk/{id}/{action}");
         Ok(self.expect_status(reqwest::Method::POST, &path, None, 200).await?["data"].take())
     }
 
@@ -175,9 +209,15 @@ pub async fn send(options: &SendOptions) -> Result<Summary, String> {
                 body["callback_url"] = json!(url);
                 body["callback_progress"] = json!(progress);
             }
+            if let Some(outcome) = &options.outcome {
+                body["outcome"] = outcome.clone();
+            }
+            if let Some(rollout) = &options.rollout {
+                body["rollout"] = rollout.clone();
+            }
             client.create(&body).await?
         }
-        What::RetryOf(run, statuses) => client.retry(run, statuses).await?,
+        What::RetryOf(run, statuses) => client.retry(run, statuses, options.rollout.as_ref()).await?,
     };
     let run = follow(&client, run, options.progress, options.poll_every).await?;
     summarise(&client, run).await
@@ -192,18 +232,70 @@ pub async fn follow(client: &ApiClient, mut run: Value, progress: bool, poll_eve
             .unwrap_or_else(|_| ProgressStyle::default_bar()),
     );
     bar.println(format!("run {id}: {} to {} chargers", run["command"].as_str().unwrap_or("?"), run["total_count"]));
-    while run["status"] != "completed" {
+    let mut said = String::new();
+    // Complete, however it ended (an aborted run stays `aborted` once complete).
+    while run["completed_at"].is_null() {
         bar.set_position(terminal(&run));
-        bar.set_message(format!(
-            "sent {} · offline {} · error {} · skipped {}",
-            run["sent_count"], run["offline_count"], run["error_count"], run["skipped_count"]
-        ));
+        bar.set_message(progress_line(&run));
+        let state = state_line(&run);
+        if !state.is_empty() && state != said {
+            bar.println(&state);
+            said = state;
+        }
         tokio::time::sleep(poll_every).await;
         run = client.run(&id).await?;
+    }
+    if let Some(reason) =
+        run["rollout"]["abort_reason"].as_str().filter(|_| said.is_empty() || !said.contains("aborted"))
+    {
+        bar.println(reason);
     }
     bar.set_position(terminal(&run));
     bar.finish_and_clear();
     Ok(run)
+}
+
+/// The bar's message: the counts, the outcomes and the wave.
+fn progress_line(run: &Value) -> String {
+    let mut line = format!(
+        "sent {} · offline {} · error {} · skipped {}",
+        run["sent_count"], run["offline_count"], run["error_count"], run["skipped_count"]
+    );
+    let outcome = &run["outcome"];
+    if outcome.is_object() {
+        line.push_str(&format!(
+            " · outcomes: {} succeeded, {} failed, {} stalled, {} open",
+            outcome["succeeded_count"], outcome["failed_count"], outcome["stalled_count"], outcome["open_count"]
+        ));
+    }
+    let rollout = &run["rollout"];
+    if let Some(sizes) = rollout["wave_sizes"].as_array().filter(|sizes| sizes.len() > 1) {
+        line.push_str(&format!(" · wave {}/{}", rollout["wave"], sizes.len()));
+    }
+    line
+}
+
+/// A line worth printing when the run's state changes: scheduled, paused (and why), a wave
+/// opened, outside its window, aborted.
+fn state_line(run: &Value) -> String {
+    let rollout = &run["rollout"];
+    match run["status"].as_str() {
+        Some("scheduled") => format!("scheduled: starts at {}", rollout["start_at"].as_str().unwrap_or("?")),
+        Some("paused") => match rollout["held"].as_str() {
+            Some(held) => format!("paused: {held}"),
+            None => "paused: `ocpp-bulk resume` to go on".to_owned(),
+        },
+        Some("aborted") => rollout["abort_reason"].as_str().unwrap_or("aborted").to_owned(),
+        _ if rollout["outside_window"] == true => "outside its window: new CALLs wait for it to open".to_owned(),
+        _ => match rollout["wave_sizes"].as_array().filter(|sizes| sizes.len() > 1) {
+            Some(sizes) => {
+                let wave = rollout["wave"].as_u64().unwrap_or(0);
+                let size = sizes.get((wave as usize).saturating_sub(1)).cloned().unwrap_or_default();
+                format!("wave {wave} of {} opened ({size} chargers)", sizes.len())
+            }
+            None => String::new(),
+        },
+    }
 }
 
 /// A run with its results counted by status, then by message.
@@ -214,6 +306,11 @@ pub async fn summarise(client: &ApiClient, run: Value) -> Result<Summary, String
         let status = result["status"].as_str().unwrap_or("?").to_owned();
         let message = result["message"].as_str().unwrap_or("").to_owned();
         *by_status.entry(status).or_default().entry(message).or_default() += 1;
+        if let Some(state) = result["outcome"]["state"].as_str() {
+            // Outcomes beside statuses: by state, then by the latest status or why.
+            let why = result["outcome"]["message"].as_str().or(result["outcome"]["status"].as_str()).unwrap_or("");
+            *by_status.entry(format!("outcome {state}")).or_default().entry(why.to_owned()).or_default() += 1;
+        }
     }
     Ok(Summary { run, by_status })
 }
@@ -240,6 +337,17 @@ impl Summary {
         }
         if run["target"].is_object() {
             out.push_str(&format!("chargers chosen by target {}\n", run["target"]));
+        }
+        if let Some(sizes) = run["rollout"]["wave_sizes"].as_array() {
+            let sizes: Vec<String> = sizes.iter().map(Value::to_string).collect();
+            out.push_str(&format!(
+                "rolled out in waves of {} (reached wave {})\n",
+                sizes.join(", "),
+                run["rollout"]["wave"]
+            ));
+        }
+        if let Some(reason) = run["rollout"]["abort_reason"].as_str() {
+            out.push_str(&format!("{reason}\n"));
         }
         out.push_str(&format!("{:<18} {:>7}  {}\n", "STATUS", "COUNT", "MESSAGES"));
         for (status, messages) in &self.by_status {

@@ -1,7 +1,10 @@
 //! AWS requests per charger for one bulk run on the AWS adapters, counted by the SDK interceptor
 //! (retries included), next to the batched minimum. Needs moto's server: `scripts/aws-requests.sh`.
-//! Usage: aws_requests [CHARGERS] [report]: with `report`, the chargers speak OCPP 2.0.1 and the run
-//! is a GetBaseReport, each charger answering with a report in two NotifyReport parts.
+//! Usage: aws_requests [CHARGERS] [report|firmware|rollout]: with `report`, the chargers speak OCPP
+//! 2.0.1 and the run is a GetBaseReport, each charger answering with a report in two NotifyReport
+//! parts; with `firmware`, an UpdateFirmware whose outcomes are followed (each charger reports four
+//! statuses and boots into the new firmware); with `rollout`, the same in three waves (10 %, 30 %,
+//! the rest).
 
 use std::time::Duration;
 
@@ -13,16 +16,27 @@ use shared::ocpp::OcppVersion;
 
 /// The run's answer timeout: short, so its timeout messages come (and are counted) soon.
 const TIMEOUT_SECONDS: u32 = 10;
+/// A firmware run's outcome timeout: short, so its outcome timers come (and are counted) soon.
+const OUTCOME_SECONDS: u32 = 15;
 
 #[tokio::main]
 async fn main() {
     let count: usize = std::env::args().nth(1).and_then(|n| n.parse().ok()).unwrap_or(1000);
-    let report = std::env::args().nth(2).as_deref() == Some("report");
-    let (version, command, data) = if report {
-        (OcppVersion::V201, "GetBaseReport", json!({"requestId": 1, "reportBase": "SummaryInventory"}))
-    } else {
-        (OcppVersion::V16, "Reset", json!({"type": "Soft"}))
+    let mode = std::env::args().nth(2).unwrap_or_default();
+    let report = mode == "report";
+    let firmware = json!({"location": "https://fw.example/sim-2.0.bin", "retrieveDate": "2026-01-01T00:00:00Z"});
+    let (version, command, data) = match mode.as_str() {
+        "report" => (OcppVersion::V201, "GetBaseReport", json!({"requestId": 1, "reportBase": "SummaryInventory"})),
+        "firmware" | "rollout" => (OcppVersion::V16, "UpdateFirmware", firmware),
+        _ => (OcppVersion::V16, "Reset", json!({"type": "Soft"})),
     };
+    let mut extra = json!({"timeout_seconds": TIMEOUT_SECONDS});
+    if command == "UpdateFirmware" {
+        extra["outcome"] = json!({"timeout_seconds": OUTCOME_SECONDS, "firmware_version": "sim-2.0"});
+    }
+    if mode == "rollout" {
+        extra["rollout"] = json!({"waves": ["10%", "30%", "rest"]});
+    }
     let clients = ocpp_bulk_tests::aws::clients().await;
     let resources = ocpp_bulk_tests::aws::provision(&clients, "requests", &fleet(count)).await;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -48,10 +62,9 @@ async fn main() {
     clients.requests.reset();
     ocpp_bulk::invocations::reset();
     let started = std::time::Instant::now();
-    let run = api
-        .create(&json!({"command": command, "data": data, "charger_ids": ids, "timeout_seconds": TIMEOUT_SECONDS}))
-        .await
-        .expect("POST");
+    let mut body = json!({"command": command, "data": data, "charger_ids": ids});
+    body.as_object_mut().expect("an object").extend(extra.as_object().cloned().unwrap_or_default());
+    let run = api.create(&body).await.expect("POST");
     let created = clients.requests.snapshot();
     let id = run["uuid"].as_str().unwrap_or_default().to_owned();
     let mut polls = 0;
@@ -67,7 +80,8 @@ async fn main() {
     // Every CALL's timeout message is part of its cost: count until they have all come (the run's
     // timeout and the answer grace after the last CALL, and a margin). The local pollers' empty
     // receives in that time are counted too (a deployment's pollers make them whatever it runs).
-    tokio::time::sleep(Duration::from_secs(u64::from(TIMEOUT_SECONDS) + 10)).await;
+    let timers = if command == "UpdateFirmware" { TIMEOUT_SECONDS + OUTCOME_SECONDS } else { TIMEOUT_SECONDS };
+    tokio::time::sleep(Duration::from_secs(u64::from(timers) + 10)).await;
     let all = clients.requests.snapshot();
     let attempts = clients.requests.attempts();
     sims.stop();

@@ -293,6 +293,28 @@ def test_cancel_a_long_run(stack, page):
     assert "cancelled" in page.inner_text("table.groups")
 
 
+def test_a_rollout_held_after_its_wave_is_resumed_and_its_outcomes_shown(stack, page):
+    data = {"location": "https://firmware.example/sim-2.0.bin", "retrieveDate": "2026-01-01T00:00:00Z"}
+    run = create(stack, command="UpdateFirmware", data=data, charger_ids=[charger_uuid(i) for i in SIMULATED[:4]],
+                 outcome={"timeout_seconds": 60, "firmware_version": "sim-2.0"},
+                 rollout={"waves": [2, "rest"], "pause_after_each_wave": True})
+    sign_in(page, stack)
+    page.goto(f"{stack}/console#/runs/{run}")
+    wait_state(page, "paused")
+    facts = page.inner_text("dl.facts")
+    assert "wave 1 of 2 (2, 2)" in facts and "wave 1 finished; resume to open the next" in facts, facts
+    assert "2 succeeded · 0 failed · 0 stalled · 0 open" in facts, facts
+    shot(page, "rollout-held")
+    page.click("button:has-text('Resume')")
+    wait_state(page, "completed")
+    facts = page.inner_text("dl.facts")
+    assert "wave 2 of 2" in facts and "4 succeeded" in facts, facts
+    page.wait_for_selector("table.results .badge.succeeded")
+    assert len(page.query_selector_all("table.results .badge.succeeded")) == 4
+    assert "Booted sim-2.0" in page.inner_text("table.results")
+    shot(page, "rollout-completed")
+
+
 def test_what_a_hostile_charger_says_stays_text(stack, page):
     reset = create(stack, command="Reset", data={"type": "Soft"}, charger_ids=[charger_uuid(HOSTILE)])
     transfer = create(stack, command="DataTransfer", data={"vendorId": "console"}, charger_ids=[charger_uuid(HOSTILE)])

@@ -256,6 +256,17 @@ class Charger201(Counting, ChargePoint):
     report_after_get_base_report = reporting(Action.get_base_report)
     report_after_get_report = reporting(Action.get_report)
 
+    # The job an accepted UpdateFirmware or GetLog starts, reported to its end: the run follows it.
+    @after(Action.update_firmware)
+    async def install(self, request_id, **_):
+        for status in ["Downloading", "Downloaded", "Installing", "Installed"]:
+            await self.call(call.FirmwareStatusNotification(status=status, request_id=request_id))
+
+    @after(Action.get_log)
+    async def upload(self, request_id, **_):
+        for status in ["Uploading", "Uploaded"]:
+            await self.call(call.LogStatusNotification(status=status, request_id=request_id))
+
 
 class Charger16(Counting, chargers16.Charger):
     """An OCPP 1.6 charger that answers every command positively."""
@@ -380,6 +391,11 @@ async def test_every_command_reaches_v201_chargers(base, ws_base):
             for result in done["results"]:
                 assert result["status"] == "sent" and result["message"] == message, (command, result)
             assert [cp.received[command] for cp in cps] == [1] * len(cps), command
+            if command in ("UpdateFirmware", "GetLog"):
+                # Complete only once each job ended: followed through the charger's notifications.
+                assert done["outcome"]["succeeded_count"] == len(COMMANDED), (command, done)
+                final = "Installed" if command == "UpdateFirmware" else "Uploaded"
+                assert all(r["outcome"]["status"] == final for r in done["results"]), (command, done)
             if command == "GetVariables":
                 answer = done["results"][0]["response"]["getVariableResult"][0]
                 assert answer["attributeStatus"] == "Accepted" and answer["attributeValue"] == "300", answer

@@ -12,7 +12,7 @@ from datetime import datetime, timedelta, timezone
 
 import pytest
 import websockets
-from ocpp.routing import on
+from ocpp.routing import after, on
 from ocpp.v16 import ChargePoint, call, call_result
 from ocpp.v16.enums import Action
 
@@ -115,6 +115,23 @@ class Charger(ChargePoint):
     def extended_trigger_message(self, **_):
         return call_result.ExtendedTriggerMessage(status="Accepted")
 
+    # The jobs accepted firmware updates and log uploads start, reported to their end: the run
+    # follows each to its outcome.
+    @after(Action.update_firmware)
+    async def install(self, **_):
+        for status in ["Downloading", "Downloaded", "Installing", "Installed"]:
+            await self.call(call.FirmwareStatusNotification(status=status))
+
+    @after(Action.signed_update_firmware)
+    async def install_signed(self, request_id, **_):
+        for status in ["Downloading", "SignatureVerified", "Installing", "Installed"]:
+            await self.call(call.SignedFirmwareStatusNotification(status=status, request_id=request_id))
+
+    @after(Action.get_log)
+    async def upload(self, request_id, **_):
+        for status in ["Uploading", "Uploaded"]:
+            await self.call(call.LogStatusNotification(status=status, request_id=request_id))
+
 
 async def connect(ws_base, identity, password=None):
     headers = {}
@@ -185,6 +202,9 @@ def test_every_call_passes_the_official_schemas(server):
                 assert run["sent_count"] == len(CHARGERS), (command, run)
                 for result in run["results"]:
                     assert result["message"] == message, (command, result)
+                if "outcome" in run:
+                    # Complete only once every job ended, followed through the notifications above.
+                    assert run["outcome"]["succeeded_count"] == len(CHARGERS), (command, run)
             run = await run_command(base, "GetConfiguration", {})
             assert run["results"][0]["response"]["configurationKey"][0]["key"] == "HeartbeatInterval"
         finally:

@@ -1,6 +1,7 @@
 // One run, live while it runs: its figures and bar (the run alone, every 2 s), its results filtered
 // by status and paged 25 at a time, the messages grouped, each result's response and report, and
-// retry / cancel. Nothing here reads the whole run: a page, or at most 1,000 results for the groups.
+// retry / cancel / pause / resume; a rollout's wave and an outcome's state. Nothing here reads the
+// whole run: a page, or at most 1,000 results for the groups.
 
 import { api, BULK } from "./api.js";
 import { count, countBy, failure, fieldErrors, fill, h, pretty, refill, sequence, when } from "./dom.js";
@@ -77,7 +78,12 @@ export function render(main, { id, params }) {
         run.target && fact("Target", h("code", {}, JSON.stringify(run.target))),
         run.retry_of && fact("Retries", h("a", { href: `#/runs/${encodeURIComponent(run.retry_of)}` }, run.retry_of)),
         run.retries?.length > 0 && fact("Retried by", run.retries.map((r) => h("a", { href: `#/runs/${encodeURIComponent(r)}` }, r.slice(0, 8), " "))),
-        run.webhook && fact("Webhook", `${run.webhook.state}, ${run.webhook.attempts} attempt(s)${run.webhook.last_error ? `: ${run.webhook.last_error}` : ""}`)),
+        run.webhook && fact("Webhook", `${run.webhook.state}, ${run.webhook.attempts} attempt(s)${run.webhook.last_error ? `: ${run.webhook.last_error}` : ""}`),
+        run.outcome && fact("Outcomes", ["succeeded", "failed", "stalled", "open"].map((s) => `${count(run.outcome[`${s}_count`])} ${s}`).join(" · ")),
+        run.rollout && fact("Rollout", rolloutLine(run)),
+        run.rollout?.held && fact("Held", run.rollout.held),
+        run.rollout?.abort_reason && fact("Aborted", run.rollout.abort_reason),
+        run.paused_at && fact("Paused", when(run.paused_at))),
       h("details", { "data-key": "data" }, h("summary", {}, "Command data"), h("pre", {}, pretty({ data: run.data, versions: run.versions }))),
     ]);
     const counts = [["", "All", run.total_count], ...STATUSES.map(([s, , label]) => [s, label, tally(run, s)])];
@@ -88,16 +94,29 @@ export function render(main, { id, params }) {
 
   function showActions() {
     const failed = tally(run, "error") + tally(run, "offline");
-    const running = run.status === "running";
+    const running = !run.completed_at;
     const cancellable = running && !run.cancelled_at;
+    const paused = run.status === "paused";
     confirming = confirming && cancellable;
-    const state = { failed, running, cancellable, confirming };
+    const state = { failed, running, cancellable, confirming, paused };
     refill(actions, state, () => [
       // A run is retried once it has ended (the API refuses a running one).
       h("button", { type: "button", disabled: running || failed === 0, onclick: retryFailures }, `Retry ${count(failed)} failed`),
+      h("button", { type: "button", class: "secondary", disabled: !cancellable, onclick: () => act(paused ? "resume" : "pause") },
+        paused ? "Resume" : "Pause"),
       h("button", { type: "button", class: "danger", disabled: !cancellable, onclick: confirming ? cancelRun : confirmCancel },
         confirming ? "Confirm: cancel this run" : "Cancel run"),
     ]);
+  }
+
+  async function act(action) {
+    try {
+      run = (await api(`${path}/${action}`, { method: "POST", query: { results: 0 } })).data;
+      fill(notice, h("p", { class: "ok" }, action === "pause" ? "Paused: CALLs already out end as they do; nothing new starts." : "Resumed."));
+      showSummary();
+    } catch (error) {
+      fill(notice, failure(error));
+    }
   }
 
   function confirmCancel() {
@@ -153,8 +172,9 @@ export function render(main, { id, params }) {
       h("thead", {}, h("tr", {}, ["Charger", "Status", "Message", "Executed", "Response"].map((t) => h("th", {}, t)))),
       h("tbody", {}, rows.map((result) => h("tr", {},
         h("td", {}, h("div", {}, result.charger?.identity ?? result.charger_uuid), h("div", { class: "muted" }, result.charger?.reference)),
-        h("td", {}, h("span", { class: `badge ${result.status}` }, result.status)),
-        h("td", { class: "message" }, result.message),
+        h("td", {}, h("span", { class: `badge ${result.status}` }, result.status),
+          result.outcome && [" ", h("span", { class: `badge ${result.outcome.state}`, title: result.outcome.message ?? result.outcome.status ?? "" }, result.outcome.state)]),
+        h("td", { class: "message" }, result.outcome ? `${result.message ?? ""} ${result.outcome.message ?? result.outcome.status ?? ""}`.trim() : result.message),
         h("td", {}, when(result.executed_at)),
         h("td", {}, responseCell(result))))));
   }
@@ -186,7 +206,7 @@ export function render(main, { id, params }) {
   /** Every 2 s while the run runs (and once more as it ends): its figures, and page 1 of its results. */
   async function tick(failures = 0) {
     if (stopped) return;
-    const wasRunning = run?.status === "running";
+    const wasRunning = run && !run.completed_at;
     const shown = await loadRun();
     if (shown === "gone" || stopped) return;
     if (!shown) {
@@ -194,7 +214,7 @@ export function render(main, { id, params }) {
       later(() => tick(failures + 1), Math.min(30000, 2000 * 2 ** failures));
       return;
     }
-    const running = run.status === "running";
+    const running = !run.completed_at;
     if (running || wasRunning) {
       if (cursors.length === 1) await loadResults();
       if (!running && grouping) await loadGroups();
@@ -211,10 +231,10 @@ export function render(main, { id, params }) {
   (async () => {
     if ((await loadRun()) !== true) return;
     await Promise.all([loadResults(), grouping ? loadGroups() : groupOnRequest()]);
-    if (run.status === "running") {
+    if (!run.completed_at) {
       later(tick, 2000);
       const regroup = async () => {
-        if (stopped || run.status !== "running") return;
+        if (stopped || run.completed_at) return;
         if (grouping) await loadGroups();
         later(regroup, 10000);
       };
@@ -222,6 +242,17 @@ export function render(main, { id, params }) {
     }
   })();
   return () => { stopped = true; timers.forEach(clearTimeout); timers = []; };
+}
+
+/** "wave 2 of 3 (10, 20, 20)", and when it starts or why it waits. */
+function rolloutLine(run) {
+  const r = run.rollout;
+  const sizes = r.wave_sizes ?? [];
+  const parts = [`wave ${r.wave} of ${sizes.length} (${sizes.map(count).join(", ")})`];
+  if (run.status === "scheduled" && r.start_at) parts.push(`starts ${when(r.start_at)}`);
+  if (r.outside_window) parts.push("outside its window");
+  if (r.window) parts.push(`window ${r.window.from}–${r.window.to} ${r.window.time_zone}`);
+  return parts.join(" · ");
 }
 
 function fact(label, value) {

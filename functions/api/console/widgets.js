@@ -19,8 +19,9 @@ export function tally(run, status) {
   return Math.max(0, (run.total_count ?? 0) - counted);
 }
 
-/** running, completed or cancelled. */
+/** scheduled, running, paused, aborted, completed or cancelled. */
 export function state(run) {
+  if (run.status === "aborted") return "aborted";
   if (run.cancelled_at) return run.status === "completed" ? "cancelled" : "cancelling";
   return run.status;
 }

@@ -19,6 +19,8 @@ use crate::WorkerContext;
 
 /// How often a rollout under way is looked at: its abort threshold, its wave's end.
 pub const LOOK_EVERY_SECONDS: u32 = 2;
+/// How often a paused (or held) rollout is looked at: a resume opens its next wave this soon.
+const PAUSED_LOOK_SECONDS: u32 = 10;
 /// Positions released per look (a rate-limited run releases one second's worth).
 const RELEASE_SLICE: u64 = 1_000;
 
@@ -45,7 +47,7 @@ pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<L
         return Ok(Look { delay_seconds: LOOK_EVERY_SECONDS, aborted: true });
     }
     if state.is_paused() {
-        return again_in(LOOK_EVERY_SECONDS);
+        return again_in(PAUSED_LOOK_SECONDS);
     }
     if let Some(at) = rollout.start_at.filter(|at| *at > now && state.wave == 0) {
         return again_in(delay_until(at).max(1));

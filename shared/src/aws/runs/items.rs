@@ -180,7 +180,7 @@ fn retries_of(item: &Item) -> Vec<Uuid> {
 /// and the results a shard counted `skipped_forbidden` (in a run created in chunks, ids are resolved,
 /// and skipped, after the run exists; a completed META holds every skip in `skipped`).
 /// The counter of `error`s that were timeouts (`Counters::timeout`).
-pub const TIMEOUT: &str = "timeout";
+pub const TIMEOUT: &str = "timeouts";
 
 pub fn counters_of(item: &Item, mut base: Counters) -> Counters {
     for status in ResultStatus::ENDINGS {
