@@ -153,7 +153,10 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
             stats.connected.fetch_add(1, Ordering::Relaxed);
             let _ = tx.send(Ok(()));
             let mut seen = HashMap::new();
-            let mut rebooted = answer_calls(socket, &charger, &stats, &mut seen).await;
+            // Its jobs go on across connections, as a charger's do: a notification due while it
+            // was disconnected is sent on the next, and a trigger finds where each job stands.
+            let mut jobs = Jobs::default();
+            let mut rebooted = answer_calls(socket, &charger, &stats, &mut seen, &mut jobs).await;
             loop {
                 match rebooted.take() {
                     // Into the firmware a job installed: at once, as a charger restarts.
@@ -166,7 +169,7 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
                 };
                 drop(permit);
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                rebooted = answer_calls(socket, &charger, &stats, &mut seen).await;
+                rebooted = answer_calls(socket, &charger, &stats, &mut seen, &mut jobs).await;
             }
         }));
     }
@@ -232,9 +235,9 @@ async fn answer_calls(
     charger: &SimCharger,
     stats: &SimStats,
     seen: &mut HashMap<String, u32>,
+    jobs: &mut Jobs,
 ) -> Option<String> {
     let (behaviour, version) = (charger.behaviour, charger.version);
-    let mut jobs = Jobs::default();
     loop {
         let next_step = jobs.next_due();
         let message = tokio::select! {

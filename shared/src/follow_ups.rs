@@ -10,7 +10,7 @@ use chrono::{DateTime, Utc};
 use serde_json::Value;
 
 use crate::domain::charger_state::Boot;
-use crate::domain::{FollowKind, FollowUp, OcppVersion};
+use crate::domain::{FollowKind, FollowUp, OcppVersion, ResultStatus};
 use crate::error::Result;
 use crate::ports::{InflightCalls, RunStore};
 
@@ -27,6 +27,12 @@ pub enum Followed {
 
 /// How often a change is tried again when another one got in first (two notifications at once).
 const ATTEMPTS: usize = 3;
+/// The pauses before a result whose answer is not recorded yet is read again.
+const UNRECORDED_WAITS: [std::time::Duration; 3] = [
+    std::time::Duration::from_millis(100),
+    std::time::Duration::from_millis(300),
+    std::time::Duration::from_millis(900),
+];
 
 /// A charger's own CALL `action` with `payload` (it passed its schema), followed if it reports on a
 /// job: a status notification moves the job's result; a BootNotification ends a firmware job whose
@@ -82,10 +88,30 @@ pub async fn advance(
     seq: u64,
     change: impl Fn(&FollowUp) -> Option<FollowUp>,
 ) -> Result<Followed> {
-    for _ in 0..ATTEMPTS {
+    let mut waits = UNRECORDED_WAITS.iter();
+    let mut attempts = 0;
+    while attempts < ATTEMPTS {
         let Some(result) = runs.result(run, seq).await? else {
             return Ok(Followed::Unasked);
         };
+        if result.follow_up.is_none() && result.status == ResultStatus::Pending && result.call_id.is_some() {
+            // The charger's notification came before its answer was recorded (a charger may send
+            // it at once, and recording an answer may take a moment): read again in a moment, then
+            // tried again from the queue (`DispatchMessage::Notified`), never dropped.
+            match waits.next() {
+                Some(wait) => {
+                    tokio::time::sleep(*wait).await;
+                    continue;
+                }
+                None => {
+                    return Err(crate::Error::transient(
+                        "follow-up",
+                        "the answer that opens this outcome is not recorded yet",
+                    ))
+                }
+            }
+        }
+        attempts += 1;
         let Some(next) = result.follow_up.as_ref().and_then(&change) else {
             return Ok(Followed::Unchanged);
         };

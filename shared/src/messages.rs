@@ -146,6 +146,9 @@ pub enum DispatchMessage {
         released: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        /// A paced run's next slot: where this page's CALLs start.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        from: Option<DateTime<Utc>>,
     },
     /// A cancelled run's results not yet dispatched, ended a page at a time from after `after`
     /// (the cancel request itself writes once and queues the first page).

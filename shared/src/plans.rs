@@ -34,6 +34,8 @@ pub struct RunPlan {
     /// Its META said it was cancelled (then) when the plan was read: a run cancelled before
     /// cancels had a mark of their own (`RunStore::gate` reads the mark) is so known for good.
     pub cancelled: Option<chrono::DateTime<chrono::Utc>>,
+    /// Why, when its rollout's abort threshold did it.
+    pub cancel_reason: Option<String>,
 }
 
 /// What a run sends to the chargers of one version (`Run::command_for`).
@@ -147,6 +149,7 @@ impl RunPlans {
             outcome: run.outcome.clone(),
             rolled_out: run.rollout.is_some(),
             cancelled: run.cancelled_at,
+            cancel_reason: run.rollout_state.abort_reason.clone(),
         });
         let mut plans = locked(&self.plans);
         if plans.len() >= CAPACITY {
@@ -164,8 +167,8 @@ impl RunPlans {
     /// Whether `id` was cancelled, and whether its new CALLs wait (`RunStore::gate`), known at most
     /// `CANCEL_CHECK_EVERY` (and one read) ago. A cancel is known for good once seen.
     pub async fn gate(&self, runs: &dyn RunStore, id: Uuid) -> Result<Gate> {
-        if let Some(cancelled_at) = locked(&self.plans).get(&id).and_then(|plan| plan.cancelled) {
-            return Ok(Gate { cancelled_at: Some(cancelled_at), ..Gate::default() });
+        if let Some(plan) = locked(&self.plans).get(&id).filter(|plan| plan.cancelled.is_some()) {
+            return Ok(Gate { cancelled_at: plan.cancelled, reason: plan.cancel_reason.clone(), held: false });
         }
         {
             let mut known = locked(&self.cancelled);
@@ -178,6 +181,11 @@ impl RunPlans {
                 *at = Instant::now();
             }
         }
+        self.gate_now(runs, id).await
+    }
+
+    /// `gate`, read now whatever is known, and known so from now on.
+    pub async fn gate_now(&self, runs: &dyn RunStore, id: Uuid) -> Result<Gate> {
         let gate = runs.gate(id).await?;
         self.cancel_knowledge().insert(id, (gate.clone(), Instant::now()));
         Ok(gate)

@@ -59,9 +59,9 @@ impl RunStore for FailingFinish {
         self.inner.gate(run).await
     }
 
-    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
         self.calls.fetch_add(1, Ordering::Relaxed);
-        self.inner.set_held(run, held).await
+        self.inner.set_held(run, held, rev).await
     }
 
     async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {

@@ -89,7 +89,12 @@ pub async fn prepare(ctx: &WorkerContext, known: &Known, message: &DispatchMessa
         tracing::debug!(status = result.status.as_str(), "already dispatched or ended");
         return Ok(Step::Done);
     }
-    let gate = ctx.plans.gate(ctx.runs.as_ref(), run).await?;
+    let mut gate = ctx.plans.gate(ctx.runs.as_ref(), run).await?;
+    if gate.held {
+        // Known held, perhaps a second ago: confirmed by a read of its own before the dispatch is
+        // dropped, so one that comes just after a resume is never lost to a stale answer.
+        gate = ctx.plans.gate_now(ctx.runs.as_ref(), run).await?;
+    }
     if gate.cancelled_at.is_some() {
         // The sweep may not have reached it yet (or it came back after): it ends here.
         let ending = Outcome::error(crate::cancel::ending(gate.reason.as_deref()));

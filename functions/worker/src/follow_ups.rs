@@ -10,10 +10,12 @@
 //! worker's `RecursiveLoop: Allow` (template.yaml).
 
 use chrono::{DateTime, Duration, Utc};
+use shared::domain::ResultStatus;
 use shared::domain::{FollowKind, FollowUp, OutcomePolicy, ResultRecord};
-use shared::follow_ups::advance;
+use shared::follow_ups::{advance, Followed};
 use shared::ocpp::{call_id, encode_call};
 use shared::ports::{InflightCall, Outgoing, PostError};
+use shared::queue_message::ANSWER_GRACE_SECONDS;
 use shared::queue_message::{release_slot, DispatchMessage};
 use shared::Result;
 use uuid::Uuid;
@@ -21,6 +23,9 @@ use uuid::Uuid;
 use crate::dispatch::{delay_until, ReadyCall};
 use crate::plans::RunPlan;
 use crate::WorkerContext;
+
+/// How soon an outcome whose trigger waits for a held run is looked at again.
+const HELD_LOOK_SECONDS: i64 = 60;
 
 /// The `FollowUps` messages of a batch's ready CALLs that start a followed job: one per run.
 pub fn messages(ready: &[&ReadyCall]) -> Vec<Outgoing<DispatchMessage>> {
@@ -57,20 +62,37 @@ pub async fn check(ctx: &WorkerContext, run: Uuid, seqs: &[u64], not_before: Dat
     };
     let keys: Vec<(Uuid, u64)> = seqs.iter().map(|seq| (run, *seq)).collect();
     let results = ctx.runs.results_at(&keys).await?;
+    // A charger is not asked while its run holds new CALLs (paused, outside its window).
+    let held = ctx.plans.gate(ctx.runs.as_ref(), run).await?.held;
     let mut later: Vec<(u64, DateTime<Utc>)> = Vec::new();
     for (_, result) in results {
+        if result.status == ResultStatus::Pending && result.call_id.is_some() {
+            // Its answer is not recorded yet (a backlog, an answer handed off): looked at again once
+            // its CALL's timeout has surely come.
+            let answered_by =
+                now + Duration::seconds(i64::from(plan.timeout_seconds) + i64::from(ANSWER_GRACE_SECONDS));
+            later.push((result.seq, answered_by));
+            continue;
+        }
         let Some(follow) = result.follow_up.clone().filter(|f| !f.state.is_final()) else {
             continue;
         };
         let due = follow.due(&policy);
-        if due > now + Duration::seconds(1) {
-            later.push((result.seq, due));
+        if due > now + Duration::seconds(1) || (held && follow.triggered_at.is_none()) {
+            later.push((result.seq, due.max(now + Duration::seconds(HELD_LOOK_SECONDS))));
             continue;
         }
         match follow.triggered_at {
             None => {
-                let note = trigger(ctx, &plan, run, &result).await;
-                advance(ctx.runs.as_ref(), run, result.seq, |f| f.triggered(now, &note)).await?;
+                // Claimed first, so a duplicated message never asks twice; then asked.
+                let claimed =
+                    advance(ctx.runs.as_ref(), run, result.seq, |f| f.triggered(now, "TriggerMessage")).await?;
+                if claimed == Followed::Moved {
+                    let note = trigger(ctx, &plan, run, &result).await;
+                    if note != "TriggerMessage sent" {
+                        advance(ctx.runs.as_ref(), run, result.seq, |f| f.notified(&note, false, Utc::now())).await?;
+                    }
+                }
                 later.push((result.seq, now + policy.trigger_grace()));
             }
             Some(_) => {
@@ -134,7 +156,7 @@ async fn trigger(ctx: &WorkerContext, plan: &RunPlan, run: Uuid, result: &Result
     match ctx.gateway.post(&connection.id, &frame).await {
         Ok(()) => {
             tracing::info!(run = %run, identity, "charger asked for its status again");
-            format!("{action} sent")
+            "TriggerMessage sent".to_owned()
         }
         // A 5xx or a network fault: it may have reached the charger; the slot expires on its own.
         Err(PostError::Failed(err)) if err.is_retryable() => format!("{action} sent (its delivery is unsure)"),

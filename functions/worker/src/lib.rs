@@ -124,8 +124,8 @@ pub async fn handle_within(
                 Some(DispatchMessage::Cancel { run, after }) => {
                     cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
                 }
-                Some(DispatchMessage::Redispatch { run, released, after }) => {
-                    rollouts::redispatch_page(ctx, *run, *released, *after).await.map(|()| Step::Done)
+                Some(DispatchMessage::Redispatch { run, released, after, from }) => {
+                    rollouts::redispatch_page(ctx, *run, *released, *after, *from).await.map(|()| Step::Done)
                 }
                 Some(message @ DispatchMessage::CreateChunk { run, chunk, first_seq, ids, teams }) => {
                     let chunk = chunks::Chunk { run: *run, chunk: *chunk, first_seq: *first_seq, ids, teams };
@@ -373,8 +373,8 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
             return follow_ups::check(ctx, *run, seqs, *not_before).await
         }
         DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
-        DispatchMessage::Redispatch { run, released, after } => {
-            return rollouts::redispatch_page(ctx, *run, *released, *after).await
+        DispatchMessage::Redispatch { run, released, after, from } => {
+            return rollouts::redispatch_page(ctx, *run, *released, *after, *from).await
         }
         DispatchMessage::Recover { run } => return recover::recover(ctx, *run).await,
         // `Record::read` unwraps it; a wrapper reaching here ends what it wraps.

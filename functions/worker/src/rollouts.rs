@@ -16,11 +16,14 @@ use shared::Result;
 
 use crate::dispatch::delay_until;
 use crate::WorkerContext;
+use shared::plans::HELD_KNOWN_AFTER_SECONDS;
 
 /// How often a rollout under way is looked at: its abort threshold, its wave's end.
 pub const LOOK_EVERY_SECONDS: u32 = 2;
 /// How often a paused (or held) rollout is looked at: a resume opens its next wave this soon.
 const PAUSED_LOOK_SECONDS: u32 = 10;
+/// How often a rollout that sends nothing more (aborted, cancelled) is looked at until it completes.
+const ENDED_LOOK_SECONDS: u32 = 30;
 /// Positions released per look (a rate-limited run releases one second's worth).
 const RELEASE_SLICE: u64 = 1_000;
 
@@ -34,17 +37,20 @@ fn again_in(delay_seconds: u32) -> Result<Look> {
     Ok(Look { delay_seconds, aborted: false })
 }
 
-/// One look at `run`, which has a rollout.
+/// One look at `run`, which has a rollout. It first makes the gate every dispatch reads agree with
+/// the state (`reconcile`): a step cut short between its two writes is so finished by the next.
 pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<Look> {
     let state = &run.rollout_state;
     let now = Utc::now();
-    if run.completed_at.is_some() || state.aborted_at.is_some() || run.cancelled_at.is_some() {
-        return again_in(LOOK_EVERY_SECONDS);
+    reconcile(ctx, run, state).await?;
+    if run.completed_at.is_some() || run.cancelled_at.is_some() || state.aborted_at.is_some() {
+        // Nothing is sent any more: only its completion is waited for.
+        return again_in(ENDED_LOOK_SECONDS);
     }
     let follows = run.outcome.is_some();
     if let Some(reason) = rollout.abort.as_ref().and_then(|rule| rule.verdict(&run.counters, follows)) {
-        abort(ctx, run, reason).await?;
-        return Ok(Look { delay_seconds: LOOK_EVERY_SECONDS, aborted: true });
+        let aborted = abort(ctx, run, reason).await?;
+        return Ok(Look { delay_seconds: LOOK_EVERY_SECONDS, aborted });
     }
     if state.is_paused() {
         return again_in(PAUSED_LOOK_SECONDS);
@@ -53,29 +59,19 @@ pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<L
         return again_in(delay_until(at).max(1));
     }
     if let Some(window) = &rollout.window {
-        match window.opens_at(now) {
-            Some(at) => {
-                if !state.outside_window {
-                    let mut next = state.next();
-                    next.outside_window = true;
-                    if ctx.runs.advance_rollout(run.id, &next).await? {
-                        ctx.runs.set_held(run.id, true).await?;
-                        tracing::info!(run = %run.id, opens_at = %at, "outside its window: new CALLs wait");
-                    }
-                }
-                return again_in(delay_until(at).max(1));
+        let opens_at = window.opens_at(now);
+        if opens_at.is_some() != state.outside_window {
+            let mut next = state.next();
+            next.outside_window = opens_at.is_some();
+            if ctx.runs.advance_rollout(run.id, &next).await? {
+                tracing::info!(run = %run.id, outside = next.outside_window, "its window closed or opened");
+                sync_gate(ctx, run.id, state, &next).await?;
             }
-            None if state.outside_window => {
-                let mut next = state.next();
-                next.outside_window = false;
-                if ctx.runs.advance_rollout(run.id, &next).await? {
-                    ctx.runs.set_held(run.id, false).await?;
-                    redispatch(ctx, run.id, state.released).await?;
-                    tracing::info!(run = %run.id, "its window opened: what waited is sent");
-                }
-                return again_in(1);
-            }
-            None => {}
+            // Released slices wait until every process knows the gate (`HELD_KNOWN_AFTER_SECONDS`).
+            return again_in(opens_at.map_or(HELD_KNOWN_AFTER_SECONDS, |at| delay_until(at).max(1)));
+        }
+        if let Some(at) = opens_at {
+            return again_in(delay_until(at).max(1));
         }
     }
     let ends = rollout.wave_ends(run.total_count);
@@ -134,19 +130,52 @@ async fn open_wave(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Resu
 }
 
 /// Stops the run for good: its state says why, then it is cancelled with that reason (what was
-/// not sent ends `error`, saying it), and the sweep queued. CALLs in flight end as they do.
-async fn abort(ctx: &WorkerContext, run: &Run, reason: String) -> Result<()> {
+/// not sent ends `error`, saying it), and the sweep queued (`cancel_aborted`). CALLs in flight end
+/// as they do. `false`: another write came first (a pause): nothing was aborted now.
+async fn abort(ctx: &WorkerContext, run: &Run, reason: String) -> Result<bool> {
     let now = Utc::now();
     let mut next = run.rollout_state.next();
     next.aborted_at = Some(now);
     next.abort_reason = Some(reason.clone());
     if !ctx.runs.advance_rollout(run.id, &next).await? {
-        return Ok(());
+        return Ok(false);
     }
     tracing::warn!(run = %run.id, reason, "run aborted");
-    ctx.runs.cancel(run.id, now, Some(&reason)).await?;
-    let sweep = DispatchMessage::Cancel { run: run.id, after: None };
+    cancel_aborted(ctx, run.id, now, &reason).await?;
+    Ok(true)
+}
+
+async fn cancel_aborted(ctx: &WorkerContext, run: uuid::Uuid, at: DateTime<Utc>, reason: &str) -> Result<()> {
+    ctx.runs.cancel(run, at, Some(reason)).await?;
+    let sweep = DispatchMessage::Cancel { run, after: None };
     ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await
+}
+
+/// Makes what every dispatch reads (the gate) agree with the rollout state as read: an abort's
+/// cancel, and whether new CALLs wait. A step whose second write was lost (a crash, a failure) is
+/// so finished at the next look; a gate held no more has what it dropped dispatched again.
+async fn reconcile(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Result<()> {
+    let gate = ctx.runs.gate(run.id).await?;
+    if let (Some(at), Some(reason), None) = (state.aborted_at, &state.abort_reason, gate.cancelled_at) {
+        tracing::warn!(run = %run.id, "finishing an abort cut short");
+        cancel_aborted(ctx, run.id, at, reason).await?;
+    }
+    if gate.held != state.holds_calls() && gate.cancelled_at.is_none() {
+        tracing::warn!(run = %run.id, held = state.holds_calls(), "the gate disagreed with the rollout state: set again");
+        sync_gate(ctx, run.id, &RolloutState { outside_window: gate.held, paused_at: None, ..state.clone() }, state)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The gate for `next` (written after it), and what a gate held before dropped, dispatched again
+/// when it holds no more.
+async fn sync_gate(ctx: &WorkerContext, run: uuid::Uuid, before: &RolloutState, next: &RolloutState) -> Result<()> {
+    ctx.runs.set_held(run, next.holds_calls(), next.rev).await?;
+    if before.holds_calls() && !next.holds_calls() {
+        redispatch(ctx, run, next.released, None).await?;
+    }
+    Ok(())
 }
 
 /// Dispatches the pending, uncalled results at positions `from..to` of the rollout order. Returns
@@ -192,11 +221,16 @@ fn paced(run: &Run, i: usize, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     Some(now + Duration::milliseconds((i as i64) * 1_000 / i64::from(rate.max(1))))
 }
 
-/// Queues the sweep that dispatches again what a held run's dispatches dropped.
-pub async fn redispatch(ctx: &WorkerContext, run: uuid::Uuid, released: u64) -> Result<()> {
-    let message = DispatchMessage::Redispatch { run, released, after: None };
-    let delay_seconds = shared::plans::HELD_KNOWN_AFTER_SECONDS;
-    ctx.queue.send(vec![Outgoing { message, delay_seconds }]).await
+/// Queues the sweep that dispatches again what a held run's dispatches dropped, once every process
+/// knows the gate open (`HELD_KNOWN_AFTER_SECONDS`).
+pub async fn redispatch(
+    ctx: &WorkerContext,
+    run: uuid::Uuid,
+    released: u64,
+    from: Option<DateTime<Utc>>,
+) -> Result<()> {
+    let message = DispatchMessage::Redispatch { run, released, after: None, from };
+    ctx.queue.send(vec![Outgoing { message, delay_seconds: HELD_KNOWN_AFTER_SECONDS }]).await
 }
 
 /// Results looked at per `Redispatch` message.
@@ -205,7 +239,15 @@ const PAGE: usize = 500;
 /// One page of a `Redispatch` sweep: the run's pending results after `after`, those not called yet
 /// and released (their place in the rollout order before `released`; every one, without a rollout)
 /// dispatched again; then the next page queued. Dispatching twice is harmless: a CALL is marked once.
-pub async fn redispatch_page(ctx: &WorkerContext, run_id: uuid::Uuid, released: u64, after: Option<u64>) -> Result<()> {
+/// A run with `max_per_second` is paced across pages: each page's CALLs start where the one before
+/// left off (`from`).
+pub async fn redispatch_page(
+    ctx: &WorkerContext,
+    run_id: uuid::Uuid,
+    released: u64,
+    after: Option<u64>,
+    from: Option<DateTime<Utc>>,
+) -> Result<()> {
     let Some(run) = ctx.runs.definition(run_id).await? else {
         return Ok(());
     };
@@ -218,13 +260,13 @@ pub async fn redispatch_page(ctx: &WorkerContext, run_id: uuid::Uuid, released: 
         rank
     });
     let page = ctx.runs.results(run_id, Some(ResultStatus::Pending), after, PAGE).await?;
-    let now = Utc::now();
+    let start = from.map_or_else(Utc::now, |from| from.max(Utc::now()));
     let mut messages = Vec::new();
     for result in &page {
         let released_here =
             rank.as_ref().is_none_or(|rank| rank.get(result.seq as usize).is_some_and(|r| *r < released));
         if let (None, Some(charger), true) = (&result.call_id, &result.charger, released_here) {
-            let not_before = paced(&run, messages.len(), now);
+            let not_before = paced(&run, messages.len(), start);
             let message = DispatchMessage::Dispatch {
                 run: run_id,
                 seq: result.seq,
@@ -237,7 +279,8 @@ pub async fn redispatch_page(ctx: &WorkerContext, run_id: uuid::Uuid, released: 
     }
     tracing::info!(run = %run_id, dispatched = messages.len(), "held results dispatched again");
     if let (true, Some(last)) = (page.len() == PAGE, page.last()) {
-        let next = DispatchMessage::Redispatch { run: run_id, released, after: Some(last.seq) };
+        let from = paced(&run, messages.len(), start);
+        let next = DispatchMessage::Redispatch { run: run_id, released, after: Some(last.seq), from };
         messages.push(Outgoing { message: next, delay_seconds: 1 });
     }
     ctx.queue.send(messages).await

@@ -208,7 +208,7 @@ impl Rollout {
         for size in &self.waves {
             let size = match *size {
                 WaveSize::Count(n) => n,
-                WaveSize::Percent(p) => ((total as f64) * p / 100.0).ceil() as u64,
+                WaveSize::Percent(p) => share_of(total, p),
                 WaveSize::Rest => total,
             };
             end = end.saturating_add(size).min(total);
@@ -226,10 +226,10 @@ impl Rollout {
         for (i, size) in self.waves.iter().enumerate() {
             let size = match *size {
                 WaveSize::Count(n) => n,
-                WaveSize::Percent(p) => ((total as f64) * p / 100.0).ceil() as u64,
+                WaveSize::Percent(p) => share_of(total, p),
                 WaveSize::Rest => total.saturating_sub(end),
             };
-            if size == 0 || end + size > total {
+            if size == 0 || end.checked_add(size).is_none_or(|after| after > total) {
                 return Some(format!(
                     "Wave {} of {size} does not fit: the waves before it take {end} of the run's {total} chargers.",
                     i + 1
@@ -256,6 +256,12 @@ impl Rollout {
         }
         order
     }
+}
+
+/// `percent` of `total`, rounded up (a share written with decimals, 14.3 % of 1,000, is 143: the
+/// float's error is not rounded up with it).
+fn share_of(total: u64, percent: f64) -> u64 {
+    ((total as f64) * percent / 100.0 - 1e-9).ceil().max(0.0) as u64
 }
 
 /// SplitMix64: a fixed generator, so a stored seed gives the same order in every version.
@@ -355,6 +361,11 @@ mod tests {
         assert_eq!(rollout(vec![]).wave_ends(7), vec![7]);
         let rest_twice = rollout(vec![WaveSize::Rest, WaveSize::Rest]);
         assert!(rest_twice.waves_refused(10).is_some());
+        let huge = rollout(vec![WaveSize::Count(5), WaveSize::Count(u64::MAX), WaveSize::Rest]);
+        assert!(huge.waves_refused(10).unwrap().contains("Wave 2"), "no overflow past the run");
+        let decimals = rollout(vec![WaveSize::Percent(14.3), WaveSize::Percent(85.7)]);
+        assert_eq!(decimals.wave_ends(1000), vec![143, 1000]);
+        assert_eq!(decimals.waves_refused(1000), None);
     }
 
     #[test]

@@ -14,13 +14,16 @@ impl MemoryStore {
     pub(super) fn gate_of(&self, run: Uuid) -> Gate {
         self.entry(run).map_or_else(Gate::default, |entry| {
             let entry = locked(&entry);
-            Gate { cancelled_at: entry.run.cancelled_at, reason: entry.cancel_reason.clone(), held: entry.held }
+            Gate { cancelled_at: entry.run.cancelled_at, reason: entry.cancel_reason.clone(), held: entry.held.0 }
         })
     }
 
-    pub(super) fn hold(&self, run: Uuid, held: bool) {
+    pub(super) fn hold(&self, run: Uuid, held: bool, rev: u32) {
         if let Some(entry) = self.entry(run) {
-            locked(&entry).held = held;
+            let mut entry = locked(&entry);
+            if entry.held.1 <= rev {
+                entry.held = (held, rev);
+            }
         }
     }
 

@@ -32,8 +32,8 @@ pub(super) struct RunEntry {
     /// By result position: the report parts kept, by `seqNo` (`None`: kept without its data), and the
     /// report's summary, which its result shows a copy of (`ReportSummary::shown_on_result`).
     reports: HashMap<u64, (KeptParts, ReportSummary)>,
-    /// New CALLs wait (`RunStore::set_held`).
-    pub(super) held: bool,
+    /// New CALLs wait (`RunStore::set_held`), as of this rollout revision.
+    pub(super) held: (bool, u32),
     /// Why it was cancelled, when not by a request.
     pub(super) cancel_reason: Option<String>,
 }
@@ -66,7 +66,7 @@ impl RunEntry {
             chunks: Default::default(),
             hook: Default::default(),
             reports: Default::default(),
-            held: false,
+            held: (false, 0),
             cancel_reason: None,
         };
         {
@@ -223,8 +223,8 @@ impl RunStore for MemoryStore {
         Ok(self.gate_of(run))
     }
 
-    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
-        self.hold(run, held);
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+        self.hold(run, held, rev);
         Ok(())
     }
 

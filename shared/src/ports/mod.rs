@@ -142,8 +142,10 @@ pub trait RunStore: Send + Sync {
     /// wait (`set_held`).
     async fn gate(&self, run: Uuid) -> Result<Gate>;
     /// Says whether new CALLs of `run` wait (paused, or its rollout outside its window): what `gate`
-    /// reads. The rollout state (`advance_rollout`) is written first and says why.
-    async fn set_held(&self, run: Uuid, held: bool) -> Result<()>;
+    /// reads. The rollout state (`advance_rollout`) is written first and says why; `rev` is its
+    /// revision, and a mark written for a later revision is never overwritten by an earlier one (a
+    /// pause and the watch writing at once leave the mark of the newer state).
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()>;
     /// Replaces the run's rollout state with `next` if the one stored is still at revision
     /// `next.rev - 1`. `false`: it changed meanwhile (or the run is gone), and nothing was written.
     async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool>;

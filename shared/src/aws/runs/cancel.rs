@@ -8,8 +8,8 @@ use uuid::Uuid;
 
 use super::layout::{cancel_key, meta_key};
 use super::DynamoRunStore;
-use crate::aws::errors::{applied_or, sdk_error};
-use crate::aws::item::{get_item, opt_s, parse_time, string};
+use crate::aws::errors::{applied, applied_or, sdk_error};
+use crate::aws::item::{get_item, number, opt_s, parse_time, string};
 use crate::clock::rfc3339;
 use crate::error::Result;
 use crate::ports::Gate;
@@ -69,17 +69,20 @@ impl DynamoRunStore {
         Ok(Gate { cancelled_at: parse_time(&item, "cancelled_at")?, reason, held })
     }
 
-    /// `RunStore::set_held`: the mark every dispatch reads says whether new CALLs wait.
-    pub(super) async fn write_held(&self, run: Uuid, held: bool) -> Result<()> {
-        self.client
+    /// `RunStore::set_held`: the mark every dispatch reads says whether new CALLs wait, for the
+    /// rollout state at revision `rev` or a later one (a stale writer's condition fails: no error).
+    pub(super) async fn write_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+        let written = self
+            .client
             .update_item()
             .table_name(&self.table)
             .set_key(Some(cancel_key(run)))
-            .update_expression("SET held = :held")
+            .update_expression("SET held = :held, held_rev = :rev")
+            .condition_expression("attribute_not_exists(held_rev) OR held_rev <= :rev")
             .expression_attribute_values(":held", AttributeValue::Bool(held))
+            .expression_attribute_values(":rev", number(rev))
             .send()
-            .await
-            .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(())
+            .await;
+        applied(written).map(drop)
     }
 }

@@ -123,8 +123,8 @@ impl RunStore for DynamoRunStore {
         self.read_gate(run).await
     }
 
-    async fn set_held(&self, run: Uuid, held: bool) -> Result<()> {
-        self.write_held(run, held).await
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+        self.write_held(run, held, rev).await
     }
 
     async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {
