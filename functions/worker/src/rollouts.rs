@@ -65,7 +65,7 @@ pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<L
             next.outside_window = opens_at.is_some();
             if ctx.runs.advance_rollout(run.id, &next).await? {
                 tracing::info!(run = %run.id, outside = next.outside_window, "its window closed or opened");
-                sync_gate(ctx, run.id, state, &next).await?;
+                sync_gate(ctx, run.id, state.holds_calls(), &next).await?;
             }
             // Released slices wait until every process knows the gate (`HELD_KNOWN_AFTER_SECONDS`).
             return again_in(opens_at.map_or(HELD_KNOWN_AFTER_SECONDS, |at| delay_until(at).max(1)));
@@ -162,17 +162,16 @@ async fn reconcile(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Resu
     }
     if gate.held != state.holds_calls() && gate.cancelled_at.is_none() {
         tracing::warn!(run = %run.id, held = state.holds_calls(), "the gate disagreed with the rollout state: set again");
-        sync_gate(ctx, run.id, &RolloutState { outside_window: gate.held, paused_at: None, ..state.clone() }, state)
-            .await?;
+        sync_gate(ctx, run.id, gate.held, state).await?;
     }
     Ok(())
 }
 
-/// The gate for `next` (written after it), and what a gate held before dropped, dispatched again
-/// when it holds no more.
-async fn sync_gate(ctx: &WorkerContext, run: uuid::Uuid, before: &RolloutState, next: &RolloutState) -> Result<()> {
+/// The gate for `next` (written after it), and what a gate held before (`was_held`) dropped,
+/// dispatched again when it holds no more.
+async fn sync_gate(ctx: &WorkerContext, run: uuid::Uuid, was_held: bool, next: &RolloutState) -> Result<()> {
     ctx.runs.set_held(run, next.holds_calls(), next.rev).await?;
-    if before.holds_calls() && !next.holds_calls() {
+    if was_held && !next.holds_calls() {
         redispatch(ctx, run, next.released, None).await?;
     }
     Ok(())
