@@ -81,31 +81,28 @@ run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" Reset 600)
 echo "   $(( $(date +%s) - started )) s"
 "$py" scripts/proof.py check "$api" "$token" "$run"
 
+# A run of COMMAND, the server killed with SIGKILL once FRACTION of its results ended, restarted on
+# the same tables and queue; the run completes and its counters are checked against a recount.
+crash_run() {
+  local command=$1 fraction=$2 started run
+  started=$(date +%s)
+  run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" "$command" "${PROOF_TIMEOUT:-60}")
+  "$py" scripts/proof.py wait "$api" "$token" "$run" "$fraction"
+  kill -9 "$serve_pid"
+  wait "$serve_pid" 2>/dev/null || true
+  echo "---- killed with SIGKILL here ($command); restarted below" >> "$out/serve.log"
+  echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
+  start_serve
+  "$py" scripts/proof.py wait "$api" "$token" "$run"
+  echo "   $(( $(date +%s) - started )) s"
+  "$py" scripts/proof.py check "$api" "$token" "$run"
+}
+
 echo "== 2. a second run; the server is killed with SIGKILL a third of the way through, then restarted"
-started=$(date +%s)
-run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" ClearCache "${PROOF_TIMEOUT:-60}")
-"$py" scripts/proof.py wait "$api" "$token" "$run" 0.33
-kill -9 "$serve_pid"
-wait "$serve_pid" 2>/dev/null || true
-echo "---- killed with SIGKILL here; restarted below" >> "$out/serve.log"
-echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
-start_serve
-"$py" scripts/proof.py wait "$api" "$token" "$run"
-echo "   $(( $(date +%s) - started )) s"
-"$py" scripts/proof.py check "$api" "$token" "$run"
+crash_run ClearCache 0.33
 
 echo "== 2b. a firmware rollout in 3 waves; the server is killed with SIGKILL in its second wave, then restarted"
-started=$(date +%s)
-run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" UpdateFirmware "${PROOF_TIMEOUT:-60}")
-"$py" scripts/proof.py wait "$api" "$token" "$run" 0.2
-kill -9 "$serve_pid"
-wait "$serve_pid" 2>/dev/null || true
-echo "---- killed with SIGKILL here (rollout); restarted below" >> "$out/serve.log"
-echo "   killed at $(( $(date +%s) - started )) s; restarting on the same tables and queue"
-start_serve
-"$py" scripts/proof.py wait "$api" "$token" "$run"
-echo "   $(( $(date +%s) - started )) s"
-"$py" scripts/proof.py check "$api" "$token" "$run"
+crash_run UpdateFirmware 0.2
 
 echo "== 3. faults injected, and what absorbed them"
 kill -INT "${sim_pids[@]}"; wait "${sim_pids[@]}" 2>/dev/null || true

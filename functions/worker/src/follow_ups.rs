@@ -29,17 +29,7 @@ const HELD_LOOK_SECONDS: i64 = 60;
 
 /// The `FollowUps` messages of a batch's ready CALLs that start a followed job: one per run.
 pub fn messages(ready: &[&ReadyCall]) -> Vec<Outgoing<DispatchMessage>> {
-    let mut by_run: Vec<(Uuid, Vec<u64>, DateTime<Utc>)> = Vec::new();
-    for (run, seq, due) in ready.iter().filter_map(|call| call.followed()) {
-        match by_run.iter_mut().find(|(r, ..)| *r == run) {
-            Some((_, seqs, not_before)) => {
-                seqs.push(seq);
-                *not_before = (*not_before).max(due);
-            }
-            None => by_run.push((run, vec![seq], due)),
-        }
-    }
-    by_run
+    crate::timeouts::per_run(ready.iter().filter_map(|call| call.followed()))
         .into_iter()
         .map(|(run, seqs, not_before)| Outgoing {
             delay_seconds: delay_until(not_before),

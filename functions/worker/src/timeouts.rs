@@ -15,27 +15,35 @@ use crate::dispatch::{delay_until, ReadyCall};
 use crate::known::Known;
 use crate::WorkerContext;
 
-/// The `Timeouts` messages of a batch's ready CALLs: one per run.
-pub fn messages(ready: &[&ReadyCall]) -> Vec<Outgoing<DispatchMessage>> {
-    let mut by_run: Vec<(Uuid, Vec<TimedCall>, DateTime<Utc>)> = Vec::new();
-    for call in ready {
-        let (run, timed, expires_at) = call.timed();
-        let due = expires_at + Duration::seconds(ANSWER_GRACE_SECONDS.into());
+/// `items` (each of a run, due at a time) gathered by run, in order of first appearance, each run
+/// due at the latest of its items: what one timer message per run per batch carries.
+pub fn per_run<T>(items: impl IntoIterator<Item = (Uuid, T, DateTime<Utc>)>) -> Vec<(Uuid, Vec<T>, DateTime<Utc>)> {
+    let mut by_run: Vec<(Uuid, Vec<T>, DateTime<Utc>)> = Vec::new();
+    for (run, item, due) in items {
         match by_run.iter_mut().find(|(r, ..)| *r == run) {
-            Some((_, calls, not_before)) => {
-                calls.push(timed);
-                *not_before = (*not_before).max(due);
+            Some((_, items, latest)) => {
+                items.push(item);
+                *latest = (*latest).max(due);
             }
-            None => by_run.push((run, vec![timed], due)),
+            None => by_run.push((run, vec![item], due)),
         }
     }
     by_run
-        .into_iter()
-        .map(|(run, calls, not_before)| Outgoing {
-            delay_seconds: delay_until(not_before),
-            message: DispatchMessage::Timeouts { run, calls, not_before: Some(not_before) },
-        })
-        .collect()
+}
+
+/// The `Timeouts` messages of a batch's ready CALLs: one per run.
+pub fn messages(ready: &[&ReadyCall]) -> Vec<Outgoing<DispatchMessage>> {
+    let grace = Duration::seconds(ANSWER_GRACE_SECONDS.into());
+    per_run(ready.iter().map(|call| {
+        let (run, timed, expires_at) = call.timed();
+        (run, timed, expires_at + grace)
+    }))
+    .into_iter()
+    .map(|(run, calls, not_before)| Outgoing {
+        delay_seconds: delay_until(not_before),
+        message: DispatchMessage::Timeouts { run, calls, not_before: Some(not_before) },
+    })
+    .collect()
 }
 
 /// A `Timeouts` message come due; `why` names a message the queue gave up on (dead-lettered).
