@@ -128,7 +128,8 @@ pub enum Command {
         /// whose results ended offline or error; `--statuses` narrows that).
         #[arg(long, conflicts_with_all = ["command", "chargers", "fleet", "target", "data", "timeout_seconds", "max_per_second"])]
         retry: Option<String>,
-        /// With --retry: which results to retry, comma-separated (offline, error).
+        /// With --retry: which results to retry, comma-separated (offline, error; failed, stalled:
+        /// outcomes, for a run that follows them).
         #[arg(long, value_delimiter = ',', requires = "retry")]
         statuses: Vec<String>,
         /// Target every charger of this fleet file instead.

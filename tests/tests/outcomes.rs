@@ -6,7 +6,9 @@ use std::sync::atomic::Ordering;
 use std::time::Duration;
 
 use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger};
-use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
+use ocpp_bulk_tests::harness::{
+    assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack, ALICE,
+};
 use serde_json::{json, Value};
 use shared::ocpp::OcppVersion;
 
@@ -75,6 +77,20 @@ async fn a_firmware_run_follows_each_charger_to_its_outcome(backend: Backend) {
     assert!(silent["outcome"].is_null(), "a CALL never answered has no outcome: {silent}");
     assert!(run["completed_at"].as_str() >= lost["triggered_at"].as_str(), "complete once every outcome ended");
     assert_eq!(sims.stats.protocol_errors.load(Ordering::Relaxed), 0);
+    // Its retry takes the failed and stalled outcomes beside the error: 3 + 1 + 1.
+    let (status, retry) =
+        stack.request("POST", &format!("/v3/chargers/commands/bulk/{id}/retry"), Some(ALICE), None).await;
+    assert_eq!(status, 202, "{retry}");
+    assert_eq!(retry["data"]["total_count"], 5, "{retry}");
+    let (status, only) = stack
+        .request(
+            "POST",
+            &format!("/v3/chargers/commands/bulk/{id}/retry"),
+            Some(ALICE),
+            Some(json!({"statuses": ["stalled"]})),
+        )
+        .await;
+    assert_eq!((status, only["data"]["total_count"].as_u64()), (202, Some(1)), "{only}");
     sims.stop();
 }
 

@@ -92,8 +92,13 @@ export function render(main, { id, params }) {
     showActions();
   }
 
+  /** What the retry button retries: offline and error, and failed and stalled outcomes. */
+  const RETRIED = ["offline", "error"];
+  const RETRIED_OUTCOMES = ["failed", "stalled"];
+
   function showActions() {
-    const failed = tally(run, "error") + tally(run, "offline");
+    const failed = tally(run, "error") + tally(run, "offline")
+      + (run.outcome ? RETRIED_OUTCOMES.reduce((sum, s) => sum + (run.outcome[`${s}_count`] ?? 0), 0) : 0);
     const running = !run.completed_at;
     const cancellable = running && !run.cancelled_at;
     const paused = run.status === "paused";
@@ -137,7 +142,8 @@ export function render(main, { id, params }) {
 
   async function retryFailures() {
     try {
-      const retry = await api(`${path}/retry`, { method: "POST", body: { statuses: ["offline", "error"] }, headers: { "Idempotency-Key": `console-retry-${run.uuid}-${run.retries?.length ?? 0}` } });
+      const statuses = run.outcome ? [...RETRIED, ...RETRIED_OUTCOMES] : RETRIED;
+      const retry = await api(`${path}/retry`, { method: "POST", body: { statuses }, headers: { "Idempotency-Key": `console-retry-${run.uuid}-${run.retries?.length ?? 0}` } });
       location.hash = `#/runs/${retry.data.uuid}`;
     } catch (error) {
       fill(notice, failure(error), fieldErrors(error.body));

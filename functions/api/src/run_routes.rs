@@ -33,17 +33,17 @@ pub async fn retry(
     let result = async {
         let run = read::owned_run(&ctx, &caller, &run_id(id)?).await?;
         let bytes = read_body(body)?;
-        // The body is optional: none retries offline and error.
+        // The body is optional: none retries offline and error (and failed and stalled outcomes).
         let body = if bytes.iter().all(u8::is_ascii_whitespace) {
             serde_json::Value::Null
         } else {
             request::json_body(&bytes, &headers)?
         };
-        let statuses = retry::statuses(&body)?;
+        let retried = retry::statuses(&run, &body)?;
         let rollout = retry::rollout(&run, &body)?;
         let idempotency =
-            request::idempotency_key(&headers)?.map(|key| (key, retry::fingerprint(&run, &statuses, &body)));
-        let (retry, results) = retry::submit(&ctx, &caller, &run, &statuses, rollout, idempotency).await?;
+            request::idempotency_key(&headers)?.map(|key| (key, retry::fingerprint(&run, &retried, &body)));
+        let (retry, results) = retry::submit(&ctx, &caller, &run, &retried, rollout, idempotency).await?;
         Ok(json!({ "data": views::run(&retry, Some(&results)) }))
     };
     answer(202, result.await)
