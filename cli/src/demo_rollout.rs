@@ -61,7 +61,8 @@ pub async fn pause_and_resume(base: &SendOptions) -> Result<Summary, String> {
     tokio::time::sleep(Duration::from_secs(3)).await;
     let after = client.run(&id).await?;
     println!(
-        "paused at {}: {} answered then, {} three seconds later; resuming",
+        "paused at {}: {} answered a second later, {} three seconds after that (a CALL already out ends as it \
+         does; nothing new starts); resuming",
         paused["paused_at"].as_str().unwrap_or("?"),
         before["sent_count"],
         after["sent_count"]
