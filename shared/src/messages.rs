@@ -156,6 +156,9 @@ pub enum DispatchMessage {
         run: Uuid,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         after: Option<u64>,
+        /// Why, when a request did not cancel it (an abort threshold crossed); else the gate says.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        reason: Option<String>,
     },
     /// A run with a webhook, looked at again (`crate::webhook`): its progress events, and its
     /// completion event once it completes. Each step queues the next until then.

@@ -59,7 +59,7 @@ impl RunStore for FailingFinish {
         self.inner.gate(run).await
     }
 
-    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool> {
         self.calls.fetch_add(1, Ordering::Relaxed);
         self.inner.set_held(run, held, rev).await
     }

@@ -30,7 +30,7 @@ pub async fn cancel(ctx: &ApiContext, run: &Run) -> Result<Run> {
     }
     // Queued on every call: a retry of a cancel whose queueing failed still starts the sweep, and a
     // second sweep changes nothing.
-    let sweep = DispatchMessage::Cancel { run: run.id, after: None };
+    let sweep = DispatchMessage::Cancel { run: run.id, after: None, reason: None };
     ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await?;
     Ok(cancelled)
 }

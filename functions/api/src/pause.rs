@@ -13,6 +13,7 @@ use shared::domain::Run;
 use shared::plans::HELD_KNOWN_AFTER_SECONDS;
 use shared::ports::Outgoing;
 use shared::queue_message::DispatchMessage;
+use shared::retry::Backoff;
 use shared::{Error, Result};
 
 use crate::ApiContext;
@@ -25,7 +26,7 @@ pub async fn pause(ctx: &ApiContext, run: &Run) -> Result<Run> {
         state.paused_at.is_none().then(|| RolloutState { paused_at: Some(Utc::now()), ..state.next() })
     })
     .await?;
-    ctx.runs.set_held(run.id, true, run.rollout_state.rev).await?;
+    hold(ctx, &run, true).await?;
     if !changed {
         return Err(Error::InState("The run is paused already.".into()));
     }
@@ -42,17 +43,24 @@ pub async fn resume(ctx: &ApiContext, run: &Run) -> Result<Run> {
     })
     .await?;
     let held = run.rollout_state.holds_calls();
-    ctx.runs.set_held(run.id, held, run.rollout_state.rev).await?;
+    hold(ctx, &run, held).await?;
     if !held {
         let released = if run.rollout.is_some() { run.rollout_state.released } else { run.total_count };
         let sweep = DispatchMessage::Redispatch { run: run.id, released, after: None, from: None };
-        ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: HELD_KNOWN_AFTER_SECONDS }]).await?;
+        let message = Outgoing { message: sweep, delay_seconds: HELD_KNOWN_AFTER_SECONDS };
+        Backoff::WRITE.run(|| ctx.queue.send(vec![message.clone()])).await?;
     }
     if !changed {
         return Err(Error::InState("The run is not paused.".into()));
     }
     tracing::info!(run = %run.id, "run resumed");
     Ok(run)
+}
+
+/// The gate for the run's state as written, retried on transient failures: a run without a rollout
+/// has no watch to set it again later (only this request's retry, through its 409).
+async fn hold(ctx: &ApiContext, run: &Run, held: bool) -> Result<()> {
+    Backoff::WRITE.run(|| ctx.runs.set_held(run.id, held, run.rollout_state.rev)).await.map(drop)
 }
 
 /// Writes what `next` makes of the run's rollout state (`None`: it is so already), read again and

@@ -27,8 +27,11 @@ pub fn ending(reason: Option<&str>) -> String {
     }
 }
 
-pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result<()> {
-    let why = ending(ctx.runs.gate(run).await?.reason.as_deref());
+pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>, reason: Option<&str>) -> Result<()> {
+    let why = match reason {
+        Some(reason) => ending(Some(reason)),
+        None => ending(ctx.runs.gate(run).await?.reason.as_deref()),
+    };
     let page = ctx.runs.results(run, Some(ResultStatus::Pending), after, PAGE).await?;
     let mut uncalled = Vec::with_capacity(page.len());
     for result in &page {
@@ -47,7 +50,7 @@ pub async fn sweep(ctx: &WorkerContext, run: Uuid, after: Option<u64>) -> Result
         .await?;
     tracing::info!(run = %run, cancelled = ended.iter().filter(|e| **e).count(), "cancelled results ended");
     if let (true, Some(last)) = (page.len() == PAGE, page.last()) {
-        let next = DispatchMessage::Cancel { run, after: Some(last.seq) };
+        let next = DispatchMessage::Cancel { run, after: Some(last.seq), reason: reason.map(str::to_owned) };
         ctx.queue.send(vec![Outgoing { message: next, delay_seconds: 0 }]).await?;
     }
     Ok(())

@@ -52,8 +52,10 @@ pub async fn check(ctx: &WorkerContext, run: Uuid, seqs: &[u64], not_before: Dat
     };
     let keys: Vec<(Uuid, u64)> = seqs.iter().map(|seq| (run, *seq)).collect();
     let results = ctx.runs.results_at(&keys).await?;
-    // A charger is not asked while its run holds new CALLs (paused, outside its window).
-    let held = ctx.plans.gate(ctx.runs.as_ref(), run).await?.held;
+    // A charger is not asked while its run holds new CALLs (paused, outside its window); a cancelled
+    // run holds nothing any more.
+    let gate = ctx.plans.gate(ctx.runs.as_ref(), run).await?;
+    let held = gate.held && gate.cancelled_at.is_none();
     let mut later: Vec<(u64, DateTime<Utc>)> = Vec::new();
     for (_, result) in results {
         if result.status == ResultStatus::Pending && result.call_id.is_some() {
@@ -68,8 +70,12 @@ pub async fn check(ctx: &WorkerContext, run: Uuid, seqs: &[u64], not_before: Dat
             continue;
         };
         let due = follow.due(&policy);
-        if due > now + Duration::seconds(1) || (held && follow.triggered_at.is_none()) {
-            later.push((result.seq, due.max(now + Duration::seconds(HELD_LOOK_SECONDS))));
+        if due > now + Duration::seconds(1) {
+            later.push((result.seq, due));
+            continue;
+        }
+        if held && follow.triggered_at.is_none() {
+            later.push((result.seq, now + Duration::seconds(HELD_LOOK_SECONDS)));
             continue;
         }
         match follow.triggered_at {

@@ -121,8 +121,8 @@ pub async fn handle_within(
                 Some(DispatchMessage::ReportPart { identity, part }) => {
                     handed_off::gather_part(ctx, identity, part).await.map(|()| Step::Done)
                 }
-                Some(DispatchMessage::Cancel { run, after }) => {
-                    cancel::sweep(ctx, *run, *after).await.map(|()| Step::Done)
+                Some(DispatchMessage::Cancel { run, after, reason }) => {
+                    cancel::sweep(ctx, *run, *after, reason.as_deref()).await.map(|()| Step::Done)
                 }
                 Some(DispatchMessage::Redispatch { run, released, after, from }) => {
                     rollouts::redispatch_page(ctx, *run, *released, *after, *from).await.map(|()| Step::Done)
@@ -372,7 +372,9 @@ async fn end_result(ctx: &WorkerContext, message: &DispatchMessage, why: &str) -
         DispatchMessage::FollowUps { run, seqs, not_before } => {
             return follow_ups::check(ctx, *run, seqs, *not_before).await
         }
-        DispatchMessage::Cancel { run, after } => return cancel::sweep(ctx, *run, *after).await,
+        DispatchMessage::Cancel { run, after, reason } => {
+            return cancel::sweep(ctx, *run, *after, reason.as_deref()).await
+        }
         DispatchMessage::Redispatch { run, released, after, from } => {
             return rollouts::redispatch_page(ctx, *run, *released, *after, *from).await
         }

@@ -42,10 +42,11 @@ fn again_in(delay_seconds: u32) -> Result<Look> {
 pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<Look> {
     let state = &run.rollout_state;
     let now = Utc::now();
-    reconcile(ctx, run, state).await?;
+    // An abort finished here (cut short before) is told as one.
+    let aborted = reconcile(ctx, run, state).await?;
     if run.completed_at.is_some() || run.cancelled_at.is_some() || state.aborted_at.is_some() {
         // Nothing is sent any more: only its completion is waited for.
-        return again_in(ENDED_LOOK_SECONDS);
+        return Ok(Look { delay_seconds: ENDED_LOOK_SECONDS, aborted });
     }
     let follows = run.outcome.is_some();
     if let Some(reason) = rollout.abort.as_ref().and_then(|rule| rule.verdict(&run.counters, follows)) {
@@ -145,33 +146,39 @@ async fn abort(ctx: &WorkerContext, run: &Run, reason: String) -> Result<bool> {
     Ok(true)
 }
 
+/// The abort's cancel: the sweep queued first (it carries the reason; the abort is decided, so
+/// ending what was not sent is right even before the mark), then the run marked cancelled (the gate
+/// every dispatch reads, then META). A failure anywhere leaves META unmarked, so the next look
+/// (`reconcile`) does it all again; each step is idempotent.
 async fn cancel_aborted(ctx: &WorkerContext, run: uuid::Uuid, at: DateTime<Utc>, reason: &str) -> Result<()> {
-    ctx.runs.cancel(run, at, Some(reason)).await?;
-    let sweep = DispatchMessage::Cancel { run, after: None };
-    ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await
+    let sweep = DispatchMessage::Cancel { run, after: None, reason: Some(reason.to_owned()) };
+    ctx.queue.send(vec![Outgoing { message: sweep, delay_seconds: 0 }]).await?;
+    ctx.runs.cancel(run, at, Some(reason)).await.map(drop)
 }
 
 /// Makes what every dispatch reads (the gate) agree with the rollout state as read: an abort's
 /// cancel, and whether new CALLs wait. A step whose second write was lost (a crash, a failure) is
 /// so finished at the next look; a gate held no more has what it dropped dispatched again.
-async fn reconcile(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Result<()> {
-    let gate = ctx.runs.gate(run.id).await?;
-    if let (Some(at), Some(reason), None) = (state.aborted_at, &state.abort_reason, gate.cancelled_at) {
+/// `true` when it finished an abort.
+async fn reconcile(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Result<bool> {
+    if let (Some(at), Some(reason), None) = (state.aborted_at, &state.abort_reason, run.cancelled_at) {
         tracing::warn!(run = %run.id, "finishing an abort cut short");
         cancel_aborted(ctx, run.id, at, reason).await?;
+        return Ok(true);
     }
+    let gate = ctx.runs.gate(run.id).await?;
     if gate.held != state.holds_calls() && gate.cancelled_at.is_none() {
         tracing::warn!(run = %run.id, held = state.holds_calls(), "the gate disagreed with the rollout state: set again");
         sync_gate(ctx, run.id, gate.held, state).await?;
     }
-    Ok(())
+    Ok(false)
 }
 
 /// The gate for `next` (written after it), and what a gate held before (`was_held`) dropped,
-/// dispatched again when it holds no more.
+/// dispatched again when it holds no more and this write set it (a newer state's write may have).
 async fn sync_gate(ctx: &WorkerContext, run: uuid::Uuid, was_held: bool, next: &RolloutState) -> Result<()> {
-    ctx.runs.set_held(run, next.holds_calls(), next.rev).await?;
-    if was_held && !next.holds_calls() {
+    let written = ctx.runs.set_held(run, next.holds_calls(), next.rev).await?;
+    if written && was_held && !next.holds_calls() {
         redispatch(ctx, run, next.released, None).await?;
     }
     Ok(())

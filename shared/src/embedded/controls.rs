@@ -18,13 +18,16 @@ impl MemoryStore {
         })
     }
 
-    pub(super) fn hold(&self, run: Uuid, held: bool, rev: u32) {
-        if let Some(entry) = self.entry(run) {
-            let mut entry = locked(&entry);
-            if entry.held.1 <= rev {
-                entry.held = (held, rev);
-            }
+    pub(super) fn hold(&self, run: Uuid, held: bool, rev: u32) -> bool {
+        let Some(entry) = self.entry(run) else {
+            return false;
+        };
+        let mut entry = locked(&entry);
+        let newer = entry.held.1 <= rev;
+        if newer {
+            entry.held = (held, rev);
         }
+        newer
     }
 
     pub(super) fn rollout_to(&self, run: Uuid, next: &RolloutState) -> bool {

@@ -223,9 +223,8 @@ impl RunStore for MemoryStore {
         Ok(self.gate_of(run))
     }
 
-    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
-        self.hold(run, held, rev);
-        Ok(())
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool> {
+        Ok(self.hold(run, held, rev))
     }
 
     async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool> {

@@ -145,7 +145,8 @@ pub trait RunStore: Send + Sync {
     /// reads. The rollout state (`advance_rollout`) is written first and says why; `rev` is its
     /// revision, and a mark written for a later revision is never overwritten by an earlier one (a
     /// pause and the watch writing at once leave the mark of the newer state).
-    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()>;
+    /// `false`: a later revision's mark was there, and nothing was written.
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool>;
     /// Replaces the run's rollout state with `next` if the one stored is still at revision
     /// `next.rev - 1`. `false`: it changed meanwhile (or the run is gone), and nothing was written.
     async fn advance_rollout(&self, run: Uuid, next: &RolloutState) -> Result<bool>;

@@ -71,7 +71,7 @@ impl DynamoRunStore {
 
     /// `RunStore::set_held`: the mark every dispatch reads says whether new CALLs wait, for the
     /// rollout state at revision `rev` or a later one (a stale writer's condition fails: no error).
-    pub(super) async fn write_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+    pub(super) async fn write_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool> {
         let written = self
             .client
             .update_item()
@@ -83,6 +83,6 @@ impl DynamoRunStore {
             .expression_attribute_values(":rev", number(rev))
             .send()
             .await;
-        applied(written).map(drop)
+        applied(written)
     }
 }

@@ -123,7 +123,7 @@ impl RunStore for DynamoRunStore {
         self.read_gate(run).await
     }
 
-    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<()> {
+    async fn set_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool> {
         self.write_held(run, held, rev).await
     }
 
