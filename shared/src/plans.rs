@@ -159,11 +159,6 @@ impl RunPlans {
         Ok(Some(plan))
     }
 
-    /// Whether `id` was cancelled, known at most `CANCEL_CHECK_EVERY` (and one read) ago.
-    pub async fn cancelled(&self, runs: &dyn RunStore, id: Uuid) -> Result<bool> {
-        Ok(self.gate(runs, id).await?.cancelled_at.is_some())
-    }
-
     /// Whether `id` was cancelled, and whether its new CALLs wait (`RunStore::gate`), known at most
     /// `CANCEL_CHECK_EVERY` (and one read) ago. A cancel is known for good once seen.
     pub async fn gate(&self, runs: &dyn RunStore, id: Uuid) -> Result<Gate> {

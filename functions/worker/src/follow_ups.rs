@@ -52,10 +52,8 @@ pub async fn check(ctx: &WorkerContext, run: Uuid, seqs: &[u64], not_before: Dat
     };
     let keys: Vec<(Uuid, u64)> = seqs.iter().map(|seq| (run, *seq)).collect();
     let results = ctx.runs.results_at(&keys).await?;
-    // A charger is not asked while its run holds new CALLs (paused, outside its window); a cancelled
-    // run holds nothing any more.
-    let gate = ctx.plans.gate(ctx.runs.as_ref(), run).await?;
-    let held = gate.held && gate.cancelled_at.is_none();
+    // A charger is not asked while its run holds new CALLs (paused, outside its window).
+    let held = ctx.plans.gate(ctx.runs.as_ref(), run).await?.holds_calls();
     let mut later: Vec<(u64, DateTime<Utc>)> = Vec::new();
     for (_, result) in results {
         if result.status == ResultStatus::Pending && result.call_id.is_some() {

@@ -104,8 +104,7 @@ pub async fn look(ctx: &WorkerContext, run: &Run, rollout: &Rollout) -> Result<L
     let Some(done_at) = state.wave_done_at else {
         let mut next = state.next();
         next.wave_done_at = Some(now);
-        let mark = state.marks.last().copied().unwrap_or_default();
-        next.held = wave_hold(rollout, state.wave, &mark, &run.counters, follows);
+        next.held = wave_hold(rollout, state.wave, &state.mark, &run.counters, follows);
         if ctx.runs.advance_rollout(run.id, &next).await? {
             tracing::info!(run = %run.id, wave, held = next.held.as_deref().unwrap_or(""), "wave finished");
         }
@@ -123,7 +122,7 @@ async fn open_wave(ctx: &WorkerContext, run: &Run, state: &RolloutState) -> Resu
     let mut next = state.next();
     next.wave += 1;
     next.wave_done_at = None;
-    next.marks.push(run.counters);
+    next.mark = run.counters;
     if ctx.runs.advance_rollout(run.id, &next).await? {
         tracing::info!(run = %run.id, wave = next.wave, "wave opened");
     }

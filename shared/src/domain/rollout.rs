@@ -8,7 +8,7 @@
 //! a seed (the same seed always gives the same order); wave `k` is the next `size_k` positions of
 //! that order. Skipped results (forbidden ids) hold their place and end at once.
 
-use chrono::{DateTime, Datelike, NaiveTime, TimeZone, Utc};
+use chrono::{DateTime, NaiveTime, TimeZone, Utc};
 use serde::{Deserialize, Serialize};
 
 use super::run::Counters;
@@ -125,7 +125,6 @@ impl Window {
             .from_local_datetime(&at)
             .earliest()
             .or_else(|| zone.from_local_datetime(&(at + chrono::Duration::hours(1))).earliest())?;
-        debug_assert!(opening.date_naive().num_days_from_ce() >= today.num_days_from_ce());
         Some(opening.with_timezone(&Utc))
     }
 }
@@ -160,8 +159,9 @@ pub struct RolloutState {
     pub released: u64,
     /// Of those, the skipped ones (they ended at creation).
     pub released_skipped: u64,
-    /// The run's counters as each wave opened: a wave's own counts are the difference.
-    pub marks: Vec<Counters>,
+    /// The run's counters as the wave opened last opened: its own counts are the difference.
+    #[serde(default)]
+    pub mark: Counters,
     /// When the wave opened last finished (its soak runs from here).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub wave_done_at: Option<DateTime<Utc>>,

@@ -184,6 +184,14 @@ pub struct Gate {
     pub held: bool,
 }
 
+impl Gate {
+    /// Whether new CALLs (and a charger's TriggerMessage) wait: held, and not cancelled (a cancelled
+    /// run holds nothing any more: what it did not send ends).
+    pub fn holds_calls(&self) -> bool {
+        self.held && self.cancelled_at.is_none()
+    }
+}
+
 /// What became of a claim on a step of work that duplicated messages may race for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Claim {
