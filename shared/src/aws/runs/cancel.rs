@@ -6,7 +6,7 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue, ReturnValuesOnConditi
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::layout::{cancel_key, meta_key};
+use super::layout::cancel_key;
 use super::DynamoRunStore;
 use crate::aws::errors::{applied, applied_or, sdk_error};
 use crate::aws::item::{get_item, number, opt_s, parse_time, string};
@@ -21,12 +21,7 @@ impl DynamoRunStore {
     pub(super) async fn mark_cancelled(&self, run: Uuid, at: DateTime<Utc>, reason: Option<&str>) -> Result<bool> {
         // The mark may exist already, holding a pause (`set_held`): the first cancel's time is kept.
         let mut sets = "SET cancelled_at = if_not_exists(cancelled_at, :at)".to_owned();
-        let mut mark = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(cancel_key(run)))
-            .expression_attribute_values(":at", string(rfc3339(at)));
+        let mut mark = self.update(cancel_key(run)).expression_attribute_values(":at", string(rfc3339(at)));
         if let Some(reason) = reason {
             sets.push_str(", cancel_reason = if_not_exists(cancel_reason, :reason)");
             mark = mark.expression_attribute_values(":reason", string(reason));
@@ -43,10 +38,7 @@ impl DynamoRunStore {
         // the mark is its own (the SDK's retry of an update whose 500 came after it was applied).
         let token = Uuid::new_v4().to_string();
         let marked = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET cancelled_at = :at, cancel_token = :token")
             .condition_expression("attribute_exists(pk) AND attribute_not_exists(cancelled_at)")
             .expression_attribute_values(":at", string(&at))
@@ -73,10 +65,7 @@ impl DynamoRunStore {
     /// rollout state at revision `rev` or a later one (a stale writer's condition fails: no error).
     pub(super) async fn write_held(&self, run: Uuid, held: bool, rev: u32) -> Result<bool> {
         let written = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(cancel_key(run)))
+            .update(cancel_key(run))
             .update_expression("SET held = :held, held_rev = :rev")
             .condition_expression("attribute_not_exists(held_rev) OR held_rev <= :rev")
             .expression_attribute_values(":held", AttributeValue::Bool(held))

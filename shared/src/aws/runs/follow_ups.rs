@@ -35,10 +35,7 @@ impl DynamoRunStore {
             return Backoff::WRITE
                 .run(|| async {
                     let update = self
-                        .client
-                        .update_item()
-                        .table_name(&self.table)
-                        .set_key(Some(key.clone()))
+                        .update(key.clone())
                         .update_expression(SET_FOLLOW)
                         .condition_expression(AT_REVISION)
                         .expression_attribute_values(":follow", string(&json))

@@ -146,10 +146,7 @@ impl RunStore for DynamoRunStore {
     async fn add_retry(&self, run: Uuid, retry: Uuid) -> Result<()> {
         // A string set: adding the same id twice (a retried request) leaves one.
         let added = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("ADD retries :retry")
             .condition_expression("attribute_exists(pk)")
             .expression_attribute_values(":retry", AttributeValue::Ss(vec![retry.to_string()]))

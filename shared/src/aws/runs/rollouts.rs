@@ -4,7 +4,6 @@
 
 use uuid::Uuid;
 
-use super::layout::meta_key;
 use super::DynamoRunStore;
 use crate::aws::errors::applied;
 use crate::aws::item::{number, string};
@@ -24,10 +23,7 @@ impl DynamoRunStore {
             "ro_rev = :before"
         };
         let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .set_key(Some(meta_key(run)))
+            .update_meta(run)
             .update_expression("SET rollout_state = :state, ro_rev = :rev")
             .condition_expression(condition)
             .expression_attribute_values(":state", string(json))

@@ -90,8 +90,14 @@ fn claim_outcome(
 
 impl DynamoRunStore {
     /// An UpdateItem of `run`'s META, where a run's webhook lives.
-    fn update_meta(&self, run: Uuid) -> UpdateItemFluentBuilder {
-        self.client.update_item().table_name(&self.table).set_key(Some(meta_key(run)))
+    /// An UpdateItem of the run's META, to finish and send.
+    pub(super) fn update_meta(&self, run: Uuid) -> UpdateItemFluentBuilder {
+        self.update(meta_key(run))
+    }
+
+    /// An UpdateItem of the item at `key` of the runs table, to finish and send.
+    pub(super) fn update(&self, key: crate::aws::item::Item) -> UpdateItemFluentBuilder {
+        self.client.update_item().table_name(&self.table).set_key(Some(key))
     }
 }
 
