@@ -173,8 +173,9 @@ impl BulkRequest {
         if progress && callback_url.is_none() {
             errors.add("callback_progress", "The callback progress field needs a callback url.".into());
         }
-        let timeout_seconds = integer(&mut body, "timeout_seconds", 1, MAX_TIMEOUT_SECONDS, &mut errors);
-        let max_per_second = integer(&mut body, "max_per_second", 1, u32::MAX, &mut errors);
+        let timeout_seconds =
+            integer(&mut body, "timeout_seconds", "timeout_seconds", (1, MAX_TIMEOUT_SECONDS), &mut errors);
+        let max_per_second = integer(&mut body, "max_per_second", "max_per_second", (1, u32::MAX), &mut errors);
 
         if let Some(err) = errors.into_error() {
             return Err(err);
@@ -222,19 +223,28 @@ impl BulkRequest {
     }
 }
 
-fn integer(body: &mut Map<String, Value>, field: &str, min: u32, max: u32, errors: &mut ErrorCollector) -> Option<u32> {
-    let value = body.remove(field)?;
+/// The integer field `key` of `body` (taken out of it), between `min` and `max`; else an error
+/// under `path` (the field as the client names it: `timeout_seconds`, `rollout.soak_seconds`).
+/// Absent or null: `None`, no error.
+pub(crate) fn integer(
+    body: &mut Map<String, Value>,
+    key: &str,
+    path: &str,
+    (min, max): (u32, u32),
+    errors: &mut ErrorCollector,
+) -> Option<u32> {
+    let value = body.remove(key)?;
     if value.is_null() {
         return None;
     }
     match value.as_u64().and_then(|v| u32::try_from(v).ok()) {
         Some(v) if (min..=max).contains(&v) => Some(v),
         _ if max == u32::MAX => {
-            errors.add(field, format!("The {field} field must be an integer of at least {min}."));
+            errors.add(path, format!("The {path} field must be an integer of at least {min}."));
             None
         }
         _ => {
-            errors.add(field, format!("The {field} field must be an integer between {min} and {max}."));
+            errors.add(path, format!("The {path} field must be an integer between {min} and {max}."));
             None
         }
     }

@@ -12,6 +12,8 @@ use shared::domain::follow_up::{
 use shared::domain::{FollowKind, OcppVersion, OutcomePolicy, VersionCommand};
 use shared::error::ErrorCollector;
 
+use crate::bulk_request::integer;
+
 /// The longest expected firmware version (a charger's BootNotification allows 50 characters).
 const MAX_VERSION_BYTES: usize = 50;
 
@@ -50,20 +52,9 @@ pub fn parse(
         errors.add("outcome", "The outcome field must be an object.".into());
         return None;
     };
-    match fields.remove("timeout_seconds") {
-        None | Some(Value::Null) => {}
-        Some(seconds) => match seconds.as_u64().and_then(|s| u32::try_from(s).ok()) {
-            Some(s) if (MIN_OUTCOME_TIMEOUT_SECONDS..=MAX_OUTCOME_TIMEOUT_SECONDS).contains(&s) => {
-                policy.timeout_seconds = s
-            }
-            _ => errors.add(
-                "outcome.timeout_seconds",
-                format!(
-                    "The outcome.timeout_seconds field must be an integer between {MIN_OUTCOME_TIMEOUT_SECONDS} and \
-                     {MAX_OUTCOME_TIMEOUT_SECONDS} (7 days)."
-                ),
-            ),
-        },
+    let range = (MIN_OUTCOME_TIMEOUT_SECONDS, MAX_OUTCOME_TIMEOUT_SECONDS);
+    if let Some(seconds) = integer(&mut fields, "timeout_seconds", "outcome.timeout_seconds", range, errors) {
+        policy.timeout_seconds = seconds;
     }
     match fields.remove("firmware_version") {
         None | Some(Value::Null) => {}

@@ -7,6 +7,8 @@ use serde_json::{Map, Value};
 use shared::domain::rollout::{AbortRule, FailureKind, Order, Rollout, WaveSize, Window};
 use shared::error::ErrorCollector;
 
+use crate::bulk_request::integer;
+
 /// The most waves a rollout has.
 pub const MAX_WAVES: usize = 100;
 /// How far ahead a run may be scheduled, and the longest soak.
@@ -67,8 +69,8 @@ pub fn parse(value: Option<Value>, follows: bool, now: DateTime<Utc>, errors: &m
             Order::Request
         }
     };
-    let max_soak = MAX_AHEAD.num_seconds() as u64;
-    let soak_seconds = integer(&mut fields, "soak_seconds", 0, max_soak, errors).unwrap_or(0) as u32;
+    let max_soak = u32::try_from(MAX_AHEAD.num_seconds()).unwrap_or(u32::MAX);
+    let soak_seconds = integer(&mut fields, "soak_seconds", "rollout.soak_seconds", (0, max_soak), errors).unwrap_or(0);
     let success_percent = share(&mut fields, "success_threshold", errors);
     let pause_after_wave = match fields.remove("pause_after_each_wave") {
         None | Some(Value::Null) => false,
@@ -205,7 +207,8 @@ fn abort(value: Option<Value>, follows: bool, errors: &mut ErrorCollector) -> Op
         }
         return None;
     };
-    let min_finished = integer(&mut fields, "abort.min_finished", 1, u64::from(u32::MAX), errors).unwrap_or(1);
+    let min_finished = integer(&mut fields, "min_finished", "rollout.abort.min_finished", (1, u32::MAX), errors);
+    let min_finished = min_finished.map_or(1, u64::from);
     for unknown in fields.keys() {
         errors.add(&format!("rollout.abort.{unknown}"), format!("The rollout.abort.{unknown} field is not known."));
     }
@@ -248,27 +251,6 @@ fn window(value: Option<Value>, errors: &mut ErrorCollector) -> Option<Window> {
         return None;
     }
     Some(Window { from: from?, to: to?, time_zone: zone.to_owned() }).filter(|_| known)
-}
-
-fn integer(
-    fields: &mut Map<String, Value>,
-    name: &str,
-    min: u64,
-    max: u64,
-    errors: &mut ErrorCollector,
-) -> Option<u64> {
-    let key = name.rsplit('.').next().unwrap_or(name);
-    let value = fields.remove(key).filter(|v| !v.is_null())?;
-    match value.as_u64() {
-        Some(v) if (min..=max).contains(&v) => Some(v),
-        _ => {
-            errors.add(
-                &format!("rollout.{name}"),
-                format!("The rollout.{name} field must be an integer between {min} and {max}."),
-            );
-            None
-        }
-    }
 }
 
 /// A share in percent, 0 to 100.
