@@ -37,25 +37,18 @@ pub enum Behaviour {
     Silent,
 }
 
-impl FromStr for Behaviour {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        <Behaviour as clap::ValueEnum>::from_str(text, true)
-    }
-}
-
 /// Weights of each behaviour (or job outcome) across a fleet, e.g. `accept=90,reject=4,error=3,silent=3`.
 #[derive(Debug, Clone)]
 pub struct Mix<T = Behaviour>(pub Vec<(T, u32)>);
 
-impl<T: FromStr<Err = String>> FromStr for Mix<T> {
+impl<T: clap::ValueEnum> FromStr for Mix<T> {
     type Err = String;
     fn from_str(text: &str) -> Result<Self, String> {
         let mut weights = Vec::new();
         for part in text.split(',').filter(|p| !p.trim().is_empty()) {
             let (name, weight) = part.split_once('=').ok_or_else(|| format!("{part:?} is not name=weight"))?;
             let weight: u32 = weight.trim().parse().map_err(|_| format!("{weight:?} is not a whole number"))?;
-            weights.push((name.trim().parse()?, weight));
+            weights.push((T::from_str(name.trim(), true)?, weight));
         }
         if weights.iter().map(|(_, w)| w).sum::<u32>() == 0 {
             return Err("the weights add up to zero".into());

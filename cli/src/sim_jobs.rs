@@ -5,7 +5,6 @@
 //! `JobOutcome`.
 
 use std::collections::{HashMap, VecDeque};
-use std::str::FromStr;
 use std::time::Duration;
 
 use serde_json::{json, Value};
@@ -23,13 +22,6 @@ pub enum JobOutcome {
     /// Succeeds, but its last notification is lost (and it does not reboot): only a TriggerMessage
     /// tells.
     Lose,
-}
-
-impl FromStr for JobOutcome {
-    type Err = String;
-    fn from_str(text: &str) -> Result<Self, String> {
-        <JobOutcome as clap::ValueEnum>::from_str(text, true)
-    }
 }
 
 /// Time between two steps of a job.
