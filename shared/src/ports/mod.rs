@@ -18,7 +18,9 @@ use crate::error::{Error, Result};
 pub use crate::messages::InflightCall;
 use crate::messages::{DispatchMessage, FollowExpected, ReportExpected};
 
+mod gate;
 mod rates;
+pub use gate::Gate;
 pub use rates::{DispatchBudget, RateDecision, RateLimiter};
 
 #[async_trait]
@@ -172,24 +174,6 @@ pub trait RunWebhooks: Send + Sync {
     async fn claim_attempt(&self, run: Uuid, attempt: u32, lease_until: DateTime<Utc>) -> Result<Claim>;
     /// Records the outcome of attempt `attempt`, if it is still the latest.
     async fn record_attempt(&self, run: Uuid, attempt: u32, outcome: &AttemptOutcome) -> Result<()>;
-}
-
-/// What a dispatch checks of its run before a CALL (`RunStore::gate`).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Gate {
-    pub cancelled_at: Option<DateTime<Utc>>,
-    /// Why it was cancelled, when not by a request (`RunStore::cancel`).
-    pub reason: Option<String>,
-    /// New CALLs wait: the run is paused, or its rollout is outside its window.
-    pub held: bool,
-}
-
-impl Gate {
-    /// Whether new CALLs (and a charger's TriggerMessage) wait: held, and not cancelled (a cancelled
-    /// run holds nothing any more: what it did not send ends).
-    pub fn holds_calls(&self) -> bool {
-        self.held && self.cancelled_at.is_none()
-    }
 }
 
 /// What became of a claim on a step of work that duplicated messages may race for.
