@@ -2,11 +2,12 @@
 //! on the revision it replaces (`ro_rev`), so the run's watch and a pause or resume never undo
 //! each other.
 
+use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
 use uuid::Uuid;
 
 use super::DynamoRunStore;
-use crate::aws::errors::applied;
-use crate::aws::item::{number, string};
+use crate::aws::errors::applied_or;
+use crate::aws::item::{number, opt_s, string};
 use crate::domain::rollout::RolloutState;
 use crate::error::{Error, Result};
 
@@ -26,11 +27,14 @@ impl DynamoRunStore {
             .update_meta(run)
             .update_expression("SET rollout_state = :state, ro_rev = :rev")
             .condition_expression(condition)
-            .expression_attribute_values(":state", string(json))
+            .expression_attribute_values(":state", string(&json))
             .expression_attribute_values(":rev", number(next.rev))
             .expression_attribute_values(":before", number(before))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(result)
+        // A retry of this very write, applied before its answer was lost (a 500 after the write), finds
+        // its own state there: applied, not refused.
+        applied_or(result, |item| opt_s(item, "rollout_state") == Some(json.as_str()))
     }
 }
