@@ -21,6 +21,10 @@ GET /strict-api/stats answers the counters (STAT_KEYS); POST /strict-api/reset z
 POST /strict-api/arm {"operation", "table", "when": "before"|"after", "times"} makes the next `times`
 requests of that DynamoDB operation on that table answer 500, before or after moto applied them: a
 test's way to lose one answer on purpose, whatever the random rates draw.
+GET /strict-api/partitions?match=TEXT&top=N answers the busiest partitions (units taken, requests
+throttled) since the last reset; POST /strict-api/capacity {"partition_wcu", "partition_rcu",
+"table_wcu", "table_rcu"} sets throughput while it runs (a test scaled to its size: see
+docs/data-model.md, "Hot keys, measured at the scale of the test").
 
 Modules: `config` (settings, the operations handled, the counters), `answers` (AWS's error shapes,
 capacity units and buckets), `middleware` (the WSGI middleware: routing, faults, holds, capacity,

@@ -7,6 +7,7 @@ import uuid
 import zlib
 from typing import NamedTuple
 
+from moto.dynamodb.models.dynamo_type import DynamoType
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .config import DYNAMODB, JSON_10, SQS_INTERNAL
@@ -98,6 +99,17 @@ def _size(value):
 
 def write_units(value):
     return max(1, math.ceil(_size(value) / 1024))
+
+
+def item_bytes(attributes):
+    """An item's size by DynamoDB's rule (attribute names and values: CapacityUnitCalculations),
+    from its attributes as the JSON protocol carries them."""
+    return DynamoType({"M": attributes}).size() if attributes else 0
+
+
+def units_of(nbytes):
+    """Write units of a write charged for `nbytes`: one per KB begun, at least one."""
+    return max(1, math.ceil(nbytes / 1024))
 
 
 def read_units(nbytes, consistent):

@@ -3,11 +3,13 @@ capacity buckets and transaction tokens, duplicates SQS sends, and keeps a send'
 its messages."""
 
 import copy
+import dataclasses
 import json
 import random
 import re
 import threading
 import time
+import urllib.parse
 from collections import defaultdict
 from io import BytesIO
 
@@ -16,7 +18,7 @@ from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import get_account_id_from
 
 from .answers import Bucket, Response, _response, access_denied, denial_message, dynamodb_error, sqs_internal_error
-from .config import HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
+from .config import CAPACITY, HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
 from .iam import Guard, dynamodb_needs, secretsmanager_needs, sqs_needs
 from .operations import DynamoDbOperations
 
@@ -31,6 +33,7 @@ class StrictAws(DynamoDbOperations):
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.injected_throttle = "table_throttled"  # injected throttles alternate between the two kinds
         self.buckets = {}  # (kind, table, partition or None) -> Bucket
+        self.partitions = defaultdict(lambda: [0.0, 0])  # (kind, table, partition) -> [units taken, throttled]
         self.holds = {}  # (table, key) -> monotonic time the hold ends
         self.tokens = {}  # ClientRequestToken -> (digest of TransactItems, expiry, Response)
         self.seen = 0
@@ -93,7 +96,24 @@ class StrictAws(DynamoDbOperations):
         if path == "/strict-api/reset" and method == "POST":
             with self.stats_lock:
                 self.stats = dict.fromkeys(STAT_KEYS, 0)
+                self.partitions.clear()
                 return _response(200, dict(self.stats))
+        if path == "/strict-api/partitions" and method == "GET":
+            return _response(200, {"partitions": self.partition_tallies(environ.get("QUERY_STRING", ""))})
+        if path == "/strict-api/capacity" and method == "POST":
+            try:
+                asked = json.loads(_body(environ))
+                rates = {name: float(asked[name]) for name in CAPACITY if name in asked}
+            except (ValueError, TypeError) as e:
+                return _response(400, {"message": f"capacity: {e!r}"})
+            if not rates or any(rate <= 0 for rate in rates.values()):
+                return _response(400, {"message": f"capacity: one or more of {', '.join(CAPACITY)}, each > 0"})
+            with self.stats_lock:
+                # A new scale: its buckets start full, and its partitions' tallies start over.
+                self.config = dataclasses.replace(self.config, **rates)
+                self.buckets = {}
+                self.partitions.clear()
+            return _response(200, {name: getattr(self.config, name) for name in CAPACITY})
         if path == "/strict-api/iam" and method == "GET":
             if self.guard is None:
                 return _response(200, {"enabled": False})
@@ -122,7 +142,20 @@ class StrictAws(DynamoDbOperations):
             with self.stats_lock:
                 self.armed.append(armed)
             return _response(200, {"armed": armed})
-        return _response(404, {"message": "GET /strict-api/stats, POST /strict-api/reset or /strict-api/arm"})
+        return _response(404, {"message": "GET /strict-api/stats or /partitions, POST /strict-api/reset, /arm or /capacity"})
+
+    def partition_tallies(self, query):
+        """The busiest partitions (`top`, default 20) whose key contains `match`: units each took and
+        requests (or items) of it throttled, since the last reset."""
+        asked = urllib.parse.parse_qs(query)
+        match, top = asked.get("match", [""])[0], int(asked.get("top", ["20"])[0])
+        rows = []
+        for (kind, table, partition), (units, throttled) in list(self.partitions.items()):
+            key = json.loads(partition)
+            key = next(iter(key.values())) if isinstance(key, dict) and len(key) == 1 else partition
+            if match in str(key):
+                rows.append({"kind": kind, "table": table, "key": key, "units": units, "throttled": throttled})
+        return sorted(rows, key=lambda row: -row["units"])[:top]
 
     def denied(self, principal, needs, operation):
         """The denial of a request by `principal`, a function whose policy lacks one of `needs`,
@@ -226,9 +259,17 @@ class StrictAws(DynamoDbOperations):
             if verdict is None:
                 for b in buckets.values():
                     taken[b] += units
-        if not (all_or_nothing and any(verdicts)):
+        applied = not (all_or_nothing and any(verdicts))
+        if applied:
             for b, units in taken.items():
                 b.tokens -= units
+        for (table, partition, units), verdict in zip(charges, verdicts):
+            if partition is not None:
+                tally = self.partitions[(kind, table, partition)]
+                if verdict is None and applied:
+                    tally[0] += units
+                elif verdict is not None:
+                    tally[1] += 1
         for verdict in filter(None, verdicts):
             self.count(verdict)
         return verdicts

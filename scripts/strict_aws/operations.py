@@ -6,20 +6,53 @@ import json
 import time
 from collections import defaultdict
 
-from .answers import _response, _size, _with_payload, dynamodb_error, read_units, transaction_cancelled, write_units
+from moto.dynamodb.models.dynamo_type import DynamoType
+
+from .answers import _response, _with_payload, dynamodb_error, item_bytes, read_units, transaction_cancelled
+from .answers import units_of, write_units
 from .config import HOT_PARTITION, ONGOING
 
 
 class DynamoDbOperations:
+    """Writes are charged as AWS charges them, by the item's size, not the request's: a PutItem or
+    UpdateItem by the larger of the item before and after it, a DeleteItem by the item it deletes
+    (read-write-operations, "Capacity unit consumption for write operations"); an update's after is
+    taken as its before plus the values it sets, never less than AWS's. A read is charged by the
+    whole item, whatever it projects (GetItem, BatchGetItem; a Query by what it returns)."""
+
     def PutItem(self, environ, request, *_):
-        return self.single_write(environ, request, request["Item"], write_units(request["Item"]))
+        return self.single_write(environ, request, request["Item"], self.write_charge(environ, "Put", request))
 
     def DeleteItem(self, environ, request, *_):
-        return self.single_write(environ, request, request["Key"], write_units(request["Key"]))
+        return self.single_write(environ, request, request["Key"], self.write_charge(environ, "Delete", request))
 
     def UpdateItem(self, environ, request, *_):
-        sent = [request["Key"], request.get("UpdateExpression"), request.get("ExpressionAttributeValues")]
-        return self.single_write(environ, request, request["Key"], write_units(sent))
+        return self.single_write(environ, request, request["Key"], self.write_charge(environ, "Update", request))
+
+    def write_charge(self, environ, op, spec):
+        """Write units of one Put, Update or Delete (`spec`: its request, or its TransactItems entry)."""
+        table = self.table(environ, spec["TableName"])
+        if table is None:
+            return write_units(spec)
+        if op == "Put":
+            return units_of(max(item_bytes(spec["Item"]), self.stored_bytes(table, spec["Item"])))
+        before = self.stored_bytes(table, spec["Key"])
+        if op == "Update":
+            return units_of(before + item_bytes(spec.get("ExpressionAttributeValues")))
+        if op == "Delete":
+            return units_of(before)
+        return write_units(spec)  # a ConditionCheck: what it sends
+
+    @staticmethod
+    def stored_bytes(table, attrs):
+        """The size of the item with `attrs`' key as `table` holds it now (0: there is none)."""
+        try:
+            hash_key = DynamoType(attrs[table.hash_key_attr])
+            range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
+            item = table.get_item(hash_key, range_key)
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return 0
+        return item.size() if item is not None else 0
 
     def TransactWriteItems(self, environ, request, inject_conflict, pick):
         c, now = self.config, time.monotonic()
@@ -55,7 +88,10 @@ class DynamoDbOperations:
         # A transactional write costs twice a plain one. AWS cancels a throttled transaction (reason
         # ThrottlingError on the throttled items) rather than answering ProvisionedThroughputExceeded.
         charged = [i for i, (_, table, _) in enumerate(entries) if table]
-        charges = [(*self.partition(entries[i][1], entries[i][2]), 2 * write_units(items[i])) for i in charged]
+        specs = [next(iter(entry.items())) for entry in items]  # (Put|Update|Delete|ConditionCheck, spec)
+        charges = [
+            (*self.partition(entries[i][1], entries[i][2]), 2 * self.write_charge(environ, *specs[i])) for i in charged
+        ]
         throttled = {i for i, verdict in zip(charged, self.admit("write", charges, True)) if verdict}
         if throttled:
             throttle = ("ThrottlingError", HOT_PARTITION)
@@ -80,11 +116,13 @@ class DynamoDbOperations:
             table = tables[name]
             for entry in entries:
                 total += 1
-                attrs = entry["PutRequest"]["Item"] if "PutRequest" in entry else entry["DeleteRequest"]["Key"]
+                put = "PutRequest" in entry
+                attrs = entry["PutRequest"]["Item"] if put else entry["DeleteRequest"]["Key"]
+                units = units_of(max(item_bytes(attrs) if put else 0, self.stored_bytes(table, attrs)))
                 if self.held(name, self.key(table, attrs), now):
                     self.count("write_conflict_held")
                     unprocessed[name].append(entry)
-                elif self.admit("write", [(*self.partition(table, attrs), write_units(attrs))], True)[0]:
+                elif self.admit("write", [(*self.partition(table, attrs), units)], True)[0]:
                     # AWS returns throttled entries unprocessed; only a batch throttled whole fails.
                     throttled += 1
                     unprocessed[name].append(entry)
@@ -107,8 +145,7 @@ class DynamoDbOperations:
         response = self.forward(environ)
         if table is None or not response.ok:
             return response
-        item = json.loads(response.body).get("Item")
-        units = read_units(_size(item) if item else 0, request.get("ConsistentRead", False))
+        units = read_units(self.stored_bytes(table, request["Key"]), request.get("ConsistentRead", False))
         (verdict,) = self.admit("read", [(*self.partition(table, request["Key"]), units)], True)
         return self.throttled(verdict) if verdict else response
 
@@ -119,7 +156,7 @@ class DynamoDbOperations:
             return response
         # A Query or Scan costs the summed size of what it returns, rounded up once.
         items = json.loads(response.body).get("Items", [])
-        units = read_units(sum(map(_size, items)), request.get("ConsistentRead", False))
+        units = read_units(sum(map(item_bytes, items)), request.get("ConsistentRead", False))
         name, partition = self.partition(table, items[0] if items else {}, request.get("IndexName"))
         if not (items and request.get("KeyConditionExpression")):
             partition = None  # a Scan, or nothing found: the table's (or index's) bucket alone
@@ -142,7 +179,7 @@ class DynamoDbOperations:
             for key in spec["Keys"]:
                 total += 1
                 item = found.get(self.key(table, key))
-                units = read_units(_size(item) if item else 0, spec.get("ConsistentRead", False))
+                units = read_units(self.stored_bytes(table, key), spec.get("ConsistentRead", False))
                 if self.admit("read", [(*self.partition(table, key), units)], True)[0]:
                     # Throttled keys come back unprocessed, with the rest of their table's request.
                     throttled += 1

@@ -208,6 +208,49 @@ def test_partition_buckets_throttle_and_batches_return_unprocessed():
         assert server.faults()["partition_throttled"] >= 1 + 3 + 3 + 1 + 2 + 1
 
 
+def test_writes_and_reads_are_charged_by_the_items_size_not_the_requests():
+    # AWS charges an UpdateItem by the larger of the item before and after it, a DeleteItem by the
+    # item, a read by the whole item whatever it projects: a small update of a 15 KB item is 15 units.
+    with strict_server() as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb, range_key=True)
+        key = {"pk": {"S": "big"}, "sk": {"S": "1"}}
+
+        def units(kind):
+            rows = server.get("/strict-api/partitions?match=big")["partitions"]
+            return sum(row["units"] for row in rows if row["kind"] == kind)
+
+        ddb.put_item(TableName="t", Item={**key, "answer": {"S": "x" * 15_000}})
+        assert units("write") == 15
+        ddb.update_item(TableName="t", Key=key, UpdateExpression="SET s = :s", ExpressionAttributeValues={":s": {"S": "ok"}})
+        assert units("write") == 30
+        ddb.transact_write_items(TransactItems=[{"Update": {
+            "TableName": "t", "Key": key, "UpdateExpression": "SET s = :s",
+            "ExpressionAttributeValues": {":s": {"S": "again"}}}}])
+        assert units("write") == 60  # twice, in a transaction
+        ddb.get_item(TableName="t", Key=key, ProjectionExpression="s", ConsistentRead=True)
+        assert units("read") == 4  # 15 KB: four 4 KB reads, though it returned two bytes
+        time.sleep(0.05)  # past the transaction's hold on the item
+        ddb.delete_item(TableName="t", Key=key)
+        assert units("write") == 75
+        server.post("/strict-api/reset", {})
+        assert server.get("/strict-api/partitions")["partitions"] == []
+
+
+def test_capacity_set_while_running_scales_the_partitions():
+    with strict_server() as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb, range_key=True)
+        assert server.post("/strict-api/capacity", {"partition_wcu": 2})["partition_wcu"] == 2
+        codes = [code_of(ddb.put_item, TableName="t", Item={"pk": {"S": "hot"}, "sk": {"S": str(i)}}) for i in range(4)]
+        assert codes[:2] == ["ok"] * 2 and "ProvisionedThroughputExceededException" in codes[2:]
+        (row,) = server.get("/strict-api/partitions?match=hot")["partitions"]
+        assert row["units"] == 2 and row["throttled"] >= 1
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            server.post("/strict-api/capacity", {"partition_wcu": 0})
+        assert refused.value.code == 400
+
+
 def test_table_bucket_throttles_with_throttling_exception():
     with strict_server(STRICT_TABLE_WCU=2) as server:
         ddb = server.client("dynamodb")
