@@ -103,6 +103,10 @@ pub enum Command {
         /// Percent of the chargers that speak OCPP 2.0.1 (the others 1.6): 0 to 100.
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         ocpp201: u8,
+        /// A 1.6 GetConfiguration of every key answers about this many bytes of keys (0: one key),
+        /// as a charger with a long configuration does; at most 16,000.
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16_000))]
+        configuration_bytes: u64,
     },
     /// Submit one bulk command and follow the run to its end.
     Send {

@@ -60,7 +60,7 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
         let version = if V201.contains(&i) { OcppVersion::V201 } else { OcppVersion::V16 };
         // Installs fail on six chargers of the rollout's second wave (`demo_rollout.rs`).
         let job = if (15..=20).contains(&i) { JobOutcome::Fail } else { JobOutcome::Succeed };
-        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job });
+        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job, configuration_bytes: 0 });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");

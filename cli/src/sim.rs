@@ -17,7 +17,7 @@ use shared::ocpp::{Command, ErrorCode, Frame, OcppVersion};
 use tokio::sync::{oneshot, Semaphore};
 use tokio::task::JoinHandle;
 
-pub use crate::sim_answers::answer_payload;
+pub use crate::sim_answers::{answer_payload, long_configuration};
 pub use crate::sim_jobs::JobOutcome;
 use crate::sim_jobs::{Jobs, Step, JOB_NOTE};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -90,6 +90,8 @@ pub struct SimCharger {
     pub version: OcppVersion,
     /// How the jobs it accepts end (a firmware update, an upload: `sim_jobs`).
     pub job: JobOutcome,
+    /// About how many bytes of keys a 1.6 GetConfiguration of every key answers (0: one key).
+    pub configuration_bytes: u64,
 }
 
 /// Counters shared by a simulated fleet.
@@ -277,7 +279,9 @@ async fn answer_calls(
         let reply = match behaviour {
             Behaviour::Silent => continue,
             Behaviour::Error => Frame::call_error(&id, version, ErrorCode::InternalError, "simulated failure"),
-            Behaviour::Accept | Behaviour::Reject => match answer_payload(version, &action, &request, positive) {
+            Behaviour::Accept | Behaviour::Reject => match answer_payload(version, &action, &request, positive)
+                .map(|payload| long_configuration(version, &action, &request, payload, charger.configuration_bytes))
+            {
                 Some(payload) => Frame::CallResult { id, payload },
                 None => Frame::call_error(&id, version, ErrorCode::NotImplemented, "unknown action"),
             },
@@ -366,6 +370,19 @@ mod tests {
                 assert!(command.check_response(&payload).is_ok(), "{} {positive}: {payload}", command.action);
             }
         }
+    }
+
+    #[test]
+    fn a_long_configuration_passes_its_schema_and_has_the_size_asked_for() {
+        let command = COMMANDS.iter().find(|c| c.version == OcppVersion::V16 && c.action == "GetConfiguration");
+        let command = command.expect("GetConfiguration");
+        let short = answer_payload(command.version, command.action, &json!({}), true).expect("answer");
+        let long = long_configuration(command.version, command.action, &json!({}), short.clone(), 15_000);
+        assert!(command.check_response(&long).is_ok(), "{long}");
+        let bytes = long.to_string().len();
+        assert!((15_000..16_000).contains(&bytes), "{bytes} bytes");
+        let asked = json!({"key": ["HeartbeatInterval"]});
+        assert_eq!(long_configuration(command.version, command.action, &asked, short.clone(), 15_000), short);
     }
 
     #[test]

@@ -93,3 +93,18 @@ fn answer_payload_v201(action: &str, request: &Value, positive: bool) -> Option<
         _ => None,
     }
 }
+
+/// A 1.6 GetConfiguration of every key (no `key` in the request) answered with about `bytes` of
+/// keys, 480-character values each (the schema allows 500), when `bytes` is not 0; any other answer
+/// as it is.
+pub fn long_configuration(version: OcppVersion, action: &str, request: &Value, answer: Value, bytes: u64) -> Value {
+    let every_key = request.get("key").and_then(Value::as_array).is_none_or(Vec::is_empty);
+    if bytes == 0 || version != OcppVersion::V16 || action != "GetConfiguration" || !every_key {
+        return answer;
+    }
+    let value = "v".repeat(480);
+    let entries = bytes.div_ceil(530).max(1);
+    let keys: Vec<Value> =
+        (0..entries).map(|i| json!({"key": format!("Sim.Setting{i:03}"), "readonly": false, "value": value})).collect();
+    json!({"configurationKey": keys})
+}

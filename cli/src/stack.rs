@@ -47,13 +47,18 @@ pub struct AwsOptions {
     pub management_throttle_rate: f64,
     /// The worker's recursive-loop setting, as template.yaml's (`Allow`; tests try `Terminate`).
     pub recursive_loop: RecursiveLoop,
+    /// The stack-wide cap on CALLs a second, when not the template's default (DISPATCH_PER_SECOND,
+    /// as the worker function reads it).
+    pub dispatch_per_second: Option<u32>,
 }
 
 impl AwsOptions {
-    /// The management API stand-in's throttle rate from STRICT_MANAGEMENT_THROTTLE_RATE (default 0).
-    pub fn from_env() -> AwsOptions {
+    /// The management API stand-in's throttle rate from STRICT_MANAGEMENT_THROTTLE_RATE (default 0)
+    /// and the dispatch cap from DISPATCH_PER_SECOND.
+    pub fn from_env() -> Result<AwsOptions, String> {
         let rate = std::env::var("STRICT_MANAGEMENT_THROTTLE_RATE").ok().and_then(|r| r.parse().ok()).unwrap_or(0.0);
-        AwsOptions { management_throttle_rate: rate, ..AwsOptions::default() }
+        let dispatch_per_second = worker::aws::dispatch_per_second()?;
+        Ok(AwsOptions { management_throttle_rate: rate, dispatch_per_second, ..AwsOptions::default() })
     }
 }
 
@@ -179,6 +184,9 @@ impl Stack {
             worker: WorkerContext::on_aws(&worker, resources, queue(&worker), management_endpoint, webhook_key),
             websocket: WebsocketContext::on_aws(&websocket, resources, queue(&websocket), management_endpoint),
         };
+        if let (Some(cap), Some(per_second)) = (stack.worker.pace.as_mut(), options.dispatch_per_second) {
+            cap.per_second = per_second;
+        }
         customize(&mut stack);
         // The dispatch queue's pollers, and one for its dead-letter queue (as the template maps both).
         // Only with its ARN: the worker tells dead letters by it.

@@ -53,6 +53,7 @@ async fn main() {
             firmware: None,
             version,
             job: JobOutcome::Succeed,
+            configuration_bytes: 0,
         })
         .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");

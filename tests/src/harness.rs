@@ -215,6 +215,7 @@ impl TestStack {
                 firmware: None,
                 version: Default::default(),
                 job: JobOutcome::Succeed,
+                configuration_bytes: 0,
             })
             .collect();
         sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")

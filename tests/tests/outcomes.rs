@@ -13,7 +13,15 @@ use serde_json::{json, Value};
 use shared::ocpp::OcppVersion;
 
 fn charger(i: usize, behaviour: Behaviour, job: JobOutcome, version: OcppVersion) -> SimCharger {
-    SimCharger { identity: cp(i), password: None, behaviour, firmware: Some("sim-1.0".into()), version, job }
+    SimCharger {
+        identity: cp(i),
+        password: None,
+        behaviour,
+        firmware: Some("sim-1.0".into()),
+        version,
+        job,
+        configuration_bytes: 0,
+    }
 }
 
 fn by_identity<'a>(results: &'a [Value], identity: &str) -> &'a Value {

@@ -22,6 +22,7 @@ fn chargers(outcomes: impl IntoIterator<Item = (usize, JobOutcome)>) -> Vec<SimC
             firmware: None,
             version: OcppVersion::V16,
             job,
+            configuration_bytes: 0,
         })
         .collect()
 }

@@ -57,13 +57,22 @@ impl WorkerContext {
         let key = WebhookKey::new(secret_setting(&clients, WEBHOOK_KEY).await?);
         let endpoint = clients.management_endpoint()?;
         let mut ctx = Self::on_aws(&clients, &resources, queue, &endpoint, key);
-        if let (Some(cap), Ok(text)) = (ctx.pace.as_mut(), std::env::var(DISPATCH_PER_SECOND)) {
-            cap.per_second = text
-                .parse()
-                .ok()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| format!("{DISPATCH_PER_SECOND} must be a positive whole number, not {text:?}"))?;
+        if let (Some(cap), Some(per_second)) = (ctx.pace.as_mut(), dispatch_per_second()?) {
+            cap.per_second = per_second;
         }
         Ok(ctx)
     }
+}
+
+/// The stack-wide cap DISPATCH_PER_SECOND sets, when it is set (the template sets it from
+/// `DispatchPerSecond`; `ocpp-bulk serve --backend aws` reads it too).
+pub fn dispatch_per_second() -> Result<Option<u32>, String> {
+    let Ok(text) = std::env::var(DISPATCH_PER_SECOND) else {
+        return Ok(None);
+    };
+    text.parse()
+        .ok()
+        .filter(|n| *n > 0)
+        .map(Some)
+        .ok_or_else(|| format!("{DISPATCH_PER_SECOND} must be a positive whole number, not {text:?}"))
 }
