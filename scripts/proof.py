@@ -6,7 +6,11 @@ checked against a recount of its results. Standard library only.
   proof.py wait API TOKEN RUN [FRACTION]            follows the run until FRACTION of it is done
                                                     (default: completed), printing progress
   proof.py check API TOKEN RUN                      recounts every result against the counters
+  proof.py connected API TOKEN N                    waits until N chargers are connected
   proof.py stand-in stats|reset                     the strict stand-in's fault counts (AWS_ENDPOINT_URL)
+  proof.py stand-in capacity WCU RCU                sets its partitions' throughput (tallies start over)
+  proof.py hot-keys API TOKEN RUN CAP               each partition of RUN, scaled to 150,000 chargers at
+                                                    the dispatch cap; fails if one would be over its limit
 """
 
 import json
@@ -111,11 +115,75 @@ def check(api, token, run_id):
         raise SystemExit(1)
 
 
-def stand_in(action):
+def connected(api, token, count):
+    """Waits (up to 3 minutes) until `count` chargers are connected again, as the fleet view says."""
+    started, seen = time.monotonic(), 0
+    while time.monotonic() - started < 180:
+        seen, cursor = 0, None
+        while True:
+            page = call(api, token, "GET", "/v3/chargers?connected=true&per_page=1000"
+                        + (f"&cursor={cursor}" if cursor else ""))
+            seen += len(page["data"])
+            cursor = page["meta"].get("next_cursor")
+            if not cursor:
+                break
+        if seen >= int(count):
+            print(f"  {seen} chargers connected after {time.monotonic() - started:.0f} s", file=sys.stderr)
+            return
+        time.sleep(2)
+    raise SystemExit(f"only {seen} of {count} chargers connected again")
+
+
+def stand_in(action, *rates):
     url = os.environ["AWS_ENDPOINT_URL"] + "/strict-api/" + action
-    request = urllib.request.Request(url, data=b"" if action == "reset" else None)
-    with urllib.request.urlopen(request, timeout=10) as response:
+    data = None if action == "stats" else b""
+    if action == "capacity":
+        data = json.dumps({"partition_wcu": float(rates[0]), "partition_rcu": float(rates[1])}).encode()
+    with urllib.request.urlopen(urllib.request.Request(url, data=data), timeout=10) as response:
         print(response.read().decode())
+
+
+# At 150,000 chargers a run's results lie in 30 partitions (5,000 each, position mod 30) and the
+# stack sends 3,000 CALLs a second (DispatchPerSecond): each results partition takes 100 answers a
+# second, against 1,000 write and 3,000 read units (docs/data-model.md, "Hot keys at the scale of
+# the test"). A test whose one results partition takes CAP answers a second stands for it with its
+# partitions' throughput scaled by CAP / 100.
+ANSWERS_PER_PARTITION = 100
+PARTITION_LIMITS = {"write": 1000, "read": 3000}
+
+
+def hot_keys(api, token, run_id, cap):
+    """Each partition of the run that took units, per result in it, and what that is a second for a
+    partition at 150,000 chargers; exits 1 when one would pass a partition's limit there."""
+    total = call(api, token, "GET", f"/v3/chargers/commands/bulk/{run_id}")["data"]["total_count"]
+    per_partition = total / max(1, -(-total // 5000))  # results per results partition (RUN#id#R{k})
+    url = os.environ["AWS_ENDPOINT_URL"] + f"/strict-api/partitions?top=200&match={run_id}"
+    with urllib.request.urlopen(url, timeout=10) as response:
+        rows = json.load(response)["partitions"]
+    print(f"   partitions of the run (throughput scaled by {int(cap) / ANSWERS_PER_PARTITION:g}, "
+          f"{per_partition:.0f} results per results partition):")
+    over, shown = [], {}
+    for row in rows:  # the busiest of each kind of partition: #R{k} results, #C{k} counters, #A{seq} answers
+        name = row["key"].split(run_id, 1)[-1] or "(META)"
+        kind = (row["kind"], name.rstrip("0123456789"))
+        shown[kind] = shown.get(kind, 0) + 1
+        if shown[kind] > 1:
+            continue
+        line = f"     {row['kind']:5} {name:10} {row['units']:9.1f} units, {row['throttled']:4} throttled"
+        if name.startswith("#R"):
+            per_result = row["units"] / per_partition
+            at_scale = per_result * ANSWERS_PER_PARTITION
+            limit = PARTITION_LIMITS[row["kind"]]
+            line += f"; {per_result:.2f} a result: {at_scale:,.0f} units/s at 150,000 chargers (limit {limit:,})"
+            if at_scale > limit:
+                over.append(f"{row['kind']} {name}")
+        print(line)
+    for (kind, name), n in shown.items():
+        if n > 1:
+            print(f"     ({kind} {name}*: the busiest of {n} partitions shown)")
+    if over:
+        print(f"   HOT at 150,000 chargers: {', '.join(over)}")
+        raise SystemExit(1)
 
 
 if __name__ == "__main__":
@@ -123,4 +191,5 @@ if __name__ == "__main__":
     if verb == "fleet":
         json.dump(fleet(int(args[0])), sys.stdout)
     else:
-        {"post": post, "wait": wait, "check": check, "stand-in": stand_in}[verb](*args)
+        {"post": post, "wait": wait, "check": check, "stand-in": stand_in, "hot-keys": hot_keys,
+         "connected": connected}[verb](*args)

@@ -87,7 +87,7 @@ macro_rules! contract_suite {
     ($ports:expr) => {
         $crate::contract_suite!(@tests $ports;
             tokens_and_chargers_resolve, runs_and_results_round_trip, mark_called_is_conditional,
-            finish_counts_once_and_completes, racing_finishes_make_one_transition,
+            finish_counts_once_and_completes, a_long_answer_reads_back_whole, racing_finishes_make_one_transition,
             racing_dispatches_mark_one_call, big_run_completes_exactly, runs_listed_newest_first,
             waiting_messages_are_woken_by_the_release, an_undelivered_call_is_taken_back,
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,

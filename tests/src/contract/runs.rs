@@ -239,3 +239,28 @@ pub async fn a_chunk_is_written_once(ports: &Ports) {
     assert_eq!(done.counters, Counters { sent: 0, offline: 2, error: 0, skipped: 2, ..Counters::default() });
     assert!(done.completed_at.is_some(), "complete once its last result ended");
 }
+
+/// An answer of up to 16 KB (a GetConfiguration) reads back whole from every read of its result,
+/// and a duplicate answer changes none of it: the AWS store keeps a long answer in an item of its
+/// own, written in its result's transaction or not at all.
+pub async fn a_long_answer_reads_back_whole(ports: &Ports) {
+    let (run, _) = new_run(ports, "alice", 3, 0).await;
+    let long = |value: &str| json!({"configurationKey": [{"key": "Sim.Setting", "readonly": false, "value": value.repeat(15_000)}]});
+    for seq in [0, 2] {
+        assert!(ports.runs.mark_called(run.id, seq, &called(&format!("call-{seq}")), Utc::now()).await.unwrap());
+    }
+    let answer = long("v");
+    let expect = Expect::Call("call-2".into());
+    assert!(ports.runs.finish(run.id, 2, &expect, Outcome::sent(answer.clone())).await.unwrap());
+    assert!(!ports.runs.finish(run.id, 2, &expect, Outcome::sent(long("w"))).await.unwrap(), "a duplicate answer");
+    let short = json!({"configurationKey": []});
+    assert!(ports.runs.finish(run.id, 0, &Expect::Call("call-0".into()), Outcome::sent(short.clone())).await.unwrap());
+
+    assert_eq!(ports.runs.result(run.id, 2).await.unwrap().expect("result").response, Some(answer.clone()));
+    let page = ports.runs.results(run.id, None, None, 10).await.unwrap();
+    let responses: Vec<_> = page.iter().map(|r| r.response.clone()).collect();
+    assert_eq!(responses, vec![Some(short), None, Some(answer.clone())]);
+    let at = ports.runs.results_at(&[(run.id, 2), (run.id, 1)]).await.unwrap();
+    let two = at.iter().find(|(_, r)| r.seq == 2).expect("position 2");
+    assert_eq!(two.1.response, Some(answer));
+}

@@ -7,6 +7,7 @@ use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure, 
 use chrono::Utc;
 use uuid::Uuid;
 
+use super::answers::{APART, INLINE_ANSWER_BYTES};
 use super::layout::{counter_key, result_key};
 use super::DynamoRunStore;
 use crate::aws::errors::{applied_or, failed_conditions};
@@ -57,15 +58,16 @@ impl DynamoRunStore {
             .await
     }
 
-    /// The two updates that end a result: the result itself, conditionally on `expect`, and its
-    /// counter shard (with when: `ended_ms`). `None` for a run that does not exist.
+    /// The writes that end a result, for one transaction: the result itself, conditionally on
+    /// `expect`, first; its counter shard (with when: `ended_ms`); and its answer's own item when
+    /// the answer is kept apart (`answers`). `None` for a run that does not exist.
     pub(super) async fn finish_updates(
         &self,
         run: Uuid,
         seq: u64,
         expect: &Expect,
         outcome: Outcome,
-    ) -> Result<Option<[Update; 2]>> {
+    ) -> Result<Option<Vec<TransactWriteItem>>> {
         let Some(layout) = self.layout(run).await? else {
             return Ok(None);
         };
@@ -89,11 +91,21 @@ impl DynamoRunStore {
                 .expression_attribute_names("#message", "message")
                 .expression_attribute_values(":message", string(message));
         }
+        let mut apart = None;
         if let Some(response) = &outcome.response {
-            sets.push("#response = :response");
-            update = update
-                .expression_attribute_names("#response", "response")
-                .expression_attribute_values(":response", string(response.to_string()));
+            let json = response.to_string();
+            if json.len() > INLINE_ANSWER_BYTES {
+                sets.push("#apart = :apart");
+                update = update
+                    .expression_attribute_names("#apart", APART)
+                    .expression_attribute_values(":apart", number(json.len()));
+                apart = Some(self.answer_put(run, seq, json)?);
+            } else {
+                sets.push("#response = :response");
+                update = update
+                    .expression_attribute_names("#response", "response")
+                    .expression_attribute_values(":response", string(json));
+            }
         }
         if let Some(follow) = &outcome.follow_up {
             sets.push("follow = :follow, follow_rev = :rev");
@@ -143,7 +155,11 @@ impl DynamoRunStore {
         if outcome.timed_out {
             fields.push(super::items::TIMEOUT);
         }
-        Ok(Some([update, self.count_update(run, counter, &fields)?]))
+        let count = self.count_update(run, counter, &fields)?;
+        let mut items: Vec<TransactWriteItem> =
+            [update, count].into_iter().map(|u| TransactWriteItem::builder().update(u).build()).collect();
+        items.extend(apart);
+        Ok(Some(items))
     }
 
     /// The update of counter shard `counter` that adds one to each of `fields` (a result's ending,

@@ -5,6 +5,7 @@
 //! assembled from its counters and markers, and settled: completed by a conditional update the next
 //! time it is read with no pending result left), `webhooks`.
 
+mod answers;
 mod calls;
 mod cancel;
 mod creation;
@@ -40,7 +41,7 @@ use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, Gate, InflightCall, RunKey, RunStore};
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
-use items::{parse_meta, parse_result, run_items, shell_item};
+use items::{parse_meta, run_items, shell_item};
 use layout::{chunk_key, owner_sort_key, results_partition, run_of_partition, MAX_RESULTS_WINDOW};
 pub use layout::{counter_key, meta_key, result_key, shard_count, Layout, OWNER_INDEX};
 
@@ -195,12 +196,10 @@ impl RunStore for DynamoRunStore {
             let shards: BTreeSet<u64> =
                 (from..=to).take(layout.results as usize).map(|seq| layout.shard_of(seq)).collect();
             let queries = shards.into_iter().map(|k| self.query_window(results_partition(run, k), status, from, to));
-            let mut window: Vec<ResultRecord> = futures::future::try_join_all(queries)
-                .await?
-                .iter()
-                .flatten()
-                .map(parse_result)
-                .collect::<Result<_>>()?;
+            let items = futures::future::try_join_all(queries).await?;
+            let items = items.iter().flatten().map(|item| (run, item)).collect();
+            let mut window: Vec<ResultRecord> =
+                self.parse_results(items).await?.into_iter().map(|(_, result)| result).collect();
             window.sort_by_key(|r| r.seq);
             found.extend(window);
             from = to + 1;
@@ -237,11 +236,8 @@ impl RunStore for DynamoRunStore {
         let Some(layout) = self.layout(run).await? else {
             return Ok(None);
         };
-        get_item(&self.client, &self.table, result_key(run, layout, seq), true)
-            .await?
-            .as_ref()
-            .map(parse_result)
-            .transpose()
+        let item = get_item(&self.client, &self.table, result_key(run, layout, seq), true).await?;
+        Ok(self.parse_results(item.iter().map(|item| (run, item)).collect()).await?.pop().map(|(_, result)| result))
     }
 
     async fn results_at(&self, keys: &[(Uuid, u64)]) -> Result<Vec<(Uuid, ResultRecord)>> {
@@ -256,16 +252,17 @@ impl RunStore for DynamoRunStore {
                 items.push(result_key(run, layout, seq));
             }
         }
-        batch::get_all(&self.client, &self.table, items, true)
-            .await?
+        let items = batch::get_all(&self.client, &self.table, items, true).await?;
+        let items = items
             .iter()
             .map(|item| {
                 let run = opt_s(item, "pk")
                     .and_then(run_of_partition)
                     .ok_or_else(|| Error::internal("dynamodb", "result outside a results partition"))?;
-                Ok((run, parse_result(item)?))
+                Ok((run, item))
             })
-            .collect()
+            .collect::<Result<_>>()?;
+        self.parse_results(items).await
     }
 
     async fn mark_called(&self, run: Uuid, seq: u64, call: &Called, at: DateTime<Utc>) -> Result<bool> {
@@ -348,7 +345,7 @@ impl RunStore for DynamoRunStore {
         };
         // The shard is not read back to see whether this was the run's last result: the run
         // completes when it is next read (`settle`), at the time its last result ended.
-        Ok(self.transact(updates.map(|u| TransactWriteItem::builder().update(u).build()).to_vec()).await?.is_none())
+        Ok(self.transact(updates).await?.is_none())
     }
 
     async fn finish_answered(
@@ -375,18 +372,14 @@ impl RunStore for DynamoRunStore {
             .expression_attribute_values(":none", number(0))
             .build()
             .map_err(|e| Error::internal("dynamodb", e))?;
-        let mut items: Vec<TransactWriteItem> =
-            updates.iter().map(|u| TransactWriteItem::builder().update(u.clone()).build()).collect();
+        let mut items = updates.clone();
         items.push(TransactWriteItem::builder().delete(free).build());
         match self.transact(items).await? {
             None => Ok((true, true)),
             // The result's own condition: a late, duplicate or misdirected answer.
             Some(failed) if failed.first().is_some_and(Option::is_some) => Ok((false, false)),
             // Only the slot's: the result alone, then the caller frees the slot.
-            Some(_) => {
-                let items = updates.map(|u| TransactWriteItem::builder().update(u).build()).to_vec();
-                Ok((self.transact(items).await?.is_none(), false))
-            }
+            Some(_) => Ok((self.transact(updates).await?.is_none(), false)),
         }
     }
 }
