@@ -24,11 +24,12 @@ test's way to lose one answer on purpose, whatever the random rates draw.
 GET /strict-api/partitions?match=TEXT&top=N answers the busiest partitions (units taken, requests
 throttled) since the last reset; POST /strict-api/capacity {"partition_wcu", "partition_rcu",
 "table_wcu", "table_rcu"} sets throughput while it runs (a test scaled to its size: see
-docs/data-model.md, "Hot keys, measured at the scale of the test").
+docs/data-model.md, "Hot keys at the scale of the test").
 
 Modules: `config` (settings, the operations handled, the counters), `answers` (AWS's error shapes,
 capacity units and buckets), `middleware` (the WSGI middleware: routing, faults, holds, capacity,
-SQS duplicates), `operations` (each DynamoDB data operation under those rules).
+SQS duplicates), `operations` (each DynamoDB data operation under those rules), `admin` (the
+/strict-api/ routes), `wsgi` (a request's body, JSON and credential).
 """
 
 from .config import STAT_KEYS, Config

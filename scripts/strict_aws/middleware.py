@@ -3,13 +3,10 @@ capacity buckets and transaction tokens, duplicates SQS sends, and keeps a send'
 its messages."""
 
 import copy
-import dataclasses
 import json
 import random
-import re
 import threading
 import time
-import urllib.parse
 from collections import defaultdict
 from io import BytesIO
 
@@ -17,12 +14,15 @@ import moto.sqs.models as sqs_models
 from moto.dynamodb.models import dynamodb_backends
 from moto.iam.models import get_account_id_from
 
-from .answers import Bucket, Response, _response, access_denied, denial_message, dynamodb_error, sqs_internal_error
-from .config import CAPACITY, HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
+from .admin import StrictApi
+from .answers import Bucket, Response, access_denied, dynamodb_error, sqs_internal_error
+from .config import HOT_PARTITION, ONGOING, READS, SQS_DATA, STAT_KEYS, TABLE_CAP, WRITES
 from .iam import Guard, dynamodb_needs, secretsmanager_needs, sqs_needs
 from .operations import DynamoDbOperations
+from .wsgi import _body, _credential, _request
 
-class StrictAws(DynamoDbOperations):
+
+class StrictAws(DynamoDbOperations, StrictApi):
     def __init__(self, app, config):
         self.app = app
         self.config = config
@@ -57,6 +57,7 @@ class StrictAws(DynamoDbOperations):
         else:
             if path == "/moto-api/reset":  # moto forgets every table and queue: so do holds and tokens
                 self.holds, self.tokens, self.buckets = {}, {}, {}
+                self.partitions.clear()
             service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
             response = self.authorize(environ, service, op) or self.faults(environ, service, op)
             if response is None:
@@ -87,75 +88,6 @@ class StrictAws(DynamoDbOperations):
                     self.count("sqs_server_error")
                     return sqs_internal_error()
         return None
-
-    def api(self, environ):
-        path, method = environ["PATH_INFO"], environ["REQUEST_METHOD"]
-        if path == "/strict-api/stats" and method == "GET":
-            with self.stats_lock:
-                return _response(200, dict(self.stats))
-        if path == "/strict-api/reset" and method == "POST":
-            with self.stats_lock:
-                self.stats = dict.fromkeys(STAT_KEYS, 0)
-                self.partitions.clear()
-                return _response(200, dict(self.stats))
-        if path == "/strict-api/partitions" and method == "GET":
-            return _response(200, {"partitions": self.partition_tallies(environ.get("QUERY_STRING", ""))})
-        if path == "/strict-api/capacity" and method == "POST":
-            try:
-                asked = json.loads(_body(environ))
-                rates = {name: float(asked[name]) for name in CAPACITY if name in asked}
-            except (ValueError, TypeError) as e:
-                return _response(400, {"message": f"capacity: {e!r}"})
-            if not rates or any(rate <= 0 for rate in rates.values()):
-                return _response(400, {"message": f"capacity: one or more of {', '.join(CAPACITY)}, each > 0"})
-            with self.stats_lock:
-                # A new scale: its buckets start full, and its partitions' tallies start over.
-                self.config = dataclasses.replace(self.config, **rates)
-                self.buckets = {}
-                self.partitions.clear()
-            return _response(200, {name: getattr(self.config, name) for name in CAPACITY})
-        if path == "/strict-api/iam" and method == "GET":
-            if self.guard is None:
-                return _response(200, {"enabled": False})
-            with self.guard_lock:
-                return _response(200, {"enabled": True, **self.guard.report()})
-        if path == "/strict-api/authorize" and method == "POST":
-            # API Gateway's management API, served by `ocpp-bulk serve` itself, asks here.
-            try:
-                asked = json.loads(_body(environ))
-                authorization, action, resource = asked["authorization"], asked["action"], asked["resource"]
-            except (ValueError, KeyError, TypeError) as e:
-                return _response(400, {"message": f"authorize: {e!r}"})
-            principal = self.guard.principal(authorization) if self.guard else None
-            denied = self.denied(principal, [(action, resource, {})], action.partition(":")[2])
-            if denied is None:
-                return _response(200, {"allowed": True})
-            return _response(403, {**denied, "message": denial_message(denied)})
-        if path == "/strict-api/arm" and method == "POST":
-            try:
-                fault = json.loads(_body(environ))
-                armed = [fault["operation"], fault["table"], fault["when"], int(fault.get("times", 1))]
-            except (ValueError, KeyError, TypeError) as e:
-                return _response(400, {"message": f"arm: {e!r}"})
-            if armed[2] not in ("before", "after") or armed[0] not in WRITES | READS:
-                return _response(400, {"message": "arm: when is before or after, operation a data operation"})
-            with self.stats_lock:
-                self.armed.append(armed)
-            return _response(200, {"armed": armed})
-        return _response(404, {"message": "GET /strict-api/stats or /partitions, POST /strict-api/reset, /arm or /capacity"})
-
-    def partition_tallies(self, query):
-        """The busiest partitions (`top`, default 20) whose key contains `match`: units each took and
-        requests (or items) of it throttled, since the last reset."""
-        asked = urllib.parse.parse_qs(query)
-        match, top = asked.get("match", [""])[0], int(asked.get("top", ["20"])[0])
-        rows = []
-        for (kind, table, partition), (units, throttled) in list(self.partitions.items()):
-            key = json.loads(partition)
-            key = next(iter(key.values())) if isinstance(key, dict) and len(key) == 1 else partition
-            if match in str(key):
-                rows.append({"kind": kind, "table": table, "key": key, "units": units, "throttled": throttled})
-        return sorted(rows, key=lambda row: -row["units"])[:top]
 
     def denied(self, principal, needs, operation):
         """The denial of a request by `principal`, a function whose policy lacks one of `needs`,
@@ -355,35 +287,6 @@ class StrictAws(DynamoDbOperations):
         if twice:
             self.count("sqs_duplicated")
         return twice
-
-
-def _credential(environ):
-    """(access key id, region) of the request's SigV4 Authorization header."""
-    match = re.search(r"Credential=([^/,]+)/[^/]+/([^/]+)/", environ.get("HTTP_AUTHORIZATION", ""))
-    return match.groups() if match else ("", "us-east-1")
-
-
-def _request(environ):
-    """The request's JSON body, parsed once (the IAM check and the faults both read it); None when
-    it is not JSON."""
-    if "strict.request" not in environ:
-        try:
-            environ["strict.request"] = json.loads(_body(environ))
-        except ValueError:
-            environ["strict.request"] = None
-    return environ["strict.request"]
-
-
-def _body(environ):
-    """The request's body, read once: kept as environ["strict.body"], and handed back to moto as a
-    fresh stream."""
-    if "strict.body" not in environ:
-        stream, length = environ["wsgi.input"], environ.get("CONTENT_LENGTH")
-        whole = environ.get("wsgi.input_terminated")  # a chunked body, already de-chunked by werkzeug
-        body = stream.read(int(length)) if length else stream.read() if whole else b""
-        environ["strict.body"] = body
-        environ["wsgi.input"], environ["CONTENT_LENGTH"] = BytesIO(body), str(len(body))
-    return environ["strict.body"]
 
 
 def _duplicate_sqs_sends(strict):

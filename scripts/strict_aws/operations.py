@@ -3,6 +3,7 @@ conflicts, ClientRequestToken replays. A mixin of `middleware.StrictAws`, whose 
 
 import hashlib
 import json
+import re
 import time
 from collections import defaultdict
 
@@ -12,13 +13,16 @@ from .answers import _response, _with_payload, dynamodb_error, item_bytes, read_
 from .answers import units_of, write_units
 from .config import HOT_PARTITION, ONGOING
 
+# What shapes a Query's or Scan's answer but not what it reads (and is charged for).
+READ_SHAPERS = {"FilterExpression", "ProjectionExpression", "Select", "AttributesToGet", "QueryFilter", "ScanFilter"}
+
 
 class DynamoDbOperations:
     """Writes are charged as AWS charges them, by the item's size, not the request's: a PutItem or
     UpdateItem by the larger of the item before and after it, a DeleteItem by the item it deletes
     (read-write-operations, "Capacity unit consumption for write operations"); an update's after is
-    taken as its before plus the values it sets, never less than AWS's. A read is charged by the
-    whole item, whatever it projects (GetItem, BatchGetItem; a Query by what it returns)."""
+    estimated as its before plus every value the request carries (conditions' too), which as a rule
+    errs high. A read is charged by the whole items it reads, whatever it projects or filters out."""
 
     def PutItem(self, environ, request, *_):
         return self.single_write(environ, request, request["Item"], self.write_charge(environ, "Put", request))
@@ -41,7 +45,7 @@ class DynamoDbOperations:
             return units_of(before + item_bytes(spec.get("ExpressionAttributeValues")))
         if op == "Delete":
             return units_of(before)
-        return write_units(spec)  # a ConditionCheck: what it sends
+        return units_of(before)  # a ConditionCheck: the item it checks
 
     @staticmethod
     def stored_bytes(table, attrs):
@@ -154,8 +158,12 @@ class DynamoDbOperations:
         response = self.forward(environ)
         if table is None or not response.ok:
             return response
-        # A Query or Scan costs the summed size of what it returns, rounded up once.
+        # A Query or Scan costs the summed size of what it read, rounded up once: every item its key
+        # condition (and Limit) reached, before its filter and its projection.
         items = json.loads(response.body).get("Items", [])
+        if READ_SHAPERS & request.keys():
+            items = self.read_before_shaping(environ, request)
+            self.forwarded = response
         units = read_units(sum(map(item_bytes, items)), request.get("ConsistentRead", False))
         name, partition = self.partition(table, items[0] if items else {}, request.get("IndexName"))
         if not (items and request.get("KeyConditionExpression")):
@@ -164,6 +172,19 @@ class DynamoDbOperations:
         return self.throttled(verdict) if verdict else response
 
     Scan = Query
+
+    def read_before_shaping(self, environ, request):
+        """The items a Query or Scan read before its filter and projection: the same request without
+        them (and without the names and values only they used), asked of moto."""
+        bare = {k: v for k, v in request.items() if k not in READ_SHAPERS}
+        used = set(re.findall(r"[#:][A-Za-z0-9_]+", bare.get("KeyConditionExpression", "")))
+        for field in ("ExpressionAttributeNames", "ExpressionAttributeValues"):
+            kept = {k: v for k, v in request.get(field, {}).items() if k in used}
+            bare.pop(field, None)
+            if kept:
+                bare[field] = kept
+        answer = self.forward(environ, json.dumps(bare).encode())
+        return json.loads(answer.body).get("Items", []) if answer.ok else []
 
     def BatchGetItem(self, environ, request, *_):
         tables = {name: self.table(environ, name) for name in request["RequestItems"]}

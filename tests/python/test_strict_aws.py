@@ -230,6 +230,10 @@ def test_writes_and_reads_are_charged_by_the_items_size_not_the_requests():
         assert units("write") == 60  # twice, in a transaction
         ddb.get_item(TableName="t", Key=key, ProjectionExpression="s", ConsistentRead=True)
         assert units("read") == 4  # 15 KB: four 4 KB reads, though it returned two bytes
+        found = ddb.query(TableName="t", KeyConditionExpression="pk = :pk", FilterExpression="#s = :no",
+                          ExpressionAttributeNames={"#s": "s"},
+                          ExpressionAttributeValues={":pk": {"S": "big"}, ":no": {"S": "never"}}, ConsistentRead=True)
+        assert found["Items"] == [] and units("read") == 8  # a Query pays for what it read, filtered out or not
         time.sleep(0.05)  # past the transaction's hold on the item
         ddb.delete_item(TableName="t", Key=key)
         assert units("write") == 75
