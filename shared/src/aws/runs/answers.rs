@@ -6,6 +6,8 @@
 //! in the transaction that ends its result, which keeps only its size (`response_apart`), and is
 //! read back with the result ("Hot keys at the scale of the test").
 
+use std::collections::{HashMap, HashSet};
+
 use aws_sdk_dynamodb::types::{Put, TransactWriteItem};
 use uuid::Uuid;
 
@@ -29,7 +31,11 @@ fn answer_partition(run: Uuid, seq: u64) -> String {
 
 /// The item holding the answer of a run's position `seq`, when it is kept apart.
 pub fn answer_key(run: Uuid, seq: u64) -> Item {
-    Item::from([("pk".into(), string(answer_partition(run, seq))), ("sk".into(), string("A"))])
+    answer_item_key(answer_partition(run, seq))
+}
+
+fn answer_item_key(partition: String) -> Item {
+    Item::from([("pk".into(), string(partition)), ("sk".into(), string("A"))])
 }
 
 impl DynamoRunStore {
@@ -41,32 +47,58 @@ impl DynamoRunStore {
         Ok(TransactWriteItem::builder().put(put.map_err(|e| Error::internal("dynamodb", e))?).build())
     }
 
-    /// The results of `items` (each with its run), each answer kept apart read back with it: one
-    /// consistent BatchGetItem for all of them (the answer was written with its result).
+    /// The results of `items` (each with its run), each answer kept apart read back with it.
     pub(super) async fn parse_results(&self, items: Vec<(Uuid, &Item)>) -> Result<Vec<(Uuid, ResultRecord)>> {
-        let mut results = Vec::with_capacity(items.len());
-        let mut apart = Vec::new();
-        for (run, item) in items {
-            let result = parse_result(item)?;
-            if opt_n::<u64>(item, APART).is_some() {
-                apart.push(answer_key(run, result.seq));
-            }
-            results.push((run, result));
-        }
-        if apart.is_empty() {
-            return Ok(results);
-        }
-        let mut answers = std::collections::HashMap::new();
-        for item in batch::get_all(&self.client, &self.table, apart, true).await? {
-            if let Some(pk) = item.get("pk").and_then(|pk| pk.as_s().ok()) {
-                answers.insert(pk.clone(), parse_json(&item, "response")?);
-            }
-        }
-        for (run, result) in &mut results {
-            if let Some(answer) = answers.remove(&answer_partition(*run, result.seq)) {
-                result.response = answer;
-            }
-        }
-        Ok(results)
+        let rows = items.into_iter().map(|(run, item)| parsed(run, item)).collect::<Result<_>>()?;
+        self.with_answers(rows).await
     }
+
+    /// `rows` as `parsed` gave them, each answer kept apart read back: one consistent
+    /// BatchGetItem per 100 (the answer was written with its result). An answer its result says
+    /// is apart but that is not there yet (a read racing the transaction's commit, which is
+    /// atomic for writes but not for other reads) is read once more; then it is an error, never
+    /// a result shown without its answer.
+    pub(super) async fn with_answers(&self, rows: Vec<Parsed>) -> Result<Vec<(Uuid, ResultRecord)>> {
+        let mut missing: HashSet<String> =
+            rows.iter().filter(|row| row.apart).map(|row| answer_partition(row.run, row.result.seq)).collect();
+        let mut answers = HashMap::with_capacity(missing.len());
+        for attempt in 0..2 {
+            if missing.is_empty() {
+                break;
+            }
+            if attempt > 0 {
+                tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+            }
+            let keys = missing.iter().cloned().map(answer_item_key).collect();
+            for item in batch::get_all(&self.client, &self.table, keys, true).await? {
+                if let Some(pk) = item.get("pk").and_then(|pk| pk.as_s().ok()) {
+                    missing.remove(pk);
+                    answers.insert(pk.clone(), parse_json(&item, "response")?);
+                }
+            }
+        }
+        if let Some(pk) = missing.into_iter().next() {
+            return Err(Error::internal("dynamodb", format!("{pk}: an answer kept apart is missing")));
+        }
+        Ok(rows
+            .into_iter()
+            .map(|Parsed { run, mut result, apart }| {
+                if apart {
+                    result.response = answers.remove(&answer_partition(run, result.seq)).flatten();
+                }
+                (run, result)
+            })
+            .collect())
+    }
+}
+
+/// A result as its item holds it, and whether its answer is kept apart (still to be read).
+pub(super) struct Parsed {
+    pub run: Uuid,
+    pub result: ResultRecord,
+    pub apart: bool,
+}
+
+pub(super) fn parsed(run: Uuid, item: &Item) -> Result<Parsed> {
+    Ok(Parsed { run, result: parse_result(item)?, apart: opt_n::<u64>(item, APART).is_some() })
 }

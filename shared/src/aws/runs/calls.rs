@@ -59,8 +59,9 @@ impl DynamoRunStore {
     }
 
     /// The writes that end a result, for one transaction: the result itself, conditionally on
-    /// `expect`, first; its counter shard (with when: `ended_ms`); and its answer's own item when
-    /// the answer is kept apart (`answers`). `None` for a run that does not exist.
+    /// `expect`, first (callers read the first cancellation reason as its condition); its counter
+    /// shard (with when: `ended_ms`); and its answer's own item when the answer is kept apart
+    /// (`answers.rs`). `None` for a run that does not exist.
     pub(super) async fn finish_updates(
         &self,
         run: Uuid,

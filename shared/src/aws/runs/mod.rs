@@ -39,6 +39,7 @@ use crate::domain::rollout::RolloutState;
 use crate::domain::{Expect, FollowUp, Outcome, ResultRecord, ResultStatus, Run};
 use crate::error::{Error, Result};
 use crate::ports::{CallClaim, Called, Gate, InflightCall, RunKey, RunStore};
+use answers::Parsed;
 use calls::{MARK_CALLED, UNCALLED};
 use creation::ChunkClaim;
 use items::{parse_meta, run_items, shell_item};
@@ -197,16 +198,16 @@ impl RunStore for DynamoRunStore {
                 (from..=to).take(layout.results as usize).map(|seq| layout.shard_of(seq)).collect();
             let queries = shards.into_iter().map(|k| self.query_window(results_partition(run, k), status, from, to));
             let items = futures::future::try_join_all(queries).await?;
-            let items = items.iter().flatten().map(|item| (run, item)).collect();
-            let mut window: Vec<ResultRecord> =
-                self.parse_results(items).await?.into_iter().map(|(_, result)| result).collect();
-            window.sort_by_key(|r| r.seq);
+            let mut window: Vec<Parsed> =
+                items.iter().flatten().map(|item| answers::parsed(run, item)).collect::<Result<_>>()?;
+            window.sort_by_key(|row| row.result.seq);
             found.extend(window);
             from = to + 1;
             width = width.saturating_mul(2).min(MAX_RESULTS_WINDOW);
         }
+        // Answers kept apart are read for the page's results only.
         found.truncate(limit);
-        Ok(found)
+        Ok(self.with_answers(found).await?.into_iter().map(|(_, result)| result).collect())
     }
 
     async fn runs_of(&self, owner: &str, before: Option<&RunKey>, limit: usize) -> Result<Vec<Run>> {
