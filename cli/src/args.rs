@@ -104,9 +104,12 @@ pub enum Command {
         #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u8).range(0..=100))]
         ocpp201: u8,
         /// A 1.6 GetConfiguration of every key answers about this many bytes of keys (0: one key),
-        /// as a charger with a long configuration does; at most 16,000.
-        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=16_000))]
+        /// as a charger with a long configuration does; at most 15,000 (a result keeps 16 KB).
+        #[arg(long, default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=15_000))]
         configuration_bytes: u64,
+        /// The NotifyReport parts a 2.0.1 report is sent in (a FullInventory's are many), 2 to 100.
+        #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u32).range(2..=100))]
+        report_parts: u32,
     },
     /// Submit one bulk command and follow the run to its end.
     Send {

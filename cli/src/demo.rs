@@ -15,7 +15,7 @@ use tokio::net::TcpListener;
 use uuid::Uuid;
 
 use crate::send::{send, SendOptions, Summary, What};
-use crate::sim::{self, Behaviour, JobOutcome, SimCharger};
+use crate::sim::{self, AnswerSizes, Behaviour, JobOutcome, SimCharger};
 use crate::stack::Stack;
 
 pub const DEMO_TOKEN: &str = "demo-token-0123456789";
@@ -60,7 +60,15 @@ pub fn fleet() -> (Fleet, Vec<SimCharger>) {
         let version = if V201.contains(&i) { OcppVersion::V201 } else { OcppVersion::V16 };
         // Installs fail on six chargers of the rollout's second wave (`demo_rollout.rs`).
         let job = if (15..=20).contains(&i) { JobOutcome::Fail } else { JobOutcome::Succeed };
-        simulated.push(SimCharger { identity, password, behaviour, firmware, version, job, configuration_bytes: 0 });
+        simulated.push(SimCharger {
+            identity,
+            password,
+            behaviour,
+            firmware,
+            version,
+            job,
+            sizes: AnswerSizes::default(),
+        });
     }
     for i in 1..=5 {
         let identity = format!("OTHER{i:03}");

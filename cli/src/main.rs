@@ -128,7 +128,18 @@ async fn run(command: Command) -> Result<(), String> {
             );
             Ok(())
         }
-        Command::Sim { url, fleet, mix, jobs, skip, limit, concurrency, ocpp201, configuration_bytes } => {
+        Command::Sim {
+            url,
+            fleet,
+            mix,
+            jobs,
+            skip,
+            limit,
+            concurrency,
+            ocpp201,
+            configuration_bytes,
+            report_parts,
+        } => {
             raise_open_file_limit();
             let fleet = load(&fleet)?;
             let chargers: Vec<_> = fleet
@@ -142,7 +153,7 @@ async fn run(command: Command) -> Result<(), String> {
                     password: c.password.clone(),
                     behaviour: mix.behaviour(i),
                     job: jobs.pick(i).unwrap_or(ocpp_bulk::sim::JobOutcome::Succeed),
-                    configuration_bytes,
+                    sizes: ocpp_bulk::sim::AnswerSizes { configuration_bytes, report_parts },
                     // Half the fleet a version behind, so targeting by firmware has something to find.
                     firmware: Some(if i % 2 == 0 { "1.8.1" } else { "1.9.0" }.to_owned()),
                     version: if (i % 100) < usize::from(ocpp201) {

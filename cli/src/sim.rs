@@ -90,8 +90,23 @@ pub struct SimCharger {
     pub version: OcppVersion,
     /// How the jobs it accepts end (a firmware update, an upload: `sim_jobs`).
     pub job: JobOutcome,
+    /// How long its answers and reports are.
+    pub sizes: AnswerSizes,
+}
+
+/// How long a simulated charger's answers and reports are.
+#[derive(Debug, Clone, Copy)]
+pub struct AnswerSizes {
     /// About how many bytes of keys a 1.6 GetConfiguration of every key answers (0: one key).
     pub configuration_bytes: u64,
+    /// The NotifyReport parts of a 2.0.1 report (at least 2).
+    pub report_parts: u32,
+}
+
+impl Default for AnswerSizes {
+    fn default() -> Self {
+        AnswerSizes { configuration_bytes: 0, report_parts: 2 }
+    }
 }
 
 /// Counters shared by a simulated fleet.
@@ -279,12 +294,14 @@ async fn answer_calls(
         let reply = match behaviour {
             Behaviour::Silent => continue,
             Behaviour::Error => Frame::call_error(&id, version, ErrorCode::InternalError, "simulated failure"),
-            Behaviour::Accept | Behaviour::Reject => match answer_payload(version, &action, &request, positive)
-                .map(|payload| long_configuration(version, &action, &request, payload, charger.configuration_bytes))
-            {
-                Some(payload) => Frame::CallResult { id, payload },
-                None => Frame::call_error(&id, version, ErrorCode::NotImplemented, "unknown action"),
-            },
+            Behaviour::Accept | Behaviour::Reject => {
+                match answer_payload(version, &action, &request, positive).map(|payload| {
+                    long_configuration(version, &action, &request, payload, charger.sizes.configuration_bytes)
+                }) {
+                    Some(payload) => Frame::CallResult { id, payload },
+                    None => Frame::call_error(&id, version, ErrorCode::NotImplemented, "unknown action"),
+                }
+            }
         };
         let accepted = matches!(&reply, Frame::CallResult { payload, .. } if payload.get("status").is_none_or(|s| s == "Accepted"));
         if socket.send(Message::Text(reply.to_text().into())).await.is_err() {
@@ -292,7 +309,7 @@ async fn answer_calls(
         }
         let mut follow = Vec::new();
         if positive && Command::find(version, &action).is_some_and(Command::reports) {
-            follow = report_parts(&request);
+            follow = report_parts(&request, charger.sizes.report_parts);
         }
         if positive && accepted {
             jobs.started(version, &action, &request, charger.job);
@@ -319,20 +336,23 @@ async fn sleep_until(at: Option<tokio::time::Instant>) {
 /// The message ids of a simulated charger's NotifyReport parts start with this.
 const REPORT_PART: &str = "report-";
 
-/// A small report in two parts, as a 2.0.1 charger sends one after accepting a report request.
-fn report_parts(request: &Value) -> Vec<Frame> {
+/// A report in `parts` parts (at least two), as a 2.0.1 charger sends one after accepting a report
+/// request: what it is first, then its settings, ten to a part.
+fn report_parts(request: &Value, parts: u32) -> Vec<Frame> {
     let request_id = request.get("requestId").cloned().unwrap_or(json!(0));
     let entry = |component: &str, variable: &str, value: &str| {
         json!({"component": {"name": component}, "variable": {"name": variable},
                "variableAttribute": [{"type": "Actual", "value": value}]})
     };
-    let parts = [
-        (0, true, vec![entry("ChargingStation", "Model", "sim"), entry("ChargingStation", "VendorName", "ocpp-bulk")]),
-        (1, false, vec![entry("OCPPCommCtrlr", "HeartbeatInterval", "300")]),
-    ];
+    let last = parts.max(2) - 1;
+    let data = |seq_no: u32| match seq_no {
+        0 => vec![entry("ChargingStation", "Model", "sim"), entry("ChargingStation", "VendorName", "ocpp-bulk")],
+        _ if seq_no == last => vec![entry("OCPPCommCtrlr", "HeartbeatInterval", "300")],
+        _ => (0..10).map(|i| entry("SimCtrlr", &format!("Setting{seq_no:03}x{i}"), "42")).collect(),
+    };
     let generated_at = shared::clock::rfc3339(chrono::Utc::now());
-    parts
-        .into_iter()
+    (0..=last)
+        .map(|seq_no| (seq_no, seq_no < last, data(seq_no)))
         .map(|(seq_no, tbc, data)| Frame::Call {
             id: format!("{REPORT_PART}{seq_no}"),
             action: "NotifyReport".into(),
@@ -388,8 +408,8 @@ mod tests {
     #[test]
     fn a_201_report_comes_in_parts_that_pass_their_schema() {
         let now = chrono::Utc::now();
-        let parts = report_parts(&json!({"requestId": 9, "reportBase": "FullInventory"}));
-        assert_eq!(parts.len(), 2);
+        let parts = report_parts(&json!({"requestId": 9, "reportBase": "FullInventory"}), 20);
+        assert_eq!(parts.len(), 20);
         for part in parts {
             let Frame::Call { action, payload, .. } = part else { panic!("not a CALL") };
             let answer = shared::ocpp::charger_calls::answer(OcppVersion::V201, &action, &payload, now);

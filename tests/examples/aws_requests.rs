@@ -8,7 +8,7 @@
 
 use std::time::Duration;
 
-use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger};
+use ocpp_bulk::sim::{self, AnswerSizes, Behaviour, JobOutcome, SimCharger};
 use ocpp_bulk::stack::Stack;
 use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, ALICE};
 use serde_json::json;
@@ -53,7 +53,7 @@ async fn main() {
             firmware: None,
             version,
             job: JobOutcome::Succeed,
-            configuration_bytes: 0,
+            sizes: AnswerSizes::default(),
         })
         .collect();
     let sims = sim::start(&format!("ws://{address}/ocpp"), chargers, 100).await.expect("chargers connect");

@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use futures::{SinkExt, StreamExt};
-use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger, SimFleet};
+use ocpp_bulk::sim::{self, AnswerSizes, Behaviour, JobOutcome, SimCharger, SimFleet};
 use ocpp_bulk::stack::{AwsOptions, Stack};
 use serde_json::{json, Value};
 use shared::domain::fleet::{Fleet, FleetCharger, FleetToken};
@@ -215,7 +215,7 @@ impl TestStack {
                 firmware: None,
                 version: Default::default(),
                 job: JobOutcome::Succeed,
-                configuration_bytes: 0,
+                sizes: AnswerSizes::default(),
             })
             .collect();
         sim::start(&self.ws, chargers, 100).await.expect("simulated chargers connect")

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger};
+use ocpp_bulk::sim::{self, AnswerSizes, Behaviour, JobOutcome, SimCharger};
 use ocpp_bulk_tests::harness::{
     assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack, ALICE,
 };
@@ -20,7 +20,7 @@ fn charger(i: usize, behaviour: Behaviour, job: JobOutcome, version: OcppVersion
         firmware: Some("sim-1.0".into()),
         version,
         job,
-        configuration_bytes: 0,
+        sizes: AnswerSizes::default(),
     }
 }
 

@@ -5,7 +5,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use ocpp_bulk::sim::{self, Behaviour, JobOutcome, SimCharger};
+use ocpp_bulk::sim::{self, AnswerSizes, Behaviour, JobOutcome, SimCharger};
 use ocpp_bulk_tests::harness::{charger_uuid, cp, fleet, Backend, TestStack, ALICE};
 use serde_json::{json, Value};
 use shared::ocpp::OcppVersion;
@@ -22,7 +22,7 @@ fn chargers(outcomes: impl IntoIterator<Item = (usize, JobOutcome)>) -> Vec<SimC
             firmware: None,
             version: OcppVersion::V16,
             job,
-            configuration_bytes: 0,
+            sizes: AnswerSizes::default(),
         })
         .collect()
 }
