@@ -197,18 +197,24 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
     sims.stop();
 }
 
-/// The stack-wide budget of CALLs a second (`worker::pace`), here 5: twenty chargers' CALLs go out
-/// in at least four seconds, each charger's once (a held-back batch is queued again, not failed),
-/// and the run's counters are exact.
-async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
-    let stack = TestStack::start_customized(backend, &fleet(20), |stack| {
+/// A stack of `chargers` whose worker sends at most `per_second` CALLs a second (its budget the
+/// backend's own: DynamoDB's PACE# counter, or the embedded store's).
+async fn capped(backend: Backend, chargers: usize, per_second: u32) -> TestStack {
+    TestStack::start_customized(backend, &fleet(chargers), |stack| {
         let budget: std::sync::Arc<dyn shared::ports::DispatchBudget> = match &stack.worker.pace {
             Some(cap) => cap.budget.clone(),
             None => std::sync::Arc::new(shared::embedded::MemoryStore::new()),
         };
-        stack.worker.pace = Some(worker::pace::Cap::new(budget, 5));
+        stack.worker.pace = Some(worker::pace::Cap::new(budget, per_second));
     })
-    .await;
+    .await
+}
+
+/// The stack-wide budget of CALLs a second (`worker::pace`), here 5: twenty chargers' CALLs go out
+/// in at least four seconds, each charger's once (a held-back batch is queued again, not failed),
+/// and the run's counters are exact.
+async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
+    let stack = capped(backend, 20, 5).await;
     let sims = stack.sims((0..20).map(|i| (cp(i), Behaviour::Accept))).await;
     let targets: Vec<String> = (0..20).map(|i| charger_uuid(&cp(i)).to_string()).collect();
     let run = stack.create("ClearCache", json!({}), &targets, json!({"timeout_seconds": 20})).await;
@@ -226,8 +232,30 @@ async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
     sims.stop();
 }
 
+/// An inventory CALL takes ten of the second's budget (`worker::pace::INVENTORY_WEIGHT`): four
+/// GetConfiguration at a cap of 10 go out one a second.
+async fn inventories_take_ten_calls_of_the_budget(backend: Backend) {
+    let stack = capped(backend, 4, 10).await;
+    let sims = stack.sims((0..4).map(|i| (cp(i), Behaviour::Accept))).await;
+    let targets: Vec<String> = (0..4).map(|i| charger_uuid(&cp(i)).to_string()).collect();
+    let run = stack.create("GetConfiguration", json!({}), &targets, json!({"timeout_seconds": 20})).await;
+    let id = run["uuid"].as_str().expect("uuid").to_owned();
+    let run = stack.completed(&id, Duration::from_secs(40)).await;
+    assert_eq!(run["sent_count"], 4, "{run}");
+    let results = stack.all_results(&id).await;
+    let answered: Vec<chrono::DateTime<chrono::Utc>> =
+        results.iter().map(|r| r["executed_at"].as_str().expect("answered").parse().expect("a time")).collect();
+    let (first, last) = (answered.iter().min().expect("one"), answered.iter().max().expect("one"));
+    assert!(
+        *last - *first > chrono::Duration::seconds(2),
+        "4 inventories at 1 a second span 3 seconds: {first} to {last}"
+    );
+    sims.stop();
+}
+
 ocpp_bulk_tests::on_both_backends!(
     calls_keep_within_the_stacks_budget_a_second,
+    inventories_take_ten_calls_of_the_budget,
     every_status_is_reached_and_counted,
     duplicated_deliveries_send_one_call_and_count_once,
     duplicate_and_late_answers_change_nothing,

@@ -41,6 +41,11 @@ pub struct ReadyCall {
 }
 
 impl ReadyCall {
+    /// The OCPP action it sends.
+    pub fn action(&self) -> &str {
+        &self.call.action
+    }
+
     /// For a CALL that starts a job whose outcome its run follows: its run, its result, and when
     /// the outcome timeout can have run out at the latest (the CALL's expiry and the timeout).
     pub fn followed(&self) -> Option<(Uuid, u64, DateTime<Utc>)> {

@@ -213,7 +213,8 @@ async fn hold_back_over_budget(ctx: &WorkerContext, records: &[Record], steps: &
     if ready.is_empty() {
         return;
     }
-    let admitted = cap.admits(ready.len()).await;
+    let weights: Vec<u32> = ready.iter().map(|&i| pace::weight_of(&steps[i])).collect();
+    let admitted = cap.admits_weighted(&weights).await;
     if admitted == ready.len() {
         return;
     }

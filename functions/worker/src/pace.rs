@@ -1,6 +1,6 @@
 //! The stack-wide cap on CALLs a second (`DISPATCH_PER_SECOND`, 3,000 by default): every worker
 //! invocation takes its batch's CALLs from the current second's budget (`DispatchBudget`) before it
-//! sends any; those the second has no room for are queued again 1 to 3 s later, as new messages,
+//! sends any, an inventory as ten (`INVENTORY_WEIGHT`); those the second has no room for are queued again 1 to 3 s later, as new messages,
 //! and their deliveries succeed. Dead letters are not held back (their one attempt is theirs). The
 //! cap sits below what API Gateway lets through: each CALL is one PostToConnection and one answer on
 //! the WebSocket API's `$default` route, both counted against the account's 10,000 requests a
@@ -53,7 +53,66 @@ impl Cap {
     }
 }
 
+/// What an inventory CALL takes of the budget: 1.6 GetConfiguration, 2.0.1 GetBaseReport, GetReport
+/// and GetMonitoringReport answer with kilobytes (a GetConfiguration up to the 16 KB a result keeps)
+/// or with reports in parts, each its own item. Measured under the strict stand-in (strict proof,
+/// step 2c), such a run writes about 37 units an answer (15 KB GetConfiguration) to 125 (a 20-part
+/// report) across the table, against about 5 for a Reset: at the cap of 3,000 CALLs a second, up to
+/// 375,000 units a second, nine times a table's default quota of 40,000. At ten CALLs' worth each,
+/// 300 inventories a second write at most 37,500 (docs/data-model.md, "Hot keys at the scale of
+/// the test").
+pub const INVENTORY_WEIGHT: u32 = 10;
+const INVENTORIES: [&str; 4] = ["GetConfiguration", "GetBaseReport", "GetReport", "GetMonitoringReport"];
+
+/// What a CALL of `action` takes of the second's budget.
+pub fn weight(action: &str) -> u32 {
+    if INVENTORIES.contains(&action) {
+        INVENTORY_WEIGHT
+    } else {
+        1
+    }
+}
+
+/// What a batch's step takes of the budget: a ready CALL its action's weight.
+pub fn weight_of(step: &shared::Result<crate::dispatch::Step>) -> u32 {
+    match step {
+        Ok(crate::dispatch::Step::Ready(call)) => weight(call.action()),
+        _ => 1,
+    }
+}
+
+impl Cap {
+    /// How many of the CALLs weighing `weights`, in order, may go out this second (`admits`).
+    pub async fn admits_weighted(&self, weights: &[u32]) -> usize {
+        let total = weights.iter().map(|w| *w as usize).sum();
+        let mut left = self.admits(total).await;
+        weights
+            .iter()
+            .take_while(|w| match left.checked_sub(**w as usize) {
+                Some(rest) => {
+                    left = rest;
+                    true
+                }
+                None => false,
+            })
+            .count()
+    }
+}
+
 /// How long a held-back CALL waits: 1 to 3 s, spread, so a backlog does not come back all at once.
 pub fn hold_back_seconds() -> u32 {
     fastrand::u32(1..=3)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_inventory_weighs_ten_calls_and_others_one() {
+        assert_eq!(weight("GetConfiguration"), 10);
+        assert_eq!(weight("GetBaseReport"), 10);
+        assert_eq!(weight("Reset"), 1);
+        assert_eq!(weight("GetVariables"), 1);
+    }
 }
