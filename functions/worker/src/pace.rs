@@ -1,11 +1,11 @@
 //! The stack-wide cap on CALLs a second (`DISPATCH_PER_SECOND`, 3,000 by default): every worker
 //! invocation takes its batch's CALLs from the current second's budget (`DispatchBudget`) before it
-//! sends any, an inventory as ten (`INVENTORY_WEIGHT`); those the second has no room for are queued again 1 to 3 s later, as new messages,
-//! and their deliveries succeed. Dead letters are not held back (their one attempt is theirs). The
-//! cap sits below what API Gateway lets through: each CALL is one PostToConnection and one answer on
-//! the WebSocket API's `$default` route, both counted against the account's 10,000 requests a
-//! second, beside the chargers' heartbeats (docs/data-model.md, "What AWS enforces": the route's
-//! arithmetic).
+//! sends any, an inventory as ten (`INVENTORY_WEIGHT`); those the second has no room for are queued
+//! again 1 to 3 s later, as new messages, and their deliveries succeed. Dead letters are not held
+//! back (their one attempt is theirs). The cap sits below what API Gateway lets through: each CALL
+//! is one PostToConnection and one answer on the WebSocket API's `$default` route, both counted
+//! against the account's 10,000 requests a second, beside the chargers' heartbeats
+//! (docs/data-model.md, "What AWS enforces": the route's arithmetic).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
