@@ -118,9 +118,7 @@ dispatch_per_second=400 start_serve
 "$py" scripts/proof.py connected "$api" "$token" "$connected"
 "$py" scripts/proof.py stand-in capacity 400 1200 > /dev/null
 started=$(date +%s)
-# A timeout of 120 s: moto applies one DynamoDB request at a time, and 190 reports of 20 parts
-# queue the answers behind them (AWS would not).
-run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" GetConfiguration 120)
+run=$("$py" scripts/proof.py post "$api" "$token" "$out/fleet.json" GetConfiguration 60)
 "$py" scripts/proof.py wait "$api" "$token" "$run"
 echo "   $(( $(date +%s) - started )) s"
 "$py" scripts/proof.py check "$api" "$token" "$run"

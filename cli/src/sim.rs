@@ -152,8 +152,8 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
         tasks.push(tokio::spawn(async move {
             let mut charger = charger;
             let permit = permits.clone().acquire_owned().await;
-            let socket = match boot(&url, &charger).await {
-                Ok(socket) => socket,
+            let booted = match boot(&url, &charger).await {
+                Ok(booted) => booted,
                 Err(err) => {
                     let _ = tx.send(Err(format!("{}: {err}", charger.identity)));
                     return;
@@ -166,7 +166,7 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
             // Its jobs go on across connections, as a charger's do: a notification due while it
             // was disconnected is sent on the next, and a trigger finds where each job stands.
             let mut jobs = Jobs::default();
-            let mut rebooted = answer_calls(socket, &charger, &stats, &mut seen, &mut jobs).await;
+            let mut rebooted = answer_calls(booted, &charger, &stats, &mut seen, &mut jobs).await;
             loop {
                 match rebooted.take() {
                     // Into the firmware a job installed: at once, as a charger restarts.
@@ -174,12 +174,12 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
                     None => tokio::time::sleep(Duration::from_millis(fastrand::u64(500..1500))).await,
                 }
                 let permit = permits.acquire().await;
-                let Ok(socket) = boot(&url, &charger).await else {
+                let Ok(booted) = boot(&url, &charger).await else {
                     continue;
                 };
                 drop(permit);
                 stats.reconnects.fetch_add(1, Ordering::Relaxed);
-                rebooted = answer_calls(socket, &charger, &stats, &mut seen, &mut jobs).await;
+                rebooted = answer_calls(booted, &charger, &stats, &mut seen, &mut jobs).await;
             }
         }));
     }
@@ -195,7 +195,15 @@ pub async fn start(url: &str, chargers: Vec<SimCharger>, concurrency: usize) -> 
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
-async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
+/// A connection whose BootNotification was accepted, and the frames the central system sent
+/// before its answer: a CALL may come as soon as the connection is registered, and is answered
+/// once the charger has booted, never dropped.
+struct Booted {
+    socket: Socket,
+    early: Vec<String>,
+}
+
+async fn boot(url: &str, charger: &SimCharger) -> Result<Booted, String> {
     let mut request = url.into_client_request().map_err(|e| e.to_string())?;
     let offer = HeaderValue::from_static(charger.version.subprotocol());
     request.headers_mut().insert("sec-websocket-protocol", offer);
@@ -219,6 +227,7 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
     };
     let boot = Frame::Call { id: "boot".into(), action: "BootNotification".into(), payload };
     socket.send(Message::Text(boot.to_text().into())).await.map_err(|e| e.to_string())?;
+    let mut early = Vec::new();
     while let Some(message) = socket.next().await {
         let message = message.map_err(|e| e.to_string())?;
         let Message::Text(text) = message else {
@@ -226,12 +235,12 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
         };
         match Frame::parse(&text) {
             Ok(Frame::CallResult { id, payload }) if id == "boot" && payload["status"] == "Accepted" => {
-                return Ok(socket)
+                return Ok(Booted { socket, early })
             }
             Ok(Frame::CallResult { id, .. } | Frame::CallError { id, .. }) if id == "boot" => {
                 return Err(format!("boot refused: {text}"));
             }
-            _ => continue,
+            _ => early.push(text.to_string()),
         }
     }
     Err("connection closed before the boot answer".into())
@@ -241,32 +250,38 @@ async fn boot(url: &str, charger: &SimCharger) -> Result<Socket, String> {
 /// reboots the charger into a new firmware (`Some`: closed, to boot again with it). `seen` counts this
 /// charger's CALLs by action, across its connections.
 async fn answer_calls(
-    mut socket: Socket,
+    booted: Booted,
     charger: &SimCharger,
     stats: &SimStats,
     seen: &mut HashMap<String, u32>,
     jobs: &mut Jobs,
 ) -> Option<String> {
     let (behaviour, version) = (charger.behaviour, charger.version);
+    let Booted { mut socket, early } = booted;
+    let mut early = early.into_iter();
     loop {
         let next_step = jobs.next_due();
-        let message = tokio::select! {
-            message = socket.next() => message,
-            () = sleep_until(next_step), if next_step.is_some() => {
-                for step in jobs.take_due() {
-                    match step {
-                        Step::Send(frame) => {
-                            if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
-                                return None;
+        let message = if let Some(text) = early.next() {
+            Some(Ok(Message::Text(text.into())))
+        } else {
+            tokio::select! {
+                message = socket.next() => message,
+                () = sleep_until(next_step), if next_step.is_some() => {
+                    for step in jobs.take_due() {
+                        match step {
+                            Step::Send(frame) => {
+                                if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
+                                    return None;
+                                }
+                            }
+                            Step::Reboot(firmware) => {
+                                let _ = socket.close(None).await;
+                                return Some(firmware);
                             }
                         }
-                        Step::Reboot(firmware) => {
-                            let _ = socket.close(None).await;
-                            return Some(firmware);
-                        }
                     }
+                    continue;
                 }
-                continue;
             }
         };
         let Some(Ok(message)) = message else {
