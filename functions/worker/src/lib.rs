@@ -204,16 +204,18 @@ pub async fn handle_within(
 /// queued again, it would start over as a live message.
 async fn hold_back_over_budget(ctx: &WorkerContext, records: &[Record], steps: &mut [Result<Step>]) {
     let Some(cap) = &ctx.pace else { return };
-    let ready: Vec<usize> = steps
+    // Each ready CALL (a dead letter's aside) and what it weighs.
+    let (ready, weights): (Vec<usize>, Vec<u32>) = steps
         .iter()
         .enumerate()
-        .filter(|(i, step)| matches!(step, Ok(Step::Ready(_))) && !records[*i].dead)
-        .map(|(i, _)| i)
-        .collect();
+        .filter_map(|(i, step)| match step {
+            Ok(Step::Ready(call)) if !records[i].dead => Some((i, pace::weight(call.action()))),
+            _ => None,
+        })
+        .unzip();
     if ready.is_empty() {
         return;
     }
-    let weights: Vec<u32> = ready.iter().map(|&i| pace::weight_of(&steps[i])).collect();
     let admitted = cap.admits_weighted(&weights).await;
     if admitted == ready.len() {
         return;

@@ -73,14 +73,6 @@ pub fn weight(action: &str) -> u32 {
     }
 }
 
-/// What a batch's step takes of the budget: a ready CALL its action's weight.
-pub fn weight_of(step: &shared::Result<crate::dispatch::Step>) -> u32 {
-    match step {
-        Ok(crate::dispatch::Step::Ready(call)) => weight(call.action()),
-        _ => 1,
-    }
-}
-
 impl Cap {
     /// How many of the CALLs weighing `weights`, in order, may go out this second (`admits`). A
     /// weight over the whole cap counts as the cap, so an inventory still goes out, one a second,
