@@ -29,19 +29,15 @@ fn answer_partition(run: Uuid, seq: u64) -> String {
     format!("RUN#{run}#A{seq}")
 }
 
-/// The item holding the answer of a run's position `seq`, when it is kept apart.
-pub fn answer_key(run: Uuid, seq: u64) -> Item {
-    answer_item_key(answer_partition(run, seq))
-}
-
-fn answer_item_key(partition: String) -> Item {
+/// The key of the item holding the answer kept apart in `partition` (`answer_partition`).
+fn answer_key(partition: String) -> Item {
     Item::from([("pk".into(), string(partition)), ("sk".into(), string("A"))])
 }
 
 impl DynamoRunStore {
     /// The Put of an answer kept apart, for the transaction that ends its result.
     pub(super) fn answer_put(&self, run: Uuid, seq: u64, json: String) -> Result<TransactWriteItem> {
-        let mut item = answer_key(run, seq);
+        let mut item = answer_key(answer_partition(run, seq));
         item.insert("response".into(), string(json));
         let put = Put::builder().table_name(&self.table).set_item(Some(item)).build();
         Ok(TransactWriteItem::builder().put(put.map_err(|e| Error::internal("dynamodb", e))?).build())
@@ -69,7 +65,7 @@ impl DynamoRunStore {
             if attempt > 0 {
                 tokio::time::sleep(std::time::Duration::from_millis(50)).await;
             }
-            let keys = missing.iter().cloned().map(answer_item_key).collect();
+            let keys = missing.iter().cloned().map(answer_key).collect();
             for item in batch::get_all(&self.client, &self.table, keys, true).await? {
                 if let Some(pk) = item.get("pk").and_then(|pk| pk.as_s().ok()) {
                     missing.remove(pk);
