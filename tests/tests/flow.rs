@@ -197,6 +197,14 @@ async fn rollout_rate_spreads_calls_and_cancel_stops_the_rest(backend: Backend) 
     sims.stop();
 }
 
+/// From the first of `results`' answers to the last (`executed_at`).
+fn answer_span(results: &[serde_json::Value]) -> chrono::Duration {
+    let answered: Vec<chrono::DateTime<chrono::Utc>> =
+        results.iter().map(|r| r["executed_at"].as_str().expect("answered").parse().expect("a time")).collect();
+    let (first, last) = (answered.iter().min().expect("one"), answered.iter().max().expect("one"));
+    *last - *first
+}
+
 /// A stack of `chargers` whose worker sends at most `per_second` CALLs a second (its budget the
 /// backend's own: DynamoDB's PACE# counter, or the embedded store's).
 async fn capped(backend: Backend, chargers: usize, per_second: u32) -> TestStack {
@@ -224,11 +232,9 @@ async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
     let results = stack.all_results(&id).await;
     assert_consistent(&run, &results);
     assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 20, "one CALL each");
-    let answered: Vec<chrono::DateTime<chrono::Utc>> =
-        results.iter().map(|r| r["executed_at"].as_str().expect("answered").parse().expect("a time")).collect();
-    let (first, last) = (answered.iter().min().expect("one"), answered.iter().max().expect("one"));
     // Four seconds' budgets at least: more than 2 s from the first answer to the last.
-    assert!(*last - *first > chrono::Duration::seconds(2), "20 CALLs at 5 a second span 4 seconds: {first} to {last}");
+    let span = answer_span(&results);
+    assert!(span > chrono::Duration::seconds(2), "20 CALLs at 5 a second span 4 seconds, not {span}");
     sims.stop();
 }
 
@@ -243,13 +249,8 @@ async fn inventories_take_ten_calls_of_the_budget(backend: Backend) {
     let run = stack.completed(&id, Duration::from_secs(40)).await;
     assert_eq!(run["sent_count"], 4, "{run}");
     let results = stack.all_results(&id).await;
-    let answered: Vec<chrono::DateTime<chrono::Utc>> =
-        results.iter().map(|r| r["executed_at"].as_str().expect("answered").parse().expect("a time")).collect();
-    let (first, last) = (answered.iter().min().expect("one"), answered.iter().max().expect("one"));
-    assert!(
-        *last - *first > chrono::Duration::seconds(2),
-        "4 inventories at 1 a second span 3 seconds: {first} to {last}"
-    );
+    let span = answer_span(&results);
+    assert!(span > chrono::Duration::seconds(2), "4 inventories at 1 a second span 3 seconds, not {span}");
     sims.stop();
 }
 
