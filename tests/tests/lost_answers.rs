@@ -76,3 +76,32 @@ async fn a_cancel_whose_answer_was_lost_is_still_ours_and_a_second_is_not() {
     let read = ports.runs.cancelled_at(run.id).await.unwrap().map(|t| t.timestamp_millis());
     assert_eq!((stored, read), (Some(at.timestamp_millis()), Some(at.timestamp_millis())), "one time, in both");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_whose_answer_was_lost_still_wakes_its_waiters() {
+    use shared::ports::{InflightCall, Parking};
+    use shared::queue_message::DispatchMessage;
+    let (ports, tables) = ports_on("lost-release", &fleet(1)).await;
+    let now = Utc::now();
+    let held = InflightCall {
+        call_id: "held".into(),
+        action: "Reset".into(),
+        run: uuid::Uuid::new_v4(),
+        charger: uuid::Uuid::new_v4(),
+        seq: 0,
+        expires_at: now + chrono::Duration::seconds(30),
+    };
+    let parked = DispatchMessage::Dispatch {
+        run: uuid::Uuid::new_v4(),
+        seq: 1,
+        charger: uuid::Uuid::new_v4(),
+        identity: "CPWAIT".into(),
+        not_before: None,
+    };
+    assert!(ports.inflight.acquire("CPWAIT", &held, now).await.unwrap());
+    assert_eq!(ports.inflight.wait("CPWAIT", "held", &parked).await.unwrap(), Parking::Parked);
+    lose_answers("DeleteItem", &tables.connections, 1).await;
+    let woken = ports.inflight.release("CPWAIT", "held").await.unwrap();
+    assert_eq!(woken, vec![parked], "the parked message is woken though the delete's answer was lost");
+    assert!(ports.inflight.release("CPWAIT", "held").await.unwrap().is_empty(), "and only once");
+}

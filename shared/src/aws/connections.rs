@@ -46,6 +46,27 @@ impl DynamoConnectionTable {
     }
 }
 
+/// Reads and conditional deletes a release tries while messages keep parking on the slot.
+const RELEASE_ATTEMPTS: usize = 8;
+
+/// The messages parked on a slot item (`waiters`); an unreadable one is dropped with a warning.
+fn waiting_messages(slot: &Item) -> Vec<DispatchMessage> {
+    let Some(AttributeValue::M(waiters)) = slot.get("waiters") else {
+        return Vec::new();
+    };
+    waiters
+        .values()
+        .filter_map(|w| w.as_s().ok())
+        .filter_map(|text| match serde_json::from_str(text) {
+            Ok(message) => Some(message),
+            Err(err) => {
+                tracing::warn!(error = %err, "unreadable waiting message dropped (its backstop still comes)");
+                None
+            }
+        })
+        .collect()
+}
+
 /// The condition on taking a charger's slot (`:now`, `:call`): free, expired, or this CALL's already.
 pub(crate) const SLOT_FREE: &str = "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call";
 
@@ -253,35 +274,45 @@ impl InflightCalls for DynamoConnectionTable {
     }
 
     async fn release(&self, identity: &str, call_id: &str) -> Result<Vec<DispatchMessage>> {
-        let result = self
-            .client
-            .delete_item()
-            .table_name(&self.table)
-            .set_key(Some(key(format!("INFLIGHT#{identity}"))))
-            .condition_expression("call_id = :call")
-            .expression_attribute_values(":call", string(call_id))
-            .return_values(ReturnValue::AllOld)
-            .send()
-            .await;
-        let old = match result {
-            Ok(output) => output.attributes.unwrap_or_default(),
-            Err(err) if is_condition_failure(&err) => return Ok(Vec::new()),
-            Err(err) => return Err(sdk_error("dynamodb", err)),
-        };
-        let Some(AttributeValue::M(waiters)) = old.get("waiters") else {
-            return Ok(Vec::new());
-        };
-        Ok(waiters
-            .values()
-            .filter_map(|w| w.as_s().ok())
-            .filter_map(|text| match serde_json::from_str(text) {
-                Ok(message) => Some(message),
-                Err(err) => {
-                    tracing::warn!(error = %err, "unreadable waiting message dropped (its backstop still comes)");
-                    None
+        // The waiters are read first, and the slot deleted only if none parked since: a delete
+        // applied but answered 500, retried by the SDK, finds the item gone, and the waiters read
+        // before it are still this release's to wake (a DeleteItem's ALL_OLD would be lost with it).
+        let pk = format!("INFLIGHT#{identity}");
+        for _ in 0..RELEASE_ATTEMPTS {
+            let Some(slot) = self.get(pk.clone()).await? else {
+                return Ok(Vec::new());
+            };
+            if opt_s(&slot, "call_id") != Some(call_id) {
+                return Ok(Vec::new());
+            }
+            let parked = match slot.get("waiters") {
+                Some(AttributeValue::M(waiters)) => waiters.len(),
+                _ => 0,
+            };
+            let result = self
+                .client
+                .delete_item()
+                .table_name(&self.table)
+                .set_key(Some(key(pk.clone())))
+                .condition_expression("call_id = :call AND (attribute_not_exists(waiters) OR size(waiters) = :parked)")
+                .expression_attribute_values(":call", string(call_id))
+                .expression_attribute_values(":parked", number(parked))
+                .send()
+                .await;
+            match result {
+                Ok(_) => return Ok(waiting_messages(&slot)),
+                Err(err) if is_condition_failure(&err) => {
+                    // Gone, or another CALL's: this delete was applied (its answer lost). Still
+                    // this CALL's: a message parked meanwhile, so read again.
+                    match self.get(pk.clone()).await? {
+                        Some(now) if opt_s(&now, "call_id") == Some(call_id) => continue,
+                        _ => return Ok(waiting_messages(&slot)),
+                    }
                 }
-            })
-            .collect())
+                Err(err) => return Err(sdk_error("dynamodb", err)),
+            }
+        }
+        Err(Error::transient("dynamodb", "the charger's slot kept gaining waiters while it was released"))
     }
 
     async fn expect_report(&self, identity: &str, report: &ReportExpected, now: DateTime<Utc>) -> Result<()> {
