@@ -105,3 +105,21 @@ async fn a_release_whose_answer_was_lost_still_wakes_its_waiters() {
     assert_eq!(woken, vec![parked], "the parked message is woken though the delete's answer was lost");
     assert!(ports.inflight.release("CPWAIT", "held").await.unwrap().is_empty(), "and only once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoke_or_removal_whose_answer_was_lost_still_says_done_and_leaves_nothing() {
+    use ocpp_bulk_tests::harness::ALICE;
+    use shared::aws::DynamoDirectory;
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let (ports, tables) = ports_on("lost-admin", &fleet(2)).await;
+    let directory = DynamoDirectory::new(clients.dynamodb.clone(), &tables.directory);
+    lose_answers("DeleteItem", &tables.directory, 1).await;
+    assert!(directory.revoke_token(ALICE).await.unwrap(), "revoked, though the delete's answer was lost");
+    assert!(!directory.revoke_token(ALICE).await.unwrap(), "and gone");
+
+    lose_answers("DeleteItem", &tables.directory, 3).await;
+    assert!(directory.remove_charger("CP00000").await.unwrap(), "removed, though every answer was lost");
+    assert!(ports.chargers.charger_by_identity("CP00000").await.unwrap().is_none());
+    let listed = directory.list_chargers().await.unwrap();
+    assert!(listed.iter().all(|c| c.identity != "CP00000"), "no item of it is left: {listed:?}");
+}

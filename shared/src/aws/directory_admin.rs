@@ -2,11 +2,11 @@
 //! list what is imported without its secrets, revoke and rotate tokens, remove chargers. Listing
 //! scans the table: an operator's tool, never on a request path.
 
-use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
+use aws_sdk_dynamodb::types::AttributeValue;
 
 use super::directory::DynamoDirectory;
 use super::errors::sdk_error;
-use super::item::{get_list_s, get_s, opt_s, string, Item};
+use super::item::{get_item, get_list_s, get_s, opt_s, string, Item};
 use crate::domain::access::token_hash;
 use crate::error::{Error, Result};
 
@@ -93,22 +93,32 @@ impl DynamoDirectory {
         Ok(chargers)
     }
 
-    async fn delete(&self, pk: String) -> Result<Option<Item>> {
-        let old = self
-            .client()
+    /// Deletes an item, whether or not it is there. What was there is read first, not taken from
+    /// the delete's `ALL_OLD`: a delete applied but answered 500 is retried by the SDK, and the
+    /// retry, finding nothing, would answer "no such item" for an item this very call removed.
+    async fn delete(&self, pk: String) -> Result<()> {
+        self.client()
             .delete_item()
             .table_name(self.table())
             .set_key(Some(key(pk)))
-            .return_values(ReturnValue::AllOld)
             .send()
             .await
             .map_err(|e| sdk_error("dynamodb", e))?;
-        Ok(old.attributes)
+        Ok(())
+    }
+
+    async fn read(&self, pk: String) -> Result<Option<Item>> {
+        get_item(self.client(), self.table(), key(pk), true).await
     }
 
     /// Revokes one token (given in clear, looked up by its hash). `false`: no such token.
     pub async fn revoke_token(&self, token: &str) -> Result<bool> {
-        Ok(self.delete(format!("TOKEN#{}", token_hash(token))).await?.is_some())
+        let pk = format!("TOKEN#{}", token_hash(token));
+        if self.read(pk.clone()).await?.is_none() {
+            return Ok(false);
+        }
+        self.delete(pk).await?;
+        Ok(true)
     }
 
     /// Revokes every token of `user`; returns how many there were and the teams they carried.
@@ -152,11 +162,13 @@ impl DynamoDirectory {
 
     /// Removes a charger (its items and its state). `false`: no charger has that identity.
     pub async fn remove_charger(&self, identity: &str) -> Result<bool> {
-        let Some(item) = self.delete(format!("IDENTITY#{identity}")).await? else {
+        let Some(item) = self.read(format!("IDENTITY#{identity}")).await? else {
             return Ok(false);
         };
+        // The identity goes last: a removal cut short is finished by running it again.
         self.delete(format!("CHARGER#{}", get_s(&item, "uuid")?)).await?;
         self.delete(format!("STATE#{identity}")).await?;
+        self.delete(format!("IDENTITY#{identity}")).await?;
         Ok(true)
     }
 }
