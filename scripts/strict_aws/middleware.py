@@ -22,6 +22,17 @@ from .operations import DynamoDbOperations
 from .wsgi import _body, _credential, _request
 
 
+
+def tables_named(request):
+    """The tables a DynamoDB request names: its TableName, or its batch's or transaction's."""
+    tables = {request.get("TableName")}
+    if isinstance(request.get("RequestItems"), dict):
+        tables.update(request["RequestItems"])
+    for entry in request.get("TransactItems") if isinstance(request.get("TransactItems"), list) else []:
+        if isinstance(entry, dict):
+            tables.update(spec.get("TableName") for spec in entry.values() if isinstance(spec, dict))
+    return tables
+
 class StrictAws(DynamoDbOperations, StrictApi):
     def __init__(self, app, config):
         self.app = app
@@ -125,11 +136,13 @@ class StrictAws(DynamoDbOperations, StrictApi):
         denied = self.denied(principal, needs, op)
         return None if denied is None else access_denied(service, denied)
 
-    def take_armed(self, op, table):
-        """When a fault is armed for this operation on this table: "before" or "after", used up once."""
+    def take_armed(self, op, request):
+        """When a fault is armed for this operation on a table the request names: "before" or
+        "after", used up once. A batch or transaction names its tables in its entries."""
+        tables = tables_named(request)
         with self.stats_lock:
             for armed in self.armed:
-                if armed[:2] == [op, table] and armed[3] > 0:
+                if armed[0] == op and armed[1] in tables and armed[3] > 0:
                     armed[3] -= 1
                     return armed[2]
         return None
@@ -229,7 +242,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
             now = time.monotonic()
             self.holds = {k: t for k, t in self.holds.items() if t > now}
             self.tokens = {k: v for k, v in self.tokens.items() if v[1] > now}
-        armed = self.take_armed(op, request.get("TableName")) if isinstance(request, dict) else None
+        armed = self.take_armed(op, request) if isinstance(request, dict) else None
         if armed == "before" or (armed == "after" and op not in WRITES):
             self.count("server_error_before")
             return dynamodb_error("InternalServerError", "Internal server error", 500)

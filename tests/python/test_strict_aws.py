@@ -311,6 +311,23 @@ def test_armed_faults_fail_the_next_requests_of_one_operation_on_one_table():
         assert refused.value.code == 400
 
 
+def test_armed_faults_find_the_tables_a_batch_or_transaction_names():
+    with strict_server() as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        make_table(ddb, "other")
+        server.post("/strict-api/arm", {"operation": "BatchWriteItem", "table": "t", "when": "before"})
+        server.post("/strict-api/arm", {"operation": "TransactWriteItems", "table": "t", "when": "after"})
+        elsewhere = {"other": [{"PutRequest": {"Item": {"pk": {"S": "o"}}}}]}
+        assert code_of(ddb.batch_write_item, RequestItems=elsewhere) == "ok", "another table"
+        both = {**elsewhere, "t": [{"PutRequest": {"Item": {"pk": {"S": "b"}}}}]}
+        assert code_of(ddb.batch_write_item, RequestItems=both) == "InternalServerError"
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "b"}}), "refused before it was applied"
+        assert code_of(ddb.transact_write_items, TransactItems=[put("x")]) == "InternalServerError"
+        assert "Item" in ddb.get_item(TableName="t", Key={"pk": {"S": "x"}}), "applied before its 500"
+        assert server.faults() == {"server_error_after": 1, "server_error_before": 1}
+
+
 def test_sqs_duplicate_rate_one_delivers_every_message_twice():
     with strict_server(STRICT_SQS_DUPLICATE_RATE=1) as server:
         sqs = server.client("sqs")
