@@ -60,8 +60,18 @@ pub async fn ports_on(suite: &str, fleet: &Fleet) -> (Ports, Resources) {
 /// Arms the strict stand-in (scripts/strict_aws/): the next `times` `operation` requests on
 /// `table` answer 500 after moto applied them, as AWS may: the write is done, its answer lost.
 pub async fn lose_answers(operation: &str, table: &str, times: u32) {
+    arm(operation, table, "after", times).await;
+}
+
+/// Arms the strict stand-in: the next `times` `operation` requests on `table` answer 500 before
+/// they are applied. The client cannot tell this from a lost answer (`lose_answers`).
+pub async fn fail_before(operation: &str, table: &str, times: u32) {
+    arm(operation, table, "before", times).await;
+}
+
+async fn arm(operation: &str, table: &str, when: &str, times: u32) {
     let url = format!("{}/strict-api/arm", std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"));
-    let fault = serde_json::json!({"operation": operation, "table": table, "when": "after", "times": times});
+    let fault = serde_json::json!({"operation": operation, "table": table, "when": when, "times": times});
     let response = reqwest::Client::new().post(url).json(&fault).send().await.expect("strict stand-in");
     assert_eq!(response.status().as_u16(), 200, "the strict stand-in (STRICT_AWS=1) arms faults");
 }

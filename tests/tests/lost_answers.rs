@@ -123,3 +123,67 @@ async fn a_revoke_or_removal_whose_answer_was_lost_still_says_done_and_leaves_no
     let listed = directory.list_chargers().await.unwrap();
     assert!(listed.iter().all(|c| c.identity != "CP00000"), "no item of it is left: {listed:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_trigger_claimed_whose_answer_was_lost_is_still_ours_and_a_second_is_not() {
+    use ocpp_bulk_tests::contract::new_run_with;
+    use shared::domain::{FollowKind, FollowUp, OutcomePolicy};
+    let (ports, tables) = ports_on("lost-follow", &fleet(1)).await;
+    let (run, _) = new_run_with(&ports, "alice", 1, 0, |run| {
+        run.command = "UpdateFirmware".into();
+        run.outcome = Some(OutcomePolicy { timeout_seconds: 60, firmware_version: None });
+    })
+    .await;
+    let now = Utc::now();
+    let accepted = serde_json::json!({"status": "Accepted"});
+    assert!(ports.runs.mark_called(run.id, 0, &called("c0"), now).await.unwrap());
+    let open = FollowUp::after_answer(FollowKind::Firmware, "UpdateFirmware", &accepted, now);
+    let outcome = Outcome { follow_up: Some(open.clone()), ..Outcome::sent(accepted) };
+    assert!(ports.runs.finish(run.id, 0, &Expect::Call("c0".into()), outcome).await.unwrap());
+
+    let triggered = open.triggered(now, "TriggerMessage").expect("a trigger to claim");
+    lose_answers("UpdateItem", &tables.runs, 1).await;
+    assert!(ports.runs.advance_follow_up(run.id, 0, &triggered).await.unwrap(), "claimed: the trigger is sent");
+    let duplicate = open.triggered(now, "TriggerMessage").expect("the same claim");
+    assert!(!ports.runs.advance_follow_up(run.id, 0, &duplicate).await.unwrap(), "a duplicate does not send it");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_progress_tenth_whose_answer_was_lost_is_still_posted_once() {
+    use ocpp_bulk_tests::contract::new_run_with;
+    use shared::webhook::Webhook;
+    let (ports, tables) = ports_on("lost-progress", &fleet(1)).await;
+    let (run, _) =
+        new_run_with(&ports, "alice", 1, 0, |run| run.webhook = Some(Webhook::new("https://h.example/".into(), true)))
+            .await;
+    lose_answers("UpdateItem", &tables.runs, 1).await;
+    assert!(ports.webhooks.progress_sent(run.id, 3).await.unwrap(), "the tenth is this watch's to post");
+    assert!(!ports.webhooks.progress_sent(run.id, 3).await.unwrap(), "and no other's");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_in_doubt_puts_its_new_items_and_keeps_one_that_moved_on() {
+    use ocpp_bulk_tests::aws::{clients, fail_before};
+    use shared::aws::batch::put_all_once;
+    use shared::aws::item::{get_item, opt_s, string, Item};
+    let clients = clients().await;
+    let (_, tables) = ports_on("lost-batch", &fleet(1)).await;
+    let item = |n: u32, state: &str| {
+        let key = [("pk".to_owned(), string(format!("RUN#batch#{n}"))), ("sk".to_owned(), string("R"))];
+        Item::from_iter(key.into_iter().chain([("state".to_owned(), string(state))]))
+    };
+    let state = |n: u32| {
+        let key = Item::from_iter(item(n, "").into_iter().filter(|(name, _)| name != "state"));
+        let (client, table) = (clients.dynamodb.clone(), tables.runs.clone());
+        async move {
+            get_item(&client, &table, key, true).await.unwrap().and_then(|i| opt_s(&i, "state").map(str::to_owned))
+        }
+    };
+    // A first attempt was applied and the item moved on (a result dispatched) before the batch is
+    // sent again: a 500 the client cannot tell from a lost answer.
+    clients.dynamodb.put_item().table_name(&tables.runs).set_item(Some(item(0, "called"))).send().await.unwrap();
+    fail_before("BatchWriteItem", &tables.runs, 1).await;
+    put_all_once(&clients.dynamodb, &tables.runs, (0..3).map(|n| item(n, "pending")).collect()).await.unwrap();
+    assert_eq!(state(0).await.as_deref(), Some("called"), "the item that moved on is kept");
+    assert_eq!((state(1).await, state(2).await), (Some("pending".into()), Some("pending".into())), "the new ones put");
+}

@@ -2,26 +2,29 @@
 //! notifications, its trigger and its stall: each change conditional on the revision it replaces,
 //! and the one that ends it counted on the result's counter shard in the same transaction.
 
-use aws_sdk_dynamodb::types::{TransactWriteItem, Update};
+use aws_sdk_dynamodb::types::{ReturnValuesOnConditionCheckFailure, TransactWriteItem, Update};
 use uuid::Uuid;
 
 use super::layout::result_key;
 use super::DynamoRunStore;
-use crate::aws::errors::applied;
-use crate::aws::item::{number, string};
+use crate::aws::errors::applied_or;
+use crate::aws::item::{number, opt_s, string};
 use crate::domain::FollowUp;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
 
 const SET_FOLLOW: &str = "SET follow = :follow, follow_rev = :rev";
+/// The open change also leaves its own token, so a retry that finds the revision moved can tell
+/// its own write (the SDK's retry of an update whose answer was lost) from another's.
+const SET_FOLLOW_TOKEN: &str = "SET follow = :follow, follow_rev = :rev, follow_token = :token";
 const AT_REVISION: &str = "follow_rev = :before";
 
 impl DynamoRunStore {
     /// `RunStore::advance_follow_up`: a change that keeps the follow-up open is one conditional
     /// UpdateItem; the change that ends it is that update and the counter's `ADD` in one
-    /// TransactWriteItems. A retry of a change that was applied (its answer lost) finds the
-    /// revision moved and reports `false`, as a duplicate does: the caller reads the result again
-    /// and finds nothing left to change (`follow_ups::advance`).
+    /// TransactWriteItems (its ClientRequestToken replays a retry). An open change that finds the
+    /// revision moved reports `false`, as for a duplicate, unless the token there is its own: the
+    /// claim of a trigger, applied but answered 500, must still send its TriggerMessage.
     pub(super) async fn advance(&self, run: Uuid, seq: u64, next: &FollowUp) -> Result<bool> {
         let Some(layout) = self.layout(run).await? else {
             return Ok(false);
@@ -32,16 +35,19 @@ impl DynamoRunStore {
         let json = serde_json::to_string(next).map_err(|e| Error::internal("dynamodb", e))?;
         let key = result_key(run, layout, seq);
         if !next.state.is_final() {
+            let token = Uuid::new_v4().to_string();
             return Backoff::WRITE
                 .run(|| async {
                     let update = self
                         .update(key.clone())
-                        .update_expression(SET_FOLLOW)
+                        .update_expression(SET_FOLLOW_TOKEN)
                         .condition_expression(AT_REVISION)
                         .expression_attribute_values(":follow", string(&json))
                         .expression_attribute_values(":rev", number(next.rev))
-                        .expression_attribute_values(":before", number(before));
-                    applied(update.send().await)
+                        .expression_attribute_values(":before", number(before))
+                        .expression_attribute_values(":token", string(&token))
+                        .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
+                    applied_or(update.send().await, |item| opt_s(item, "follow_token") == Some(token.as_str()))
                 })
                 .await;
         }

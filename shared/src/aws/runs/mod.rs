@@ -96,7 +96,7 @@ impl RunStore for DynamoRunStore {
         }
         let skipped = results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden).count() as u64;
         let items = results.iter().map(|result| items::result_item(run, layout, result)).collect();
-        batch::put_all(&self.client, &self.table, items).await?;
+        batch::put_all_once(&self.client, &self.table, items).await?;
         // Done: nothing of the chunk was dispatched before this. Its skips are counted on the marker
         // itself, so they count once whatever happens, and cost no write on the run's counters, which
         // a chunk's 1,000 positions would spread over up to 1,000 items.

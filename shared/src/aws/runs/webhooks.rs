@@ -12,7 +12,7 @@ use uuid::Uuid;
 
 use super::layout::meta_key;
 use super::DynamoRunStore;
-use crate::aws::errors::{applied, sdk_error};
+use crate::aws::errors::{applied, applied_or, sdk_error};
 use crate::aws::item::{get_item, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::error::Result;
@@ -139,14 +139,19 @@ impl RunWebhooks for DynamoRunStore {
     }
 
     async fn progress_sent(&self, run: Uuid, tenth: u8) -> Result<bool> {
+        // Its own token: the SDK's retry of a mark applied but answered 500 finds the tenth taken,
+        // and must still post the event it took it for.
+        let token = Uuid::new_v4().to_string();
         let result = self
             .update_meta(run)
-            .update_expression("SET wh_progress_sent = :tenth")
+            .update_expression("SET wh_progress_sent = :tenth, wh_progress_token = :token")
             .condition_expression("wh_progress_sent < :tenth")
             .expression_attribute_values(":tenth", number(tenth))
+            .expression_attribute_values(":token", string(&token))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(result)
+        applied_or(result, |item| opt_s(item, "wh_progress_token") == Some(token.as_str()))
     }
 
     async fn claim_attempt(&self, run: Uuid, attempt: u32, lease_until: DateTime<Utc>) -> Result<Claim> {
