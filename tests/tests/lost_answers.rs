@@ -7,6 +7,8 @@ use ocpp_bulk_tests::aws::{lose_answers, ports_on};
 use ocpp_bulk_tests::contract::{called, new_run};
 use ocpp_bulk_tests::harness::fleet;
 use shared::domain::{Counters, Expect, Outcome, ResultStatus};
+use shared::ports::{InflightCall, Parking};
+use shared::queue_message::DispatchMessage;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_limit_hit_whose_answer_was_lost_counts_once() {
@@ -77,12 +79,8 @@ async fn a_cancel_whose_answer_was_lost_is_still_ours_and_a_second_is_not() {
     assert_eq!((stored, read), (Some(at.timestamp_millis()), Some(at.timestamp_millis())), "one time, in both");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_release_whose_answer_was_lost_still_wakes_its_waiters() {
-    use shared::ports::{InflightCall, Parking};
-    use shared::queue_message::DispatchMessage;
-    let (ports, tables) = ports_on("lost-release", &fleet(1)).await;
-    let now = Utc::now();
+/// A CALL holding CPWAIT's slot, and a dispatch that waits for it.
+fn held_and_parked(now: chrono::DateTime<Utc>) -> (InflightCall, DispatchMessage) {
     let held = InflightCall {
         call_id: "held".into(),
         action: "Reset".into(),
@@ -98,12 +96,33 @@ async fn a_release_whose_answer_was_lost_still_wakes_its_waiters() {
         identity: "CPWAIT".into(),
         not_before: None,
     };
+    (held, parked)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_release_whose_answer_was_lost_still_wakes_its_waiters() {
+    let (ports, tables) = ports_on("lost-release", &fleet(1)).await;
+    let now = Utc::now();
+    let (held, parked) = held_and_parked(now);
     assert!(ports.inflight.acquire("CPWAIT", &held, now).await.unwrap());
     assert_eq!(ports.inflight.wait("CPWAIT", "held", &parked).await.unwrap(), Parking::Parked);
     lose_answers("DeleteItem", &tables.connections, 1).await;
     let woken = ports.inflight.release("CPWAIT", "held").await.unwrap();
     assert_eq!(woken, vec![parked], "the parked message is woken though the delete's answer was lost");
     assert!(ports.inflight.release("CPWAIT", "held").await.unwrap().is_empty(), "and only once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_slot_taken_again_by_its_own_call_keeps_its_waiters() {
+    let (ports, tables) = ports_on("lost-acquire", &fleet(1)).await;
+    let now = Utc::now();
+    let (held, parked) = held_and_parked(now);
+    lose_answers("PutItem", &tables.connections, 1).await;
+    assert!(ports.inflight.acquire("CPWAIT", &held, now).await.unwrap(), "taken, though the answer was lost");
+    assert_eq!(ports.inflight.wait("CPWAIT", "held", &parked).await.unwrap(), Parking::Parked);
+    // The SDK's retry of a take whose answer was lost, coming after a message parked.
+    assert!(ports.inflight.acquire("CPWAIT", &held, now).await.unwrap(), "still this CALL's");
+    assert_eq!(ports.inflight.release("CPWAIT", "held").await.unwrap(), vec![parked], "the waiter is kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

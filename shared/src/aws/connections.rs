@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{applied, is_condition_failure, sdk_error};
+use super::errors::{applied, applied_or, is_condition_failure, sdk_error};
 use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{FollowKind, OcppVersion};
@@ -67,7 +67,8 @@ fn waiting_messages(slot: &Item) -> Vec<DispatchMessage> {
         .collect()
 }
 
-/// The condition on taking a charger's slot (`:now`, `:call`): free, expired, or this CALL's already.
+/// The condition on taking a charger's slot in a claim's transaction (`:now`, `:call`): free,
+/// expired, or this CALL's already.
 pub(crate) const SLOT_FREE: &str = "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call";
 
 /// The `INFLIGHT#{identity}` item of a charger's slot taken by `call`, with no waiters yet.
@@ -220,17 +221,19 @@ impl ConnectionRegistry for DynamoConnectionTable {
 #[async_trait]
 impl InflightCalls for DynamoConnectionTable {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
+        // Free or expired only: a slot this CALL holds already is not put again (its retry, after
+        // an answer lost, would empty the waiters parked since), it is told apart by its call id.
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(slot_item(identity, call)))
-            .condition_expression(SLOT_FREE)
+            .condition_expression("attribute_not_exists(pk) OR expires_ms <= :now")
             .expression_attribute_values(":now", number(now.timestamp_millis()))
-            .expression_attribute_values(":call", string(&call.call_id))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied(result)
+        applied_or(result, |held| opt_s(held, "call_id") == Some(call.call_id.as_str()))
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {

@@ -96,36 +96,54 @@ pub fn failed_conditions<R: std::fmt::Debug>(
     }
 }
 
-/// Like `applied`, for an UpdateItem sent with `ReturnValuesOnConditionCheckFailure::AllOld`: a
-/// failed condition still counts as applied when the item as it stands is `ours` (a retry of a
-/// write whose first attempt was applied but whose answer was lost).
-pub fn applied_or<T, R>(
-    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
+/// A single-item write's error that may be its condition failing, with the item as it stood when
+/// the write asked for it (`ReturnValuesOnConditionCheckFailure::AllOld`).
+pub trait Refusal: ProvideErrorMetadata + std::error::Error + 'static {
+    /// `Some` when the condition failed (holding the item, if any); `None` for any other error.
+    fn refused_item(&self) -> Option<Option<super::item::Item>>;
+}
+
+impl Refusal for aws_sdk_dynamodb::operation::update_item::UpdateItemError {
+    fn refused_item(&self) -> Option<Option<super::item::Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(failed) => Some(failed.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+impl Refusal for aws_sdk_dynamodb::operation::put_item::PutItemError {
+    fn refused_item(&self) -> Option<Option<super::item::Item>> {
+        match self {
+            Self::ConditionalCheckFailedException(failed) => Some(failed.item().cloned()),
+            _ => None,
+        }
+    }
+}
+
+/// Like `applied`, for a write sent with `ReturnValuesOnConditionCheckFailure::AllOld`: a failed
+/// condition still counts as applied when the item as it stands is `ours` (a retry of a write
+/// whose first attempt was applied but whose answer was lost).
+pub fn applied_or<T, E: Refusal, R: std::fmt::Debug>(
+    result: Result<T, SdkError<E, R>>,
     ours: impl Fn(&super::item::Item) -> bool,
-) -> Result<bool, Error>
-where
-    R: std::fmt::Debug,
-{
+) -> Result<bool, Error> {
     Ok(match refused(result)? {
         None => true,
         Some(item) => item.as_ref().is_some_and(ours),
     })
 }
 
-/// An UpdateItem sent with `ReturnValuesOnConditionCheckFailure::AllOld`: `None` when applied,
-/// `Some` with the item as it stood when its condition refused it; any other failure an error.
-pub fn refused<T, R>(
-    result: Result<T, SdkError<aws_sdk_dynamodb::operation::update_item::UpdateItemError, R>>,
-) -> Result<Option<Option<super::item::Item>>, Error>
-where
-    R: std::fmt::Debug,
-{
-    use aws_sdk_dynamodb::operation::update_item::UpdateItemError;
+/// A write sent with `ReturnValuesOnConditionCheckFailure::AllOld`: `None` when applied, `Some`
+/// with the item as it stood when its condition refused it; any other failure an error.
+pub fn refused<T, E: Refusal, R: std::fmt::Debug>(
+    result: Result<T, SdkError<E, R>>,
+) -> Result<Option<Option<super::item::Item>>, Error> {
     match result {
         Ok(_) => Ok(None),
-        Err(err) => match err.as_service_error() {
-            Some(UpdateItemError::ConditionalCheckFailedException(failed)) => Ok(Some(failed.item().cloned())),
-            _ => Err(sdk_error("dynamodb", err)),
+        Err(err) => match err.as_service_error().and_then(Refusal::refused_item) {
+            Some(item) => Ok(Some(item)),
+            None => Err(sdk_error("dynamodb", err)),
         },
     }
 }

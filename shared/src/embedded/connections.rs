@@ -31,7 +31,7 @@ impl InflightCalls for MemoryStore {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut inflight = locked(&self.inflight);
         match inflight.get(identity) {
-            Some((held, _)) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
+            Some((held, _)) if held.expires_at > now => Ok(held.call_id == call.call_id),
             _ => {
                 inflight.insert(identity.to_owned(), (call.clone(), HashMap::new()));
                 Ok(true)
