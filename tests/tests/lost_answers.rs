@@ -1,6 +1,7 @@
 //! Writes that DynamoDB applied but whose answer was lost (a 500 after the write, armed on the
 //! strict stand-in): the SDK sends the same request again, and the retry must find its own write
-//! instead of applying it a second time. AWS only: the embedded backend cannot lose an answer.
+//! instead of applying it a second time; and a chunk whose writer died, taken over. AWS only: the
+//! embedded backend cannot lose an answer.
 
 use chrono::Utc;
 use ocpp_bulk_tests::aws::{lose_answers, ports_on};
@@ -205,4 +206,25 @@ async fn a_batch_in_doubt_puts_its_new_items_and_keeps_one_that_moved_on() {
     put_all_once(&clients.dynamodb, &tables.runs, (0..3).map(|n| item(n, "pending")).collect()).await.unwrap();
     assert_eq!(state(0).await.as_deref(), Some("called"), "the item that moved on is kept");
     assert_eq!((state(1).await, state(2).await), (Some("pending".into()), Some("pending".into())), "the new ones put");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_chunk_taken_over_from_a_dead_writer_keeps_the_results_released_since() {
+    use shared::aws::item::{number, string, Item};
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let (ports, tables) = ports_on("taken-over", &fleet(2)).await;
+    let (run, results) = new_run(&ports, "alice", 2, 0).await;
+    // A writer claimed chunk 0, put its results and died; a rollout released one of them since.
+    let dead = Item::from([
+        ("pk".to_owned(), string(format!("RUN#{}", run.id))),
+        ("sk".to_owned(), string("CHUNK#000000")),
+        ("writing_until".to_owned(), number(Utc::now().timestamp_millis() - 1_000)),
+        ("writer".to_owned(), number(1)),
+    ]);
+    clients.dynamodb.put_item().table_name(&tables.runs).set_item(Some(dead)).send().await.unwrap();
+    assert!(ports.runs.mark_called(run.id, 0, &called("c0"), Utc::now()).await.unwrap());
+    assert!(ports.runs.write_results(run.id, 0, results).await.unwrap(), "the chunk is taken over");
+    let kept = ports.runs.result(run.id, 0).await.unwrap().and_then(|r| r.call_id);
+    assert_eq!(kept.as_deref(), Some("c0"), "the released result keeps its CALL");
+    assert!(ports.runs.result(run.id, 1).await.unwrap().is_some_and(|r| r.status == ResultStatus::Pending));
 }

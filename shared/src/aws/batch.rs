@@ -72,7 +72,8 @@ async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>,
                     Ok(output) => output,
                     Err(err) => {
                         tracing::debug!(error = %sdk_error("dynamodb", err), "a batch in doubt, put item by item");
-                        return put_each_new(client, table, chunk).await;
+                        let items = chunk.into_iter().filter_map(|request| request.put_request.map(|put| put.item));
+                        return put_new_each(client, table, items.collect()).await;
                     }
                 }
             }
@@ -87,9 +88,10 @@ async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>,
     Err(exhausted("dynamodb", format_args!("{} items still unprocessed", chunk.len()), &Backoff::BATCH))
 }
 
-async fn put_each_new(client: &Client, table: &str, chunk: Vec<WriteRequest>) -> Result<()> {
-    let items = chunk.into_iter().filter_map(|request| request.put_request.map(|put| put.item));
-    futures::stream::iter(items.map(|item| put_new(client, table, item)))
+/// Puts each item only where its key is free (`put_new`), `WRITE_CHUNK` at a time: an item there
+/// already is kept as it is.
+pub async fn put_new_each(client: &Client, table: &str, items: Vec<Item>) -> Result<()> {
+    futures::stream::iter(items.into_iter().map(|item| put_new(client, table, item)))
         .buffer_unordered(WRITE_CHUNK)
         .try_collect::<Vec<bool>>()
         .await

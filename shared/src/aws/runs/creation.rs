@@ -2,7 +2,7 @@
 //! conditionally; a chunk's results once, under a claimed marker.
 
 use aws_sdk_dynamodb::operation::put_item::PutItemError;
-use aws_sdk_dynamodb::types::ReturnValuesOnConditionCheckFailure;
+use aws_sdk_dynamodb::types::{ReturnValue, ReturnValuesOnConditionCheckFailure};
 use chrono::Utc;
 use uuid::Uuid;
 
@@ -19,7 +19,9 @@ const CHUNK_LEASE_MS: i64 = 60_000;
 
 /// Who writes a chunk's results.
 pub(super) enum ChunkClaim {
-    Ours,
+    /// Ours to write; `taken_over`: from a writer whose lease ended, which may have put some of
+    /// the results already (and a rollout released them since), or not known.
+    Ours { taken_over: bool },
     /// Another delivery, its lease still running.
     Writing,
     /// Written before.
@@ -53,11 +55,13 @@ impl DynamoRunStore {
             .set_item(Some(claim))
             .condition_expression("attribute_not_exists(pk) OR writing_until < :now")
             .expression_attribute_values(":now", number(now))
+            .return_values(ReturnValue::AllOld)
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
         let held = match result {
-            Ok(_) => return Ok(ChunkClaim::Ours),
+            // A marker there before was a dead writer's (a done one has no lease to run out).
+            Ok(output) => return Ok(ChunkClaim::Ours { taken_over: output.attributes.is_some() }),
             Err(err) => match err.as_service_error() {
                 Some(PutItemError::ConditionalCheckFailedException(failed)) => {
                     failed.item().cloned().unwrap_or_default()
@@ -66,7 +70,8 @@ impl DynamoRunStore {
             },
         };
         Ok(match (opt_n::<u64>(&held, "writer"), held.contains_key("writing_until")) {
-            (Some(w), _) if w == writer => ChunkClaim::Ours,
+            // Our own claim, its answer lost: whether it took over from another is not known.
+            (Some(w), _) if w == writer => ChunkClaim::Ours { taken_over: true },
             (_, true) => ChunkClaim::Writing,
             (_, false) => ChunkClaim::Done,
         })

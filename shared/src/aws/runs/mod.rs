@@ -87,16 +87,21 @@ impl RunStore for DynamoRunStore {
         // result the earlier had already dispatched. The marker is claimed first, with a lease; a
         // chunk whose marker is done was written before (its results may have moved on since).
         let writer = fastrand::u64(..);
-        match self.claim_chunk(run, chunk, writer).await? {
-            ChunkClaim::Ours => {}
+        let taken_over = match self.claim_chunk(run, chunk, writer).await? {
+            ChunkClaim::Ours { taken_over } => taken_over,
             ChunkClaim::Done => return Ok(false),
             ChunkClaim::Writing => {
                 return Err(Error::transient("dynamodb", format!("chunk {chunk} of run {run} is being written")))
             }
-        }
+        };
         let skipped = results.iter().filter(|r| r.status == ResultStatus::SkippedForbidden).count() as u64;
         let items = results.iter().map(|result| items::result_item(run, layout, result)).collect();
-        batch::put_all_once(&self.client, &self.table, items).await?;
+        if taken_over {
+            // What the dead writer put may have moved on: each result put only where it is not.
+            batch::put_new_each(&self.client, &self.table, items).await?;
+        } else {
+            batch::put_all_once(&self.client, &self.table, items).await?;
+        }
         // Done: nothing of the chunk was dispatched before this. Its skips are counted on the marker
         // itself, so they count once whatever happens, and cost no write on the run's counters, which
         // a chunk's 1,000 positions would spread over up to 1,000 items.
