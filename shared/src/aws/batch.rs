@@ -5,6 +5,8 @@
 
 use aws_sdk_dynamodb::config::retry::RetryConfig;
 use aws_sdk_dynamodb::config::Builder;
+use aws_sdk_dynamodb::error::{ProvideErrorMetadata, SdkError};
+use aws_sdk_dynamodb::operation::batch_write_item::BatchWriteItemError;
 use aws_sdk_dynamodb::types::{KeysAndAttributes, PutRequest, WriteRequest};
 use aws_sdk_dynamodb::Client;
 use futures::{StreamExt, TryStreamExt};
@@ -70,6 +72,10 @@ async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>,
                 let once = Builder::default().retry_config(RetryConfig::disabled());
                 match request.customize().config_override(once).send().await {
                     Ok(output) => output,
+                    Err(err) if refused_whole(&err) => {
+                        Backoff::BATCH.wait(attempt).await;
+                        continue;
+                    }
                     Err(err) => {
                         tracing::debug!(error = %sdk_error("dynamodb", err), "a batch in doubt, put item by item");
                         let items = chunk.into_iter().filter_map(|request| request.put_request.map(|put| put.item));
@@ -86,6 +92,14 @@ async fn write_chunk(client: &Client, table: &str, mut chunk: Vec<WriteRequest>,
         Backoff::BATCH.wait(attempt).await;
     }
     Err(exhausted("dynamodb", format_args!("{} items still unprocessed", chunk.len()), &Backoff::BATCH))
+}
+
+/// A batch throttled as a whole, which was therefore not applied: sent again after a wait, not
+/// broken into single puts on the same hot partition.
+fn refused_whole<R>(err: &SdkError<BatchWriteItemError, R>) -> bool {
+    const THROTTLED: [&str; 3] =
+        ["ProvisionedThroughputExceededException", "ThrottlingException", "RequestLimitExceeded"];
+    err.code().is_some_and(|code| THROTTLED.contains(&code))
 }
 
 /// Puts each item only where its key is free (`put_new`), `WRITE_CHUNK` at a time: an item there

@@ -11,7 +11,7 @@ use chrono::{DateTime, Duration, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::errors::{applied, applied_or, is_condition_failure, sdk_error};
+use super::errors::{applied, is_condition_failure, refused, sdk_error};
 use super::item::{get_item, get_n, get_s, number, opt_n, opt_s, parse_time, string, Item};
 use crate::clock::rfc3339;
 use crate::domain::{FollowKind, OcppVersion};
@@ -223,6 +223,7 @@ impl InflightCalls for DynamoConnectionTable {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         // Free or expired only: a slot this CALL holds already is not put again (its retry, after
         // an answer lost, would empty the waiters parked since), it is told apart by its call id.
+        let slot = format!("INFLIGHT#{identity}");
         let result = self
             .client
             .put_item()
@@ -233,7 +234,28 @@ impl InflightCalls for DynamoConnectionTable {
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
-        applied_or(result, |held| opt_s(held, "call_id") == Some(call.call_id.as_str()))
+        let Some(held) = refused(result)? else {
+            return Ok(true);
+        };
+        if held.as_ref().and_then(|held| opt_s(held, "call_id")) != Some(call.call_id.as_str()) {
+            return Ok(false);
+        }
+        // This CALL's already (sent again, or the retry of a put whose answer was lost): its expiry
+        // moves on, its waiters stay.
+        let refreshed = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .set_key(Some(key(slot)))
+            .update_expression("SET expires_at = :at, expires_ms = :ms, expires = :ttl")
+            .condition_expression("call_id = :call")
+            .expression_attribute_values(":at", string(rfc3339(call.expires_at)))
+            .expression_attribute_values(":ms", number(call.expires_at.timestamp_millis()))
+            .expression_attribute_values(":ttl", ttl(call.expires_at, 24))
+            .expression_attribute_values(":call", string(&call.call_id))
+            .send()
+            .await;
+        applied(refreshed)
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {

@@ -30,8 +30,13 @@ pub(super) type Slot = (InflightCall, HashMap<String, DispatchMessage>);
 impl InflightCalls for MemoryStore {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         let mut inflight = locked(&self.inflight);
-        match inflight.get(identity) {
-            Some((held, _)) if held.expires_at > now => Ok(held.call_id == call.call_id),
+        match inflight.get_mut(identity) {
+            Some((held, _)) if held.expires_at > now && held.call_id != call.call_id => Ok(false),
+            // This CALL's already: its expiry moves on, its waiters stay.
+            Some((held, _)) if held.expires_at > now => {
+                *held = call.clone();
+                Ok(true)
+            }
             _ => {
                 inflight.insert(identity.to_owned(), (call.clone(), HashMap::new()));
                 Ok(true)

@@ -241,7 +241,7 @@ pub fn waiter_key(message: &DispatchMessage) -> String {
 #[async_trait]
 pub trait InflightCalls: Send + Sync {
     /// Takes the charger's slot if it is free or expired; `true` too when `call` holds it already
-    /// (kept as it is, with its waiters). `false`: another CALL holds it.
+    /// (its expiry moved to `call`'s, its waiters kept). `false`: another CALL holds it.
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool>;
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>>;
     /// Parks `message` on the slot while `held_call_id` holds it, to be woken when it is released.

@@ -63,7 +63,10 @@ pub async fn waiting_messages_are_woken_by_the_release(ports: &Ports) {
     // A park retried after its write was applied (a 500 after the write) finds itself parked already.
     assert!(matches!(wait(&one, "held").await, Parking::Parked | Parking::AlreadyParked));
     assert!(matches!(wait(&two, "held").await, Parking::Parked | Parking::AlreadyParked));
-    assert!(ports.inflight.acquire(&identity, &held, now).await.unwrap(), "taken again by its own CALL");
+    let later = InflightCall { expires_at: now + Duration::seconds(90), ..held.clone() };
+    assert!(ports.inflight.acquire(&identity, &later, now).await.unwrap(), "taken again by its own CALL");
+    let expiry = ports.inflight.current(&identity).await.unwrap().map(|c| c.expires_at.timestamp_millis());
+    assert_eq!(expiry, Some(later.expires_at.timestamp_millis()), "its expiry moves on, its waiters stay");
     assert_eq!(wait(&one, "held").await, Parking::AlreadyParked, "a copy of a parked message is not parked twice");
     assert_eq!(wait(&one, "other").await, Parking::NotHeld, "only on the CALL that holds the slot");
     assert!(ports.inflight.release(&identity, "other").await.unwrap().is_empty(), "only the holder releases");

@@ -8,7 +8,7 @@ use uuid::Uuid;
 use super::layout::result_key;
 use super::DynamoRunStore;
 use crate::aws::errors::applied_or;
-use crate::aws::item::{number, opt_s, string};
+use crate::aws::item::{number, opt_n, opt_s, string};
 use crate::domain::FollowUp;
 use crate::error::{Error, Result};
 use crate::retry::Backoff;
@@ -47,7 +47,11 @@ impl DynamoRunStore {
                         .expression_attribute_values(":before", number(before))
                         .expression_attribute_values(":token", string(&token))
                         .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld);
-                    applied_or(update.send().await, |item| opt_s(item, "follow_token") == Some(token.as_str()))
+                    // Ours, and nothing since: a final change keeps the token but moves the revision.
+                    applied_or(update.send().await, |item| {
+                        opt_s(item, "follow_token") == Some(token.as_str())
+                            && opt_n(item, "follow_rev") == Some(next.rev)
+                    })
                 })
                 .await;
         }
