@@ -278,7 +278,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
             return dynamodb_error("ProvisionedThroughputExceededException", HOT_PARTITION)
         return dynamodb_error("ThrottlingException", TABLE_CAP)
 
-    def single_write(self, environ, request, attrs, units):
+    def single_write(self, environ, request, op, attrs):
         name = request["TableName"]
         table = self.table(environ, name)
         if table is None:
@@ -287,7 +287,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
             # A write on an item inside a running transaction is rejected, not queued.
             self.count("write_conflict_held")
             return dynamodb_error("TransactionConflictException", ONGOING)
-        (verdict,) = self.admit("write", [(*self.partition(table, attrs), units)], True)
+        verdict = next(filter(None, self.admit("write", self.charges(environ, table, op, request, attrs), True)), None)
         if verdict:
             return self.throttled(verdict)
         return self.forward(environ)

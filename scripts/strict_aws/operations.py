@@ -12,6 +12,7 @@ from moto.dynamodb.models.dynamo_type import DynamoType
 from .answers import _response, _with_payload, dynamodb_error, item_bytes, read_units, transaction_cancelled
 from .answers import units_of, write_units
 from .config import HOT_PARTITION, ONGOING
+from .indexes import index_charges
 
 # What shapes a Query's or Scan's answer but not what it reads (and is charged for).
 READ_SHAPERS = {"FilterExpression", "ProjectionExpression", "Select", "AttributesToGet", "QueryFilter", "ScanFilter"}
@@ -25,13 +26,13 @@ class DynamoDbOperations:
     errs high. A read is charged by the whole items it reads, whatever it projects or filters out."""
 
     def PutItem(self, environ, request, *_):
-        return self.single_write(environ, request, request["Item"], self.write_charge(environ, "Put", request))
+        return self.single_write(environ, request, "Put", request["Item"])
 
     def DeleteItem(self, environ, request, *_):
-        return self.single_write(environ, request, request["Key"], self.write_charge(environ, "Delete", request))
+        return self.single_write(environ, request, "Delete", request["Key"])
 
     def UpdateItem(self, environ, request, *_):
-        return self.single_write(environ, request, request["Key"], self.write_charge(environ, "Update", request))
+        return self.single_write(environ, request, "Update", request["Key"])
 
     def write_charge(self, environ, op, spec):
         """Write units of one Put, Update or Delete (`spec`: its request, or its TransactItems entry)."""
@@ -48,15 +49,26 @@ class DynamoDbOperations:
         return units_of(before)  # a ConditionCheck: the item it checks
 
     @staticmethod
-    def stored_bytes(table, attrs):
-        """The size of the item with `attrs`' key as `table` holds it now (0: there is none)."""
+    def stored_item(table, attrs):
+        """The item with `attrs`' key as `table` holds it now (moto's Item), or None."""
         try:
             hash_key = DynamoType(attrs[table.hash_key_attr])
             range_key = DynamoType(attrs[table.range_key_attr]) if table.range_key_attr else None
-            item = table.get_item(hash_key, range_key)
+            return table.get_item(hash_key, range_key)
         except (KeyError, TypeError, ValueError, AttributeError):
-            return 0
+            return None
+
+    def stored_bytes(self, table, attrs):
+        """The size of the item with `attrs`' key as `table` holds it now (0: there is none)."""
+        item = self.stored_item(table, attrs)
         return item.size() if item is not None else 0
+
+    def charges(self, environ, table, op, spec, attrs):
+        """(bucket, partition, units) of one Put, Update or Delete: the table's, then its indexes'."""
+        item = self.stored_item(table, attrs)
+        before = item.to_json()["Attributes"] if item is not None else None
+        own = (*self.partition(table, attrs), self.write_charge(environ, op, spec))
+        return [own, *index_charges(table, op, spec, before)]
 
     def TransactWriteItems(self, environ, request, inject_conflict, pick):
         c, now = self.config, time.monotonic()
@@ -91,12 +103,19 @@ class DynamoDbOperations:
             return transaction_cancelled(reasons)
         # A transactional write costs twice a plain one. AWS cancels a throttled transaction (reason
         # ThrottlingError on the throttled items) rather than answering ProvisionedThroughputExceeded.
-        charged = [i for i, (_, table, _) in enumerate(entries) if table]
         specs = [next(iter(entry.items())) for entry in items]  # (Put|Update|Delete|ConditionCheck, spec)
-        charges = [
-            (*self.partition(entries[i][1], entries[i][2]), 2 * self.write_charge(environ, *specs[i])) for i in charged
-        ]
-        throttled = {i for i, verdict in zip(charged, self.admit("write", charges, True)) if verdict}
+        owners, charges = [], []  # the item each charge is for, and the charge (its indexes' too)
+        for i, (_, table, attrs) in enumerate(entries):
+            op, spec = specs[i]
+            if table is None:
+                continue
+            if op == "ConditionCheck":
+                mine = [(*self.partition(table, attrs), self.write_charge(environ, op, spec))]
+            else:
+                mine = self.charges(environ, table, op, spec, attrs)
+            owners += [i] * len(mine)
+            charges += [(bucket, partition, 2 * units) for bucket, partition, units in mine]
+        throttled = {i for i, verdict in zip(owners, self.admit("write", charges, True)) if verdict}
         if throttled:
             throttle = ("ThrottlingError", HOT_PARTITION)
             return transaction_cancelled([throttle if i in throttled else (None, None) for i in range(len(items))])
@@ -122,11 +141,12 @@ class DynamoDbOperations:
                 total += 1
                 put = "PutRequest" in entry
                 attrs = entry["PutRequest"]["Item"] if put else entry["DeleteRequest"]["Key"]
-                units = units_of(max(item_bytes(attrs) if put else 0, self.stored_bytes(table, attrs)))
+                op, request_of = ("Put", "PutRequest") if put else ("Delete", "DeleteRequest")
+                spec = {"TableName": name, **entry[request_of]}
                 if self.held(name, self.key(table, attrs), now):
                     self.count("write_conflict_held")
                     unprocessed[name].append(entry)
-                elif self.admit("write", [(*self.partition(table, attrs), units)], True)[0]:
+                elif any(self.admit("write", self.charges(environ, table, op, spec, attrs), True)):
                     # AWS returns throttled entries unprocessed; only a batch throttled whole fails.
                     throttled += 1
                     unprocessed[name].append(entry)

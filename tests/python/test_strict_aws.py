@@ -208,6 +208,58 @@ def test_partition_buckets_throttle_and_batches_return_unprocessed():
         assert server.faults()["partition_throttled"] >= 1 + 3 + 3 + 1 + 2 + 1
 
 
+def test_index_writes_are_charged_to_the_index_partition_and_throttle_the_table_write():
+    # AWS writes an index entry when a write changes what the index keys on or projects (two when
+    # it moves the entry to another key), and throttles the table's write when its index cannot
+    # take it; an index partition takes what a table's does.
+    with strict_server(STRICT_PARTITION_WCU=3) as server:
+        ddb = server.client("dynamodb")
+        ddb.create_table(
+            TableName="t",
+            KeySchema=[{"AttributeName": "pk", "KeyType": "HASH"}],
+            AttributeDefinitions=[{"AttributeName": n, "AttributeType": "S"} for n in ("pk", "team")],
+            GlobalSecondaryIndexes=[
+                {
+                    "IndexName": "online",
+                    "KeySchema": [{"AttributeName": "team", "KeyType": "HASH"}],
+                    "Projection": {"ProjectionType": "INCLUDE", "NonKeyAttributes": ["model"]},
+                }
+            ],
+            BillingMode="PAY_PER_REQUEST",
+        )
+
+        def connect(pk):
+            return code_of(
+                ddb.update_item,
+                TableName="t",
+                Key={"pk": {"S": pk}},
+                UpdateExpression="SET #team = :team, seen = :seen",
+                ExpressionAttributeNames={"#team": "team"},
+                ExpressionAttributeValues={":team": {"S": "acme"}, ":seen": {"S": pk}},
+            )
+
+        # Each charger has a partition of its own; the index has one, "acme", and takes 3 a second.
+        assert [connect(f"cp{i}") for i in range(4)] == ["ok"] * 3 + ["ProvisionedThroughputExceededException"]
+        assert "Item" not in ddb.get_item(TableName="t", Key={"pk": {"S": "cp3"}}), "throttled, not applied"
+        (row,) = server.get("/strict-api/partitions?match=acme")["partitions"]
+        assert (row["table"], row["units"], row["throttled"]) == ("t/online", 3, 1)
+
+        time.sleep(1.1)
+        # Nothing the index holds changes: no index write, however often.
+        seen = {"UpdateExpression": "SET seen = :s", "ExpressionAttributeValues": {":s": {"S": "later"}}}
+        for i in range(3):
+            assert code_of(ddb.update_item, TableName="t", Key={"pk": {"S": f"cp{i}"}}, **seen) == "ok"
+        (row,) = server.get("/strict-api/partitions?match=acme")["partitions"]
+        assert row["units"] == 3, "no index write"
+        # Leaving the index (REMOVE of its key) is a write of it; so is a projected attribute.
+        gone = {"UpdateExpression": "REMOVE #team", "ExpressionAttributeNames": {"#team": "team"}}
+        assert code_of(ddb.update_item, TableName="t", Key={"pk": {"S": "cp0"}}, **gone) == "ok"
+        model = {"UpdateExpression": "SET model = :m", "ExpressionAttributeValues": {":m": {"S": "X"}}}
+        assert code_of(ddb.update_item, TableName="t", Key={"pk": {"S": "cp1"}}, **model) == "ok"
+        assert code_of(ddb.delete_item, TableName="t", Key={"pk": {"S": "cp2"}}) == "ok"
+        assert connect("cp4") == "ProvisionedThroughputExceededException", "the index's second is spent"
+
+
 def test_writes_and_reads_are_charged_by_the_items_size_not_the_requests():
     # AWS charges an UpdateItem by the larger of the item before and after it, a DeleteItem by the
     # item, a read by the whole item whatever it projects: a small update of a 15 KB item is 15 units.
