@@ -34,6 +34,12 @@ class StrictApi:
                 return _response(400, {"message": f"capacity: {e!r}"})
             if not rates or not all(math.isfinite(rate) and rate > 0 for rate in rates.values()):
                 return _response(400, {"message": f"capacity: one or more of {', '.join(CAPACITY)}, each > 0"})
+            table = asked.get("table") if isinstance(asked, dict) else None
+            if table is not None:
+                # One table's own scale (and its indexes'), beside tests that keep the default.
+                self.table_rates = {**self.table_rates, str(table): {**self.table_rates.get(str(table), {}), **rates}}
+                self.buckets = {k: b for k, b in self.buckets.items() if k[1].split("/")[0] != table}
+                return _response(200, {"table": table, **self.table_rates[str(table)]})
             # A new scale: its buckets start full, and its partitions' tallies start over. Each is
             # one assignment (atomic under the GIL) that a DynamoDB request in flight, serialised
             # by moto_server's lock but not by this one, sees before or after, never half done.

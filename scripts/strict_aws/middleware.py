@@ -44,6 +44,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
         self.stats = dict.fromkeys(STAT_KEYS, 0)
         self.injected_throttle = "table_throttled"  # injected throttles alternate between the two kinds
         self.buckets = {}  # (kind, table, partition or None) -> Bucket
+        self.table_rates = {}  # table name -> its own capacity fields (POST /strict-api/capacity with a table)
         self.partitions = defaultdict(lambda: [0.0, 0])  # (kind, table, partition) -> [units taken, throttled]
         self.holds = {}  # (table, key) -> monotonic time the hold ends
         self.tokens = {}  # ClientRequestToken -> (digest of TransactItems, expiry, Response)
@@ -67,7 +68,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
             response = self.api(environ)
         else:
             if path == "/moto-api/reset":  # moto forgets every table and queue: so do holds and tokens
-                self.holds, self.tokens, self.buckets = {}, {}, {}
+                self.holds, self.tokens, self.buckets, self.table_rates = {}, {}, {}, {}
                 self.partitions.clear()
             service, _, op = environ.get("HTTP_X_AMZ_TARGET", "").partition(".")
             response = self.authorize(environ, service, op) or self.faults(environ, service, op)
@@ -222,9 +223,9 @@ class StrictAws(DynamoDbOperations, StrictApi):
     def bucket(self, kind, table, partition, now):
         name = (kind, table, partition)
         if name not in self.buckets:
-            c = self.config
-            rate = {"write": (c.partition_wcu, c.table_wcu), "read": (c.partition_rcu, c.table_rcu)}[kind]
-            self.buckets[name] = Bucket(rate[partition is None], now)
+            c = {**vars(self.config), **self.table_rates.get(table.split("/")[0], {})}
+            rates = {"write": ("partition_wcu", "table_wcu"), "read": ("partition_rcu", "table_rcu")}[kind]
+            self.buckets[name] = Bucket(c[rates[partition is None]], now)
         return self.buckets[name]
 
     # --- DynamoDB

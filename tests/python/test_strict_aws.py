@@ -260,6 +260,17 @@ def test_index_writes_are_charged_to_the_index_partition_and_throttle_the_table_
         assert connect("cp4") == "ProvisionedThroughputExceededException", "the index's second is spent"
 
 
+def test_one_table_is_scaled_down_alone():
+    with strict_server() as server:
+        ddb = server.client("dynamodb")
+        make_table(ddb)
+        make_table(ddb, "other")
+        assert server.post("/strict-api/capacity", {"table": "t", "partition_wcu": 2})["partition_wcu"] == 2
+        put = {"Item": {"pk": {"S": "hot"}}}
+        assert [code_of(ddb.put_item, TableName="t", **put) for _ in range(3)][2] == "ProvisionedThroughputExceededException"
+        assert {code_of(ddb.put_item, TableName="other", **put) for _ in range(5)} == {"ok"}, "the default elsewhere"
+
+
 def test_writes_and_reads_are_charged_by_the_items_size_not_the_requests():
     # AWS charges an UpdateItem by the larger of the item before and after it, a DeleteItem by the
     # item, a read by the whole item whatever it projects: a small update of a 15 KB item is 15 units.

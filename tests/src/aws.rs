@@ -75,3 +75,27 @@ async fn arm(operation: &str, table: &str, when: &str, times: u32) {
     let response = reqwest::Client::new().post(url).json(&fault).send().await.expect("strict stand-in");
     assert_eq!(response.status().as_u16(), 200, "the strict stand-in (STRICT_AWS=1) arms faults");
 }
+
+/// Scales the strict stand-in's throughput down for `table` (and its indexes) alone: `partition_wcu`
+/// write units a second per partition key, so a test of a few hundred chargers meets the limit
+/// 150,000 would.
+pub async fn scale_table(table: &str, partition_wcu: u32) {
+    let url = format!("{}/strict-api/capacity", std::env::var("AWS_ENDPOINT_URL").expect("AWS_ENDPOINT_URL"));
+    let body = serde_json::json!({"table": table, "partition_wcu": partition_wcu});
+    let response = reqwest::Client::new().post(url).json(&body).send().await.expect("strict stand-in");
+    assert_eq!(response.status().as_u16(), 200, "the strict stand-in (STRICT_AWS=1) scales a table");
+}
+
+/// The strict stand-in's tallies of the partitions whose key contains `key`: (bucket, key, units,
+/// requests throttled) each.
+pub async fn partitions_matching(key: &str) -> Vec<(String, String, f64, u64)> {
+    let url = format!("{}/strict-api/partitions?top=1000&match={key}", std::env::var("AWS_ENDPOINT_URL").expect("URL"));
+    let body: serde_json::Value = reqwest::get(url).await.expect("strict stand-in").json().await.expect("json");
+    let rows = body["partitions"].as_array().cloned().unwrap_or_default();
+    rows.iter()
+        .map(|row| {
+            let text = |name: &str| row[name].as_str().map(str::to_owned).unwrap_or_else(|| row[name].to_string());
+            (text("table"), text("key"), row["units"].as_f64().unwrap_or(0.0), row["throttled"].as_u64().unwrap_or(0))
+        })
+        .collect()
+}

@@ -2,12 +2,14 @@
 //! written by `import` and by the WebSocket handler, listed through three sparse indexes
 //! (`docs/data-model.md`, "The fleet view"). Index keys are attributes only state items carry:
 //!
-//! - `by-team`: `fleet_team` = team, every charger of a team;
-//! - `by-model`: `fleet_model` = `{team}#{model}`, once the charger booted;
-//! - `online`: `fleet_online` = team, only while connected;
+//! - `by-team`: `fleet_team` = `{team}#{shard}`, every charger of a team;
+//! - `by-model`: `fleet_model` = `{team}#{model}#{shard}`, once the charger booted;
+//! - `online`: `fleet_online` = `{team}#{shard}`, only while connected;
 //!
 //! each sorted by `fleet_charger` (the uuid), and holding only what changes rarely (`INCLUDE`):
-//! a heartbeat or status that writes `last_seen` or `connectors` writes no index.
+//! a heartbeat or status that writes `last_seen` or `connectors` writes no index. A team's keys are
+//! split over sixteen shards by charger (`fleet_items::shard_of`), so that no index partition takes
+//! a whole team's writes; a page reads them all and merges them (`fleet_index`).
 
 use std::collections::HashMap;
 
@@ -16,17 +18,16 @@ use aws_sdk_dynamodb::types::{AttributeValue, ReturnValue};
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::{applied, sdk_error};
-use super::fleet_items::{entry_of, model_key, parse_state, state_key};
-use super::item::{get_item_projected, get_s, opt_s, parse_time, string, Item};
+use super::fleet_items::{model_key, shard_of, state_key, team_key};
+use super::item::{get_item_projected, opt_s, parse_time, string, Item};
 use super::tables::IndexDef;
 use crate::clock::rfc3339;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::{Charger, OcppVersion};
-use crate::error::{Error, Result};
-use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
+use crate::error::Result;
+use crate::ports::{FleetIndex, FleetStates};
 
 /// What the indexes hold besides their keys (and the table's `pk`).
 const INDEXED: &[&str] = &["identity", "connected", "vendor", "model", "firmware"];
@@ -36,9 +37,6 @@ pub const INDEXES: [IndexDef; 3] = [
     IndexDef { name: "by-model", hash: "fleet_model", range: "fleet_charger", include: Some(INDEXED) },
     IndexDef { name: "online", hash: "fleet_online", range: "fleet_charger", include: Some(INDEXED) },
 ];
-
-/// Index entries read per Query while looking for a page's matches.
-const QUERY_PAGE: i32 = 500;
 
 impl DynamoDirectory {
     /// A charger's state as `import` leaves it, keeping what was observed: its team, uuid and
@@ -64,7 +62,7 @@ impl DynamoDirectory {
         values: Vec<(&str, AttributeValue)>,
     ) -> Result<Item> {
         let mut expression = format!(
-            "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team, \
+            "SET #identity = :identity, #charger = :charger, #team = :team, fleet_team = :team_key, \
              fleet_charger = :charger, #connectors = if_not_exists(#connectors, :none){more}"
         );
         let mut request = self
@@ -81,6 +79,7 @@ impl DynamoDirectory {
             .expression_attribute_values(":identity", string(&charger.identity))
             .expression_attribute_values(":charger", string(charger.uuid.to_string()))
             .expression_attribute_values(":team", string(&charger.team))
+            .expression_attribute_values(":team_key", string(team_key(&charger.team, shard_of(charger.uuid))))
             .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
             .return_values(ReturnValue::AllNew);
         for (placeholder, value) in values {
@@ -100,19 +99,20 @@ impl DynamoDirectory {
     /// Sets `fleet_model` and `fleet_online` to what the item's team, model and connection say,
     /// when they do not already (after an import moved a charger, or a boot changed its model).
     async fn align_index_keys(&self, identity: &str, item: &Item) -> Result<()> {
-        let Some(team) = opt_s(item, "team") else {
+        let (Some(team), Some(Ok(charger))) = (opt_s(item, "team"), opt_s(item, "charger").map(Uuid::try_parse)) else {
             return Ok(());
         };
-        let model = opt_s(item, "model").map(|model| model_key(team, model));
-        let online = (item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true)).then_some(team);
-        if opt_s(item, "fleet_model") == model.as_deref() && opt_s(item, "fleet_online") == online {
+        let shard = shard_of(charger);
+        let model = opt_s(item, "model").map(|model| model_key(team, model, shard));
+        let connected = item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true);
+        let online = connected.then(|| team_key(team, shard));
+        if opt_s(item, "fleet_model") == model.as_deref() && opt_s(item, "fleet_online") == online.as_deref() {
             return Ok(());
         }
         let mut sets = Vec::new();
         let mut removes = Vec::new();
         // Only if the item still says what this was computed from: a write that raced in (a
         // `$connect` beside a boot) aligns the keys itself from what it wrote.
-        let connected = online.is_some();
         let mut condition = "#team = :read_team AND #connected = :read_connected".to_owned();
         let mut request = self
             .client()
@@ -139,9 +139,9 @@ impl DynamoDirectory {
             None => removes.push("fleet_model"),
         }
         match online {
-            Some(team) => {
+            Some(online) => {
                 sets.push("fleet_online = :online");
-                request = request.expression_attribute_values(":online", string(team));
+                request = request.expression_attribute_values(":online", string(online));
             }
             None => removes.push("fleet_online"),
         }
@@ -203,7 +203,7 @@ impl FleetStates for DynamoDirectory {
         let item = self
             .write_directory_fields(
                 charger,
-                ", #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, fleet_online = :team, \
+                ", #connected = :yes, connection_id = :c, connected_since = :at, last_seen = :at, fleet_online = :team_key, \
                  ocpp = :ocpp",
                 vec![
                     (":yes", AttributeValue::Bool(true)),
@@ -304,72 +304,6 @@ impl FleetStates for DynamoDirectory {
         limit: usize,
         filter: &FleetFilter,
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
-        let (index_name, hash) = match index {
-            FleetIndex::All => ("by-team", "fleet_team"),
-            FleetIndex::Connected => ("online", "fleet_online"),
-            FleetIndex::Model(_) => ("by-model", "fleet_model"),
-        };
-        let mut found: Vec<FleetKey> = Vec::new();
-        let (mut scanned, mut stopped_at) = (0, None);
-        'teams: for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
-            let partition = match index {
-                FleetIndex::Model(model) => model_key(team, model),
-                _ => team.clone(),
-            };
-            let mut start = after.filter(|a| a.team == *team).map(|a| {
-                let mut key = state_key(&a.identity);
-                key.insert(hash.to_owned(), string(&partition));
-                key.insert("fleet_charger".to_owned(), string(a.charger.to_string()));
-                key
-            });
-            loop {
-                let output = self
-                    .client()
-                    .query()
-                    .table_name(self.table())
-                    .index_name(index_name)
-                    .key_condition_expression("#hash = :partition")
-                    .expression_attribute_names("#hash", hash)
-                    .expression_attribute_values(":partition", string(&partition))
-                    .set_exclusive_start_key(start)
-                    .limit(QUERY_PAGE)
-                    .send()
-                    .await
-                    .map_err(|e| sdk_error("dynamodb", e))?;
-                for item in output.items() {
-                    let charger =
-                        Uuid::try_parse(get_s(item, "fleet_charger")?).map_err(|e| Error::internal("dynamodb", e))?;
-                    let key = FleetKey { team: team.clone(), charger, identity: get_s(item, "identity")?.to_owned() };
-                    if filter.may_match(&entry_of(item)) {
-                        found.push(key.clone());
-                        if found.len() > limit {
-                            break 'teams;
-                        }
-                    }
-                    scanned += 1;
-                    if scanned >= MAX_SCAN {
-                        stopped_at = Some(key);
-                        break 'teams;
-                    }
-                }
-                start = output.last_evaluated_key;
-                if start.is_none() {
-                    break;
-                }
-            }
-        }
-        let next = if found.len() > limit {
-            found.truncate(limit);
-            found.last().cloned()
-        } else {
-            stopped_at
-        };
-        let keys = found.iter().map(|key| state_key(&key.identity)).collect();
-        let mut states: HashMap<String, ChargerState> = HashMap::new();
-        for item in batch::get_all(self.client(), self.table(), keys, false).await? {
-            let state = parse_state(&item)?;
-            states.insert(state.identity.clone(), state);
-        }
-        Ok((found.iter().filter_map(|key| states.remove(&key.identity)).collect(), next))
+        self.index_page(teams, index, after, limit, filter).await
     }
 }

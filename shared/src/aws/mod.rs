@@ -9,6 +9,7 @@ pub mod directory;
 pub mod directory_admin;
 pub mod errors;
 pub mod fleet_import;
+mod fleet_index;
 mod fleet_items;
 pub mod fleet_states;
 #[cfg(feature = "management")]

@@ -116,3 +116,57 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
     ports.fleet.booted("NOPE", &boot("Terra AC", "1")).await.unwrap();
     assert!(ports.fleet.last_seen("NOPE").await.unwrap().is_none());
 }
+
+/// Every page of `filter`'s listing of `team`, `limit` at a time, end to end.
+async fn every_page(ports: &Ports, team: &str, filter: &FleetFilter, limit: usize) -> Vec<ChargerState> {
+    let (mut all, mut after) = (Vec::new(), None);
+    for _ in 0..100 {
+        let (page, next) = list(ports, &[team], filter, after.as_ref(), limit).await;
+        assert!(page.len() <= limit);
+        all.extend(page);
+        match next {
+            Some(next) => after = Some(next),
+            None => return all,
+        }
+    }
+    panic!("the listing never ended")
+}
+
+pub async fn a_big_team_is_listed_in_charger_order_page_by_page(ports: &Ports) {
+    let team = format!("pages-{}", uuid::Uuid::new_v4().simple());
+    let now = Utc::now();
+    let chargers: Vec<shared::domain::Charger> = (0..40)
+        .map(|i| shared::domain::Charger {
+            uuid: uuid::Uuid::new_v4(),
+            identity: format!("PAGE{i:02}-{team}"),
+            reference: None,
+            team: team.clone(),
+            password_hash: None,
+        })
+        .collect();
+    for (i, charger) in chargers.iter().enumerate() {
+        ports.fleet.connected(charger, &format!("c{i}"), shared::domain::OcppVersion::V16, now).await.unwrap();
+        if i % 2 == 0 {
+            ports.fleet.booted(&charger.identity, &boot("Big", "1.0")).await.unwrap();
+        }
+        if i % 4 == 1 {
+            ports.fleet.disconnected(&charger.identity, &format!("c{i}"), now).await.unwrap();
+        }
+    }
+    let mut uuids: Vec<_> = chargers.iter().map(|c| c.uuid).collect();
+    uuids.sort();
+    let expect = |keep: &dyn Fn(usize) -> bool| -> Vec<uuid::Uuid> {
+        let kept: Vec<_> = chargers.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, c)| c.uuid).collect();
+        uuids.iter().copied().filter(|u| kept.contains(u)).collect()
+    };
+    let uuids_of = |states: Vec<ChargerState>| states.into_iter().map(|s| s.uuid).collect::<Vec<_>>();
+
+    let all = FleetFilter::default();
+    assert_eq!(uuids_of(every_page(ports, &team, &all, 7).await), expect(&|_| true), "every charger once, in order");
+    let online = FleetFilter { connected: Some(true), ..FleetFilter::default() };
+    assert_eq!(uuids_of(every_page(ports, &team, &online, 6).await), expect(&|i| i % 4 != 1), "the connected");
+    let big = FleetFilter { model: Some("Big".into()), ..FleetFilter::default() };
+    assert_eq!(uuids_of(every_page(ports, &team, &big, 5).await), expect(&|i| i % 2 == 0), "one model");
+    let big_offline = FleetFilter { connected: Some(false), ..big.clone() };
+    assert_eq!(uuids_of(every_page(ports, &team, &big_offline, 1).await), Vec::<uuid::Uuid>::new());
+}

@@ -93,7 +93,8 @@ macro_rules! contract_suite {
             inflight_slot_is_exclusive, connections_newest_wins, idempotency_keys_claim_once,
             rate_limits_count_per_user_and_minute, dispatch_budgets_give_what_each_second_has_left,
             cancelling_is_recorded_once,
-            fleet_states_are_kept_and_listed, webhook_steps_are_claimed_once,
+            fleet_states_are_kept_and_listed, a_big_team_is_listed_in_charger_order_page_by_page,
+            webhook_steps_are_claimed_once,
             an_answer_counts_once_from_its_charger_in_time, a_chunk_is_written_once,
             report_parts_are_kept_once_within_the_item_limit,
             outcomes_move_once_per_revision_and_complete_the_run);

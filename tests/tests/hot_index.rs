@@ -1,0 +1,42 @@
+//! A team's chargers all reconnecting at once, on the strict stand-in with the directory table
+//! scaled down to the test's size: no index partition may take a whole team's writes. AWS only.
+
+use chrono::Utc;
+use ocpp_bulk_tests::aws::{partitions_matching, ports_on, scale_table};
+use ocpp_bulk_tests::harness::{charger_uuid, fleet};
+use shared::domain::{Charger, OcppVersion};
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_team_reconnecting_at_once_throttles_no_index_partition() {
+    let (ports, tables) = ports_on("hot-index", &fleet(1)).await;
+    // 160 chargers of one team against partitions of 80 writes a second: 150,000 against 1,000
+    // would be the same storm ("A team's index partitions: split sixteen ways" in docs/data-model.md).
+    scale_table(&tables.directory, 80).await;
+    let team = format!("storm{}", uuid::Uuid::new_v4().simple());
+    let chargers: Vec<Charger> = (0..160)
+        .map(|i| {
+            let identity = format!("STORM{i:03}{team}");
+            Charger {
+                uuid: charger_uuid(&identity),
+                identity,
+                reference: None,
+                team: team.clone(),
+                password_hash: None,
+            }
+        })
+        .collect();
+    let now = Utc::now();
+    let connects = chargers.iter().map(|c| ports.fleet.connected(c, &c.identity, OcppVersion::V16, now));
+    for connected in futures::future::join_all(connects).await {
+        connected.expect("connected");
+    }
+    let drops = chargers.iter().map(|c| ports.fleet.disconnected(&c.identity, &c.identity, now));
+    for dropped in futures::future::join_all(drops).await {
+        dropped.expect("disconnected");
+    }
+    let index_rows: Vec<_> =
+        partitions_matching(&team).await.into_iter().filter(|(bucket, ..)| bucket.contains('/')).collect();
+    assert!(!index_rows.is_empty(), "the index writes were charged");
+    let throttled: Vec<_> = index_rows.iter().filter(|row| row.3 > 0).collect();
+    assert!(throttled.is_empty(), "index partitions throttled: {throttled:?}");
+}
