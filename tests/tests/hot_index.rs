@@ -1,5 +1,6 @@
 //! A team's chargers all reconnecting at once, on the strict stand-in with the directory table
-//! scaled down to the test's size: no index partition may take a whole team's writes. AWS only.
+//! scaled down to the test's size: no index partition may take a whole team's writes; and a state
+//! written before the split still listed. AWS only.
 
 use chrono::Utc;
 use ocpp_bulk_tests::aws::{partitions_matching, ports_on, scale_table};
@@ -39,4 +40,34 @@ async fn a_team_reconnecting_at_once_throttles_no_index_partition() {
     assert!(!index_rows.is_empty(), "the index writes were charged");
     let throttled: Vec<_> = index_rows.iter().filter(|row| row.3 > 0).collect();
     assert!(throttled.is_empty(), "index partitions throttled: {throttled:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_state_written_before_the_split_is_still_listed() {
+    use shared::aws::item::string;
+    use shared::domain::charger_state::FleetFilter;
+    let clients = ocpp_bulk_tests::aws::clients().await;
+    let (ports, tables) = ports_on("unsplit", &fleet(1)).await;
+    let team = format!("old{}", uuid::Uuid::new_v4().simple());
+    let identity = format!("OLD{team}");
+    let charger =
+        Charger { uuid: charger_uuid(&identity), identity, reference: None, team: team.clone(), password_hash: None };
+    ports.fleet.connected(&charger, "c1", OcppVersion::V16, Utc::now()).await.unwrap();
+    // As a stack deployed before the split wrote it: one key per team.
+    clients
+        .dynamodb
+        .update_item()
+        .table_name(&tables.directory)
+        .key("pk", string(format!("STATE#{}", charger.identity)))
+        .update_expression("SET fleet_team = :team, fleet_online = :team")
+        .expression_attribute_values(":team", string(&team))
+        .send()
+        .await
+        .unwrap();
+    for filter in [FleetFilter::default(), FleetFilter { connected: Some(true), ..FleetFilter::default() }] {
+        let (listed, next) =
+            ports.fleet.page(std::slice::from_ref(&team), filter.index(), None, 10, &filter).await.unwrap();
+        assert_eq!(listed.iter().map(|s| s.uuid).collect::<Vec<_>>(), [charger.uuid], "{filter:?}");
+        assert!(next.is_none());
+    }
 }

@@ -1,8 +1,10 @@
 //! A page of the fleet view from the indexes. Each team's entries are split over `INDEX_SHARDS` key
 //! values (`fleet_items::shard_of`), so no index partition takes a whole team's writes; a page
 //! reads every share of a team from where the last page stopped, in charger order, and merges
-//! them, so pages come in the same order as from one key (team, then charger) and resume the same
-//! way (`FleetKey`).
+//! them, so pages come in the same order as from one key (team, then charger; then identity, for
+//! the rare stale state that shares its uuid with a renamed one) and resume the same way
+//! (`FleetKey`). The key a team had before the split is read as one more share, until every
+//! charger has connected, booted or been imported since.
 
 use std::collections::HashMap;
 
@@ -28,6 +30,43 @@ struct Share {
     read_to: Option<FleetKey>,
 }
 
+/// What every share of one team's page reads alike.
+#[derive(Clone, Copy)]
+struct Read<'a> {
+    index_name: &'static str,
+    hash: &'static str,
+    team: &'a str,
+    /// Where the last page stopped, in this team.
+    from: Option<&'a FleetKey>,
+    wanted: usize,
+    scan: usize,
+    filter: &'a FleetFilter,
+}
+
+/// The order of a listing within a team.
+fn order(key: &FleetKey) -> (Uuid, &str) {
+    (key.charger, key.identity.as_str())
+}
+
+/// The index a listing reads, its key attribute, and a team's values of it: one per shard, and the
+/// one from before the split.
+fn partitions(team: &str, index: FleetIndex<'_>) -> (&'static str, &'static str, Vec<String>) {
+    let (index_name, hash) = match index {
+        FleetIndex::All => ("by-team", "fleet_team"),
+        FleetIndex::Connected => ("online", "fleet_online"),
+        FleetIndex::Model(_) => ("by-model", "fleet_model"),
+    };
+    let key = |shard: u8| match index {
+        FleetIndex::Model(model) => model_key(team, model, shard),
+        _ => team_key(team, shard),
+    };
+    let unsplit = match index {
+        FleetIndex::Model(model) => format!("{team}#{model}"),
+        _ => team.to_owned(),
+    };
+    (index_name, hash, (0..INDEX_SHARDS).map(key).chain([unsplit]).collect())
+}
+
 impl DynamoDirectory {
     /// `FleetStates::page` on DynamoDB: the narrowest index's entries, filtered on what they hold,
     /// then the page's states read whole.
@@ -43,21 +82,23 @@ impl DynamoDirectory {
         let mut next = None;
         let mut budget = MAX_SCAN;
         for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
-            let from = after.filter(|a| a.team == *team).map(|a| a.charger);
+            let from = after.filter(|a| a.team == *team);
             let wanted = limit + 1 - found.len();
-            let per_share = budget.div_ceil(usize::from(INDEX_SHARDS)).max(1);
-            let shares = (0..INDEX_SHARDS).map(|shard| self.share(team, shard, index, from, wanted, per_share, filter));
+            let (index_name, hash, partitions) = partitions(team, index);
+            let per_share = budget.div_ceil(partitions.len()).max(1);
+            let read = Read { index_name, hash, team, from, wanted, scan: per_share, filter };
+            let shares = partitions.into_iter().map(|partition| self.share(&read, partition));
             let shares: Vec<Share> = futures::future::try_join_all(shares).await?;
             // Complete up to the lowest place a share stopped reading at: beyond it, another share
             // may hold a match not read yet.
-            let bound = shares.iter().filter_map(|share| share.read_to.clone()).min_by_key(|key| key.charger);
+            let bound = shares.iter().filter_map(|share| share.read_to.clone()).min_by(|a, b| order(a).cmp(&order(b)));
             budget = budget.saturating_sub(shares.iter().map(|share| share.scanned).sum());
             let mut matches: Vec<FleetKey> = shares
                 .into_iter()
                 .flat_map(|share| share.matches)
-                .filter(|key| bound.as_ref().is_none_or(|bound| key.charger <= bound.charger))
+                .filter(|key| bound.as_ref().is_none_or(|bound| order(key) <= order(bound)))
                 .collect();
-            matches.sort_by_key(|key| key.charger);
+            matches.sort_by(|a, b| order(a).cmp(&order(b)));
             found.extend(matches);
             if found.len() > limit {
                 break;
@@ -84,24 +125,10 @@ impl DynamoDirectory {
         Ok((found.iter().filter_map(|key| states.remove(&key.identity)).collect(), next))
     }
 
-    /// One share of a team's entries after `from`, in charger order, until `wanted` match, `scan`
-    /// were read, or it ends.
-    #[allow(clippy::too_many_arguments)]
-    async fn share(
-        &self,
-        team: &str,
-        shard: u8,
-        index: FleetIndex<'_>,
-        from: Option<Uuid>,
-        wanted: usize,
-        scan: usize,
-        filter: &FleetFilter,
-    ) -> Result<Share> {
-        let (index_name, hash, partition) = match index {
-            FleetIndex::All => ("by-team", "fleet_team", team_key(team, shard)),
-            FleetIndex::Connected => ("online", "fleet_online", team_key(team, shard)),
-            FleetIndex::Model(model) => ("by-model", "fleet_model", model_key(team, model, shard)),
-        };
+    /// One share of a team's entries after `read.from`, in charger order, until `read.wanted`
+    /// match, `read.scan` were read, or it ends.
+    async fn share(&self, read: &Read<'_>, partition: String) -> Result<Share> {
+        let Read { index_name, hash, team, from, wanted, scan, filter } = *read;
         let mut share = Share { matches: Vec::new(), scanned: 0, read_to: None };
         let mut start = None;
         loop {
@@ -119,8 +146,8 @@ impl DynamoDirectory {
                 .limit(ask);
             query = match from {
                 Some(from) => query
-                    .key_condition_expression("#hash = :partition AND fleet_charger > :from")
-                    .expression_attribute_values(":from", string(from.to_string())),
+                    .key_condition_expression("#hash = :partition AND fleet_charger >= :from")
+                    .expression_attribute_values(":from", string(from.charger.to_string())),
                 None => query.key_condition_expression("#hash = :partition"),
             };
             let output = query.send().await.map_err(|e| sdk_error("dynamodb", e))?;
@@ -129,6 +156,9 @@ impl DynamoDirectory {
                     Uuid::try_parse(get_s(item, "fleet_charger")?).map_err(|e| Error::internal("dynamodb", e))?;
                 share.scanned += 1;
                 let key = FleetKey { team: team.to_owned(), charger, identity: get_s(item, "identity")?.to_owned() };
+                if from.is_some_and(|from| order(&key) <= order(from)) {
+                    continue; // listed on an earlier page
+                }
                 if filter.may_match(&entry_of(item)) {
                     share.matches.push(key.clone());
                 }

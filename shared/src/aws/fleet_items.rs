@@ -20,9 +20,10 @@ pub(super) fn state_key(identity: &str) -> Item {
 /// in docs/data-model.md). A page reads the sixteen and merges them in charger order.
 pub(super) const INDEX_SHARDS: u8 = 16;
 
-/// The share of a team's index keys a charger's entries go to.
+/// The share of a team's index keys a charger's entries go to: from all of its uuid's bytes, since
+/// a fleet's uuids may share some (version 1 uuids made on one host end alike).
 pub(super) fn shard_of(charger: Uuid) -> u8 {
-    charger.as_bytes()[15] % INDEX_SHARDS
+    charger.as_bytes().iter().fold(0, |folded, byte| folded ^ byte) % INDEX_SHARDS
 }
 
 /// `by-team`'s and `online`'s key of a charger of `team` in `shard`.
