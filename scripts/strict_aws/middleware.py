@@ -288,10 +288,23 @@ class StrictAws(DynamoDbOperations, StrictApi):
             # A write on an item inside a running transaction is rejected, not queued.
             self.count("write_conflict_held")
             return dynamodb_error("TransactionConflictException", ONGOING)
-        verdict = next(filter(None, self.admit("write", self.charges(environ, table, op, request, attrs), True)), None)
+        charges = self.charges(environ, table, op, request, attrs)
+        verdict = next(filter(None, self.admit("write", charges, True)), None)
         if verdict:
             return self.throttled(verdict)
-        return self.forward(environ)
+        response = self.forward(environ)
+        if not response.ok and b"ConditionalCheckFailedException" in response.body:
+            # AWS: a failed condition is still charged to the table, but writes no index entry.
+            self.refund("write", charges[1:])
+        return response
+
+    def refund(self, kind, charges):
+        """Gives back what `admit` took for `charges` (write units of work that was not done)."""
+        now = time.monotonic()
+        for table, partition, units in charges:
+            for bucket in {self.bucket(kind, table, partition, now), self.bucket(kind, table, None, now)}:
+                bucket.tokens = min(bucket.rate, bucket.tokens + units)
+            self.partitions[(kind, table, partition)][0] -= units
 
     def duplicate_sqs_send(self):
         if not self.config.enabled or self.config.sqs_duplicate_rate <= 0:

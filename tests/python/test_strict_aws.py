@@ -259,6 +259,22 @@ def test_index_writes_are_charged_to_the_index_partition_and_throttle_the_table_
         assert code_of(ddb.delete_item, TableName="t", Key={"pk": {"S": "cp2"}}) == "ok"
         assert connect("cp4") == "ProvisionedThroughputExceededException", "the index's second is spent"
 
+        time.sleep(1.1)
+        (before,) = server.get("/strict-api/partitions?match=acme")["partitions"]
+        refused = code_of(
+            ddb.update_item,
+            TableName="t",
+            Key={"pk": {"S": "cp5"}},
+            UpdateExpression="SET #team = :team",
+            ConditionExpression="attribute_exists(pk)",
+            ExpressionAttributeNames={"#team": "team"},
+            ExpressionAttributeValues={":team": {"S": "acme"}},
+        )
+        assert refused == "ConditionalCheckFailedException"
+        (after,) = server.get("/strict-api/partitions?match=acme")["partitions"]
+        assert after["units"] == before["units"], "a failed condition writes no index entry"
+        assert [connect(f"cp{i}") for i in (6, 7, 8)] == ["ok"] * 3, "nor takes the index's units"
+
 
 def test_one_table_is_scaled_down_alone():
     with strict_server() as server:
