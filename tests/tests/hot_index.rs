@@ -70,4 +70,17 @@ async fn a_state_written_before_the_split_is_still_listed() {
         assert_eq!(listed.iter().map(|s| s.uuid).collect::<Vec<_>>(), [charger.uuid], "{filter:?}");
         assert!(next.is_none());
     }
+    // Its next boot moves it to its shard.
+    let boot = shared::domain::charger_state::Boot {
+        vendor: "ABB".into(),
+        model: "Terra".into(),
+        firmware: None,
+        serial: None,
+        at: Utc::now(),
+    };
+    ports.fleet.booted(&charger.identity, &boot).await.unwrap();
+    let key = [("pk".to_owned(), string(format!("STATE#{}", charger.identity)))].into();
+    let item = shared::aws::item::get_item(&clients.dynamodb, &tables.directory, key, true).await.unwrap().unwrap();
+    let keys = ["fleet_team", "fleet_online"].map(|name| shared::aws::item::opt_s(&item, name).map(str::to_owned));
+    assert!(keys.iter().all(|k| k.as_ref().is_some_and(|k| k.starts_with(&format!("{team}#")))), "{keys:?}");
 }

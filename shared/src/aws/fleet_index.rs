@@ -108,9 +108,6 @@ impl DynamoDirectory {
                 next = bound;
                 break;
             }
-            if budget == 0 {
-                break;
-            }
         }
         if found.len() > limit {
             found.truncate(limit);

@@ -96,8 +96,9 @@ impl DynamoDirectory {
         Ok(output.attributes.unwrap_or_default())
     }
 
-    /// Sets `fleet_model` and `fleet_online` to what the item's team, model and connection say,
-    /// when they do not already (after an import moved a charger, or a boot changed its model).
+    /// Sets `fleet_team`, `fleet_model` and `fleet_online` to what the item's team, model and
+    /// connection say, when they do not already (after an import moved a charger, a boot changed
+    /// its model, or the state was written before the keys were split).
     async fn align_index_keys(&self, identity: &str, item: &Item) -> Result<()> {
         let (Some(team), Some(Ok(charger))) = (opt_s(item, "team"), opt_s(item, "charger").map(Uuid::try_parse)) else {
             return Ok(());
@@ -106,10 +107,15 @@ impl DynamoDirectory {
         let model = opt_s(item, "model").map(|model| model_key(team, model, shard));
         let connected = item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true);
         let online = connected.then(|| team_key(team, shard));
-        if opt_s(item, "fleet_model") == model.as_deref() && opt_s(item, "fleet_online") == online.as_deref() {
+        let all = team_key(team, shard);
+        if opt_s(item, "fleet_model") == model.as_deref()
+            && opt_s(item, "fleet_online") == online.as_deref()
+            && opt_s(item, "fleet_team") == Some(all.as_str())
+        {
             return Ok(());
         }
-        let mut sets = Vec::new();
+        // `fleet_team` too: a state written before the keys were split moves to its shard.
+        let mut sets = vec!["fleet_team = :all"];
         let mut removes = Vec::new();
         // Only if the item still says what this was computed from: a write that raced in (a
         // `$connect` beside a boot) aligns the keys itself from what it wrote.
@@ -123,7 +129,8 @@ impl DynamoDirectory {
             .expression_attribute_names("#connected", "connected")
             .expression_attribute_names("#model", "model")
             .expression_attribute_values(":read_team", string(team))
-            .expression_attribute_values(":read_connected", AttributeValue::Bool(connected));
+            .expression_attribute_values(":read_connected", AttributeValue::Bool(connected))
+            .expression_attribute_values(":all", string(all));
         match opt_s(item, "model") {
             Some(read) => {
                 condition.push_str(" AND #model = :read_model");
