@@ -93,14 +93,6 @@ def _with_payload(response, payload):
     return Response(fresh.status, keep + fresh.headers[:1] + fresh.headers[2:], fresh.body)
 
 
-def _size(value):
-    return len(json.dumps(value, separators=(",", ":")))
-
-
-def write_units(value):
-    return max(1, math.ceil(_size(value) / 1024))
-
-
 def item_bytes(attributes):
     """An item's size by DynamoDB's rule (attribute names and values: CapacityUnitCalculations),
     from its attributes as the JSON protocol carries them."""

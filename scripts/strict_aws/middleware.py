@@ -288,7 +288,7 @@ class StrictAws(DynamoDbOperations, StrictApi):
             # A write on an item inside a running transaction is rejected, not queued.
             self.count("write_conflict_held")
             return dynamodb_error("TransactionConflictException", ONGOING)
-        charges = self.charges(environ, table, op, request, attrs)
+        charges = self.charges(table, op, request, attrs)
         verdict = next(filter(None, self.admit("write", charges, True)), None)
         if verdict:
             return self.throttled(verdict)

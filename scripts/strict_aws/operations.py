@@ -10,7 +10,7 @@ from collections import defaultdict
 from moto.dynamodb.models.dynamo_type import DynamoType
 
 from .answers import _response, _with_payload, dynamodb_error, item_bytes, read_units, transaction_cancelled
-from .answers import units_of, write_units
+from .answers import units_of
 from .config import HOT_PARTITION, ONGOING
 from .indexes import index_charges
 
@@ -34,19 +34,16 @@ class DynamoDbOperations:
     def UpdateItem(self, environ, request, *_):
         return self.single_write(environ, request, "Update", request["Key"])
 
-    def write_charge(self, environ, op, spec):
-        """Write units of one Put, Update or Delete (`spec`: its request, or its TransactItems entry)."""
-        table = self.table(environ, spec["TableName"])
-        if table is None:
-            return write_units(spec)
+    @staticmethod
+    def write_charge(op, spec, stored):
+        """Write units of one Put, Update, Delete or ConditionCheck (`spec`: its request, or its
+        TransactItems entry), given the item as the table holds it (moto's Item, or None)."""
+        before = stored.size() if stored is not None else 0
         if op == "Put":
-            return units_of(max(item_bytes(spec["Item"]), self.stored_bytes(table, spec["Item"])))
-        before = self.stored_bytes(table, spec["Key"])
+            return units_of(max(item_bytes(spec["Item"]), before))
         if op == "Update":
             return units_of(before + item_bytes(spec.get("ExpressionAttributeValues")))
-        if op == "Delete":
-            return units_of(before)
-        return units_of(before)  # a ConditionCheck: the item it checks
+        return units_of(before)  # a Delete: the item it deletes; a ConditionCheck: the item it checks
 
     @staticmethod
     def stored_item(table, attrs):
@@ -63,12 +60,14 @@ class DynamoDbOperations:
         item = self.stored_item(table, attrs)
         return item.size() if item is not None else 0
 
-    def charges(self, environ, table, op, spec, attrs):
-        """(bucket, partition, units) of one Put, Update or Delete: the table's, then its indexes'."""
-        item = self.stored_item(table, attrs)
-        before = item.to_json()["Attributes"] if item is not None else None
-        own = (*self.partition(table, attrs), self.write_charge(environ, op, spec))
-        return [own, *index_charges(table, op, spec, before)]
+    def charges(self, table, op, spec, attrs):
+        """(bucket, partition, units) of one Put, Update, Delete or ConditionCheck: the table's, then
+        its indexes' (a ConditionCheck writes none)."""
+        stored = self.stored_item(table, attrs)
+        own = (*self.partition(table, attrs), self.write_charge(op, spec, stored))
+        if op == "ConditionCheck":
+            return [own]
+        return [own, *index_charges(table, op, spec, stored.to_json()["Attributes"] if stored else None)]
 
     def TransactWriteItems(self, environ, request, inject_conflict, pick):
         c, now = self.config, time.monotonic()
@@ -109,10 +108,7 @@ class DynamoDbOperations:
             op, spec = specs[i]
             if table is None:
                 continue
-            if op == "ConditionCheck":
-                mine = [(*self.partition(table, attrs), self.write_charge(environ, op, spec))]
-            else:
-                mine = self.charges(environ, table, op, spec, attrs)
+            mine = self.charges(table, op, spec, attrs)
             owners += [i] * len(mine)
             charges += [(bucket, partition, 2 * units) for bucket, partition, units in mine]
         throttled = {i for i, verdict in zip(owners, self.admit("write", charges, True)) if verdict}
@@ -146,7 +142,7 @@ class DynamoDbOperations:
                 if self.held(name, self.key(table, attrs), now):
                     self.count("write_conflict_held")
                     unprocessed[name].append(entry)
-                elif any(self.admit("write", self.charges(environ, table, op, spec, attrs), True)):
+                elif any(self.admit("write", self.charges(table, op, spec, attrs), True)):
                     # AWS returns throttled entries unprocessed; only a batch throttled whole fails.
                     throttled += 1
                     unprocessed[name].append(entry)
