@@ -11,7 +11,7 @@ use futures::{StreamExt, TryStreamExt};
 use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::sdk_error;
-use super::fleet_items::{shard_of, state_key, team_key};
+use super::fleet_items::{shard_of, sharded, state_key};
 use super::item::{string, Item};
 use crate::domain::Charger;
 use crate::error::{Error, Result};
@@ -27,7 +27,7 @@ fn new_state(charger: &Charger) -> Item {
     item.insert("charger".into(), string(&uuid));
     item.insert("fleet_charger".into(), string(&uuid));
     item.insert("team".into(), string(&charger.team));
-    item.insert("fleet_team".into(), string(team_key(&charger.team, shard_of(charger.uuid))));
+    item.insert("fleet_team".into(), string(sharded(&charger.team, shard_of(charger.uuid))));
     item.insert("connectors".into(), AttributeValue::M(Default::default()));
     item.insert("connected".into(), AttributeValue::Bool(false));
     if let Some(reference) = &charger.reference {

@@ -13,7 +13,7 @@ use uuid::Uuid;
 use super::batch;
 use super::directory::DynamoDirectory;
 use super::errors::sdk_error;
-use super::fleet_items::{entry_of, model_key, parse_state, state_key, team_key, INDEX_SHARDS};
+use super::fleet_items::{entry_of, model_prefix, parse_state, sharded, state_key, INDEX_SHARDS};
 use super::item::{get_s, string};
 use crate::domain::charger_state::{ChargerState, FleetFilter, FleetKey};
 use crate::error::{Error, Result};
@@ -51,20 +51,14 @@ fn order(key: &FleetKey) -> (Uuid, &str) {
 /// The index a listing reads, its key attribute, and a team's values of it: one per shard, and the
 /// one from before the split.
 fn partitions(team: &str, index: FleetIndex<'_>) -> (&'static str, &'static str, Vec<String>) {
-    let (index_name, hash) = match index {
-        FleetIndex::All => ("by-team", "fleet_team"),
-        FleetIndex::Connected => ("online", "fleet_online"),
-        FleetIndex::Model(_) => ("by-model", "fleet_model"),
+    let (index_name, hash, unsplit) = match index {
+        FleetIndex::All => ("by-team", "fleet_team", team.to_owned()),
+        FleetIndex::Connected => ("online", "fleet_online", team.to_owned()),
+        FleetIndex::Model(model) => ("by-model", "fleet_model", model_prefix(team, model)),
     };
-    let key = |shard: u8| match index {
-        FleetIndex::Model(model) => model_key(team, model, shard),
-        _ => team_key(team, shard),
-    };
-    let unsplit = match index {
-        FleetIndex::Model(model) => format!("{team}#{model}"),
-        _ => team.to_owned(),
-    };
-    (index_name, hash, (0..INDEX_SHARDS).map(key).chain([unsplit]).collect())
+    let mut keys: Vec<String> = (0..INDEX_SHARDS).map(|shard| sharded(&unsplit, shard)).collect();
+    keys.push(unsplit);
+    (index_name, hash, keys)
 }
 
 impl DynamoDirectory {

@@ -26,14 +26,15 @@ pub(super) fn shard_of(charger: Uuid) -> u8 {
     charger.as_bytes().iter().fold(0, |folded, byte| folded ^ byte) % INDEX_SHARDS
 }
 
-/// `by-team`'s and `online`'s key of a charger of `team` in `shard`.
-pub(super) fn team_key(team: &str, shard: u8) -> String {
-    format!("{team}#{shard}")
+/// `by-model`'s key before its shard: `{team}#{model}` (`by-team`'s and `online`'s is the team).
+/// Entries written before the keys were split have it whole.
+pub(super) fn model_prefix(team: &str, model: &str) -> String {
+    format!("{team}#{model}")
 }
 
-/// `by-model`'s key of a charger of `team` and `model` in `shard`.
-pub(super) fn model_key(team: &str, model: &str, shard: u8) -> String {
-    format!("{team}#{model}#{shard}")
+/// An index key in `shard`: `{prefix}#{shard}`.
+pub(super) fn sharded(prefix: &str, shard: u8) -> String {
+    format!("{prefix}#{shard}")
 }
 
 pub(super) fn parse_state(item: &Item) -> Result<ChargerState> {

@@ -20,7 +20,7 @@ use uuid::Uuid;
 
 use super::directory::DynamoDirectory;
 use super::errors::{applied, sdk_error};
-use super::fleet_items::{model_key, shard_of, state_key, team_key};
+use super::fleet_items::{model_prefix, shard_of, sharded, state_key};
 use super::item::{get_item_projected, opt_s, parse_time, string, Item};
 use super::tables::IndexDef;
 use crate::clock::rfc3339;
@@ -79,7 +79,7 @@ impl DynamoDirectory {
             .expression_attribute_values(":identity", string(&charger.identity))
             .expression_attribute_values(":charger", string(charger.uuid.to_string()))
             .expression_attribute_values(":team", string(&charger.team))
-            .expression_attribute_values(":team_key", string(team_key(&charger.team, shard_of(charger.uuid))))
+            .expression_attribute_values(":team_key", string(sharded(&charger.team, shard_of(charger.uuid))))
             .expression_attribute_values(":none", AttributeValue::M(HashMap::new()))
             .return_values(ReturnValue::AllNew);
         for (placeholder, value) in values {
@@ -104,10 +104,10 @@ impl DynamoDirectory {
             return Ok(());
         };
         let shard = shard_of(charger);
-        let model = opt_s(item, "model").map(|model| model_key(team, model, shard));
+        let model = opt_s(item, "model").map(|model| sharded(&model_prefix(team, model), shard));
         let connected = item.get("connected").and_then(|v| v.as_bool().ok()) == Some(&true);
-        let online = connected.then(|| team_key(team, shard));
-        let all = team_key(team, shard);
+        let all = sharded(team, shard);
+        let online = connected.then(|| all.clone());
         if opt_s(item, "fleet_model") == model.as_deref()
             && opt_s(item, "fleet_online") == online.as_deref()
             && opt_s(item, "fleet_team") == Some(all.as_str())
