@@ -261,28 +261,17 @@ async fn answer_calls(
     let mut early = early.into_iter();
     loop {
         let next_step = jobs.next_due();
-        let message = if let Some(text) = early.next() {
-            Some(Ok(Message::Text(text.into())))
-        } else {
-            tokio::select! {
+        let message = match early.next() {
+            Some(text) => Some(Ok(Message::Text(text.into()))),
+            None => tokio::select! {
                 message = socket.next() => message,
                 () = sleep_until(next_step), if next_step.is_some() => {
-                    for step in jobs.take_due() {
-                        match step {
-                            Step::Send(frame) => {
-                                if socket.send(Message::Text(frame.to_text().into())).await.is_err() {
-                                    return None;
-                                }
-                            }
-                            Step::Reboot(firmware) => {
-                                let _ = socket.close(None).await;
-                                return Some(firmware);
-                            }
-                        }
+                    if let Err(ended) = send_due(&mut socket, jobs).await {
+                        return ended;
                     }
                     continue;
                 }
-            }
+            },
         };
         let Some(Ok(message)) = message else {
             return None;
@@ -338,6 +327,21 @@ async fn answer_calls(
             }
         }
     }
+}
+
+/// Sends what the charger's jobs have due. `Err`: the connection ended, `Some` with the firmware
+/// it reboots into.
+async fn send_due(socket: &mut Socket, jobs: &mut Jobs) -> Result<(), Option<String>> {
+    for step in jobs.take_due() {
+        match step {
+            Step::Send(frame) => socket.send(Message::Text(frame.to_text().into())).await.map_err(|_| None)?,
+            Step::Reboot(firmware) => {
+                let _ = socket.close(None).await;
+                return Err(Some(firmware));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Sleeps until `at` (for ever without one: the `select!` guard keeps that branch off then).
