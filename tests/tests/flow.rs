@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use ocpp_bulk::sim::Behaviour;
 use ocpp_bulk_tests::harness::{assert_consistent, charger_uuid, cp, fleet, ids, Backend, RawCharger, TestStack};
-use serde_json::json;
+use serde_json::{json, Value};
 
 async fn every_status_is_reached_and_counted(backend: Backend) {
     let stack = TestStack::start(backend, &fleet(20)).await;
@@ -205,53 +205,49 @@ fn answer_span(results: &[serde_json::Value]) -> chrono::Duration {
     *last - *first
 }
 
-/// A stack of `chargers` whose worker sends at most `per_second` CALLs a second (its budget the
-/// backend's own: DynamoDB's PACE# counter, or the embedded store's).
-async fn capped(backend: Backend, chargers: usize, per_second: u32) -> TestStack {
-    TestStack::start_customized(backend, &fleet(chargers), |stack| {
+/// `command` to `chargers` accepting chargers, on a stack whose worker sends at most `per_second`
+/// CALLs a second (its budget the backend's own: DynamoDB's PACE# counter, or the embedded
+/// store's), to the run's end: the run, its results, and the CALLs the chargers received.
+async fn capped_run(backend: Backend, chargers: usize, per_second: u32, command: &str) -> (Value, Vec<Value>, u64) {
+    let stack = TestStack::start_customized(backend, &fleet(chargers), |stack| {
         let budget: std::sync::Arc<dyn shared::ports::DispatchBudget> = match &stack.worker.pace {
             Some(cap) => cap.budget.clone(),
             None => std::sync::Arc::new(shared::embedded::MemoryStore::new()),
         };
         stack.worker.pace = Some(worker::pace::Cap::new(budget, per_second));
     })
-    .await
+    .await;
+    let sims = stack.sims((0..chargers).map(|i| (cp(i), Behaviour::Accept))).await;
+    let targets: Vec<String> = (0..chargers).map(|i| charger_uuid(&cp(i)).to_string()).collect();
+    let run = stack.create(command, json!({}), &targets, json!({"timeout_seconds": 20})).await;
+    let id = run["uuid"].as_str().expect("uuid").to_owned();
+    let run = stack.completed(&id, Duration::from_secs(40)).await;
+    let results = stack.all_results(&id).await;
+    let calls = sims.stats.calls.load(Ordering::Relaxed);
+    sims.stop();
+    (run, results, calls)
 }
 
 /// The stack-wide budget of CALLs a second (`worker::pace`), here 5: twenty chargers' CALLs go out
 /// in at least four seconds, each charger's once (a held-back batch is queued again, not failed),
 /// and the run's counters are exact.
 async fn calls_keep_within_the_stacks_budget_a_second(backend: Backend) {
-    let stack = capped(backend, 20, 5).await;
-    let sims = stack.sims((0..20).map(|i| (cp(i), Behaviour::Accept))).await;
-    let targets: Vec<String> = (0..20).map(|i| charger_uuid(&cp(i)).to_string()).collect();
-    let run = stack.create("ClearCache", json!({}), &targets, json!({"timeout_seconds": 20})).await;
-    let id = run["uuid"].as_str().expect("uuid").to_owned();
-    let run = stack.completed(&id, Duration::from_secs(40)).await;
+    let (run, results, calls) = capped_run(backend, 20, 5, "ClearCache").await;
     assert_eq!(run["sent_count"], 20, "{run}");
-    let results = stack.all_results(&id).await;
     assert_consistent(&run, &results);
-    assert_eq!(sims.stats.calls.load(Ordering::Relaxed), 20, "one CALL each");
+    assert_eq!(calls, 20, "one CALL each");
     // Four seconds' budgets at least: more than 2 s from the first answer to the last.
     let span = answer_span(&results);
     assert!(span > chrono::Duration::seconds(2), "20 CALLs at 5 a second span 4 seconds, not {span}");
-    sims.stop();
 }
 
 /// An inventory CALL takes ten of the second's budget (`worker::pace::INVENTORY_WEIGHT`): four
 /// GetConfiguration at a cap of 10 go out one a second.
 async fn inventories_take_ten_calls_of_the_budget(backend: Backend) {
-    let stack = capped(backend, 4, 10).await;
-    let sims = stack.sims((0..4).map(|i| (cp(i), Behaviour::Accept))).await;
-    let targets: Vec<String> = (0..4).map(|i| charger_uuid(&cp(i)).to_string()).collect();
-    let run = stack.create("GetConfiguration", json!({}), &targets, json!({"timeout_seconds": 20})).await;
-    let id = run["uuid"].as_str().expect("uuid").to_owned();
-    let run = stack.completed(&id, Duration::from_secs(40)).await;
+    let (run, results, _) = capped_run(backend, 4, 10, "GetConfiguration").await;
     assert_eq!(run["sent_count"], 4, "{run}");
-    let results = stack.all_results(&id).await;
     let span = answer_span(&results);
     assert!(span > chrono::Duration::seconds(2), "4 inventories at 1 a second span 3 seconds, not {span}");
-    sims.stop();
 }
 
 ocpp_bulk_tests::on_both_backends!(
