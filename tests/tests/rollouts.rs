@@ -69,8 +69,8 @@ async fn a_firmware_rollout_aborts_itself_in_its_second_wave(backend: Backend) {
     assert_eq!(run["rollout"]["wave"], 2, "{run}");
     // Wave 3 never went out: its ten results say why.
     let calls = sims.stats.calls.load(Ordering::Relaxed);
-    assert!(calls <= 10, "only the first two waves were called: {calls}");
     let results = stack.all_results(&id).await;
+    assert!(calls <= 10, "only the first two waves were called: {calls}: {results:#?}");
     let wave3: Vec<&Value> =
         results.iter().filter(|r| r["charger"]["identity"].as_str() >= Some(cp(10).as_str())).collect();
     assert_eq!(wave3.len(), 10);

@@ -213,8 +213,12 @@ async fn run_connection(
         frame.body = Some(text.to_string());
         let answer = invoked(Box::pin(websocket::handle(&stack.websocket, frame))).await;
         if let Some(LambdaBody::Text(reply)) = answer.body {
+            // A reply the connection can no longer take (closed by us: a newer connection of the
+            // charger replaced it) is lost, as API Gateway's would be; the frames the charger sent
+            // before it are still handled, as API Gateway invokes `$default` for each of them. A
+            // charger that sends its last status and reboots at once keeps that status.
             if stack.connections.post(&connection_id, &reply).await.is_err() {
-                break;
+                tracing::debug!("a reply found its connection closed");
             }
         }
     }
