@@ -37,7 +37,7 @@ pub async fn handle_frame(
     };
     let (call_id, reply) = match frame {
         Frame::Call { id, action, payload } => {
-            return answer_call(ctx, connection_id, version, id, &action, &payload).await
+            return answer_call(ctx, connection_id, known, id, &action, &payload).await
         }
         Frame::CallResult { id, payload } => (id, Reply::Result(payload)),
         Frame::CallError { id, code, description, .. } => (id, Reply::Error(format!("{code}: {description}"))),
@@ -60,16 +60,22 @@ pub async fn handle_frame(
 
 /// A charger's own CALL (BootNotification, Heartbeat, …), answered at once, from a registered
 /// connection. A registry that cannot be read does not keep the charger from its answer.
+///
+/// A connection the registry does not know is closed, so the charger reconnects and registers
+/// again; what its CALL reports on a job is kept first, for the charger the authorizer named. API
+/// Gateway invokes a connection's `$default` and `$disconnect` concurrently: a charger that sends
+/// its last status and reboots at once may be disconnected before that status is read.
 async fn answer_call(
     ctx: &WebsocketContext,
     connection_id: &str,
-    version: OcppVersion,
+    known: Option<(&str, OcppVersion)>,
     id: String,
     action: &str,
     payload: &serde_json::Value,
 ) -> Result<Option<String>> {
-    let (identity, version) = match ctx.connections.identity_of(connection_id).await {
-        Ok(None) => return forget_connection(ctx, connection_id).await,
+    let (known_identity, version) = (known.map(|(identity, _)| identity), known.map(|(_, v)| v).unwrap_or_default());
+    // (who sent it, the version it speaks, whether the registry has forgotten the connection)
+    let (identity, version, forgotten) = match ctx.connections.identity_of(connection_id).await {
         Ok(Some((identity, registered))) => {
             // Evaluated only when debug lines are on: no copy of the action on the way to the answer.
             tracing::debug!(
@@ -77,34 +83,53 @@ async fn answer_call(
                 action = shared::domain::result::truncated(action.to_owned(), 64),
                 "charger CALL"
             );
-            (Some(identity), registered)
+            (Some(identity), registered, false)
         }
+        Ok(None) => (known_identity.map(str::to_owned), version, true),
         Err(err) => {
             if connection_may_log(connection_id) {
                 tracing::warn!(error = %err, "registry unreadable; answering the charger's CALL anyway");
             }
-            (None, version)
+            (known_identity.map(str::to_owned), version, false)
         }
     };
     let now = Utc::now();
     let answer = match charger_calls::answer(version, action, payload, now) {
         Ok(answer) => {
             if let Some(identity) = &identity {
-                crate::fleet_view::observe(ctx, identity, version, action, payload, now).await;
-                if version == OcppVersion::V201 && action == "NotifyReport" {
-                    // Kept, or handed to the queue: an error here is one the queue refused too.
-                    crate::reports::gather_part(ctx, identity, payload).await?;
+                if !forgotten {
+                    crate::fleet_view::observe(ctx, identity, version, action, payload, now).await;
                 }
-                if crate::follow_ups::reports_on_a_job(action) {
-                    // Followed, or handed to the queue, likewise.
-                    crate::follow_ups::notified(ctx, identity, version, action, payload, now).await?;
-                }
+                keep_job_reports(ctx, identity, version, action, payload, now).await?;
             }
             Frame::CallResult { id, payload: answer }
         }
         Err((code, description)) => Frame::call_error(&id, version, code, description),
     };
+    if forgotten {
+        return forget_connection(ctx, connection_id).await;
+    }
     Ok(Some(answer.to_text()))
+}
+
+/// What a charger's CALL (its payload passed its schema) tells of a job a run gave it: a 2.0.1
+/// report part kept, a status notification or a boot followed. Each is kept or handed to the
+/// queue: an error here is one the queue refused too.
+async fn keep_job_reports(
+    ctx: &WebsocketContext,
+    identity: &str,
+    version: OcppVersion,
+    action: &str,
+    payload: &serde_json::Value,
+    now: chrono::DateTime<Utc>,
+) -> Result<()> {
+    if version == OcppVersion::V201 && action == "NotifyReport" {
+        crate::reports::gather_part(ctx, identity, payload).await?;
+    }
+    if crate::follow_ups::reports_on_a_job(action) {
+        crate::follow_ups::notified(ctx, identity, version, action, payload, now).await?;
+    }
+    Ok(())
 }
 
 /// A frame from a connection the registry does not know (it expired, or was taken for closed):
