@@ -6,6 +6,7 @@ use chrono::Utc;
 use ocpp_bulk_tests::aws::{partitions_matching, ports_on, scale_table};
 use ocpp_bulk_tests::harness::{charger_uuid, fleet};
 use shared::domain::{Charger, OcppVersion};
+use shared::ports::MAX_SCAN;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_team_reconnecting_at_once_throttles_no_index_partition() {
@@ -66,7 +67,7 @@ async fn a_state_written_before_the_split_is_still_listed() {
         .unwrap();
     for filter in [FleetFilter::default(), FleetFilter { connected: Some(true), ..FleetFilter::default() }] {
         let (listed, next) =
-            ports.fleet.page(std::slice::from_ref(&team), filter.index(), None, 10, &filter).await.unwrap();
+            ports.fleet.page(std::slice::from_ref(&team), filter.index(), None, 10, MAX_SCAN, &filter).await.unwrap();
         assert_eq!(listed.iter().map(|s| s.uuid).collect::<Vec<_>>(), [charger.uuid], "{filter:?}");
         assert!(next.is_none());
     }

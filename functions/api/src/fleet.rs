@@ -70,7 +70,7 @@ pub async fn page(
 ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
     let teams = filter.teams(&caller.teams);
     let now = Utc::now();
-    let (states, next) = ctx.fleet.page(&teams, filter.index(), after, limit, filter).await?;
+    let (states, next) = ctx.fleet.page(&teams, filter.index(), after, limit, shared::ports::MAX_SCAN, filter).await?;
     // The caller's teams only, whatever an index that is catching up with a move still holds.
     let mine = |state: &ChargerState| teams.contains(&state.team);
     Ok((states.into_iter().filter(|state| mine(state) && filter.matches(state, now)).collect(), next))

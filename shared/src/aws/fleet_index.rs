@@ -17,7 +17,7 @@ use super::fleet_items::{entry_of, model_prefix, parse_state, sharded, state_key
 use super::item::{get_s, string};
 use crate::domain::charger_state::{ChargerState, FleetFilter, FleetKey};
 use crate::error::{Error, Result};
-use crate::ports::{FleetIndex, MAX_SCAN};
+use crate::ports::FleetIndex;
 
 /// Index entries read per Query while looking for a page's matches.
 const QUERY_PAGE: i32 = 500;
@@ -63,18 +63,19 @@ fn partitions(team: &str, index: FleetIndex<'_>) -> (&'static str, &'static str,
 
 impl DynamoDirectory {
     /// `FleetStates::page` on DynamoDB: the narrowest index's entries, filtered on what they hold,
-    /// then the page's states read whole.
+    /// then the page's states read whole. `scan` is shared among a team's shares.
     pub(super) async fn index_page(
         &self,
         teams: &[String],
         index: FleetIndex<'_>,
         after: Option<&FleetKey>,
         limit: usize,
+        scan: usize,
         filter: &FleetFilter,
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
         let mut found: Vec<FleetKey> = Vec::new();
         let mut next = None;
-        let mut budget = MAX_SCAN;
+        let mut budget = scan;
         for team in teams.iter().filter(|team| after.is_none_or(|a| **team >= a.team)) {
             let from = after.filter(|a| a.team == *team);
             let wanted = limit + 1 - found.len();

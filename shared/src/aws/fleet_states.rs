@@ -309,8 +309,9 @@ impl FleetStates for DynamoDirectory {
         index: FleetIndex<'_>,
         after: Option<&FleetKey>,
         limit: usize,
+        scan: usize,
         filter: &FleetFilter,
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
-        self.index_page(teams, index, after, limit, filter).await
+        self.index_page(teams, index, after, limit, scan, filter).await
     }
 }

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use crate::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 use crate::domain::{Charger, OcppVersion};
 use crate::error::Result;
-use crate::ports::{FleetIndex, FleetStates, MAX_SCAN};
+use crate::ports::{FleetIndex, FleetStates};
 use crate::sync::locked;
 
 #[derive(Default)]
@@ -122,6 +122,7 @@ impl FleetStates for MemoryFleet {
         index: FleetIndex<'_>,
         after: Option<&FleetKey>,
         limit: usize,
+        scan: usize,
         filter: &FleetFilter,
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)> {
         let fleet = locked(&self.fleet);
@@ -151,7 +152,7 @@ impl FleetStates for MemoryFleet {
                     }
                 }
                 scanned += 1;
-                if scanned >= MAX_SCAN {
+                if scanned >= scan {
                     return Ok((found, Some(state.key())));
                 }
             }

@@ -319,15 +319,16 @@ pub trait FleetStates: Send + Sync {
     /// Up to `limit` states of chargers in `teams` (sorted) after `after`, by team then uuid, read
     /// through `index`, whose index entries pass `filter.may_match`; the caller applies
     /// `filter.matches` to what comes back. Also returns where the listing stopped, when it
-    /// stopped early: the next page starts after it. At most `MAX_SCAN` index entries are read
-    /// for one page, so a filter that matches few chargers of a big team answers in pages (some
-    /// short) instead of reading the whole team at once.
+    /// stopped early: the next page starts after it. At most `scan` index entries are read for
+    /// one page (the API's is `MAX_SCAN`), so a filter that matches few chargers of a big team
+    /// answers in pages (some short) instead of reading the whole team at once.
     async fn page(
         &self,
         teams: &[String],
         index: FleetIndex<'_>,
         after: Option<&FleetKey>,
         limit: usize,
+        scan: usize,
         filter: &FleetFilter,
     ) -> Result<(Vec<ChargerState>, Option<FleetKey>)>;
 }

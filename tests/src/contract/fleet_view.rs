@@ -4,6 +4,8 @@ use chrono::{Duration, Utc};
 use shared::clock::rfc3339;
 use shared::domain::charger_state::{Boot, ChargerState, ConnectorKey, ConnectorStatus, FleetFilter, FleetKey};
 
+use shared::ports::MAX_SCAN;
+
 use crate::harness::cp;
 
 use super::Ports;
@@ -16,7 +18,7 @@ async fn list(
     limit: usize,
 ) -> (Vec<ChargerState>, Option<FleetKey>) {
     let teams: Vec<String> = teams.iter().map(|t| (*t).to_owned()).collect();
-    let (states, next) = ports.fleet.page(&teams, filter.index(), after, limit, filter).await.expect("page");
+    let (states, next) = ports.fleet.page(&teams, filter.index(), after, limit, MAX_SCAN, filter).await.expect("page");
     (states.into_iter().filter(|s| filter.matches(s, Utc::now())).collect(), next)
 }
 
@@ -117,16 +119,25 @@ pub async fn fleet_states_are_kept_and_listed(ports: &Ports) {
     assert!(ports.fleet.last_seen("NOPE").await.unwrap().is_none());
 }
 
-/// Every page of `filter`'s listing of `team`, `limit` at a time, end to end.
-async fn every_page(ports: &Ports, team: &str, filter: &FleetFilter, limit: usize) -> Vec<ChargerState> {
+/// Every page of `filter`'s listing of `team`, `limit` at a time and reading at most `scan` index
+/// entries a page, end to end: what was listed, and in how many pages.
+async fn every_page(
+    ports: &Ports,
+    team: &str,
+    filter: &FleetFilter,
+    limit: usize,
+    scan: usize,
+) -> (Vec<ChargerState>, usize) {
     let (mut all, mut after) = (Vec::new(), None);
-    for _ in 0..100 {
-        let (page, next) = list(ports, &[team], filter, after.as_ref(), limit).await;
+    let teams = [team.to_owned()];
+    for pages in 1..=100 {
+        let (page, next) =
+            ports.fleet.page(&teams, filter.index(), after.as_ref(), limit, scan, filter).await.expect("page");
         assert!(page.len() <= limit);
-        all.extend(page);
+        all.extend(page.into_iter().filter(|s| filter.matches(s, Utc::now())));
         match next {
             Some(next) => after = Some(next),
-            None => return all,
+            None => return (all, pages),
         }
     }
     panic!("the listing never ended")
@@ -159,14 +170,28 @@ pub async fn a_big_team_is_listed_in_charger_order_page_by_page(ports: &Ports) {
         let kept: Vec<_> = chargers.iter().enumerate().filter(|(i, _)| keep(*i)).map(|(_, c)| c.uuid).collect();
         uuids.iter().copied().filter(|u| kept.contains(u)).collect()
     };
-    let uuids_of = |states: Vec<ChargerState>| states.into_iter().map(|s| s.uuid).collect::<Vec<_>>();
+    let uuids_of = |(states, _): (Vec<ChargerState>, usize)| states.into_iter().map(|s| s.uuid).collect::<Vec<_>>();
 
     let all = FleetFilter::default();
-    assert_eq!(uuids_of(every_page(ports, &team, &all, 7).await), expect(&|_| true), "every charger once, in order");
+    let every = expect(&|_| true);
+    assert_eq!(uuids_of(every_page(ports, &team, &all, 7, MAX_SCAN).await), every, "every charger once, in order");
     let online = FleetFilter { connected: Some(true), ..FleetFilter::default() };
-    assert_eq!(uuids_of(every_page(ports, &team, &online, 6).await), expect(&|i| i % 4 != 1), "the connected");
+    let connected = expect(&|i| i % 4 != 1);
+    assert_eq!(uuids_of(every_page(ports, &team, &online, 6, MAX_SCAN).await), connected, "the connected");
     let big = FleetFilter { model: Some("Big".into()), ..FleetFilter::default() };
-    assert_eq!(uuids_of(every_page(ports, &team, &big, 5).await), expect(&|i| i % 2 == 0), "one model");
+    assert_eq!(uuids_of(every_page(ports, &team, &big, 5, MAX_SCAN).await), expect(&|i| i % 2 == 0), "one model");
     let big_offline = FleetFilter { connected: Some(false), ..big.clone() };
-    assert_eq!(uuids_of(every_page(ports, &team, &big_offline, 1).await), Vec::<uuid::Uuid>::new());
+    assert_eq!(uuids_of(every_page(ports, &team, &big_offline, 1, MAX_SCAN).await), Vec::<uuid::Uuid>::new());
+
+    // Pages cut short by their scan budget (as `MAX_SCAN` cuts a big team's) resume where the
+    // reading stopped: nothing is listed twice or skipped, down to one entry read per share.
+    let offline = FleetFilter { connected: Some(false), ..FleetFilter::default() };
+    for (filter, limit, scan, expected) in [(&all, 40, 34, &every), (&online, 100, 9, &connected)] {
+        let (listed, pages) = every_page(ports, &team, filter, limit, scan).await;
+        assert_eq!(uuids_of((listed, pages)), *expected, "{filter:?} reading {scan} a page");
+        assert!(pages > expected.len().div_ceil(limit), "cut short: {pages} pages of {limit}, reading {scan}");
+    }
+    let (listed, pages) = every_page(ports, &team, &offline, 100, 12).await;
+    assert_eq!(uuids_of((listed, pages)), expect(&|i| i % 4 == 1), "few matches among many entries read");
+    assert!(pages > 1, "cut short: {pages}");
 }
