@@ -1,5 +1,6 @@
 //! A charger's WebSocket: `$connect` decides the handshake, each text frame is a `$default`
-//! event, the end is `$disconnect`, as API Gateway would deliver them, with API Gateway's limits.
+//! event, the end is `$disconnect`, as API Gateway would deliver them, with API Gateway's limits:
+//! `$disconnect` does not wait for the frames still being handled.
 
 use aws_lambda_events::apigw::{ApiGatewayCustomAuthorizerRequestTypeRequest, ApiGatewayWebsocketProxyRequest};
 use aws_lambda_events::encodings::Body as LambdaBody;
@@ -170,63 +171,83 @@ async fn run_connection(
             }
         }
     });
-    let limits = stack.limits;
-    let ends = Instant::now() + limits.max_duration;
-    let mut idle_until = Instant::now() + limits.idle;
-    let mut close_by: Option<Instant> = None;
-    loop {
-        let deadline = close_by.unwrap_or(idle_until.min(ends));
-        let message = tokio::select! {
-            message = tokio::time::timeout_at(deadline, stream.next()) => message,
-            _ = closed.changed(), if close_by.is_none() => {
-                close_by = Some(Instant::now() + limits.close_timeout);
-                continue;
-            }
-        };
-        let message = match message {
-            Ok(Some(Ok(message))) => message,
-            Ok(Some(Err(err))) => {
-                if is_too_big(err) {
-                    if let Some(tx) = too_big_tx.take() {
-                        let _ = tx.send(());
-                    }
-                    let _ = tokio::time::timeout(limits.close_timeout, &mut writer).await;
+    // The frames read are handled in order, one at a time, while the reading goes on; when the
+    // connection ends, `$disconnect` runs at once, whatever frames read before it are still being
+    // handled: API Gateway invokes a connection's `$default` and `$disconnect` concurrently, so a
+    // charger that sends its last status and closes at once can be disconnected before that status
+    // is read. (A futures channel: it allocates per frame, not a block of slots per connection.)
+    let (mut frames, mut to_handle) = futures::channel::mpsc::channel::<String>(FRAMES_AHEAD);
+    let handling = async {
+        while let Some(text) = to_handle.next().await {
+            let mut frame = event(&connection_id, "MESSAGE", "$default", &authorized);
+            frame.body = Some(text);
+            let answer = invoked(Box::pin(websocket::handle(&stack.websocket, frame))).await;
+            if let Some(LambdaBody::Text(reply)) = answer.body {
+                // A reply the connection can no longer take (the charger closed it, or a newer
+                // connection of the charger replaced it) is lost, as API Gateway's would be; the
+                // frames read before are still handled.
+                if stack.connections.post(&connection_id, &reply).await.is_err() {
+                    tracing::debug!("a reply found its connection closed");
                 }
-                break;
-            }
-            Ok(None) => break,
-            Err(_) if close_by.is_some() => break, // our Close went unanswered
-            Err(_) => {
-                tracing::debug!(idle = Instant::now() >= idle_until, "closing a connection at its time limit");
-                let _ = stack.connections.close(&connection_id).await;
-                close_by = Some(Instant::now() + limits.close_timeout);
-                continue;
-            }
-        };
-        idle_until = Instant::now() + limits.idle;
-        let text = match message {
-            Message::Text(text) => text,
-            Message::Close(_) => break,
-            _ => continue,
-        };
-        let mut frame = event(&connection_id, "MESSAGE", "$default", &authorized);
-        frame.body = Some(text.to_string());
-        let answer = invoked(Box::pin(websocket::handle(&stack.websocket, frame))).await;
-        if let Some(LambdaBody::Text(reply)) = answer.body {
-            // A reply the connection can no longer take (closed by us: a newer connection of the
-            // charger replaced it) is lost, as API Gateway's would be; the frames the charger sent
-            // before it are still handled, as API Gateway invokes `$default` for each of them. A
-            // charger that sends its last status and reboots at once keeps that status.
-            if stack.connections.post(&connection_id, &reply).await.is_err() {
-                tracing::debug!("a reply found its connection closed");
             }
         }
-    }
-    let disconnect = event(&connection_id, "DISCONNECT", "$disconnect", &authorized);
-    invoked(Box::pin(websocket::handle(&stack.websocket, disconnect))).await;
+    };
+    let reading = async {
+        let limits = stack.limits;
+        let ends = Instant::now() + limits.max_duration;
+        let mut idle_until = Instant::now() + limits.idle;
+        let mut close_by: Option<Instant> = None;
+        loop {
+            let deadline = close_by.unwrap_or(idle_until.min(ends));
+            let message = tokio::select! {
+                message = tokio::time::timeout_at(deadline, stream.next()) => message,
+                _ = closed.changed(), if close_by.is_none() => {
+                    close_by = Some(Instant::now() + limits.close_timeout);
+                    continue;
+                }
+            };
+            let message = match message {
+                Ok(Some(Ok(message))) => message,
+                Ok(Some(Err(err))) => {
+                    if is_too_big(err) {
+                        if let Some(tx) = too_big_tx.take() {
+                            let _ = tx.send(());
+                        }
+                        let _ = tokio::time::timeout(limits.close_timeout, &mut writer).await;
+                    }
+                    break;
+                }
+                Ok(None) => break,
+                Err(_) if close_by.is_some() => break, // our Close went unanswered
+                Err(_) => {
+                    tracing::debug!(idle = Instant::now() >= idle_until, "closing a connection at its time limit");
+                    let _ = stack.connections.close(&connection_id).await;
+                    close_by = Some(Instant::now() + limits.close_timeout);
+                    continue;
+                }
+            };
+            idle_until = Instant::now() + limits.idle;
+            let text = match message {
+                Message::Text(text) => text,
+                Message::Close(_) => break,
+                _ => continue,
+            };
+            if frames.send(text.to_string()).await.is_err() {
+                break;
+            }
+        }
+        frames.close_channel();
+        let disconnect = event(&connection_id, "DISCONNECT", "$disconnect", &authorized);
+        invoked(Box::pin(websocket::handle(&stack.websocket, disconnect))).await;
+    };
+    tokio::join!(reading, handling);
     stack.connections.detach(&connection_id);
     writer.abort();
 }
+
+/// Frames read ahead of the one being handled; past them, the reading waits for the handling (a
+/// charger that sends faster than its frames are handled is held back, not buffered).
+const FRAMES_AHEAD: usize = 4;
 
 /// One invocation of the websocket function, counted (`crate::invocations`). The handler's future
 /// comes boxed: its state (every step of a frame's way through the handler, about 14 KB) then lives
