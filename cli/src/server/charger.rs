@@ -179,17 +179,7 @@ async fn run_connection(
     let (mut frames, mut to_handle) = futures::channel::mpsc::channel::<String>(FRAMES_AHEAD);
     let handling = async {
         while let Some(text) = to_handle.next().await {
-            let mut frame = event(&connection_id, "MESSAGE", "$default", &authorized);
-            frame.body = Some(text);
-            let answer = invoked(Box::pin(websocket::handle(&stack.websocket, frame))).await;
-            if let Some(LambdaBody::Text(reply)) = answer.body {
-                // A reply the connection can no longer take (the charger closed it, or a newer
-                // connection of the charger replaced it) is lost, as API Gateway's would be; the
-                // frames read before are still handled.
-                if stack.connections.post(&connection_id, &reply).await.is_err() {
-                    tracing::debug!("a reply found its connection closed");
-                }
-            }
+            Box::pin(handle_text(&stack, &connection_id, &authorized, text)).await;
         }
     };
     let reading = async {
@@ -243,6 +233,27 @@ async fn run_connection(
     tokio::join!(reading, handling);
     stack.connections.detach(&connection_id);
     writer.abort();
+}
+
+/// One frame, as a `$default` event, and its reply posted. Boxed by its caller: its state (the
+/// event, the answer) then lives only while a frame is handled, not in every idle connection.
+async fn handle_text(
+    stack: &Stack,
+    connection_id: &str,
+    authorized: &HashMap<String, serde_json::Value>,
+    text: String,
+) {
+    let mut frame = event(connection_id, "MESSAGE", "$default", authorized);
+    frame.body = Some(text);
+    let answer = invoked(Box::pin(websocket::handle(&stack.websocket, frame))).await;
+    if let Some(LambdaBody::Text(reply)) = answer.body {
+        // A reply the connection can no longer take (the charger closed it, or a newer connection
+        // of the charger replaced it) is lost, as API Gateway's would be; the frames read before
+        // are still handled.
+        if stack.connections.post(connection_id, &reply).await.is_err() {
+            tracing::debug!("a reply found its connection closed");
+        }
+    }
 }
 
 /// Frames read ahead of the one being handled; past them, the reading waits for the handling (a
