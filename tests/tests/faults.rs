@@ -169,34 +169,53 @@ async fn a_frame_from_a_forgotten_connection_closes_it(backend: Backend) {
     assert_eq!(answer[0], 3, "the reconnected charger is served: {answer}");
 }
 
+/// A firmware update of one charger, followed to its outcome (60 s), accepted by the charger: the
+/// run's id once the answer is recorded, the outcome open.
+async fn an_accepted_firmware_update(stack: &TestStack, charger: &mut RawCharger) -> String {
+    let data = json!({"location": "https://fw.example/fw-2.bin", "retrieveDate": "2026-01-01T00:00:00Z"});
+    let extra = json!({"outcome": {"timeout_seconds": 60}});
+    let run = stack.create("UpdateFirmware", data, &ids(&[&cp(0)]), extra).await;
+    let id = run["uuid"].as_str().expect("uuid").to_owned();
+    let call = charger.next(Duration::from_secs(5)).await.expect("a CALL");
+    charger.send(&json!([3, call[1], {}]).to_string()).await;
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while stack.all_results(&id).await[0]["status"] != "sent" {
+        assert!(tokio::time::Instant::now() < deadline, "the answer is recorded");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    id
+}
+
+const INSTALLED: &str = r#"[2, "n1", "FirmwareStatusNotification", {"status": "Installed"}]"#;
+
 async fn a_status_read_after_its_connection_was_disconnected_is_still_followed(backend: Backend) {
     // API Gateway invokes a connection's `$default` and `$disconnect` concurrently: a charger that
     // sends its last status and reboots at once may have it read after its connection is gone.
     let stack = TestStack::start(backend, &fleet(1)).await;
     let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
-    let data = json!({"location": "https://fw.example/fw-2.bin", "retrieveDate": "2026-01-01T00:00:00Z"});
-    let extra = json!({"outcome": {"timeout_seconds": 60}});
-    let run = stack.create("UpdateFirmware", data, &ids(&[&cp(0)]), extra).await;
-    let id = run["uuid"].as_str().expect("uuid");
-    let call = charger.next(Duration::from_secs(5)).await.expect("a CALL");
-    charger.send(&json!([3, call[1], {}]).to_string()).await;
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    while stack.all_results(id).await[0]["status"] != "sent" {
-        assert!(tokio::time::Instant::now() < deadline, "the answer is recorded");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let id = an_accepted_firmware_update(&stack, &mut charger).await;
     let registry = &stack.stack.websocket.connections;
     let live = registry.connection_of(&cp(0)).await.expect("registry").expect("registered");
     registry.unregister(&live.id).await.expect("its $disconnect came first");
-    let status = json!([2, "n1", "FirmwareStatusNotification", {"status": "Installed"}]).to_string();
-    let mut frame = frame_event(&live.id, &status);
+    let mut frame = frame_event(&live.id, INSTALLED);
     let context = &mut frame.request_context.authorizer.fields;
     context.insert(websocket::authorizer::IDENTITY.into(), json!(cp(0)));
     context.insert(websocket::authorizer::VERSION.into(), json!("ocpp1.6"));
     websocket::handle(&stack.stack.websocket, frame).await;
-    let run = stack.completed(id, Duration::from_secs(10)).await;
+    let run = stack.completed(&id, Duration::from_secs(10)).await;
     assert_eq!(run["outcome"]["succeeded_count"], 1, "the status was followed: {run}");
     assert!(charger.closed_within(Duration::from_secs(5)).await, "and the forgotten connection closed");
+}
+
+async fn a_status_sent_as_the_charger_closes_is_followed(backend: Backend) {
+    // The same through the server: its `$disconnect` may run before the status is handled.
+    let stack = TestStack::start(backend, &fleet(1)).await;
+    let mut charger = RawCharger::connect(&stack.ws, &cp(0)).await;
+    let id = an_accepted_firmware_update(&stack, &mut charger).await;
+    charger.send(INSTALLED).await;
+    drop(charger);
+    let run = stack.completed(&id, Duration::from_secs(10)).await;
+    assert_eq!(run["outcome"]["succeeded_count"], 1, "the status was followed: {run}");
 }
 
 async fn the_management_api_is_not_on_the_public_port(backend: Backend) {
@@ -223,6 +242,7 @@ ocpp_bulk_tests::on_both_backends!(
     a_connection_still_opening_keeps_its_call,
     a_frame_from_a_forgotten_connection_closes_it,
     a_status_read_after_its_connection_was_disconnected_is_still_followed,
+    a_status_sent_as_the_charger_closes_is_followed,
 );
 
 /// How many invocations a chain of messages a function sends to its own queue gets from the local

@@ -256,9 +256,11 @@ async fn handle_text(
     }
 }
 
-/// Frames read ahead of the one being handled; past them, the reading waits for the handling (a
-/// charger that sends faster than its frames are handled is held back, not buffered).
-const FRAMES_AHEAD: usize = 4;
+/// The channel's bound: besides the frame in hand, at most this many and one more (a futures
+/// channel keeps a slot per sender) wait, and one more in the reading's `send`; past them the
+/// reading waits for the handling, so a charger that sends faster than its frames are handled is
+/// held back, not buffered.
+const FRAMES_AHEAD: usize = 2;
 
 /// One invocation of the websocket function, counted (`crate::invocations`). The handler's future
 /// comes boxed: its state (every step of a frame's way through the handler, about 14 KB) then lives

@@ -59,7 +59,8 @@ pub async fn handle_frame(
 }
 
 /// A charger's own CALL (BootNotification, Heartbeat, …), answered at once, from a registered
-/// connection. A registry that cannot be read does not keep the charger from its answer.
+/// connection. A registry that cannot be read does not keep the charger from its answer (only a
+/// job report that neither its write nor the queue would take does: the handler then fails).
 ///
 /// A connection the registry does not know is closed, so the charger reconnects and registers
 /// again; what its CALL reports on a job is kept first, for the charger the authorizer named. API
@@ -94,21 +95,26 @@ async fn answer_call(
         }
     };
     let now = Utc::now();
-    let answer = match charger_calls::answer(version, action, payload, now) {
+    let (answer, kept) = match charger_calls::answer(version, action, payload, now) {
         Ok(answer) => {
+            let mut kept = Ok(());
             if let Some(identity) = &identity {
                 if !forgotten {
                     crate::fleet_view::observe(ctx, identity, version, action, payload, now).await;
                 }
-                keep_job_reports(ctx, identity, version, action, payload, now).await?;
+                kept = keep_job_reports(ctx, identity, version, action, payload, now).await;
             }
-            Frame::CallResult { id, payload: answer }
+            (Frame::CallResult { id, payload: answer }, kept)
         }
-        Err((code, description)) => Frame::call_error(&id, version, code, description),
+        Err((code, description)) => (Frame::call_error(&id, version, code, description), Ok(())),
     };
     if forgotten {
-        return forget_connection(ctx, connection_id).await;
+        // Closed whatever became of what it reported.
+        let closed = forget_connection(ctx, connection_id).await;
+        kept?;
+        return closed;
     }
+    kept?;
     Ok(Some(answer.to_text()))
 }
 
