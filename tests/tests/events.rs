@@ -61,6 +61,10 @@ async fn every_sample_event_is_handled() {
     let connect = websocket::handle(&websocket, websocket_event("websocket-connect.json")).await;
     assert_eq!(connect.status_code, 200);
     assert_eq!(connect.headers.get("sec-websocket-protocol").and_then(|v| v.to_str().ok()), Some("ocpp1.6"));
+    let mut mismatched = websocket_event("websocket-connect.json");
+    mismatched.request_context.authorizer.fields.insert("identity".into(), serde_json::json!("EVENTS01"));
+    let refused = websocket::handle(&websocket, mismatched).await.status_code;
+    assert_eq!(refused, 404, "the authorizer named another charger than the one whose password is checked");
     let with_password = websocket::handle(&websocket, websocket_event("websocket-connect-basic-auth.json")).await;
     assert_eq!(with_password.status_code, 200, "EVENTS01 with its password");
     let mut no_password = websocket_event("websocket-connect-basic-auth.json");

@@ -105,6 +105,12 @@ async fn on_connect(
     if !is_valid_identity(&identity) {
         return refuse("(not a valid identity)", Refusal::UnknownCharger);
     }
+    // Every later event of the connection is taken to come from the charger the authorizer named
+    // (an answer, and a job's report even once the connection is unregistered): that must be the
+    // charger whose password is checked here.
+    if authorizer::identity_of(event).is_some_and(|named| named != identity) {
+        return refuse(&identity, Refusal::UnknownCharger);
+    }
     let Some(version) = connect::negotiate(&event.headers) else {
         return refuse(&identity, Refusal::NoSubprotocol);
     };
