@@ -71,17 +71,30 @@ fn waiting_messages(slot: &Item) -> Vec<DispatchMessage> {
 /// expired, or this CALL's already.
 pub(crate) const SLOT_FREE: &str = "attribute_not_exists(pk) OR expires_ms <= :now OR call_id = :call";
 
+/// The key of a charger's slot.
+pub(crate) fn slot_pk(identity: &str) -> String {
+    format!("INFLIGHT#{identity}")
+}
+
+/// When a slot taken by `call` expires, as its item keeps it: the time, its milliseconds (what
+/// conditions compare) and the TTL a day later.
+fn slot_expiry(call: &InflightCall) -> [(&'static str, AttributeValue); 3] {
+    [
+        ("expires_at", string(rfc3339(call.expires_at))),
+        ("expires_ms", number(call.expires_at.timestamp_millis())),
+        ("expires", ttl(call.expires_at, 24)),
+    ]
+}
+
 /// The `INFLIGHT#{identity}` item of a charger's slot taken by `call`, with no waiters yet.
 pub(crate) fn slot_item(identity: &str, call: &InflightCall) -> Item {
-    let mut item = key(format!("INFLIGHT#{identity}"));
+    let mut item = key(slot_pk(identity));
     item.insert("call_id".into(), string(&call.call_id));
     item.insert("action".into(), string(&call.action));
     item.insert("run".into(), string(call.run.to_string()));
     item.insert("charger".into(), string(call.charger.to_string()));
     item.insert("seq".into(), number(call.seq));
-    item.insert("expires_at".into(), string(rfc3339(call.expires_at)));
-    item.insert("expires_ms".into(), number(call.expires_at.timestamp_millis()));
-    item.insert("expires".into(), ttl(call.expires_at, 24));
+    item.extend(slot_expiry(call).map(|(name, value)| (name.to_owned(), value)));
     item.insert("waiters".into(), AttributeValue::M(Default::default()));
     item
 }
@@ -223,7 +236,6 @@ impl InflightCalls for DynamoConnectionTable {
     async fn acquire(&self, identity: &str, call: &InflightCall, now: DateTime<Utc>) -> Result<bool> {
         // Free or expired only: a slot this CALL holds already is not put again (its retry, after
         // an answer lost, would empty the waiters parked since), it is told apart by its call id.
-        let slot = format!("INFLIGHT#{identity}");
         let result = self
             .client
             .put_item()
@@ -242,24 +254,23 @@ impl InflightCalls for DynamoConnectionTable {
         }
         // This CALL's already (sent again, or the retry of a put whose answer was lost): its expiry
         // moves on, its waiters stay.
-        let refreshed = self
+        let mut refresh = self
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(slot)))
-            .update_expression("SET expires_at = :at, expires_ms = :ms, expires = :ttl")
+            .set_key(Some(key(slot_pk(identity))))
+            .update_expression("SET expires_at = :expires_at, expires_ms = :expires_ms, expires = :expires")
             .condition_expression("call_id = :call")
-            .expression_attribute_values(":at", string(rfc3339(call.expires_at)))
-            .expression_attribute_values(":ms", number(call.expires_at.timestamp_millis()))
-            .expression_attribute_values(":ttl", ttl(call.expires_at, 24))
-            .expression_attribute_values(":call", string(&call.call_id))
-            .send()
-            .await;
+            .expression_attribute_values(":call", string(&call.call_id));
+        for (name, value) in slot_expiry(call) {
+            refresh = refresh.expression_attribute_values(format!(":{name}"), value);
+        }
+        let refreshed = refresh.send().await;
         applied(refreshed)
     }
 
     async fn current(&self, identity: &str) -> Result<Option<InflightCall>> {
-        self.get(format!("INFLIGHT#{identity}")).await?.as_ref().map(parse_slot).transpose()
+        self.get(slot_pk(identity)).await?.as_ref().map(parse_slot).transpose()
     }
 
     async fn wait(&self, identity: &str, held_call_id: &str, message: &DispatchMessage) -> Result<Parking> {
@@ -269,7 +280,7 @@ impl InflightCalls for DynamoConnectionTable {
             .client
             .update_item()
             .table_name(&self.table)
-            .set_key(Some(key(format!("INFLIGHT#{identity}"))))
+            .set_key(Some(key(slot_pk(identity))))
             .update_expression("SET waiters.#key = :me")
             .condition_expression(
                 "call_id = :held AND attribute_exists(waiters) AND attribute_not_exists(waiters.#key)",
@@ -302,7 +313,7 @@ impl InflightCalls for DynamoConnectionTable {
         // The waiters are read first, and the slot deleted only if none parked since: a delete
         // applied but answered 500, retried by the SDK, finds the item gone, and the waiters read
         // before it are still this release's to wake (a DeleteItem's ALL_OLD would be lost with it).
-        let pk = format!("INFLIGHT#{identity}");
+        let pk = slot_pk(identity);
         for _ in 0..RELEASE_ATTEMPTS {
             let Some(slot) = self.get(pk.clone()).await? else {
                 return Ok(Vec::new());

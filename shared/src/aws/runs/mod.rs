@@ -30,7 +30,7 @@ use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
 use super::batch;
-use super::connections::{parse_slot, slot_item, SLOT_FREE};
+use super::connections::{parse_slot, slot_item, slot_pk, SLOT_FREE};
 use super::errors::{applied, sdk_error};
 use super::item::{get_item, number, opt_s, query_pages, string, Item};
 use crate::clock::rfc3339;
@@ -372,7 +372,7 @@ impl RunStore for DynamoRunStore {
         // waits on it (or it is gone already); otherwise the caller frees it and wakes the waiters.
         let free = Delete::builder()
             .table_name(slots)
-            .key("pk", string(format!("INFLIGHT#{identity}")))
+            .key("pk", string(slot_pk(identity)))
             .condition_expression("attribute_not_exists(pk) OR (call_id = :call AND size(waiters) = :none)")
             .expression_attribute_values(":call", string(call_id))
             .expression_attribute_values(":none", number(0))
